@@ -1,0 +1,269 @@
+//! Billing: one function computes a job's invoice from the job and the price
+//! book. The device shows the customer this total on site; the server stores
+//! the same total; both run this code on the same document state.
+//!
+//! # Rules
+//!
+//! - **Visit date** is the UTC date of the scheduled window's start: it is
+//!   set by the office and trusted, whereas device clocks are never used for
+//!   billing.
+//! - **Call-out fee** is charged once when the technician reached the site
+//!   (the status history has a move to `on_site`).
+//! - **Labour** is billed per entry: `minutes x hourly / 60`, rounded half up
+//!   to the minor unit.
+//! - **Parts** are billed per line: `quantity x unit price`. Voided lines are
+//!   not billed and not listed.
+//! - **Warranty**: if the asset's warranty ends on or after the visit date,
+//!   parts and labour are not charged (the call-out fee still is).
+//! - **Service contract**: if the asset's contract reference is in the price
+//!   book and valid on the visit date, what it covers (labour, parts,
+//!   call-out) is not charged. An unknown or expired contract is charged
+//!   normally and reported as a warning.
+//! - **Tax** is computed once on the charged subtotal: `subtotal x rate / 10000`,
+//!   rounded half up (half away from zero) to the minor unit. Rounding once on
+//!   the subtotal, not per line, keeps the total independent of line order.
+//! - Payments collected on site are subtracted to give the balance due.
+//!
+//! Unknown skus and labour rates are billed at zero with a warning, so the
+//! office sees the gap instead of a wrong price.
+//!
+//! ```
+//! use fieldsync_core::billing::round_half_up;
+//! assert_eq!(round_half_up(5, 10), 1);   // 0.5 -> 1
+//! assert_eq!(round_half_up(-5, 10), -1); // half away from zero
+//! ```
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::ids::{LineId, Money};
+use crate::job::Job;
+use crate::pricebook::PriceBook;
+use crate::status::Status;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub currency: String,
+    pub price_book_version: i64,
+    pub visit_date: Option<Date>,
+    pub lines: Vec<InvoiceLine>,
+    /// Sum of charged amounts, before tax.
+    pub subtotal: Money,
+    pub tax_rate_bps: u32,
+    pub tax: Money,
+    pub total: Money,
+    pub paid: Money,
+    pub balance_due: Money,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub kind: LineKind,
+    /// The labour entry or part line this bills; none for the call-out fee.
+    pub source: Option<LineId>,
+    pub description: String,
+    /// Units for parts, minutes for labour, 1 for the call-out.
+    pub quantity: u32,
+    /// Unit price for parts, hourly rate for labour.
+    pub unit_price: Money,
+    /// Price before coverage.
+    pub amount: Money,
+    pub covered_by: Option<Coverage>,
+    /// What the customer pays for this line (0 when covered).
+    pub charged: Money,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    Callout,
+    Labour,
+    Part,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "reference", rename_all = "snake_case")]
+pub enum Coverage {
+    Warranty,
+    Contract(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BillingError {
+    /// Amounts beyond what money in i64 minor units can hold: a crafted document.
+    #[error("amounts overflow")]
+    Overflow,
+}
+
+/// `numerator / denominator` rounded half away from zero (`denominator > 0`).
+pub fn round_half_up(numerator: i128, denominator: i128) -> i128 {
+    let q = numerator / denominator;
+    let r = numerator % denominator;
+    if 2 * r.abs() >= denominator {
+        q + numerator.signum()
+    } else {
+        q
+    }
+}
+
+fn money(v: i128) -> Result<Money, BillingError> {
+    i64::try_from(v).map(Money).map_err(|_| BillingError::Overflow)
+}
+
+/// Computes the invoice of `job` priced with `book` (see the module rules).
+pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
+    let visit_date = job.window.start.date();
+    let mut warnings = Vec::new();
+
+    let warranty = match (job.asset.warranty_end, visit_date) {
+        (Some(end), Some(visit)) => visit <= end,
+        _ => false,
+    };
+    let contract = job.asset.contract_ref.as_ref().and_then(|r| {
+        let c = book.contracts.get(r);
+        match (c, visit_date) {
+            (Some(c), Some(d)) if c.covers_date(d) => Some((r.clone(), c)),
+            (Some(_), _) => {
+                warnings.push(format!("contract {r} is not valid on the visit date"));
+                None
+            }
+            (None, _) => {
+                warnings.push(format!("contract {r} is not in the price book"));
+                None
+            }
+        }
+    });
+    let coverage = |contract_covers: bool| -> Option<Coverage> {
+        match &contract {
+            Some((r, _)) if contract_covers => Some(Coverage::Contract(r.clone())),
+            _ => None,
+        }
+    };
+
+    let mut lines = Vec::new();
+    let arrived = job
+        .status_history
+        .iter()
+        .any(|c| c.to == Status::OnSite);
+    if arrived && book.callout_fee.0 > 0 {
+        let covered = coverage(contract.as_ref().is_some_and(|(_, c)| c.covers_callout));
+        lines.push(line(
+            LineKind::Callout,
+            None,
+            "Call-out".to_owned(),
+            1,
+            book.callout_fee,
+            book.callout_fee.0 as i128,
+            covered,
+        )?);
+    }
+    for entry in &job.labour {
+        let (rate, name) = match book.labour_rates.get(&entry.rate) {
+            Some(r) => (r.hourly, r.name.clone()),
+            None => {
+                warnings.push(format!("labour rate {} is not in the price book", entry.rate));
+                (Money::ZERO, entry.rate.clone())
+            }
+        };
+        let amount = round_half_up(i128::from(entry.minutes) * rate.0 as i128, 60);
+        let covered = if warranty {
+            Some(Coverage::Warranty)
+        } else {
+            coverage(contract.as_ref().is_some_and(|(_, c)| c.covers_labour))
+        };
+        let description = if entry.description.is_empty() {
+            format!("Labour ({name})")
+        } else {
+            format!("Labour ({name}): {}", entry.description)
+        };
+        lines.push(line(
+            LineKind::Labour,
+            Some(entry.id),
+            description,
+            entry.minutes,
+            rate,
+            amount,
+            covered,
+        )?);
+    }
+    for part in job.active_parts() {
+        let (price, name) = match book.parts.get(&part.sku) {
+            Some(p) => (p.unit_price, p.name.clone()),
+            None => {
+                warnings.push(format!("part {} is not in the price book", part.sku));
+                (Money::ZERO, part.sku.to_string())
+            }
+        };
+        let amount = i128::from(part.quantity.get()) * price.0 as i128;
+        let covered = if warranty {
+            Some(Coverage::Warranty)
+        } else {
+            coverage(contract.as_ref().is_some_and(|(_, c)| c.covers_parts))
+        };
+        lines.push(line(
+            LineKind::Part,
+            Some(part.id),
+            format!("{name} ({})", part.sku),
+            part.quantity.get(),
+            price,
+            amount,
+            covered,
+        )?);
+    }
+
+    let subtotal: i128 = lines.iter().map(|l| l.charged.0 as i128).sum();
+    let tax = round_half_up(subtotal * i128::from(book.tax_rate_bps), 10_000);
+    let total = subtotal + tax;
+    let paid: i128 = job.payments.iter().map(|p| p.amount.0 as i128).sum();
+    Ok(Invoice {
+        currency: book.currency.clone(),
+        price_book_version: book.version,
+        visit_date,
+        lines,
+        subtotal: money(subtotal)?,
+        tax_rate_bps: book.tax_rate_bps,
+        tax: money(tax)?,
+        total: money(total)?,
+        paid: money(paid)?,
+        balance_due: money(total - paid)?,
+        warnings,
+    })
+}
+
+fn line(
+    kind: LineKind,
+    source: Option<LineId>,
+    description: String,
+    quantity: u32,
+    unit_price: Money,
+    amount: i128,
+    covered_by: Option<Coverage>,
+) -> Result<InvoiceLine, BillingError> {
+    let amount = money(amount)?;
+    Ok(InvoiceLine {
+        kind,
+        source,
+        description,
+        quantity,
+        unit_price,
+        amount,
+        charged: if covered_by.is_some() { Money::ZERO } else { amount },
+        covered_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(round_half_up(14, 10), 1);
+        assert_eq!(round_half_up(15, 10), 2);
+        assert_eq!(round_half_up(16, 10), 2);
+        assert_eq!(round_half_up(-15, 10), -2);
+        assert_eq!(round_half_up(-14, 10), -1);
+        assert_eq!(round_half_up(0, 10), 0);
+    }
+}

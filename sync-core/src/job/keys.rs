@@ -1,0 +1,63 @@
+//! Key names of the job document: one place, shared by reader, writer and validator.
+
+pub const SCHEMA_VERSION: &str = "schema_version";
+pub const KIND: &str = "kind";
+pub const JOB_ID: &str = "job_id";
+pub const CREATED_AT: &str = "created_at";
+pub const CUSTOMER: &str = "customer";
+pub const SITE: &str = "site";
+pub const ASSET: &str = "asset";
+pub const PROBLEM: &str = "problem";
+pub const PRIORITY: &str = "priority";
+pub const WINDOW: &str = "window";
+pub const TECHNICIAN: &str = "technician";
+pub const STATUS: &str = "status";
+pub const STATUS_HISTORY: &str = "status_history";
+pub const LABOUR: &str = "labour";
+pub const PARTS: &str = "parts";
+pub const NOTES: &str = "notes";
+pub const CHECKLIST: &str = "checklist";
+pub const ANSWERS: &str = "answers";
+pub const PAYMENTS: &str = "payments";
+pub const SIGNATURE: &str = "signature";
+pub const CANCEL_REASON: &str = "cancel_reason";
+pub const UNABLE_REASON: &str = "unable_reason";
+
+// Nested keys.
+pub const NAME: &str = "name";
+pub const EMAIL: &str = "email";
+pub const PHONE: &str = "phone";
+pub const FEEDBACK_OPT_OUT: &str = "feedback_opt_out";
+pub const ADDRESS: &str = "address";
+pub const PRODUCT: &str = "product";
+pub const SERIAL: &str = "serial";
+pub const WARRANTY_END: &str = "warranty_end";
+pub const CONTRACT_REF: &str = "contract_ref";
+pub const START: &str = "start";
+pub const END: &str = "end";
+pub const FROM: &str = "from";
+pub const TO: &str = "to";
+pub const BY: &str = "by";
+pub const ROLE: &str = "role";
+pub const DEVICE_TIME: &str = "device_time";
+pub const MINUTES: &str = "minutes";
+pub const RATE: &str = "rate";
+pub const DESCRIPTION: &str = "description";
+pub const SKU: &str = "sku";
+pub const QUANTITY: &str = "quantity";
+pub const SERIALS: &str = "serials";
+pub const VAN: &str = "van";
+pub const VOIDED: &str = "voided";
+pub const QUESTION: &str = "question";
+pub const REQUIRED: &str = "required";
+pub const VALUE: &str = "value";
+pub const METHOD: &str = "method";
+pub const AMOUNT: &str = "amount";
+pub const REFERENCE: &str = "reference";
+pub const SIGNER: &str = "signer";
+pub const IMAGE_SHA256: &str = "image_sha256";
+
+/// The `kind` value of a job document.
+pub const KIND_JOB: &str = "job";
+/// Current schema version written by this code.
+pub const CURRENT_SCHEMA: i64 = 1;

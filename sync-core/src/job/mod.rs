@@ -1,0 +1,12 @@
+//! The job (work order) document: model, reading, named edits.
+
+pub mod keys;
+mod model;
+mod ops;
+pub(crate) mod read;
+
+pub use model::*;
+pub use ops::{
+    ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec, MAX_TEXT, looks_like_card_number,
+};
+pub use read::{read_job, read_status};

@@ -1,0 +1,239 @@
+//! The plain Rust view of one work order, as read from its automerge document.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::ids::{Email, JobId, LineId, LocationId, Money, Quantity, Sku, Timestamp, UserId};
+use crate::role::Role;
+use crate::status::Status;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    /// Server time at creation.
+    pub created_at: Timestamp,
+    pub customer: Customer,
+    pub site: Site,
+    pub asset: Asset,
+    pub problem: String,
+    pub priority: Priority,
+    pub window: Window,
+    pub technician: Option<UserId>,
+    /// The effective status (see [`crate::status`] for the conflict rule).
+    pub status: Status,
+    /// Concurrent status values that lost to `status`, for the office to see.
+    pub status_conflicts: Vec<Status>,
+    pub status_history: Vec<StatusChange>,
+    pub labour: Vec<LabourEntry>,
+    pub parts: Vec<PartLine>,
+    /// Free text that merges both sides' concurrent edits.
+    pub notes: String,
+    pub checklist: Vec<ChecklistItem>,
+    pub payments: Vec<Payment>,
+    pub signature: Option<Signature>,
+    pub cancel_reason: Option<String>,
+    pub unable_reason: Option<String>,
+}
+
+impl Job {
+    /// Part lines that count (not voided).
+    pub fn active_parts(&self) -> impl Iterator<Item = &PartLine> {
+        self.parts.iter().filter(|p| !p.voided)
+    }
+
+    /// What completion requires: a signature and at least one labour entry or part line.
+    pub fn completion_blocker(&self) -> Option<&'static str> {
+        if self.signature.is_none() {
+            Some("completion needs the customer's signature")
+        } else if self.labour.is_empty() && self.active_parts().next().is_none() {
+            Some("completion needs at least one labour entry or part line")
+        } else {
+            None
+        }
+    }
+
+    pub fn part(&self, line: LineId) -> Option<&PartLine> {
+        self.parts.iter().find(|p| p.id == line)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub name: String,
+    pub email: Option<Email>,
+    pub phone: Option<String>,
+    /// The customer asked not to receive feedback requests.
+    #[serde(default)]
+    pub feedback_opt_out: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub product: String,
+    pub serial: Option<String>,
+    /// Last day (UTC) the manufacturer's warranty covers.
+    pub warranty_end: Option<Date>,
+    /// Service contract reference, looked up in the price book's contracts.
+    pub contract_ref: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        Priority::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// The appointment window agreed with the customer (server-trusted times).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl Window {
+    pub fn new(start: Timestamp, end: Timestamp) -> Result<Self, crate::error::InvalidValue> {
+        if end < start {
+            return Err(crate::error::InvalidValue::new(
+                "window",
+                "end is before start",
+            ));
+        }
+        Ok(Self { start, end })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub from: Option<Status>,
+    pub to: Status,
+    pub by: UserId,
+    pub role: Role,
+    /// The writer's clock: shown, never used for ordering or billing.
+    pub device_time: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabourEntry {
+    pub id: LineId,
+    pub by: UserId,
+    pub minutes: u32,
+    /// A labour rate code from the price book (e.g. `standard`, `overtime`).
+    pub rate: String,
+    pub description: String,
+    pub device_time: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartLine {
+    pub id: LineId,
+    pub by: UserId,
+    pub sku: Sku,
+    pub quantity: Quantity,
+    /// One serial per unit for serialized parts, empty otherwise.
+    pub serials: Vec<String>,
+    /// The van the parts were taken from.
+    pub van: LocationId,
+    /// Lines are voided, never deleted, so the ledger can reverse them.
+    pub voided: bool,
+    pub device_time: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    pub id: LineId,
+    pub question: String,
+    pub required: bool,
+    pub answer: Option<ChecklistAnswer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistAnswer {
+    pub value: String,
+    pub by: UserId,
+    pub device_time: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Cash,
+    Card,
+    Cheque,
+    BankTransfer,
+    Other,
+}
+
+impl PaymentMethod {
+    pub const ALL: [PaymentMethod; 5] = [
+        PaymentMethod::Cash,
+        PaymentMethod::Card,
+        PaymentMethod::Cheque,
+        PaymentMethod::BankTransfer,
+        PaymentMethod::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Cash => "cash",
+            PaymentMethod::Card => "card",
+            PaymentMethod::Cheque => "cheque",
+            PaymentMethod::BankTransfer => "bank_transfer",
+            PaymentMethod::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentMethod> {
+        PaymentMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// Money collected on site. Only method, amount and a reference: never a card number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: LineId,
+    pub by: UserId,
+    pub method: PaymentMethod,
+    pub amount: Money,
+    pub reference: Option<String>,
+    pub device_time: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    pub signer: String,
+    /// SHA-256 of the signature image, lower-case hex; the image travels separately.
+    pub image_sha256: String,
+    pub by: UserId,
+    pub device_time: Timestamp,
+}

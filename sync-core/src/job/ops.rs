@@ -1,0 +1,784 @@
+//! Every edit to a job is a named action, applied as one automerge change.
+//!
+//! An action first checks its preconditions against the current state (so a
+//! device gets a clear error, not a rejected sync), then writes, then runs
+//! the same validator the server runs on receipt. A change the validator
+//! rejects is rolled back before anyone can see it.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue};
+use serde::{Deserialize, Serialize};
+
+use super::keys as k;
+use super::model::*;
+use super::read::{check_serials, read_job};
+use crate::error::{ActionError, InvalidValue};
+use crate::hydrated::format_date;
+use crate::ids::{Email, JobId, LineId, LocationId, Money, Quantity, Sku, Timestamp, UserId};
+use crate::role::{Principal, Role};
+use crate::status::Status;
+use crate::validate;
+
+/// Everything the office supplies to create a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub id: JobId,
+    pub customer: Customer,
+    pub site: Site,
+    pub asset: Asset,
+    pub problem: String,
+    pub priority: Priority,
+    pub window: Window,
+    pub technician: Option<UserId>,
+    #[serde(default)]
+    pub checklist: Vec<ChecklistQuestion>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistQuestion {
+    pub id: LineId,
+    pub question: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// Office edits of the job's details; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DetailsEdit {
+    pub customer_name: Option<String>,
+    /// `Some(None)` clears the address.
+    pub customer_email: Option<Option<Email>>,
+    pub customer_phone: Option<Option<String>>,
+    pub feedback_opt_out: Option<bool>,
+    pub site_name: Option<Option<String>>,
+    pub site_address: Option<String>,
+    pub asset_product: Option<String>,
+    pub asset_serial: Option<Option<String>>,
+    pub warranty_end: Option<Option<time::Date>>,
+    pub contract_ref: Option<Option<String>>,
+    pub problem: Option<String>,
+    pub priority: Option<Priority>,
+}
+
+/// A named edit of a job. Technician actions first, then the office's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum JobAction {
+    StartTravel,
+    Arrive,
+    AddLabour {
+        entry: LineId,
+        minutes: u32,
+        rate: String,
+        description: String,
+    },
+    UsePart {
+        line: LineId,
+        sku: Sku,
+        quantity: Quantity,
+        serials: Vec<String>,
+        van: LocationId,
+    },
+    SetPartQuantity {
+        line: LineId,
+        quantity: Quantity,
+    },
+    VoidPartLine {
+        line: LineId,
+    },
+    AddNote {
+        text: String,
+    },
+    AnswerChecklist {
+        item: LineId,
+        value: String,
+    },
+    RecordPayment {
+        payment: LineId,
+        method: PaymentMethod,
+        amount: Money,
+        reference: Option<String>,
+    },
+    CaptureSignature {
+        signer: String,
+        image_sha256: String,
+    },
+    Complete,
+    UnableToComplete {
+        reason: String,
+    },
+    // Office.
+    EditDetails(DetailsEdit),
+    EditWindow(Window),
+    /// Replace the notes with this text (automerge merges it with concurrent edits).
+    EditNotes {
+        text: String,
+    },
+    SetChecklistItem(ChecklistQuestion),
+    Reassign {
+        technician: Option<UserId>,
+    },
+    Cancel {
+        reason: String,
+    },
+}
+
+impl JobAction {
+    /// The change message recorded with the action (handy in audits and debugging).
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobAction::StartTravel => "start_travel",
+            JobAction::Arrive => "arrive",
+            JobAction::AddLabour { .. } => "add_labour",
+            JobAction::UsePart { .. } => "use_part",
+            JobAction::SetPartQuantity { .. } => "set_part_quantity",
+            JobAction::VoidPartLine { .. } => "void_part_line",
+            JobAction::AddNote { .. } => "add_note",
+            JobAction::AnswerChecklist { .. } => "answer_checklist",
+            JobAction::RecordPayment { .. } => "record_payment",
+            JobAction::CaptureSignature { .. } => "capture_signature",
+            JobAction::Complete => "complete",
+            JobAction::UnableToComplete { .. } => "unable_to_complete",
+            JobAction::EditDetails(_) => "edit_details",
+            JobAction::EditWindow(_) => "edit_window",
+            JobAction::EditNotes { .. } => "edit_notes",
+            JobAction::SetChecklistItem(_) => "set_checklist_item",
+            JobAction::Reassign { .. } => "reassign",
+            JobAction::Cancel { .. } => "cancel",
+        }
+    }
+
+    /// Who may take the action: the assigned technician, the office, or both (notes).
+    fn taken_by(&self) -> Taker {
+        match self {
+            JobAction::AddNote { .. } | JobAction::EditNotes { .. } => Taker::Either,
+            JobAction::EditDetails(_)
+            | JobAction::EditWindow(_)
+            | JobAction::SetChecklistItem(_)
+            | JobAction::Reassign { .. }
+            | JobAction::Cancel { .. } => Taker::Office,
+            _ => Taker::Technician,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Taker {
+    Technician,
+    Office,
+    Either,
+}
+
+/// Longest free text accepted in any single field.
+pub const MAX_TEXT: usize = 10_000;
+
+/// One job's automerge document with typed reads and named edits.
+#[derive(Clone, Debug)]
+pub struct JobDoc {
+    doc: Automerge,
+}
+
+impl JobDoc {
+    /// Creates a job. Only the office creates jobs; `actor` must be unique to this writer.
+    pub fn create(
+        spec: &JobSpec,
+        actor: ActorId,
+        who: Principal,
+        now: Timestamp,
+    ) -> Result<Self, ActionError> {
+        if !who.role.is_office() {
+            return Err(ActionError::NotAllowed("only the office creates jobs".into()));
+        }
+        check_spec(spec)?;
+        let mut doc = Automerge::new().with_actor(actor);
+        let mut tx = doc.transaction();
+        tx.put(ROOT, k::KIND, k::KIND_JOB)?;
+        tx.put(ROOT, k::SCHEMA_VERSION, k::CURRENT_SCHEMA)?;
+        tx.put(ROOT, k::JOB_ID, spec.id.to_string())?;
+        tx.put(ROOT, k::CREATED_AT, ScalarValue::Timestamp(now.0))?;
+        let customer = tx.put_object(ROOT, k::CUSTOMER, ObjType::Map)?;
+        tx.put(&customer, k::NAME, spec.customer.name.trim())?;
+        put_opt(&mut tx, &customer, k::EMAIL, spec.customer.email.as_ref().map(Email::as_str))?;
+        put_opt(&mut tx, &customer, k::PHONE, spec.customer.phone.as_deref())?;
+        tx.put(&customer, k::FEEDBACK_OPT_OUT, spec.customer.feedback_opt_out)?;
+        let site = tx.put_object(ROOT, k::SITE, ObjType::Map)?;
+        put_opt(&mut tx, &site, k::NAME, spec.site.name.as_deref())?;
+        tx.put(&site, k::ADDRESS, spec.site.address.trim())?;
+        let asset = tx.put_object(ROOT, k::ASSET, ObjType::Map)?;
+        tx.put(&asset, k::PRODUCT, spec.asset.product.trim())?;
+        put_opt(&mut tx, &asset, k::SERIAL, spec.asset.serial.as_deref())?;
+        put_opt(
+            &mut tx,
+            &asset,
+            k::WARRANTY_END,
+            spec.asset.warranty_end.map(format_date).as_deref(),
+        )?;
+        put_opt(&mut tx, &asset, k::CONTRACT_REF, spec.asset.contract_ref.as_deref())?;
+        tx.put(ROOT, k::PROBLEM, spec.problem.trim())?;
+        tx.put(ROOT, k::PRIORITY, spec.priority.as_str())?;
+        put_window(&mut tx, &spec.window)?;
+        put_opt(
+            &mut tx,
+            &ROOT,
+            k::TECHNICIAN,
+            spec.technician.map(|t| t.to_string()).as_deref(),
+        )?;
+        tx.put(ROOT, k::STATUS, Status::Scheduled.as_str())?;
+        let history = tx.put_object(ROOT, k::STATUS_HISTORY, ObjType::List)?;
+        push_history(&mut tx, &history, None, Status::Scheduled, who, now)?;
+        // Every container exists from the start: two writers creating the same
+        // container concurrently would each hide the other's entries.
+        for key in [k::LABOUR, k::PARTS, k::PAYMENTS, k::CHECKLIST, k::ANSWERS] {
+            tx.put_object(ROOT, key, ObjType::Map)?;
+        }
+        tx.put_object(ROOT, k::NOTES, ObjType::Text)?;
+        let checklist = tx
+            .get(ROOT, k::CHECKLIST)?
+            .map(|(_, id)| id)
+            .ok_or_else(|| ActionError::Engine("checklist missing".into()))?;
+        for q in &spec.checklist {
+            put_question(&mut tx, &checklist, q)?;
+        }
+        tx.commit_with(commit_options("create", now));
+        let job = JobDoc { doc };
+        let heads = job.doc.get_heads();
+        validate::validate_changes(&job.doc, &heads, &who)?;
+        Ok(job)
+    }
+
+    /// Wraps a document loaded from storage or received by sync, checking it reads as a job.
+    pub fn from_doc(doc: Automerge) -> Result<Self, ActionError> {
+        read_job(&doc, None)?;
+        Ok(Self { doc })
+    }
+
+    /// Wraps a document without checking it (it was validated when it was stored).
+    pub fn from_trusted(doc: Automerge) -> Self {
+        Self { doc }
+    }
+
+    pub fn doc(&self) -> &Automerge {
+        &self.doc
+    }
+
+    pub fn doc_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
+
+    pub fn into_doc(self) -> Automerge {
+        self.doc
+    }
+
+    pub fn read(&self) -> Result<Job, ActionError> {
+        Ok(read_job(&self.doc, None)?)
+    }
+
+    /// Applies one action as `who`, returning the hash of the new change.
+    pub fn apply(
+        &mut self,
+        action: &JobAction,
+        who: Principal,
+        now: Timestamp,
+    ) -> Result<ChangeHash, ActionError> {
+        let job = self.read()?;
+        check_allowed(&job, action, who)?;
+        let before = self.doc.get_heads();
+        let mut tx = self.doc.transaction();
+        write(&mut tx, &job, action, who, now)?;
+        let (hash, _) = tx.commit_with(commit_options(action.name(), now));
+        let hash = hash.ok_or_else(|| ActionError::NotAllowed("the action changes nothing".into()))?;
+        if let Err(rejection) = validate::validate_changes(&self.doc, &[hash], &who) {
+            // Never keep a change the server would refuse.
+            let actor = self.doc.get_actor().clone();
+            self.doc = self.doc.fork_at(&before)?.with_actor(actor);
+            return Err(rejection.into());
+        }
+        Ok(hash)
+    }
+}
+
+fn commit_options(name: &str, now: Timestamp) -> CommitOptions {
+    CommitOptions::default()
+        .with_message(name.to_owned())
+        .with_time(now.0.div_euclid(1000))
+}
+
+fn put_opt<T: Transactable>(
+    tx: &mut T,
+    obj: &automerge::ObjId,
+    key: &str,
+    value: Option<&str>,
+) -> Result<(), automerge::AutomergeError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => tx.put(obj, key, v),
+        None => tx.put(obj, key, ScalarValue::Null),
+    }
+}
+
+/// The window is written as a new map each time: concurrent edits then pick
+/// one whole window instead of one side's start with the other's end.
+fn put_window<T: Transactable>(tx: &mut T, w: &Window) -> Result<(), automerge::AutomergeError> {
+    let window = tx.put_object(ROOT, k::WINDOW, ObjType::Map)?;
+    tx.put(&window, k::START, ScalarValue::Timestamp(w.start.0))?;
+    tx.put(&window, k::END, ScalarValue::Timestamp(w.end.0))?;
+    Ok(())
+}
+
+fn push_history<T: Transactable>(
+    tx: &mut T,
+    history: &automerge::ObjId,
+    from: Option<Status>,
+    to: Status,
+    who: Principal,
+    now: Timestamp,
+) -> Result<(), automerge::AutomergeError> {
+    let at = tx.length(history);
+    let entry = tx.insert_object(history, at, ObjType::Map)?;
+    match from {
+        Some(f) => tx.put(&entry, k::FROM, f.as_str())?,
+        None => tx.put(&entry, k::FROM, ScalarValue::Null)?,
+    }
+    tx.put(&entry, k::TO, to.as_str())?;
+    tx.put(&entry, k::BY, who.user.to_string())?;
+    tx.put(&entry, k::ROLE, who.role.as_str())?;
+    tx.put(&entry, k::DEVICE_TIME, ScalarValue::Timestamp(now.0))?;
+    Ok(())
+}
+
+fn put_question<T: Transactable>(
+    tx: &mut T,
+    checklist: &automerge::ObjId,
+    q: &ChecklistQuestion,
+) -> Result<(), ActionError> {
+    let key = q.id.to_string();
+    let item = match tx.get(checklist, &key)? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => id,
+        _ => tx.put_object(checklist, &key, ObjType::Map)?,
+    };
+    tx.put(&item, k::QUESTION, q.question.trim())?;
+    tx.put(&item, k::REQUIRED, q.required)?;
+    Ok(())
+}
+
+fn text_ok(what: &'static str, s: &str, required: bool) -> Result<(), InvalidValue> {
+    if required && s.trim().is_empty() {
+        return Err(InvalidValue::new(what, "must not be empty"));
+    }
+    if s.len() > MAX_TEXT {
+        return Err(InvalidValue::new(what, "is too long"));
+    }
+    Ok(())
+}
+
+fn check_spec(spec: &JobSpec) -> Result<(), InvalidValue> {
+    text_ok("customer name", &spec.customer.name, true)?;
+    text_ok("site address", &spec.site.address, true)?;
+    text_ok("asset product", &spec.asset.product, true)?;
+    text_ok("problem", &spec.problem, true)?;
+    for q in &spec.checklist {
+        text_ok("checklist question", &q.question, true)?;
+    }
+    Ok(())
+}
+
+/// A payment reference must not be (or contain) a card number: 13-19 digits passing Luhn.
+pub fn looks_like_card_number(s: &str) -> bool {
+    let digits: Vec<u32> = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map_while(|c| c.to_digit(10))
+        .collect();
+    let mut run: Vec<u32> = Vec::new();
+    let mut runs = Vec::new();
+    for c in s.chars() {
+        match c.to_digit(10) {
+            Some(d) => run.push(d),
+            None if matches!(c, ' ' | '-') => {}
+            None => runs.push(std::mem::take(&mut run)),
+        }
+    }
+    runs.push(run);
+    runs.push(digits);
+    runs.iter().any(|r| {
+        (13..=19).contains(&r.len()) && {
+            let sum: u32 = r
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(i, &d)| if i % 2 == 1 { (d * 2) % 9 + if d == 9 { 9 } else { 0 } } else { d })
+                .sum();
+            sum % 10 == 0
+        }
+    })
+}
+
+/// Preconditions, checked before writing so the caller gets a precise error.
+fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), ActionError> {
+    use JobAction::*;
+    let deny = |why: &'static str| Err(ActionError::NotAllowed(why.into()));
+    let status = job.status;
+    let taker = action.taken_by();
+    if who.role.is_office() {
+        if taker == Taker::Technician {
+            return deny("only the assigned technician can do this");
+        }
+    } else if who.role == Role::Technician {
+        if taker == Taker::Office {
+            return deny("only the office can do this");
+        }
+        if job.technician != Some(who.user) {
+            return deny("the job is not assigned to you");
+        }
+    } else {
+        return deny("this role does not edit jobs");
+    }
+    if status.is_final() && taker != Taker::Either {
+        return deny("the job is closed");
+    }
+    match action {
+        StartTravel => {
+            if status != Status::Scheduled {
+                return deny("travel starts from a scheduled job");
+            }
+        }
+        Arrive => {
+            if status != Status::Travelling {
+                return deny("arrival follows travel");
+            }
+        }
+        AddLabour {
+            minutes,
+            rate,
+            description,
+            entry,
+        } => {
+            if !(1..=24 * 60).contains(minutes) {
+                return Err(InvalidValue::new("minutes", "must be between 1 and 1440").into());
+            }
+            text_ok("labour rate", rate, true)?;
+            text_ok("description", description, false)?;
+            if job.labour.iter().any(|l| l.id == *entry) {
+                return deny("this labour entry already exists");
+            }
+        }
+        UsePart {
+            line,
+            quantity,
+            serials,
+            ..
+        } => {
+            if status != Status::OnSite {
+                return deny("parts are used on site");
+            }
+            if job.part(*line).is_some() {
+                return deny("this part line already exists");
+            }
+            check_serials(serials, *quantity).map_err(|p| InvalidValue::new("serials", p))?;
+        }
+        SetPartQuantity { line, quantity } => {
+            let part = job
+                .part(*line)
+                .ok_or_else(|| ActionError::NotFound("part line".into()))?;
+            if part.voided {
+                return deny("the part line is voided");
+            }
+            if part.by != who.user {
+                return deny("the part line is someone else's");
+            }
+            check_serials(&part.serials, *quantity).map_err(|p| InvalidValue::new("quantity", p))?;
+        }
+        VoidPartLine { line } => {
+            let part = job
+                .part(*line)
+                .ok_or_else(|| ActionError::NotFound("part line".into()))?;
+            if part.voided {
+                return deny("the part line is already voided");
+            }
+            if part.by != who.user {
+                return deny("the part line is someone else's");
+            }
+        }
+        AddNote { text } => text_ok("note", text, true)?,
+        EditNotes { text } => text_ok("notes", text, false)?,
+        AnswerChecklist { item, value } => {
+            text_ok("answer", value, true)?;
+            if !job.checklist.iter().any(|c| c.id == *item) {
+                return Err(ActionError::NotFound("checklist item".into()));
+            }
+        }
+        RecordPayment {
+            payment,
+            amount,
+            reference,
+            ..
+        } => {
+            if amount.0 <= 0 {
+                return Err(InvalidValue::new("amount", "must be positive").into());
+            }
+            if let Some(r) = reference {
+                text_ok("reference", r, false)?;
+                if looks_like_card_number(r) {
+                    return Err(InvalidValue::new(
+                        "reference",
+                        "looks like a card number; card numbers are never stored",
+                    )
+                    .into());
+                }
+            }
+            if job.payments.iter().any(|p| p.id == *payment) {
+                return deny("this payment already exists");
+            }
+        }
+        CaptureSignature {
+            signer,
+            image_sha256,
+        } => {
+            text_ok("signer", signer, true)?;
+            if image_sha256.len() != 64 || !image_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(InvalidValue::new("image_sha256", "expected 64 hex digits").into());
+            }
+            if status != Status::OnSite {
+                return deny("the customer signs on site");
+            }
+        }
+        Complete => {
+            if status != Status::OnSite {
+                return deny("only a job on site can be completed");
+            }
+            if let Some(why) = job.completion_blocker() {
+                return deny(why);
+            }
+        }
+        UnableToComplete { reason } => {
+            text_ok("reason", reason, true)?;
+            if !status.can_move(Status::UnableToComplete, Role::Technician) {
+                return deny("only a job under way can be marked unable to complete");
+            }
+        }
+        EditDetails(edit) => {
+            if let Some(n) = &edit.customer_name {
+                text_ok("customer name", n, true)?;
+            }
+            if let Some(a) = &edit.site_address {
+                text_ok("site address", a, true)?;
+            }
+            if let Some(p) = &edit.asset_product {
+                text_ok("asset product", p, true)?;
+            }
+            if let Some(p) = &edit.problem {
+                text_ok("problem", p, true)?;
+            }
+        }
+        SetChecklistItem(q) => text_ok("checklist question", &q.question, true)?,
+        Cancel { reason } => text_ok("reason", reason, true)?,
+        EditWindow(_) | Reassign { .. } => {}
+    }
+    Ok(())
+}
+
+fn obj(tx: &impl ReadDoc, key: &str) -> Result<automerge::ObjId, ActionError> {
+    match tx.get(ROOT, key)? {
+        Some((automerge::Value::Object(_), id)) => Ok(id),
+        _ => Err(ActionError::Engine(format!("container {key} missing"))),
+    }
+}
+
+fn set_status<T: Transactable>(
+    tx: &mut T,
+    from: Status,
+    to: Status,
+    who: Principal,
+    now: Timestamp,
+) -> Result<(), ActionError> {
+    tx.put(ROOT, k::STATUS, to.as_str())?;
+    let history = obj(tx, k::STATUS_HISTORY)?;
+    push_history(tx, &history, Some(from), to, who, now)?;
+    Ok(())
+}
+
+fn write<T: Transactable>(
+    tx: &mut T,
+    job: &Job,
+    action: &JobAction,
+    who: Principal,
+    now: Timestamp,
+) -> Result<(), ActionError> {
+    use JobAction::*;
+    let ts = ScalarValue::Timestamp(now.0);
+    let by = who.user.to_string();
+    match action {
+        StartTravel => set_status(tx, job.status, Status::Travelling, who, now)?,
+        Arrive => set_status(tx, job.status, Status::OnSite, who, now)?,
+        Complete => set_status(tx, job.status, Status::Completed, who, now)?,
+        UnableToComplete { reason } => {
+            tx.put(ROOT, k::UNABLE_REASON, reason.trim())?;
+            set_status(tx, job.status, Status::UnableToComplete, who, now)?;
+        }
+        Cancel { reason } => {
+            tx.put(ROOT, k::CANCEL_REASON, reason.trim())?;
+            set_status(tx, job.status, Status::Cancelled, who, now)?;
+        }
+        AddLabour {
+            entry,
+            minutes,
+            rate,
+            description,
+        } => {
+            let labour = obj(tx, k::LABOUR)?;
+            let e = tx.put_object(&labour, entry.to_string(), ObjType::Map)?;
+            tx.put(&e, k::BY, by)?;
+            tx.put(&e, k::MINUTES, i64::from(*minutes))?;
+            tx.put(&e, k::RATE, rate.trim())?;
+            tx.put(&e, k::DESCRIPTION, description.trim())?;
+            tx.put(&e, k::DEVICE_TIME, ts)?;
+        }
+        UsePart {
+            line,
+            sku,
+            quantity,
+            serials,
+            van,
+        } => {
+            let parts = obj(tx, k::PARTS)?;
+            let p = tx.put_object(&parts, line.to_string(), ObjType::Map)?;
+            tx.put(&p, k::BY, by)?;
+            tx.put(&p, k::SKU, sku.as_str())?;
+            tx.put(&p, k::QUANTITY, i64::from(quantity.get()))?;
+            let list = tx.put_object(&p, k::SERIALS, ObjType::List)?;
+            for (i, s) in serials.iter().enumerate() {
+                tx.insert(&list, i, s.trim())?;
+            }
+            tx.put(&p, k::VAN, van.to_string())?;
+            tx.put(&p, k::VOIDED, false)?;
+            tx.put(&p, k::DEVICE_TIME, ts)?;
+        }
+        SetPartQuantity { line, quantity } => {
+            let p = entry_obj(tx, k::PARTS, *line)?;
+            tx.put(&p, k::QUANTITY, i64::from(quantity.get()))?;
+        }
+        VoidPartLine { line } => {
+            let p = entry_obj(tx, k::PARTS, *line)?;
+            tx.put(&p, k::VOIDED, true)?;
+        }
+        AddNote { text } => {
+            let notes = obj(tx, k::NOTES)?;
+            let len = tx.length(&notes);
+            let sep = if len == 0 { "" } else { "\n" };
+            tx.splice_text(&notes, len, 0, &format!("{sep}{}", text.trim()))?;
+        }
+        EditNotes { text } => {
+            let notes = obj(tx, k::NOTES)?;
+            tx.update_text(&notes, text)?;
+        }
+        AnswerChecklist { item, value } => {
+            let answers = obj(tx, k::ANSWERS)?;
+            let a = tx.put_object(&answers, item.to_string(), ObjType::Map)?;
+            tx.put(&a, k::VALUE, value.trim())?;
+            tx.put(&a, k::BY, by)?;
+            tx.put(&a, k::DEVICE_TIME, ts)?;
+        }
+        RecordPayment {
+            payment,
+            method,
+            amount,
+            reference,
+        } => {
+            let payments = obj(tx, k::PAYMENTS)?;
+            let p = tx.put_object(&payments, payment.to_string(), ObjType::Map)?;
+            tx.put(&p, k::BY, by)?;
+            tx.put(&p, k::METHOD, method.as_str())?;
+            tx.put(&p, k::AMOUNT, amount.0)?;
+            put_opt(tx, &p, k::REFERENCE, reference.as_deref())?;
+            tx.put(&p, k::DEVICE_TIME, ts)?;
+        }
+        CaptureSignature {
+            signer,
+            image_sha256,
+        } => {
+            let s = tx.put_object(ROOT, k::SIGNATURE, ObjType::Map)?;
+            tx.put(&s, k::SIGNER, signer.trim())?;
+            tx.put(&s, k::IMAGE_SHA256, image_sha256.to_ascii_lowercase())?;
+            tx.put(&s, k::BY, by)?;
+            tx.put(&s, k::DEVICE_TIME, ts)?;
+        }
+        EditDetails(edit) => write_details(tx, edit)?,
+        EditWindow(w) => put_window(tx, w)?,
+        SetChecklistItem(q) => {
+            let checklist = obj(tx, k::CHECKLIST)?;
+            put_question(tx, &checklist, q)?;
+        }
+        Reassign { technician } => {
+            put_opt(tx, &ROOT, k::TECHNICIAN, technician.map(|t| t.to_string()).as_deref())?;
+        }
+    }
+    Ok(())
+}
+
+fn entry_obj<T: Transactable>(
+    tx: &T,
+    container: &str,
+    line: LineId,
+) -> Result<automerge::ObjId, ActionError> {
+    let c = obj(tx, container)?;
+    match tx.get(&c, line.to_string())? {
+        Some((automerge::Value::Object(_), id)) => Ok(id),
+        _ => Err(ActionError::NotFound("line".into())),
+    }
+}
+
+fn write_details<T: Transactable>(tx: &mut T, e: &DetailsEdit) -> Result<(), ActionError> {
+    let customer = obj(tx, k::CUSTOMER)?;
+    let site = obj(tx, k::SITE)?;
+    let asset = obj(tx, k::ASSET)?;
+    if let Some(v) = &e.customer_name {
+        tx.put(&customer, k::NAME, v.trim())?;
+    }
+    if let Some(v) = &e.customer_email {
+        put_opt(tx, &customer, k::EMAIL, v.as_ref().map(Email::as_str))?;
+    }
+    if let Some(v) = &e.customer_phone {
+        put_opt(tx, &customer, k::PHONE, v.as_deref())?;
+    }
+    if let Some(v) = e.feedback_opt_out {
+        tx.put(&customer, k::FEEDBACK_OPT_OUT, v)?;
+    }
+    if let Some(v) = &e.site_name {
+        put_opt(tx, &site, k::NAME, v.as_deref())?;
+    }
+    if let Some(v) = &e.site_address {
+        tx.put(&site, k::ADDRESS, v.trim())?;
+    }
+    if let Some(v) = &e.asset_product {
+        tx.put(&asset, k::PRODUCT, v.trim())?;
+    }
+    if let Some(v) = &e.asset_serial {
+        put_opt(tx, &asset, k::SERIAL, v.as_deref())?;
+    }
+    if let Some(v) = &e.warranty_end {
+        put_opt(tx, &asset, k::WARRANTY_END, v.map(format_date).as_deref())?;
+    }
+    if let Some(v) = &e.contract_ref {
+        put_opt(tx, &asset, k::CONTRACT_REF, v.as_deref())?;
+    }
+    if let Some(v) = &e.problem {
+        tx.put(ROOT, k::PROBLEM, v.trim())?;
+    }
+    if let Some(v) = e.priority {
+        tx.put(ROOT, k::PRIORITY, v.as_str())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_are_recognised() {
+        assert!(looks_like_card_number("4111 1111 1111 1111"));
+        assert!(looks_like_card_number("ref 4111-1111-1111-1111"));
+        assert!(!looks_like_card_number("INV-2024-0042"));
+        assert!(!looks_like_card_number("4111 1111 1111 1112"));
+        assert!(!looks_like_card_number("123456"));
+    }
+}

@@ -1,0 +1,285 @@
+//! Reading a job document into a [`Job`], strictly: a document that does not
+//! match the schema is an error, never a half-filled struct.
+
+use automerge::hydrate::{Map, Value};
+use automerge::{Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue};
+
+use super::keys as k;
+use super::model::*;
+use crate::error::SchemaError;
+use crate::hydrated::MapRef;
+use crate::ids::{JobId, LineId, Quantity, UserId};
+use crate::role::Role;
+use crate::status::{self, Status};
+
+/// Reads the job as of `heads` (or the current state).
+pub fn read_job(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<Job, SchemaError> {
+    let root = match ReadDoc::hydrate(doc, ROOT, heads) {
+        Ok(Value::Map(m)) => m,
+        _ => return Err(SchemaError::new("/", "root is not a map")),
+    };
+    let r = MapRef::new(&root, "");
+    if r.str(k::KIND)? != k::KIND_JOB {
+        return Err(r.err(k::KIND, "not a job document"));
+    }
+    if r.int(k::SCHEMA_VERSION)? != k::CURRENT_SCHEMA {
+        return Err(r.err(k::SCHEMA_VERSION, "unsupported schema version"));
+    }
+    let (status, status_conflicts) = read_status(doc, heads)?;
+    Ok(Job {
+        id: r.parsed::<JobId>(k::JOB_ID)?,
+        created_at: r.timestamp(k::CREATED_AT)?,
+        customer: read_customer(MapRef::new(r.map(k::CUSTOMER)?, "/customer"))?,
+        site: read_site(MapRef::new(r.map(k::SITE)?, "/site"))?,
+        asset: read_asset(MapRef::new(r.map(k::ASSET)?, "/asset"))?,
+        problem: r.str(k::PROBLEM)?.to_owned(),
+        priority: Priority::parse(r.str(k::PRIORITY)?)
+            .ok_or_else(|| r.err(k::PRIORITY, "unknown priority"))?,
+        window: read_window(MapRef::new(r.map(k::WINDOW)?, "/window"))?,
+        technician: r
+            .opt_str(k::TECHNICIAN)?
+            .map(|s| s.parse::<UserId>())
+            .transpose()
+            .map_err(|_| r.err(k::TECHNICIAN, "not a user id"))?,
+        status,
+        status_conflicts,
+        status_history: read_history(&root)?,
+        labour: entries(&r, k::LABOUR, read_labour)?,
+        parts: entries(&r, k::PARTS, read_part)?,
+        notes: r.text(k::NOTES)?,
+        checklist: read_checklist(&r)?,
+        payments: entries(&r, k::PAYMENTS, read_payment)?,
+        signature: r
+            .opt_map(k::SIGNATURE)?
+            .map(|m| read_signature(MapRef::new(m, "/signature")))
+            .transpose()?,
+        cancel_reason: r.opt_text(k::CANCEL_REASON)?,
+        unable_reason: r.opt_text(k::UNABLE_REASON)?,
+    })
+}
+
+/// Every concurrent status value, resolved by [`status::resolve`].
+pub fn read_status(
+    doc: &Automerge,
+    heads: Option<&[ChangeHash]>,
+) -> Result<(Status, Vec<Status>), SchemaError> {
+    let values = match heads {
+        Some(h) => doc.get_all_at(ROOT, k::STATUS, h),
+        None => doc.get_all(ROOT, k::STATUS),
+    }
+    .map_err(|e| SchemaError::new("/status", e.to_string()))?;
+    let parsed = values
+        .iter()
+        .map(|(v, _)| match v.as_scalar() {
+            Some(ScalarValue::Str(s)) => s.parse::<Status>().ok(),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| SchemaError::new("/status", "unknown status"))?;
+    status::resolve(&parsed).ok_or_else(|| SchemaError::new("/status", "required status missing"))
+}
+
+pub(crate) fn read_customer(m: MapRef<'_>) -> Result<Customer, SchemaError> {
+    Ok(Customer {
+        name: m.str(k::NAME)?.to_owned(),
+        email: m
+            .opt_text(k::EMAIL)?
+            .map(|e| e.parse())
+            .transpose()
+            .map_err(|_| m.err(k::EMAIL, "not an email address"))?,
+        phone: m.opt_text(k::PHONE)?,
+        feedback_opt_out: m.bool_or_false(k::FEEDBACK_OPT_OUT)?,
+    })
+}
+
+fn read_history(root: &Map) -> Result<Vec<StatusChange>, SchemaError> {
+    let list = match root.get(k::STATUS_HISTORY) {
+        None => return Ok(Vec::new()),
+        Some(Value::List(l)) => l,
+        Some(_) => return Err(SchemaError::new("/status_history", "expected a list")),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let path = format!("/status_history/{i}");
+            let Value::Map(m) = &item.value else {
+                return Err(SchemaError::new(path, "expected a map"));
+            };
+            read_history_entry(MapRef::new(m, &path))
+        })
+        .collect()
+}
+
+/// Reads a map of entries keyed by line id, sorted by id so every replica
+/// lists them in the same order.
+fn entries<T>(
+    r: &MapRef<'_>,
+    key: &str,
+    read: impl Fn(LineId, MapRef<'_>) -> Result<T, SchemaError>,
+) -> Result<Vec<T>, SchemaError> {
+    let Some(map) = r.opt_map(key)? else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<(LineId, T)> = Vec::with_capacity(map.iter().count());
+    for (id, value) in map.iter() {
+        let path = format!("/{key}/{id}");
+        let line: LineId = id
+            .parse()
+            .map_err(|_| SchemaError::new(path.clone(), "entry key is not a line id"))?;
+        let Value::Map(m) = &value.value else {
+            return Err(SchemaError::new(path, "expected a map"));
+        };
+        out.push((line, read(line, MapRef::new(m, &path))?));
+    }
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out.into_iter().map(|(_, t)| t).collect())
+}
+
+pub(crate) fn read_labour(id: LineId, m: MapRef<'_>) -> Result<LabourEntry, SchemaError> {
+    Ok(LabourEntry {
+        id,
+        by: m.parsed(k::BY)?,
+        minutes: m.u32_in(k::MINUTES, 1, 24 * 60)?,
+        rate: m.str(k::RATE)?.to_owned(),
+        description: m.opt_str(k::DESCRIPTION)?.unwrap_or_default().to_owned(),
+        device_time: m.timestamp(k::DEVICE_TIME)?,
+    })
+}
+
+pub(crate) fn read_part(id: LineId, m: MapRef<'_>) -> Result<PartLine, SchemaError> {
+    let quantity = Quantity::new(m.u32_in(k::QUANTITY, 1, Quantity::MAX)?)
+        .map_err(|_| m.err(k::QUANTITY, "out of range"))?;
+    let serials = m.str_list(k::SERIALS)?;
+    check_serials(&serials, quantity).map_err(|p| m.err(k::SERIALS, p))?;
+    Ok(PartLine {
+        id,
+        by: m.parsed(k::BY)?,
+        sku: m.parsed(k::SKU)?,
+        quantity,
+        serials,
+        van: m.parsed(k::VAN)?,
+        voided: m.bool_or_false(k::VOIDED)?,
+        device_time: m.timestamp(k::DEVICE_TIME)?,
+    })
+}
+
+/// Serials are either absent or one distinct, non-empty serial per unit.
+pub(crate) fn check_serials(serials: &[String], quantity: Quantity) -> Result<(), &'static str> {
+    if serials.is_empty() {
+        return Ok(());
+    }
+    if serials.len() != quantity.get() as usize {
+        return Err("one serial number per unit is required");
+    }
+    if serials.iter().any(|s| s.trim().is_empty() || s.len() > 100) {
+        return Err("serial numbers must be 1-100 characters");
+    }
+    let mut sorted: Vec<&String> = serials.iter().collect();
+    sorted.sort();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err("a serial number appears twice on one line");
+    }
+    Ok(())
+}
+
+pub(crate) fn read_payment(id: LineId, m: MapRef<'_>) -> Result<Payment, SchemaError> {
+    let amount = m.int(k::AMOUNT)?;
+    if amount <= 0 {
+        return Err(m.err(k::AMOUNT, "payment amount must be positive"));
+    }
+    Ok(Payment {
+        id,
+        by: m.parsed(k::BY)?,
+        method: PaymentMethod::parse(m.str(k::METHOD)?)
+            .ok_or_else(|| m.err(k::METHOD, "unknown payment method"))?,
+        amount: crate::ids::Money(amount),
+        reference: m.opt_text(k::REFERENCE)?,
+        device_time: m.timestamp(k::DEVICE_TIME)?,
+    })
+}
+
+fn read_checklist(r: &MapRef<'_>) -> Result<Vec<ChecklistItem>, SchemaError> {
+    let answers = r.opt_map(k::ANSWERS)?;
+    entries(r, k::CHECKLIST, |id, m| {
+        let answer = answers
+            .and_then(|a| a.get(&id.to_string()))
+            .map(|v| {
+                let path = format!("/answers/{id}");
+                let Value::Map(am) = v else {
+                    return Err(SchemaError::new(path, "expected a map"));
+                };
+                read_answer(MapRef::new(am, &path))
+            })
+            .transpose()?;
+        read_question(id, m, answer)
+    })
+}
+
+pub(crate) fn read_site(m: MapRef<'_>) -> Result<Site, SchemaError> {
+    Ok(Site {
+        name: m.opt_text(k::NAME)?,
+        address: m.str(k::ADDRESS)?.to_owned(),
+    })
+}
+
+pub(crate) fn read_asset(m: MapRef<'_>) -> Result<Asset, SchemaError> {
+    Ok(Asset {
+        product: m.str(k::PRODUCT)?.to_owned(),
+        serial: m.opt_text(k::SERIAL)?,
+        warranty_end: m.opt_date(k::WARRANTY_END)?,
+        contract_ref: m.opt_text(k::CONTRACT_REF)?,
+    })
+}
+
+pub(crate) fn read_window(m: MapRef<'_>) -> Result<Window, SchemaError> {
+    Window::new(m.timestamp(k::START)?, m.timestamp(k::END)?)
+        .map_err(|_| m.err(k::END, "end is before start"))
+}
+
+pub(crate) fn read_signature(m: MapRef<'_>) -> Result<Signature, SchemaError> {
+    let hash = m.str(k::IMAGE_SHA256)?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(m.err(k::IMAGE_SHA256, "expected 64 hex digits"));
+    }
+    Ok(Signature {
+        signer: m.str(k::SIGNER)?.to_owned(),
+        image_sha256: hash.to_ascii_lowercase(),
+        by: m.parsed(k::BY)?,
+        device_time: m.timestamp(k::DEVICE_TIME)?,
+    })
+}
+
+pub(crate) fn read_history_entry(m: MapRef<'_>) -> Result<StatusChange, SchemaError> {
+    Ok(StatusChange {
+        from: m
+            .opt_str(k::FROM)?
+            .map(|s| s.parse::<Status>())
+            .transpose()
+            .map_err(|_| m.err(k::FROM, "unknown status"))?,
+        to: m.parsed(k::TO)?,
+        by: m.parsed(k::BY)?,
+        role: m.parsed::<Role>(k::ROLE)?,
+        device_time: m.timestamp(k::DEVICE_TIME)?,
+    })
+}
+
+pub(crate) fn read_answer(m: MapRef<'_>) -> Result<ChecklistAnswer, SchemaError> {
+    Ok(ChecklistAnswer {
+        value: m.str(k::VALUE)?.to_owned(),
+        by: m.parsed(k::BY)?,
+        device_time: m.timestamp(k::DEVICE_TIME)?,
+    })
+}
+
+pub(crate) fn read_question(
+    id: LineId,
+    m: MapRef<'_>,
+    answer: Option<ChecklistAnswer>,
+) -> Result<ChecklistItem, SchemaError> {
+    Ok(ChecklistItem {
+        id,
+        question: m.str(k::QUESTION)?.to_owned(),
+        required: m.bool_or_false(k::REQUIRED)?,
+        answer,
+    })
+}

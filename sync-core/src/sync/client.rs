@@ -1,0 +1,273 @@
+//! The device side of a batch, sans-IO: [`ClientSession::start`] builds the
+//! request, the app sends it however it likes, [`ClientSession::apply`] takes
+//! the response. Only the server's acknowledged heads per document need to
+//! outlive the process ([`ClientSession::save`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync::{Capability, Have, State, SyncDoc};
+use automerge::{ActorId, Automerge, ChangeHash};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::guard::{contained, decode_message};
+use super::wire::{DocMessage, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use super::{Limits, SyncError, has_change};
+use crate::doc_id::DocId;
+use crate::validate::Rejection;
+
+/// The documents a device holds.
+pub type DocSet = BTreeMap<DocId, Automerge>;
+
+/// Sync bookkeeping of one device.
+#[derive(Clone, Debug)]
+pub struct ClientSession {
+    actor: ActorId,
+    limits: Limits,
+    docs: BTreeMap<DocId, Peer>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Peer {
+    /// Server heads the device knows the server has (and the device has too).
+    acked: Vec<ChangeHash>,
+    /// Protocol state while a multi-round exchange is under way.
+    round: Option<State>,
+}
+
+/// What one response did to the device's documents.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Documents whose content changed (server changes arrived).
+    pub changed: BTreeSet<DocId>,
+    /// Documents the device did not have before.
+    pub added: BTreeSet<DocId>,
+    /// Documents the device must no longer hold; already removed from the set.
+    pub removed: BTreeSet<DocId>,
+    pub rejected: BTreeMap<DocId, Rejection>,
+    /// Documents the server does not know (or not for this user).
+    pub not_found: BTreeSet<DocId>,
+    /// Documents that need another round ([`ClientSession::next_round`]).
+    pub unfinished: BTreeSet<DocId>,
+}
+
+/// The persisted part of a session.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    v: u32,
+    acked: BTreeMap<DocId, Vec<ByteBuf>>,
+}
+
+impl ClientSession {
+    /// A device with no sync history (`actor` is this install's automerge actor).
+    pub fn new(actor: ActorId) -> Self {
+        Self {
+            actor,
+            limits: Limits::default(),
+            docs: BTreeMap::new(),
+        }
+    }
+
+    /// Restores the acknowledged heads written by [`Self::save`].
+    pub fn restore(actor: ActorId, saved: &[u8]) -> Result<Self, SyncError> {
+        let saved: Saved = ciborium::de::from_reader(saved)
+            .map_err(|e| SyncError::Malformed(format!("saved session: {e}")))?;
+        let mut session = Self::new(actor);
+        for (id, heads) in saved.acked {
+            let heads = heads
+                .iter()
+                .map(|h| ChangeHash::try_from(h.as_slice()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| SyncError::Malformed("saved session: bad hash".into()))?;
+            session.docs.insert(
+                id,
+                Peer {
+                    acked: heads,
+                    round: None,
+                },
+            );
+        }
+        Ok(session)
+    }
+
+    /// What must be persisted after [`Self::apply`]: the acknowledged heads.
+    pub fn save(&self) -> Vec<u8> {
+        let saved = Saved {
+            v: 1,
+            acked: self
+                .docs
+                .iter()
+                .map(|(id, p)| {
+                    (*id, p.acked.iter().map(|h| ByteBuf::from(h.as_ref().to_vec())).collect())
+                })
+                .collect(),
+        };
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&saved, &mut out).expect("CBOR encoding into memory");
+        out
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Server heads last acknowledged for `id` (empty if never synced).
+    pub fn acked(&self, id: &DocId) -> &[ChangeHash] {
+        self.docs.get(id).map_or(&[], |p| p.acked.as_slice())
+    }
+
+    /// True while some document is in a multi-round exchange.
+    pub fn in_progress(&self) -> bool {
+        self.docs.values().any(|p| p.round.is_some())
+    }
+
+    /// The first request of a sync: one message per held document.
+    ///
+    /// Where the server's heads are known, the message already carries every
+    /// change made since, so a routine sync is one round trip. Otherwise (new
+    /// install, restore, lost state) it is the standard automerge opening.
+    pub fn start(&mut self, docs: &DocSet) -> SyncRequest {
+        let mut out = Vec::with_capacity(docs.len());
+        for (id, doc) in docs {
+            let peer = self.docs.entry(*id).or_default();
+            let mut state = primed_state(doc, &peer.acked);
+            if let Some(msg) = doc.generate_sync_message(&mut state) {
+                out.push(DocMessage {
+                    id: *id,
+                    msg: ByteBuf::from(msg.encode()),
+                });
+            }
+            peer.round = Some(state);
+        }
+        SyncRequest {
+            v: PROTOCOL_VERSION,
+            docs: out,
+        }
+    }
+
+    /// A follow-up request for the documents that are not finished, if any.
+    pub fn next_round(&mut self, docs: &DocSet) -> Option<SyncRequest> {
+        let mut out = Vec::new();
+        for (id, peer) in self.docs.iter_mut() {
+            let (Some(state), Some(doc)) = (peer.round.as_mut(), docs.get(id)) else {
+                continue;
+            };
+            match doc.generate_sync_message(state) {
+                Some(msg) => out.push(DocMessage {
+                    id: *id,
+                    msg: ByteBuf::from(msg.encode()),
+                }),
+                None => peer.round = None,
+            }
+        }
+        (!out.is_empty()).then_some(SyncRequest {
+            v: PROTOCOL_VERSION,
+            docs: out,
+        })
+    }
+
+    /// Applies a response. Documents are updated in place; a document whose
+    /// server message fails to apply is left exactly as it was.
+    pub fn apply(&mut self, docs: &mut DocSet, response: &SyncResponse) -> SyncReport {
+        let mut report = SyncReport::default();
+        for reply in &response.docs {
+            let id = reply.id;
+            match &reply.outcome {
+                Outcome::Removed => {
+                    docs.remove(&id);
+                    self.docs.remove(&id);
+                    report.removed.insert(id);
+                    continue;
+                }
+                Outcome::NotFound => {
+                    if let Some(p) = self.docs.get_mut(&id) {
+                        p.round = None;
+                    }
+                    report.not_found.insert(id);
+                    continue;
+                }
+                Outcome::Rejected { code, message } => {
+                    report
+                        .rejected
+                        .insert(id, Rejection::new(*code, message.clone()));
+                }
+                Outcome::Accepted | Outcome::NeedsAnotherRound => {}
+            }
+            let Some(bytes) = &reply.msg else {
+                if let Some(p) = self.docs.get_mut(&id) {
+                    p.round = None;
+                }
+                continue;
+            };
+            let Ok(msg) = decode_message(bytes, &self.limits) else {
+                report.unfinished.insert(id);
+                continue;
+            };
+            let server_heads = msg.heads.clone();
+            let server_needs = !msg.need.is_empty();
+            let is_new = !docs.contains_key(&id);
+            let peer = self.docs.entry(id).or_default();
+            let mut state = peer.round.take().unwrap_or_default();
+            let mut work = docs
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| Automerge::new().with_actor(self.actor.clone()));
+            let before = work.get_heads();
+            if contained(|| work.receive_sync_message(&mut state, msg)).is_err() {
+                report.unfinished.insert(id);
+                continue;
+            }
+            let has_all = server_heads.iter().all(|h| has_change(&work, h));
+            if has_all && !server_heads.is_empty() {
+                peer.acked = sorted(server_heads);
+            }
+            if is_new {
+                report.added.insert(id);
+            } else if work.get_heads() != before {
+                report.changed.insert(id);
+            }
+            // A rejection ends the exchange: resending the same changes would
+            // be refused again. They are resent (and reported) on the next sync.
+            let finished = matches!(reply.outcome, Outcome::Rejected { .. })
+                || (reply.outcome == Outcome::Accepted && has_all && !server_needs);
+            if !finished {
+                peer.round = Some(state);
+                report.unfinished.insert(id);
+            }
+            docs.insert(id, work);
+        }
+        report
+    }
+}
+
+/// A state for the first message. With known server heads it pretends the
+/// server just told us it has exactly those heads and needs nothing else, so
+/// `generate_sync_message` includes every change made since them.
+fn primed_state(doc: &Automerge, acked: &[ChangeHash]) -> State {
+    let usable = !acked.is_empty() && acked.iter().all(|h| has_change(doc, h));
+    if !usable {
+        return State::new();
+    }
+    let acked = sorted(acked.to_vec());
+    let mut state = State::new();
+    state.shared_heads = acked.clone();
+    state.their_heads = Some(acked.clone());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![Have {
+        last_sync: acked,
+        bloom: Default::default(),
+    }]);
+    state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
+    state
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads.dedup();
+    heads
+}
+
+/// Decodes a response body within the default limits.
+pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, SyncError> {
+    SyncResponse::decode(bytes, &Limits::default())
+}

@@ -1,0 +1,87 @@
+//! Batched sync, sans-IO.
+//!
+//! One request carries every document a device holds, each as a standard
+//! automerge sync message, framed in CBOR ([`wire`]). The device side is a
+//! [`ClientSession`]; the server side is the stateless function [`serve`].
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use fieldsync_core::automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
+//! use fieldsync_core::sync::{serve, Access, Caller, ClientSession, HeldDoc, Limits, SyncRequest};
+//! use fieldsync_core::{DocId, Principal, Role, UserId};
+//!
+//! // The server holds the price book; a new device holds nothing yet.
+//! let mut book = Automerge::new();
+//! book.transact::<_, _, fieldsync_core::automerge::AutomergeError>(|tx| {
+//!     tx.put(ROOT, "kind", "price_book")?;
+//!     Ok(())
+//! }).unwrap();
+//! let mut server_docs = BTreeMap::from([(DocId::PriceBook, HeldDoc { doc: book, access: Access::ReadOnly })]);
+//!
+//! let actor = ActorId::from([1u8; 16]);
+//! let mut device = ClientSession::new(actor.clone());
+//! let mut held = BTreeMap::new();
+//! let request = device.start(&held);
+//!
+//! // ... the request travels as bytes ...
+//! let request = SyncRequest::decode(&request.encode(), &Limits::default()).unwrap();
+//! let caller = Caller { principal: Principal::new(UserId::from_bytes([2; 16]), Role::Technician), device_actors: &[actor] };
+//! let served = serve(&request, &mut server_docs, &caller, &Limits::default());
+//!
+//! let report = device.apply(&mut held, &served.response);
+//! assert!(report.added.contains(&DocId::PriceBook));
+//! assert_eq!(held[&DocId::PriceBook].get_heads(), server_docs[&DocId::PriceBook].doc.get_heads());
+//! ```
+
+mod client;
+mod guard;
+mod server;
+pub mod wire;
+
+pub use client::{ClientSession, DocSet, SyncReport, decode_response};
+pub use server::{Accepted, Access, Caller, HeldDoc, Served, serve, whole_doc_message};
+pub use wire::{DocMessage, DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+
+/// Why sync bytes could not be used. Never a panic: see [`guard`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    #[error("malformed: {0}")]
+    Malformed(String),
+    #[error("{what} exceeds the limit of {limit}")]
+    TooLarge { what: &'static str, limit: usize },
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u32),
+    #[error("document engine error: {0}")]
+    Engine(String),
+    #[error("the document engine panicked on this input")]
+    Panicked,
+}
+
+/// Size limits applied before any untrusted byte reaches automerge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Whole encoded batch.
+    pub max_request_bytes: usize,
+    /// Documents in one batch.
+    pub max_docs: usize,
+    /// One document's sync message.
+    pub max_message_bytes: usize,
+    /// Changes (and heads, and needs) in one message.
+    pub max_changes_per_message: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 32 * 1024 * 1024,
+            max_docs: 5_000,
+            max_message_bytes: 8 * 1024 * 1024,
+            max_changes_per_message: 20_000,
+        }
+    }
+}
+
+/// Whether `doc` holds the change `hash` (without decoding it).
+pub fn has_change(doc: &automerge::Automerge, hash: &automerge::ChangeHash) -> bool {
+    doc.get_change_meta_by_hash(hash).is_some()
+}

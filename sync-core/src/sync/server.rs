@@ -1,0 +1,250 @@
+//! The server side of a batch, sans-IO: the caller loads the documents the
+//! user may hold, calls [`serve`], stores what it returns as accepted, and
+//! sends the response. Nothing is kept between requests.
+
+use std::collections::BTreeMap;
+
+use automerge::sync::{Capability, Have, Message, State, SyncDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use serde_bytes::ByteBuf;
+
+use super::guard::{contained, decode_message, receive_copy};
+use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use super::{Limits, SyncError, has_change};
+use crate::doc_id::DocId;
+use crate::role::Principal;
+use crate::validate::{RejectCode, Rejection, validate_changes};
+
+/// What the caller may do with a document the server holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A job assigned to the caller (or any job, for the office): read and write.
+    Write,
+    /// The price book or the caller's van stock: read only.
+    ReadOnly,
+    /// A document the caller held but may no longer: changes they made
+    /// while they could are still merged, then they are told to drop it.
+    Removed,
+}
+
+/// A document as loaded by the server for this request.
+#[derive(Clone, Debug)]
+pub struct HeldDoc {
+    pub doc: Automerge,
+    pub access: Access,
+}
+
+/// The authenticated sender of a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    pub principal: Principal,
+    /// Actors of the caller's device: a new change by any other actor is refused.
+    pub device_actors: &'a [ActorId],
+}
+
+/// Changes accepted into one document; store them, then project the document.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub id: DocId,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub response: SyncResponse,
+    pub accepted: Vec<Accepted>,
+}
+
+/// Handles one batch. `docs` holds every document the caller may see
+/// (`Write`/`ReadOnly`) plus the documents they requested that left their
+/// scope (`Removed`); documents that gain changes are updated in place.
+/// Documents in `docs` the request did not mention are sent whole.
+pub fn serve(
+    request: &SyncRequest,
+    docs: &mut BTreeMap<DocId, HeldDoc>,
+    caller: &Caller<'_>,
+    limits: &Limits,
+) -> Served {
+    let mut replies = Vec::with_capacity(docs.len().max(request.docs.len()));
+    let mut accepted = Vec::new();
+    for item in &request.docs {
+        let (reply, changes) = serve_doc(item.id, docs.get_mut(&item.id), &item.msg, caller, limits);
+        if let Some(changes) = changes {
+            accepted.push(Accepted {
+                id: item.id,
+                changes,
+            });
+        }
+        replies.push(reply);
+    }
+    let mentioned: std::collections::BTreeSet<DocId> = request.docs.iter().map(|d| d.id).collect();
+    for (id, held) in docs.iter() {
+        if mentioned.contains(id) || held.access == Access::Removed {
+            continue;
+        }
+        replies.push(DocReply {
+            id: *id,
+            outcome: Outcome::Accepted,
+            msg: Some(ByteBuf::from(whole_doc_message(&held.doc).encode())),
+        });
+    }
+    Served {
+        response: SyncResponse {
+            v: PROTOCOL_VERSION,
+            docs: replies,
+        },
+        accepted,
+    }
+}
+
+/// A message that carries the whole document to a peer that has none of it.
+pub fn whole_doc_message(doc: &Automerge) -> Message {
+    let mut state = State::new();
+    state.their_heads = Some(Vec::new());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![Have::default()]);
+    state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
+    doc.generate_sync_message(&mut state)
+        .unwrap_or_else(|| heads_only(doc))
+}
+
+/// The smallest message: just our heads (the peer learns we are in sync).
+fn heads_only(doc: &Automerge) -> Message {
+    Message {
+        heads: doc.get_heads(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: automerge::sync::ChunkList::empty(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+}
+
+fn rejected(r: Rejection) -> Outcome {
+    Outcome::Rejected {
+        code: r.code,
+        message: r.message,
+    }
+}
+
+fn malformed(e: SyncError) -> Outcome {
+    rejected(Rejection::new(RejectCode::Malformed, e.to_string()))
+}
+
+fn serve_doc(
+    id: DocId,
+    held: Option<&mut HeldDoc>,
+    bytes: &[u8],
+    caller: &Caller<'_>,
+    limits: &Limits,
+) -> (DocReply, Option<Vec<Change>>) {
+    let reply = |outcome, msg: Option<Message>| DocReply {
+        id,
+        outcome,
+        msg: msg.map(|m| ByteBuf::from(m.encode())),
+    };
+    let Some(held) = held else {
+        return (reply(Outcome::NotFound, None), None);
+    };
+    let msg = match decode_message(bytes, limits) {
+        Ok(m) => m,
+        Err(e) => return (reply(malformed(e), None), None),
+    };
+    if held.access == Access::Removed && !knows_any(&held.doc, &msg) {
+        // They never held it: answer exactly as for an unknown document.
+        return (reply(Outcome::NotFound, None), None);
+    }
+
+    let before = held.doc.get_heads();
+    let mut state = State::new();
+    let (outcome, stored) = if msg.changes.is_empty() {
+        // Nothing to apply: receiving only updates `state`, so no copy is needed.
+        match contained(|| held.doc.receive_sync_message(&mut state, msg.clone())) {
+            Ok(()) => (Outcome::Accepted, None),
+            Err(e) => return (reply(malformed(e), None), None),
+        }
+    } else {
+        match receive_copy(&held.doc, &mut state, msg.clone()) {
+            Err(e) => {
+                state = State::new();
+                (malformed(e), None)
+            }
+            Ok(work) => {
+                let new = work.get_changes(&before);
+                match judge(&work, &new, held.access, caller) {
+                    Ok(()) => {
+                        held.doc = work;
+                        let stored = (!new.is_empty()).then_some(new);
+                        (Outcome::Accepted, stored)
+                    }
+                    Err(r) => {
+                        state = State::new();
+                        (rejected(r), None)
+                    }
+                }
+            }
+        }
+    };
+    if matches!(outcome, Outcome::Rejected { .. }) {
+        // Answer with our own changes, as if their message carried none.
+        let mut stripped = msg.clone();
+        stripped.changes = automerge::sync::ChunkList::empty();
+        if receive_copy(&held.doc, &mut state, stripped).is_err() {
+            return (reply(outcome, None), None);
+        }
+    }
+    if held.access == Access::Removed {
+        // Do not send content they may no longer read.
+        let outcome = if matches!(outcome, Outcome::Accepted) {
+            Outcome::Removed
+        } else {
+            outcome
+        };
+        return (reply(outcome, None), stored);
+    }
+    let missing = !held.doc.get_missing_deps(&msg.heads).is_empty();
+    let out_msg = held
+        .doc
+        .generate_sync_message(&mut state)
+        .unwrap_or_else(|| heads_only(&held.doc));
+    let outcome = match outcome {
+        Outcome::Accepted if missing => Outcome::NeedsAnotherRound,
+        o => o,
+    };
+    (reply(outcome, Some(out_msg)), stored)
+}
+
+/// Whether the message shows its sender holds some of this document.
+fn knows_any(doc: &Automerge, msg: &Message) -> bool {
+    let known = |h: &ChangeHash| has_change(doc, h);
+    msg.heads.iter().any(known) || msg.have.iter().flat_map(|h| &h.last_sync).any(known)
+}
+
+/// Decides whether the new changes of one document may be stored.
+fn judge(
+    work: &Automerge,
+    new: &[Change],
+    access: Access,
+    caller: &Caller<'_>,
+) -> Result<(), Rejection> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    if access == Access::ReadOnly {
+        return Err(Rejection::new(
+            RejectCode::Forbidden,
+            "this document is written by the server only",
+        ));
+    }
+    if let Some(c) = new
+        .iter()
+        .find(|c| !caller.device_actors.contains(c.actor_id()))
+    {
+        return Err(Rejection::new(
+            RejectCode::ForeignActor,
+            format!("change by actor {} does not belong to your device", c.actor_id()),
+        ));
+    }
+    let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();
+    validate_changes(work, &hashes, &caller.principal)
+}

@@ -1,0 +1,119 @@
+//! The batch framing: one CBOR request/response carrying one standard
+//! automerge sync message per document. See `docs/sync-protocol.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::{Limits, SyncError};
+use crate::doc_id::DocId;
+use crate::validate::RejectCode;
+
+/// Version of the framing; a server answers requests of versions it knows.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a device sends: every document it holds, one sync message each.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub v: u32,
+    pub docs: Vec<DocMessage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DocMessage {
+    pub id: DocId,
+    /// An encoded `automerge::sync::Message`.
+    pub msg: ByteBuf,
+}
+
+/// What the server answers: an outcome per document, and its sync message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub v: u32,
+    pub docs: Vec<DocReply>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DocReply {
+    pub id: DocId,
+    pub outcome: Outcome,
+    /// The server's sync message for this document, if it has one to send.
+    pub msg: Option<ByteBuf>,
+}
+
+/// The server's verdict on one document of a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every change received was stored (or there were none).
+    Accepted,
+    /// Nothing received for this document was stored; `msg` still carries
+    /// the server's own changes.
+    Rejected { code: RejectCode, message: String },
+    /// The server lacks changes the device's message depends on: run
+    /// another round of the standard protocol.
+    NeedsAnotherRound,
+    /// The document left the caller's scope (e.g. reassigned): changes
+    /// made before were merged; drop the local copy.
+    Removed,
+    /// No such document in the caller's scope.
+    NotFound,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing CBOR into a Vec cannot fail for these plain types.
+    ciborium::ser::into_writer(value, &mut out).expect("CBOR encoding into memory");
+    out
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], limits: &Limits) -> Result<T, SyncError> {
+    if bytes.len() > limits.max_request_bytes {
+        return Err(SyncError::TooLarge {
+            what: "batch",
+            limit: limits.max_request_bytes,
+        });
+    }
+    ciborium::de::from_reader_with_recursion_limit(bytes, 16)
+        .map_err(|e| SyncError::Malformed(format!("batch is not valid CBOR framing: {e}")))
+}
+
+impl SyncRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes and checks version, document count, sizes and duplicate ids.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Self, SyncError> {
+        let req: SyncRequest = decode(bytes, limits)?;
+        if req.v != PROTOCOL_VERSION {
+            return Err(SyncError::UnsupportedVersion(req.v));
+        }
+        if req.docs.len() > limits.max_docs {
+            return Err(SyncError::TooLarge {
+                what: "document count",
+                limit: limits.max_docs,
+            });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for d in &req.docs {
+            if !seen.insert(d.id) {
+                return Err(SyncError::Malformed(format!("document {} appears twice", d.id)));
+            }
+        }
+        Ok(req)
+    }
+}
+
+impl SyncResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Self, SyncError> {
+        let resp: SyncResponse = decode(bytes, limits)?;
+        if resp.v != PROTOCOL_VERSION {
+            return Err(SyncError::UnsupportedVersion(resp.v));
+        }
+        Ok(resp)
+    }
+}
