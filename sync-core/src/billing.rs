@@ -108,7 +108,9 @@ pub fn round_half_up(numerator: i128, denominator: i128) -> i128 {
 }
 
 fn money(v: i128) -> Result<Money, BillingError> {
-    i64::try_from(v).map(Money).map_err(|_| BillingError::Overflow)
+    i64::try_from(v)
+        .map(Money)
+        .map_err(|_| BillingError::Overflow)
 }
 
 /// Computes the invoice of `job` priced with `book` (see the module rules).
@@ -142,10 +144,7 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
     };
 
     let mut lines = Vec::new();
-    let arrived = job
-        .status_history
-        .iter()
-        .any(|c| c.to == Status::OnSite);
+    let arrived = job.status_history.iter().any(|c| c.to == Status::OnSite);
     if arrived && book.callout_fee.0 > 0 {
         let covered = coverage(contract.as_ref().is_some_and(|(_, c)| c.covers_callout));
         lines.push(line(
@@ -162,7 +161,10 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
         let (rate, name) = match book.labour_rates.get(&entry.rate) {
             Some(r) => (r.hourly, r.name.clone()),
             None => {
-                warnings.push(format!("labour rate {} is not in the price book", entry.rate));
+                warnings.push(format!(
+                    "labour rate {} is not in the price book",
+                    entry.rate
+                ));
                 (Money::ZERO, entry.rate.clone())
             }
         };
@@ -248,7 +250,11 @@ fn line(
         quantity,
         unit_price,
         amount,
-        charged: if covered_by.is_some() { Money::ZERO } else { amount },
+        charged: if covered_by.is_some() {
+            Money::ZERO
+        } else {
+            amount
+        },
         covered_by,
     })
 }

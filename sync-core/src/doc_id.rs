@@ -40,7 +40,12 @@ impl fmt::Display for DocId {
 impl FromStr for DocId {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || InvalidValue::new("document id", "expected job/<uuid>, pricebook or van/<uuid>");
+        let bad = || {
+            InvalidValue::new(
+                "document id",
+                "expected job/<uuid>, pricebook or van/<uuid>",
+            )
+        };
         if s == "pricebook" {
             return Ok(DocId::PriceBook);
         }

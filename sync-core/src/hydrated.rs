@@ -3,8 +3,8 @@
 //! Documents arrive from untrusted peers, so every read checks the type and
 //! reports where the document disagrees with the schema.
 
-use automerge::hydrate::{Map, Value};
 use automerge::ScalarValue;
+use automerge::hydrate::{Map, Value};
 use time::Date;
 
 use crate::error::SchemaError;

@@ -169,7 +169,10 @@ impl Quantity {
         if (1..=Self::MAX).contains(&n) {
             Ok(Self(n))
         } else {
-            Err(InvalidValue::new("quantity", "must be between 1 and 100000"))
+            Err(InvalidValue::new(
+                "quantity",
+                "must be between 1 and 100000",
+            ))
         }
     }
 
@@ -274,7 +277,16 @@ mod tests {
     #[test]
     fn email_shape() {
         assert!("ana@example.com".parse::<Email>().is_ok());
-        for bad in ["", "ana", "ana@", "@x.com", "ana@x", "a b@x.com", "a@b@x.com", "a@.x"] {
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.com",
+            "ana@x",
+            "a b@x.com",
+            "a@b@x.com",
+            "a@.x",
+        ] {
             assert!(bad.parse::<Email>().is_err(), "{bad} accepted");
         }
     }

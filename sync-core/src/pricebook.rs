@@ -71,10 +71,16 @@ impl PriceBook {
     /// Checks what the types alone cannot: sensible rates and prices.
     pub fn check(&self) -> Result<(), InvalidValue> {
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(InvalidValue::new("currency", "expected a 3-letter ISO 4217 code"));
+            return Err(InvalidValue::new(
+                "currency",
+                "expected a 3-letter ISO 4217 code",
+            ));
         }
         if self.tax_rate_bps > 10_000 {
-            return Err(InvalidValue::new("tax_rate_bps", "must be at most 10000 (100%)"));
+            return Err(InvalidValue::new(
+                "tax_rate_bps",
+                "must be at most 10000 (100%)",
+            ));
         }
         let negative = self.callout_fee.0 < 0
             || self.parts.values().any(|p| p.unit_price.0 < 0)
@@ -82,8 +88,15 @@ impl PriceBook {
         if negative {
             return Err(InvalidValue::new("price", "must not be negative"));
         }
-        if self.labour_rates.keys().any(|k| k.is_empty() || k.len() > 64) {
-            return Err(InvalidValue::new("labour rate code", "must be 1-64 characters"));
+        if self
+            .labour_rates
+            .keys()
+            .any(|k| k.is_empty() || k.len() > 64)
+        {
+            return Err(InvalidValue::new(
+                "labour rate code",
+                "must be 1-64 characters",
+            ));
         }
         Ok(())
     }
@@ -124,7 +137,9 @@ pub fn write_price_book(
         put_if_changed(tx, m, "covers_labour", c.covers_labour)?;
         put_if_changed(tx, m, "covers_parts", c.covers_parts)?;
         put_if_changed(tx, m, "covers_callout", c.covers_callout)?;
-        let from = c.valid_from.map_or(ScalarValue::Null, |d| format_date(d).into());
+        let from = c
+            .valid_from
+            .map_or(ScalarValue::Null, |d| format_date(d).into());
         put_if_changed(tx, m, "valid_from", from)?;
         put_if_changed(tx, m, "valid_until", format_date(c.valid_until))
     })?;

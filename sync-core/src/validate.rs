@@ -150,7 +150,10 @@ fn validate_creation(doc: &Automerge, at: &[ChangeHash], who: &Principal) -> Res
     }
     let job = read_job(doc, Some(at))?;
     if job.status != Status::Scheduled {
-        return Err(Rejection::new(RejectCode::Transition, "a job starts scheduled"));
+        return Err(Rejection::new(
+            RejectCode::Transition,
+            "a job starts scheduled",
+        ));
     }
     Ok(())
 }
@@ -208,7 +211,10 @@ fn classify(
     let Some(root_key) = segs.first().and_then(key_of) else {
         return Err(forbidden("unexpected change at the document root"));
     };
-    if matches!(patch.action, PatchAction::Increment { .. } | PatchAction::Mark { .. }) {
+    if matches!(
+        patch.action,
+        PatchAction::Increment { .. } | PatchAction::Mark { .. }
+    ) {
         return Err(forbidden("counters and marks are not used in jobs"));
     }
     if matches!(patch.action, PatchAction::Conflict { .. }) {
@@ -278,7 +284,15 @@ fn classify(
             if !office {
                 return Err(forbidden("only the office edits checklist questions"));
             }
-            entry_patch(doc, patch, &segs, (deps, hash), k::CHECKLIST, &[k::QUESTION, k::REQUIRED], touched)
+            entry_patch(
+                doc,
+                patch,
+                &segs,
+                (deps, hash),
+                k::CHECKLIST,
+                &[k::QUESTION, k::REQUIRED],
+                touched,
+            )
         }
         key if TECH_ENTRIES.contains(&key) => {
             if !tech {
@@ -289,7 +303,15 @@ fn classify(
                 k::LABOUR => &[k::MINUTES, k::RATE, k::DESCRIPTION],
                 _ => &[],
             };
-            entry_patch(doc, patch, &segs, (deps, hash), static_key(key), editable, touched)
+            entry_patch(
+                doc,
+                patch,
+                &segs,
+                (deps, hash),
+                static_key(key),
+                editable,
+                touched,
+            )
         }
         k::SIGNATURE => {
             if !tech {
@@ -391,7 +413,9 @@ fn entry_patch(
             let fresh = created_by(doc, &value.1, hash);
             let existed = hydrate_map_at(doc, &[container, line], deps).is_some();
             if !fresh || (existed && container != k::ANSWERS && container != k::CHECKLIST) {
-                return Err(forbidden(format!("lines in {container} are never replaced")));
+                return Err(forbidden(format!(
+                    "lines in {container} are never replaced"
+                )));
             }
         }
         (2, _) => {
@@ -454,9 +478,12 @@ fn check_touched(
                     read::read_window(MapRef::new(r.map(k::WINDOW)?, "/window"))?;
                 }
                 k::SIGNATURE => {
-                    let sig = read::read_signature(MapRef::new(r.map(k::SIGNATURE)?, "/signature"))?;
+                    let sig =
+                        read::read_signature(MapRef::new(r.map(k::SIGNATURE)?, "/signature"))?;
                     if sig.by != who.user {
-                        return Err(forbidden("a signature is recorded by the one who captured it"));
+                        return Err(forbidden(
+                            "a signature is recorded by the one who captured it",
+                        ));
                     }
                 }
                 k::PROBLEM => {
@@ -511,17 +538,16 @@ fn check_touched(
             }
             _ => None,
         };
-        if let (Some(by), Role::Technician) = (by, who.role) {
-            if by != who.user {
-                return Err(forbidden("lines are recorded in the writer's own name"));
-            }
+        if let (Some(by), Role::Technician) = (by, who.role)
+            && by != who.user
+        {
+            return Err(forbidden("lines are recorded in the writer's own name"));
         }
-        if *container == k::LABOUR {
-            if let Some(prior) = &prior {
-                if read::read_labour(id, MapRef::new(prior, &path))?.by != who.user {
-                    return Err(forbidden("the labour entry is someone else's"));
-                }
-            }
+        if *container == k::LABOUR
+            && let Some(prior) = &prior
+            && read::read_labour(id, MapRef::new(prior, &path))?.by != who.user
+        {
+            return Err(forbidden("the labour entry is someone else's"));
         }
     }
     Ok(())
@@ -565,7 +591,11 @@ fn check_status(
             _ => return Err(SchemaError::new("/status_history", "expected a map").into()),
         };
         let change = read::read_history_entry(MapRef::new(&m, "/status_history"))?;
-        if change.from != Some(before) || change.to != after || change.by != who.user || change.role != who.role {
+        if change.from != Some(before)
+            || change.to != after
+            || change.by != who.user
+            || change.role != who.role
+        {
             return Err(Rejection::new(
                 RejectCode::Transition,
                 "the history entry does not match the status move",

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::write::{ensure_root_map, put_if_changed, put_str_list_if_changed, sync_entries};
 use automerge::hydrate::Value;
 use automerge::transaction::{CommitOptions, Transactable};
-use crate::write::{ensure_root_map, put_if_changed, put_str_list_if_changed, sync_entries};
 use automerge::{Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue};
 use serde::{Deserialize, Serialize};
 
@@ -56,9 +56,7 @@ pub fn write_van_stock(
         put_str_list_if_changed(tx, m, "serials", &item.serials)
     })?;
     // The time stamp alone is not worth a change.
-    if tx.pending_ops() > before {
-        tx.put(&root, "as_of", ScalarValue::Timestamp(stock.as_of.0))?;
-    } else if tx.get(&root, "as_of")?.is_none() {
+    if tx.pending_ops() > before || tx.get(&root, "as_of")?.is_none() {
         tx.put(&root, "as_of", ScalarValue::Timestamp(stock.as_of.0))?;
     }
     let (hash, _) = tx.commit_with(

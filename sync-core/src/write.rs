@@ -32,7 +32,13 @@ pub(crate) fn put_str_list_if_changed<T: Transactable>(
     if let Some((Value::Object(ObjType::List), list)) = tx.get(obj, key)? {
         let current: Vec<String> = tx
             .list_range(&list, ..)
-            .map(|item| item.value.into_value().as_str().unwrap_or_default().to_owned())
+            .map(|item| {
+                item.value
+                    .into_value()
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect();
         if current == items {
             return Ok(());
@@ -46,7 +52,10 @@ pub(crate) fn put_str_list_if_changed<T: Transactable>(
 }
 
 /// The map at root `key`, created on first use.
-pub(crate) fn ensure_root_map<T: Transactable>(tx: &mut T, key: &str) -> Result<ObjId, AutomergeError> {
+pub(crate) fn ensure_root_map<T: Transactable>(
+    tx: &mut T,
+    key: &str,
+) -> Result<ObjId, AutomergeError> {
     match tx.get(ROOT, key)? {
         Some((Value::Object(ObjType::Map), id)) => Ok(id),
         _ => tx.put_object(ROOT, key, ObjType::Map),

@@ -12,8 +12,8 @@ use fieldsync_core::automerge::{Automerge, ReadDoc};
 use fieldsync_core::job::JobAction;
 use fieldsync_core::pricebook::write_price_book;
 use fieldsync_core::sync::{
-    Access, Caller, DocMessage, HeldDoc, Limits, Outcome, PROTOCOL_VERSION, SyncError,
-    SyncRequest, SyncResponse, serve,
+    Access, Caller, DocMessage, HeldDoc, Limits, Outcome, PROTOCOL_VERSION, SyncError, SyncRequest,
+    SyncResponse, serve,
 };
 use fieldsync_core::{DocId, JobDoc, RejectCode, Timestamp};
 use serde_bytes::ByteBuf;
@@ -23,7 +23,9 @@ fn server_with_jobs(n: usize, ids: &mut Ids) -> Server {
     let mut server = Server::default();
     for _ in 0..n {
         let id = ids.job();
-        server.docs.insert(DocId::Job(id), new_job(id, Some(user(1))).into_doc());
+        server
+            .docs
+            .insert(DocId::Job(id), new_job(id, Some(user(1))).into_doc());
     }
     let mut book = Automerge::new().with_actor(actor(250));
     write_price_book(&mut book, &price_book(), Timestamp(T0)).unwrap();
@@ -35,8 +37,12 @@ fn server_with_jobs(n: usize, ids: &mut Ids) -> Server {
 fn office_edit(server: &mut Server, id: DocId, text: &str) {
     let doc = server.docs.remove(&id).unwrap();
     let mut job = JobDoc::from_trusted(doc.with_actor(actor(201)));
-    job.apply(&JobAction::AddNote { text: text.into() }, dispatcher(), Timestamp(T0))
-        .unwrap();
+    job.apply(
+        &JobAction::AddNote { text: text.into() },
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
     server.docs.insert(id, job.into_doc());
 }
 
@@ -58,10 +64,21 @@ fn routine_sync_of_50_documents_is_one_round_trip() {
     assert_eq!(device.docs.len(), 51);
 
     // 2. Offline, the technician works every job; the office annotates every job.
-    let jobs: Vec<DocId> = device.docs.keys().copied().filter(|d| matches!(d, DocId::Job(_))).collect();
+    let jobs: Vec<DocId> = device
+        .docs
+        .keys()
+        .copied()
+        .filter(|d| matches!(d, DocId::Job(_)))
+        .collect();
     for id in &jobs {
         tech_edit(&mut device, *id, JobAction::StartTravel);
-        tech_edit(&mut device, *id, JobAction::AddNote { text: "on my way".into() });
+        tech_edit(
+            &mut device,
+            *id,
+            JobAction::AddNote {
+                text: "on my way".into(),
+            },
+        );
         office_edit(&mut server, *id, "customer called");
     }
 
@@ -87,26 +104,41 @@ fn routine_sync_of_50_documents_is_one_round_trip() {
 fn batch(id: DocId, msg: Message) -> SyncRequest {
     SyncRequest {
         v: PROTOCOL_VERSION,
-        docs: vec![DocMessage { id, msg: ByteBuf::from(msg.encode()) }],
+        docs: vec![DocMessage {
+            id,
+            msg: ByteBuf::from(msg.encode()),
+        }],
     }
 }
 
 fn reply_for(resp: &SyncResponse, id: DocId) -> (Outcome, Option<Message>) {
-    let r = resp.docs.iter().find(|d| d.id == id).expect("reply for doc");
-    (r.outcome.clone(), r.msg.as_ref().map(|m| Message::decode(m).unwrap()))
+    let r = resp
+        .docs
+        .iter()
+        .find(|d| d.id == id)
+        .expect("reply for doc");
+    (
+        r.outcome.clone(),
+        r.msg.as_ref().map(|m| Message::decode(m).unwrap()),
+    )
 }
 
 #[test]
 fn a_stock_automerge_peer_syncs_through_the_server_function() {
     let mut ids = Ids::default();
     let mut server = server_with_jobs(1, &mut ids);
-    let id = *server.docs.keys().find(|d| matches!(d, DocId::Job(_))).unwrap();
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
     let peer_actor = actor(7);
     let who = tech(1);
 
     // The peer got the job earlier, then worked offline; it keeps no sync state.
     let mut job = JobDoc::from_trusted(server.docs[&id].fork().with_actor(peer_actor.clone()));
-    job.apply(&JobAction::StartTravel, who, Timestamp(T0)).unwrap();
+    job.apply(&JobAction::StartTravel, who, Timestamp(T0))
+        .unwrap();
     job.apply(&JobAction::Arrive, who, Timestamp(T0)).unwrap();
     let mut peer = job.into_doc();
     office_edit(&mut server, id, "gate code 1234");
@@ -117,15 +149,31 @@ fn a_stock_automerge_peer_syncs_through_the_server_function() {
     while let Some(msg) = peer.generate_sync_message(&mut state) {
         rounds += 1;
         assert!(rounds <= 10, "no convergence");
-        let mut held = BTreeMap::from([(id, HeldDoc { doc: server.docs[&id].clone(), access: Access::Write })]);
-        let caller = Caller { principal: who, device_actors: std::slice::from_ref(&peer_actor) };
+        let mut held = BTreeMap::from([(
+            id,
+            HeldDoc {
+                doc: server.docs[&id].clone(),
+                access: Access::Write,
+            },
+        )]);
+        let caller = Caller {
+            principal: who,
+            device_actors: std::slice::from_ref(&peer_actor),
+        };
         let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
         server.docs.insert(id, held.remove(&id).unwrap().doc);
         let (outcome, reply) = reply_for(&served.response, id);
-        assert!(matches!(outcome, Outcome::Accepted | Outcome::NeedsAnotherRound), "{outcome:?}");
-        peer.receive_sync_message(&mut state, reply.expect("a reply")).unwrap();
+        assert!(
+            matches!(outcome, Outcome::Accepted | Outcome::NeedsAnotherRound),
+            "{outcome:?}"
+        );
+        peer.receive_sync_message(&mut state, reply.expect("a reply"))
+            .unwrap();
     }
-    assert!(rounds > 1, "the standard protocol needs more than one round here");
+    assert!(
+        rounds > 1,
+        "the standard protocol needs more than one round here"
+    );
     assert_eq!(peer.get_heads(), server.docs[&id].get_heads());
     let merged = fieldsync_core::job::read_job(&server.docs[&id], None).unwrap();
     assert_eq!(merged.status, fieldsync_core::Status::OnSite);
@@ -135,12 +183,25 @@ fn a_stock_automerge_peer_syncs_through_the_server_function() {
     let mut empty = Automerge::new();
     let mut state = State::new();
     for _ in 0..10 {
-        let Some(msg) = empty.generate_sync_message(&mut state) else { break };
-        let mut held = BTreeMap::from([(id, HeldDoc { doc: server.docs[&id].clone(), access: Access::Write })]);
-        let caller = Caller { principal: who, device_actors: &[] };
+        let Some(msg) = empty.generate_sync_message(&mut state) else {
+            break;
+        };
+        let mut held = BTreeMap::from([(
+            id,
+            HeldDoc {
+                doc: server.docs[&id].clone(),
+                access: Access::Write,
+            },
+        )]);
+        let caller = Caller {
+            principal: who,
+            device_actors: &[],
+        };
         let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
         let (_, reply) = reply_for(&served.response, id);
-        empty.receive_sync_message(&mut state, reply.unwrap()).unwrap();
+        empty
+            .receive_sync_message(&mut state, reply.unwrap())
+            .unwrap();
     }
     assert_eq!(empty.get_heads(), server.docs[&id].get_heads());
 }
@@ -149,20 +210,52 @@ fn a_stock_automerge_peer_syncs_through_the_server_function() {
 fn bad_bytes_for_one_document_never_fail_the_batch() {
     let mut ids = Ids::default();
     let mut server = server_with_jobs(2, &mut ids);
-    let jobs: Vec<DocId> = server.docs.keys().copied().filter(|d| matches!(d, DocId::Job(_))).collect();
+    let jobs: Vec<DocId> = server
+        .docs
+        .keys()
+        .copied()
+        .filter(|d| matches!(d, DocId::Job(_)))
+        .collect();
     let unknown = DocId::Job(ids.job());
     let mut good = Automerge::new();
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
         docs: vec![
-            DocMessage { id: jobs[0], msg: ByteBuf::from(vec![0x42, 0xff, 0xff, 0xff]) },
-            DocMessage { id: unknown, msg: ByteBuf::from(good.generate_sync_message(&mut State::new()).unwrap().encode()) },
-            DocMessage { id: jobs[1], msg: ByteBuf::from(good.generate_sync_message(&mut State::new()).unwrap().encode()) },
+            DocMessage {
+                id: jobs[0],
+                msg: ByteBuf::from(vec![0x42, 0xff, 0xff, 0xff]),
+            },
+            DocMessage {
+                id: unknown,
+                msg: ByteBuf::from(
+                    good.generate_sync_message(&mut State::new())
+                        .unwrap()
+                        .encode(),
+                ),
+            },
+            DocMessage {
+                id: jobs[1],
+                msg: ByteBuf::from(
+                    good.generate_sync_message(&mut State::new())
+                        .unwrap()
+                        .encode(),
+                ),
+            },
         ],
     };
     let resp = server.handle(&tech(1), &[actor(1)], &request.encode());
     let out = outcomes(&resp);
-    assert!(matches!(&out[0], Outcome::Rejected { code: RejectCode::Malformed, .. }), "{:?}", out[0]);
+    assert!(
+        matches!(
+            &out[0],
+            Outcome::Rejected {
+                code: RejectCode::Malformed,
+                ..
+            }
+        ),
+        "{:?}",
+        out[0]
+    );
     assert_eq!(out[1], Outcome::NotFound);
     assert_eq!(out[2], Outcome::Accepted);
     good.set_actor(actor(3));
@@ -171,34 +264,88 @@ fn bad_bytes_for_one_document_never_fail_the_batch() {
 #[test]
 fn malformed_and_oversized_batches_are_typed_errors() {
     let limits = Limits::default();
-    assert!(matches!(SyncRequest::decode(b"\xff\x00garbage", &limits), Err(SyncError::Malformed(_))));
-    let small = Limits { max_request_bytes: 8, ..limits };
-    let big = SyncRequest { v: PROTOCOL_VERSION, docs: vec![] }.encode().repeat(10);
-    assert!(matches!(SyncRequest::decode(&big, &small), Err(SyncError::TooLarge { .. })));
-    let future = SyncRequest { v: 99, docs: vec![] }.encode();
-    assert_eq!(SyncRequest::decode(&future, &limits), Err(SyncError::UnsupportedVersion(99)));
+    assert!(matches!(
+        SyncRequest::decode(b"\xff\x00garbage", &limits),
+        Err(SyncError::Malformed(_))
+    ));
+    let small = Limits {
+        max_request_bytes: 8,
+        ..limits
+    };
+    let big = SyncRequest {
+        v: PROTOCOL_VERSION,
+        docs: vec![],
+    }
+    .encode()
+    .repeat(10);
+    assert!(matches!(
+        SyncRequest::decode(&big, &small),
+        Err(SyncError::TooLarge { .. })
+    ));
+    let future = SyncRequest {
+        v: 99,
+        docs: vec![],
+    }
+    .encode();
+    assert_eq!(
+        SyncRequest::decode(&future, &limits),
+        Err(SyncError::UnsupportedVersion(99))
+    );
     let dup = SyncRequest {
         v: PROTOCOL_VERSION,
         docs: vec![
-            DocMessage { id: DocId::PriceBook, msg: ByteBuf::new() },
-            DocMessage { id: DocId::PriceBook, msg: ByteBuf::new() },
+            DocMessage {
+                id: DocId::PriceBook,
+                msg: ByteBuf::new(),
+            },
+            DocMessage {
+                id: DocId::PriceBook,
+                msg: ByteBuf::new(),
+            },
         ],
     }
     .encode();
-    assert!(matches!(SyncRequest::decode(&dup, &limits), Err(SyncError::Malformed(_))));
+    assert!(matches!(
+        SyncRequest::decode(&dup, &limits),
+        Err(SyncError::Malformed(_))
+    ));
 }
 
 #[test]
 fn an_oversized_message_is_rejected_for_its_document_only() {
     let mut ids = Ids::default();
     let server = server_with_jobs(1, &mut ids);
-    let id = *server.docs.keys().find(|d| matches!(d, DocId::Job(_))).unwrap();
-    let limits = Limits { max_message_bytes: 64, ..Limits::default() };
-    let mut held = BTreeMap::from([(id, HeldDoc { doc: server.docs[&id].clone(), access: Access::Write })]);
-    let request = SyncRequest { v: PROTOCOL_VERSION, docs: vec![DocMessage { id, msg: ByteBuf::from(vec![0x42; 65]) }] };
-    let caller = Caller { principal: tech(1), device_actors: &[] };
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
+    let limits = Limits {
+        max_message_bytes: 64,
+        ..Limits::default()
+    };
+    let mut held = BTreeMap::from([(
+        id,
+        HeldDoc {
+            doc: server.docs[&id].clone(),
+            access: Access::Write,
+        },
+    )]);
+    let request = SyncRequest {
+        v: PROTOCOL_VERSION,
+        docs: vec![DocMessage {
+            id,
+            msg: ByteBuf::from(vec![0x42; 65]),
+        }],
+    };
+    let caller = Caller {
+        principal: tech(1),
+        device_actors: &[],
+    };
     let served = serve(&request, &mut held, &caller, &limits);
-    assert!(matches!(&served.response.docs[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, message } if message.contains("exceeds")));
+    assert!(
+        matches!(&served.response.docs[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, message } if message.contains("exceeds"))
+    );
     assert!(served.accepted.is_empty());
 }
 
@@ -206,10 +353,15 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
 fn changes_with_missing_dependencies_are_not_stored_until_complete() {
     let mut ids = Ids::default();
     let server = server_with_jobs(1, &mut ids);
-    let id = *server.docs.keys().find(|d| matches!(d, DocId::Job(_))).unwrap();
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
     let who = tech(1);
     let mut job = JobDoc::from_trusted(server.docs[&id].fork().with_actor(actor(1)));
-    job.apply(&JobAction::StartTravel, who, Timestamp(T0)).unwrap();
+    job.apply(&JobAction::StartTravel, who, Timestamp(T0))
+        .unwrap();
     job.apply(&JobAction::Arrive, who, Timestamp(T0)).unwrap();
     let doc = job.into_doc();
     let base = server.docs[&id].get_heads();
@@ -225,13 +377,25 @@ fn changes_with_missing_dependencies_are_not_stored_until_complete() {
         flags: None,
         version: fieldsync_core::automerge::sync::MessageVersion::V1,
     };
-    let mut held = BTreeMap::from([(id, HeldDoc { doc: server.docs[&id].clone(), access: Access::Write })]);
-    let caller = Caller { principal: who, device_actors: &[actor(1)] };
+    let mut held = BTreeMap::from([(
+        id,
+        HeldDoc {
+            doc: server.docs[&id].clone(),
+            access: Access::Write,
+        },
+    )]);
+    let caller = Caller {
+        principal: who,
+        device_actors: &[actor(1)],
+    };
     let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
     let (outcome, reply) = reply_for(&served.response, id);
     assert_eq!(outcome, Outcome::NeedsAnotherRound);
     assert!(served.accepted.is_empty(), "nothing stored with a gap");
-    assert!(!reply.unwrap().need.is_empty(), "the server asks for what it lacks");
+    assert!(
+        !reply.unwrap().need.is_empty(),
+        "the server asks for what it lacks"
+    );
     assert_eq!(held[&id].doc.get_heads(), base);
 }
 
@@ -251,26 +415,55 @@ fn server_authored_documents_are_read_only_and_actors_must_be_the_devices() {
     })
     .unwrap();
     device.sync(&mut server);
-    assert!(device.rejections.iter().any(|(id, m)| *id == DocId::PriceBook && m.contains("server only")));
-    let tax = server.docs[&DocId::PriceBook].get(fieldsync_core::automerge::ROOT, "tax_rate_bps").unwrap().unwrap().0;
+    assert!(
+        device
+            .rejections
+            .iter()
+            .any(|(id, m)| *id == DocId::PriceBook && m.contains("server only"))
+    );
+    let tax = server.docs[&DocId::PriceBook]
+        .get(fieldsync_core::automerge::ROOT, "tax_rate_bps")
+        .unwrap()
+        .unwrap()
+        .0;
     assert_eq!(tax.as_i64(), Some(2300));
 
     // A change made under another device's actor is refused.
-    let id = *device.docs.keys().find(|d| matches!(d, DocId::Job(_))).unwrap();
+    let id = *device
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
     let mut stolen = JobDoc::from_trusted(device.docs[&id].fork().with_actor(actor(66)));
-    stolen.apply(&JobAction::StartTravel, tech(1), Timestamp(T0)).unwrap();
+    stolen
+        .apply(&JobAction::StartTravel, tech(1), Timestamp(T0))
+        .unwrap();
     device.docs.insert(id, stolen.into_doc());
     device.rejections.clear();
     device.sync(&mut server);
-    assert!(device.rejections.iter().any(|(d, m)| *d == id && m.contains("does not belong")), "{:?}", device.rejections);
-    assert_eq!(common::net::status_of(&server.docs[&id]), fieldsync_core::Status::Scheduled);
+    assert!(
+        device
+            .rejections
+            .iter()
+            .any(|(d, m)| *d == id && m.contains("does not belong")),
+        "{:?}",
+        device.rejections
+    );
+    assert_eq!(
+        common::net::status_of(&server.docs[&id]),
+        fieldsync_core::Status::Scheduled
+    );
 }
 
 #[test]
 fn a_reassigned_job_is_dropped_after_its_offline_edits_merge() {
     let mut ids = Ids::default();
     let mut server = server_with_jobs(1, &mut ids);
-    let id = *server.docs.keys().find(|d| matches!(d, DocId::Job(_))).unwrap();
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
     let mut one = Device::new(tech(1), actor(1));
     let mut two = Device::new(tech(2), actor(2));
     one.sync(&mut server);
@@ -279,22 +472,45 @@ fn a_reassigned_job_is_dropped_after_its_offline_edits_merge() {
 
     // Technician 1 works offline; meanwhile the office reassigns to technician 2.
     tech_edit(&mut one, id, JobAction::StartTravel);
-    tech_edit(&mut one, id, JobAction::AddNote { text: "parts ordered".into() });
+    tech_edit(
+        &mut one,
+        id,
+        JobAction::AddNote {
+            text: "parts ordered".into(),
+        },
+    );
     let doc = server.docs.remove(&id).unwrap();
     let mut job = JobDoc::from_trusted(doc.with_actor(actor(201)));
-    job.apply(&JobAction::Reassign { technician: Some(user(2)) }, dispatcher(), Timestamp(T0)).unwrap();
+    job.apply(
+        &JobAction::Reassign {
+            technician: Some(user(2)),
+        },
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
     server.docs.insert(id, job.into_doc());
 
     one.sync(&mut server);
-    assert!(!one.docs.contains_key(&id), "dropped from the old technician's device");
+    assert!(
+        !one.docs.contains_key(&id),
+        "dropped from the old technician's device"
+    );
     assert!(one.rejections.is_empty(), "{:?}", one.rejections);
     two.sync(&mut server);
     let merged = fieldsync_core::job::read_job(&two.docs[&id], None).unwrap();
-    assert!(merged.notes.contains("parts ordered"), "offline edits merged");
+    assert!(
+        merged.notes.contains("parts ordered"),
+        "offline edits merged"
+    );
     assert_eq!(merged.technician, Some(user(2)));
 
     // After that, technician 1 cannot write it any more.
     let stale = server.docs[&id].fork().with_actor(actor(1));
     let mut stale = JobDoc::from_trusted(stale);
-    assert!(stale.apply(&JobAction::Arrive, tech(1), Timestamp(T0)).is_err());
+    assert!(
+        stale
+            .apply(&JobAction::Arrive, tech(1), Timestamp(T0))
+            .is_err()
+    );
 }

@@ -187,7 +187,9 @@ impl JobDoc {
         now: Timestamp,
     ) -> Result<Self, ActionError> {
         if !who.role.is_office() {
-            return Err(ActionError::NotAllowed("only the office creates jobs".into()));
+            return Err(ActionError::NotAllowed(
+                "only the office creates jobs".into(),
+            ));
         }
         check_spec(spec)?;
         let mut doc = Automerge::new().with_actor(actor);
@@ -198,9 +200,18 @@ impl JobDoc {
         tx.put(ROOT, k::CREATED_AT, ScalarValue::Timestamp(now.0))?;
         let customer = tx.put_object(ROOT, k::CUSTOMER, ObjType::Map)?;
         tx.put(&customer, k::NAME, spec.customer.name.trim())?;
-        put_opt(&mut tx, &customer, k::EMAIL, spec.customer.email.as_ref().map(Email::as_str))?;
+        put_opt(
+            &mut tx,
+            &customer,
+            k::EMAIL,
+            spec.customer.email.as_ref().map(Email::as_str),
+        )?;
         put_opt(&mut tx, &customer, k::PHONE, spec.customer.phone.as_deref())?;
-        tx.put(&customer, k::FEEDBACK_OPT_OUT, spec.customer.feedback_opt_out)?;
+        tx.put(
+            &customer,
+            k::FEEDBACK_OPT_OUT,
+            spec.customer.feedback_opt_out,
+        )?;
         let site = tx.put_object(ROOT, k::SITE, ObjType::Map)?;
         put_opt(&mut tx, &site, k::NAME, spec.site.name.as_deref())?;
         tx.put(&site, k::ADDRESS, spec.site.address.trim())?;
@@ -213,7 +224,12 @@ impl JobDoc {
             k::WARRANTY_END,
             spec.asset.warranty_end.map(format_date).as_deref(),
         )?;
-        put_opt(&mut tx, &asset, k::CONTRACT_REF, spec.asset.contract_ref.as_deref())?;
+        put_opt(
+            &mut tx,
+            &asset,
+            k::CONTRACT_REF,
+            spec.asset.contract_ref.as_deref(),
+        )?;
         tx.put(ROOT, k::PROBLEM, spec.problem.trim())?;
         tx.put(ROOT, k::PRIORITY, spec.priority.as_str())?;
         put_window(&mut tx, &spec.window)?;
@@ -286,7 +302,8 @@ impl JobDoc {
         let mut tx = self.doc.transaction();
         write(&mut tx, &job, action, who, now)?;
         let (hash, _) = tx.commit_with(commit_options(action.name(), now));
-        let hash = hash.ok_or_else(|| ActionError::NotAllowed("the action changes nothing".into()))?;
+        let hash =
+            hash.ok_or_else(|| ActionError::NotAllowed("the action changes nothing".into()))?;
         if let Err(rejection) = validate::validate_changes(&self.doc, &[hash], &who) {
             // Never keep a change the server would refuse.
             let actor = self.doc.get_actor().clone();
@@ -405,9 +422,15 @@ pub fn looks_like_card_number(s: &str) -> bool {
                 .iter()
                 .rev()
                 .enumerate()
-                .map(|(i, &d)| if i % 2 == 1 { (d * 2) % 9 + if d == 9 { 9 } else { 0 } } else { d })
+                .map(|(i, &d)| {
+                    if i % 2 == 1 {
+                        (d * 2) % 9 + if d == 9 { 9 } else { 0 }
+                    } else {
+                        d
+                    }
+                })
                 .sum();
-            sum % 10 == 0
+            sum.is_multiple_of(10)
         }
     })
 }
@@ -485,7 +508,8 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             if part.by != who.user {
                 return deny("the part line is someone else's");
             }
-            check_serials(&part.serials, *quantity).map_err(|p| InvalidValue::new("quantity", p))?;
+            check_serials(&part.serials, *quantity)
+                .map_err(|p| InvalidValue::new("quantity", p))?;
         }
         VoidPartLine { line } => {
             let part = job
@@ -708,7 +732,12 @@ fn write<T: Transactable>(
             put_question(tx, &checklist, q)?;
         }
         Reassign { technician } => {
-            put_opt(tx, &ROOT, k::TECHNICIAN, technician.map(|t| t.to_string()).as_deref())?;
+            put_opt(
+                tx,
+                &ROOT,
+                k::TECHNICIAN,
+                technician.map(|t| t.to_string()).as_deref(),
+            )?;
         }
     }
     Ok(())

@@ -98,7 +98,13 @@ impl ClientSession {
                 .docs
                 .iter()
                 .map(|(id, p)| {
-                    (*id, p.acked.iter().map(|h| ByteBuf::from(h.as_ref().to_vec())).collect())
+                    (
+                        *id,
+                        p.acked
+                            .iter()
+                            .map(|h| ByteBuf::from(h.as_ref().to_vec()))
+                            .collect(),
+                    )
                 })
                 .collect(),
         };
@@ -174,9 +180,27 @@ impl ClientSession {
             let id = reply.id;
             match &reply.outcome {
                 Outcome::Removed => {
-                    docs.remove(&id);
-                    self.docs.remove(&id);
-                    report.removed.insert(id);
+                    // Drop the copy only if the server stored everything in it:
+                    // changes made since the request (or a stale reply) must
+                    // still reach the server.
+                    let stored = reply
+                        .msg
+                        .as_ref()
+                        .and_then(|m| decode_message(m, &self.limits).ok())
+                        .is_some_and(|m| {
+                            docs.get(&id)
+                                .is_some_and(|d| sorted(d.get_heads()) == sorted(m.heads))
+                        });
+                    if stored {
+                        docs.remove(&id);
+                        self.docs.remove(&id);
+                        report.removed.insert(id);
+                    } else {
+                        if let Some(p) = self.docs.get_mut(&id) {
+                            p.round = None;
+                        }
+                        report.unfinished.insert(id);
+                    }
                     continue;
                 }
                 Outcome::NotFound => {

@@ -68,7 +68,8 @@ pub fn serve(
     let mut replies = Vec::with_capacity(docs.len().max(request.docs.len()));
     let mut accepted = Vec::new();
     for item in &request.docs {
-        let (reply, changes) = serve_doc(item.id, docs.get_mut(&item.id), &item.msg, caller, limits);
+        let (reply, changes) =
+            serve_doc(item.id, docs.get_mut(&item.id), &item.msg, caller, limits);
         if let Some(changes) = changes {
             accepted.push(Accepted {
                 id: item.id,
@@ -193,16 +194,28 @@ fn serve_doc(
             return (reply(outcome, None), None);
         }
     }
+    let missing = held.doc.get_missing_deps(&msg.heads);
     if held.access == Access::Removed {
-        // Do not send content they may no longer read.
-        let outcome = if matches!(outcome, Outcome::Accepted) {
-            Outcome::Removed
-        } else {
-            outcome
+        // Send no content they may no longer read: only what decides whether
+        // their copy can go. `Removed` echoes the device heads now stored
+        // here, and the device drops its copy only if it has nothing newer.
+        return match outcome {
+            Outcome::Accepted if missing.is_empty() => {
+                let mut echo = heads_only(&held.doc);
+                echo.heads = msg.heads.clone();
+                (reply(Outcome::Removed, Some(echo)), stored)
+            }
+            Outcome::Accepted => {
+                // Ask for what is missing; empty heads make the device send its whole copy.
+                let mut ask = heads_only(&held.doc);
+                ask.heads = Vec::new();
+                ask.need = missing;
+                (reply(Outcome::NeedsAnotherRound, Some(ask)), stored)
+            }
+            other => (reply(other, None), stored),
         };
-        return (reply(outcome, None), stored);
     }
-    let missing = !held.doc.get_missing_deps(&msg.heads).is_empty();
+    let missing = !missing.is_empty();
     let out_msg = held
         .doc
         .generate_sync_message(&mut state)
@@ -242,7 +255,10 @@ fn judge(
     {
         return Err(Rejection::new(
             RejectCode::ForeignActor,
-            format!("change by actor {} does not belong to your device", c.actor_id()),
+            format!(
+                "change by actor {} does not belong to your device",
+                c.actor_id()
+            ),
         ));
     }
     let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();

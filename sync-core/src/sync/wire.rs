@@ -97,7 +97,10 @@ impl SyncRequest {
         let mut seen = std::collections::BTreeSet::new();
         for d in &req.docs {
             if !seen.insert(d.id) {
-                return Err(SyncError::Malformed(format!("document {} appears twice", d.id)));
+                return Err(SyncError::Malformed(format!(
+                    "document {} appears twice",
+                    d.id
+                )));
             }
         }
         Ok(req)

@@ -91,8 +91,13 @@ pub fn spec(id: JobId, technician: Option<UserId>) -> JobSpec {
 }
 
 pub fn new_job(id: JobId, technician: Option<UserId>) -> JobDoc {
-    JobDoc::create(&spec(id, technician), actor(200), dispatcher(), Timestamp(T0 - 86_400_000))
-        .unwrap()
+    JobDoc::create(
+        &spec(id, technician),
+        actor(200),
+        dispatcher(),
+        Timestamp(T0 - 86_400_000),
+    )
+    .unwrap()
 }
 
 pub fn date(s: &str) -> time::Date {

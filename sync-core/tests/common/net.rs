@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
+use fieldsync_core::job::{read_job, read_status};
 use fieldsync_core::sync::{
     Access, Caller, ClientSession, DocSet, HeldDoc, Limits, Outcome, SyncReport, SyncRequest,
     SyncResponse, serve,
 };
-use fieldsync_core::job::{read_job, read_status};
 use fieldsync_core::{DocId, Principal, Role};
 
 pub const MAX_ROUNDS: usize = 10;
@@ -43,7 +43,13 @@ impl Server {
                 }
             };
             if let Some(access) = access {
-                out.insert(*id, HeldDoc { doc: doc.clone(), access });
+                out.insert(
+                    *id,
+                    HeldDoc {
+                        doc: doc.clone(),
+                        access,
+                    },
+                );
             }
         }
         out
@@ -55,11 +61,17 @@ impl Server {
         let request = SyncRequest::decode(body, &Limits::default()).expect("valid request");
         let requested = request.docs.iter().map(|d| d.id).collect();
         let mut held = self.held_for(who, &requested);
-        let caller = Caller { principal: *who, device_actors: actors };
+        let caller = Caller {
+            principal: *who,
+            device_actors: actors,
+        };
         let served = serve(&request, &mut held, &caller, &Limits::default());
         for accepted in &served.accepted {
             // Store: apply the accepted changes to the server's copy.
-            let doc = self.docs.get_mut(&accepted.id).expect("accepted doc exists");
+            let doc = self
+                .docs
+                .get_mut(&accepted.id)
+                .expect("accepted doc exists");
             doc.apply_changes(accepted.changes.iter().cloned()).unwrap();
         }
         served.response.encode()
@@ -106,9 +118,12 @@ impl Device {
         let mut trips = 0;
         let mut req = Some(self.session.start(&self.docs));
         while let Some(r) = req.take() {
-            assert!(trips < MAX_ROUNDS, "sync did not settle in {MAX_ROUNDS} rounds");
+            assert!(
+                trips < MAX_ROUNDS,
+                "sync did not settle in {MAX_ROUNDS} rounds"
+            );
             trips += 1;
-            let resp = server.handle(&self.who, &[self.actor.clone()], &r.encode());
+            let resp = server.handle(&self.who, std::slice::from_ref(&self.actor), &r.encode());
             self.apply_response(&resp);
             req = self.session.next_round(&self.docs);
         }
@@ -117,7 +132,10 @@ impl Device {
     }
 
     pub fn heads(&self) -> BTreeMap<DocId, Vec<ChangeHash>> {
-        self.docs.iter().map(|(id, d)| (*id, d.get_heads())).collect()
+        self.docs
+            .iter()
+            .map(|(id, d)| (*id, d.get_heads()))
+            .collect()
     }
 }
 

@@ -1,0 +1,369 @@
+//! The application: shared state, the router (a pure function of the state,
+//! so tests can call it with `oneshot`), and `serve`.
+
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::jwt::{self, JwtKeys};
+use crate::config::Settings;
+use crate::error::{ApiError, ErrorBody};
+use crate::store::{self, DocCache, Store, StoreError, redact_url};
+use crate::{auth, ops};
+
+/// Everything a handler can reach. Cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// JWT signing and verification keys (see [`crate::auth::jwt`]).
+    pub keys: Arc<JwtKeys>,
+    /// Decoded documents by id, with the store version they reflect.
+    pub docs: Arc<DocCache<automerge::Automerge>>,
+    pub settings: Arc<Settings>,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open database {url}: {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens (creating, migrating) the database the settings name.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeError> {
+    if settings.uses_data_dir() {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServeError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            source,
+        })?;
+    }
+    let url = settings.database_url();
+    store::open(&url)
+        .await
+        .map_err(|source| ServeError::Database {
+            url: redact_url(&url),
+            source,
+        })
+}
+
+impl AppState {
+    /// Opens the database and loads the signing keys.
+    pub async fn build(settings: Settings) -> Result<Self, ServeError> {
+        let store = open_store(&settings).await?;
+        Self::with_store(settings, store).await
+    }
+
+    pub async fn with_store(settings: Settings, store: Arc<dyn Store>) -> Result<Self, ServeError> {
+        let keys = JwtKeys::load(store.clone(), settings.access_ttl()).await?;
+        Ok(Self {
+            store,
+            keys: Arc::new(keys),
+            docs: Arc::new(DocCache::new(
+                NonZeroUsize::new(settings.doc_cache_entries.get()).unwrap_or(NonZeroUsize::MIN),
+            )),
+            settings: Arc::new(settings),
+            metrics: ops::metrics_handle(),
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Fieldsync API", description = "Sync, dispatch and auth for Fieldsync."),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Login, token refresh, the caller"),
+        (name = "devices", description = "Registered devices"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The documented API routes; each feature module adds its own router here.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::router())
+}
+
+/// The OpenAPI document of every route in [`api_routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The whole HTTP application for `state`. Pure: no I/O until it is served.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(doc);
+    let routes = api
+        .merge(ops::router())
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found);
+    with_layers(routes, &state.settings).with_state(state)
+}
+
+/// The middleware every route runs in: request ids, tracing, metrics,
+/// JSON error bodies, panic containment, timeout and body limit.
+fn with_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    settings: &Settings,
+) -> Router<S> {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    // Outermost first. Everything inside `json_error_bodies` may answer with
+    // a bare status (limit, timeout, panic, routing): it gets the JSON body.
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(
+            x_request_id.clone(),
+            MakeRequestUuid,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(middleware::from_fn(ops::track_http))
+        .layer(middleware::from_fn(json_error_bodies))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout(),
+        ))
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        // The limit above is the only one: not axum's 2 MB extractor default.
+        .layer(DefaultBodyLimit::disable());
+    routes.layer(layers)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then
+/// finishes in-flight requests.
+pub async fn serve_state(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let keys = state.keys.clone();
+    let reloader = tokio::spawn(async move {
+        let mut every = tokio::time::interval(jwt::RELOAD_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+    });
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    reloader.abort();
+    Ok(result?)
+}
+
+/// Opens the database named by `settings`, then serves on `listener`.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = AppState::build(settings).await?;
+    tracing::info!(addr = %listener.local_addr()?, backend = ?state.store.backend(), "serving");
+    serve_state(state, listener, shutdown).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn request_span(req: &Request<Body>) -> tracing::Span {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %request_id,
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The panic message itself is printed by the panic hook; never to the client.
+    tracing::error!("request handler panicked");
+    ApiError::internal("handler panicked").into_response()
+}
+
+/// Gives error responses produced by layers and the router (which have
+/// empty or plain-text bodies) the API's JSON error body.
+async fn json_error_bodies(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let mut replaced = ApiError::from_status(status).into_response();
+    // Keep the original status and headers other than the body's.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for (name, value) in replaced.headers() {
+        if !parts.headers.contains_key(name) {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+    }
+    *replaced.headers_mut() = parts.headers;
+    *replaced.status_mut() = status;
+    replaced
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::to_bytes;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    async fn call(app: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let res = app
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&body).expect("a JSON body"))
+    }
+
+    fn test_app() -> Router {
+        let settings = Settings {
+            request_timeout_secs: 1,
+            ..Settings::default()
+        };
+        let routes = Router::new()
+            .route(
+                "/panic",
+                get(|| async {
+                    if true {
+                        panic!("boom");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        with_layers(routes, &settings)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_an_opaque_json_500() {
+        let (status, body) = call(test_app(), "/panic").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(!body.to_string().contains("boom"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_request_times_out_with_json() {
+        let (status, body) = call(test_app(), "/slow").await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(body["error"]["code"], "timeout");
+    }
+}

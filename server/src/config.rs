@@ -1,0 +1,209 @@
+//! Command line and environment: `fieldsync [serve]` and `fieldsync admin ...`.
+//!
+//! Every setting is a flag with an environment variable and a default, so
+//! `fieldsync` with no arguments serves on 127.0.0.1:8080 from ./data.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use fieldsync_core::Role;
+
+use crate::store::{DeviceId, redact_url};
+
+#[derive(Debug, Parser)]
+#[command(name = "fieldsync", version, about = "Fieldsync server and admin tool")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Administer users, devices and keys directly in the database.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user. The password comes from FIELDSYNC_PASSWORD if set,
+    /// else from the first line of standard input. Prints the new user id.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        /// technician, dispatcher, inventory_manager, supervisor or admin.
+        #[arg(long)]
+        role: Role,
+    },
+    /// Revoke a device: its tokens stop working at once.
+    RevokeDevice {
+        #[arg(long)]
+        device: DeviceId,
+    },
+    /// Start signing access tokens with a new key (old tokens stay valid until they expire).
+    RotateKey,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_DATA_DIR: &str = "./data";
+const DEFAULT_ACCESS_TTL_SECS: u64 = 15 * 60;
+const DEFAULT_REFRESH_TTL_DAYS: u64 = 30;
+const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+const DEFAULT_DOC_CACHE_ENTRIES: usize = 1024;
+
+/// Server settings. `Debug` hides the database password.
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "FIELDSYNC_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
+    pub listen: SocketAddr,
+    /// Directory for the embedded SQLite database (created if missing).
+    #[arg(long, env = "FIELDSYNC_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+    /// `postgres://...` for PostgreSQL; default: SQLite at <data-dir>/fieldsync.db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "FIELDSYNC_ACCESS_TTL_SECS", default_value_t = DEFAULT_ACCESS_TTL_SECS, global = true)]
+    pub access_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in days (how long a device may stay offline).
+    #[arg(long, env = "FIELDSYNC_REFRESH_TTL_DAYS", default_value_t = DEFAULT_REFRESH_TTL_DAYS, global = true)]
+    pub refresh_ttl_days: u64,
+    /// Largest request body accepted, in bytes (413 above it).
+    #[arg(long, env = "FIELDSYNC_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
+    pub max_body_bytes: usize,
+    /// Longest a request may take, in seconds (408 after it).
+    #[arg(long, env = "FIELDSYNC_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS, global = true)]
+    pub request_timeout_secs: u64,
+    /// Documents kept decoded in memory.
+    #[arg(long, env = "FIELDSYNC_DOC_CACHE_ENTRIES", default_value_t = NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).unwrap(), global = true)]
+    pub doc_cache_entries: NonZeroUsize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
+            access_ttl_secs: DEFAULT_ACCESS_TTL_SECS,
+            refresh_ttl_days: DEFAULT_REFRESH_TTL_DAYS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+            doc_cache_entries: NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).expect("non-zero"),
+        }
+    }
+}
+
+impl Settings {
+    /// The database to use: `--database-url`, else SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("fieldsync.db").display()),
+        }
+    }
+
+    /// Whether the database is the embedded SQLite file (which needs the data dir).
+    pub fn uses_data_dir(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_ttl_secs)
+    }
+
+    pub fn refresh_ttl(&self) -> Duration {
+        Duration::from_secs(self.refresh_ttl_days * 24 * 60 * 60)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url()))
+            .field("access_ttl_secs", &self.access_ttl_secs)
+            .field("refresh_ttl_days", &self.refresh_ttl_days)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("doc_cache_entries", &self.doc_cache_entries)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_subcommand_serves_with_defaults() {
+        let cli = Cli::try_parse_from(["fieldsync"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.settings.listen, DEFAULT_LISTEN.parse().unwrap());
+    }
+
+    #[test]
+    fn flags_work_before_and_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "fieldsync",
+            "admin",
+            "create-user",
+            "--username",
+            "ana",
+            "--role",
+            "supervisor",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.data_dir, PathBuf::from("/tmp/x"));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Admin {
+                command: AdminCommand::CreateUser {
+                    role: Role::Supervisor,
+                    ..
+                }
+            })
+        ));
+        assert!(
+            Cli::try_parse_from([
+                "fieldsync",
+                "admin",
+                "create-user",
+                "--username",
+                "a",
+                "--role",
+                "root"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let s = Settings {
+            database_url: Some("postgres://app:hunter2@db/fs".into()),
+            ..Settings::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,163 @@
+//! The API's errors: each variant says which status it answers with.
+//!
+//! Every error body has one shape, `{"error": {"code": "...", "message": "..."}}`.
+//! Internal errors are logged with their cause and answered with an opaque 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::{Constraint, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: malformed JSON, or a field that is not valid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no credentials, or invalid, expired or revoked ones.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: authenticated, but this may not be done.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404: no such route or object (also for objects the caller may not see).
+    #[error("not found")]
+    NotFound,
+    /// 405: the route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 408: the request took longer than the server's timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// 409: the request conflicts with stored state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is larger than the server accepts.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415: a JSON body without `Content-Type: application/json`.
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// 503: a dependency (the database) does not answer.
+    #[error("service unavailable")]
+    Unavailable,
+    /// 500: a bug or an infrastructure failure; logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable, machine-readable code (clients switch on this, not on messages).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Timeout => "timeout",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The error for a bare status produced outside a handler (tower-http
+    /// layers, axum's router): see `app::json_error_bodies`.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::BAD_REQUEST => ApiError::BadRequest("bad request".into()),
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized("unauthorized"),
+            StatusCode::FORBIDDEN => ApiError::Forbidden("forbidden"),
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable,
+            s if s.is_client_error() => {
+                ApiError::BadRequest(s.canonical_reason().unwrap_or("bad request").to_lowercase())
+            }
+            s => ApiError::internal(format!("bare {s} response")),
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `unauthorized`, `bad_request`, `not_found`.
+    pub code: String,
+    /// Human-readable explanation; never contains internal details.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, source = ?e, "internal error");
+                "internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message,
+            },
+        };
+        let mut res = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict(Constraint::UsernameTaken) => {
+                ApiError::Conflict("username is taken".into())
+            }
+            StoreError::Conflict(Constraint::ActorIdTaken) => {
+                ApiError::Conflict("this device is registered to another user".into())
+            }
+            e @ StoreError::Conflict(Constraint::Other(_)) | e @ StoreError::Other(_) => {
+                ApiError::internal(e)
+            }
+        }
+    }
+}

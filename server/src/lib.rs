@@ -1,0 +1,34 @@
+//! fieldsync-server: the backend devices sync with and the office works
+//! through. axum + tokio + sqlx, on SQLite (embedded default) or PostgreSQL.
+//!
+//! Modules:
+//! - [`config`]: flags and environment ([`config::Settings`]).
+//! - [`app`]: [`app::AppState`], [`app::router`] (pure) and [`app::serve`].
+//! - [`error`]: [`error::ApiError`], the JSON error body of every failure.
+//! - [`auth`]: passwords, JWTs, refresh tokens, devices, [`auth::AuthUser`].
+//! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
+//! - [`documents`]: loading documents through the in-memory cache.
+//! - [`ops`]: health, readiness, Prometheus metrics.
+//! - [`cli`]: the `fieldsync` commands (serve, admin).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use fieldsync_server::{app, config::Settings};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! app::serve(Settings::default(), listener, app::shutdown_signal()).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod documents;
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod store;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

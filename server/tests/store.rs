@@ -1,0 +1,745 @@
+//! Store conformance suite: every test below runs on SQLite and on PostgreSQL
+//! (a throwaway cluster started by `fieldsync_server::testing`).
+
+use std::sync::Arc;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ROOT};
+use fieldsync_core::{DocId, JobId, Role, Status, UserId};
+use fieldsync_server::store::{
+    self, CommitOutcome, Constraint, Device, DeviceActor, DeviceId, DocCommit, JobFilter,
+    JobProjection, NewChange, NewRefreshToken, RefreshOutcome, SigningKey, Store, StoreError,
+    TokenHash, User, UserCredentials, Username,
+};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Expands each listed test for both backends, matrix-rust-sdk style:
+/// `sqlite::name` and `postgres::name`, each on a fresh database.
+macro_rules! store_conformance_tests {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            store_conformance_tests!(@backend Sqlite; $($test),+);
+        }
+        mod postgres {
+            store_conformance_tests!(@backend Postgres; $($test),+);
+        }
+    };
+    (@backend $backend:ident; $($test:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let db = fieldsync_server::testing::TestDatabase::new(
+                    fieldsync_server::testing::TestBackend::$backend,
+                )
+                .await;
+                super::$test(&db.url).await;
+            }
+        )+
+    };
+}
+
+store_conformance_tests!(
+    users_are_unique_by_name,
+    devices_belong_to_one_user,
+    revoking_a_device_revokes_its_refresh_tokens,
+    refresh_tokens_rotate_and_reuse_revokes_the_family,
+    concurrent_use_of_one_refresh_token_rotates_once,
+    signing_keys_bootstrap_once_and_rotate,
+    commits_are_idempotent_and_versioned,
+    stale_commits_write_nothing,
+    projection_is_written_with_the_changes,
+    jobs_list_by_filter,
+    snapshots_bound_what_a_load_applies,
+    two_processes_committing_to_one_document_lose_nothing,
+    cached_loads_catch_up_with_other_writers,
+);
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    store::open(url).await.expect("open store")
+}
+
+fn now() -> OffsetDateTime {
+    store::now_utc()
+}
+
+async fn user(store: &dyn Store, name: &str, role: Role) -> User {
+    let user = User {
+        id: UserId::from_uuid(Uuid::new_v4()),
+        username: name.parse().unwrap(),
+        role,
+        created_at: now(),
+    };
+    store
+        .create_user(&UserCredentials {
+            user: user.clone(),
+            password_hash: "$argon2id$test".into(),
+        })
+        .await
+        .unwrap()
+}
+
+async fn device(store: &dyn Store, user: &User, actor: u8) -> Device {
+    store
+        .register_device(&Device {
+            id: DeviceId::new_random(),
+            user_id: user.id,
+            name: format!("phone {actor}"),
+            actor: DeviceActor::from_bytes([actor; 16]),
+            registered_at: now(),
+            revoked_at: None,
+        })
+        .await
+        .unwrap()
+}
+
+fn token(n: u8) -> TokenHash {
+    TokenHash([n; 32])
+}
+
+async fn issue(store: &dyn Store, d: &Device, hash: TokenHash, expires_at: OffsetDateTime) -> Uuid {
+    let family_id = Uuid::new_v4();
+    store
+        .insert_refresh_token(&NewRefreshToken {
+            hash,
+            family_id,
+            device_id: d.id,
+            user_id: d.user_id,
+            issued_at: now(),
+            expires_at,
+        })
+        .await
+        .unwrap();
+    family_id
+}
+
+async fn users_are_unique_by_name(url: &str) {
+    let store = open(url).await;
+    let ana = user(store.as_ref(), "ana", Role::Technician).await;
+    assert_eq!(store.user(ana.id).await.unwrap(), ana);
+    let creds = store
+        .user_credentials(&"ANA".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(creds.user, ana);
+    assert_eq!(creds.password_hash, "$argon2id$test");
+
+    let again = store
+        .create_user(&UserCredentials {
+            user: User {
+                id: UserId::from_uuid(Uuid::new_v4()),
+                ..ana.clone()
+            },
+            password_hash: "x".into(),
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(Constraint::UsernameTaken))),
+        "{again:?}"
+    );
+    let missing: Username = "bob".parse().unwrap();
+    assert!(matches!(
+        store.user_credentials(&missing).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.user(UserId::from_uuid(Uuid::new_v4())).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn devices_belong_to_one_user(url: &str) {
+    let store = open(url).await;
+    let ana = user(store.as_ref(), "ana", Role::Technician).await;
+    let bob = user(store.as_ref(), "bob", Role::Dispatcher).await;
+    let phone = device(store.as_ref(), &ana, 1).await;
+
+    // The same user logging in again from the same install keeps the row.
+    let again = device(store.as_ref(), &ana, 1).await;
+    assert_eq!(again.id, phone.id);
+
+    let stolen = store
+        .register_device(&Device {
+            id: DeviceId::new_random(),
+            user_id: bob.id,
+            name: "bob's".into(),
+            actor: DeviceActor::from_bytes([1; 16]),
+            registered_at: now(),
+            revoked_at: None,
+        })
+        .await;
+    assert!(
+        matches!(stolen, Err(StoreError::Conflict(Constraint::ActorIdTaken))),
+        "{stolen:?}"
+    );
+
+    let principal = store.device_principal(phone.id).await.unwrap();
+    assert_eq!(principal.role, Role::Technician);
+    assert_eq!(principal.device, phone);
+    assert!(matches!(
+        store.device(DeviceId::new_random()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn revoking_a_device_revokes_its_refresh_tokens(url: &str) {
+    let store = open(url).await;
+    let ana = user(store.as_ref(), "ana", Role::Technician).await;
+    let phone = device(store.as_ref(), &ana, 1).await;
+    issue(store.as_ref(), &phone, token(1), now() + Duration::days(30)).await;
+
+    let t1 = now();
+    let revoked = store.revoke_device(phone.id, t1).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(t1));
+    // Revoking again keeps the first time.
+    let again = store
+        .revoke_device(phone.id, t1 + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(t1));
+    assert!(
+        store
+            .device_principal(phone.id)
+            .await
+            .unwrap()
+            .device
+            .is_revoked()
+    );
+
+    let outcome = store
+        .rotate_refresh_token(&token(1), &token(2), now() + Duration::days(30), now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Invalid);
+    assert!(matches!(
+        store.revoke_device(DeviceId::new_random(), now()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family(url: &str) {
+    let store = open(url).await;
+    let ana = user(store.as_ref(), "ana", Role::Technician).await;
+    let phone = device(store.as_ref(), &ana, 1).await;
+    let family = issue(store.as_ref(), &phone, token(1), now() + Duration::days(30)).await;
+    let later = now() + Duration::days(30);
+
+    let rotated = store
+        .rotate_refresh_token(&token(1), &token(2), later, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated,
+        RefreshOutcome::Rotated {
+            user_id: ana.id,
+            device_id: phone.id,
+            family_id: family
+        }
+    );
+    // token(1) again: reuse, the family (token(2) included) is revoked.
+    let reused = store
+        .rotate_refresh_token(&token(1), &token(3), later, now())
+        .await
+        .unwrap();
+    assert_eq!(reused, RefreshOutcome::Reused { family_id: family });
+    let newer = store
+        .rotate_refresh_token(&token(2), &token(4), later, now())
+        .await
+        .unwrap();
+    assert_eq!(newer, RefreshOutcome::Invalid);
+
+    // Unknown and expired tokens are invalid.
+    assert_eq!(
+        store
+            .rotate_refresh_token(&token(9), &token(10), later, now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    issue(
+        store.as_ref(),
+        &phone,
+        token(20),
+        now() - Duration::seconds(1),
+    )
+    .await;
+    assert_eq!(
+        store
+            .rotate_refresh_token(&token(20), &token(21), later, now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+
+    // Explicit family revocation.
+    let family2 = issue(store.as_ref(), &phone, token(30), later).await;
+    store.revoke_token_family(family2, now()).await.unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh_token(&token(30), &token(31), later, now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+}
+
+async fn concurrent_use_of_one_refresh_token_rotates_once(url: &str) {
+    let store = open(url).await;
+    let ana = user(store.as_ref(), "ana", Role::Technician).await;
+    let phone = device(store.as_ref(), &ana, 1).await;
+    issue(store.as_ref(), &phone, token(1), now() + Duration::days(30)).await;
+
+    let other = open(url).await; // a second pool, as a second process would have
+    let later = now() + Duration::days(30);
+    let (t1, t2, t3, at) = (token(1), token(2), token(3), now());
+    let (a, b) = tokio::join!(
+        store.rotate_refresh_token(&t1, &t2, later, at),
+        other.rotate_refresh_token(&t1, &t3, later, at),
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let rotated = outcomes
+        .iter()
+        .filter(|o| matches!(o, RefreshOutcome::Rotated { .. }))
+        .count();
+    let reused = outcomes
+        .iter()
+        .filter(|o| matches!(o, RefreshOutcome::Reused { .. }))
+        .count();
+    assert_eq!((rotated, reused), (1, 1), "{outcomes:?}");
+}
+
+async fn signing_keys_bootstrap_once_and_rotate(url: &str) {
+    let store = open(url).await;
+    let key = |kid: &str, at: OffsetDateTime| SigningKey {
+        kid: kid.into(),
+        secret: vec![7; 32],
+        created_at: at,
+        retired_at: None,
+    };
+    let t0 = now() - Duration::hours(2);
+    assert!(store.ensure_signing_key(&key("k1", t0)).await.unwrap());
+    assert!(!store.ensure_signing_key(&key("k2", t0)).await.unwrap());
+
+    let t1 = now();
+    store.rotate_signing_key(&key("k3", t1)).await.unwrap();
+    let keys = store.signing_keys(t1 - Duration::hours(1)).await.unwrap();
+    let kids: Vec<_> = keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["k3", "k1"], "newest first, retired key still listed");
+    assert_eq!(keys[1].retired_at, Some(t1));
+    assert_eq!(keys[0].secret, vec![7; 32]);
+
+    // Long-retired keys drop out.
+    let keys = store.signing_keys(t1 + Duration::seconds(1)).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(format!("{:?}", keys[0]).contains("redacted"));
+}
+
+/// A document and the changes made to it, by one actor.
+fn edits(actor: u8, n: usize) -> (Automerge, Vec<NewChange>) {
+    let mut doc = Automerge::new().with_actor(ActorId::from([actor; 16]));
+    for i in 0..n {
+        doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, format!("k{actor}_{i}"), i as i64)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let changes = doc
+        .get_changes(&[])
+        .iter()
+        .map(NewChange::from_change)
+        .collect();
+    (doc, changes)
+}
+
+fn job_doc() -> (JobId, DocId) {
+    let id = JobId::from_uuid(Uuid::new_v4());
+    (id, DocId::Job(id))
+}
+
+async fn commits_are_idempotent_and_versioned(url: &str) {
+    let store = open(url).await;
+    let (_, doc_id) = job_doc();
+    assert!(store.load_document(&doc_id).await.unwrap().is_none());
+    let (doc, changes) = edits(1, 3);
+
+    let mut commit = DocCommit::new(doc_id, 0);
+    commit.changes = changes.clone();
+    let first = store.commit(&commit).await.unwrap();
+    assert!(
+        matches!(
+            first,
+            CommitOutcome::Committed {
+                version: 3,
+                inserted: 3,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+
+    // A retried request: same changes at the new version change nothing.
+    commit.base_version = 3;
+    let retry = store.commit(&commit).await.unwrap();
+    assert!(
+        matches!(
+            retry,
+            CommitOutcome::Committed {
+                version: 3,
+                inserted: 0,
+                ..
+            }
+        ),
+        "{retry:?}"
+    );
+
+    let stored = store.load_document(&doc_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 3);
+    assert_eq!(
+        stored.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(stored.to_automerge().unwrap().get_heads(), doc.get_heads());
+
+    let since = store.load_changes_since(&doc_id, 1).await.unwrap();
+    assert_eq!(since.len(), 2);
+    assert_eq!(since[0].hash, changes[1].hash);
+    assert!(
+        store
+            .load_changes_since(&DocId::PriceBook, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn stale_commits_write_nothing(url: &str) {
+    let store = open(url).await;
+    let (job, doc_id) = job_doc();
+    let (_, changes) = edits(1, 2);
+    let mut commit = DocCommit::new(doc_id, 0);
+    commit.changes = changes[..1].to_vec();
+    store.commit(&commit).await.unwrap();
+
+    // Another writer still at version 0.
+    let mut stale = DocCommit::new(doc_id, 0);
+    stale.changes = changes[1..].to_vec();
+    stale.projection = Some(projection(job, Status::Scheduled, None));
+    let outcome = store.commit(&stale).await.unwrap();
+    assert_eq!(outcome, CommitOutcome::Stale { current_version: 1 });
+    assert_eq!(
+        store.load_document(&doc_id).await.unwrap().unwrap().version,
+        1
+    );
+    assert!(matches!(store.job(job).await, Err(StoreError::NotFound)));
+
+    // A projection for another document is a caller bug, not a write.
+    let mut wrong = DocCommit::new(DocId::PriceBook, 0);
+    wrong.projection = Some(projection(job, Status::Scheduled, None));
+    assert!(matches!(
+        store.commit(&wrong).await,
+        Err(StoreError::Other(_))
+    ));
+}
+
+fn projection(job: JobId, status: Status, technician: Option<UserId>) -> JobProjection {
+    let start = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    JobProjection {
+        job_id: job,
+        status,
+        technician_id: technician,
+        customer_name: "Acme Boilers".into(),
+        window_start: start,
+        window_end: start + Duration::hours(2),
+        completed_at: None,
+        total_minor: 12_345,
+        currency: "EUR".into(),
+    }
+}
+
+async fn projection_is_written_with_the_changes(url: &str) {
+    let store = open(url).await;
+    let (job, doc_id) = job_doc();
+    let tech = UserId::from_uuid(Uuid::new_v4());
+    let (_, changes) = edits(1, 3);
+
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..1].to_vec();
+    c.projection = Some(projection(job, Status::Scheduled, Some(tech)));
+    store.commit(&c).await.unwrap();
+    let row = store.job(job).await.unwrap();
+    assert_eq!(
+        row.projection,
+        projection(job, Status::Scheduled, Some(tech))
+    );
+
+    // Completed: the first completion time stays.
+    let t1 = now() - Duration::minutes(10);
+    let mut done = projection(job, Status::Completed, Some(tech));
+    done.completed_at = Some(t1);
+    let mut c = DocCommit::new(doc_id, 1);
+    c.changes = changes[1..2].to_vec();
+    c.projection = Some(done.clone());
+    store.commit(&c).await.unwrap();
+    done.completed_at = Some(now());
+    let mut c = DocCommit::new(doc_id, 2);
+    c.changes = changes[2..].to_vec();
+    c.projection = Some(done);
+    store.commit(&c).await.unwrap();
+    let row = store.job(job).await.unwrap();
+    assert_eq!(row.projection.status, Status::Completed);
+    assert_eq!(row.projection.completed_at, Some(t1));
+}
+
+async fn jobs_list_by_filter(url: &str) {
+    let store = open(url).await;
+    let ana = UserId::from_uuid(Uuid::new_v4());
+    let bob = UserId::from_uuid(Uuid::new_v4());
+    let base = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let mut ids = Vec::new();
+    for (i, (tech, status, customer)) in [
+        (Some(ana), Status::Scheduled, "Acme Boilers"),
+        (Some(ana), Status::Completed, "Zed 100% Heating_Co"),
+        (Some(bob), Status::Scheduled, "acme north"),
+        (None, Status::Cancelled, "Other"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (job, doc_id) = job_doc();
+        let mut p = projection(job, status, tech);
+        p.customer_name = customer.into();
+        p.window_start = base + Duration::days(i as i64);
+        p.window_end = p.window_start + Duration::hours(1);
+        let mut c = DocCommit::new(doc_id, 0);
+        c.projection = Some(p);
+        store.commit(&c).await.unwrap();
+        ids.push(job);
+    }
+    let list = |f: JobFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_jobs(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.projection.job_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(JobFilter::default()).await,
+        ids,
+        "ordered by window start"
+    );
+    assert_eq!(
+        list(JobFilter {
+            technician_id: Some(ana),
+            ..Default::default()
+        })
+        .await,
+        ids[..2]
+    );
+    assert_eq!(
+        list(JobFilter {
+            status: Some(Status::Scheduled),
+            ..Default::default()
+        })
+        .await,
+        [ids[0], ids[2]]
+    );
+    assert_eq!(
+        list(JobFilter {
+            customer: Some("ACME".into()),
+            ..Default::default()
+        })
+        .await,
+        [ids[0], ids[2]]
+    );
+    assert_eq!(
+        list(JobFilter {
+            customer: Some("100%".into()),
+            ..Default::default()
+        })
+        .await,
+        [ids[1]]
+    );
+    assert_eq!(
+        list(JobFilter {
+            customer: Some("%".into()),
+            ..Default::default()
+        })
+        .await,
+        [ids[1]],
+        "LIKE wildcards in the needle are literal"
+    );
+    assert_eq!(
+        list(JobFilter {
+            window_from: Some(base + Duration::days(1)),
+            window_until: Some(base + Duration::days(3)),
+            ..Default::default()
+        })
+        .await,
+        ids[1..3]
+    );
+    assert_eq!(
+        list(JobFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        ids[..1]
+    );
+}
+
+async fn snapshots_bound_what_a_load_applies(url: &str) {
+    let store = open(url).await;
+    let (_, doc_id) = job_doc();
+    let (_, changes) = edits(1, 10);
+    let mut full = Automerge::new();
+    for c in &changes[..6] {
+        full.load_incremental(&c.bytes).unwrap();
+    }
+
+    // Six changes, with a snapshot of them in the same commit.
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..6].to_vec();
+    c.snapshot = Some(full.save());
+    let out = store.commit(&c).await.unwrap();
+    assert!(
+        matches!(
+            out,
+            CommitOutcome::Committed {
+                version: 6,
+                changes_since_snapshot: 0,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+
+    let mut c = DocCommit::new(doc_id, 6);
+    c.changes = changes[6..].to_vec();
+    let out = store.commit(&c).await.unwrap();
+    assert!(
+        matches!(
+            out,
+            CommitOutcome::Committed {
+                version: 10,
+                changes_since_snapshot: 4,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    let stored = store.load_document(&doc_id).await.unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_ref().unwrap().covers_seq, 6);
+    assert_eq!(stored.changes.len(), 4);
+    assert_eq!(stored.changes_since_snapshot(), 4);
+
+    // A later snapshot replaces it; an older one does not.
+    for c in &changes[6..] {
+        full.load_incremental(&c.bytes).unwrap();
+    }
+    store
+        .write_snapshot(&doc_id, 10, &full.save())
+        .await
+        .unwrap();
+    store.write_snapshot(&doc_id, 3, b"old").await.unwrap();
+    let stored = store.load_document(&doc_id).await.unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_ref().unwrap().covers_seq, 10);
+    assert!(stored.changes.is_empty());
+    assert_eq!(stored.to_automerge().unwrap().get_heads(), full.get_heads());
+    // Change rows stay (idempotency, audit): a catch-up still sees them.
+    assert_eq!(
+        store.load_changes_since(&doc_id, 0).await.unwrap().len(),
+        10
+    );
+    assert!(store.write_snapshot(&doc_id, 11, b"future").await.is_err());
+}
+
+/// Writers on two pools (as two processes have) commit to one document at
+/// once, catching up on `Stale`: every change is stored exactly once.
+async fn two_processes_committing_to_one_document_lose_nothing(url: &str) {
+    const WRITERS: u8 = 6;
+    const EDITS: usize = 5;
+    let stores = [open(url).await, open(url).await];
+    let (_, doc_id) = job_doc();
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let store = stores[usize::from(w) % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let (_, changes) = edits(w + 1, EDITS);
+            let mut version = 0;
+            for change in changes {
+                for attempt in 0.. {
+                    assert!(attempt < 1000, "writer {w} made no progress");
+                    let mut c = DocCommit::new(doc_id, version);
+                    c.changes = vec![change.clone()];
+                    match store.commit(&c).await.unwrap() {
+                        CommitOutcome::Committed { version: v, .. } => {
+                            version = v;
+                            break;
+                        }
+                        CommitOutcome::Stale { .. } => {
+                            let since = store.load_changes_since(&doc_id, version).await.unwrap();
+                            version = since.last().map_or(version, |c| c.seq);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let total = i64::from(WRITERS) * EDITS as i64;
+    let stored = stores[0].load_document(&doc_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, total);
+    let seqs: Vec<i64> = stored.changes.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+    let doc = stored.to_automerge().unwrap();
+    assert_eq!(doc.get_heads().len(), usize::from(WRITERS));
+}
+
+/// The cache in front of one process's store catches up with what another
+/// process wrote.
+async fn cached_loads_catch_up_with_other_writers(url: &str) {
+    use fieldsync_server::documents;
+    use fieldsync_server::store::DocCache;
+    let (ours, theirs) = (open(url).await, open(url).await);
+    let cache = DocCache::new(std::num::NonZeroUsize::new(8).unwrap());
+    let (_, doc_id) = job_doc();
+    assert!(
+        documents::load(ours.as_ref(), &cache, &doc_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let (_, changes) = edits(1, 4);
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..2].to_vec();
+    ours.commit(&c).await.unwrap();
+    let loaded = documents::load(ours.as_ref(), &cache, &doc_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.version, 2);
+    assert_eq!(cache.get(&doc_id).unwrap().version, 2);
+
+    let mut c = DocCommit::new(doc_id, 2);
+    c.changes = changes[2..].to_vec();
+    theirs.commit(&c).await.unwrap();
+    let loaded = documents::load(ours.as_ref(), &cache, &doc_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.version, 4);
+    let (full, _) = edits(1, 4);
+    assert_eq!(loaded.doc.get_heads(), full.get_heads());
+    assert_eq!(cache.get(&doc_id).unwrap().version, 4);
+    assert!(documents::snapshot_due(60, 5));
+    assert!(!documents::snapshot_due(10, 5));
+}

@@ -1,0 +1,163 @@
+//! The real `fieldsync` binary as a subprocess: admin commands and serving.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fieldsync_core::Role;
+use fieldsync_server::testing::TestBackend;
+
+use crate::helpers::*;
+
+backend_tests!(
+    create_user_reads_the_password_from_env_or_stdin,
+    create_user_refuses_bad_input,
+    revoke_device_command_cuts_a_device_off,
+    the_binary_serves_and_stops_on_sigterm,
+);
+
+async fn create_user_reads_the_password_from_env_or_stdin(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+
+    let out = app.fieldsync(
+        &[
+            "admin",
+            "create-user",
+            "--username",
+            "root",
+            "--role",
+            "admin",
+        ],
+        &[("FIELDSYNC_PASSWORD", PASSWORD)],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap();
+    let id: fieldsync_core::UserId = id.trim().parse().expect("prints the user id");
+
+    let tokens = app.login("root", &actor(1)).await;
+    assert_eq!(tokens.user.id, id);
+    assert_eq!(tokens.user.role, Role::Admin);
+
+    let out = app.fieldsync(
+        &[
+            "admin",
+            "create-user",
+            "--username",
+            "ana",
+            "--role",
+            "technician",
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(PASSWORD), "the password is never printed");
+    assert_eq!(
+        app.login("ana", &actor(2)).await.user.role,
+        Role::Technician
+    );
+}
+
+async fn create_user_refuses_bad_input(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    app.user("ana", Role::Technician).await;
+    let cases: [(&[&str], Option<&str>); 4] = [
+        (
+            &["--username", "ana", "--role", "technician"],
+            Some("a long password\n"),
+        ),
+        (
+            &["--username", "bob", "--role", "root"],
+            Some("a long password\n"),
+        ),
+        (&["--username", "bob", "--role", "technician"], Some("")),
+        (
+            &["--username", "bob", "--role", "technician"],
+            Some("short\n"),
+        ),
+    ];
+    for (args, stdin) in cases {
+        let mut all = vec!["admin", "create-user"];
+        all.extend_from_slice(args);
+        let out = app.fieldsync(&all, &[], stdin);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+        assert!(!out.stderr.is_empty());
+    }
+    let res = app.login_raw("bob", "a long password", &actor(1)).await;
+    assert_eq!(res.status(), 401, "no user was created");
+}
+
+async fn revoke_device_command_cuts_a_device_off(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    app.user("ana", Role::Technician).await;
+    let tokens = app.login("ana", &actor(1)).await;
+    let device = tokens.device_id.to_string();
+    let out = app.fieldsync(&["admin", "revoke-device", "--device", &device], &[], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_error(app.me(&tokens.access_token).await, 401, "unauthorized").await;
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let out = app.fieldsync(&["admin", "revoke-device", "--device", &unknown], &[], None);
+    assert!(!out.status.success());
+}
+
+/// `fieldsync --listen` on its own database: it migrates, serves, and exits
+/// cleanly on SIGTERM.
+async fn the_binary_serves_and_stops_on_sigterm(backend: TestBackend) {
+    let db = fieldsync_server::testing::TestDatabase::new(backend).await;
+    let mut child = Command::new(fieldsync_bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("FIELDSYNC_DATA_DIR", db.dir.path())
+        .env("RUST_LOG", "info")
+        .env("FIELDSYNC_LOG_JSON", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log line "serving" carries the bound address.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        assert!(Instant::now() < deadline, "server did not start");
+        let line = lines.next().expect("server log ends early").unwrap();
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        assert!(!line.contains("hunter"), "{line}");
+        if entry["message"] == "serving" {
+            break entry["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let res = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "server ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+}

@@ -1,0 +1,168 @@
+//! Bad input and limits: every failure is a JSON error body, never a 500.
+
+use std::time::Duration;
+
+use fieldsync_server::testing::TestBackend;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::helpers::*;
+
+backend_tests!(
+    malformed_json_is_400,
+    json_without_content_type_is_415,
+    oversized_bodies_are_413,
+    unknown_routes_are_404_and_wrong_methods_405,
+    request_ids_are_set_and_propagated,
+);
+
+async fn malformed_json_is_400(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let post = |body: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_error(post("{not json").await.unwrap(), 400, "bad_request").await;
+    assert_error(post("").await.unwrap(), 400, "bad_request").await;
+    // Well-formed, wrong shape: missing fields, wrong types, unknown fields.
+    assert_error(
+        post(r#"{"username": "ana"}"#).await.unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    let body = assert_error(
+        post(r#"{"username": 1, "password": "x", "device": {"name": "t", "actor_id": "00"}}"#)
+            .await
+            .unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("username"),
+        "{body}"
+    );
+    assert_error(
+        post(r#"{"refresh_token": "x", "extra": 1}"#).await.unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/v1/auth/refresh"))
+        .header("content-type", "application/json")
+        .body(r#"{"refresh_token": "x", "extra": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 400, "bad_request").await;
+}
+
+async fn json_without_content_type_is_415(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .client
+        .post(app.url("/v1/auth/refresh"))
+        .body(r#"{"refresh_token": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 415, "unsupported_media_type").await;
+}
+
+/// Small, so an oversized request still fits in the socket buffers and the
+/// client never races the server's early answer.
+const LIMIT: usize = 4096;
+
+async fn oversized_bodies_are_413(backend: TestBackend) {
+    let app = spawn_app_with(backend, |s| s.max_body_bytes = LIMIT).await;
+    let big = format!(r#"{{"refresh_token": "{}"}}"#, "a".repeat(LIMIT));
+
+    // Declared length over the limit: refused by the limit layer before any handler.
+    let res = app
+        .client
+        .post(app.url("/v1/auth/refresh"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 413, "payload_too_large").await;
+
+    // Chunked, no declared length: cut off while the body is read.
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut request = format!(
+        "POST /v1/auth/refresh HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        app.addr
+    );
+    request.push_str(&format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len()));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(
+        response.contains(r#""code":"payload_too_large""#),
+        "{response}"
+    );
+
+    // Under the limit is read: a bad token is just a 401.
+    assert_error(
+        app.refresh(&"a".repeat(LIMIT - 100)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+
+    // The configured limit is the only one: axum's 2 MB extractor default is off.
+    let big_limit = 3 * 1024 * 1024;
+    let app = spawn_app_with(backend, |s| s.max_body_bytes = big_limit).await;
+    let res = app.refresh(&"a".repeat(big_limit - 100)).await;
+    assert_error(res, 401, "unauthorized").await;
+}
+
+async fn unknown_routes_are_404_and_wrong_methods_405(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .client
+        .get(app.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 404, "not_found").await;
+    let res = app.client.post(app.url("/v1")).send().await.unwrap();
+    assert_error(res, 404, "not_found").await;
+    let res = app
+        .client
+        .get(app.url("/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 405, "method_not_allowed").await;
+}
+
+async fn request_ids_are_set_and_propagated(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let res = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+}
