@@ -1,9 +1,12 @@
 //! End-to-end tests over real HTTP on loopback. Every test runs twice: on
 //! SQLite and on PostgreSQL (a throwaway cluster this process starts).
 
+mod device;
 mod helpers;
+mod office;
 
 mod auth;
 mod cli;
 mod errors;
 mod ops;
+mod sync;
