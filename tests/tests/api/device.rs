@@ -16,6 +16,7 @@ pub struct Device {
     pub who: Principal,
     pub actor: ActorId,
     pub token: String,
+    pub device_id: String,
     pub docs: DocSet,
     pub session: ClientSession,
 }
@@ -53,6 +54,7 @@ impl Device {
             who: Principal::new(tokens.user.id, role),
             actor: actor.clone(),
             token: tokens.access_token,
+            device_id: tokens.device_id.to_string(),
             docs: DocSet::new(),
             session: ClientSession::new(actor),
         }

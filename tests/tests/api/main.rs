@@ -10,3 +10,4 @@ mod cli;
 mod errors;
 mod ops;
 mod sync;
+mod sync_security;
