@@ -49,6 +49,11 @@ impl Device {
     /// Logs `username` in as a new install with actor `[n; 16]`.
     pub async fn login(app: &TestApp, username: &str, role: Role, n: u8) -> Self {
         let tokens = app.login(username, &super::helpers::actor(n)).await;
+        Self::from_tokens(tokens, role, n)
+    }
+
+    /// A device that logged in with actor `[n; 16]` and got `tokens`.
+    pub fn from_tokens(tokens: fieldsync_server::auth::TokenResponse, role: Role, n: u8) -> Self {
         let actor = ActorId::from([n; 16]);
         Self {
             who: Principal::new(tokens.user.id, role),
@@ -66,14 +71,46 @@ impl Device {
 
     /// One request: the raw HTTP answer.
     pub async fn post(&self, app: &TestApp, body: Vec<u8>) -> reqwest::Response {
-        app.client
-            .post(app.url("/v1/sync"))
+        self.post_to(&app.client, &app.url("/v1/sync"), body)
+            .await
+            .unwrap()
+    }
+
+    /// One request to `url` (a server process of the caller's choosing).
+    pub async fn post_to(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Result<reqwest::Response> {
+        client
+            .post(url)
             .bearer_auth(&self.token)
             .header("content-type", "application/cbor")
             .body(body)
             .send()
             .await
-            .unwrap()
+    }
+
+    /// One sync round trip over a link that may fail: `Err` if the request
+    /// or its response was lost (the device just tries again later).
+    pub async fn try_round(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+        request: fieldsync_core::sync::SyncRequest,
+    ) -> Result<SyncReport, String> {
+        let res = self
+            .post_to(client, url, request.encode())
+            .await
+            .map_err(|e| e.to_string())?;
+        if res.status() != 200 {
+            return Err(format!("status {}", res.status()));
+        }
+        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+        let response =
+            SyncResponse::decode(&bytes, &Limits::default()).map_err(|e| e.to_string())?;
+        Ok(self.session.apply(&mut self.docs, &response))
     }
 
     /// A full sync over a perfect link.

@@ -4,10 +4,12 @@
 mod device;
 mod helpers;
 mod office;
+mod process;
 
 mod auth;
 mod cli;
 mod errors;
 mod ops;
+mod processes;
 mod sync;
 mod sync_security;
