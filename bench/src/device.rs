@@ -263,14 +263,15 @@ impl Device {
             let now = tick(&mut self.rng);
             self.act(job, &action, now)?;
             if !serialized {
-                lines.push(line);
+                lines.push((line, quantity));
             }
             made += 1;
         }
-        for line in lines.iter().take(adjust) {
+        for (line, quantity) in lines.iter().take(adjust) {
+            // Another quantity than the line has (the same one changes nothing).
             let action = JobAction::SetPartQuantity {
                 line: *line,
-                quantity: Quantity::new(self.rng.random_range(1..=6))?,
+                quantity: Quantity::new(quantity % 6 + 1)?,
             };
             let now = tick(&mut self.rng);
             self.act(job, &action, now)?;

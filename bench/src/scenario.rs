@@ -74,7 +74,10 @@ pub struct Measured {
     pub day_wall: Duration,
     /// Server CPU seconds during the burst and the stretches.
     pub server_cpu: f64,
+    /// Peak server memory during the day (from the burst on).
     pub peak_rss_bytes: u64,
+    /// Peak server memory during the setup (logins: argon2).
+    pub setup_peak_rss_bytes: u64,
     pub office_edits: usize,
     pub setup_wall: Duration,
     /// The devices' documents right after their first sync: the server's
@@ -320,6 +323,14 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
 
     let server = ServerProcess::start(&cfg.server_bin, &url, &data_dir)?;
     let base = server.url("");
+    // For attaching a profiler (perf record -p PID) to the measured phases.
+    eprintln!(
+        "[{}/{}] server pid {} on {}",
+        cfg.backend.name(),
+        cfg.technicians,
+        server.pid(),
+        server.addr
+    );
     let sync_url = server.url("/v1/sync");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(cfg.max_in_flight.max(64))
@@ -411,6 +422,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         }
     }
     let setup_wall = setup_started.elapsed();
+    let setup_peak_rss_bytes = server.peak_rss_bytes()?;
+    server.reset_peak_rss()?;
 
     // Morning burst.
     eprintln!("[{}/{}] morning burst", cfg.backend.name(), cfg.technicians);
@@ -472,6 +485,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         day_wall,
         server_cpu,
         peak_rss_bytes,
+        setup_peak_rss_bytes,
         office_edits: office_count,
         setup_wall,
         start_docs,

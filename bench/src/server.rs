@@ -135,6 +135,10 @@ impl ServerProcess {
         })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -152,6 +156,13 @@ impl ServerProcess {
         let utime: f64 = fields.get(11).context("no utime")?.parse()?;
         let stime: f64 = fields.get(12).context("no stime")?.parse()?;
         Ok((utime + stime) / self.ticks_per_sec)
+    }
+
+    /// Starts a new peak-memory measurement (the setup's logins hash
+    /// passwords with argon2, which the day's figures should not include).
+    pub fn reset_peak_rss(&self) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .context("reset VmHWM through /proc/PID/clear_refs")
     }
 
     /// Peak resident memory (VmHWM) in bytes.
