@@ -207,37 +207,27 @@ async fn listing_filters_and_scopes(backend: fieldsync_server::testing::TestBack
     .await;
 
     // A technician's list is their own, whatever they ask for.
-    let tech1 = Device::login(&app, "tech1", Role::Technician, 1).await;
-    let mine = get_json(&app, &tech1.token, &format!("/v1/jobs?technician_id={t2}")).await;
+    let tech1 = Device::login(app, "tech1", Role::Technician, 1).await;
+    let mine = get_json(app, &tech1.token, &format!("/v1/jobs?technician_id={t2}")).await;
     assert_eq!(ids(mine.json().await.unwrap()), vec![a.to_string()]);
     // Inventory managers do not see jobs.
     app.user("stock", Role::InventoryManager).await;
     let stock = app.login("stock", &crate::helpers::actor(50)).await;
     assert_error(
-        get_json(&app, &stock.access_token, "/v1/jobs").await,
+        get_json(app, &stock.access_token, "/v1/jobs").await,
         403,
         "forbidden",
     )
     .await;
-    assert_error(
-        get_job(&app, &stock.access_token, a).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(get_job(app, &stock.access_token, a).await, 404, "not_found").await;
 
     assert_error(
-        get_job(
-            &app,
-            token,
-            fieldsync_core::JobId::from_uuid(Uuid::new_v4()),
-        )
-        .await,
+        get_job(app, token, fieldsync_core::JobId::from_uuid(Uuid::new_v4())).await,
         404,
         "not_found",
     )
     .await;
-    let res = get_json(&app, token, "/v1/jobs/not-a-uuid").await;
+    let res = get_json(app, token, "/v1/jobs/not-a-uuid").await;
     assert_eq!(res.status(), 400);
 }
 
