@@ -48,6 +48,10 @@ struct Args {
     max_in_flight: usize,
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// The server's document cache size (FIELDSYNC_DOC_CACHE_ENTRIES);
+    /// default: the server's own default.
+    #[arg(long)]
+    doc_cache_entries: Option<usize>,
     /// The server binary (default: fieldsync-bench-server next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -81,13 +85,22 @@ async fn main() -> anyhow::Result<()> {
             burst_window,
             max_in_flight: args.max_in_flight.max(1),
             seed: args.seed,
+            doc_cache_entries: args.doc_cache_entries,
         };
         let measured = scenario::run(&cfg)
             .await
             .with_context(|| format!("run with {n} technicians on {}", backend.name()))?;
         eprintln!("[{}/{n}] in-process ceiling", backend.name());
         let ceiling = ceiling::replay(&measured)?;
-        let figures = report::figures(backend, n, burst_window, &measured, &ceiling, machine.cores);
+        let figures = report::figures(
+            backend,
+            n,
+            burst_window,
+            &measured,
+            &ceiling,
+            machine.cores,
+            args.doc_cache_entries,
+        );
         if ceiling.changes != figures.routine.changes_up {
             anyhow::bail!(
                 "the replay merged {} changes, the server was sent {}",

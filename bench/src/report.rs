@@ -86,6 +86,8 @@ impl Traffic {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunFigures {
     pub backend: Backend,
+    /// FIELDSYNC_DOC_CACHE_ENTRIES given to the server (`None`: its default, 1024).
+    pub doc_cache_entries: Option<usize>,
     pub technicians: usize,
     pub jobs: usize,
     pub office_edits: usize,
@@ -125,6 +127,7 @@ pub fn figures(
     m: &Measured,
     ceiling: &Ceiling,
     cores: usize,
+    doc_cache_entries: Option<usize>,
 ) -> RunFigures {
     let routine: Vec<&SyncRecord> = m.burst.iter().chain(&m.day).collect();
     let day: Vec<&SyncRecord> = m.day.iter().collect();
@@ -138,6 +141,7 @@ pub fn figures(
     let ceiling_rate = one_core * cores as f64;
     RunFigures {
         backend,
+        doc_cache_entries,
         technicians,
         jobs: technicians * crate::scenario::JOBS_PER_TECHNICIAN,
         office_edits: m.office_edits,
@@ -246,6 +250,10 @@ impl Report {
         out.push('\n');
         type Row = (&'static str, fn(&RunFigures) -> String);
         let rows: &[Row] = &[
+            ("server doc cache entries", |r| {
+                r.doc_cache_entries
+                    .map_or("1024 (default)".into(), |n| n.to_string())
+            }),
             ("routine syncs", |r| r.routine.syncs.to_string()),
             ("changes sent (routine)", |r| {
                 r.routine.changes_up.to_string()

@@ -62,6 +62,7 @@ pub struct Config {
     pub burst_window: Duration,
     pub max_in_flight: usize,
     pub seed: u64,
+    pub doc_cache_entries: Option<usize>,
 }
 
 /// Everything measured in one run, for [`crate::report`].
@@ -321,7 +322,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         .collect();
     let users = create_users(&cfg.server_bin, &url, &data_dir, &names)?;
 
-    let server = ServerProcess::start(&cfg.server_bin, &url, &data_dir)?;
+    let server = ServerProcess::start(&cfg.server_bin, &url, &data_dir, cfg.doc_cache_entries)?;
     let base = server.url("");
     // For attaching a profiler (perf record -p PID) to the measured phases.
     eprintln!(

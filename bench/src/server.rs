@@ -77,8 +77,17 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `fieldsync serve` on a free loopback port.
-    pub fn start(bin: &Path, database_url: &str, data_dir: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(bin)
+    pub fn start(
+        bin: &Path,
+        database_url: &str,
+        data_dir: &Path,
+        doc_cache_entries: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new(bin);
+        if let Some(n) = doc_cache_entries {
+            command.env("FIELDSYNC_DOC_CACHE_ENTRIES", n.to_string());
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--database-url")
             .arg(database_url)
