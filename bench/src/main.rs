@@ -121,13 +121,12 @@ async fn main() -> anyhow::Result<()> {
     let report = Report {
         generated_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)?,
+        // The program by name only: its directory says nothing about the run.
         command: std::env::args()
-            .map(|a| {
-                if a.contains('/') {
-                    a.rsplit('/').next().unwrap_or(&a).to_owned()
-                } else {
-                    a
-                }
+            .enumerate()
+            .map(|(i, a)| match a.rsplit_once('/') {
+                Some((_, name)) if i == 0 => name.to_owned(),
+                _ => a,
             })
             .collect::<Vec<_>>()
             .join(" "),
