@@ -8,6 +8,8 @@
 //! - [`auth`]: passwords, JWTs, refresh tokens, devices, [`auth::AuthUser`].
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
 //! - [`documents`]: loading documents through the in-memory cache.
+//! - [`inventory`]: depots, vans, parts, the stock ledger, consumption from jobs.
+//! - [`web`]: the server-rendered console (sessions, CSRF, layout).
 //! - [`ops`]: health, readiness, Prometheus metrics.
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
 //!
@@ -27,8 +29,10 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod inventory;
 pub mod ops;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod web;
