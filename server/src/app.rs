@@ -28,7 +28,7 @@ use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{self, DocCache, Store, StoreError, redact_url};
-use crate::{auth, ops, web};
+use crate::{auth, inventory, ops, web};
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
 #[derive(Clone)]
@@ -108,6 +108,7 @@ impl AppState {
     tags(
         (name = "auth", description = "Login, token refresh, the caller"),
         (name = "devices", description = "Registered devices"),
+        (name = "inventory", description = "Depots, vans, parts, the stock ledger"),
     )
 )]
 struct ApiDoc;
@@ -131,7 +132,9 @@ impl Modify for BearerAuth {
 
 /// The documented API routes; each feature module adds its own router here.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(inventory::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

@@ -8,3 +8,4 @@ mod helpers;
 mod console_client;
 
 mod console;
+mod ledger;
