@@ -7,9 +7,11 @@
 //! - [`error`]: [`error::ApiError`], the JSON error body of every failure.
 //! - [`auth`]: passwords, JWTs, refresh tokens, devices, [`auth::AuthUser`].
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
-//! - [`documents`]: loading documents through the in-memory cache.
 //! - [`inventory`]: depots, vans, parts, the stock ledger, consumption from jobs.
 //! - [`web`]: the server-rendered console (sessions, CSRF, layout).
+//! - [`documents`]: loading and writing documents through the in-memory cache.
+//! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
+//! - [`jobs`]: the dispatch API (jobs and the price book, as JSON).
 //! - [`ops`]: health, readiness, Prometheus metrics.
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
 //!
@@ -30,8 +32,10 @@ pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod inventory;
+pub mod jobs;
 pub mod ops;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -242,19 +242,8 @@ pub async fn record(
 }
 
 /// Refreshes the stock documents of those of `locations` that are vans.
-pub async fn refresh_vans(
-    state: &AppState,
-    locations: impl IntoIterator<Item = LocationId>,
-) -> Result<(), ApiError> {
-    let vans: Vec<LocationId> = {
-        let all = state.store.locations().await?;
-        let wanted: Vec<LocationId> = locations.into_iter().collect();
-        all.iter()
-            .filter(|l| l.kind == LocationKind::Van && wanted.contains(&l.id))
-            .map(|l| l.id)
-            .collect()
-    };
-    vanstock::refresh_all(state, vans).await;
+pub async fn refresh_vans(state: &AppState, locations: impl IntoIterator<Item = LocationId>) -> Result<(), ApiError> {
+    vanstock::refresh_known(state, locations).await;
     Ok(())
 }
 

@@ -115,3 +115,31 @@ pub async fn refresh_all(state: &AppState, vans: impl IntoIterator<Item = Locati
         }
     }
 }
+
+/// The vans a stored job document's part lines take parts from.
+pub fn vans_of_job(doc: &Automerge) -> Vec<LocationId> {
+    match fieldsync_core::job::read_job(doc, None) {
+        Ok(job) => job.parts.iter().map(|p| p.van).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// [`refresh_all`] for those of `ids` that are vans in the ledger.
+pub async fn refresh_known(state: &AppState, ids: impl IntoIterator<Item = LocationId>) {
+    let ids: Vec<LocationId> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return;
+    }
+    match state.store.locations().await {
+        Ok(all) => {
+            let mut vans = Vec::new();
+            for l in all {
+                if l.kind == super::LocationKind::Van && ids.contains(&l.id) {
+                    vans.push(l.id);
+                }
+            }
+            refresh_all(state, vans).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "van stock documents not refreshed"),
+    }
+}
