@@ -242,7 +242,10 @@ pub async fn record(
 }
 
 /// Refreshes the stock documents of those of `locations` that are vans.
-pub async fn refresh_vans(state: &AppState, locations: impl IntoIterator<Item = LocationId>) -> Result<(), ApiError> {
+pub async fn refresh_vans(
+    state: &AppState,
+    locations: impl IntoIterator<Item = LocationId>,
+) -> Result<(), ApiError> {
     vanstock::refresh_known(state, locations).await;
     Ok(())
 }

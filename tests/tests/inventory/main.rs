@@ -5,7 +5,14 @@
 #[allow(dead_code)]
 mod helpers;
 
+#[path = "../api/device.rs"]
+mod device;
+#[path = "../api/office.rs"]
+mod office;
+
 mod console_client;
+mod setup;
 
 mod console;
 mod ledger;
+mod sync_e2e;
