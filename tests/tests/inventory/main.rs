@@ -13,6 +13,7 @@ mod office;
 mod console_client;
 mod setup;
 
+mod browser;
 mod console;
 mod ledger;
 mod sync_e2e;
