@@ -13,6 +13,7 @@ mod office;
 mod console_client;
 mod setup;
 
+mod api;
 mod browser;
 mod console;
 mod ledger;
