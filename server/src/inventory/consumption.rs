@@ -142,7 +142,8 @@ pub fn plan_line(
     plan.unfit.extend(removed);
     plan.quantity = want_qty;
     plan.serials = want_serials;
-    if applied.is_some_and(|a| a.problem.is_some() != !usable) {
+    // The line became usable (its van or sku now exists) or stopped being so.
+    if applied.is_some_and(|a| a.problem.is_some() == usable) {
         plan.changed = true;
     }
     plan
