@@ -108,6 +108,7 @@ impl AppState {
     tags(
         (name = "auth", description = "Login, token refresh, the caller"),
         (name = "devices", description = "Registered devices"),
+        (name = "feedback", description = "Customer feedback results, delivery state, follow-ups"),
     )
 )]
 struct ApiDoc;
@@ -131,7 +132,9 @@ impl Modify for BearerAuth {
 
 /// The documented API routes; each feature module adds its own router here.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(crate::feedback::api::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -145,6 +148,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let routes = api
         .merge(ops::router())
+        .merge(crate::feedback::pages::router(&state.settings))
         .route(
             "/openapi.json",
             get(move || {
@@ -207,10 +211,34 @@ pub async fn serve_state(
             }
         }
     });
-    let result = axum::serve(listener, router(state))
+    let outbox = state.settings.feedback.outbox_worker.then(|| {
+        let public_url = state
+            .settings
+            .feedback
+            .public_url
+            .clone()
+            .unwrap_or_else(|| {
+                listener
+                    .local_addr()
+                    .map(|a| format!("http://{a}"))
+                    .unwrap_or_else(|_| format!("http://{}", state.settings.listen))
+            });
+        crate::outbox::Worker::new(
+            state.store.clone(),
+            state.settings.feedback.clone(),
+            public_url,
+        )
+        .spawn()
+    });
+    // Connect info: the feedback form rate-limits per client address.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     reloader.abort();
+    if let Some(outbox) = outbox {
+        outbox.abort();
+    }
     Ok(result?)
 }
 
@@ -283,11 +311,14 @@ async fn json_error_bodies(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // JSON errors and HTML pages (the public feedback form) keep their body.
+    let keep = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if keep {
         return response;
     }
     let (mut parts, _) = response.into_parts();

@@ -9,6 +9,8 @@
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
 //! - [`documents`]: loading documents through the in-memory cache.
 //! - [`ops`]: health, readiness, Prometheus metrics.
+//! - [`feedback`]: customer feedback requests, the public form, results.
+//! - [`outbox`]: at-least-once delivery of messages (SMTP, SMS webhook).
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
 //!
 //! ```no_run
@@ -27,7 +29,9 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod feedback;
 pub mod ops;
+pub mod outbox;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -127,7 +127,7 @@ pub enum Backend {
 
 /// Everything the server keeps in SQL. All times are UTC from the server clock.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::feedback::FeedbackStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// One trivial query: the database answers.
