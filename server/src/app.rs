@@ -28,7 +28,7 @@ use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{self, DocCache, Store, StoreError, redact_url};
-use crate::{auth, ops};
+use crate::{auth, ops, web};
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
 #[derive(Clone)]
@@ -159,6 +159,7 @@ pub fn router(state: AppState) -> Router {
     let routes = api
         .merge(ops::router())
         .merge(crate::feedback::pages::router(&state.settings))
+        .merge(web::router())
         .route(
             "/openapi.json",
             get(move || {
@@ -321,14 +322,14 @@ async fn json_error_bodies(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    // JSON errors and HTML pages (the public feedback form) keep their body.
-    let keep = response
+    // JSON bodies, and the console's HTML error pages, are already right.
+    let has_body = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| {
             v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
         });
-    if keep {
+    if has_body {
         return response;
     }
     let (mut parts, _) = response.into_parts();

@@ -97,6 +97,9 @@ pub struct Settings {
     pub doc_cache_entries: NonZeroUsize,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
+    /// Send the console's session cookie without `Secure` (plain-HTTP development and tests only).
+    #[arg(long, env = "FIELDSYNC_CONSOLE_INSECURE_COOKIES", global = true)]
+    pub console_insecure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -111,6 +114,7 @@ impl Default for Settings {
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             doc_cache_entries: NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).expect("non-zero"),
             feedback: crate::feedback::FeedbackSettings::default(),
+            console_insecure_cookies: false,
         }
     }
 }
@@ -154,6 +158,7 @@ impl fmt::Debug for Settings {
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("doc_cache_entries", &self.doc_cache_entries)
             .field("feedback", &self.feedback)
+            .field("console_insecure_cookies", &self.console_insecure_cookies)
             .finish()
     }
 }

@@ -19,6 +19,9 @@ use uuid::Uuid;
 
 use super::*;
 
+mod inventory;
+mod web;
+
 pub struct PgStore {
     pub(crate) pool: PgPool,
 }

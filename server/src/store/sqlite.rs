@@ -24,6 +24,9 @@ use uuid::fmt::Hyphenated;
 
 use super::*;
 
+mod inventory;
+mod web;
+
 pub struct SqliteStore {
     pub(crate) reader: SqlitePool,
     pub(crate) writer: SqlitePool,
