@@ -13,7 +13,9 @@ mod device;
 #[path = "../api/office.rs"]
 mod office;
 
+mod browser;
 mod support;
 
 mod delivery;
 mod form;
+mod in_browser;
