@@ -12,6 +12,7 @@
 //! ```
 
 pub mod api;
+pub mod console;
 pub mod messages;
 pub mod model;
 pub mod pages;

@@ -14,8 +14,12 @@ mod device;
 mod office;
 
 mod browser;
+#[path = "../inventory/console_client.rs"]
+mod console_client;
+
 mod support;
 
+mod console;
 mod delivery;
 mod form;
 mod in_browser;
