@@ -23,3 +23,5 @@ mod console;
 mod delivery;
 mod form;
 mod in_browser;
+mod webhook;
+mod workers;
