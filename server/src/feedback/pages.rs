@@ -94,7 +94,7 @@ impl IntoResponse for Page {
 
 /// What a token opens.
 enum Lookup {
-    Open(FeedbackRequest),
+    Open(Box<FeedbackRequest>),
     Expired,
 }
 
@@ -119,7 +119,7 @@ async fn lookup(
             if expires_at <= now_utc() {
                 Ok(Lookup::Expired)
             } else {
-                Ok(Lookup::Open(request))
+                Ok(Lookup::Open(Box::new(request)))
             }
         }
         Ok(None) => Err(not_found()),
@@ -182,7 +182,7 @@ async fn submit(
     let request = match lookup(&state, &limiter, ip, &token).await {
         Err(page) => return page,
         Ok(Lookup::Expired) => return expired(),
-        Ok(Lookup::Open(r)) => r,
+        Ok(Lookup::Open(r)) => *r,
     };
     if request.answer.is_some() {
         return already_answered(StatusCode::CONFLICT);
@@ -309,7 +309,7 @@ async fn unsubscribe(
 ) -> Page {
     let request = match lookup(&state, &limiter, ip, &token).await {
         Err(page) => return page,
-        Ok(Lookup::Open(r)) => r,
+        Ok(Lookup::Open(r)) => *r,
         Ok(Lookup::Expired) => match state.store.feedback_by_token(&hash_token(&token)).await {
             Ok(Some((r, _))) => r,
             _ => return not_found(),

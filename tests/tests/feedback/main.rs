@@ -19,6 +19,7 @@ mod console_client;
 
 mod support;
 
+mod cli;
 mod console;
 mod delivery;
 mod form;

@@ -309,3 +309,27 @@ pub fn answers<'a>(fixed: &'a str, rating: &'a str, comment: &'a str) -> Vec<(&'
         ("comment", comment),
     ]
 }
+
+/// One text value from the app's database (`None` for SQL NULL).
+pub async fn sql_text(app: &TestApp, query: &str) -> Option<String> {
+    match app.store.backend() {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+            let v = sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            v
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+            let v = sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            v
+        }
+    }
+}

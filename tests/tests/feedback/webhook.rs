@@ -41,7 +41,9 @@ async fn receive(State(g): State<Gateway>, headers: HeaderMap, body: Bytes) -> S
 
 async fn spawn_gateway() -> (Gateway, String) {
     let g = Gateway::default();
-    let app = Router::new().route("/sms", post(receive)).with_state(g.clone());
+    let app = Router::new()
+        .route("/sms", post(receive))
+        .with_state(g.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/sms", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -51,7 +53,10 @@ async fn spawn_gateway() -> (Gateway, String) {
 fn verify(headers: &HeaderMap, body: &[u8]) {
     let ts = headers["x-fieldsync-timestamp"].to_str().unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!((now - ts.parse::<i64>().unwrap()).abs() < 60, "fresh timestamp");
+    assert!(
+        (now - ts.parse::<i64>().unwrap()).abs() < 60,
+        "fresh timestamp"
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{ts}.").as_bytes());
     mac.update(body);
@@ -89,7 +94,10 @@ async fn customers_without_email_get_a_signed_sms(backend: TestBackend) {
         verify(headers, body);
         let v: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(v["to"], "+351900000042");
-        assert_eq!(headers["idempotency-key"], v["idempotency_key"].as_str().unwrap());
+        assert_eq!(
+            headers["idempotency-key"],
+            v["idempotency_key"].as_str().unwrap()
+        );
         keys.push(v["idempotency_key"].as_str().unwrap().to_owned());
     }
     assert_eq!(keys[0], keys[1], "retries carry the same idempotency key");
@@ -98,7 +106,10 @@ async fn customers_without_email_get_a_signed_sms(backend: TestBackend) {
         .unwrap()
         .to_owned();
     let start = text.find("http://").unwrap();
-    let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
     let res = s.app.client.get(&link).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(smtp.messages().is_empty(), "no email for an SMS customer");

@@ -67,7 +67,10 @@ async fn several_workers_deliver_each_message_once(backend: TestBackend) {
     assert_eq!(to.len(), JOBS);
     for job in &jobs {
         let m = &s.feedback(*job).await.unwrap()["messages"][0];
-        assert_eq!((m["status"].as_str(), m["attempts"].as_u64()), (Some("sent"), Some(1)));
+        assert_eq!(
+            (m["status"].as_str(), m["attempts"].as_u64()),
+            (Some("sent"), Some(1))
+        );
     }
     for stop in stops {
         let _ = stop.send(());
