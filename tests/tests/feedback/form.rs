@@ -301,6 +301,33 @@ async fn results_are_for_supervisors_of_the_depot(backend: TestBackend) {
         .await
         .unwrap();
     crate::helpers::assert_error(res, 400, "bad_request").await;
+
+    // The API is documented; the public form is not part of it.
+    let doc: Value = s
+        .app
+        .client
+        .get(s.app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/v1/feedback/summary",
+        "/v1/feedback/trend",
+        "/v1/feedback/responses",
+        "/v1/feedback/jobs/{job_id}",
+        "/v1/feedback/messages",
+        "/v1/feedback/followups",
+        "/v1/feedback/followups/{id}/resolve",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    assert!(doc["paths"]["/feedback/{token}"].is_null());
 }
 
 backend_tests!(
