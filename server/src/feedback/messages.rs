@@ -63,10 +63,16 @@ pub async fn compose(
                     }
                 }
             };
+            let sms = format!(
+                "How did {tech}'s visit on {date} go? Tell us in a minute: {link} \
+                 (no more requests: {unsubscribe})",
+                date = request.visit_date,
+            );
             Ok(Composed {
                 subject,
                 text,
                 html: html.into_string(),
+                sms,
             })
         }
         MessageKind::FollowupAlert => {
@@ -115,10 +121,12 @@ pub async fn compose(
                     }
                 }
             };
+            let sms = subject.clone();
             Ok(Composed {
                 subject,
                 text,
                 html: html.into_string(),
+                sms,
             })
         }
     }

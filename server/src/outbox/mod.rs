@@ -46,6 +46,8 @@ pub struct Composed {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The short form for SMS.
+    pub sms: String,
 }
 
 /// The delivery worker of one process.
@@ -61,6 +63,9 @@ pub struct Worker {
 impl Worker {
     /// `public_url` is the base of links in messages (no trailing slash).
     pub fn new(store: Arc<dyn Store>, settings: FeedbackSettings, public_url: String) -> Self {
+        if public_url.contains("://0.0.0.0") || public_url.contains("://[::]") {
+            tracing::warn!(%public_url, "links in messages use an unspecified address: set --public-url");
+        }
         let mailer = match Mailer::from_settings(&settings) {
             Ok(m) => m,
             Err(e) => {
@@ -156,7 +161,7 @@ impl Worker {
                     &self.settings,
                     &message.recipient,
                     &message.idempotency_key,
-                    &composed.text,
+                    &composed.sms,
                     OffsetDateTime::now_utc(),
                 )
                 .await

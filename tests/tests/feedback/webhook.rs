@@ -105,6 +105,10 @@ async fn customers_without_email_get_a_signed_sms(backend: TestBackend) {
         .as_str()
         .unwrap()
         .to_owned();
+    assert!(
+        text.contains("Marta's visit") && text.len() < 300,
+        "short SMS: {text}"
+    );
     let start = text.find("http://").unwrap();
     let link: String = text[start..]
         .chars()
