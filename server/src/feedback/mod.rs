@@ -24,7 +24,7 @@ pub mod stats;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use fieldsync_core::{Job, JobId, Status, UserId};
+use fieldsync_core::{Job, Status, UserId};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -231,13 +231,5 @@ pub(crate) async fn scope_of(
         Ok(None)
     } else {
         Ok(Some(store.staff_depots(user).await?))
-    }
-}
-
-/// `job` as the request identifies it (for tests and the API).
-pub fn job_filter(job: JobId) -> RequestFilter {
-    RequestFilter {
-        job_id: Some(job),
-        ..RequestFilter::default()
     }
 }
