@@ -24,5 +24,6 @@ mod console;
 mod delivery;
 mod form;
 mod in_browser;
+mod store;
 mod webhook;
 mod workers;
