@@ -244,6 +244,17 @@ impl FeedbackStore for SqliteStore {
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
+        // Idle polls read only: the write lock is shared with every sync commit.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM outbox_messages WHERE status = 'pending' AND next_attempt_at <= ?1 \
+             AND (lease_until IS NULL OR lease_until < ?1) LIMIT 1",
+        )
+        .bind(ms(now))
+        .fetch_optional(&self.reader)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         // One writer connection and BEGIN IMMEDIATE: no other claim runs
         // between the select and the update.
         self.write(|| async {
