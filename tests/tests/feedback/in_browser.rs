@@ -64,6 +64,26 @@ async fn the_emailed_form_works_in_a_real_browser(backend: TestBackend) {
         "form audit"
     );
 
+    b.screenshot(&artifact(&format!("feedback-form-top-{tag}.png")))
+        .await;
+
+    // Keyboard: the first Tab reaches the first question, Space answers it.
+    let key = |k: &str| json!([{"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]);
+    let keys: Vec<serde_json::Value> = [key("\u{E004}"), key(" ")]
+        .into_iter()
+        .flat_map(|k| k.as_array().unwrap().clone())
+        .collect();
+    b.cmd(
+        "POST",
+        "/actions",
+        json!({"actions": [{"type": "key", "id": "keyboard", "actions": keys}]}),
+    )
+    .await;
+    let checked = b
+        .eval("return [document.activeElement.name, document.activeElement.value, document.activeElement.checked];")
+        .await;
+    assert_eq!(checked, json!(["fixed", "yes", true]), "keyboard answer");
+
     // A second tab holds the same form, to submit it again later.
     let first = b.cmd("GET", "/window", json!({})).await;
     let second = b.cmd("POST", "/window/new", json!({"type": "tab"})).await["handle"].clone();
