@@ -233,3 +233,147 @@ pub(crate) async fn scope_of(
         Ok(Some(store.staff_depots(user).await?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_core::automerge::ActorId;
+    use fieldsync_core::job::{Asset, Customer, Priority, Site, Window};
+    use fieldsync_core::{JobAction, JobDoc, JobId, JobSpec, LineId, Principal, Role, Timestamp};
+
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    /// A job for `customer`, worked by the technician and ended with `last`.
+    fn job(customer: Customer, last: Option<JobAction>) -> Job {
+        let office = Principal::new(UserId::from_bytes([1; 16]), Role::Dispatcher);
+        let tech = Principal::new(UserId::from_bytes([2; 16]), Role::Technician);
+        let spec = JobSpec {
+            id: JobId::from_bytes([3; 16]),
+            customer,
+            site: Site {
+                name: None,
+                address: "Rua 1, Porto".into(),
+            },
+            asset: Asset {
+                product: "Boiler X".into(),
+                serial: None,
+                warranty_end: None,
+                contract_ref: None,
+            },
+            problem: "No hot water".into(),
+            priority: Priority::High,
+            window: Window::new(Timestamp(0), Timestamp(3_600_000)).unwrap(),
+            technician: Some(tech.user),
+            checklist: vec![],
+        };
+        let mut doc = JobDoc::create(&spec, ActorId::random(), office, Timestamp(0)).unwrap();
+        let t = Timestamp(7304 * DAY); // 1989-12-31; the ending comes a day later
+        doc.apply(&JobAction::StartTravel, tech, t).unwrap();
+        doc.apply(&JobAction::Arrive, tech, t).unwrap();
+        let labour = JobAction::AddLabour {
+            entry: LineId::from_bytes([4; 16]),
+            minutes: 30,
+            rate: "standard".into(),
+            description: "Replaced valve".into(),
+        };
+        doc.apply(&labour, tech, t).unwrap();
+        let signature = JobAction::CaptureSignature {
+            signer: "Ana".into(),
+            image_sha256: "ab".repeat(32),
+        };
+        doc.apply(&signature, tech, t).unwrap();
+        if let Some(action) = last {
+            let who = if matches!(action, JobAction::Cancel { .. }) {
+                office
+            } else {
+                tech
+            };
+            doc.apply(&action, who, Timestamp(t.0 + DAY)).unwrap();
+        }
+        doc.read().unwrap()
+    }
+
+    fn customer(email: Option<&str>, phone: Option<&str>, opt_out: bool) -> Customer {
+        Customer {
+            name: "Ana Lima".into(),
+            email: email.map(|e| e.parse().unwrap()),
+            phone: phone.map(str::to_owned),
+            feedback_opt_out: opt_out,
+        }
+    }
+
+    #[test]
+    fn completed_jobs_ask_once_their_customer() {
+        let s = FeedbackSettings::default();
+        let now = crate::store::now_utc();
+        let j = job(
+            customer(Some("Ana@Example.com"), Some("+351 900-000 001"), false),
+            Some(JobAction::Complete),
+        );
+        let t = trigger_for(&j, &s, now).expect("a request");
+        assert_eq!(
+            (t.channel, t.contact.as_str()),
+            (Channel::Email, "ana@example.com")
+        );
+        assert_eq!(t.opt_out_keys, ["ana@example.com", "+351900000001"]);
+        assert_eq!(t.send_after - now, time::Duration::hours(2));
+        assert_eq!(t.work_done, "Replaced valve");
+        assert_eq!(t.visit_date, "1990-01-01", "the completion's day");
+        assert_eq!(t.job_status, Status::Completed);
+    }
+
+    #[test]
+    fn other_endings_and_opt_outs_ask_nothing() {
+        let s = FeedbackSettings::default();
+        let now = crate::store::now_utc();
+        let c = || customer(Some("ana@example.com"), None, false);
+        assert!(
+            trigger_for(&job(c(), None), &s, now).is_none(),
+            "still open"
+        );
+        let cancel = JobAction::Cancel {
+            reason: "no".into(),
+        };
+        let unable = || JobAction::UnableToComplete {
+            reason: "no access".into(),
+        };
+        assert!(trigger_for(&job(c(), Some(cancel)), &s, now).is_none());
+        assert!(trigger_for(&job(c(), Some(unable())), &s, now).is_none());
+        let asked = FeedbackSettings {
+            feedback_unable_to_complete: true,
+            ..FeedbackSettings::default()
+        };
+        let t = trigger_for(&job(c(), Some(unable())), &asked, now).unwrap();
+        assert_eq!(t.job_status, Status::UnableToComplete);
+        let opted = customer(Some("ana@example.com"), None, true);
+        assert!(trigger_for(&job(opted, Some(JobAction::Complete)), &s, now).is_none());
+    }
+
+    #[test]
+    fn phone_only_customers_need_the_sms_gateway() {
+        let now = crate::store::now_utc();
+        let j = job(
+            customer(None, Some("900 000 001"), false),
+            Some(JobAction::Complete),
+        );
+        assert!(trigger_for(&j, &FeedbackSettings::default(), now).is_none());
+        let sms = FeedbackSettings {
+            sms_webhook_url: Some("https://gw.example/sms".into()),
+            ..FeedbackSettings::default()
+        };
+        let t = trigger_for(&j, &sms, now).unwrap();
+        assert_eq!((t.channel, t.contact.as_str()), (Channel::Sms, "900000001"));
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_hashed() {
+        let (a, ha) = new_token();
+        let (b, hb) = new_token();
+        assert_ne!(a, b);
+        assert!(plausible_token(&a) && plausible_token(&b));
+        assert_eq!(hash_token(&a), ha);
+        assert_ne!(ha, hb);
+        assert!(!plausible_token("short") && !plausible_token(&format!("{}!", &a[..42])));
+    }
+}
