@@ -114,6 +114,7 @@ impl AppState {
         (name = "auth", description = "Login, token refresh, the caller"),
         (name = "devices", description = "Registered devices"),
         (name = "inventory", description = "Depots, vans, parts, the stock ledger"),
+        (name = "feedback", description = "Customer feedback results, delivery state, follow-ups"),
         (name = "sync", description = "The devices' batch sync endpoint (CBOR)"),
         (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
         (name = "pricebook", description = "The price book devices bill with"),
@@ -143,6 +144,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(inventory::routes::router())
+        .merge(crate::feedback::api::router())
         .merge(crate::sync::router())
         .merge(crate::jobs::router())
 }
@@ -158,6 +160,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let routes = api
         .merge(ops::router())
+        .merge(crate::feedback::pages::router(&state.settings))
         .merge(web::router())
         .route(
             "/openapi.json",
@@ -221,10 +224,34 @@ pub async fn serve_state(
             }
         }
     });
-    let result = axum::serve(listener, router(state))
+    let outbox = state.settings.feedback.outbox_worker.then(|| {
+        let public_url = state
+            .settings
+            .feedback
+            .public_url
+            .clone()
+            .unwrap_or_else(|| {
+                listener
+                    .local_addr()
+                    .map(|a| format!("http://{a}"))
+                    .unwrap_or_else(|_| format!("http://{}", state.settings.listen))
+            });
+        crate::outbox::Worker::new(
+            state.store.clone(),
+            state.settings.feedback.clone(),
+            public_url,
+        )
+        .spawn()
+    });
+    // Connect info: the feedback form rate-limits per client address.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     reloader.abort();
+    if let Some(outbox) = outbox {
+        outbox.abort();
+    }
     Ok(result?)
 }
 

@@ -128,7 +128,12 @@ pub enum Backend {
 /// Everything the server keeps in SQL. All times are UTC from the server clock.
 #[async_trait]
 pub trait Store:
-    Send + Sync + 'static + crate::web::WebSessionStore + crate::inventory::InventoryStore
+    Send
+    + Sync
+    + 'static
+    + crate::web::WebSessionStore
+    + crate::inventory::InventoryStore
+    + crate::feedback::FeedbackStore
 {
     fn backend(&self) -> Backend;
 

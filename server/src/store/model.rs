@@ -397,6 +397,8 @@ pub struct DocCommit {
     /// (see [`crate::inventory::consumption`]). Set it from
     /// [`crate::inventory::consumption::from_job`] on every job commit.
     pub consumption: Option<crate::inventory::JobConsumption>,
+    /// Ask the job's customer for feedback (insert-or-ignore per job).
+    pub feedback: Option<crate::feedback::FeedbackTrigger>,
 }
 
 impl DocCommit {
@@ -408,6 +410,7 @@ impl DocCommit {
             snapshot: None,
             projection: None,
             consumption: None,
+            feedback: None,
         }
     }
 }

@@ -25,6 +25,16 @@ pub const NAV: &[(&str, &str, &[Role])] = &[
         "Consumption",
         INVENTORY_ROLES,
     ),
+    (
+        "/console/feedback",
+        "Feedback",
+        crate::feedback::console::FEEDBACK_ROLES,
+    ),
+    (
+        "/console/feedback/followups",
+        "Follow-ups",
+        crate::feedback::console::FEEDBACK_ROLES,
+    ),
 ];
 
 /// Roles that use the inventory pages (scoped to their depots, admin to all).

@@ -53,5 +53,7 @@ pub use store::{NewWebSession, WebSession, WebSessionStore};
 
 /// Every console route.
 pub fn router() -> Router<AppState> {
-    login::router().merge(crate::inventory::console::router())
+    login::router()
+        .merge(crate::inventory::console::router())
+        .merge(crate::feedback::console::router())
 }
