@@ -179,3 +179,65 @@ pub fn find(
     out.sort_by(|a, b| (a.location_id(), a.kind()).cmp(&(b.location_id(), b.kind())));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use fieldsync_core::{JobId, LineId, LocationId};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn fit(
+        serial: &str,
+        line: u8,
+        van: LocationId,
+        found_at: Option<LocationId>,
+        known: bool,
+    ) -> SerialFit {
+        SerialFit {
+            sku: "PUMP-7".parse().unwrap(),
+            serial: serial.into(),
+            line_id: LineId::from_bytes([line; 16]),
+            job_id: JobId::from_bytes([line; 16]),
+            van_id: van,
+            found_at,
+            known,
+            fitted_at: OffsetDateTime::UNIX_EPOCH,
+            voided_at: None,
+        }
+    }
+
+    #[test]
+    fn serials_fitted_twice_from_the_wrong_van_or_never_received() {
+        let (van, other, depot) = (
+            LocationId::from_bytes([1; 16]),
+            LocationId::from_bytes([2; 16]),
+            LocationId::from_bytes([3; 16]),
+        );
+        let fits = vec![
+            fit("A", 1, van, Some(van), true),
+            // The second fit of A: the ledger had it nowhere (already fitted).
+            fit("A", 2, other, None, true),
+            fit("B", 3, van, Some(depot), true),
+            fit("C", 4, van, None, false),
+            SerialFit {
+                voided_at: Some(OffsetDateTime::UNIX_EPOCH),
+                ..fit("D", 5, van, Some(depot), true)
+            },
+        ];
+        let all = find(&[], &[], &fits, &[], |_| true);
+        let kinds: Vec<(&str, LocationId)> =
+            all.iter().map(|d| (d.kind(), d.location_id())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("serial_fitted_twice", van),
+                ("serial_from_wrong_van", van),
+                ("unknown_serial", van),
+                ("serial_fitted_twice", other),
+            ]
+        );
+        // Scoped to the other van: only its side of the double fit.
+        assert_eq!(find(&[], &[], &fits, &[], |l| l == other).len(), 1);
+    }
+}

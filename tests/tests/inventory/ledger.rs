@@ -98,7 +98,7 @@ fn qty(balances: &[Balance], l: LocationId, sku: &Sku) -> i64 {
 /// One of 50 concurrent writes.
 enum Op {
     Movement(NewMovement),
-    Job(DocCommit),
+    Job(Box<DocCommit>),
 }
 
 async fn concurrent_consumptions_and_transfers_keep_stock_equal_to_the_movements(
@@ -148,7 +148,7 @@ async fn concurrent_consumptions_and_transfers_keep_stock_equal_to_the_movements
                         serials: Vec::new(),
                     }],
                 });
-                Op::Job(c)
+                Op::Job(Box::new(c))
             }
         });
     }
