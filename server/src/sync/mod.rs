@@ -123,8 +123,10 @@ async fn sync(
     let derive = Derive {
         price_book: price_book.as_ref(),
         now,
+        feedback: &state.settings.feedback,
     };
     let mut stored_changes = 0usize;
+    let mut touched_vans = Vec::new();
     for accepted in &served.accepted {
         if accepted.changes.is_empty() {
             continue;
@@ -152,10 +154,11 @@ async fn sync(
             .await
             .map_err(ApiError::internal)?;
             if committed.is_some() {
+                touched_vans.extend(crate::inventory::vanstock::vans_of_job(&merged.doc));
                 continue;
             }
         }
-        documents::write(
+        let stored = documents::write(
             state.store.as_ref(),
             &state.docs,
             accepted.id,
@@ -170,8 +173,12 @@ async fn sync(
             WriteError::Contended(_) => ApiError::Unavailable,
             e => ApiError::internal(e),
         })?;
+        touched_vans.extend(crate::inventory::vanstock::vans_of_job(&stored.doc));
     }
     drop(held);
+    // The ledger took the parts in the commits above; the vans' stock
+    // documents follow (the device gets them on its next sync).
+    crate::inventory::vanstock::refresh_known(&state, touched_vans).await;
 
     record(&served.response.docs, stored_changes, started);
     tracing::info!(

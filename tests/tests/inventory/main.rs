@@ -1,0 +1,20 @@
+//! Inventory and console end-to-end tests over real HTTP on loopback, each
+//! on SQLite and on PostgreSQL.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+#[path = "../api/device.rs"]
+mod device;
+#[path = "../api/office.rs"]
+mod office;
+
+mod console_client;
+mod setup;
+
+mod api;
+mod browser;
+mod console;
+mod ledger;
+mod sync_e2e;
