@@ -40,6 +40,10 @@ pub struct AppState {
     pub docs: Arc<DocCache<automerge::Automerge>>,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// The automerge actor of this server process: office edits made
+    /// through the API carry it. Random per process, so two processes (or
+    /// one after a restart) never reuse an actor's sequence numbers.
+    pub actor: automerge::ActorId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +100,7 @@ impl AppState {
             )),
             settings: Arc::new(settings),
             metrics: ops::metrics_handle(),
+            actor: automerge::ActorId::random(),
         })
     }
 }
@@ -108,6 +113,9 @@ impl AppState {
     tags(
         (name = "auth", description = "Login, token refresh, the caller"),
         (name = "devices", description = "Registered devices"),
+        (name = "sync", description = "The devices' batch sync endpoint (CBOR)"),
+        (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
+        (name = "pricebook", description = "The price book devices bill with"),
     )
 )]
 struct ApiDoc;
@@ -131,7 +139,10 @@ impl Modify for BearerAuth {
 
 /// The documented API routes; each feature module adds its own router here.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(crate::sync::router())
+        .merge(crate::jobs::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

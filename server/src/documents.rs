@@ -7,10 +7,16 @@
 //! cache), redo the work, commit again (bounded). After a commit, put the
 //! document back with [`DocCache::put`] at the committed version.
 
-use automerge::Automerge;
-use fieldsync_core::DocId;
+use automerge::{Automerge, Change};
+use fieldsync_core::billing::bill;
+use fieldsync_core::pricebook::{PriceBook, read_price_book};
+use fieldsync_core::{DocId, Job, Status};
+use time::OffsetDateTime;
 
-use crate::store::{CachedDoc, DocCache, SNAPSHOT_AFTER_CHANGES, Store, StoreError};
+use crate::store::{
+    CachedDoc, CommitOutcome, DocCache, DocCommit, JobProjection, NewChange,
+    SNAPSHOT_AFTER_CHANGES, Store, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocLoadError {
@@ -58,4 +64,136 @@ pub async fn load(
 /// `changes_since_snapshot` unsnapshotted rows should carry a snapshot.
 pub fn snapshot_due(changes_since_snapshot: i64, new_changes: usize) -> bool {
     changes_since_snapshot + i64::try_from(new_changes).unwrap_or(i64::MAX) > SNAPSHOT_AFTER_CHANGES
+}
+
+/// Why a document write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError<E> {
+    /// The edit itself was refused (e.g. an office action the job's state forbids).
+    #[error(transparent)]
+    Edit(E),
+    #[error(transparent)]
+    Load(#[from] DocLoadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored job that no longer reads as one: a bug, never a client's doing.
+    #[error("stored job does not read: {0}")]
+    Unreadable(#[from] fieldsync_core::SchemaError),
+    #[error("document {0} kept changing under concurrent writers")]
+    Contended(DocId),
+}
+
+/// What a commit derives from the merged document besides its change rows.
+pub struct Derive<'a> {
+    /// The price book the projection's totals are computed with.
+    pub price_book: Option<&'a PriceBook>,
+    pub now: OffsetDateTime,
+}
+
+/// Commits the changes `edit` makes to a document, retrying when another
+/// writer (this or another process) got in first.
+///
+/// `edit` gets the latest stored document (a fresh one if it was never
+/// stored) and returns the changes it made; it runs again on a newer copy
+/// after [`CommitOutcome::Stale`], so it must derive its changes from the
+/// document it is given (re-applying received changes is idempotent in
+/// automerge; an office action is simply redone). Returns the committed
+/// document and its version.
+pub async fn write<E>(
+    store: &dyn Store,
+    cache: &DocCache<Automerge>,
+    doc_id: DocId,
+    derive: &Derive<'_>,
+    mut edit: impl FnMut(&mut Automerge) -> Result<Vec<Change>, E>,
+) -> Result<CachedDoc<Automerge>, WriteError<E>> {
+    const ATTEMPTS: u32 = 8;
+    for _ in 0..ATTEMPTS {
+        let mut current = load(store, cache, &doc_id).await?.unwrap_or(CachedDoc {
+            version: 0,
+            doc: Automerge::new(),
+        });
+        let changes = edit(&mut current.doc).map_err(WriteError::Edit)?;
+        if changes.is_empty() {
+            return Ok(current);
+        }
+        let mut commit = DocCommit::new(doc_id, current.version);
+        commit.changes = changes.iter().map(NewChange::from_change).collect();
+        if let DocId::Job(_) = doc_id {
+            let job = fieldsync_core::job::read_job(&current.doc, None)?;
+            derive_job(&mut commit, &job, derive);
+        }
+        match store.commit(&commit).await? {
+            CommitOutcome::Committed {
+                version,
+                changes_since_snapshot,
+                ..
+            } => {
+                cache.put(doc_id, version, current.doc.clone());
+                if changes_since_snapshot > SNAPSHOT_AFTER_CHANGES {
+                    // Outside the commit: a snapshot only speeds up loads, and
+                    // a newer one written meanwhile is kept by the store.
+                    let bytes = current.doc.save();
+                    if let Err(e) = store.write_snapshot(&doc_id, version, &bytes).await {
+                        tracing::warn!(doc = %doc_id, error = %e, "writing a snapshot failed");
+                    }
+                }
+                current.version = version;
+                return Ok(current);
+            }
+            CommitOutcome::Stale { current_version } => {
+                tracing::debug!(doc = %doc_id, current_version, "stale write, catching up");
+            }
+        }
+    }
+    Err(WriteError::Contended(doc_id))
+}
+
+/// The SQL rows a job's merged state projects to, written in the same
+/// transaction as the changes (inventory and feedback add theirs here).
+pub fn derive_job(commit: &mut DocCommit, job: &Job, derive: &Derive<'_>) {
+    commit.projection = Some(projection(job, derive));
+}
+
+fn projection(job: &Job, derive: &Derive<'_>) -> JobProjection {
+    let (total_minor, currency) = match derive.price_book.map(|book| (bill(job, book), book)) {
+        Some((Ok(invoice), _)) => (invoice.total.minor_units(), invoice.currency),
+        Some((Err(e), book)) => {
+            tracing::warn!(job = %job.id, error = %e, "job cannot be billed");
+            (0, book.currency.clone())
+        }
+        // ISO 4217's code for "no currency": nothing is priced yet.
+        None => (0, "XXX".to_owned()),
+    };
+    let at = |t: fieldsync_core::Timestamp| {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    };
+    JobProjection {
+        job_id: job.id,
+        status: job.status,
+        technician_id: job.technician,
+        customer_name: job.customer.name.clone(),
+        window_start: at(job.window.start),
+        window_end: at(job.window.end),
+        completed_at: (job.status == Status::Completed).then_some(derive.now),
+        total_minor,
+        currency,
+    }
+}
+
+/// The price book as stored, `None` before the first one is written.
+pub async fn price_book(
+    store: &dyn Store,
+    cache: &DocCache<Automerge>,
+) -> Result<Option<PriceBook>, DocLoadError> {
+    let Some(doc) = load(store, cache, &DocId::PriceBook).await? else {
+        return Ok(None);
+    };
+    match read_price_book(&doc.doc, None) {
+        Ok(book) => Ok(Some(book)),
+        Err(e) => {
+            tracing::error!(error = %e, "stored price book does not read");
+            Ok(None)
+        }
+    }
 }

@@ -7,7 +7,9 @@
 //! - [`error`]: [`error::ApiError`], the JSON error body of every failure.
 //! - [`auth`]: passwords, JWTs, refresh tokens, devices, [`auth::AuthUser`].
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
-//! - [`documents`]: loading documents through the in-memory cache.
+//! - [`documents`]: loading and writing documents through the in-memory cache.
+//! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
+//! - [`jobs`]: the dispatch API (jobs and the price book, as JSON).
 //! - [`ops`]: health, readiness, Prometheus metrics.
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
 //!
@@ -27,8 +29,10 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod ops;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

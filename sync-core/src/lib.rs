@@ -1,6 +1,45 @@
 //! fieldsync-core: the domain both the server and the phones run.
 //!
-//! placeholder docs
+//! Pure Rust on automerge, with no I/O, no async runtime and no database:
+//!
+//! - [`job`]: the work order as an automerge document ([`JobDoc`]), read as a
+//!   plain [`Job`], edited only through named [`JobAction`]s;
+//! - [`status`]: the lifecycle and the rule that settles concurrent status writes;
+//! - [`validate`]: [`validate_changes`], what each role may change, run by the
+//!   device before it commits and by the server on receipt;
+//! - [`pricebook`], [`billing`]: the server-authored price book and the one
+//!   function that turns a job into an invoice (integer minor units);
+//! - [`vanstock`]: a van's stock as the server last knew it;
+//! - [`sync`]: the sans-IO batched sync protocol (`docs/sync-protocol.md`).
+//!
+//! ```
+//! use fieldsync_core::automerge::ActorId;
+//! use fieldsync_core::job::{Asset, Customer, Priority, Site, Window};
+//! use fieldsync_core::{JobAction, JobDoc, JobId, JobSpec, Principal, Role, Status, Timestamp, UserId};
+//!
+//! let office = Principal::new(UserId::from_bytes([1; 16]), Role::Dispatcher);
+//! let tech = Principal::new(UserId::from_bytes([2; 16]), Role::Technician);
+//! let spec = JobSpec {
+//!     id: JobId::from_bytes([3; 16]),
+//!     customer: Customer { name: "Ana".into(), email: None, phone: None, feedback_opt_out: false },
+//!     site: Site { name: None, address: "Rua 1, Porto".into() },
+//!     asset: Asset { product: "Boiler".into(), serial: None, warranty_end: None, contract_ref: None },
+//!     problem: "No hot water".into(),
+//!     priority: Priority::High,
+//!     window: Window::new(Timestamp(0), Timestamp(3_600_000)).unwrap(),
+//!     technician: Some(tech.user),
+//!     checklist: vec![],
+//! };
+//! let job = JobDoc::create(&spec, ActorId::random(), office, Timestamp(0)).unwrap();
+//!
+//! // On the technician's phone: a copy with the device's own actor.
+//! let mut phone = JobDoc::from_doc(job.doc().fork().with_actor(ActorId::random())).unwrap();
+//! phone.apply(&JobAction::StartTravel, tech, Timestamp(60_000)).unwrap();
+//! assert_eq!(phone.read().unwrap().status, Status::Travelling);
+//!
+//! // The office may not fabricate the technician's work.
+//! assert!(phone.apply(&JobAction::Arrive, office, Timestamp(0)).is_err());
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod billing;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fieldsync_core::{DocId, JobId, UserId};
+use fieldsync_core::{DocId, JobId, LocationId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -195,6 +195,20 @@ pub trait Store: Send + Sync + 'static {
     // ----- projections -----
 
     async fn job(&self, id: JobId) -> Result<JobRow>;
+    /// The jobs a sync caller holds: those assigned to `technician` (every
+    /// technician's for `None`, the office), open ones and closed ones
+    /// updated at or after `closed_since`. Read scope, so never from
+    /// document content.
+    async fn job_scope(
+        &self,
+        technician: Option<UserId>,
+        closed_since: OffsetDateTime,
+    ) -> Result<Vec<JobId>>;
+
+    // ----- locations -----
+
+    /// The van assigned to a technician, if any.
+    async fn technician_van(&self, technician: UserId) -> Result<Option<LocationId>>;
     /// Ordered by window start, then job id.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRow>>;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use automerge::ChangeHash;
-use fieldsync_core::{DocId, JobId, Role, Status, UserId};
+use fieldsync_core::{DocId, JobId, LocationId, Role, Status, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use time::OffsetDateTime;
@@ -496,6 +496,43 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await?;
         job_from_row(&row)
+    }
+
+    async fn job_scope(
+        &self,
+        technician: Option<UserId>,
+        closed_since: OffsetDateTime,
+    ) -> Result<Vec<JobId>> {
+        let open = "status NOT IN ('completed', 'unable_to_complete', 'cancelled')";
+        let rows = match technician {
+            Some(t) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT job_id FROM jobs WHERE technician_id = $1 AND ({open} OR updated_at >= $2)"
+            )))
+            .bind(t.as_uuid())
+            .bind(closed_since)
+            .fetch_all(&self.pool)
+            .await?,
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT job_id FROM jobs WHERE {open} OR updated_at >= $1"
+                )))
+                .bind(closed_since)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|row| Ok(JobId::from_uuid(row.try_get::<Uuid, _>("job_id")?)))
+            .collect()
+    }
+
+    async fn technician_van(&self, technician: UserId) -> Result<Option<LocationId>> {
+        let row = sqlx::query("SELECT id FROM locations WHERE kind = 'van' AND technician_id = $1")
+            .bind(technician.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok(LocationId::from_uuid(row.try_get::<Uuid, _>("id")?)))
+            .transpose()
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<JobRow>> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use automerge::ChangeHash;
-use fieldsync_core::{DocId, JobId, Role, Status, UserId};
+use fieldsync_core::{DocId, JobId, LocationId, Role, Status, UserId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -546,6 +546,43 @@ impl Store for SqliteStore {
         .fetch_one(&self.reader)
         .await?;
         job_from_row(&row)
+    }
+
+    async fn job_scope(
+        &self,
+        technician: Option<UserId>,
+        closed_since: OffsetDateTime,
+    ) -> Result<Vec<JobId>> {
+        let open = "status NOT IN ('completed', 'unable_to_complete', 'cancelled')";
+        let rows = match technician {
+            Some(t) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT job_id FROM jobs WHERE technician_id = ?1 AND ({open} OR updated_at >= ?2)"
+            )))
+            .bind(hy(t.as_uuid()))
+            .bind(ms(closed_since))
+            .fetch_all(&self.reader)
+            .await?,
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT job_id FROM jobs WHERE {open} OR updated_at >= ?1"
+                )))
+                .bind(ms(closed_since))
+                .fetch_all(&self.reader)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|row| Ok(JobId::from_uuid(uuid_col(row, "job_id")?)))
+            .collect()
+    }
+
+    async fn technician_van(&self, technician: UserId) -> Result<Option<LocationId>> {
+        let row = sqlx::query("SELECT id FROM locations WHERE kind = 'van' AND technician_id = ?1")
+            .bind(hy(technician.as_uuid()))
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|row| Ok(LocationId::from_uuid(uuid_col(&row, "id")?)))
+            .transpose()
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<JobRow>> {

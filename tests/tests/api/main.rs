@@ -1,9 +1,15 @@
 //! End-to-end tests over real HTTP on loopback. Every test runs twice: on
 //! SQLite and on PostgreSQL (a throwaway cluster this process starts).
 
+mod device;
 mod helpers;
+mod office;
+mod process;
 
 mod auth;
 mod cli;
 mod errors;
 mod ops;
+mod processes;
+mod sync;
+mod sync_security;

@@ -1,0 +1,18 @@
+//! Dispatch: the office's JSON API over job documents, and the price book.
+//!
+//! Office edits are automerge changes the server makes on the dispatcher's
+//! behalf (named sync-core actions, with the server process's actor), so
+//! they merge with whatever technicians did offline, exactly as a device's
+//! changes would.
+
+mod pricebook;
+mod routes;
+pub mod views;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    routes::router().merge(pricebook::router())
+}

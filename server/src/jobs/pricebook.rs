@@ -1,0 +1,92 @@
+//! `/v1/pricebook`: the server-authored price book devices bill with.
+
+use axum::extract::State;
+use fieldsync_core::DocId;
+use fieldsync_core::pricebook::{PriceBook, read_price_book, write_price_book};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::views::timestamp;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::documents::{self, Derive, WriteError};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Json;
+use crate::store::now_utc;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_price_book, put_price_book))
+}
+
+/// The current price book (any signed-in user; devices get it by sync).
+#[utoipa::path(get, path = "/v1/pricebook", tag = "pricebook",
+    responses((status = 200, description = "sync-core's PriceBook", body = Object),
+        (status = 404, description = "No price book yet", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_price_book(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+) -> Result<axum::Json<PriceBook>, ApiError> {
+    documents::price_book(state.store.as_ref(), &state.docs)
+        .await
+        .map_err(ApiError::internal)?
+        .map(axum::Json)
+        .ok_or(ApiError::NotFound)
+}
+
+/// Replaces the price book (admin only). The server sets `version` to one
+/// above the stored one; only what differs is written, so devices download
+/// little.
+#[utoipa::path(put, path = "/v1/pricebook", tag = "pricebook",
+    request_body(content = Object, description = "sync-core's PriceBook; `version` is ignored"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn put_price_book(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(mut book): Json<PriceBook>,
+) -> Result<axum::Json<PriceBook>, ApiError> {
+    if caller.role != fieldsync_core::Role::Admin {
+        return Err(ApiError::Forbidden("only an admin edits the price book"));
+    }
+    book.check()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let now = now_utc();
+    let derive = Derive {
+        price_book: None,
+        now,
+    };
+    let actor = state.actor.clone();
+    let stored = documents::write(
+        state.store.as_ref(),
+        &state.docs,
+        DocId::PriceBook,
+        &derive,
+        |doc| {
+            let stored = read_price_book(doc, None).ok();
+            if stored.as_ref().is_some_and(|s| {
+                PriceBook {
+                    version: s.version,
+                    ..book.clone()
+                } == *s
+            }) {
+                return Ok(Vec::new());
+            }
+            book.version = stored.map_or(1, |s| s.version + 1);
+            doc.set_actor(actor.clone());
+            let before = doc.get_heads();
+            write_price_book(doc, &book, timestamp(now))
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Ok(doc.get_changes(&before))
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        WriteError::Edit(e) => e,
+        WriteError::Contended(_) => ApiError::Unavailable,
+        e => ApiError::internal(e),
+    })?;
+    let book = read_price_book(&stored.doc, None).map_err(ApiError::internal)?;
+    Ok(axum::Json(book))
+}

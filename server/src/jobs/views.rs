@@ -1,0 +1,304 @@
+//! The dispatch API's JSON bodies. Requests are plain, checked shapes that
+//! become sync-core's types; a job is answered as sync-core reads it.
+
+use fieldsync_core::billing::Invoice;
+use fieldsync_core::job::{
+    Asset, ChecklistQuestion, Customer, DetailsEdit, Priority, Site, Window,
+};
+use fieldsync_core::{Email, Job, JobId, JobSpec, LineId, Status, Timestamp, UserId};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::{Date, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::store::JobRow;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerIn {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// The customer asked not to be sent feedback requests.
+    #[serde(default)]
+    pub feedback_opt_out: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteIn {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetIn {
+    pub product: String,
+    pub serial: Option<String>,
+    /// Last day (UTC) of the manufacturer's warranty, `YYYY-MM-DD`.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub warranty_end: Option<Date>,
+    /// Service contract reference (looked up in the price book).
+    pub contract_ref: Option<String>,
+}
+
+/// The appointment window, RFC 3339 instants.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowIn {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub end: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistIn {
+    pub question: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    /// Optional id chosen by the client so a retried create cannot make a
+    /// second job (a retry with an existing id is a 409).
+    pub id: Option<Uuid>,
+    pub customer: CustomerIn,
+    pub site: SiteIn,
+    pub asset: AssetIn,
+    pub problem: String,
+    #[schema(value_type = String, example = "normal")]
+    pub priority: Priority,
+    pub window: WindowIn,
+    /// The technician to assign, if any yet.
+    pub technician_id: Option<Uuid>,
+    #[serde(default)]
+    pub checklist: Vec<ChecklistIn>,
+}
+
+/// Fields to change; absent fields stay. For optional fields `null` clears.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditJob {
+    pub customer_name: Option<String>,
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub customer_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub customer_phone: Option<Option<String>>,
+    pub feedback_opt_out: Option<bool>,
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub site_name: Option<Option<String>>,
+    pub site_address: Option<String>,
+    pub asset_product: Option<String>,
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub asset_serial: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub warranty_end: Option<Option<Date>>,
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
+    pub contract_ref: Option<Option<String>>,
+    pub problem: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub priority: Option<Priority>,
+    pub window: Option<WindowIn>,
+    /// Replaces the notes; merged with concurrent edits made on devices.
+    pub notes: Option<String>,
+}
+
+/// A present field (even `null`) is `Some`, so `null` can mean "clear".
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignJob {
+    /// The new technician; `null` unassigns.
+    pub technician_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelJob {
+    pub reason: String,
+}
+
+/// One job as its document reads, with the invoice computed from it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    /// The work order (see sync-core's `Job`).
+    #[schema(value_type = Object)]
+    pub job: Job,
+    /// Invoice lines and totals in minor units; `null` before a price book exists.
+    #[schema(value_type = Option<Object>)]
+    pub billing: Option<Invoice>,
+    /// The document's stored version (grows with every stored change).
+    pub version: i64,
+}
+
+/// One row of the jobs list (the SQL projection).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobSummary {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: JobId,
+    #[schema(value_type = String)]
+    pub status: Status,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub technician_id: Option<UserId>,
+    pub customer_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub window_start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub window_end: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub completed_at: Option<OffsetDateTime>,
+    /// Invoice total in minor units of `currency`.
+    pub total_minor: i64,
+    pub currency: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<JobRow> for JobSummary {
+    fn from(row: JobRow) -> Self {
+        let p = row.projection;
+        Self {
+            id: p.job_id,
+            status: p.status,
+            technician_id: p.technician_id,
+            customer_name: p.customer_name,
+            window_start: p.window_start,
+            window_end: p.window_end,
+            completed_at: p.completed_at,
+            total_minor: p.total_minor,
+            currency: p.currency,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobSummary>,
+}
+
+/// Filters of `GET /v1/jobs`; each narrows the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// scheduled, travelling, on_site, completed, unable_to_complete, cancelled
+    pub status: Option<String>,
+    pub technician_id: Option<Uuid>,
+    /// Window starts on or after this day (UTC), `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<Date>,
+    /// Window starts on or before this day (UTC), `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date)]
+    pub until: Option<Date>,
+    /// Case-insensitive part of the customer's name.
+    pub customer: Option<String>,
+    /// At most this many jobs (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+pub fn timestamp(t: OffsetDateTime) -> Timestamp {
+    Timestamp(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+}
+
+fn window(w: &WindowIn) -> Result<Window, ApiError> {
+    Window::new(timestamp(w.start), timestamp(w.end)).map_err(bad)
+}
+
+fn email(e: Option<&str>) -> Result<Option<Email>, ApiError> {
+    e.map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| e.parse::<Email>().map_err(bad))
+        .transpose()
+}
+
+fn bad(e: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(e.to_string())
+}
+
+impl CreateJob {
+    pub fn into_spec(self) -> Result<JobSpec, ApiError> {
+        Ok(JobSpec {
+            id: JobId::from_uuid(self.id.unwrap_or_else(Uuid::new_v4)),
+            customer: Customer {
+                email: email(self.customer.email.as_deref())?,
+                name: self.customer.name,
+                phone: self.customer.phone,
+                feedback_opt_out: self.customer.feedback_opt_out,
+            },
+            site: Site {
+                name: self.site.name,
+                address: self.site.address,
+            },
+            asset: Asset {
+                product: self.asset.product,
+                serial: self.asset.serial,
+                warranty_end: self.asset.warranty_end,
+                contract_ref: self.asset.contract_ref,
+            },
+            problem: self.problem,
+            priority: self.priority,
+            window: window(&self.window)?,
+            technician: self.technician_id.map(UserId::from_uuid),
+            checklist: self
+                .checklist
+                .into_iter()
+                .map(|q| ChecklistQuestion {
+                    id: LineId::from_uuid(Uuid::new_v4()),
+                    question: q.question,
+                    required: q.required,
+                })
+                .collect(),
+        })
+    }
+}
+
+impl EditJob {
+    /// The details part of the edit, `None` if it changes no detail.
+    pub fn details(&self) -> Result<Option<DetailsEdit>, ApiError> {
+        let edit = DetailsEdit {
+            customer_name: self.customer_name.clone(),
+            customer_email: self
+                .customer_email
+                .as_ref()
+                .map(|e| email(e.as_deref()))
+                .transpose()?,
+            customer_phone: self.customer_phone.clone(),
+            feedback_opt_out: self.feedback_opt_out,
+            site_name: self.site_name.clone(),
+            site_address: self.site_address.clone(),
+            asset_product: self.asset_product.clone(),
+            asset_serial: self.asset_serial.clone(),
+            warranty_end: self.warranty_end,
+            contract_ref: self.contract_ref.clone(),
+            problem: self.problem.clone(),
+            priority: self.priority,
+        };
+        Ok((edit != DetailsEdit::default()).then_some(edit))
+    }
+
+    pub fn window(&self) -> Result<Option<Window>, ApiError> {
+        self.window.as_ref().map(window).transpose()
+    }
+}

@@ -1,0 +1,178 @@
+//! `POST /v1/sync`: one batch from a device, answered with one batch.
+//!
+//! The handler is glue around sync-core's sans-IO [`serve`]: it decides the
+//! caller's read scope from SQL ([`scope`]), loads those documents, lets
+//! sync-core validate and merge what the device sent, then commits the
+//! accepted changes (with their projections) and answers. The response is
+//! only sent after every accepted change is durably stored, so a device
+//! never believes the server holds something it could lose; a retried or
+//! duplicated request finds its changes stored and changes nothing.
+
+pub mod scope;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use automerge::Change;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use fieldsync_core::DocId;
+use fieldsync_core::pricebook::read_price_book;
+use fieldsync_core::sync::{Caller, HeldDoc, Limits, Outcome, SyncError, SyncRequest, serve};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::documents::{self, Derive, WriteError};
+use crate::error::ApiError;
+use crate::store::now_utc;
+
+pub const CBOR: &str = "application/cbor";
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sync))
+}
+
+/// Size limits for sync bytes, within the server's body limit.
+pub fn limits(max_body_bytes: usize) -> Limits {
+    let default = Limits::default();
+    Limits {
+        max_request_bytes: max_body_bytes,
+        max_message_bytes: default.max_message_bytes.min(max_body_bytes),
+        ..default
+    }
+}
+
+/// Exchanges every document the device holds in one batch.
+///
+/// The body is a CBOR `SyncRequest` and the answer a CBOR `SyncResponse`
+/// (see docs/sync-protocol.md), each document carrying a standard automerge
+/// sync message and, in the answer, its outcome: `accepted`, `rejected`
+/// (code and reason; nothing of that document was stored),
+/// `needs_another_round`, `removed` (left the caller's scope: drop it) or
+/// `not_found`.
+#[utoipa::path(
+    post,
+    path = "/v1/sync",
+    tag = "sync",
+    request_body(content = Vec<u8>, content_type = "application/cbor",
+        description = "CBOR SyncRequest {v, docs: [{id, msg}]}"),
+    responses(
+        (status = 200, description = "CBOR SyncResponse {v, docs: [{id, outcome, msg}]}",
+            content_type = "application/cbor", body = Vec<u8>),
+        (status = 400, description = "The body is not a sync request", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, expired or revoked credentials", body = crate::error::ErrorBody),
+        (status = 413, description = "The batch is larger than the server accepts", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn sync(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let limits = limits(state.settings.max_body_bytes);
+    let request = SyncRequest::decode(&body, &limits).map_err(|e| match e {
+        SyncError::TooLarge { .. } => ApiError::PayloadTooLarge,
+        e => ApiError::BadRequest(format!("sync request: {e}")),
+    })?;
+    let now = now_utc();
+    let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
+
+    let mut held = BTreeMap::new();
+    for (id, access) in scope {
+        let loaded = documents::load(state.store.as_ref(), &state.docs, &id)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some(loaded) = loaded {
+            held.insert(
+                id,
+                HeldDoc {
+                    doc: loaded.doc,
+                    access,
+                },
+            );
+        }
+    }
+
+    // Merging and validating is CPU work on automerge: off the async workers.
+    let principal = caller.principal();
+    let actor = caller.actor.to_automerge();
+    let (served, held) = tokio::task::spawn_blocking(move || {
+        let actors = [actor];
+        let who = Caller {
+            principal,
+            device_actors: &actors,
+        };
+        let served = serve(&request, &mut held, &who, &limits);
+        (served, held)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+
+    let price_book = held
+        .get(&DocId::PriceBook)
+        .and_then(|p| read_price_book(&p.doc, None).ok());
+    let derive = Derive {
+        price_book: price_book.as_ref(),
+        now,
+    };
+    let mut stored_changes = 0usize;
+    for accepted in &served.accepted {
+        if accepted.changes.is_empty() {
+            continue;
+        }
+        stored_changes += accepted.changes.len();
+        let changes: &[Change] = &accepted.changes;
+        documents::write(
+            state.store.as_ref(),
+            &state.docs,
+            accepted.id,
+            &derive,
+            |doc| {
+                doc.apply_changes(changes.iter().cloned())?;
+                Ok::<_, automerge::AutomergeError>(changes.to_vec())
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            WriteError::Contended(_) => ApiError::Unavailable,
+            e => ApiError::internal(e),
+        })?;
+    }
+    drop(held);
+
+    record(&served.response.docs, stored_changes, started);
+    tracing::info!(
+        user = %caller.user_id,
+        device = %caller.device_id,
+        docs = served.response.docs.len(),
+        changes = stored_changes,
+        "sync"
+    );
+    Ok(([(header::CONTENT_TYPE, CBOR)], served.response.encode()).into_response())
+}
+
+fn record(replies: &[fieldsync_core::sync::DocReply], changes: usize, started: Instant) {
+    metrics::counter!("sync_requests_total").increment(1);
+    metrics::counter!("sync_changes_accepted_total").increment(changes as u64);
+    for reply in replies {
+        let outcome = match &reply.outcome {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected { code, .. } => {
+                metrics::counter!("sync_rejections_total", "code" => format!("{code:?}"))
+                    .increment(1);
+                "rejected"
+            }
+            Outcome::NeedsAnotherRound => "needs_another_round",
+            Outcome::Removed => "removed",
+            Outcome::NotFound => "not_found",
+        };
+        metrics::counter!("sync_documents_total", "outcome" => outcome).increment(1);
+    }
+    metrics::histogram!("sync_request_duration_seconds").record(started.elapsed().as_secs_f64());
+}

@@ -1,0 +1,79 @@
+//! The real `fieldsync` binary as a child process, for tests that need
+//! several server processes or kill one.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::helpers::fieldsync_bin;
+
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `fieldsync serve` on a free loopback port against `database_url`.
+    pub fn start(database_url: &str) -> Self {
+        let mut child = Command::new(fieldsync_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .env("FIELDSYNC_LOG_JSON", "1")
+            .env("RUST_LOG", "info,tower_http=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start fieldsync");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Read the address from the "serving" line, then keep draining so
+            // the server never blocks on a full pipe.
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let Some(sender) = tx.as_ref() else { continue };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["message"] == "serving"
+                    && let Some(addr) = v["addr"].as_str()
+                {
+                    let _ = sender.send(addr.parse::<SocketAddr>().unwrap());
+                    tx = None;
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("fieldsync did not start serving within 60 s");
+            }
+        };
+        Self { child, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGKILL: no shutdown, no flushing, as a power cut or OOM kill would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
