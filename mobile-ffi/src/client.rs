@@ -143,8 +143,9 @@ impl FieldsyncClient {
         }))
     }
 
-    /// Releases the store (its lock) now; any later call fails.
-    pub fn close(&self) {
+    /// Releases the store (its lock) now, without waiting for the object to
+    /// be freed (Kotlin `close()`, Swift `deinit`); any later call fails.
+    pub fn release(&self) {
         if let Ok(mut g) = self.local.lock() {
             g.take();
         }
@@ -256,7 +257,8 @@ impl FieldsyncClient {
         self.with(|l| l.add_labour(&job_id, minutes, rate, description, now_ms()))
     }
 
-    /// Parts from my van. Serialized skus (price book or van stock) need one
+    /// Parts from my van (`van_id`: `None` for the van whose stock the
+    /// server sent). Serialized skus (price book or van stock) need one
     /// serial per unit. Returns the new part line's id.
     pub fn use_part(
         &self,
@@ -264,8 +266,18 @@ impl FieldsyncClient {
         sku: String,
         quantity: u32,
         serials: Vec<String>,
+        van_id: Option<String>,
     ) -> Result<String> {
-        self.with(|l| l.use_part(&job_id, &sku, quantity, serials, now_ms()))
+        self.with(|l| {
+            l.use_part(
+                &job_id,
+                &sku,
+                quantity,
+                serials,
+                van_id.as_deref(),
+                now_ms(),
+            )
+        })
     }
 
     pub fn void_part_line(&self, job_id: String, line_id: String) -> Result<()> {

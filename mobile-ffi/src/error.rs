@@ -11,6 +11,9 @@ pub enum FieldsyncError {
     /// No session: log in first (or hand the client a session).
     #[error("not logged in")]
     NotLoggedIn,
+    /// Login refused: wrong username or password.
+    #[error("wrong username or password")]
+    BadCredentials,
     /// The refresh token no longer works: the user must log in again.
     /// Unsynced work stays in the store and is sent after the next login.
     #[error("session expired: {reason}")]

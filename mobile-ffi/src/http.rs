@@ -82,9 +82,7 @@ impl Http {
             .map_err(network)?;
         match res.status().as_u16() {
             200 => tokens(base, res),
-            401 => Err(FieldsyncError::SessionExpired {
-                reason: "wrong username or password".into(),
-            }),
+            401 => Err(FieldsyncError::BadCredentials),
             403 => Err(FieldsyncError::DeviceRevoked),
             _ => Err(server_error(res)),
         }

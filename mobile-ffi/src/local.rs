@@ -11,8 +11,8 @@ use fieldsync_core::pricebook::{PriceBook, read_price_book};
 use fieldsync_core::sync::{ClientSession, DocSet, Outcome, SyncResponse, decode_response};
 use fieldsync_core::vanstock::{VanStock, pending_consumption, read_van_stock};
 use fieldsync_core::{
-    DocId, JobAction, JobDoc, JobId, LineId, Money, Principal, Quantity, Role, Sku, Timestamp,
-    UserId, billing, job::read_job,
+    DocId, JobAction, JobDoc, JobId, LineId, LocationId, Money, Principal, Quantity, Role, Sku,
+    Timestamp, UserId, billing, job::read_job,
 };
 use serde::{Deserialize, Serialize};
 
@@ -334,18 +334,29 @@ impl Local {
         sku: &str,
         quantity: u32,
         serials: Vec<String>,
+        van_id: Option<&str>,
         now_ms: i64,
     ) -> Result<String> {
         let sku: Sku = sku.parse()?;
         let quantity = Quantity::new(quantity)?;
-        let van = self.van()?.ok_or_else(|| FieldsyncError::NotAllowed {
-            reason: "no van stock on this device yet: sync first".into(),
-        })?;
+        let stock = self.van()?;
+        let van = match (van_id, &stock) {
+            (Some(id), _) => id.parse::<LocationId>()?,
+            (None, Some(stock)) => stock.van,
+            (None, None) => {
+                return Err(FieldsyncError::NotAllowed {
+                    reason: "no van stock on this device yet: sync first or name the van".into(),
+                });
+            }
+        };
         let serialized = self
             .price_book()?
             .and_then(|b| b.parts.get(&sku).map(|p| p.serialized))
             .unwrap_or(false)
-            || van.items.get(&sku).is_some_and(|i| !i.serials.is_empty());
+            || stock
+                .as_ref()
+                .and_then(|s| s.items.get(&sku))
+                .is_some_and(|i| !i.serials.is_empty());
         let serials: Vec<String> = serials.into_iter().map(|s| s.trim().to_owned()).collect();
         if serialized && serials.len() != quantity.get() as usize {
             return Err(FieldsyncError::invalid(format!(
@@ -362,7 +373,7 @@ impl Local {
                 sku,
                 quantity,
                 serials,
-                van: van.van,
+                van,
             },
             now_ms,
         )?;

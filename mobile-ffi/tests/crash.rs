@@ -159,7 +159,7 @@ fn crash_child() {
             }
             1 => {
                 let id = client
-                    .use_part(job.clone(), "VALVE-1".into(), 1, vec![])
+                    .use_part(job.clone(), "VALVE-1".into(), 1, vec![], None)
                     .unwrap();
                 println!("ACK part {id}");
                 if i % 3 == 0 {

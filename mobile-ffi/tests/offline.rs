@@ -37,10 +37,10 @@ fn a_visit_offline_survives_reopening_and_reaches_the_office() {
         .add_labour(job.clone(), 90, "standard".into(), "Replaced valve".into())
         .unwrap();
     let valve = client
-        .use_part(job.clone(), "VALVE-1".into(), 2, vec![])
+        .use_part(job.clone(), "VALVE-1".into(), 2, vec![], None)
         .unwrap();
     let pump = client
-        .use_part(job.clone(), "PUMP-9".into(), 1, vec!["P-1".into()])
+        .use_part(job.clone(), "PUMP-9".into(), 1, vec!["P-1".into()], None)
         .unwrap();
     client
         .add_note(job.clone(), "Customer mentioned noise".into())
@@ -142,7 +142,7 @@ fn serialized_parts_need_one_serial_per_unit() {
     client.arrive(job.clone()).unwrap();
     for serials in [vec![], vec!["P-1".to_owned()]] {
         let err = client
-            .use_part(job.clone(), "PUMP-9".into(), 2, serials)
+            .use_part(job.clone(), "PUMP-9".into(), 2, serials, None)
             .unwrap_err();
         assert!(
             matches!(&err, FieldsyncError::InvalidInput { reason } if reason.contains("serialized")),
@@ -155,10 +155,21 @@ fn serialized_parts_need_one_serial_per_unit() {
             "PUMP-9".into(),
             2,
             vec!["P-1".into(), "P-2".into()],
+            None,
+        )
+        .unwrap();
+    // A named van works without van stock on the device.
+    client
+        .use_part(
+            job.clone(),
+            "VALVE-1".into(),
+            1,
+            vec![],
+            Some(office.van.to_string()),
         )
         .unwrap();
     // Nothing of the refused calls was kept.
-    assert_eq!(client.job(job).unwrap().parts.len(), 1);
+    assert_eq!(client.job(job).unwrap().parts.len(), 2);
 }
 
 #[test]
@@ -200,7 +211,7 @@ fn invalid_actions_are_refused_before_they_are_stored() {
     ));
     assert!(matches!(
         client
-            .use_part(job.clone(), "VALVE-1".into(), 0, vec![])
+            .use_part(job.clone(), "VALVE-1".into(), 0, vec![], None)
             .unwrap_err(),
         FieldsyncError::InvalidInput { .. }
     ));
@@ -251,7 +262,7 @@ fn one_store_one_client() {
     assert_eq!(err, FieldsyncError::StoreBusy);
     let actor = first.actor_id().unwrap();
     assert_eq!(actor.len(), 32);
-    first.close();
+    first.release();
     assert!(matches!(
         first.jobs().unwrap_err(),
         FieldsyncError::Internal { .. }
