@@ -302,6 +302,6 @@ async fn without_the_grace_a_lost_refresh_answer_locks_the_device_out() {
         "{r:?}"
     );
     // The work is kept for after the next login.
-    assert_eq!(field.device(|c| c.pending_change_count().unwrap()).await, 2);
+    assert_eq!(field.device(|c| c.pending_change_count().unwrap()).await, 4);
     field.close().await;
 }
