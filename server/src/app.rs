@@ -28,7 +28,7 @@ use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{self, DocCache, Store, StoreError, redact_url};
-use crate::{auth, ops};
+use crate::{auth, ops, web};
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
 #[derive(Clone)]
@@ -113,6 +113,7 @@ impl AppState {
     tags(
         (name = "auth", description = "Login, token refresh, the caller"),
         (name = "devices", description = "Registered devices"),
+        (name = "feedback", description = "Customer feedback results, delivery state, follow-ups"),
         (name = "sync", description = "The devices' batch sync endpoint (CBOR)"),
         (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
         (name = "pricebook", description = "The price book devices bill with"),
@@ -141,6 +142,7 @@ impl Modify for BearerAuth {
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
+        .merge(crate::feedback::api::router())
         .merge(crate::sync::router())
         .merge(crate::jobs::router())
 }
@@ -156,6 +158,8 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let routes = api
         .merge(ops::router())
+        .merge(crate::feedback::pages::router(&state.settings))
+        .merge(web::router())
         .route(
             "/openapi.json",
             get(move || {
@@ -218,10 +222,34 @@ pub async fn serve_state(
             }
         }
     });
-    let result = axum::serve(listener, router(state))
+    let outbox = state.settings.feedback.outbox_worker.then(|| {
+        let public_url = state
+            .settings
+            .feedback
+            .public_url
+            .clone()
+            .unwrap_or_else(|| {
+                listener
+                    .local_addr()
+                    .map(|a| format!("http://{a}"))
+                    .unwrap_or_else(|_| format!("http://{}", state.settings.listen))
+            });
+        crate::outbox::Worker::new(
+            state.store.clone(),
+            state.settings.feedback.clone(),
+            public_url,
+        )
+        .spawn()
+    });
+    // Connect info: the feedback form rate-limits per client address.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     reloader.abort();
+    if let Some(outbox) = outbox {
+        outbox.abort();
+    }
     Ok(result?)
 }
 
@@ -294,11 +322,14 @@ async fn json_error_bodies(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // JSON bodies, and the console's HTML error pages, are already right.
+    let has_body = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if has_body {
         return response;
     }
     let (mut parts, _) = response.into_parts();

@@ -25,6 +25,8 @@ pub enum CliError {
     Username(#[from] crate::store::InvalidUsername),
     #[error("username {0} is taken")]
     UsernameTaken(Username),
+    #[error("invalid email: {0}")]
+    Email(String),
     #[error("no device {0}")]
     NoSuchDevice(DeviceId),
     #[error(transparent)]
@@ -59,10 +61,28 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
 async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError> {
     let store = app::open_store(&settings).await?;
     match command {
-        AdminCommand::CreateUser { username, role } => {
+        AdminCommand::CreateUser {
+            username,
+            role,
+            display_name,
+            email,
+        } => {
             let username: Username = username.parse()?;
+            let email = email
+                .map(|e| e.parse::<fieldsync_core::ids::Email>())
+                .transpose()
+                .map_err(|e| CliError::Email(e.to_string()))?;
             let password = read_password()?;
             let id = create_user(store.as_ref(), username, role, password).await?;
+            if display_name.is_some() || email.is_some() {
+                let display_name = display_name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty());
+                store
+                    .set_user_profile(id, display_name, email.as_ref().map(|e| e.as_str()))
+                    .await?;
+            }
             println!("{id}");
         }
         AdminCommand::RevokeDevice { device } => {

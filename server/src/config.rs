@@ -44,6 +44,12 @@ pub enum AdminCommand {
         /// technician, dispatcher, inventory_manager, supervisor or admin.
         #[arg(long)]
         role: Role,
+        /// The name customers see (its first word) on feedback forms.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Where feedback follow-up alerts go (supervisors).
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Revoke a device: its tokens stop working at once.
     RevokeDevice {
@@ -94,6 +100,11 @@ pub struct Settings {
     /// Documents kept decoded in memory.
     #[arg(long, env = "FIELDSYNC_DOC_CACHE_ENTRIES", default_value_t = NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).unwrap(), global = true)]
     pub doc_cache_entries: NonZeroUsize,
+    #[command(flatten)]
+    pub feedback: crate::feedback::FeedbackSettings,
+    /// Send the console's session cookie without `Secure` (plain-HTTP development and tests only).
+    #[arg(long, env = "FIELDSYNC_CONSOLE_INSECURE_COOKIES", global = true)]
+    pub console_insecure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -108,6 +119,8 @@ impl Default for Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             doc_cache_entries: NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).expect("non-zero"),
+            feedback: crate::feedback::FeedbackSettings::default(),
+            console_insecure_cookies: false,
         }
     }
 }
@@ -155,6 +168,8 @@ impl fmt::Debug for Settings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("doc_cache_entries", &self.doc_cache_entries)
+            .field("feedback", &self.feedback)
+            .field("console_insecure_cookies", &self.console_insecure_cookies)
             .finish()
     }
 }

@@ -88,6 +88,8 @@ pub struct Derive<'a> {
     /// The price book the projection's totals are computed with.
     pub price_book: Option<&'a PriceBook>,
     pub now: OffsetDateTime,
+    /// When a job's customer is asked for feedback (see [`crate::feedback`]).
+    pub feedback: &'a crate::feedback::FeedbackSettings,
 }
 
 /// Commits the changes `edit` makes to a document, retrying when another
@@ -152,6 +154,7 @@ pub async fn write<E>(
 /// transaction as the changes (inventory and feedback add theirs here).
 pub fn derive_job(commit: &mut DocCommit, job: &Job, derive: &Derive<'_>) {
     commit.projection = Some(projection(job, derive));
+    commit.feedback = crate::feedback::trigger_for(job, derive.feedback, derive.now);
 }
 
 fn projection(job: &Job, derive: &Derive<'_>) -> JobProjection {

@@ -10,7 +10,11 @@
 //! - [`documents`]: loading and writing documents through the in-memory cache.
 //! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
 //! - [`jobs`]: the dispatch API (jobs and the price book, as JSON).
+//! - [`inventory`]: depots, vans, parts, the stock ledger, consumption from jobs.
+//! - [`web`]: the server-rendered console (sessions, CSRF, layout).
 //! - [`ops`]: health, readiness, Prometheus metrics.
+//! - [`feedback`]: customer feedback requests, the public form, results.
+//! - [`outbox`]: at-least-once delivery of messages (SMTP, SMS webhook).
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
 //!
 //! ```no_run
@@ -29,10 +33,14 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod feedback;
+pub mod inventory;
 pub mod jobs;
 pub mod ops;
+pub mod outbox;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod web;

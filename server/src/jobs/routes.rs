@@ -83,6 +83,7 @@ async fn act(
     let derive = Derive {
         price_book: book.as_ref(),
         now,
+        feedback: &state.settings.feedback,
     };
     let actor = state.actor.clone();
     let stored = documents::write(
@@ -146,6 +147,7 @@ async fn create_job(
     let derive = Derive {
         price_book: book.as_ref(),
         now,
+        feedback: &state.settings.feedback,
     };
     let actor = state.actor.clone();
     let stored = documents::write(

@@ -127,7 +127,14 @@ pub enum Backend {
 
 /// Everything the server keeps in SQL. All times are UTC from the server clock.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    Send
+    + Sync
+    + 'static
+    + crate::web::WebSessionStore
+    + crate::inventory::InventoryStore
+    + crate::feedback::FeedbackStore
+{
     fn backend(&self) -> Backend;
 
     /// One trivial query: the database answers.

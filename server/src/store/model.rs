@@ -393,6 +393,8 @@ pub struct DocCommit {
     /// covers the version this commit produces.
     pub snapshot: Option<Vec<u8>>,
     pub projection: Option<JobProjection>,
+    /// Ask the job's customer for feedback (insert-or-ignore per job).
+    pub feedback: Option<crate::feedback::FeedbackTrigger>,
 }
 
 impl DocCommit {
@@ -403,6 +405,7 @@ impl DocCommit {
             changes: Vec::new(),
             snapshot: None,
             projection: None,
+            feedback: None,
         }
     }
 }

@@ -19,8 +19,11 @@ use uuid::Uuid;
 
 use super::*;
 
+mod inventory;
+mod web;
+
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 /// Serializes signing-key bootstrap and rotation across processes.
@@ -40,7 +43,7 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    async fn write<T, F, Fut>(&self, op: F) -> Result<T>
+    pub(crate) async fn write<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -642,6 +645,7 @@ impl PgStore {
         if let Some(p) = &c.projection {
             upsert_job(&mut tx, p, now).await?;
         }
+        crate::feedback::write_trigger_pg(&mut tx, c.feedback.as_ref()).await?;
         let covers: Option<i64> =
             sqlx::query_scalar("SELECT covers_seq FROM doc_snapshots WHERE doc_id = $1")
                 .bind(&doc_id)

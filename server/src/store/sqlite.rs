@@ -24,9 +24,12 @@ use uuid::fmt::Hyphenated;
 
 use super::*;
 
+mod inventory;
+mod web;
+
 pub struct SqliteStore {
-    reader: SqlitePool,
-    writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,11 +60,11 @@ impl SqliteStore {
         Ok(Self { reader, writer })
     }
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn write<T, F, Fut>(&self, op: F) -> Result<T>
+    pub(crate) async fn write<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -690,6 +693,7 @@ impl SqliteStore {
         if let Some(p) = &c.projection {
             upsert_job(&mut tx, p, now).await?;
         }
+        crate::feedback::write_trigger_sqlite(&mut tx, c.feedback.as_ref()).await?;
         let covers: Option<i64> =
             sqlx::query_scalar("SELECT covers_seq FROM doc_snapshots WHERE doc_id = ?1")
                 .bind(&doc_id)

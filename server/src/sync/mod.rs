@@ -120,6 +120,7 @@ async fn sync(
     let derive = Derive {
         price_book: price_book.as_ref(),
         now,
+        feedback: &state.settings.feedback,
     };
     let mut stored_changes = 0usize;
     for accepted in &served.accepted {

@@ -3,6 +3,7 @@
 
 mod device;
 mod helpers;
+mod jobs;
 mod office;
 mod process;
 

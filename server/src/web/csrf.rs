@@ -1,0 +1,57 @@
+//! [`CsrfForm`]: a POSTed console form whose CSRF token matched the session's.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::error::WebError;
+use super::session::{WebUser, same_secret};
+use crate::app::AppState;
+
+/// The hidden field every console form carries.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// A urlencoded form from a logged-in user, with the session's CSRF token
+/// checked (403 page if missing or wrong) before `T` is parsed (400 page if
+/// a field is invalid). `T` need not (and should not) declare `csrf`.
+pub struct CsrfForm<T> {
+    pub user: WebUser,
+    pub form: T,
+}
+
+#[derive(Deserialize)]
+struct Token {
+    csrf: Option<String>,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, WebError> {
+        let (mut parts, body) = req.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, state).await?;
+        let is_form = parts.headers.get(CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(b"application/x-www-form-urlencoded")
+        });
+        if !is_form {
+            return Err(WebError::BadRequest("expected a form".into()));
+        }
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| WebError::BadRequest("unreadable form".into()))?;
+        let token: Token = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| WebError::Forbidden("missing or invalid CSRF token"))?;
+        if !token
+            .csrf
+            .is_some_and(|t| same_secret(&t, &user.csrf_token))
+        {
+            return Err(WebError::Forbidden("missing or invalid CSRF token"));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| WebError::BadRequest(format!("invalid form: {e}")))?;
+        Ok(CsrfForm { user, form })
+    }
+}

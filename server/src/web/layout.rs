@@ -1,0 +1,115 @@
+//! The console's page frame: head, CSS, navigation by role, the CSRF field.
+
+use fieldsync_core::Role;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::csrf::CSRF_FIELD;
+use super::session::WebUser;
+
+/// Menu entries: (path, label, roles that see it).
+pub const NAV: &[(&str, &str, &[Role])] = &[
+    ("/console/inventory/stock", "Stock", INVENTORY_ROLES),
+    ("/console/inventory/transfer", "Transfer", INVENTORY_ROLES),
+    (
+        "/console/inventory/discrepancies",
+        "Discrepancies",
+        INVENTORY_ROLES,
+    ),
+    (
+        "/console/inventory/replenishment",
+        "Replenishment",
+        INVENTORY_ROLES,
+    ),
+    (
+        "/console/inventory/consumption",
+        "Consumption",
+        INVENTORY_ROLES,
+    ),
+    (
+        "/console/feedback",
+        "Feedback",
+        crate::feedback::console::FEEDBACK_ROLES,
+    ),
+    (
+        "/console/feedback/followups",
+        "Follow-ups",
+        crate::feedback::console::FEEDBACK_ROLES,
+    ),
+];
+
+/// Roles that use the inventory pages (scoped to their depots, admin to all).
+pub const INVENTORY_ROLES: &[Role] = &[Role::InventoryManager, Role::Supervisor, Role::Admin];
+
+/// Small, responsive (laptop and tablet), no external assets.
+pub const CSS: &str = r#"
+*{box-sizing:border-box}body{margin:0;font:16px/1.4 system-ui,sans-serif;color:#1d232a;background:#f5f6f8}
+header{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1rem;padding:.6rem 1rem;background:#1f3a5f;color:#fff}
+header a{color:#fff;text-decoration:none;padding:.35rem .5rem;border-radius:4px}header a:hover,header a.on{background:#2f5283}
+header .who{margin-left:auto;display:flex;gap:.5rem;align-items:center}
+main{max-width:72rem;margin:0 auto;padding:1rem}h1{font-size:1.4rem}
+table{width:100%;border-collapse:collapse;background:#fff}th,td{padding:.45rem .6rem;border-bottom:1px solid #dde1e6;text-align:left}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.low td{background:#fff6d6}tr.negative td{background:#fde2e1}.badge{font-size:.8rem;padding:.1rem .4rem;border-radius:3px;background:#dde1e6}
+tr.low .badge{background:#f2c94c}tr.negative .badge{background:#e5534b;color:#fff}
+form.stack{display:grid;gap:.6rem;max-width:28rem;background:#fff;padding:1rem;border-radius:6px}
+label{display:grid;gap:.2rem}input,select,button{font:inherit;padding:.45rem;border:1px solid #b8c0c8;border-radius:4px}
+button{background:#1f3a5f;color:#fff;border:0;cursor:pointer}button.link{background:none;color:#fff;padding:.35rem .5rem}
+.error{color:#b42318}.ok{color:#067647}.muted{color:#5b6670}.scroll{overflow-x:auto}
+svg{background:#fff;max-width:100%;height:auto}
+"#;
+
+/// A whole page for a logged-in user.
+pub fn page(user: &WebUser, title: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Fieldsync" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    a href="/console" { strong { "Fieldsync" } }
+                    nav {
+                        @for (href, label, roles) in NAV {
+                            @if roles.contains(&user.role) {
+                                a href=(href) { (label) }
+                            }
+                        }
+                    }
+                    div.who {
+                        span { (user.username) " (" (user.role.as_str()) ")" }
+                        form method="post" action="/console/logout" {
+                            (csrf_field(user))
+                            button.link type="submit" id="logout" { "Log out" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (content) }
+            }
+        }
+    }
+}
+
+/// A page without a session (login).
+pub fn bare_page(title: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Fieldsync" }
+                style { (PreEscaped(CSS)) }
+            }
+            body { main { h1 { (title) } (content) } }
+        }
+    }
+}
+
+/// The hidden CSRF input every POST form must contain.
+pub fn csrf_field(user: &WebUser) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(user.csrf_token); }
+}

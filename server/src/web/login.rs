@@ -1,0 +1,131 @@
+//! Login, logout and the console's home page.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::html;
+use serde::Deserialize;
+
+use super::csrf::CsrfForm;
+use super::error::WebError;
+use super::layout::{self, NAV};
+use super::session::{self, WebUser, cookie, same_secret, set_cookie};
+use crate::app::AppState;
+use crate::auth::password;
+use crate::store::{StoreError, Username};
+
+/// Double-submit cookie for the login form (there is no session yet).
+const LOGIN_COOKIE: &str = "fs_login";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", get(login_form).post(login))
+        .route("/console/logout", post(logout))
+}
+
+async fn home(user: WebUser) -> Response {
+    // Managers land on their stock; everyone else sees the menu.
+    if layout::INVENTORY_ROLES.contains(&user.role) {
+        return Redirect::to("/console/inventory/stock").into_response();
+    }
+    layout::page(
+        &user,
+        "Console",
+        html! {
+            ul { @for (href, label, roles) in NAV { @if roles.contains(&user.role) {
+                li { a href=(href) { (label) } }
+            } } }
+            @if !NAV.iter().any(|(_, _, r)| r.contains(&user.role)) {
+                p.muted { "There are no console pages for your role." }
+            }
+        },
+    )
+    .into_response()
+}
+
+fn login_page(token: &str, error: Option<&str>) -> maud::Markup {
+    layout::bare_page(
+        "Log in",
+        html! {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.stack method="post" action="/console/login" {
+                input type="hidden" name="csrf" value=(token);
+                label { "Username" input name="username" id="username" autocomplete="username" required; }
+                label { "Password" input name="password" id="password" type="password" autocomplete="current-password" required; }
+                button type="submit" id="login" { "Log in" }
+            }
+        },
+    )
+}
+
+async fn login_form(State(state): State<AppState>) -> Response {
+    let token = session::random_token();
+    let mut headers = HeaderMap::new();
+    headers.append(
+        SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &token, 3600, secure(&state)),
+    );
+    (headers, login_page(&token, None)).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let cookie_token = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if cookie_token.is_empty() || !same_secret(&cookie_token, &form.csrf) {
+        return Err(WebError::Forbidden(
+            "the login form expired; reload the page and try again",
+        ));
+    }
+    let credentials = match form.username.parse::<Username>() {
+        Ok(name) => match state.store.user_credentials(&name).await {
+            Ok(c) => Some(c),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        },
+        Err(_) => None,
+    };
+    let phc = credentials.as_ref().map(|c| c.password_hash.clone());
+    let ok = password::verify_password(form.password, phc).await;
+    let Some(credentials) = credentials.filter(|_| ok) else {
+        let mut res =
+            login_page(&cookie_token, Some("Wrong username or password.")).into_response();
+        *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return Ok(res);
+    };
+    let (mut headers, _) =
+        session::start(state.store.as_ref(), &credentials.user, secure(&state)).await?;
+    headers.append(SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0, secure(&state)));
+    Ok((headers, Redirect::to("/console")).into_response())
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn logout(
+    State(state): State<AppState>,
+    CsrfForm {
+        user,
+        form: Empty {},
+    }: CsrfForm<Empty>,
+) -> Result<Response, WebError> {
+    let headers = session::end(state.store.as_ref(), &user, secure(&state)).await?;
+    Ok((headers, Redirect::to("/console/login")).into_response())
+}
+
+fn secure(state: &AppState) -> bool {
+    !state.settings.console_insecure_cookies
+}

@@ -1,0 +1,59 @@
+//! The web console: server-rendered HTML pages under `/console/...` for
+//! depot managers, supervisors and admins (maud templates, auto-escaped).
+//!
+//! # Building a page (the API other features use)
+//!
+//! ```ignore
+//! use crate::web::{CsrfForm, WebError, WebUser, layout};
+//!
+//! // GET: any logged-in user; `WebUser` redirects to the login page otherwise.
+//! async fn my_page(user: WebUser) -> Result<maud::Markup, WebError> {
+//!     user.require_any(&[Role::Supervisor, Role::Admin])?;           // 403 page otherwise
+//!     Ok(layout::page(&user, "Title", maud::html! {
+//!         form method="post" action="/console/x" {
+//!             (layout::csrf_field(&user))                             // every form
+//!             button { "Go" }
+//!         }
+//!     }))
+//! }
+//!
+//! // POST: `CsrfForm<T>` checks the session's CSRF token, then parses T from
+//! // the urlencoded body (400 page on bad input, 403 on a bad token).
+//! async fn my_post(CsrfForm { user, form }: CsrfForm<MyForm>) -> Result<Redirect, WebError> { .. }
+//! ```
+//!
+//! Add a feature's pages by merging its `Router<AppState>` in [`router`] and
+//! its menu entry in [`layout::NAV`] (entries show only to the roles listed).
+//!
+//! # Security
+//!
+//! - Session cookie `fs_session`: a random 256-bit token, stored as SHA-256 in
+//!   `web_sessions` (12 h lifetime), `HttpOnly`, `SameSite=Strict`, `Path=/console`,
+//!   `Secure` unless `--console-insecure-cookies` (plain-HTTP development).
+//! - CSRF: one random token per session, in a hidden `csrf` field of every
+//!   form and compared in constant time on every POST ([`CsrfForm`]). The
+//!   login form, which has no session yet, uses a double-submit cookie.
+//! - Output: maud escapes every interpolated value.
+
+pub mod csrf;
+pub mod error;
+pub mod layout;
+mod login;
+pub mod session;
+mod store;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub use csrf::CsrfForm;
+pub use error::WebError;
+pub use session::WebUser;
+pub use store::{NewWebSession, WebSession, WebSessionStore};
+
+/// Every console route.
+pub fn router() -> Router<AppState> {
+    login::router()
+        .merge(crate::inventory::console::router())
+        .merge(crate::feedback::console::router())
+}

@@ -1,0 +1,29 @@
+//! Customer feedback end to end: devices complete jobs over real `/v1/sync`,
+//! the outbox worker mails a real SMTP server (aiosmtpd), customers answer
+//! the form (also in headless Chromium), supervisors read results. Every
+//! test runs on SQLite and on PostgreSQL.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+#[path = "../api/device.rs"]
+mod device;
+
+#[path = "../api/office.rs"]
+mod office;
+
+mod browser;
+#[path = "../inventory/console_client.rs"]
+mod console_client;
+
+mod support;
+
+mod cli;
+mod console;
+mod delivery;
+mod form;
+mod in_browser;
+mod store;
+mod webhook;
+mod workers;
