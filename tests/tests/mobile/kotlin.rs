@@ -123,7 +123,7 @@ fn build() -> Kotlin {
         "bindings-{}.jar",
         hash_files(std::slice::from_ref(&bindings_src), "")
     ));
-    kotlinc(&[bindings_src.clone()], &base_cp, &bindings);
+    kotlinc(std::slice::from_ref(&bindings_src), &base_cp, &bindings);
 
     let programs = vec![workspace().join("tests/tests/mobile/kotlin/Visit.kt")];
     let programs_jar = work.join(format!(

@@ -144,31 +144,31 @@ async fn exchange(upstream: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
     (!response.is_empty()).then_some(response)
 }
 
+/// One request per client connection: the forwarded request asks the
+/// server to close, so its response tells the client to open a new one.
 async fn serve(mut client: TcpStream, faults: Arc<Mutex<Faults>>) -> std::io::Result<()> {
     let mut buf = Vec::new();
-    while let Some((path, request)) = read_request(&mut client, &mut buf).await {
-        let (upstream, lose, twice) = {
-            let mut f = faults.lock().unwrap();
-            *f.seen.entry(path.clone()).or_default() += 1;
-            let lose = take(&mut f.lose_response, &path);
-            let twice = take(&mut f.duplicate, &path);
-            (f.upstream, lose, twice)
-        };
-        let Some(upstream) = upstream else {
-            return Ok(()); // server gone: the client sees the connection drop
-        };
-        if twice {
-            exchange(upstream, &request).await;
-        }
-        let Some(response) = exchange(upstream, &request).await else {
-            return Ok(());
-        };
-        if lose {
-            return Ok(()); // handled by the server, never delivered
-        }
-        client.write_all(&response).await?;
-        // The response says `connection: close`; the client opens a new one.
+    let Some((path, request)) = read_request(&mut client, &mut buf).await else {
         return Ok(());
+    };
+    let (upstream, lose, twice) = {
+        let mut f = faults.lock().unwrap();
+        *f.seen.entry(path.clone()).or_default() += 1;
+        let lose = take(&mut f.lose_response, &path);
+        let twice = take(&mut f.duplicate, &path);
+        (f.upstream, lose, twice)
+    };
+    let Some(upstream) = upstream else {
+        return Ok(()); // server gone: the client sees the connection drop
+    };
+    if twice {
+        exchange(upstream, &request).await;
     }
-    Ok(())
+    let Some(response) = exchange(upstream, &request).await else {
+        return Ok(());
+    };
+    if lose {
+        return Ok(()); // handled by the server, never delivered
+    }
+    client.write_all(&response).await
 }
