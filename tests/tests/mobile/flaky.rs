@@ -20,10 +20,10 @@ use crate::proxy::Proxy;
 const SYNC: &str = "/v1/sync";
 const REFRESH: &str = "/v1/auth/refresh";
 
-struct Field {
-    app: TestApp,
-    office: String,
-    job: JobId,
+pub(crate) struct Field {
+    pub app: TestApp,
+    pub office: String,
+    pub job: JobId,
     van: String,
     _dir: tempfile::TempDir,
     client: Option<Arc<FieldsyncClient>>,
@@ -31,7 +31,7 @@ struct Field {
 
 /// A server with a technician, a price book and one job, and the
 /// technician's client logged in through `proxy` and synced.
-async fn field(
+pub(crate) async fn field(
     proxy_for: impl FnOnce(&TestApp) -> std::net::SocketAddr,
     adjust: impl FnOnce(&mut Settings),
 ) -> (Field, Proxy) {
@@ -79,7 +79,7 @@ async fn field(
 
 impl Field {
     /// Runs `f` with the client on a blocking thread (it does blocking HTTP).
-    async fn device<T: Send + 'static>(
+    pub async fn device<T: Send + 'static>(
         &self,
         f: impl FnOnce(&FieldsyncClient) -> T + Send + 'static,
     ) -> T {
@@ -89,12 +89,12 @@ impl Field {
             .unwrap()
     }
 
-    async fn sync(&self) -> Result<SyncResult, FieldsyncError> {
+    pub async fn sync(&self) -> Result<SyncResult, FieldsyncError> {
         self.device(|c| c.sync()).await
     }
 
     /// One labour entry and one part line; returns their ids.
-    async fn work(&self) -> (String, String) {
+    pub async fn work(&self) -> (String, String) {
         let (job, van) = (self.job.to_string(), self.van.clone());
         self.device(move |c| {
             let labour = c
@@ -149,7 +149,7 @@ impl Field {
         assert_eq!(device_parts, parts.len());
     }
 
-    async fn close(mut self) {
+    pub async fn close(mut self) {
         // The blocking HTTP client must be dropped off the async runtime.
         let client = self.client.take().unwrap();
         tokio::task::spawn_blocking(move || drop(client))

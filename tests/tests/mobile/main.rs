@@ -12,5 +12,6 @@ mod process;
 
 mod flaky;
 mod kotlin;
+mod outcomes;
 mod proxy;
 mod visit;
