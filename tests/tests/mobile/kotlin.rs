@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 const JNA: &str = "/usr/share/java/jna.jar";
 
 pub struct Kotlin {
-    /// Holds `libfieldsync_ffi.so` under the name JNA looks for.
+    /// Holds `libfieldsync_ffi.so` (the name JNA looks for).
     lib_dir: PathBuf,
     classpath: String,
 }
@@ -100,12 +100,9 @@ fn build() -> Kotlin {
     );
 
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mobile-kotlin");
-    let run_dir = work.join(format!("run-{}", std::process::id()));
-    let lib_dir = run_dir.join("lib");
-    std::fs::create_dir_all(&lib_dir).unwrap();
-    std::fs::copy(&lib, lib_dir.join("libfieldsync_ffi.so")).unwrap();
-
-    let generated = run_dir.join("kotlin");
+    let generated = work.join(format!("generated-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&generated);
+    std::fs::create_dir_all(&work).unwrap();
     run(
         Command::new(env!("CARGO_BIN_EXE_fieldsync-uniffi-bindgen"))
             .args(["generate", "--library"])
@@ -132,9 +129,10 @@ fn build() -> Kotlin {
     ));
     let cp = format!("{}:{base_cp}", bindings.display());
     kotlinc(&programs, &cp, &programs_jar);
+    std::fs::remove_dir_all(&generated).unwrap();
 
     Kotlin {
-        lib_dir,
+        lib_dir: deps.to_owned(),
         classpath: format!("{}:{cp}", programs_jar.display()),
     }
 }
