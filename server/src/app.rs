@@ -28,7 +28,7 @@ use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{self, DocCache, Store, StoreError, redact_url};
-use crate::{auth, ops, web};
+use crate::{auth, inventory, ops, web};
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
 #[derive(Clone)]
@@ -113,6 +113,7 @@ impl AppState {
     tags(
         (name = "auth", description = "Login, token refresh, the caller"),
         (name = "devices", description = "Registered devices"),
+        (name = "inventory", description = "Depots, vans, parts, the stock ledger"),
         (name = "feedback", description = "Customer feedback results, delivery state, follow-ups"),
         (name = "sync", description = "The devices' batch sync endpoint (CBOR)"),
         (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
@@ -142,6 +143,7 @@ impl Modify for BearerAuth {
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
+        .merge(inventory::routes::router())
         .merge(crate::feedback::api::router())
         .merge(crate::sync::router())
         .merge(crate::jobs::router())

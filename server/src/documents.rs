@@ -154,6 +154,7 @@ pub async fn write<E>(
 /// transaction as the changes (inventory and feedback add theirs here).
 pub fn derive_job(commit: &mut DocCommit, job: &Job, derive: &Derive<'_>) {
     commit.projection = Some(projection(job, derive));
+    commit.consumption = Some(crate::inventory::consumption::from_job(job));
     commit.feedback = crate::feedback::trigger_for(job, derive.feedback, derive.now);
 }
 

@@ -393,6 +393,10 @@ pub struct DocCommit {
     /// covers the version this commit produces.
     pub snapshot: Option<Vec<u8>>,
     pub projection: Option<JobProjection>,
+    /// The merged job's part lines: the inventory ledger applies what changed
+    /// (see [`crate::inventory::consumption`]). Set it from
+    /// [`crate::inventory::consumption::from_job`] on every job commit.
+    pub consumption: Option<crate::inventory::JobConsumption>,
     /// Ask the job's customer for feedback (insert-or-ignore per job).
     pub feedback: Option<crate::feedback::FeedbackTrigger>,
 }
@@ -405,6 +409,7 @@ impl DocCommit {
             changes: Vec::new(),
             snapshot: None,
             projection: None,
+            consumption: None,
             feedback: None,
         }
     }

@@ -645,6 +645,9 @@ impl PgStore {
         if let Some(p) = &c.projection {
             upsert_job(&mut tx, p, now).await?;
         }
+        if let Some(jc) = &c.consumption {
+            inventory::apply_consumption(&mut tx, jc, now).await?;
+        }
         crate::feedback::write_trigger_pg(&mut tx, c.feedback.as_ref()).await?;
         let covers: Option<i64> =
             sqlx::query_scalar("SELECT covers_seq FROM doc_snapshots WHERE doc_id = $1")

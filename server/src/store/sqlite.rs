@@ -693,6 +693,9 @@ impl SqliteStore {
         if let Some(p) = &c.projection {
             upsert_job(&mut tx, p, now).await?;
         }
+        if let Some(jc) = &c.consumption {
+            inventory::apply_consumption(&mut tx, jc, now).await?;
+        }
         crate::feedback::write_trigger_sqlite(&mut tx, c.feedback.as_ref()).await?;
         let covers: Option<i64> =
             sqlx::query_scalar("SELECT covers_seq FROM doc_snapshots WHERE doc_id = ?1")

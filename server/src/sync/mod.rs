@@ -123,13 +123,14 @@ async fn sync(
         feedback: &state.settings.feedback,
     };
     let mut stored_changes = 0usize;
+    let mut touched_vans = Vec::new();
     for accepted in &served.accepted {
         if accepted.changes.is_empty() {
             continue;
         }
         stored_changes += accepted.changes.len();
         let changes: &[Change] = &accepted.changes;
-        documents::write(
+        let stored = documents::write(
             state.store.as_ref(),
             &state.docs,
             accepted.id,
@@ -144,8 +145,12 @@ async fn sync(
             WriteError::Contended(_) => ApiError::Unavailable,
             e => ApiError::internal(e),
         })?;
+        touched_vans.extend(crate::inventory::vanstock::vans_of_job(&stored.doc));
     }
     drop(held);
+    // The ledger took the parts in the commits above; the vans' stock
+    // documents follow (the device gets them on its next sync).
+    crate::inventory::vanstock::refresh_known(&state, touched_vans).await;
 
     record(&served.response.docs, stored_changes, started);
     tracing::info!(

@@ -5,6 +5,16 @@
 #[allow(dead_code)]
 mod helpers;
 
-mod console_client;
+#[path = "../api/device.rs"]
+mod device;
+#[path = "../api/office.rs"]
+mod office;
 
+mod console_client;
+mod setup;
+
+mod api;
+mod browser;
 mod console;
+mod ledger;
+mod sync_e2e;
