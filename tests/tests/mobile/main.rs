@@ -9,6 +9,9 @@ mod helpers;
 mod office;
 #[path = "../api/process.rs"]
 mod process;
+#[path = "../inventory/setup.rs"]
+#[allow(dead_code)]
+mod setup;
 
 mod flaky;
 mod kotlin;

@@ -12,15 +12,14 @@ use crate::office::{create_job, get_job, job_id, new_job, price_book, put_price_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     let app = spawn_app(TestBackend::Sqlite).await;
-    app.user("admin", Role::Admin).await;
-    app.user("dispatch", Role::Dispatcher).await;
-    let tech = app.user("ana", Role::Technician).await;
-    let admin = app.login("admin", &actor(1)).await.access_token;
-    let res = put_price_book(&app, &admin, &price_book()).await;
+    // A depot and technician "tech" whose van holds 4 VALVE-22 and pump SN-1.
+    let depot = crate::setup::depot(&app).await;
+    let res = put_price_book(&app, &depot.admin, &price_book()).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    app.user("dispatch", Role::Dispatcher).await;
     let office = app.login("dispatch", &actor(2)).await.access_token;
-    let id = job_id(&create_job(&app, &office, &new_job("Ana Lima", Some(tech))).await);
-    let van = uuid::Uuid::new_v4().to_string();
+    let id = job_id(&create_job(&app, &office, &new_job("Ana Lima", Some(depot.tech))).await);
+    let van = depot.van.to_string();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().to_str().unwrap().to_owned();
     let server = app.url("");
@@ -30,7 +29,7 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     let out = tokio::task::spawn_blocking(move || {
         kotlin().java(
             "VisitKt",
-            &["visit", &store2, &server, "ana", PASSWORD, &job, &van],
+            &["visit", &store2, &server, "tech", PASSWORD, &job, &van],
         )
     })
     .await
@@ -78,7 +77,8 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     assert_eq!(part(valve)["sku"], "VALVE-22");
     assert_eq!(part(valve)["quantity"], 2);
     assert_eq!(part(pump)["sku"], "PUMP-7");
-    assert_eq!(part(pump)["serials"], serde_json::json!(["SN-0001"]));
+    assert_eq!(part(pump)["serials"], serde_json::json!(["SN-1"]));
+    assert_eq!(part(valve)["van"], depot.van.to_string());
     assert_eq!(job["labour"][0]["id"], labour.as_str());
     assert_eq!(job["payments"][0]["id"], payment.as_str());
     assert_eq!(job["signature"]["signer"], "Ana Lima");

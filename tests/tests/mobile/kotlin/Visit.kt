@@ -1,6 +1,7 @@
 // A technician's visit through the generated Kotlin bindings, on the JVM.
 // Run by tests/tests/mobile/visit.rs in two processes:
 //   visit <dir> <server> <user> <password> <jobId> <vanId>  log in, sync, then offline: the whole visit
+//                                                           (the user's van, holding 4 VALVE-22 and pump SN-1)
 //   check <dir> <jobId> <ids...> <total>                    a new process: everything is still there; sync
 import com.fieldsync.*
 import kotlin.system.exitProcess
@@ -34,18 +35,26 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         check(jobs.map { it.id } == listOf(jobId), "jobs $jobs")
         check(jobs[0].status == "scheduled" && jobs[0].pendingChanges == 0u, "summary ${jobs[0]}")
         check(c.lastSyncTimeMs() != null, "last sync time")
+        val van = c.vanStock() ?: throw AssertionError("no van stock synced")
+        check(van.vanId == vanId, "van ${van.vanId}")
+        val pumpStock = van.items.single { it.sku == "PUMP-7" }
+        check(pumpStock.serialized && pumpStock.serials == listOf("SN-1"), "pump stock $pumpStock")
 
         // Offline from here: no network call until the next process.
         refused<FieldsyncException.NotAllowed>("complete before arriving") { c.complete(jobId) }
         c.startTravel(jobId)
         c.arrive(jobId)
         val labour = c.addLabour(jobId, 90u, "standard", "Replaced the pump")
-        val valve = c.usePart(jobId, "VALVE-22", 2u, listOf(), vanId)
+        // From the van the server sent (no van id given).
+        val valve = c.usePart(jobId, "VALVE-22", 2u, listOf(), null)
         val noSerial = refused<FieldsyncException.InvalidInput>("serialized part without serial") {
-            c.usePart(jobId, "PUMP-7", 1u, listOf(), vanId)
+            c.usePart(jobId, "PUMP-7", 1u, listOf(), null)
         }
         check(noSerial.reason.contains("serialized"), "reason ${noSerial.reason}")
-        val pump = c.usePart(jobId, "PUMP-7", 1u, listOf("SN-0001"), vanId)
+        val pump = c.usePart(jobId, "PUMP-7", 1u, listOf("SN-1"), null)
+        // The van as the server last sent it, minus this device's unsynced use.
+        val valves = c.vanStock()!!.items.single { it.sku == "VALVE-22" }
+        check(valves.serverQuantity == 4L && valves.pendingUse == 2L && valves.available == 2L, "valves $valves")
         c.addNote(jobId, "Customer mentioned a noise at night")
         val payment = c.recordPayment(jobId, "card", 5000L, "TERM-42")
         c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
@@ -69,7 +78,8 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         check(job.statusHistory.map { it.to } == listOf("scheduled", "travelling", "on_site", "completed"), "history")
         check(job.labour.single().id == labour && job.labour.single().minutes == 90u, "labour ${job.labour}")
         check(job.parts.map { it.id }.toSet() == setOf(valve, pump), "parts ${job.parts}")
-        check(job.parts.single { it.id == pump }.serials == listOf("SN-0001"), "serials")
+        check(job.parts.single { it.id == pump }.serials == listOf("SN-1"), "serials")
+        check(c.vanStock()!!.items.single { it.sku == "VALVE-22" }.available == 2L, "van after reopen")
         check(job.payments.single().id == payment && job.payments.single().amountMinor == 5000L, "payment")
         check(job.notes.contains("noise at night"), "notes")
         check(job.signature?.signer == "Ana Lima", "signature")
@@ -82,6 +92,11 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         check(c.pendingChangeCount() == 0UL, "pending after sync ${c.pendingChangeCount()}")
         check(c.conflicts().isEmpty(), "conflicts ${c.conflicts()}")
         println("SYNCED rounds=${result.rounds}")
+        // The ledger took the parts off the van; the next sync brings its
+        // new van document, and nothing is pending on top of it.
+        c.sync()
+        val valves = c.vanStock()!!.items.single { it.sku == "VALVE-22" }
+        check(valves.serverQuantity == 2L && valves.pendingUse == 0L && valves.available == 2L, "valves after sync $valves")
     }
     // The store is released: a second client opens it (and a second at once would not).
     FieldsyncClient.open(dir).use { c ->
