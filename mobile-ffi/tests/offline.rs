@@ -287,3 +287,37 @@ fn garbage_sync_bytes_are_an_error_not_a_panic() {
     }
     assert_eq!(client.jobs().unwrap().len(), 1);
 }
+
+#[test]
+fn unable_to_complete_needs_a_reason_and_closes_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    assert!(matches!(
+        client
+            .unable_to_complete(job.clone(), "  ".into())
+            .unwrap_err(),
+        FieldsyncError::InvalidInput { .. }
+    ));
+    client
+        .unable_to_complete(job.clone(), "Customer not at home".into())
+        .unwrap();
+    let detail = client.job(job.clone()).unwrap();
+    assert_eq!(detail.summary.status, "unable_to_complete");
+    assert_eq!(
+        detail.unable_reason.as_deref(),
+        Some("Customer not at home")
+    );
+    // A closed job takes no more work.
+    assert!(matches!(
+        client.arrive(job).unwrap_err(),
+        FieldsyncError::NotAllowed { .. }
+    ));
+    office.sync(&client);
+    assert_eq!(
+        office.job_doc().read().unwrap().status,
+        fieldsync_core::Status::UnableToComplete
+    );
+}
