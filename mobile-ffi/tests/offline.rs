@@ -321,3 +321,39 @@ fn unable_to_complete_needs_a_reason_and_closes_the_job() {
         fieldsync_core::Status::UnableToComplete
     );
 }
+
+#[test]
+fn logging_out_keeps_the_work_and_another_user_waits_for_it_to_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+
+    client.log_out().unwrap();
+    assert_eq!(client.session().unwrap(), None);
+    assert_eq!(
+        client.arrive(job.clone()).unwrap_err(),
+        FieldsyncError::NotLoggedIn
+    );
+    assert_eq!(client.pending_change_count().unwrap(), 1);
+
+    // Someone else cannot take over a device with unsynced work...
+    let mut bruno = office.tokens();
+    bruno.user_id = fieldsync_core::UserId::from_bytes([9; 16]).to_string();
+    bruno.username = "bruno".into();
+    client.set_session(office.tokens()).unwrap();
+    assert!(matches!(
+        client.set_session(bruno.clone()).unwrap_err(),
+        FieldsyncError::NotAllowed { .. }
+    ));
+    // ...until it is synced.
+    office.sync(&client);
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+    assert_eq!(client.set_session(bruno).unwrap().username, "bruno");
+    drop(client);
+    assert_eq!(
+        open(dir.path()).session().unwrap().unwrap().username,
+        "bruno"
+    );
+}
