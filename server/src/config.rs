@@ -64,6 +64,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_DATA_DIR: &str = "./data";
 const DEFAULT_ACCESS_TTL_SECS: u64 = 15 * 60;
 const DEFAULT_REFRESH_TTL_DAYS: u64 = 30;
+const DEFAULT_REFRESH_REUSE_GRACE_SECS: u64 = 60;
 const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_DOC_CACHE_ENTRIES: usize = 1024;
@@ -86,6 +87,10 @@ pub struct Settings {
     /// Lifetime of refresh tokens, in days (how long a device may stay offline).
     #[arg(long, env = "FIELDSYNC_REFRESH_TTL_DAYS", default_value_t = DEFAULT_REFRESH_TTL_DAYS, global = true)]
     pub refresh_ttl_days: u64,
+    /// How long after a refresh its token may be presented once more (the
+    /// answer was lost on the way) without revoking the login; 0 disables.
+    #[arg(long, env = "FIELDSYNC_REFRESH_REUSE_GRACE_SECS", default_value_t = DEFAULT_REFRESH_REUSE_GRACE_SECS, global = true)]
+    pub refresh_reuse_grace_secs: u64,
     /// Largest request body accepted, in bytes (413 above it).
     #[arg(long, env = "FIELDSYNC_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
@@ -110,6 +115,7 @@ impl Default for Settings {
             database_url: None,
             access_ttl_secs: DEFAULT_ACCESS_TTL_SECS,
             refresh_ttl_days: DEFAULT_REFRESH_TTL_DAYS,
+            refresh_reuse_grace_secs: DEFAULT_REFRESH_REUSE_GRACE_SECS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             doc_cache_entries: NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).expect("non-zero"),
@@ -141,6 +147,10 @@ impl Settings {
         Duration::from_secs(self.refresh_ttl_days * 24 * 60 * 60)
     }
 
+    pub fn refresh_reuse_grace(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.refresh_reuse_grace_secs).unwrap_or(i64::MAX))
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
@@ -154,6 +164,7 @@ impl fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url()))
             .field("access_ttl_secs", &self.access_ttl_secs)
             .field("refresh_ttl_days", &self.refresh_ttl_days)
+            .field("refresh_reuse_grace_secs", &self.refresh_reuse_grace_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("doc_cache_entries", &self.doc_cache_entries)

@@ -44,6 +44,7 @@ store_conformance_tests!(
     devices_belong_to_one_user,
     revoking_a_device_revokes_its_refresh_tokens,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
+    a_lost_refresh_answer_is_forgiven_within_the_grace_only,
     concurrent_use_of_one_refresh_token_rotates_once,
     signing_keys_bootstrap_once_and_rotate,
     commits_are_idempotent_and_versioned,
@@ -207,7 +208,13 @@ async fn revoking_a_device_revokes_its_refresh_tokens(url: &str) {
     );
 
     let outcome = store
-        .rotate_refresh_token(&token(1), &token(2), now() + Duration::days(30), now())
+        .rotate_refresh_token(
+            &token(1),
+            &token(2),
+            now() + Duration::days(30),
+            now(),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     assert_eq!(outcome, RefreshOutcome::Invalid);
@@ -225,7 +232,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(url: &str) {
     let later = now() + Duration::days(30);
 
     let rotated = store
-        .rotate_refresh_token(&token(1), &token(2), later, now())
+        .rotate_refresh_token(&token(1), &token(2), later, now(), Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(
@@ -238,12 +245,12 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(url: &str) {
     );
     // token(1) again: reuse, the family (token(2) included) is revoked.
     let reused = store
-        .rotate_refresh_token(&token(1), &token(3), later, now())
+        .rotate_refresh_token(&token(1), &token(3), later, now(), Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(reused, RefreshOutcome::Reused { family_id: family });
     let newer = store
-        .rotate_refresh_token(&token(2), &token(4), later, now())
+        .rotate_refresh_token(&token(2), &token(4), later, now(), Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(newer, RefreshOutcome::Invalid);
@@ -251,7 +258,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(url: &str) {
     // Unknown and expired tokens are invalid.
     assert_eq!(
         store
-            .rotate_refresh_token(&token(9), &token(10), later, now())
+            .rotate_refresh_token(&token(9), &token(10), later, now(), Duration::ZERO)
             .await
             .unwrap(),
         RefreshOutcome::Invalid
@@ -265,7 +272,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(url: &str) {
     .await;
     assert_eq!(
         store
-            .rotate_refresh_token(&token(20), &token(21), later, now())
+            .rotate_refresh_token(&token(20), &token(21), later, now(), Duration::ZERO)
             .await
             .unwrap(),
         RefreshOutcome::Invalid
@@ -276,9 +283,73 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(url: &str) {
     store.revoke_token_family(family2, now()).await.unwrap();
     assert_eq!(
         store
-            .rotate_refresh_token(&token(30), &token(31), later, now())
+            .rotate_refresh_token(&token(30), &token(31), later, now(), Duration::ZERO)
             .await
             .unwrap(),
+        RefreshOutcome::Invalid
+    );
+}
+
+async fn a_lost_refresh_answer_is_forgiven_within_the_grace_only(url: &str) {
+    let store = open(url).await;
+    let ana = user(store.as_ref(), "ana", Role::Technician).await;
+    let phone = device(store.as_ref(), &ana, 1).await;
+    let family = issue(store.as_ref(), &phone, token(1), now() + Duration::days(30)).await;
+    let later = now() + Duration::days(30);
+    let grace = Duration::seconds(60);
+    let t0 = now();
+    let rotate = |presented: u8, next: u8, at: OffsetDateTime| {
+        let store = store.clone();
+        async move {
+            store
+                .rotate_refresh_token(&token(presented), &token(next), later, at, grace)
+                .await
+                .unwrap()
+        }
+    };
+    let rotated = RefreshOutcome::Rotated {
+        user_id: ana.id,
+        device_id: phone.id,
+        family_id: family,
+    };
+
+    // token(1) -> token(2); the answer is lost, token(1) comes again (twice):
+    // each time a fresh token, and the one it replaces stops working.
+    assert_eq!(rotate(1, 2, t0).await, rotated);
+    assert_eq!(rotate(1, 3, t0 + Duration::seconds(5)).await, rotated);
+    assert_eq!(rotate(1, 4, t0 + Duration::seconds(10)).await, rotated);
+    assert_eq!(
+        rotate(2, 5, t0 + Duration::seconds(11)).await,
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(
+        rotate(3, 6, t0 + Duration::seconds(11)).await,
+        RefreshOutcome::Invalid
+    );
+    // The device got token(4) and uses it: token(1) is now an older token,
+    // and presenting it revokes the family, token(4)'s successor included.
+    assert_eq!(rotate(4, 7, t0 + Duration::seconds(12)).await, rotated);
+    assert_eq!(
+        rotate(1, 8, t0 + Duration::seconds(13)).await,
+        RefreshOutcome::Reused { family_id: family }
+    );
+    assert_eq!(
+        rotate(7, 9, t0 + Duration::seconds(14)).await,
+        RefreshOutcome::Invalid
+    );
+
+    // Past the grace, even the latest used token revokes its family.
+    let family2 = issue(store.as_ref(), &phone, token(20), later).await;
+    assert!(matches!(
+        rotate(20, 21, t0).await,
+        RefreshOutcome::Rotated { .. }
+    ));
+    assert_eq!(
+        rotate(20, 22, t0 + Duration::seconds(61)).await,
+        RefreshOutcome::Reused { family_id: family2 }
+    );
+    assert_eq!(
+        rotate(21, 23, t0 + Duration::seconds(62)).await,
         RefreshOutcome::Invalid
     );
 }
@@ -293,8 +364,8 @@ async fn concurrent_use_of_one_refresh_token_rotates_once(url: &str) {
     let later = now() + Duration::days(30);
     let (t1, t2, t3, at) = (token(1), token(2), token(3), now());
     let (a, b) = tokio::join!(
-        store.rotate_refresh_token(&t1, &t2, later, at),
-        other.rotate_refresh_token(&t1, &t3, later, at),
+        store.rotate_refresh_token(&t1, &t2, later, at, Duration::ZERO),
+        other.rotate_refresh_token(&t1, &t3, later, at, Duration::ZERO),
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     let rotated = outcomes

@@ -177,7 +177,9 @@ async fn login(
 ///
 /// Each refresh token works once. Presenting one that was already used
 /// revokes every token descended from the same login (the device must log
-/// in again).
+/// in again), except for the latest used token presented again within the
+/// reuse grace (`--refresh-reuse-grace-secs`): a device whose answer was
+/// lost gets a new pair, and the pair it missed stops working.
 #[utoipa::path(
     post,
     path = "/v1/auth/refresh",
@@ -204,6 +206,7 @@ async fn refresh_tokens(
             &next_hash,
             now + state.settings.refresh_ttl(),
             now,
+            state.settings.refresh_reuse_grace(),
         )
         .await?;
     match outcome {

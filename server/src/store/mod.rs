@@ -165,12 +165,19 @@ pub trait Store:
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<()>;
     /// Uses `presented` and stores `next_hash` in its family, in one
     /// transaction; a second use of a token revokes its family instead.
+    ///
+    /// Except within `reuse_grace` of its use, for the family's most recently
+    /// used token: a device whose refresh answer was lost presents it again.
+    /// Then the token that answer carried is revoked (never delivered, or
+    /// superseded) and `next_hash` is stored in the same family. Any older
+    /// token, or a later reuse, still revokes the family.
     async fn rotate_refresh_token(
         &self,
         presented: &TokenHash,
         next_hash: &TokenHash,
         next_expires_at: OffsetDateTime,
         now: OffsetDateTime,
+        reuse_grace: time::Duration,
     ) -> Result<RefreshOutcome>;
     async fn revoke_token_family(&self, family_id: Uuid, now: OffsetDateTime) -> Result<()>;
 

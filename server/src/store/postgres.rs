@@ -302,6 +302,7 @@ impl Store for PgStore {
         next_hash: &TokenHash,
         next_expires_at: OffsetDateTime,
         now: OffsetDateTime,
+        reuse_grace: time::Duration,
     ) -> Result<RefreshOutcome> {
         self.write(|| async {
             let mut tx = self.pool.begin().await?;
@@ -327,21 +328,42 @@ impl Store for PgStore {
             if revoked.is_some() || device_revoked.is_some() {
                 return Ok(RefreshOutcome::Invalid);
             }
-            if used.is_some() {
-                revoke_family(&mut tx, family_id, now).await?;
-                tx.commit().await?;
-                return Ok(RefreshOutcome::Reused { family_id });
-            }
             if expires_at <= now {
                 return Ok(RefreshOutcome::Invalid);
             }
-            let user_id = UserId::from_uuid(row.try_get("user_id")?);
-            let device_id = DeviceId::from_uuid(row.try_get("device_id")?);
-            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2")
+            if let Some(used) = used {
+                let newer_used = sqlx::query(
+                    "SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND used_at > $2 LIMIT 1",
+                )
+                .bind(family_id)
+                .bind(used)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+                if newer_used || used <= now - reuse_grace {
+                    revoke_family(&mut tx, family_id, now).await?;
+                    tx.commit().await?;
+                    return Ok(RefreshOutcome::Reused { family_id });
+                }
+                // The answer to its rotation was lost: its successor goes.
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $1 \
+                     WHERE family_id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+                )
                 .bind(now)
-                .bind(&presented.0[..])
+                .bind(family_id)
                 .execute(&mut *tx)
                 .await?;
+            }
+            let user_id = UserId::from_uuid(row.try_get("user_id")?);
+            let device_id = DeviceId::from_uuid(row.try_get("device_id")?);
+            if used.is_none() {
+                sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2")
+                    .bind(now)
+                    .bind(&presented.0[..])
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let next = NewRefreshToken {
                 hash: *next_hash,
                 family_id,

@@ -17,6 +17,7 @@ backend_tests!(
     a_token_signed_with_a_newly_rotated_key_is_accepted,
     refresh_rotates_the_pair,
     reusing_a_rotated_refresh_token_revokes_the_family,
+    a_lost_refresh_answer_is_forgiven_within_the_grace,
     a_revoked_device_gets_401_at_once,
     only_admins_supervisors_and_owners_revoke_devices,
 );
@@ -274,26 +275,84 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family(
     let app = spawn_app(backend).await;
     app.user("ana", Role::Technician).await;
     let first = app.login("ana", &actor(1)).await;
-    let second: TokenResponse = app
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            let res = app.refresh(&token).await;
+            assert_eq!(res.status(), 200);
+            res.json::<TokenResponse>().await.unwrap()
+        }
+    };
+    let second = refresh(first.refresh_token.clone()).await;
+    let third = refresh(second.refresh_token.clone()).await;
+
+    // An attacker replays an older token: refused, and the family is revoked...
+    assert_error(app.refresh(&first.refresh_token).await, 401, "unauthorized").await;
+    // ...so the legitimate newest token stops working too.
+    assert_error(app.refresh(&third.refresh_token).await, 401, "unauthorized").await;
+
+    // Another login (its own family) is unaffected.
+    let other = app.login("ana", &actor(1)).await;
+    assert_eq!(app.refresh(&other.refresh_token).await.status(), 200);
+}
+
+async fn a_lost_refresh_answer_is_forgiven_within_the_grace(
+    backend: fieldsync_server::testing::TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    app.user("ana", Role::Technician).await;
+    let first = app.login("ana", &actor(1)).await;
+    // The answer to this refresh is lost on the way to the device...
+    let lost: TokenResponse = app
         .refresh(&first.refresh_token)
         .await
         .json()
         .await
         .unwrap();
-
-    // An attacker replays the old token: refused, and the family is revoked...
+    // ...which presents the same token again, within the grace: a new pair.
+    let res = app.refresh(&first.refresh_token).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the immediately previous token within the grace"
+    );
+    let retried: TokenResponse = res.json().await.unwrap();
+    assert_eq!(retried.device_id, first.device_id);
+    assert_eq!(app.me(&retried.access_token).await.status(), 200);
+    // The pair that was never delivered no longer refreshes.
+    assert_error(app.refresh(&lost.refresh_token).await, 401, "unauthorized").await;
+    // The device carries on; once it has, the old token is an old token.
+    let next: TokenResponse = app
+        .refresh(&retried.refresh_token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_error(app.refresh(&first.refresh_token).await, 401, "unauthorized").await;
-    // ...so the legitimate newer token stops working too.
+    assert_error(app.refresh(&next.refresh_token).await, 401, "unauthorized").await;
+
+    // With the grace off, an immediate reuse revokes as before.
+    let strict = spawn_app_with(backend, |s| s.refresh_reuse_grace_secs = 0).await;
+    strict.user("ana", Role::Technician).await;
+    let first = strict.login("ana", &actor(1)).await;
+    let second: TokenResponse = strict
+        .refresh(&first.refresh_token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_error(
-        app.refresh(&second.refresh_token).await,
+        strict.refresh(&first.refresh_token).await,
         401,
         "unauthorized",
     )
     .await;
-
-    // Another login (its own family) is unaffected.
-    let other = app.login("ana", &actor(1)).await;
-    assert_eq!(app.refresh(&other.refresh_token).await.status(), 200);
+    assert_error(
+        strict.refresh(&second.refresh_token).await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 async fn a_revoked_device_gets_401_at_once(backend: fieldsync_server::testing::TestBackend) {

@@ -1,0 +1,383 @@
+//! [`FieldsyncClient`]: the object the app holds. A thin, thread-safe shell
+//! around [`Local`] (state and store) and [`Http`] (the optional transport).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fieldsync_core::JobAction;
+
+use crate::error::{FieldsyncError, Result};
+use crate::http::{Http, SyncReply};
+use crate::local::{Local, Session, parse_line};
+use crate::records::*;
+
+/// Most requests one [`FieldsyncClient::sync`] sends. A routine sync takes
+/// one; a new install or lost state a few more.
+pub const MAX_ROUNDS: u32 = 8;
+
+/// Refresh the access token when it expires within this margin.
+const REFRESH_MARGIN_MS: i64 = 30_000;
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ClientOptions {
+    /// Connect and whole-request timeout of the HTTP transport.
+    pub http_timeout_ms: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            http_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// The offline client: one per signed-in app, over one store directory.
+///
+/// Every action is validated by sync-core (as the server will) and is on
+/// disk when the call returns. Calls may come from any thread; they are
+/// serialised. Network calls (`login`, `sync`) block: call them off the UI
+/// thread.
+#[derive(uniffi::Object)]
+pub struct FieldsyncClient {
+    local: Mutex<Option<Local>>,
+    /// Serialises login, refresh and sync, so a refresh token is never sent twice.
+    net: Mutex<()>,
+    http: OnceLock<Http>,
+    options: ClientOptions,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl FieldsyncClient {
+    fn with<T>(&self, f: impl FnOnce(&mut Local) -> Result<T>) -> Result<T> {
+        let mut guard = self.local.lock().map_err(|_| FieldsyncError::Internal {
+            reason: "an earlier call failed badly: reopen the client".into(),
+        })?;
+        let local = guard.as_mut().ok_or_else(|| FieldsyncError::Internal {
+            reason: "the client is closed".into(),
+        })?;
+        f(local)
+    }
+
+    fn http(&self) -> Result<&Http> {
+        if let Some(h) = self.http.get() {
+            return Ok(h);
+        }
+        let h = Http::new(Duration::from_millis(self.options.http_timeout_ms))?;
+        Ok(self.http.get_or_init(|| h))
+    }
+
+    fn net_lock(&self) -> Result<MutexGuard<'_, ()>> {
+        self.net.lock().map_err(|_| FieldsyncError::Internal {
+            reason: "an earlier network call failed badly: reopen the client".into(),
+        })
+    }
+
+    fn act(&self, job_id: &str, action: JobAction) -> Result<()> {
+        self.with(|l| l.act(job_id, action, now_ms()))
+    }
+
+    /// The server URL and session for the built-in transport.
+    fn online_session(&self) -> Result<(String, Session)> {
+        self.with(|l| {
+            let s = l.session().cloned().ok_or(FieldsyncError::NotLoggedIn)?;
+            let url = s.server_url.clone().ok_or_else(|| {
+                FieldsyncError::invalid("the session has no server URL: log in with login()")
+            })?;
+            Ok((url, s))
+        })
+    }
+
+    /// Trades the refresh token; the new pair is on disk before it is used.
+    fn refresh(&self, base: &str, session: &Session) -> Result<String> {
+        let tokens = self.http()?.refresh(base, &session.refresh_token)?;
+        let fresh = Session::from_tokens(tokens, now_ms())?;
+        let access = fresh.access_token.clone();
+        self.with(|l| l.set_session(fresh))?;
+        Ok(access)
+    }
+
+    /// One request, refreshing the access token once if the server refuses it.
+    fn post_sync(&self, base: &str, token: &mut String, body: Vec<u8>) -> Result<Vec<u8>> {
+        match self.http()?.sync(base, token, body.clone())? {
+            SyncReply::Ok(bytes) => Ok(bytes),
+            SyncReply::Unauthorized => {
+                let (_, session) = self.online_session()?;
+                *token = self.refresh(base, &session)?;
+                match self.http()?.sync(base, token, body)? {
+                    SyncReply::Ok(bytes) => Ok(bytes),
+                    SyncReply::Unauthorized => Err(FieldsyncError::SessionExpired {
+                        reason: "the server refused a fresh access token".into(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+#[uniffi::export]
+impl FieldsyncClient {
+    /// Opens (creating if needed) the store in `dir`, an app-private directory.
+    #[uniffi::constructor]
+    pub fn open(dir: String) -> Result<Arc<Self>> {
+        Self::open_with_options(dir, ClientOptions::default())
+    }
+
+    #[uniffi::constructor]
+    pub fn open_with_options(dir: String, options: ClientOptions) -> Result<Arc<Self>> {
+        if dir.is_empty() {
+            return Err(FieldsyncError::invalid("dir is empty"));
+        }
+        let local = Local::open(Path::new(&dir), now_ms())?;
+        Ok(Arc::new(Self {
+            local: Mutex::new(Some(local)),
+            net: Mutex::new(()),
+            http: OnceLock::new(),
+            options,
+        }))
+    }
+
+    /// Releases the store (its lock) now, without waiting for the object to
+    /// be freed (Kotlin `close()`, Swift `deinit`); any later call fails.
+    pub fn release(&self) {
+        if let Ok(mut g) = self.local.lock() {
+            g.take();
+        }
+    }
+
+    /// This install's automerge actor id (32 hex digits).
+    pub fn actor_id(&self) -> Result<String> {
+        self.with(|l| Ok(l.actor_hex()))
+    }
+
+    // ----- session -----
+
+    pub fn session(&self) -> Result<Option<SessionInfo>> {
+        self.with(|l| Ok(l.session().map(Session::info)))
+    }
+
+    /// Logs in over HTTP and stores the session.
+    pub fn login(
+        &self,
+        server_url: String,
+        username: String,
+        password: String,
+        device_name: String,
+    ) -> Result<SessionInfo> {
+        let _net = self.net_lock()?;
+        let actor = self.actor_id()?;
+        let tokens = self
+            .http()?
+            .login(&server_url, &username, &password, &device_name, &actor)?;
+        let session = Session::from_tokens(tokens, now_ms())?;
+        let info = session.info();
+        self.with(|l| l.set_session(session))?;
+        Ok(info)
+    }
+
+    /// Stores a session the app obtained itself (sans-IO use).
+    pub fn set_session(&self, tokens: SessionTokens) -> Result<SessionInfo> {
+        let session = Session::from_tokens(tokens, now_ms())?;
+        let info = session.info();
+        self.with(|l| l.set_session(session))?;
+        Ok(info)
+    }
+
+    /// Forgets the tokens; the jobs and any unsynced work stay.
+    pub fn log_out(&self) -> Result<()> {
+        self.with(|l| l.clear_session())
+    }
+
+    /// The access token (for apps that add their own API calls); refreshed
+    /// first when it is about to expire.
+    pub fn access_token(&self) -> Result<String> {
+        let _net = self.net_lock()?;
+        let (base, session) = self.online_session()?;
+        if session.access_expires_at_ms - REFRESH_MARGIN_MS > now_ms() {
+            return Ok(session.access_token);
+        }
+        self.refresh(&base, &session)
+    }
+
+    // ----- reads -----
+
+    /// My jobs, by appointment window.
+    pub fn jobs(&self) -> Result<Vec<JobSummary>> {
+        self.with(|l| l.jobs())
+    }
+
+    /// One job in full, billed offline from the synced price book.
+    pub fn job(&self, job_id: String) -> Result<JobDetail> {
+        self.with(|l| l.job(&job_id))
+    }
+
+    /// My van: the server's last snapshot minus my unsynced use.
+    pub fn van_stock(&self) -> Result<Option<VanStockView>> {
+        self.with(|l| l.van_stock())
+    }
+
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        self.with(|l| l.conflicts())
+    }
+
+    /// Changes recorded here that the server has not acknowledged yet.
+    pub fn pending_change_count(&self) -> Result<u64> {
+        self.with(|l| Ok(l.pending_changes()))
+    }
+
+    /// When the last sync finished (UTC ms), if ever.
+    pub fn last_sync_time_ms(&self) -> Result<Option<i64>> {
+        self.with(|l| Ok(l.last_sync_ms()))
+    }
+
+    // ----- technician actions (validated, durable on return) -----
+
+    pub fn start_travel(&self, job_id: String) -> Result<()> {
+        self.act(&job_id, JobAction::StartTravel)
+    }
+
+    pub fn arrive(&self, job_id: String) -> Result<()> {
+        self.act(&job_id, JobAction::Arrive)
+    }
+
+    /// Returns the new labour entry's id.
+    pub fn add_labour(
+        &self,
+        job_id: String,
+        minutes: u32,
+        rate: String,
+        description: String,
+    ) -> Result<String> {
+        self.with(|l| l.add_labour(&job_id, minutes, rate, description, now_ms()))
+    }
+
+    /// Parts from my van (`van_id`: `None` for the van whose stock the
+    /// server sent). Serialized skus (price book or van stock) need one
+    /// serial per unit. Returns the new part line's id.
+    pub fn use_part(
+        &self,
+        job_id: String,
+        sku: String,
+        quantity: u32,
+        serials: Vec<String>,
+        van_id: Option<String>,
+    ) -> Result<String> {
+        self.with(|l| {
+            l.use_part(
+                &job_id,
+                &sku,
+                quantity,
+                serials,
+                van_id.as_deref(),
+                now_ms(),
+            )
+        })
+    }
+
+    pub fn void_part_line(&self, job_id: String, line_id: String) -> Result<()> {
+        let line = parse_line(&line_id)?;
+        self.act(&job_id, JobAction::VoidPartLine { line })
+    }
+
+    pub fn add_note(&self, job_id: String, text: String) -> Result<()> {
+        self.act(&job_id, JobAction::AddNote { text })
+    }
+
+    pub fn answer_checklist(&self, job_id: String, item_id: String, value: String) -> Result<()> {
+        let item = parse_line(&item_id)?;
+        self.act(&job_id, JobAction::AnswerChecklist { item, value })
+    }
+
+    /// `method`: cash, card, cheque, bank_transfer or other. Never a card
+    /// number in `reference`. Returns the new payment's id.
+    pub fn record_payment(
+        &self,
+        job_id: String,
+        method: String,
+        amount_minor: i64,
+        reference: Option<String>,
+    ) -> Result<String> {
+        self.with(|l| l.record_payment(&job_id, &method, amount_minor, reference, now_ms()))
+    }
+
+    /// `image_sha256`: SHA-256 of the signature image (64 hex digits).
+    pub fn capture_signature(
+        &self,
+        job_id: String,
+        signer: String,
+        image_sha256: String,
+    ) -> Result<()> {
+        self.act(
+            &job_id,
+            JobAction::CaptureSignature {
+                signer,
+                image_sha256,
+            },
+        )
+    }
+
+    pub fn complete(&self, job_id: String) -> Result<()> {
+        self.act(&job_id, JobAction::Complete)
+    }
+
+    pub fn unable_to_complete(&self, job_id: String, reason: String) -> Result<()> {
+        self.act(&job_id, JobAction::UnableToComplete { reason })
+    }
+
+    // ----- sync, sans-IO -----
+
+    /// Starts a sync: the bytes to POST to /v1/sync (application/cbor).
+    pub fn sync_request(&self) -> Result<Vec<u8>> {
+        self.with(|l| Ok(l.sync_request()))
+    }
+
+    /// The follow-up request when the last result said `more_rounds`.
+    pub fn next_sync_request(&self) -> Result<Option<Vec<u8>>> {
+        self.with(|l| Ok(l.next_sync_request()))
+    }
+
+    /// Applies the server's answer; everything it changed is on disk on return.
+    pub fn apply_sync_response(&self, response: Vec<u8>) -> Result<SyncResult> {
+        self.with(|l| l.apply_sync_response(&response, now_ms()))
+    }
+
+    // ----- sync over the built-in HTTP transport -----
+
+    /// Syncs with the server the session logged in to, running as many
+    /// rounds as needed (at most [`MAX_ROUNDS`]). Actions may be taken
+    /// meanwhile from other threads; they are sent on the next sync.
+    pub fn sync(&self) -> Result<SyncResult> {
+        let _net = self.net_lock()?;
+        let (base, session) = self.online_session()?;
+        let mut token = if session.access_expires_at_ms - REFRESH_MARGIN_MS > now_ms() {
+            session.access_token.clone()
+        } else {
+            self.refresh(&base, &session)?
+        };
+        let mut total = SyncResult::default();
+        let mut body = Some(self.sync_request()?);
+        while let Some(request) = body.take() {
+            total.rounds += 1;
+            let bytes = self.post_sync(&base, &mut token, request)?;
+            let r = self.apply_sync_response(bytes)?;
+            total.added_jobs += r.added_jobs;
+            total.updated_jobs += r.updated_jobs;
+            total.removed_jobs += r.removed_jobs;
+            total.more_rounds = r.more_rounds;
+            for job in r.jobs {
+                total.jobs.retain(|j| j.job_id != job.job_id);
+                total.jobs.push(job);
+            }
+            if r.more_rounds && total.rounds < MAX_ROUNDS {
+                body = self.next_sync_request()?;
+            }
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,173 @@
+//! The built-in blocking HTTP transport (rustls, no OpenSSL): login, token
+//! refresh and `POST /v1/sync`. Apps with their own networking use the
+//! sans-IO calls instead and never touch this module.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{FieldsyncError, Result};
+use crate::records::SessionTokens;
+
+pub(crate) struct Http {
+    client: reqwest::blocking::Client,
+}
+
+/// The server's `TokenResponse`.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+    refresh_token: String,
+    device_id: String,
+    user: UserView,
+}
+
+#[derive(Deserialize)]
+struct UserView {
+    id: String,
+    username: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+/// How a sync request ended, before the client decides what to do.
+pub(crate) enum SyncReply {
+    Ok(Vec<u8>),
+    /// 401: the access token is expired or was refused.
+    Unauthorized,
+}
+
+impl Http {
+    pub fn new(timeout: Duration) -> Result<Self> {
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .user_agent(concat!("fieldsync-ffi/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FieldsyncError::Internal {
+                reason: format!("http client: {e}"),
+            })?;
+        Ok(Self { client })
+    }
+
+    pub fn login(
+        &self,
+        base: &str,
+        username: &str,
+        password: &str,
+        device_name: &str,
+        actor_hex: &str,
+    ) -> Result<SessionTokens> {
+        let res = self
+            .client
+            .post(url(base, "/v1/auth/login"))
+            .json(&json!({
+                "username": username,
+                "password": password,
+                "device": {"name": device_name, "actor_id": actor_hex},
+            }))
+            .send()
+            .map_err(network)?;
+        match res.status().as_u16() {
+            200 => tokens(base, res),
+            401 => Err(FieldsyncError::BadCredentials),
+            403 => Err(FieldsyncError::DeviceRevoked),
+            _ => Err(server_error(res)),
+        }
+    }
+
+    /// Trades the refresh token for a new pair. `SessionExpired` means the
+    /// user must log in again; `Network` means try later with the same token.
+    pub fn refresh(&self, base: &str, refresh_token: &str) -> Result<SessionTokens> {
+        let res = self
+            .client
+            .post(url(base, "/v1/auth/refresh"))
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .map_err(network)?;
+        match res.status().as_u16() {
+            200 => tokens(base, res),
+            401 => Err(FieldsyncError::SessionExpired {
+                reason: error_message(res),
+            }),
+            _ => Err(server_error(res)),
+        }
+    }
+
+    pub fn sync(&self, base: &str, access_token: &str, body: Vec<u8>) -> Result<SyncReply> {
+        let res = self
+            .client
+            .post(url(base, "/v1/sync"))
+            .bearer_auth(access_token)
+            .header("content-type", "application/cbor")
+            .header("accept", "application/cbor")
+            .body(body)
+            .send()
+            .map_err(network)?;
+        match res.status().as_u16() {
+            200 => Ok(SyncReply::Ok(res.bytes().map_err(network)?.to_vec())),
+            401 => Ok(SyncReply::Unauthorized),
+            403 => Err(FieldsyncError::DeviceRevoked),
+            _ => Err(server_error(res)),
+        }
+    }
+}
+
+fn url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+fn network(e: reqwest::Error) -> FieldsyncError {
+    FieldsyncError::Network {
+        reason: e.to_string(),
+    }
+}
+
+fn tokens(base: &str, res: reqwest::blocking::Response) -> Result<SessionTokens> {
+    let t: TokenResponse = res.json().map_err(|e| FieldsyncError::Server {
+        status: 200,
+        code: "bad_response".into(),
+        reason: format!("token response: {e}"),
+    })?;
+    Ok(SessionTokens {
+        server_url: Some(base.to_owned()),
+        access_token: t.access_token,
+        expires_in_secs: t.expires_in,
+        refresh_token: t.refresh_token,
+        device_id: t.device_id,
+        user_id: t.user.id,
+        username: t.user.username,
+        role: t.user.role,
+    })
+}
+
+fn error_message(res: reqwest::blocking::Response) -> String {
+    res.json::<ErrorBody>()
+        .map(|b| b.error.message)
+        .unwrap_or_else(|_| "refused".into())
+}
+
+fn server_error(res: reqwest::blocking::Response) -> FieldsyncError {
+    let status = res.status().as_u16();
+    let (code, reason) = match res.json::<ErrorBody>() {
+        Ok(b) => (b.error.code, b.error.message),
+        Err(_) => ("unknown".to_owned(), "no error body".to_owned()),
+    };
+    FieldsyncError::Server {
+        status,
+        code,
+        reason,
+    }
+}

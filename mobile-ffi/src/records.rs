@@ -1,0 +1,380 @@
+//! The plain records the app reads (Kotlin data classes, Swift structs).
+//! Money is in integer minor units, times are UTC milliseconds since the
+//! epoch, ids are UUID strings, statuses and codes are snake_case strings.
+
+use fieldsync_core::billing::{Coverage, Invoice, LineKind};
+use fieldsync_core::job::{Job, StatusChange};
+
+/// Who is logged in on this device.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SessionInfo {
+    /// Base URL of the server, when the built-in HTTP transport logged in.
+    pub server_url: Option<String>,
+    pub user_id: String,
+    pub username: String,
+    /// `technician`, `dispatcher`, ...
+    pub role: String,
+    pub device_id: String,
+    pub access_expires_at_ms: i64,
+}
+
+/// A session obtained by the app itself (when it does its own HTTP).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SessionTokens {
+    pub server_url: Option<String>,
+    pub access_token: String,
+    pub expires_in_secs: u64,
+    pub refresh_token: String,
+    pub device_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub role: String,
+}
+
+/// One line of the job list.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct JobSummary {
+    pub id: String,
+    pub status: String,
+    pub priority: String,
+    pub customer_name: String,
+    pub site_name: Option<String>,
+    pub site_address: String,
+    pub problem: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    /// Changes made on this device the server has not acknowledged yet.
+    pub pending_changes: u32,
+    /// The server rejected this job's last changes, or statuses conflict.
+    pub has_conflicts: bool,
+}
+
+/// One job in full, with its bill computed offline.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct JobDetail {
+    pub summary: JobSummary,
+    pub customer_email: Option<String>,
+    pub customer_phone: Option<String>,
+    pub asset_product: String,
+    pub asset_serial: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub warranty_end: Option<String>,
+    pub contract_ref: Option<String>,
+    pub technician_id: Option<String>,
+    pub notes: String,
+    pub status_history: Vec<StatusEntry>,
+    /// Concurrent status values that lost (see sync-core's conflict rule).
+    pub status_conflicts: Vec<String>,
+    pub labour: Vec<LabourLine>,
+    pub parts: Vec<PartLine>,
+    pub checklist: Vec<ChecklistLine>,
+    pub payments: Vec<PaymentLine>,
+    pub signature: Option<SignatureInfo>,
+    pub cancel_reason: Option<String>,
+    pub unable_reason: Option<String>,
+    /// `None` until the price book has been synced (see `billing_unavailable`).
+    pub billing: Option<Bill>,
+    pub billing_unavailable: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StatusEntry {
+    pub from: Option<String>,
+    pub to: String,
+    pub by_user_id: String,
+    pub role: String,
+    pub device_time_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LabourLine {
+    pub id: String,
+    pub minutes: u32,
+    pub rate: String,
+    pub description: String,
+    pub device_time_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PartLine {
+    pub id: String,
+    pub sku: String,
+    pub quantity: u32,
+    pub serials: Vec<String>,
+    pub van_id: String,
+    pub voided: bool,
+    pub device_time_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChecklistLine {
+    pub id: String,
+    pub question: String,
+    pub required: bool,
+    pub answer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PaymentLine {
+    pub id: String,
+    /// `cash`, `card`, `cheque`, `bank_transfer` or `other`.
+    pub method: String,
+    pub amount_minor: i64,
+    pub reference: Option<String>,
+    pub device_time_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SignatureInfo {
+    pub signer: String,
+    pub image_sha256: String,
+    pub device_time_ms: i64,
+}
+
+/// The invoice, computed by sync-core's `billing::bill` (the server's code).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Bill {
+    pub currency: String,
+    pub price_book_version: i64,
+    pub lines: Vec<BillLine>,
+    pub subtotal_minor: i64,
+    pub tax_rate_bps: u32,
+    pub tax_minor: i64,
+    pub total_minor: i64,
+    pub paid_minor: i64,
+    pub balance_due_minor: i64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BillLine {
+    /// `callout`, `labour` or `part`.
+    pub kind: String,
+    /// The labour entry or part line billed.
+    pub source_id: Option<String>,
+    pub description: String,
+    pub quantity: u32,
+    pub unit_price_minor: i64,
+    pub amount_minor: i64,
+    /// `warranty` or `contract:<reference>`.
+    pub covered_by: Option<String>,
+    pub charged_minor: i64,
+}
+
+/// The technician's van as the server last sent it, minus unsynced use.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VanStockView {
+    pub van_id: String,
+    /// Server time of the ledger state the snapshot reflects.
+    pub as_of_ms: i64,
+    pub items: Vec<StockLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StockLine {
+    pub sku: String,
+    /// From the price book, when known.
+    pub name: Option<String>,
+    /// On hand per the server's last snapshot.
+    pub server_quantity: i64,
+    /// Used on this device and not yet acknowledged by the server.
+    pub pending_use: i64,
+    /// What to show: `server_quantity - pending_use`.
+    pub available: i64,
+    pub serialized: bool,
+    /// Serial numbers on board per the snapshot.
+    pub serials: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ConflictKind {
+    /// The server refused this job's changes on the last sync.
+    Rejected,
+    /// The technician and the office wrote different statuses concurrently.
+    StatusConflict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Conflict {
+    pub job_id: String,
+    pub kind: ConflictKind,
+    /// The server's rejection code, or the losing statuses.
+    pub code: String,
+    pub message: String,
+}
+
+/// What the server said about one job in a sync.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum JobSyncOutcome {
+    /// Every change sent was stored (or there was nothing to send).
+    Accepted,
+    /// Nothing sent for this job was stored; the changes stay pending.
+    Rejected { code: String, reason: String },
+    /// The job left this user (e.g. reassigned); the local copy was dropped.
+    Removed,
+    /// The server does not know this job for this user.
+    NotFound,
+    /// Needs another round (the HTTP transport runs it).
+    Unfinished,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct JobSyncResult {
+    pub job_id: String,
+    pub outcome: JobSyncOutcome,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncResult {
+    /// Per job, the last outcome seen in this sync.
+    pub jobs: Vec<JobSyncResult>,
+    /// Jobs that arrived on this device.
+    pub added_jobs: u32,
+    /// Jobs whose content changed from the server.
+    pub updated_jobs: u32,
+    pub removed_jobs: u32,
+    /// Another request is needed (`sync_request` again, then apply).
+    pub more_rounds: bool,
+    /// Requests sent (the HTTP transport; 0 for a sans-IO apply).
+    pub rounds: u32,
+}
+
+pub(crate) fn summary(job: &Job, pending_changes: u32, has_conflicts: bool) -> JobSummary {
+    JobSummary {
+        id: job.id.to_string(),
+        status: job.status.as_str().to_owned(),
+        priority: job.priority.as_str().to_owned(),
+        customer_name: job.customer.name.clone(),
+        site_name: job.site.name.clone(),
+        site_address: job.site.address.clone(),
+        problem: job.problem.clone(),
+        window_start_ms: job.window.start.0,
+        window_end_ms: job.window.end.0,
+        pending_changes,
+        has_conflicts: has_conflicts || !job.status_conflicts.is_empty(),
+    }
+}
+
+pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, String>) -> JobDetail {
+    let (billing, billing_unavailable) = match billing {
+        Ok(b) => (Some(b), None),
+        Err(why) => (None, Some(why)),
+    };
+    JobDetail {
+        summary,
+        customer_email: job.customer.email.as_ref().map(|e| e.as_str().to_owned()),
+        customer_phone: job.customer.phone.clone(),
+        asset_product: job.asset.product.clone(),
+        asset_serial: job.asset.serial.clone(),
+        warranty_end: job.asset.warranty_end.map(|d| d.to_string()),
+        contract_ref: job.asset.contract_ref.clone(),
+        technician_id: job.technician.map(|t| t.to_string()),
+        notes: job.notes.clone(),
+        status_history: job.status_history.iter().map(status_entry).collect(),
+        status_conflicts: job
+            .status_conflicts
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        labour: job
+            .labour
+            .iter()
+            .map(|l| LabourLine {
+                id: l.id.to_string(),
+                minutes: l.minutes,
+                rate: l.rate.clone(),
+                description: l.description.clone(),
+                device_time_ms: l.device_time.0,
+            })
+            .collect(),
+        parts: job
+            .parts
+            .iter()
+            .map(|p| PartLine {
+                id: p.id.to_string(),
+                sku: p.sku.to_string(),
+                quantity: p.quantity.get(),
+                serials: p.serials.clone(),
+                van_id: p.van.to_string(),
+                voided: p.voided,
+                device_time_ms: p.device_time.0,
+            })
+            .collect(),
+        checklist: job
+            .checklist
+            .iter()
+            .map(|c| ChecklistLine {
+                id: c.id.to_string(),
+                question: c.question.clone(),
+                required: c.required,
+                answer: c.answer.as_ref().map(|a| a.value.clone()),
+            })
+            .collect(),
+        payments: job
+            .payments
+            .iter()
+            .map(|p| PaymentLine {
+                id: p.id.to_string(),
+                method: p.method.as_str().to_owned(),
+                amount_minor: p.amount.0,
+                reference: p.reference.clone(),
+                device_time_ms: p.device_time.0,
+            })
+            .collect(),
+        signature: job.signature.as_ref().map(|s| SignatureInfo {
+            signer: s.signer.clone(),
+            image_sha256: s.image_sha256.clone(),
+            device_time_ms: s.device_time.0,
+        }),
+        cancel_reason: job.cancel_reason.clone(),
+        unable_reason: job.unable_reason.clone(),
+        billing,
+        billing_unavailable,
+    }
+}
+
+fn status_entry(c: &StatusChange) -> StatusEntry {
+    StatusEntry {
+        from: c.from.map(|s| s.as_str().to_owned()),
+        to: c.to.as_str().to_owned(),
+        by_user_id: c.by.to_string(),
+        role: c.role.as_str().to_owned(),
+        device_time_ms: c.device_time.0,
+    }
+}
+
+pub(crate) fn bill(invoice: Invoice) -> Bill {
+    Bill {
+        currency: invoice.currency,
+        price_book_version: invoice.price_book_version,
+        lines: invoice
+            .lines
+            .into_iter()
+            .map(|l| BillLine {
+                kind: match l.kind {
+                    LineKind::Callout => "callout",
+                    LineKind::Labour => "labour",
+                    LineKind::Part => "part",
+                }
+                .to_owned(),
+                source_id: l.source.map(|s| s.to_string()),
+                description: l.description,
+                quantity: l.quantity,
+                unit_price_minor: l.unit_price.0,
+                amount_minor: l.amount.0,
+                covered_by: l.covered_by.map(|c| match c {
+                    Coverage::Warranty => "warranty".to_owned(),
+                    Coverage::Contract(r) => format!("contract:{r}"),
+                }),
+                charged_minor: l.charged.0,
+            })
+            .collect(),
+        subtotal_minor: invoice.subtotal.0,
+        tax_rate_bps: invoice.tax_rate_bps,
+        tax_minor: invoice.tax.0,
+        total_minor: invoice.total.0,
+        paid_minor: invoice.paid.0,
+        balance_due_minor: invoice.balance_due.0,
+        warnings: invoice.warnings,
+    }
+}

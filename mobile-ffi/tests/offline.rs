@@ -1,0 +1,359 @@
+//! The client's logic against an in-process office (sync-core's `serve`):
+//! a visit offline, reopening, billing, van stock, serials, rejections.
+
+mod common;
+
+use common::*;
+use fieldsync_ffi::{ConflictKind, FieldsyncClient, FieldsyncError, JobSyncOutcome};
+
+const SIG: &str = "5c4d3e2f1a0b5c4d3e2f1a0b5c4d3e2f1a0b5c4d3e2f1a0b5c4d3e2f1a0b5c4d";
+
+fn open(dir: &std::path::Path) -> std::sync::Arc<FieldsyncClient> {
+    FieldsyncClient::open(dir.to_str().unwrap().into()).unwrap()
+}
+
+#[test]
+fn a_visit_offline_survives_reopening_and_reaches_the_office() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+
+    // 1. Log in and sync: the day's job, the price book and the van arrive.
+    let client = open(dir.path());
+    client.set_session(office.tokens()).unwrap();
+    let first = office.sync(&client);
+    assert_eq!(first.added_jobs, 1);
+    assert!(client.last_sync_time_ms().unwrap().is_some());
+    let jobs = client.jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, job);
+    assert_eq!(jobs[0].status, "scheduled");
+    assert_eq!(jobs[0].pending_changes, 0);
+
+    // 2. Offline: the whole visit.
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let labour = client
+        .add_labour(job.clone(), 90, "standard".into(), "Replaced valve".into())
+        .unwrap();
+    let valve = client
+        .use_part(job.clone(), "VALVE-1".into(), 2, vec![], None)
+        .unwrap();
+    let pump = client
+        .use_part(job.clone(), "PUMP-9".into(), 1, vec!["P-1".into()], None)
+        .unwrap();
+    client
+        .add_note(job.clone(), "Customer mentioned noise".into())
+        .unwrap();
+    client
+        .answer_checklist(job.clone(), office.checklist_item.to_string(), "yes".into())
+        .unwrap();
+    client
+        .record_payment(job.clone(), "card".into(), 5000, Some("AUTH-1".into()))
+        .unwrap();
+    client
+        .capture_signature(job.clone(), "Ana Silva".into(), SIG.into())
+        .unwrap();
+    client.complete(job.clone()).unwrap();
+    assert_eq!(client.pending_change_count().unwrap(), 10);
+
+    // 3. The bill, computed offline: call-out 45.00 + 90 min x 60.00/h = 90.00
+    //    + 2 x 19.99 + 189.50 = 364.48; tax 23% = 83.83; total 448.31.
+    let detail = client.job(job.clone()).unwrap();
+    let bill = detail.billing.clone().expect("billed offline");
+    assert_eq!(bill.lines.len(), 4);
+    assert_eq!(bill.subtotal_minor, 4500 + 9000 + 2 * 1999 + 18_950);
+    assert_eq!(bill.tax_minor, 8383);
+    assert_eq!(bill.total_minor, 36_448 + 8383);
+    assert_eq!(bill.paid_minor, 5000);
+    assert_eq!(bill.balance_due_minor, 36_448 + 8383 - 5000);
+
+    // 4. Van stock: the server's numbers minus what this device used.
+    let van = client.van_stock().unwrap().expect("van synced");
+    let line = |s: &str| van.items.iter().find(|i| i.sku == s).unwrap().clone();
+    assert_eq!(
+        (line("VALVE-1").server_quantity, line("VALVE-1").pending_use),
+        (10, 2)
+    );
+    assert_eq!(line("VALVE-1").available, 8);
+    assert_eq!(line("PUMP-9").available, 1);
+    assert!(line("PUMP-9").serialized && !line("VALVE-1").serialized);
+
+    // 5. Close and reopen: everything is still there.
+    drop(client);
+    let client = open(dir.path());
+    let again = client.job(job.clone()).unwrap();
+    assert_eq!(again, detail);
+    assert_eq!(again.summary.status, "completed");
+    assert!(again.labour.iter().any(|l| l.id == labour));
+    assert!(again.parts.iter().any(|p| p.id == valve && p.quantity == 2));
+    assert!(
+        again
+            .parts
+            .iter()
+            .any(|p| p.id == pump && p.serials == ["P-1"])
+    );
+    assert_eq!(client.pending_change_count().unwrap(), 10);
+    assert_eq!(client.session().unwrap().unwrap().username, "ana");
+
+    // 6. Sync: the office has the visit; nothing is pending any more.
+    let result = office.sync(&client);
+    assert_eq!(
+        result.jobs,
+        vec![fieldsync_ffi::JobSyncResult {
+            job_id: job.clone(),
+            outcome: JobSyncOutcome::Accepted
+        }]
+    );
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+    let server_job = office.job_doc().read().unwrap();
+    assert_eq!(server_job.status, fieldsync_core::Status::Completed);
+    assert_eq!(server_job.parts.len(), 2);
+    assert_eq!(server_job.labour.len(), 1);
+    let van = client.van_stock().unwrap().unwrap();
+    assert!(van.items.iter().all(|i| i.pending_use == 0));
+}
+
+#[test]
+fn office_edits_merge_into_the_device_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.add_note(job.clone(), "tech side".into()).unwrap();
+    office.office_note("office side");
+    let r = office.sync(&client);
+    assert_eq!(r.updated_jobs, 1);
+    let notes = client.job(job).unwrap().notes;
+    assert!(
+        notes.contains("tech side") && notes.contains("office side"),
+        "{notes}"
+    );
+    assert_eq!(office.job_doc().read().unwrap().notes, notes);
+}
+
+#[test]
+fn serialized_parts_need_one_serial_per_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    for serials in [vec![], vec!["P-1".to_owned()]] {
+        let err = client
+            .use_part(job.clone(), "PUMP-9".into(), 2, serials, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, FieldsyncError::InvalidInput { reason } if reason.contains("serialized")),
+            "{err:?}"
+        );
+    }
+    client
+        .use_part(
+            job.clone(),
+            "PUMP-9".into(),
+            2,
+            vec!["P-1".into(), "P-2".into()],
+            None,
+        )
+        .unwrap();
+    // A named van works without van stock on the device.
+    client
+        .use_part(
+            job.clone(),
+            "VALVE-1".into(),
+            1,
+            vec![],
+            Some(office.van.to_string()),
+        )
+        .unwrap();
+    // Nothing of the refused calls was kept.
+    assert_eq!(client.job(job).unwrap().parts.len(), 2);
+}
+
+#[test]
+fn invalid_actions_are_refused_before_they_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+
+    let client = open(dir.path());
+    assert_eq!(
+        client.start_travel(job.clone()).unwrap_err(),
+        FieldsyncError::NotLoggedIn
+    );
+    client.set_session(office.tokens()).unwrap();
+    office.sync(&client);
+
+    // Completing without arriving, a signature or work: the lifecycle says no.
+    assert!(matches!(
+        client.complete(job.clone()).unwrap_err(),
+        FieldsyncError::NotAllowed { .. }
+    ));
+    assert!(matches!(
+        client
+            .add_labour("not-a-uuid".into(), 5, "standard".into(), String::new())
+            .unwrap_err(),
+        FieldsyncError::InvalidInput { .. }
+    ));
+    assert!(matches!(
+        client
+            .add_labour(office.van.to_string(), 5, "standard".into(), String::new())
+            .unwrap_err(),
+        FieldsyncError::NotFound { .. }
+    ));
+    assert!(matches!(
+        client
+            .record_payment(job.clone(), "bitcoin".into(), 100, None)
+            .unwrap_err(),
+        FieldsyncError::InvalidInput { .. }
+    ));
+    assert!(matches!(
+        client
+            .use_part(job.clone(), "VALVE-1".into(), 0, vec![], None)
+            .unwrap_err(),
+        FieldsyncError::InvalidInput { .. }
+    ));
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+    drop(client);
+    assert_eq!(open(dir.path()).pending_change_count().unwrap(), 0);
+}
+
+#[test]
+fn a_rejection_is_reported_per_job_and_kept_as_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+
+    office.trust_device = false;
+    let r = office.sync(&client);
+    assert!(
+        matches!(&r.jobs[..], [j] if j.job_id == job
+            && matches!(&j.outcome, JobSyncOutcome::Rejected { code, .. } if code == "foreign_actor")),
+        "{r:?}"
+    );
+    let conflicts = client.conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].kind, ConflictKind::Rejected);
+    assert_eq!(conflicts[0].job_id, job);
+    assert!(client.jobs().unwrap()[0].has_conflicts);
+    assert_eq!(client.pending_change_count().unwrap(), 1);
+
+    // Reopened, the conflict is still shown; once accepted it is gone.
+    drop(client);
+    let client = open(dir.path());
+    assert_eq!(client.conflicts().unwrap().len(), 1);
+    office.trust_device = true;
+    office.sync(&client);
+    assert!(client.conflicts().unwrap().is_empty());
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+}
+
+#[test]
+fn one_store_one_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    let err = FieldsyncClient::open(dir.path().to_str().unwrap().into())
+        .err()
+        .unwrap();
+    assert_eq!(err, FieldsyncError::StoreBusy);
+    let actor = first.actor_id().unwrap();
+    assert_eq!(actor.len(), 32);
+    first.release();
+    assert!(matches!(
+        first.jobs().unwrap_err(),
+        FieldsyncError::Internal { .. }
+    ));
+    assert_eq!(open(dir.path()).actor_id().unwrap(), actor);
+}
+
+#[test]
+fn garbage_sync_bytes_are_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let client = synced_client(dir.path(), &mut office);
+    for bytes in [
+        vec![],
+        vec![0xff; 64],
+        b"\xa2av\x01ddocs\x81\xa1bid".to_vec(),
+    ] {
+        assert!(matches!(
+            client.apply_sync_response(bytes).unwrap_err(),
+            FieldsyncError::Corrupt { .. }
+        ));
+    }
+    assert_eq!(client.jobs().unwrap().len(), 1);
+}
+
+#[test]
+fn unable_to_complete_needs_a_reason_and_closes_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    assert!(matches!(
+        client
+            .unable_to_complete(job.clone(), "  ".into())
+            .unwrap_err(),
+        FieldsyncError::InvalidInput { .. }
+    ));
+    client
+        .unable_to_complete(job.clone(), "Customer not at home".into())
+        .unwrap();
+    let detail = client.job(job.clone()).unwrap();
+    assert_eq!(detail.summary.status, "unable_to_complete");
+    assert_eq!(
+        detail.unable_reason.as_deref(),
+        Some("Customer not at home")
+    );
+    // A closed job takes no more work.
+    assert!(matches!(
+        client.arrive(job).unwrap_err(),
+        FieldsyncError::NotAllowed { .. }
+    ));
+    office.sync(&client);
+    assert_eq!(
+        office.job_doc().read().unwrap().status,
+        fieldsync_core::Status::UnableToComplete
+    );
+}
+
+#[test]
+fn logging_out_keeps_the_work_and_another_user_waits_for_it_to_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+
+    client.log_out().unwrap();
+    assert_eq!(client.session().unwrap(), None);
+    assert_eq!(
+        client.arrive(job.clone()).unwrap_err(),
+        FieldsyncError::NotLoggedIn
+    );
+    assert_eq!(client.pending_change_count().unwrap(), 1);
+
+    // Someone else cannot take over a device with unsynced work...
+    let mut bruno = office.tokens();
+    bruno.user_id = fieldsync_core::UserId::from_bytes([9; 16]).to_string();
+    bruno.username = "bruno".into();
+    client.set_session(office.tokens()).unwrap();
+    assert!(matches!(
+        client.set_session(bruno.clone()).unwrap_err(),
+        FieldsyncError::NotAllowed { .. }
+    ));
+    // ...until it is synced.
+    office.sync(&client);
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+    assert_eq!(client.set_session(bruno).unwrap().username, "bruno");
+    drop(client);
+    assert_eq!(
+        open(dir.path()).session().unwrap().unwrap().username,
+        "bruno"
+    );
+}

@@ -1,0 +1,117 @@
+// A technician's visit through the generated Kotlin bindings, on the JVM.
+// Run by tests/tests/mobile/visit.rs in two processes:
+//   visit <dir> <server> <user> <password> <jobId> <vanId>  log in, sync, then offline: the whole visit
+//                                                           (the user's van, holding 4 VALVE-22 and pump SN-1)
+//   check <dir> <jobId> <ids...> <total>                    a new process: everything is still there; sync
+import com.fieldsync.*
+import kotlin.system.exitProcess
+
+fun check(cond: Boolean, what: String) {
+    if (!cond) throw AssertionError(what)
+}
+
+inline fun <reified E : Throwable> refused(what: String, block: () -> Unit): E {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("$what: expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("$what: expected ${E::class.simpleName}, nothing thrown")
+}
+
+fun visit(dir: String, server: String, user: String, password: String, jobId: String, vanId: String) {
+    FieldsyncClient.open(dir).use { c ->
+        refused<FieldsyncException.BadCredentials>("wrong password") {
+            c.login(server, user, "wrong password", "Kotlin test device")
+        }
+        val session = c.login(server, user, password, "Kotlin test device")
+        check(session.role == "technician" && session.username == user, "session $session")
+
+        // The day's jobs.
+        val first = c.sync()
+        check(first.addedJobs == 1u, "sync added ${first.addedJobs}")
+        val jobs = c.jobs()
+        check(jobs.map { it.id } == listOf(jobId), "jobs $jobs")
+        check(jobs[0].status == "scheduled" && jobs[0].pendingChanges == 0u, "summary ${jobs[0]}")
+        check(c.lastSyncTimeMs() != null, "last sync time")
+        val van = c.vanStock() ?: throw AssertionError("no van stock synced")
+        check(van.vanId == vanId, "van ${van.vanId}")
+        val pumpStock = van.items.single { it.sku == "PUMP-7" }
+        check(pumpStock.serialized && pumpStock.serials == listOf("SN-1"), "pump stock $pumpStock")
+
+        // Offline from here: no network call until the next process.
+        refused<FieldsyncException.NotAllowed>("complete before arriving") { c.complete(jobId) }
+        c.startTravel(jobId)
+        c.arrive(jobId)
+        val labour = c.addLabour(jobId, 90u, "standard", "Replaced the pump")
+        // From the van the server sent (no van id given).
+        val valve = c.usePart(jobId, "VALVE-22", 2u, listOf(), null)
+        val noSerial = refused<FieldsyncException.InvalidInput>("serialized part without serial") {
+            c.usePart(jobId, "PUMP-7", 1u, listOf(), null)
+        }
+        check(noSerial.reason.contains("serialized"), "reason ${noSerial.reason}")
+        val pump = c.usePart(jobId, "PUMP-7", 1u, listOf("SN-1"), null)
+        // The van as the server last sent it, minus this device's unsynced use.
+        val valves = c.vanStock()!!.items.single { it.sku == "VALVE-22" }
+        check(valves.serverQuantity == 4L && valves.pendingUse == 2L && valves.available == 2L, "valves $valves")
+        c.addNote(jobId, "Customer mentioned a noise at night")
+        val payment = c.recordPayment(jobId, "card", 5000L, "TERM-42")
+        c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
+        c.complete(jobId)
+        check(c.pendingChangeCount() == 9UL, "pending ${c.pendingChangeCount()}")
+
+        val job = c.job(jobId)
+        val bill = job.billing ?: throw AssertionError("no bill: ${job.billingUnavailable}")
+        // 45.00 call-out + 90 min at 60.00/h + 2 x 12.50 + 189.00 = 349.00, +20% tax.
+        check(bill.subtotalMinor == 34900L, "subtotal ${bill.subtotalMinor}")
+        check(bill.totalMinor == 41880L && bill.balanceDueMinor == 36880L, "bill $bill")
+        println("IDS $labour $valve $pump $payment ${bill.totalMinor}")
+    }
+}
+
+fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: String, payment: String, total: Long) {
+    FieldsyncClient.open(dir).use { c ->
+        check(c.session()?.role == "technician", "session kept")
+        val job = c.job(jobId)
+        check(job.summary.status == "completed", "status ${job.summary.status}")
+        check(job.statusHistory.map { it.to } == listOf("scheduled", "travelling", "on_site", "completed"), "history")
+        check(job.labour.single().id == labour && job.labour.single().minutes == 90u, "labour ${job.labour}")
+        check(job.parts.map { it.id }.toSet() == setOf(valve, pump), "parts ${job.parts}")
+        check(job.parts.single { it.id == pump }.serials == listOf("SN-1"), "serials")
+        check(c.vanStock()!!.items.single { it.sku == "VALVE-22" }.available == 2L, "van after reopen")
+        check(job.payments.single().id == payment && job.payments.single().amountMinor == 5000L, "payment")
+        check(job.notes.contains("noise at night"), "notes")
+        check(job.signature?.signer == "Ana Lima", "signature")
+        check(job.billing?.totalMinor == total, "total")
+        check(c.pendingChangeCount() == 9UL, "pending after reopen ${c.pendingChangeCount()}")
+
+        val result = c.sync()
+        val outcome = result.jobs.single { it.jobId == jobId }.outcome
+        check(outcome is JobSyncOutcome.Accepted, "outcome $outcome")
+        check(c.pendingChangeCount() == 0UL, "pending after sync ${c.pendingChangeCount()}")
+        check(c.conflicts().isEmpty(), "conflicts ${c.conflicts()}")
+        println("SYNCED rounds=${result.rounds}")
+        // The ledger took the parts off the van; the next sync brings its
+        // new van document, and nothing is pending on top of it.
+        c.sync()
+        val valves = c.vanStock()!!.items.single { it.sku == "VALVE-22" }
+        check(valves.serverQuantity == 2L && valves.pendingUse == 0L && valves.available == 2L, "valves after sync $valves")
+    }
+    // The store is released: a second client opens it (and a second at once would not).
+    FieldsyncClient.open(dir).use { c ->
+        refused<FieldsyncException.StoreBusy>("second client") { FieldsyncClient.open(dir) }
+        check(c.jobs().single().status == "completed", "reopened")
+    }
+}
+
+fun main(args: Array<String>) {
+    when (args.getOrNull(0)) {
+        "visit" -> visit(args[1], args[2], args[3], args[4], args[5], args[6])
+        "check" -> checkAgain(args[1], args[2], args[3], args[4], args[5], args[6], args[7].toLong())
+        else -> {
+            System.err.println("usage: visit|check ...")
+            exitProcess(2)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! A technician's visit from Kotlin: log in, sync, offline work, a new
+//! process, sync; then the office sees it all through the API.
+
+use fieldsync_core::Role;
+use fieldsync_server::testing::TestBackend;
+use serde_json::Value;
+
+use crate::helpers::{PASSWORD, actor, spawn_app};
+use crate::kotlin::kotlin;
+use crate::office::{create_job, get_job, job_id, new_job, price_book, put_price_book};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visit_recorded_in_kotlin_reaches_the_server() {
+    let app = spawn_app(TestBackend::Sqlite).await;
+    // A depot and technician "tech" whose van holds 4 VALVE-22 and pump SN-1.
+    let depot = crate::setup::depot(&app).await;
+    let res = put_price_book(&app, &depot.admin, &price_book()).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    app.user("dispatch", Role::Dispatcher).await;
+    let office = app.login("dispatch", &actor(2)).await.access_token;
+    let id = job_id(&create_job(&app, &office, &new_job("Ana Lima", Some(depot.tech))).await);
+    let van = depot.van.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().to_str().unwrap().to_owned();
+    let server = app.url("");
+
+    // 1. Log in, sync, then the whole visit offline (one JVM).
+    let (job, store2) = (id.to_string(), store.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        kotlin().java(
+            "VisitKt",
+            &["visit", &store2, &server, "tech", PASSWORD, &job, &van],
+        )
+    })
+    .await
+    .unwrap();
+    let ids: Vec<String> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("IDS "))
+        .unwrap_or_else(|| panic!("no ids in {out}"))
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    let [labour, valve, pump, payment, total] = &ids[..] else {
+        panic!("ids {ids:?}")
+    };
+    let total: i64 = total.parse().unwrap();
+
+    // Nothing reached the server yet.
+    let view: Value = get_job(&app, &office, id).await.json().await.unwrap();
+    assert_eq!(view["job"]["status"], "scheduled");
+
+    // 2. A new JVM: everything is still there; sync.
+    let job = id.to_string();
+    let args: Vec<String> = ["check", &store, &job, labour, valve, pump, payment]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([total.to_string()])
+        .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kotlin().java("VisitKt", &args)
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("SYNCED rounds=1"), "{out}");
+
+    // 3. The office sees the job, its parts and its bill through the API.
+    let res = get_job(&app, &office, id).await;
+    assert_eq!(res.status(), 200);
+    let view: Value = res.json().await.unwrap();
+    let job = &view["job"];
+    assert_eq!(job["status"], "completed", "{view}");
+    let parts = job["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{view}");
+    let part = |id: &str| parts.iter().find(|p| p["id"] == id).unwrap().clone();
+    assert_eq!(part(valve)["sku"], "VALVE-22");
+    assert_eq!(part(valve)["quantity"], 2);
+    assert_eq!(part(pump)["sku"], "PUMP-7");
+    assert_eq!(part(pump)["serials"], serde_json::json!(["SN-1"]));
+    assert_eq!(part(valve)["van"], depot.van.to_string());
+    assert_eq!(job["labour"][0]["id"], labour.as_str());
+    assert_eq!(job["payments"][0]["id"], payment.as_str());
+    assert_eq!(job["signature"]["signer"], "Ana Lima");
+    assert_eq!(view["billing"]["total"], total, "{view}");
+    assert_eq!(view["billing"]["balance_due"], total - 5000);
+}
