@@ -118,36 +118,60 @@ pub async fn write<E>(
         if changes.is_empty() {
             return Ok(current);
         }
-        let mut commit = DocCommit::new(doc_id, current.version);
-        commit.changes = changes.iter().map(NewChange::from_change).collect();
-        if let DocId::Job(_) = doc_id {
-            let job = fieldsync_core::job::read_job(&current.doc, None)?;
-            derive_job(&mut commit, &job, derive);
-        }
-        match store.commit(&commit).await? {
-            CommitOutcome::Committed {
-                version,
-                changes_since_snapshot,
-                ..
-            } => {
-                cache.put(doc_id, version, current.doc.clone());
-                if changes_since_snapshot > SNAPSHOT_AFTER_CHANGES {
-                    // Outside the commit: a snapshot only speeds up loads, and
-                    // a newer one written meanwhile is kept by the store.
-                    let bytes = current.doc.save();
-                    if let Err(e) = store.write_snapshot(&doc_id, version, &bytes).await {
-                        tracing::warn!(doc = %doc_id, error = %e, "writing a snapshot failed");
-                    }
-                }
-                current.version = version;
-                return Ok(current);
-            }
-            CommitOutcome::Stale { current_version } => {
-                tracing::debug!(doc = %doc_id, current_version, "stale write, catching up");
-            }
+        if let Some(version) =
+            commit_applied(store, cache, doc_id, derive, &current, &changes).await?
+        {
+            current.version = version;
+            return Ok(current);
         }
     }
     Err(WriteError::Contended(doc_id))
+}
+
+/// Commits `changes`, which `current` (the document as loaded at
+/// `current.version`) already holds, with the job's projection; caches the
+/// document at the new version. `None` if another writer got in first:
+/// nothing was written, and the caller redoes its work on a fresh load
+/// ([`write`] does).
+///
+/// The sync path calls this first with the document `serve` merged, so a
+/// routine sync neither reloads the document nor re-applies its changes.
+pub async fn commit_applied<E>(
+    store: &dyn Store,
+    cache: &DocCache<Automerge>,
+    doc_id: DocId,
+    derive: &Derive<'_>,
+    current: &CachedDoc<Automerge>,
+    changes: &[Change],
+) -> Result<Option<i64>, WriteError<E>> {
+    let mut commit = DocCommit::new(doc_id, current.version);
+    commit.changes = changes.iter().map(NewChange::from_change).collect();
+    if let DocId::Job(_) = doc_id {
+        let job = fieldsync_core::job::read_job(&current.doc, None)?;
+        derive_job(&mut commit, &job, derive);
+    }
+    match store.commit(&commit).await? {
+        CommitOutcome::Committed {
+            version,
+            changes_since_snapshot,
+            ..
+        } => {
+            cache.put(doc_id, version, current.doc.clone());
+            if changes_since_snapshot > SNAPSHOT_AFTER_CHANGES {
+                // Outside the commit: a snapshot only speeds up loads, and
+                // a newer one written meanwhile is kept by the store.
+                let bytes = current.doc.save();
+                if let Err(e) = store.write_snapshot(&doc_id, version, &bytes).await {
+                    tracing::warn!(doc = %doc_id, error = %e, "writing a snapshot failed");
+                }
+            }
+            Ok(Some(version))
+        }
+        CommitOutcome::Stale { current_version } => {
+            tracing::debug!(doc = %doc_id, current_version, "stale write, catching up");
+            Ok(None)
+        }
+    }
 }
 
 /// The SQL rows a job's merged state projects to, written in the same

@@ -28,7 +28,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::documents::{self, Derive, WriteError};
 use crate::error::ApiError;
-use crate::store::now_utc;
+use crate::store::{CachedDoc, now_utc};
 
 pub const CBOR: &str = "application/cbor";
 
@@ -84,11 +84,14 @@ async fn sync(
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
 
     let mut held = BTreeMap::new();
+    // The version each document was loaded at: the base of its commit.
+    let mut versions = BTreeMap::new();
     for (id, access) in scope {
         let loaded = documents::load(state.store.as_ref(), &state.docs, &id)
             .await
             .map_err(ApiError::internal)?;
         if let Some(loaded) = loaded {
+            versions.insert(id, loaded.version);
             held.insert(
                 id,
                 HeldDoc {
@@ -102,7 +105,7 @@ async fn sync(
     // Merging and validating is CPU work on automerge: off the async workers.
     let principal = caller.principal();
     let actor = caller.actor.to_automerge();
-    let (served, held) = tokio::task::spawn_blocking(move || {
+    let (served, mut held) = tokio::task::spawn_blocking(move || {
         let actors = [actor];
         let who = Caller {
             principal,
@@ -130,6 +133,31 @@ async fn sync(
         }
         stored_changes += accepted.changes.len();
         let changes: &[Change] = &accepted.changes;
+        // Usually nobody wrote the document since it was loaded: commit the
+        // document `serve` merged as it is. Otherwise redo the merge on the
+        // latest stored copy.
+        if let (Some(merged), Some(&version)) =
+            (held.remove(&accepted.id), versions.get(&accepted.id))
+        {
+            let merged = CachedDoc {
+                version,
+                doc: merged.doc,
+            };
+            let committed = documents::commit_applied::<automerge::AutomergeError>(
+                state.store.as_ref(),
+                &state.docs,
+                accepted.id,
+                &derive,
+                &merged,
+                changes,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            if committed.is_some() {
+                touched_vans.extend(crate::inventory::vanstock::vans_of_job(&merged.doc));
+                continue;
+            }
+        }
         let stored = documents::write(
             state.store.as_ref(),
             &state.docs,

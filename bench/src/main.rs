@@ -1,0 +1,145 @@
+//! `fieldsync-bench`: simulated technicians syncing a working day against
+//! the real `fieldsync` server (a child process on loopback), measured
+//! against the in-process ceiling and the raw size of the changes.
+//!
+//! ```text
+//! cargo build --release -p fieldsync-bench
+//! target/release/fieldsync-bench --technicians 10,100,1000            # SQLite
+//! target/release/fieldsync-bench --technicians 10,100 --postgres      # PostgreSQL
+//! target/release/fieldsync-bench --quick                              # smoke run
+//! ```
+//!
+//! Writes `<out>/<backend>.json` and `<out>/<backend>.md` (default
+//! `target/bench/`). What each figure means: docs/BENCHMARKS.md.
+
+mod ceiling;
+mod device;
+mod pg;
+mod report;
+mod scenario;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use crate::report::{Machine, Report};
+use crate::scenario::{Backend, Config};
+
+#[derive(Parser, Debug)]
+#[command(about = "Sync benchmark: simulated technicians against the real server")]
+struct Args {
+    /// Comma-separated numbers of simulated technicians, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    technicians: Vec<usize>,
+    /// Run on a throwaway PostgreSQL cluster instead of SQLite.
+    #[arg(long)]
+    postgres: bool,
+    /// Smoke run: 3 technicians, unless --technicians is given too.
+    #[arg(long)]
+    quick: bool,
+    /// The morning burst's start times are spread over this many ms.
+    #[arg(long, default_value_t = 1000)]
+    burst_window_ms: u64,
+    /// At most this many syncs in flight during the stretches.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// The server's document cache size (FIELDSYNC_DOC_CACHE_ENTRIES);
+    /// default: the server's own default.
+    #[arg(long)]
+    doc_cache_entries: Option<usize>,
+    /// The server binary (default: fieldsync-bench-server next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Where the JSON and Markdown go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let technicians = if args.quick && !std::env::args().any(|a| a.starts_with("--technicians")) {
+        vec![3]
+    } else {
+        args.technicians.clone()
+    };
+    let backend = if args.postgres {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let server_bin = server::server_bin(args.server_bin.as_deref())?;
+    let machine = Machine::describe();
+    let burst_window = Duration::from_millis(args.burst_window_ms);
+    let mut runs = Vec::new();
+    for &n in &technicians {
+        let cfg = Config {
+            server_bin: server_bin.clone(),
+            backend,
+            technicians: n,
+            burst_window,
+            max_in_flight: args.max_in_flight.max(1),
+            seed: args.seed,
+            doc_cache_entries: args.doc_cache_entries,
+        };
+        let measured = scenario::run(&cfg)
+            .await
+            .with_context(|| format!("run with {n} technicians on {}", backend.name()))?;
+        eprintln!("[{}/{n}] in-process ceiling", backend.name());
+        let ceiling = ceiling::replay(&measured)?;
+        let figures = report::figures(
+            backend,
+            n,
+            burst_window,
+            &measured,
+            &ceiling,
+            machine.cores,
+            args.doc_cache_entries,
+        );
+        if ceiling.changes != figures.routine.changes_up {
+            anyhow::bail!(
+                "the replay merged {} changes, the server was sent {}",
+                ceiling.changes,
+                figures.routine.changes_up
+            );
+        }
+        eprintln!(
+            "[{}/{n}] {:.0} changes/s, ceiling {:.0}/s, wire/raw {:.2}, one round trip {:.1}%",
+            backend.name(),
+            figures.changes_per_sec,
+            figures.ceiling_changes_per_sec,
+            figures.routine.wire_over_raw,
+            figures.routine.one_round_trip_share * 100.0
+        );
+        runs.push(figures);
+    }
+    let report = Report {
+        generated_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)?,
+        // The program by name only: its directory says nothing about the run.
+        command: std::env::args()
+            .enumerate()
+            .map(|(i, a)| match a.rsplit_once('/') {
+                Some((_, name)) if i == 0 => name.to_owned(),
+                _ => a,
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        machine,
+        runs,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    let json = args.out.join(format!("{}.json", backend.name()));
+    let md = args.out.join(format!("{}.md", backend.name()));
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)?;
+    let table = report.markdown();
+    std::fs::write(&md, &table)?;
+    println!("{table}");
+    eprintln!("wrote {} and {}", json.display(), md.display());
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! Figures from a run, the machine they ran on, and their JSON and
+//! Markdown forms.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ceiling::Ceiling;
+use crate::device::SyncRecord;
+use crate::scenario::{Backend, Measured};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    fn of(records: &[&SyncRecord]) -> Self {
+        let mut ms: Vec<f64> = records
+            .iter()
+            .map(|r| r.latency.as_secs_f64() * 1000.0)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if ms.is_empty() {
+                return 0.0;
+            }
+            // Nearest rank.
+            let rank = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
+            ms[rank - 1]
+        };
+        Self {
+            p50_ms: at(0.50),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// Bytes and round trips of a set of syncs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Traffic {
+    pub syncs: usize,
+    pub changes_up: usize,
+    pub changes_down: usize,
+    pub request_bytes_per_sync: f64,
+    pub response_bytes_per_sync: f64,
+    pub raw_change_bytes_per_sync: f64,
+    /// (request + response body bytes) / raw bytes of the changes exchanged.
+    pub wire_over_raw: f64,
+    pub round_trips_per_sync: f64,
+    /// Share of syncs that took exactly one round trip.
+    pub one_round_trip_share: f64,
+    pub rejected_documents: usize,
+}
+
+impl Traffic {
+    fn of(records: &[&SyncRecord]) -> Self {
+        let n = records.len().max(1) as f64;
+        let sum = |f: fn(&SyncRecord) -> usize| records.iter().map(|r| f(r)).sum::<usize>();
+        let wire = sum(|r| r.request_bytes + r.response_bytes);
+        let raw = sum(|r| r.raw_bytes);
+        Self {
+            syncs: records.len(),
+            changes_up: sum(|r| r.changes_up),
+            changes_down: sum(|r| r.changes_down),
+            request_bytes_per_sync: sum(|r| r.request_bytes) as f64 / n,
+            response_bytes_per_sync: sum(|r| r.response_bytes) as f64 / n,
+            raw_change_bytes_per_sync: raw as f64 / n,
+            wire_over_raw: if raw == 0 {
+                0.0
+            } else {
+                wire as f64 / raw as f64
+            },
+            round_trips_per_sync: sum(|r| r.round_trips) as f64 / n,
+            one_round_trip_share: records.iter().filter(|r| r.round_trips == 1).count() as f64 / n,
+            rejected_documents: sum(|r| r.rejected),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunFigures {
+    pub backend: Backend,
+    /// FIELDSYNC_DOC_CACHE_ENTRIES given to the server (`None`: its default, 1024).
+    pub doc_cache_entries: Option<usize>,
+    pub technicians: usize,
+    pub jobs: usize,
+    pub office_edits: usize,
+    /// Routine syncs: the burst and the six stretches.
+    pub routine: Traffic,
+    /// The first sync of each new install (whole documents), for reference.
+    pub initial: Traffic,
+    /// Closed-loop stretches: every device reconnects at once.
+    pub day_wall_secs: f64,
+    pub syncs_per_sec: f64,
+    pub changes_per_sec: f64,
+    pub day_latency: Latency,
+    /// The morning burst: start times spread over `burst_window_secs`.
+    pub burst_window_secs: f64,
+    pub burst_wall_secs: f64,
+    pub burst_latency: Latency,
+    pub server_cpu_secs: f64,
+    pub server_cpu_secs_per_1000_changes: f64,
+    /// Peak server memory during the day (burst and stretches).
+    pub server_peak_rss_mib: f64,
+    /// Peak server memory during setup (argon2 logins), for reference.
+    pub server_setup_peak_rss_mib: f64,
+    /// In-process `serve` on one thread, over the same routine requests.
+    pub ceiling_changes_per_sec_one_core: f64,
+    /// The one-core figure times the machine's cores (ideal scaling).
+    pub ceiling_changes_per_sec: f64,
+    pub ceiling_changes: usize,
+    /// changes_per_sec / ceiling_changes_per_sec.
+    pub throughput_over_ceiling: f64,
+    pub setup_secs: f64,
+}
+
+pub fn figures(
+    backend: Backend,
+    technicians: usize,
+    burst_window: Duration,
+    m: &Measured,
+    ceiling: &Ceiling,
+    cores: usize,
+    doc_cache_entries: Option<usize>,
+) -> RunFigures {
+    let routine: Vec<&SyncRecord> = m.burst.iter().chain(&m.day).collect();
+    let day: Vec<&SyncRecord> = m.day.iter().collect();
+    let burst: Vec<&SyncRecord> = m.burst.iter().collect();
+    let initial: Vec<&SyncRecord> = m.initial.iter().collect();
+    let routine_traffic = Traffic::of(&routine);
+    let day_changes: usize = day.iter().map(|r| r.changes_up).sum();
+    let wall = m.day_wall.as_secs_f64().max(1e-9);
+    let changes_per_sec = day_changes as f64 / wall;
+    let one_core = ceiling.changes as f64 / ceiling.busy.as_secs_f64().max(1e-9);
+    let ceiling_rate = one_core * cores as f64;
+    RunFigures {
+        backend,
+        doc_cache_entries,
+        technicians,
+        jobs: technicians * crate::scenario::JOBS_PER_TECHNICIAN,
+        office_edits: m.office_edits,
+        initial: Traffic::of(&initial),
+        day_wall_secs: wall,
+        syncs_per_sec: day.len() as f64 / wall,
+        changes_per_sec,
+        day_latency: Latency::of(&day),
+        burst_window_secs: burst_window.as_secs_f64(),
+        burst_wall_secs: m.burst_wall.as_secs_f64(),
+        burst_latency: Latency::of(&burst),
+        server_cpu_secs: m.server_cpu,
+        server_cpu_secs_per_1000_changes: m.server_cpu * 1000.0
+            / (routine_traffic.changes_up.max(1) as f64),
+        server_peak_rss_mib: m.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        server_setup_peak_rss_mib: m.setup_peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        ceiling_changes_per_sec_one_core: one_core,
+        ceiling_changes_per_sec: ceiling_rate,
+        ceiling_changes: ceiling.changes,
+        throughput_over_ceiling: changes_per_sec / ceiling_rate,
+        routine: routine_traffic,
+        setup_secs: m.setup_wall.as_secs_f64(),
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+    /// 1-minute load average when the run started: others share the machine.
+    pub load_average_at_start: String,
+}
+
+impl Machine {
+    pub fn describe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or("unknown".into(), |(_, v)| v.trim().to_owned());
+        let cores = cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count()
+            .max(1);
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_kb: f64 = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        Self {
+            cpu_model,
+            cores,
+            memory_gib: mem_kb / (1024.0 * 1024.0),
+            kernel,
+            load_average_at_start: load
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub generated_at: String,
+    pub command: String,
+    pub machine: Machine,
+    pub runs: Vec<RunFigures>,
+}
+
+fn f(v: f64, digits: usize) -> String {
+    format!("{v:.digits$}")
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let m = &self.machine;
+        let mut out = String::new();
+        out.push_str(&format!(
+            "Machine: {}, {} cores, {:.1} GiB, Linux {}; load average {} at start (shared machine).\n\
+             Generated {} by `{}`.\n\n",
+            m.cpu_model, m.cores, m.memory_gib, m.kernel, m.load_average_at_start,
+            self.generated_at, self.command
+        ));
+        let mut header = "| | ".to_owned();
+        let mut rule = "|---|".to_owned();
+        for r in &self.runs {
+            header.push_str(&format!("{} x{} | ", r.backend.name(), r.technicians));
+            rule.push_str("---:|");
+        }
+        out.push_str(header.trim_end());
+        out.push('\n');
+        out.push_str(&rule);
+        out.push('\n');
+        type Row = (&'static str, fn(&RunFigures) -> String);
+        let rows: &[Row] = &[
+            ("server doc cache entries", |r| {
+                r.doc_cache_entries
+                    .map_or("1024 (default)".into(), |n| n.to_string())
+            }),
+            ("routine syncs", |r| r.routine.syncs.to_string()),
+            ("changes sent (routine)", |r| {
+                r.routine.changes_up.to_string()
+            }),
+            ("office edits (PATCH)", |r| r.office_edits.to_string()),
+            ("syncs/s (stretches)", |r| f(r.syncs_per_sec, 1)),
+            ("changes/s (stretches)", |r| f(r.changes_per_sec, 0)),
+            ("latency p50/p95/p99 ms, stretches (all at once)", |r| {
+                format!(
+                    "{} / {} / {}",
+                    f(r.day_latency.p50_ms, 1),
+                    f(r.day_latency.p95_ms, 1),
+                    f(r.day_latency.p99_ms, 1)
+                )
+            }),
+            ("latency p50/p95/p99 ms, morning burst", |r| {
+                format!(
+                    "{} / {} / {}",
+                    f(r.burst_latency.p50_ms, 1),
+                    f(r.burst_latency.p95_ms, 1),
+                    f(r.burst_latency.p99_ms, 1)
+                )
+            }),
+            ("request bytes/sync", |r| {
+                f(r.routine.request_bytes_per_sync, 0)
+            }),
+            ("response bytes/sync", |r| {
+                f(r.routine.response_bytes_per_sync, 0)
+            }),
+            ("raw change bytes/sync", |r| {
+                f(r.routine.raw_change_bytes_per_sync, 0)
+            }),
+            ("**wire / raw change bytes** (target <= 1.3)", |r| {
+                f(r.routine.wire_over_raw, 2)
+            }),
+            ("round trips/sync (ideal 1)", |r| {
+                f(r.routine.round_trips_per_sync, 3)
+            }),
+            ("**syncs in one round trip** (target >= 99%)", |r| {
+                format!("{}%", f(r.routine.one_round_trip_share * 100.0, 1))
+            }),
+            ("server CPU s / 1,000 changes", |r| {
+                f(r.server_cpu_secs_per_1000_changes, 3)
+            }),
+            ("server peak RSS MiB, day", |r| f(r.server_peak_rss_mib, 0)),
+            ("server peak RSS MiB, setup (argon2 logins)", |r| {
+                f(r.server_setup_peak_rss_mib, 0)
+            }),
+            ("ceiling changes/s, 1 core (in-process serve)", |r| {
+                f(r.ceiling_changes_per_sec_one_core, 0)
+            }),
+            ("ceiling changes/s, all cores", |r| {
+                f(r.ceiling_changes_per_sec, 0)
+            }),
+            ("**end-to-end / ceiling** (target >= 0.3)", |r| {
+                f(r.throughput_over_ceiling, 3)
+            }),
+            ("first sync: bytes down/sync", |r| {
+                f(r.initial.response_bytes_per_sync, 0)
+            }),
+            ("rejected documents", |r| {
+                (r.routine.rejected_documents + r.initial.rejected_documents).to_string()
+            }),
+        ];
+        for (name, value) in rows {
+            let mut line = format!("| {name} | ");
+            for r in &self.runs {
+                line.push_str(&value(r));
+                line.push_str(" | ");
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,534 @@
+//! One run: a database, the server as a child process, N technicians and
+//! the office, and a working day compressed into phases.
+//!
+//! Setup (not measured): users through the admin CLI, the price book, six
+//! jobs per technician, each technician's login and first (whole-document)
+//! sync. Then the day:
+//!
+//! 1. **Morning burst**: every device has started travelling to its first
+//!    job and syncs once; start times are spread evenly over the burst
+//!    window (the real "everyone within a minute", compressed).
+//! 2. **Six offline stretches**, one per job: each device works a whole
+//!    visit offline (20-40 changes), then all devices reconnect at once
+//!    (closed loop, as fast as the server answers): this is the throughput.
+//!
+//! Between phases, untimed, the office edits about 15% of the jobs with
+//! `PATCH /v1/jobs/{id}` (some while the technician is on that very job),
+//! and each device builds its next request, so the timed parts contain the
+//! HTTP exchanges, the server's work and the device applying the answer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use fieldsync_core::automerge::Automerge;
+use fieldsync_core::{DocId, JobId, Timestamp, UserId};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::device::{Device, PARTS, SyncRecord, id_bytes};
+use crate::pg::PgCluster;
+use crate::server::{PASSWORD, ServerProcess, create_user};
+
+pub const JOBS_PER_TECHNICIAN: usize = 6;
+/// Share of jobs the office edits during the day.
+pub const OFFICE_EDIT_SHARE: f64 = 0.15;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+pub struct Config {
+    pub server_bin: PathBuf,
+    pub backend: Backend,
+    pub technicians: usize,
+    pub burst_window: Duration,
+    pub max_in_flight: usize,
+    pub seed: u64,
+    pub doc_cache_entries: Option<usize>,
+}
+
+/// Everything measured in one run, for [`crate::report`].
+pub struct Measured {
+    pub initial: Vec<SyncRecord>,
+    pub burst: Vec<SyncRecord>,
+    pub burst_wall: Duration,
+    pub day: Vec<SyncRecord>,
+    /// Wall time of the six closed-loop stretches together.
+    pub day_wall: Duration,
+    /// Server CPU seconds during the burst and the stretches.
+    pub server_cpu: f64,
+    /// Peak server memory during the day (from the burst on).
+    pub peak_rss_bytes: u64,
+    /// Peak server memory during the setup (logins: argon2).
+    pub setup_peak_rss_bytes: u64,
+    pub office_edits: usize,
+    pub setup_wall: Duration,
+    /// The devices' documents right after their first sync: the server's
+    /// copies at that moment, where the in-process replay starts.
+    pub start_docs: Vec<BTreeMap<DocId, Automerge>>,
+    pub devices: Vec<(UserId, fieldsync_core::automerge::ActorId)>,
+}
+
+struct Office {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Office {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        let res = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = res.status();
+        let text = res.text().await?;
+        if !status.is_success() {
+            bail!("{path}: {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    username: &str,
+    actor: [u8; 16],
+) -> anyhow::Result<Value> {
+    let hex: String = actor.iter().map(|b| format!("{b:02x}")).collect();
+    let res = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": username, "password": PASSWORD,
+            "device": {"name": "bench", "actor_id": hex}}))
+        .send()
+        .await?;
+    let status = res.status();
+    let text = res.text().await?;
+    if status != 200 {
+        bail!("login {username}: {status}: {text}");
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn price_book() -> Value {
+    let parts: serde_json::Map<String, Value> = PARTS
+        .iter()
+        .enumerate()
+        .map(|(i, (sku, serialized))| {
+            (
+                (*sku).to_owned(),
+                json!({"name": format!("Part {sku}"), "unit_price": 450 + 731 * i as i64,
+                    "serialized": serialized}),
+            )
+        })
+        .collect();
+    json!({
+        "version": 0,
+        "currency": "EUR",
+        "tax_rate_bps": 2000,
+        "callout_fee": 4500,
+        "parts": parts,
+        "labour_rates": {"standard": {"name": "Standard", "hourly": 6000}},
+        "contracts": {}
+    })
+}
+
+/// Today at `minutes` past midnight UTC, in unix ms.
+fn today_at(minutes: i64) -> i64 {
+    let midnight = time::OffsetDateTime::now_utc()
+        .date()
+        .midnight()
+        .assume_utc()
+        .unix_timestamp();
+    (midnight + minutes * 60) * 1000
+}
+
+fn rfc3339(ms: i64) -> anyhow::Result<String> {
+    Ok(time::OffsetDateTime::from_unix_timestamp(ms / 1000)?
+        .format(&time::format_description::well_known::Rfc3339)?)
+}
+
+/// Start of job `k`'s window: 08:00, then every 90 minutes.
+fn window_start(k: usize) -> i64 {
+    today_at(8 * 60 + 90 * k as i64)
+}
+
+fn new_job(customer: &str, technician: UserId, k: usize) -> anyhow::Result<Value> {
+    let start = window_start(k);
+    Ok(json!({
+        "customer": {"name": customer, "email": "customer@example.com", "phone": "+351 900 000 000"},
+        "site": {"name": "Main house", "address": "Rua das Flores 1, Porto"},
+        "asset": {"product": "Boiler X200", "serial": "BX-1", "warranty_end": null, "contract_ref": null},
+        "problem": "No hot water",
+        "priority": "normal",
+        "window": {"start": rfc3339(start)?, "end": rfc3339(start + 3_600_000)?},
+        "technician_id": technician.to_string(),
+        "checklist": [
+            {"question": "Gas pressure checked?", "required": true},
+            {"question": "Flue clear?", "required": false}
+        ],
+    }))
+}
+
+/// Runs `f` on every device, spread over the machine's cores (untimed work).
+fn on_devices(
+    devices: &mut [Device],
+    f: impl Fn(&mut Device) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = devices.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = devices
+            .chunks_mut(chunk)
+            .map(|part| s.spawn(|| part.iter_mut().try_for_each(&f)))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("worker panicked"))?)
+    })
+}
+
+/// Every device syncs once. With `spread`, device i starts at i/N of it
+/// (open loop); without, all start at once, at most `max_in_flight` at a time.
+async fn sync_all(
+    devices: Vec<Device>,
+    client: &reqwest::Client,
+    url: &str,
+    spread: Option<Duration>,
+    max_in_flight: usize,
+) -> anyhow::Result<(Vec<Device>, Vec<SyncRecord>, Duration)> {
+    let n = devices.len();
+    let gate = Arc::new(Semaphore::new(max_in_flight));
+    let started = Instant::now();
+    let mut set = JoinSet::new();
+    for (i, mut device) in devices.into_iter().enumerate() {
+        let client = client.clone();
+        let url = url.to_owned();
+        let gate = gate.clone();
+        let at = spread.map(|w| w.mul_f64(i as f64 / n as f64));
+        set.spawn(async move {
+            if let Some(at) = at {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(started + at)).await;
+            }
+            let _permit = gate.acquire_owned().await?;
+            let record = device.sync(&client, &url).await?;
+            anyhow::Ok((device, record))
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut records = Vec::with_capacity(n);
+    while let Some(done) = set.join_next().await {
+        let (d, r) = done??;
+        out.push(d);
+        records.push(r);
+    }
+    let wall = started.elapsed();
+    out.sort_by_key(|d| d.index);
+    Ok((out, records, wall))
+}
+
+/// The office's edits due before phase `phase` (0 = before the burst).
+async fn office_edits(
+    office: &Arc<Office>,
+    plan: &[(usize, JobId)],
+    phase: usize,
+) -> anyhow::Result<usize> {
+    let gate = Arc::new(Semaphore::new(8));
+    let mut set = JoinSet::new();
+    let mut count = 0;
+    for (k, (p, job)) in plan.iter().enumerate() {
+        if *p != phase {
+            continue;
+        }
+        count += 1;
+        let (office, gate, job) = (office.clone(), gate.clone(), *job);
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let body = if k % 2 == 0 {
+                json!({"problem": format!("No hot water; customer called again ({k})"), "priority": "high"})
+            } else {
+                json!({"customer_phone": format!("+351 910 {:03} {:03}", k % 1000, (k / 1000) % 1000)})
+            };
+            office
+                .call(reqwest::Method::PATCH, &format!("/v1/jobs/{job}"), &body)
+                .await?;
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done??;
+    }
+    Ok(count)
+}
+
+pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
+    let setup_started = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix("fieldsync-bench-")
+        .tempdir()?;
+    let pg = match cfg.backend {
+        Backend::Postgres => Some(PgCluster::start().context("start PostgreSQL")?),
+        Backend::Sqlite => None,
+    };
+    let url = match &pg {
+        Some(pg) => pg.url(),
+        None => format!("sqlite://{}", dir.path().join("fieldsync.db").display()),
+    };
+    let data_dir = dir.path().to_owned();
+
+    eprintln!(
+        "[{}/{}] creating users",
+        cfg.backend.name(),
+        cfg.technicians
+    );
+    // The first one alone: it applies the migrations.
+    create_user(&cfg.server_bin, &url, &data_dir, "bench-admin", "admin")?;
+    create_user(
+        &cfg.server_bin,
+        &url,
+        &data_dir,
+        "bench-office",
+        "dispatcher",
+    )?;
+    let names: Vec<String> = (0..cfg.technicians)
+        .map(|i| format!("tech-{i:05}"))
+        .collect();
+    let users = create_users(&cfg.server_bin, &url, &data_dir, &names)?;
+
+    let server = ServerProcess::start(&cfg.server_bin, &url, &data_dir, cfg.doc_cache_entries)?;
+    let base = server.url("");
+    // For attaching a profiler (perf record -p PID) to the measured phases.
+    eprintln!(
+        "[{}/{}] server pid {} on {}",
+        cfg.backend.name(),
+        cfg.technicians,
+        server.pid(),
+        server.addr
+    );
+    let sync_url = server.url("/v1/sync");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(cfg.max_in_flight.max(64))
+        .build()?;
+
+    let admin = login(&client, &base, "bench-admin", id_bytes(1, 0xAD)).await?;
+    let admin = Office {
+        client: client.clone(),
+        base: base.clone(),
+        token: admin["access_token"].as_str().context("token")?.to_owned(),
+    };
+    admin
+        .call(reqwest::Method::PUT, "/v1/pricebook", &price_book())
+        .await?;
+    let office = login(&client, &base, "bench-office", id_bytes(2, 0x0F)).await?;
+    let office = Arc::new(Office {
+        client: client.clone(),
+        base: base.clone(),
+        token: office["access_token"].as_str().context("token")?.to_owned(),
+    });
+
+    eprintln!("[{}/{}] creating jobs", cfg.backend.name(), cfg.technicians);
+    let gate = Arc::new(Semaphore::new(8));
+    let mut set = JoinSet::new();
+    for (i, user) in users.iter().enumerate() {
+        for k in 0..JOBS_PER_TECHNICIAN {
+            let body = new_job(&format!("Customer {i}-{k}"), *user, k)?;
+            let (office, gate) = (office.clone(), gate.clone());
+            set.spawn(async move {
+                let _permit = gate.acquire_owned().await?;
+                office.call(reqwest::Method::POST, "/v1/jobs", &body).await
+            });
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        done??;
+    }
+
+    eprintln!("[{}/{}] logging in", cfg.backend.name(), cfg.technicians);
+    let mut set = JoinSet::new();
+    for (i, (name, user)) in names.iter().zip(&users).enumerate() {
+        let (client, base, gate, name, user) = (
+            client.clone(),
+            base.clone(),
+            gate.clone(),
+            name.clone(),
+            *user,
+        );
+        let seed = cfg.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let actor = id_bytes(i as u64 + 1, 0x7E);
+            let tokens = login(&client, &base, &name, actor).await?;
+            let token = tokens["access_token"].as_str().context("token")?.to_owned();
+            anyhow::Ok(Device::new(i, user, token, actor, seed))
+        });
+    }
+    let mut devices = Vec::new();
+    while let Some(done) = set.join_next().await {
+        devices.push(done??);
+    }
+    devices.sort_by_key(|d| d.index);
+
+    eprintln!("[{}/{}] first sync", cfg.backend.name(), cfg.technicians);
+    on_devices(&mut devices, |d| {
+        d.prepare();
+        Ok(())
+    })?;
+    let (mut devices, initial, _) =
+        sync_all(devices, &client, &sync_url, None, cfg.max_in_flight.min(32)).await?;
+    on_devices(&mut devices, |d| {
+        d.learn_jobs()?;
+        if d.jobs.len() != JOBS_PER_TECHNICIAN {
+            bail!("device {} holds {} jobs", d.index, d.jobs.len());
+        }
+        Ok(())
+    })?;
+    let start_docs: Vec<_> = devices.iter().map(Device::snapshot).collect();
+
+    // Which jobs the office edits, and before which phase: any time up to
+    // the stretch in which the technician works that job.
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let mut plan = Vec::new();
+    for d in &devices {
+        for (k, job) in d.jobs.iter().enumerate() {
+            if rng.random_bool(OFFICE_EDIT_SHARE) {
+                plan.push((rng.random_range(0..=k + 1), *job));
+            }
+        }
+    }
+    let setup_wall = setup_started.elapsed();
+    let setup_peak_rss_bytes = server.peak_rss_bytes()?;
+    server.reset_peak_rss()?;
+
+    // Morning burst.
+    eprintln!("[{}/{}] morning burst", cfg.backend.name(), cfg.technicians);
+    let mut office_count = office_edits(&office, &plan, 0).await?;
+    on_devices(&mut devices, |d| {
+        let first = d.jobs[0];
+        d.start_travel(first, Timestamp(window_start(0) - 20 * 60_000))?;
+        d.prepare();
+        Ok(())
+    })?;
+    let cpu0 = server.cpu_seconds()?;
+    let (mut devices, burst, burst_wall) = sync_all(
+        devices,
+        &client,
+        &sync_url,
+        Some(cfg.burst_window),
+        cfg.technicians.max(1),
+    )
+    .await?;
+    let mut server_cpu = server.cpu_seconds()? - cpu0;
+
+    // The stretches.
+    let mut day = Vec::new();
+    let mut day_wall = Duration::ZERO;
+    for k in 0..JOBS_PER_TECHNICIAN {
+        eprintln!(
+            "[{}/{}] stretch {}",
+            cfg.backend.name(),
+            cfg.technicians,
+            k + 1
+        );
+        office_count += office_edits(&office, &plan, k + 1).await?;
+        on_devices(&mut devices, |d| {
+            let job = d.jobs[k];
+            d.work_job(job, Timestamp(window_start(k)))?;
+            if let Some(next) = d.jobs.get(k + 1).copied() {
+                d.start_travel(next, Timestamp(window_start(k + 1) - 20 * 60_000))?;
+            }
+            d.prepare();
+            Ok(())
+        })?;
+        let cpu0 = server.cpu_seconds()?;
+        let (next, records, wall) =
+            sync_all(devices, &client, &sync_url, None, cfg.max_in_flight).await?;
+        server_cpu += server.cpu_seconds()? - cpu0;
+        devices = next;
+        day_wall += wall;
+        day.extend(records);
+    }
+    let peak_rss_bytes = server.peak_rss_bytes()?;
+    drop(server);
+    drop(pg);
+
+    Ok(Measured {
+        initial,
+        burst,
+        burst_wall,
+        day,
+        day_wall,
+        server_cpu,
+        peak_rss_bytes,
+        setup_peak_rss_bytes,
+        office_edits: office_count,
+        setup_wall,
+        start_docs,
+        devices: devices
+            .iter()
+            .map(|d| (d.who.user, d.actor.clone()))
+            .collect(),
+    })
+}
+
+/// Technicians through the admin CLI, a few processes at a time.
+fn create_users(
+    bin: &Path,
+    url: &str,
+    data_dir: &Path,
+    names: &[String],
+) -> anyhow::Result<Vec<UserId>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let chunk = names.len().div_ceil(threads).max(1);
+    let ids: Vec<anyhow::Result<Vec<UserId>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|name| {
+                            let id = create_user(bin, url, data_dir, name, "technician")?;
+                            id.parse::<UserId>()
+                                .map_err(|e| anyhow::anyhow!("user id {id:?}: {e}"))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| bail!("worker panicked")))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(names.len());
+    for part in ids {
+        out.extend(part?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,46 @@
+//! The load generator's smoke run: `fieldsync-bench --quick` against the
+//! real server on SQLite, a few technicians, a few seconds. It checks what
+//! the run did (every sync completed, nothing rejected, the replay merged
+//! the same changes, the figures are written), never how fast: the
+//! machine is shared and noisy.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn quick_run_syncs_a_day_and_writes_the_figures() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_fieldsync-bench"))
+        .args(["--quick", "--burst-window-ms", "200", "--out"])
+        .arg(out.path())
+        .status()
+        .expect("run fieldsync-bench");
+    assert!(status.success(), "fieldsync-bench --quick failed: {status}");
+
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("sqlite.json")).unwrap())
+            .unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["technicians"], 3);
+    assert_eq!(run["jobs"], 18);
+    let routine = &run["routine"];
+    // The morning burst and six stretches, per technician.
+    assert_eq!(routine["syncs"], 3 * 7);
+    // Six visits of at least 20 changes each, plus the morning's travel.
+    let changes = routine["changes_up"].as_u64().unwrap();
+    assert!(changes >= 3 * (6 * 20 + 1), "only {changes} changes sent");
+    assert_eq!(run["ceiling_changes"].as_u64().unwrap(), changes);
+    assert_eq!(routine["rejected_documents"], 0);
+    assert_eq!(run["initial"]["rejected_documents"], 0);
+    assert!(routine["wire_over_raw"].as_f64().unwrap() > 0.0);
+    assert!(run["server_cpu_secs"].as_f64().unwrap() > 0.0);
+    assert!(run["server_peak_rss_mib"].as_f64().unwrap() > 1.0);
+    assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
+
+    let table = std::fs::read_to_string(out.path().join("sqlite.md")).unwrap();
+    assert!(table.contains("| sqlite x3 |"), "{table}");
+    assert!(table.contains("end-to-end / ceiling"), "{table}");
+}
