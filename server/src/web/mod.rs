@@ -3,7 +3,7 @@
 //!
 //! # Building a page (the API other features use)
 //!
-//! ```ignore
+//! ```text
 //! use crate::web::{CsrfForm, WebError, WebUser, layout};
 //!
 //! // GET: any logged-in user; `WebUser` redirects to the login page otherwise.
