@@ -118,14 +118,21 @@ pub async fn write<E>(
         if changes.is_empty() {
             return Ok(current);
         }
-        if let Some(version) =
+        if let Some(applied) =
             commit_applied(store, cache, doc_id, derive, &current, &changes).await?
         {
-            current.version = version;
+            current.version = applied.version;
             return Ok(current);
         }
     }
     Err(WriteError::Contended(doc_id))
+}
+
+/// What [`commit_applied`] stored.
+pub struct Applied {
+    pub version: i64,
+    /// Vans named by the committed job's part lines (empty for other documents).
+    pub vans: Vec<fieldsync_core::LocationId>,
 }
 
 /// Commits `changes`, which `current` (the document as loaded at
@@ -143,7 +150,7 @@ pub async fn commit_applied<E>(
     derive: &Derive<'_>,
     current: &CachedDoc<Automerge>,
     changes: &[Change],
-) -> Result<Option<i64>, WriteError<E>> {
+) -> Result<Option<Applied>, WriteError<E>> {
     let mut commit = DocCommit::new(doc_id, current.version);
     commit.changes = changes.iter().map(NewChange::from_change).collect();
     if let DocId::Job(_) = doc_id {
@@ -165,7 +172,14 @@ pub async fn commit_applied<E>(
                     tracing::warn!(doc = %doc_id, error = %e, "writing a snapshot failed");
                 }
             }
-            Ok(Some(version))
+            // The vans the job's part lines name, from the read above: the
+            // caller refreshes their stock documents without reading again.
+            let vans = commit
+                .consumption
+                .iter()
+                .flat_map(|c| c.lines.iter().map(|l| l.van))
+                .collect();
+            Ok(Some(Applied { version, vans }))
         }
         CommitOutcome::Stale { current_version } => {
             tracing::debug!(doc = %doc_id, current_version, "stale write, catching up");

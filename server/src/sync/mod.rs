@@ -153,8 +153,8 @@ async fn sync(
             )
             .await
             .map_err(ApiError::internal)?;
-            if committed.is_some() {
-                touched_vans.extend(crate::inventory::vanstock::vans_of_job(&merged.doc));
+            if let Some(applied) = committed {
+                touched_vans.extend(applied.vans);
                 continue;
             }
         }
