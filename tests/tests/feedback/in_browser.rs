@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use fieldsync_server::testing::TestBackend;
 use serde_json::json;
 
-use crate::browser::Browser;
 use crate::helpers::backend_tests;
 use crate::support::{SmtpSink, customer, fast, link_in, scene, visit};
+use crate::webdriver::{Browser, PHONE};
 
 /// target/test-artifacts/<name> (never committed).
 fn artifact(name: &str) -> PathBuf {
@@ -30,7 +30,7 @@ async fn the_emailed_form_works_in_a_real_browser(backend: TestBackend) {
     let link = link_in(&smtp.wait_for(1).await[0]);
     let tag = format!("{backend:?}").to_lowercase();
 
-    let b = Browser::start().await;
+    let b = Browser::start(PHONE).await;
     b.goto(&link).await;
     assert_eq!(b.text("h1").await, "How did the visit go?");
     assert_eq!(b.text("#visit-technician").await, "Marta");

@@ -13,9 +13,10 @@ mod device;
 #[path = "../api/office.rs"]
 mod office;
 
-mod browser;
 #[path = "../inventory/console_client.rs"]
 mod console_client;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
 mod support;
 

@@ -12,6 +12,8 @@ mod office;
 
 mod console_client;
 mod setup;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
 mod api;
 mod browser;

@@ -1,4 +1,6 @@
-//! Headless Chromium over raw W3C WebDriver (chromedriver + reqwest).
+//! Headless Chromium over raw W3C WebDriver (chromedriver + reqwest),
+//! shared by the test binaries that drive web pages.
+#![allow(dead_code)]
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,8 +21,14 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// A phone in portrait (the customer's feedback form).
+pub const PHONE: (u32, u32) = (412, 915);
+/// A laptop (the depot managers' console).
+pub const LAPTOP: (u32, u32) = (1024, 900);
+
 impl Browser {
-    pub async fn start() -> Self {
+    /// A fresh Chromium profile with a `(width, height)` window.
+    pub async fn start((width, height): (u32, u32)) -> Self {
         // --port=0: chromedriver picks a free port and prints it.
         let mut driver = Command::new("chromedriver")
             .arg("--port=0")
@@ -53,7 +61,7 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=412,915",
+                    "--disable-dev-shm-usage", format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", profile.path().display()),
                 ]
             }
@@ -139,8 +147,11 @@ impl Browser {
             .await;
     }
 
+    /// Replaces the field's value (a prefilled one included) with `text`.
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/clear"), json!({}))
+            .await;
         self.cmd(
             "POST",
             &format!("/element/{e}/value"),
@@ -168,13 +179,15 @@ impl Browser {
         .await
     }
 
-    pub async fn screenshot(&self, path: &std::path::Path) {
+    /// Saves a PNG of the window; returns its size in bytes.
+    pub async fn screenshot(&self, path: &std::path::Path) -> usize {
         let b64 = self.cmd("GET", "/screenshot", json!({})).await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(b64.as_str().expect("base64 PNG"))
             .unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, png).unwrap();
+        std::fs::write(path, &png).unwrap();
+        png.len()
     }
 
     pub async fn quit(self) {
