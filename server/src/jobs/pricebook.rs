@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use super::views::timestamp;
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::documents::{self, Derive, WriteError};
+use crate::documents::{self, Derive};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::store::now_utc;
@@ -83,11 +83,7 @@ async fn put_price_book(
         },
     )
     .await
-    .map_err(|e| match e {
-        WriteError::Edit(e) => e,
-        WriteError::Contended(_) => ApiError::Unavailable,
-        e => ApiError::internal(e),
-    })?;
+    .map_err(super::routes::write_error)?;
     let book = read_price_book(&stored.doc, None).map_err(ApiError::internal)?;
     Ok(axum::Json(book))
 }

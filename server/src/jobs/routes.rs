@@ -1,5 +1,6 @@
 //! `/v1/jobs`: create, edit, assign, cancel, list and read jobs.
 
+use automerge::{Automerge, Change};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use fieldsync_core::billing::bill;
@@ -7,6 +8,7 @@ use fieldsync_core::job::read_job;
 use fieldsync_core::{
     ActionError, DocId, JobAction, JobDoc, JobId, Principal, Role, Status, UserId,
 };
+use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -48,7 +50,7 @@ fn action_error(e: ActionError) -> ApiError {
     }
 }
 
-fn write_error(e: WriteError<ApiError>) -> ApiError {
+pub(super) fn write_error(e: WriteError<ApiError>) -> ApiError {
     match e {
         WriteError::Edit(e) => e,
         WriteError::Contended(_) => ApiError::Unavailable,
@@ -69,12 +71,13 @@ async fn check_technician(state: &AppState, id: Option<Uuid>) -> Result<(), ApiE
     }
 }
 
-/// Applies office actions to a stored job and answers with the result.
-async fn act(
+/// Writes a job through `edit` (given the latest stored document, empty if
+/// none, and the server time) and answers with the result, billed with the
+/// current price book.
+async fn write_job(
     state: &AppState,
     id: JobId,
-    who: Principal,
-    actions: &[JobAction],
+    mut edit: impl FnMut(&mut Automerge, OffsetDateTime) -> Result<Vec<Change>, ApiError>,
 ) -> Result<JobView, ApiError> {
     let now = now_utc();
     let book = documents::price_book(state.store.as_ref(), &state.docs)
@@ -85,29 +88,40 @@ async fn act(
         now,
         feedback: &state.settings.feedback,
     };
-    let actor = state.actor.clone();
     let stored = documents::write(
         state.store.as_ref(),
         &state.docs,
         DocId::Job(id),
         &derive,
-        |doc| {
-            if doc.get_heads().is_empty() {
-                return Err(ApiError::NotFound);
-            }
-            let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
-            let before = job.doc().get_heads();
-            let result = actions
-                .iter()
-                .try_for_each(|a| job.apply(a, who, timestamp(now)).map(drop));
-            *doc = job.into_doc();
-            result.map_err(action_error)?;
-            Ok(doc.get_changes(&before))
-        },
+        |doc| edit(doc, now),
     )
     .await
     .map_err(write_error)?;
     view(stored.doc, stored.version, book.as_ref())
+}
+
+/// Applies office actions to a stored job and answers with the result.
+async fn act(
+    state: &AppState,
+    id: JobId,
+    who: Principal,
+    actions: &[JobAction],
+) -> Result<JobView, ApiError> {
+    let actor = state.actor.clone();
+    write_job(state, id, |doc, now| {
+        if doc.get_heads().is_empty() {
+            return Err(ApiError::NotFound);
+        }
+        let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
+        let before = job.doc().get_heads();
+        let result = actions
+            .iter()
+            .try_for_each(|a| job.apply(a, who, timestamp(now)).map(drop));
+        *doc = job.into_doc();
+        result.map_err(action_error)?;
+        Ok(doc.get_changes(&before))
+    })
+    .await
 }
 
 fn view(
@@ -140,34 +154,17 @@ async fn create_job(
     let who = office(&caller)?;
     check_technician(&state, body.technician_id).await?;
     let spec = body.into_spec()?;
-    let now = now_utc();
-    let book = documents::price_book(state.store.as_ref(), &state.docs)
-        .await
-        .map_err(ApiError::internal)?;
-    let derive = Derive {
-        price_book: book.as_ref(),
-        now,
-        feedback: &state.settings.feedback,
-    };
     let actor = state.actor.clone();
-    let stored = documents::write(
-        state.store.as_ref(),
-        &state.docs,
-        DocId::Job(spec.id),
-        &derive,
-        |doc| {
-            if !doc.get_heads().is_empty() {
-                return Err(ApiError::Conflict(format!("job {} exists", spec.id)));
-            }
-            let job =
-                JobDoc::create(&spec, actor.clone(), who, timestamp(now)).map_err(action_error)?;
-            *doc = job.into_doc();
-            Ok(doc.get_changes(&[]))
-        },
-    )
-    .await
-    .map_err(write_error)?;
-    let view = view(stored.doc, stored.version, book.as_ref())?;
+    let view = write_job(&state, spec.id, |doc, now| {
+        if !doc.get_heads().is_empty() {
+            return Err(ApiError::Conflict(format!("job {} exists", spec.id)));
+        }
+        let job =
+            JobDoc::create(&spec, actor.clone(), who, timestamp(now)).map_err(action_error)?;
+        *doc = job.into_doc();
+        Ok(doc.get_changes(&[]))
+    })
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
