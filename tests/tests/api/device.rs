@@ -115,6 +115,11 @@ impl Device {
 
     /// A full sync over a perfect link.
     pub async fn sync(&mut self, app: &TestApp) -> Synced {
+        self.sync_at(&app.client, &app.url("/v1/sync")).await
+    }
+
+    /// A full sync with the server at `url` (one of several processes).
+    pub async fn sync_at(&mut self, client: &reqwest::Client, url: &str) -> Synced {
         let mut out = Synced::default();
         let mut request = Some(self.session.start(&self.docs));
         while let Some(req) = request.take() {
@@ -122,7 +127,7 @@ impl Device {
             out.round_trips += 1;
             let body = req.encode();
             out.request_bytes += body.len();
-            let res = self.post(app, body).await;
+            let res = self.post_to(client, url, body).await.unwrap();
             assert_eq!(
                 res.status(),
                 200,

@@ -16,9 +16,6 @@ use crate::helpers::{PASSWORD, actor};
 use crate::office::{new_job, price_book};
 use crate::process::ServerProcess;
 
-/// Rounds a device tries before a sync is called stuck.
-const MAX_ROUNDS: usize = 10;
-
 fn now() -> Timestamp {
     Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000)
 }
@@ -62,15 +59,8 @@ async fn call(req: reqwest::RequestBuilder, token: &str, body: Option<&Value>) -
 
 /// Syncs until finished, through whichever server `url` names.
 async fn sync_via(device: &mut Device, client: &reqwest::Client, url: &str) {
-    let mut request = Some(device.session.start(&device.docs));
-    let mut rounds = 0;
-    while let Some(r) = request.take() {
-        rounds += 1;
-        assert!(rounds <= MAX_ROUNDS, "sync did not settle");
-        let report = device.try_round(client, url, r).await.expect("sync round");
-        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-        request = device.session.next_round(&device.docs);
-    }
+    let synced = device.sync_at(client, url).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
 }
 
 fn note(device: usize, k: usize) -> String {
