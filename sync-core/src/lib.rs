@@ -9,6 +9,7 @@
 //!   device before it commits and by the server on receipt;
 //! - [`pricebook`], [`billing`]: the server-authored price book and the one
 //!   function that turns a job into an invoice (integer minor units);
+//! - [`card`]: the card-number test every free-text field passes;
 //! - [`vanstock`]: a van's stock as the server last knew it;
 //! - [`sync`]: the sans-IO batched sync protocol (`docs/sync-protocol.md`).
 //!
@@ -43,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod billing;
+pub mod card;
 pub mod doc_id;
 pub mod error;
 mod hydrated;

@@ -6,7 +6,5 @@ mod ops;
 pub(crate) mod read;
 
 pub use model::*;
-pub use ops::{
-    ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec, MAX_TEXT, looks_like_card_number,
-};
+pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec, MAX_TEXT};
 pub use read::{read_job, read_status};
