@@ -38,6 +38,7 @@ pub fn replay(m: &Measured) -> anyhow::Result<Ceiling> {
         let caller = Caller {
             principal: Principal::new(*user, Role::Technician),
             device_actors: &actors,
+            context: &Default::default(),
         };
         let mut docs: BTreeMap<DocId, HeldDoc> = m.start_docs[i]
             .iter()

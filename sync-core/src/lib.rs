@@ -65,4 +65,4 @@ pub use ids::*;
 pub use job::{Job, JobAction, JobDoc, JobSpec};
 pub use role::{Principal, Role};
 pub use status::Status;
-pub use validate::{RejectCode, Rejection, validate_changes};
+pub use validate::{RejectCode, Rejection, validate_changes, validate_changes_in};
