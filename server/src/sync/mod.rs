@@ -8,6 +8,7 @@
 //! never believes the server holds something it could lose; a retried or
 //! duplicated request finds its changes stored and changes nothing.
 
+mod schema;
 pub mod scope;
 
 use std::collections::BTreeMap;
@@ -82,6 +83,7 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
+    let context = schema::context(&caller, &scope);
 
     let mut held = BTreeMap::new();
     // The version each document was loaded at: the base of its commit.
@@ -102,21 +104,6 @@ async fn sync(
         }
     }
 
-    // Merging and validating is CPU work on automerge: off the async workers.
-    let principal = caller.principal();
-    let actor = caller.actor.to_automerge();
-    let (served, mut held) = tokio::task::spawn_blocking(move || {
-        let actors = [actor];
-        let who = Caller {
-            principal,
-            device_actors: &actors,
-        };
-        let served = serve(&request, &mut held, &who, &limits);
-        (served, held)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-
     let price_book = held
         .get(&DocId::PriceBook)
         .and_then(|p| read_price_book(&p.doc, None).ok());
@@ -125,6 +112,24 @@ async fn sync(
         now,
         feedback: &state.settings.feedback,
     };
+    schema::upgrade_held(&state, &mut held, &mut versions, &derive, now).await?;
+
+    // Merging and validating is CPU work on automerge: off the async workers.
+    let principal = caller.principal();
+    let actor = caller.actor.to_automerge();
+    let (served, mut held) = tokio::task::spawn_blocking(move || {
+        let actors = [actor];
+        let who = Caller {
+            principal,
+            device_actors: &actors,
+            context: &context,
+        };
+        let served = serve(&request, &mut held, &who, &limits);
+        (served, held)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();
     for accepted in &served.accepted {

@@ -1,0 +1,72 @@
+//! What the sync path adds for the job schema: the validation context from
+//! the server's records, and the upgrade of older jobs before a device sees
+//! them (see `fieldsync_core::job::schema`).
+
+use std::collections::BTreeMap;
+
+use automerge::ActorId;
+use fieldsync_core::job::schema;
+use fieldsync_core::sync::{Access, HeldDoc};
+use fieldsync_core::validate::{Context, TechnicianVan};
+use fieldsync_core::{DocId, Role};
+use time::OffsetDateTime;
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::documents::{self, Derive, WriteError};
+use crate::error::ApiError;
+use crate::jobs::views::timestamp;
+
+/// The caller's validation context. A technician's van is the one whose
+/// stock document the scope query gave them to read (the SQL assignment as
+/// of this request); none means they have no van.
+pub(super) fn context(caller: &AuthUser, scope: &BTreeMap<DocId, Access>) -> Context {
+    if caller.role != Role::Technician {
+        return Context::default();
+    }
+    let van = scope.iter().find_map(|(id, access)| match (id, access) {
+        (DocId::VanStock(van), Access::ReadOnly) => Some(*van),
+        _ => None,
+    });
+    Context::default()
+        .with_technician_van(van.map_or(TechnicianVan::NoVan, TechnicianVan::Assigned))
+}
+
+/// Upgrades the writable jobs in `held` that an older schema wrote, so the
+/// device gets the new fields' containers from the server (devices never
+/// create them). Each upgrade is its own commit through the versioned
+/// write: another server process upgrading the same job at the same time
+/// makes this one reload the upgraded job and write nothing. Usually no job
+/// needs it and this reads one root key per job.
+pub(super) async fn upgrade_held(
+    state: &AppState,
+    held: &mut BTreeMap<DocId, HeldDoc>,
+    versions: &mut BTreeMap<DocId, i64>,
+    derive: &Derive<'_>,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    for (id, held) in held.iter_mut() {
+        let old = matches!(id, DocId::Job(_))
+            && held.access == Access::Write
+            && schema::revision(&held.doc).is_ok_and(|v| v < schema::VERSION);
+        if !old {
+            continue;
+        }
+        let actor: ActorId = state.actor.clone();
+        let stored = documents::write(state.store.as_ref(), &state.docs, *id, derive, |doc| {
+            doc.set_actor(actor.clone());
+            let before = doc.get_heads();
+            schema::upgrade(doc, timestamp(now))?;
+            Ok::<_, fieldsync_core::ActionError>(doc.get_changes(&before))
+        })
+        .await
+        .map_err(|e| match e {
+            WriteError::Contended(_) => ApiError::Unavailable,
+            e => ApiError::internal(e),
+        })?;
+        tracing::info!(doc = %id, version = stored.version, "job upgraded to schema {}", schema::VERSION);
+        versions.insert(*id, stored.version);
+        held.doc = stored.doc;
+    }
+    Ok(())
+}
