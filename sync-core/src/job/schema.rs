@@ -427,10 +427,8 @@ pub static FIELDS: &[Field] = &[
             k::CAPTION,
             k::TAKEN_AT,
         ],
-        texts: &[
-            code(k::MEDIA_TYPE, "media type", 100),
-            text(k::CAPTION, "caption", 1_000),
-        ],
+        // The media type's shape bounds it (read::is_media_type).
+        texts: &[text(k::CAPTION, "caption", 1_000)],
         read: Some(|m, id| {
             let a = read::read_attachment(line_id(m, id)?, *m)?;
             Ok(Unit {
