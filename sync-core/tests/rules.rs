@@ -35,11 +35,7 @@ const CARD: &str = "4111 1111 1111 1111";
 /// from van 1 through the library.
 fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
     let id = ids.job();
-    let mut job = JobDoc::from_trusted(
-        new_job(id, Some(user(1)))
-            .into_doc()
-            .with_actor(actor(1)),
-    );
+    let mut job = JobDoc::from_trusted(new_job(id, Some(user(1))).into_doc().with_actor(actor(1)));
     let t = tech(1);
     let actions = [
         JobAction::StartTravel,
@@ -136,7 +132,10 @@ fn sync_as(
     let outcome = served.response.docs[0].outcome.clone();
     match &outcome {
         Outcome::Rejected { .. } => {
-            assert!(served.accepted.is_empty(), "a rejected document stores nothing");
+            assert!(
+                served.accepted.is_empty(),
+                "a rejected document stores nothing"
+            );
             assert_eq!(held[&DocId::Job(id)].doc.get_heads(), job.doc().get_heads());
         }
         _ => assert_eq!(served.accepted.len(), 1, "{outcome:?}"),
@@ -152,7 +151,10 @@ fn rejected(outcome: &Outcome, code: RejectCode, words: &[&str]) {
     for w in words {
         assert!(message.contains(w), "{message:?} should mention {w:?}");
     }
-    assert!(!message.contains("4111"), "the number is never echoed: {message}");
+    assert!(
+        !message.contains("4111"),
+        "the number is never echoed: {message}"
+    );
 }
 
 fn writer_of(field: &Field) -> Principal {
@@ -261,7 +263,10 @@ fn every_text_of_the_schema_keeps_its_limit_and_holds_no_card_number_through_syn
             };
             let path_words: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
             let try_text = |text: String| {
-                let device = device_with(&job, write_text(job.doc(), field, rule.key, text, ids_line()));
+                let device = device_with(
+                    &job,
+                    write_text(job.doc(), field, rule.key, text, ids_line()),
+                );
                 sync(id, &job, &device, who, &ctx)
             };
 
@@ -318,7 +323,24 @@ fn ids_line() -> LineId {
 fn rand_bytes() -> [u8; 16] {
     use std::sync::atomic::{AtomicU8, Ordering};
     static N: AtomicU8 = AtomicU8::new(0);
-    [0xE0, N.fetch_add(1, Ordering::Relaxed), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    [
+        0xE0,
+        N.fetch_add(1, Ordering::Relaxed),
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+    ]
 }
 
 #[test]
@@ -343,7 +365,10 @@ fn notes_merged_from_concurrent_changes_keep_the_limit() {
     a.merge(&mut b).unwrap();
     let r = validate_changes(&a, &hashes, &tech(1)).unwrap_err();
     assert_eq!(r.code, RejectCode::Schema);
-    assert!(r.message.contains("/notes") && r.message.contains("longer than"), "{r:?}");
+    assert!(
+        r.message.contains("/notes") && r.message.contains("longer than"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -379,7 +404,10 @@ fn a_part_line_takes_stock_only_from_the_technicians_own_van() {
         RejectCode::WrongVan,
         &["none"],
     );
-    assert_eq!(sync(id, &job, &new_line(van(1)), t, &own), Outcome::Accepted);
+    assert_eq!(
+        sync(id, &job, &new_line(van(1)), t, &own),
+        Outcome::Accepted
+    );
     // A device that does not know its van leaves the rule to the server.
     assert_eq!(
         sync(id, &job, &new_line(van(2)), t, &Context::default()),
@@ -581,7 +609,12 @@ fn every_action_refuses_a_card_number_in_its_free_text() {
             assert_eq!(e.what, field, "{}", action.name());
             assert!(e.reason.contains("card number"), "{e}");
             assert!(!err.to_string().contains("4111"), "{err}");
-            assert_eq!(device.doc().get_heads(), heads, "{}: nothing kept", action.name());
+            assert_eq!(
+                device.doc().get_heads(),
+                heads,
+                "{}: nothing kept",
+                action.name()
+            );
         }
     }
     // Creating a job with one is refused too.
@@ -611,7 +644,11 @@ fn actions_and_sync_share_one_text_limit() {
     // The library refuses one character more than the table allows ...
     let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
     let err = device
-        .apply(&labour("é".repeat(limit + 1), ids.line()), tech(1), Timestamp(T0))
+        .apply(
+            &labour("é".repeat(limit + 1), ids.line()),
+            tech(1),
+            Timestamp(T0),
+        )
         .unwrap_err();
     assert!(
         matches!(&err, ActionError::Invalid(e) if e.what == "labour description"),
@@ -620,8 +657,19 @@ fn actions_and_sync_share_one_text_limit() {
     // ... and takes exactly the limit, counted in characters (not bytes),
     // which the server's sync step accepts too.
     device
-        .apply(&labour("é".repeat(limit), ids.line()), tech(1), Timestamp(T0))
+        .apply(
+            &labour("é".repeat(limit), ids.line()),
+            tech(1),
+            Timestamp(T0),
+        )
         .unwrap();
-    let outcome = sync_as(id, &job, device.doc(), tech(1), actor(98), &Context::default());
+    let outcome = sync_as(
+        id,
+        &job,
+        device.doc(),
+        tech(1),
+        actor(98),
+        &Context::default(),
+    );
     assert_eq!(outcome, Outcome::Accepted);
 }
