@@ -112,7 +112,7 @@ async fn sync(
         now,
         feedback: &state.settings.feedback,
     };
-    schema::upgrade_held(&state, &mut held, &mut versions, &derive, now).await?;
+    schema::upgrade_held(&state, &caller, &mut held, &mut versions, &derive, now).await?;
 
     // Merging and validating is CPU work on automerge: off the async workers.
     let principal = caller.principal();

@@ -32,41 +32,50 @@ pub(super) fn context(caller: &AuthUser, scope: &BTreeMap<DocId, Access>) -> Con
         .with_technician_van(van.map_or(TechnicianVan::NoVan, TechnicianVan::Assigned))
 }
 
-/// Upgrades the writable jobs in `held` that an older schema wrote, so the
-/// device gets the new fields' containers from the server (devices never
-/// create them). Each upgrade is its own commit through the versioned
-/// write: another server process upgrading the same job at the same time
-/// makes this one reload the upgraded job and write nothing. Usually no job
-/// needs it and this reads one root key per job.
+/// Upgrades the writable jobs in `held` that an older schema wrote and that
+/// have a newer field the caller may write, so the device gets the field's
+/// container from the server (devices never create one). Each upgrade is its
+/// own commit through the versioned write: another server process upgrading
+/// the same job at the same time makes this one reload the upgraded job and
+/// write nothing. Usually no job needs it and this reads one root key per
+/// job. A job that cannot be upgraded is logged and served as it is.
 pub(super) async fn upgrade_held(
     state: &AppState,
+    caller: &AuthUser,
     held: &mut BTreeMap<DocId, HeldDoc>,
     versions: &mut BTreeMap<DocId, i64>,
     derive: &Derive<'_>,
     now: OffsetDateTime,
 ) -> Result<(), ApiError> {
     for (id, held) in held.iter_mut() {
-        let old = matches!(id, DocId::Job(_))
+        let Ok(from) = schema::revision(&held.doc) else {
+            continue;
+        };
+        let wanted = matches!(id, DocId::Job(_))
             && held.access == Access::Write
-            && schema::revision(&held.doc).is_ok_and(|v| v < schema::VERSION);
-        if !old {
+            && schema::FIELDS
+                .iter()
+                .any(|f| f.since > from && f.writer.admits(caller.role));
+        if !wanted {
             continue;
         }
         let actor: ActorId = state.actor.clone();
-        let stored = documents::write(state.store.as_ref(), &state.docs, *id, derive, |doc| {
+        let written = documents::write(state.store.as_ref(), &state.docs, *id, derive, |doc| {
             doc.set_actor(actor.clone());
             let before = doc.get_heads();
             schema::upgrade(doc, timestamp(now))?;
             Ok::<_, fieldsync_core::ActionError>(doc.get_changes(&before))
         })
-        .await
-        .map_err(|e| match e {
-            WriteError::Contended(_) => ApiError::Unavailable,
-            e => ApiError::internal(e),
-        })?;
-        tracing::info!(doc = %id, version = stored.version, "job upgraded to schema {}", schema::VERSION);
-        versions.insert(*id, stored.version);
-        held.doc = stored.doc;
+        .await;
+        match written {
+            Ok(stored) => {
+                tracing::info!(doc = %id, version = stored.version, "job upgraded to schema {}", schema::VERSION);
+                versions.insert(*id, stored.version);
+                held.doc = stored.doc;
+            }
+            Err(WriteError::Contended(_)) => return Err(ApiError::Unavailable),
+            Err(e) => tracing::error!(doc = %id, error = %e, "job upgrade failed"),
+        }
     }
     Ok(())
 }
