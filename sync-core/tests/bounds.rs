@@ -772,3 +772,132 @@ fn a_bloom_filter_asking_for_billions_of_probes_is_malformed() {
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
+
+#[test]
+fn a_batch_inflates_no_more_than_its_decompressed_bound_even_for_refused_documents() {
+    // Six documents, each a compressed change that inflates to 10 KB: over
+    // the per-change bound. Refusing each costs inflating up to that bound,
+    // so the batch stops measuring once its own bound is used up; the rest
+    // wait for a later round.
+    let mut ids = Ids::default();
+    let mut held = BTreeMap::new();
+    let mut docs = Vec::new();
+    for _ in 0..6 {
+        let id = ids.job();
+        let server_doc = new_job(id, Some(user(1))).into_doc();
+        let mut device = device_copy(&server_doc);
+        let mut change = raw_change(&mut device, |tx| {
+            tx.put(ROOT, "problem", "z".repeat(10_000)).unwrap();
+        });
+        let msg = message(
+            &server_doc,
+            device.get_heads(),
+            vec![compressed(&mut change)],
+        );
+        docs.push(DocMessage {
+            id: DocId::Job(id),
+            msg: ByteBuf::from(msg.encode()),
+        });
+        held.insert(
+            DocId::Job(id),
+            HeldDoc {
+                doc: server_doc,
+                access: Access::Write,
+            },
+        );
+    }
+    let limits = Limits {
+        content: ContentLimits {
+            decompressed_bytes: Bound {
+                change: 1024,
+                message: 1024,
+                batch: 3 * 1024,
+            },
+            ..ContentLimits::default()
+        },
+        ..Limits::default()
+    };
+    let request = SyncRequest {
+        v: PROTOCOL_VERSION,
+        docs,
+    };
+    let actors = [actor(1)];
+    let caller = Caller {
+        principal: tech(1),
+        device_actors: &actors,
+    };
+    let served = serve(&request, &mut held, &caller, &limits);
+    let outcomes: Vec<&Outcome> = served.response.docs.iter().map(|d| &d.outcome).collect();
+    // Two refusals inflate 2 x 1 KB; the third would pass the batch's 3 KB.
+    assert!(
+        matches!(
+            outcomes[..2],
+            [Outcome::Rejected { .. }, Outcome::Rejected { .. }]
+        ),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes[2..]
+            .iter()
+            .all(|o| **o == Outcome::NeedsAnotherRound),
+        "{outcomes:?}"
+    );
+    assert_eq!(served.held_back.len(), 4);
+    assert!(served.accepted.is_empty());
+}
+
+mod arbitrary_bytes {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Real chunks of every kind the scanner reads, to mutate.
+    fn seeds() -> Vec<Vec<u8>> {
+        let (_, server_doc) = job();
+        let mut device = device_copy(&server_doc);
+        let text = notes(&device);
+        let mut change = raw_change(&mut device, |tx| {
+            tx.splice_text(&text, 0, 0, &"é and more text ".repeat(40))
+                .unwrap();
+            let list = tx.put_object(ROOT, "lines", ObjType::List).unwrap();
+            tx.insert(&list, 0, "a").unwrap();
+        });
+        vec![
+            change.raw_bytes().to_vec(),
+            compressed(&mut change),
+            device.save(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever the bytes, measuring ends with a count or an error,
+        /// never a panic or a hang.
+        #[test]
+        fn mutated_chunks_are_measured_or_refused(
+            seed in 0usize..3,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            cut in any::<usize>(),
+        ) {
+            let mut bytes = seeds()[seed].clone();
+            for (at, value) in edits {
+                let n = bytes.len();
+                bytes[at % n] = value;
+            }
+            bytes.truncate(cut % (bytes.len() + 1) + 1);
+            let (_, base) = job();
+            let msg = message(&base, Vec::new(), vec![bytes]);
+            let _ = measure_changes(&msg, &Limits::default());
+        }
+
+        #[test]
+        fn random_bytes_are_measured_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83];
+            chunk.extend(bytes);
+            let (_, base) = job();
+            let msg = message(&base, Vec::new(), vec![chunk]);
+            let _ = measure_changes(&msg, &Limits::default());
+        }
+    }
+}

@@ -175,7 +175,32 @@ fn over(scope: Scope, measure: Measure, limit: u64) -> SyncError {
 /// bounds, without applying them. The work is proportional to the
 /// message's bytes plus what it inflates to, which is itself capped.
 pub fn measure_changes(msg: &Message, limits: &Limits) -> Result<Footprint, SyncError> {
+    measure_within(msg, limits, u64::MAX).result
+}
+
+/// What measuring found, and how many bytes it read or inflated to find it
+/// (which a batch counts even when the message is refused).
+pub(crate) struct Measured {
+    pub result: Result<Footprint, SyncError>,
+    pub consumed: u64,
+}
+
+/// [`measure_changes`], inflating no more than `batch_room` bytes: past
+/// it, the error has [`Scope::Batch`] (the message may fit a later batch).
+pub(crate) fn measure_within(msg: &Message, limits: &Limits, batch_room: u64) -> Measured {
+    let mut consumed = 0;
+    let result = measure(msg, limits, batch_room, &mut consumed);
+    Measured { result, consumed }
+}
+
+fn measure(
+    msg: &Message,
+    limits: &Limits,
+    batch_room: u64,
+    consumed: &mut u64,
+) -> Result<Footprint, SyncError> {
     let content = &limits.content;
+    let decompressed = &content.decompressed_bytes;
     // automerge parses the message's chunk list as one concatenated stream,
     // so a chunk may span two entries: read it the same way.
     let joined;
@@ -187,36 +212,45 @@ pub fn measure_changes(msg: &Message, limits: &Limits) -> Result<Footprint, Sync
     };
     let mut total = Footprint::default();
     while !input.is_empty() {
-        let room = content
-            .decompressed_bytes
+        let message_room = decompressed
             .message
             .saturating_sub(total.decompressed_bytes);
+        let batch_left = batch_room.saturating_sub(total.decompressed_bytes);
+        let room = message_room.min(batch_left);
         let caps = InflateCaps {
-            change: room.min(content.decompressed_bytes.change),
+            change: room.min(decompressed.change),
             document: room,
         };
         let size = match next_chunk(&mut input, caps) {
             Ok(size) => size,
             Err(ChunkError::Malformed(why)) => return Err(SyncError::Malformed(why)),
             Err(ChunkError::InflatesPastCap { document }) => {
-                // Documents count at the message level only; name the bound that bit.
-                return Err(if !document && content.decompressed_bytes.change <= room {
+                let cap = if document { caps.document } else { caps.change };
+                *consumed = total
+                    .decompressed_bytes
+                    .saturating_add(cap)
+                    .saturating_add(1);
+                // Name the bound that bit (documents count per message only).
+                return Err(if !document && decompressed.change <= room {
                     over(
                         Scope::Change,
                         Measure::DecompressedBytes,
-                        content.decompressed_bytes.change,
+                        decompressed.change,
                     )
-                } else {
+                } else if message_room <= batch_left {
                     over(
                         Scope::Message,
                         Measure::DecompressedBytes,
-                        content.decompressed_bytes.message,
+                        decompressed.message,
                     )
+                } else {
+                    over(Scope::Batch, Measure::DecompressedBytes, decompressed.batch)
                 });
             }
         };
-        check_chunk(&size, content)?;
         total = total.plus(&footprint_of(&size));
+        *consumed = total.decompressed_bytes;
+        check_chunk(&size, content)?;
         if let Some((measure, limit)) = total.over(content, |b| b.message) {
             return Err(over(Scope::Message, measure, limit));
         }
@@ -225,6 +259,13 @@ pub fn measure_changes(msg: &Message, limits: &Limits) -> Result<Footprint, Sync
                 Scope::Message,
                 Measure::Changes,
                 limits.max_changes_per_message as u64,
+            ));
+        }
+        if total.decompressed_bytes > batch_room {
+            return Err(over(
+                Scope::Batch,
+                Measure::DecompressedBytes,
+                decompressed.batch,
             ));
         }
     }

@@ -8,9 +8,10 @@ use automerge::sync::{Capability, Have, Message, MessageFlags, State, SyncDoc};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use serde_bytes::ByteBuf;
 
+use super::bounds::measure_within;
 use super::guard::{contained, decode_message, receive_copy};
 use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use super::{Footprint, Limits, SyncError, has_change, measure_changes};
+use super::{Footprint, Limits, Scope, SyncError, has_change};
 use crate::doc_id::DocId;
 use crate::role::Principal;
 use crate::validate::{RejectCode, Rejection, validate_changes};
@@ -110,7 +111,9 @@ pub fn serve_within(
         pace,
         limits,
         spent: Footprint::default(),
+        measured: 0,
         stopped: false,
+        full: false,
         held_back: Vec::new(),
     };
     for item in &request.docs {
@@ -158,29 +161,72 @@ pub fn serve_within(
 struct Gauge<'a> {
     pace: &'a mut dyn Pace,
     limits: &'a Limits,
+    /// What the documents applied so far expand to.
     spent: Footprint,
+    /// Bytes read or inflated measuring, refused documents included: no
+    /// batch measures more than its decompressed bound.
+    measured: u64,
+    /// The deadline passed: hold back everything after.
     stopped: bool,
+    /// A document did not fit the batch bounds: hold back the rest with changes.
+    full: bool,
     held_back: Vec<DocId>,
 }
 
+/// What to do with one document's changes.
+enum Verdict {
+    Apply,
+    Refuse(SyncError),
+    HoldBack,
+}
+
 impl Gauge<'_> {
-    /// Whether a document whose changes cost `cost` is worked on now.
-    fn proceed(&mut self, cost: &Footprint) -> bool {
-        if self.stopped || !self.pace.keep_going() {
+    /// Whether to look at another document at all.
+    fn may_start(&mut self) -> bool {
+        if !self.stopped && !self.pace.keep_going() {
             self.stopped = true;
-            return false;
         }
-        if cost.is_empty() {
-            return true;
+        !self.stopped
+    }
+
+    /// Measures `msg`'s changes and decides whether they are applied now.
+    fn weigh(&mut self, msg: &Message) -> Verdict {
+        if msg.changes.is_empty() {
+            return Verdict::Apply;
         }
-        // The first document with changes always fits the batch bounds (its
-        // own were checked), so every round makes progress.
-        let fits = self.spent.is_empty() || self.spent.batch_fits(cost, &self.limits.content);
-        if !fits || !self.pace.admit(cost) {
-            return false;
+        if self.full {
+            return Verdict::HoldBack;
         }
-        self.spent = self.spent.plus(cost);
-        true
+        let room = self
+            .limits
+            .content
+            .decompressed_bytes
+            .batch
+            .saturating_sub(self.measured);
+        let measured = measure_within(msg, self.limits, room);
+        self.measured = self.measured.saturating_add(measured.consumed);
+        let cost = match measured.result {
+            Ok(cost) => cost,
+            Err(SyncError::OverLimit {
+                scope: Scope::Batch,
+                ..
+            }) => {
+                self.full = true;
+                return Verdict::HoldBack;
+            }
+            Err(e) => return Verdict::Refuse(e),
+        };
+        // The first document applied always fits the batch bounds (its own
+        // were checked), so every round makes progress.
+        if !self.spent.is_empty() && !self.spent.batch_fits(&cost, &self.limits.content) {
+            self.full = true;
+            return Verdict::HoldBack;
+        }
+        if !self.pace.admit(&cost) {
+            return Verdict::HoldBack;
+        }
+        self.spent = self.spent.plus(&cost);
+        Verdict::Apply
     }
 }
 
@@ -243,17 +289,18 @@ fn serve_doc(
         return (reply(Outcome::NotFound, None), None);
     }
     // What the changes expand to, before automerge applies anything.
-    let cost = if msg.changes.is_empty() {
-        Footprint::default()
+    let verdict = if gauge.may_start() {
+        gauge.weigh(&msg)
     } else {
-        match measure_changes(&msg, limits) {
-            Ok(cost) => cost,
-            Err(e) => return (reply(malformed(e), None), None),
-        }
+        Verdict::HoldBack
     };
-    if !gauge.proceed(&cost) {
-        gauge.held_back.push(id);
-        return (reply(Outcome::NeedsAnotherRound, Some(resend(held))), None);
+    match verdict {
+        Verdict::Apply => {}
+        Verdict::Refuse(e) => return (reply(malformed(e), None), None),
+        Verdict::HoldBack => {
+            gauge.held_back.push(id);
+            return (reply(Outcome::NeedsAnotherRound, Some(resend(held))), None);
+        }
     }
 
     let before = held.doc.get_heads();
