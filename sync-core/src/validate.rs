@@ -237,6 +237,8 @@ struct Touched {
     lines: BTreeMap<(&'static str, String), &'static Field>,
     /// Text fields.
     texts: BTreeMap<&'static str, &'static Field>,
+    /// Characters the change added to each text field.
+    inserted: BTreeMap<&'static str, usize>,
 }
 
 /// The full path of a patch: its object's path plus the key or index it acts on.
@@ -344,6 +346,9 @@ fn classify(
         Shape::Text => {
             if depth == 1 {
                 return Err(forbidden(format!("the {key} text cannot be replaced")));
+            }
+            if let PatchAction::SpliceText { value, .. } = &patch.action {
+                *touched.inserted.entry(key).or_default() += value.make_string().chars().count();
             }
             touched.texts.insert(key, field);
         }
@@ -523,7 +528,8 @@ fn check_touched(
             own_van(&read::read_part(id, m)?, prior.as_ref(), who, ctx)?;
         }
     }
-    for field in touched.texts.values() {
+    for (key, field) in &touched.texts {
+        schema::check_inserted(field, touched.inserted.get(key).copied().unwrap_or(0))?;
         check_text_at(doc, field, Some(at))?;
     }
     Ok(())

@@ -11,17 +11,17 @@ use std::collections::BTreeMap;
 
 use common::*;
 use fieldsync_core::automerge::hydrate::Value as Hydrated;
+use fieldsync_core::automerge::sync::{Capability, Have, Message, State, SyncDoc};
 use fieldsync_core::automerge::transaction::{Transactable, Transaction};
 use fieldsync_core::automerge::{
     ActorId, Automerge, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
 };
 use fieldsync_core::job::schema::{self, FIELDS, Field, Shape, Writer};
 use fieldsync_core::job::{
-    AttachmentKind, ChecklistQuestion, DetailsEdit, JobAction, MAX_NOTES, PaymentMethod,
+    AttachmentKind, ChecklistQuestion, DetailsEdit, JobAction, MAX_NOTES, MAX_TEXT, PaymentMethod,
 };
 use fieldsync_core::sync::{
     Access, Caller, DocMessage, HeldDoc, Limits, Outcome, PROTOCOL_VERSION, SyncRequest, serve,
-    whole_doc_message,
 };
 use fieldsync_core::validate::{Context, TechnicianVan};
 use fieldsync_core::{
@@ -112,7 +112,7 @@ fn sync_as(
         v: PROTOCOL_VERSION,
         docs: vec![DocMessage {
             id: DocId::Job(id),
-            msg: serde_bytes::ByteBuf::from(whole_doc_message(device).encode()),
+            msg: serde_bytes::ByteBuf::from(routine_message(device, job.doc()).encode()),
         }],
     };
     let mut held = BTreeMap::from([(
@@ -141,6 +141,24 @@ fn sync_as(
         _ => assert_eq!(served.accepted.len(), 1, "{outcome:?}"),
     }
     outcome
+}
+
+/// The device's message of a routine sync (see `ClientSession`): primed with
+/// the server's heads, it carries just the device's new changes.
+fn routine_message(device: &Automerge, server: &Automerge) -> Message {
+    let acked = server.get_heads();
+    let mut state = State::new();
+    state.shared_heads = acked.clone();
+    state.their_heads = Some(acked.clone());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![Have {
+        last_sync: acked,
+        bloom: Default::default(),
+    }]);
+    state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
+    device
+        .generate_sync_message(&mut state)
+        .expect("the device has changes to send")
 }
 
 fn rejected(outcome: &Outcome, code: RejectCode, words: &[&str]) {
@@ -273,16 +291,15 @@ fn every_text_of_the_schema_keeps_its_limit_and_holds_no_card_number_through_syn
             let ok = try_text("ok 42".into());
             assert_eq!(ok, Outcome::Accepted, "{path}: a valid value passes");
 
-            // Notes are appended to: the limit is on the whole text.
-            let current = if field.shape == Shape::Text {
-                job.read().unwrap().notes.chars().count()
-            } else {
-                0
+            // Text that merges is bounded per change too (the whole text's
+            // limit is in `notes_keep_their_limit_as_a_whole`).
+            let (long, why) = match rule.max_insert {
+                Some(max) => (max + 1, "adds at most"),
+                None => (rule.max_chars + 1, "longer than"),
             };
-            let long = "x".repeat(rule.max_chars + 1 - current);
             let mut words = path_words.clone();
-            words.push("longer than");
-            rejected(&try_text(long), RejectCode::Schema, &words);
+            words.push(why);
+            rejected(&try_text("x".repeat(long)), RejectCode::Schema, &words);
 
             let card = try_text(format!("paid with {CARD}, thanks"));
             if rule.free {
@@ -343,11 +360,72 @@ fn rand_bytes() -> [u8; 16] {
     ]
 }
 
+/// A job whose notes are `MAX_NOTES - room` characters long, written note
+/// by note through the library (one change adds at most `MAX_TEXT`).
+fn nearly_full_notes(ids: &mut Ids, room: usize) -> (JobId, JobDoc) {
+    let (id, mut job) = worked_job(ids);
+    let note = MAX_TEXT - 1;
+    let mut left = MAX_NOTES - room;
+    while left > 0 {
+        let sep = usize::from(!job.read().unwrap().notes.is_empty());
+        let n = (left - sep).min(note);
+        job.apply(
+            &JobAction::AddNote {
+                text: "n".repeat(n),
+            },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap();
+        left -= n + sep;
+    }
+    assert_eq!(job.read().unwrap().notes.chars().count(), MAX_NOTES - room);
+    (id, job)
+}
+
+#[test]
+fn notes_keep_their_limit_as_a_whole() {
+    let mut ids = Ids::default();
+    let (id, job) = nearly_full_notes(&mut ids, 5);
+    let ctx = Context::default();
+    let fits = device_with(&job, |tx| {
+        let n = root_obj(tx, "notes");
+        let len = tx.length(&n);
+        tx.splice_text(&n, len, 0, "12345")
+    });
+    assert_eq!(sync(id, &job, &fits, tech(1), &ctx), Outcome::Accepted);
+    let over = device_with(&job, |tx| {
+        let n = root_obj(tx, "notes");
+        let len = tx.length(&n);
+        tx.splice_text(&n, len, 0, "123456")
+    });
+    rejected(
+        &sync(id, &job, &over, tech(1), &ctx),
+        RejectCode::Schema,
+        &["/notes", "longer than"],
+    );
+    // The library says so before it makes the change.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let err = device
+        .apply(
+            &JobAction::AddNote {
+                text: "123456".into(),
+            },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Invalid(e) if e.what == "notes" && e.reason.contains("longer than")),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn notes_merged_from_concurrent_changes_keep_the_limit() {
     let mut ids = Ids::default();
-    let (_, job) = worked_job(&mut ids);
-    let half = "n".repeat(MAX_NOTES / 2 + 10);
+    let (_, job) = nearly_full_notes(&mut ids, 6_000);
+    let part = "m".repeat(4_000);
     let mut a = job.doc().fork().with_actor(actor(97));
     let mut b = job.doc().fork().with_actor(actor(98));
     let mut hashes = Vec::new();
@@ -355,7 +433,7 @@ fn notes_merged_from_concurrent_changes_keep_the_limit() {
         let mut tx = doc.transaction();
         let n = root_obj(&tx, "notes");
         let len = tx.length(&n);
-        tx.splice_text(&n, len, 0, &half).unwrap();
+        tx.splice_text(&n, len, 0, &part).unwrap();
         hashes.push(tx.commit().0.unwrap());
     }
     // Each change alone is within the limit.

@@ -567,8 +567,17 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
         AddNote { text } => {
             let notes = schema::rule(k::NOTES, None);
             text_ok(notes, text, true)?;
-            let sep = usize::from(!job.notes.is_empty());
-            if job.notes.chars().count() + sep + text.trim().chars().count() > notes.max_chars {
+            let added = usize::from(!job.notes.is_empty()) + text.trim().chars().count();
+            if let Some(max) = notes.max_insert
+                && added > max
+            {
+                return Err(InvalidValue::new(
+                    notes.label,
+                    format!("would add more than {max} characters at once"),
+                )
+                .into());
+            }
+            if job.notes.chars().count() + added > notes.max_chars {
                 return Err(InvalidValue::new(
                     notes.label,
                     format!("would be longer than {} characters", notes.max_chars),

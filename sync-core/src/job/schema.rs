@@ -144,6 +144,10 @@ pub struct TextRule {
     pub max_chars: usize,
     /// Free text: refused when it holds a card number.
     pub free: bool,
+    /// Text that merges (the notes): the most characters one change may add,
+    /// so one note is bounded like any other text and the whole only grows
+    /// note by note.
+    pub max_insert: Option<usize>,
 }
 
 const fn text(key: &'static str, label: &'static str, max_chars: usize) -> TextRule {
@@ -152,6 +156,7 @@ const fn text(key: &'static str, label: &'static str, max_chars: usize) -> TextR
         label,
         max_chars,
         free: true,
+        max_insert: None,
     }
 }
 
@@ -162,6 +167,7 @@ const fn code(key: &'static str, label: &'static str, max_chars: usize) -> TextR
         label,
         max_chars,
         free: false,
+        max_insert: None,
     }
 }
 
@@ -171,6 +177,7 @@ const fn itself(label: &'static str, max_chars: usize) -> TextRule {
         label,
         max_chars,
         free: true,
+        max_insert: None,
     }
 }
 
@@ -226,6 +233,21 @@ impl Field {
     pub fn text_rule(&self, key: Option<&str>) -> Option<&'static TextRule> {
         self.texts.iter().find(|r| r.key == key)
     }
+}
+
+/// Checks what one change added to a text field (see [`TextRule::max_insert`]).
+pub(crate) fn check_inserted(field: &Field, chars: usize) -> Result<(), SchemaError> {
+    for rule in field.texts.iter().filter(|r| r.key.is_none()) {
+        if let Some(max) = rule.max_insert
+            && chars > max
+        {
+            return Err(SchemaError::new(
+                format!("/{}", field.key),
+                format!("one change adds at most {max} characters"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn no_unit(_: &MapRef<'_>, _: Option<LineId>) -> Result<Unit, SchemaError> {
@@ -394,7 +416,10 @@ pub static FIELDS: &[Field] = &[
     },
     Field {
         when: When::Always,
-        texts: &[itself("notes", MAX_NOTES)],
+        texts: &[TextRule {
+            max_insert: Some(MAX_TEXT),
+            ..itself("notes", MAX_NOTES)
+        }],
         read: Some(no_unit),
         ..Field::new(k::NOTES, Shape::Text, Writer::Both)
     },

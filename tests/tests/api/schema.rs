@@ -6,7 +6,7 @@
 
 use fieldsync_core::automerge::transaction::{Transactable, Transaction};
 use fieldsync_core::automerge::{Automerge, ObjType, ROOT, ReadDoc, ScalarValue};
-use fieldsync_core::job::{AttachmentKind, MAX_NOTES, schema};
+use fieldsync_core::job::{AttachmentKind, MAX_TEXT, schema};
 use fieldsync_core::sync::{Limits, Outcome, SyncResponse};
 use fieldsync_core::{
     DocId, JobAction, JobDoc, JobId, LineId, Principal, RejectCode, Role, Timestamp,
@@ -259,16 +259,16 @@ async fn every_free_text_refuses_card_numbers_and_long_text_through_sync(
     desk.sync(&app).await;
     all_refused(&app, &mut desk, office_jobs, &office_edits, "card number").await;
 
-    // The amplification case: a note longer than the notes may be.
+    // A note longer than one change may add (longer ones never get past the
+    // sync bounds measured before decoding).
     let long: Vec<(&'static str, Edit)> = vec![(
         "/notes",
         Box::new(|tx, _| {
             let n = tx.get(ROOT, "notes").unwrap().unwrap().1;
-            tx.splice_text(&n, 0, 0, &"x".repeat(MAX_NOTES + 1))
-                .unwrap();
+            tx.splice_text(&n, 0, 0, &"x".repeat(MAX_TEXT + 1)).unwrap();
         }),
     )];
-    all_refused(&app, &mut tech, long_job, &long, "longer than").await;
+    all_refused(&app, &mut tech, long_job, &long, "adds at most").await;
 
     // Nothing of any of it was stored.
     for (job, before) in jobs.iter().zip(&before) {
