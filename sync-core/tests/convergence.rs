@@ -643,7 +643,7 @@ fn all_replicas_converge_and_nothing_is_lost() {
     for (state, min) in MIN_SHARE {
         let share = seen.iter().filter(|r| r.states.contains(state)).count() as f64 / n;
         report.push_str(&format!(
-            "  {state:<40} {:>5.1}%  (at least {:.0}%)\n",
+            "  {state:<44} {:>5.1}%  (at least {:.0}%)\n",
             share * 100.0,
             min * 100.0
         ));
@@ -661,7 +661,7 @@ fn all_replicas_converge_and_nothing_is_lost() {
     }
     report.push_str("actions applied / refused by the replica's own state:\n");
     for (name, (ok, refused)) in &totals {
-        report.push_str(&format!("  {name:<40} {ok:>6} / {refused}\n"));
+        report.push_str(&format!("  {name:<44} {ok:>6} / {refused}\n"));
     }
     let (ok, refused) = totals
         .values()

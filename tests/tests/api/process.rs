@@ -18,16 +18,25 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `fieldsync serve` on a free loopback port against `database_url`.
     pub fn start(database_url: &str) -> Self {
-        let mut child = Command::new(fieldsync_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                database_url,
-            ])
-            .env("FIELDSYNC_LOG_JSON", "1")
-            .env("RUST_LOG", "info,tower_http=warn")
+        Self::start_with(database_url, &[])
+    }
+
+    /// [`Self::start`] with more environment (the server's settings).
+    pub fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(fieldsync_bin());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .env("FIELDSYNC_LOG_JSON", "1")
+        .env("RUST_LOG", "info,tower_http=warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
