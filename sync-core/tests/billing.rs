@@ -305,7 +305,7 @@ fn action(op: &Op, job: &Job, ids: &mut Ids) -> Option<JobAction> {
     let plain: Vec<_> = active.iter().filter(|p| p.serials.is_empty()).collect();
     Some(match *op {
         Op::Part { arg, .. } => {
-            let serial = arg % 3 == 0;
+            let serial = arg.is_multiple_of(3);
             JobAction::UsePart {
                 line: ids.line(),
                 sku: sku(if serial { "PUMP-9" } else { "VALVE-1" }),

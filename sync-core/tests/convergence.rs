@@ -199,7 +199,7 @@ impl World {
             .map(|(line, _)| *line);
         let worked = !job.labour.is_empty() || job.active_parts().next().is_some();
         let new_part = |ids: &mut Ids| {
-            let serial = arg % 3 == 0;
+            let serial = arg.is_multiple_of(3);
             let quantity = if serial { 1 } else { 1 + u32::from(arg % 4) };
             JobAction::UsePart {
                 line: ids.line(),
@@ -243,7 +243,7 @@ impl World {
                 item: LineId::from_bytes([9; 16]),
                 value: format!("answer {arg}"),
             },
-            14 if arg % 4 == 0 => JobAction::UnableToComplete {
+            14 if arg.is_multiple_of(4) => JobAction::UnableToComplete {
                 reason: "part missing".into(),
             },
             // The end of the visit: sign, then complete once there is work.
@@ -279,8 +279,8 @@ impl World {
                 }),
             },
             2..=4 => JobAction::EditDetails(DetailsEdit {
-                contract_ref: Some((arg % 2 == 0).then(|| "SC-GOLD-1".into())),
-                warranty_end: Some((arg % 3 == 0).then(|| date("2027-01-01"))),
+                contract_ref: Some(arg.is_multiple_of(2).then(|| "SC-GOLD-1".into())),
+                warranty_end: Some(arg.is_multiple_of(3).then(|| date("2027-01-01"))),
                 problem: Some(format!("No hot water ({salt})")),
                 ..DetailsEdit::default()
             }),

@@ -7,6 +7,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::raw::sql_count;
 
 backend_tests!(
     login_returns_a_token_pair_and_me_works,

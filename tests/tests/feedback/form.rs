@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{assert_absent, backend_tests, database_contents, sql_blobs};
+use crate::helpers::backend_tests;
+use crate::raw::{assert_absent, database_contents, sql_blobs};
 use crate::support::{Scene, SmtpSink, answers, customer, fast, link_in, scene, token_of, visit};
 
 /// A scene whose one completed job's email has arrived; returns its link.

@@ -6,7 +6,8 @@ use fieldsync_server::testing::TestBackend;
 use crate::console_client::Console;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{assert_absent, backend_tests, database_contents, spawn_app_with, sql_blobs};
+use crate::helpers::{backend_tests, spawn_app_with};
+use crate::raw::{assert_absent, database_contents, sql_blobs};
 
 backend_tests!(
     login_sets_a_strict_http_only_cookie_and_logout_ends_the_session,

@@ -232,7 +232,7 @@ async fn the_server_restarting_mid_sync_loses_nothing() {
         let forwarded = proxy.forwarded(SYNC);
         let client = field.client.clone().unwrap();
         let sync = tokio::task::spawn_blocking(move || client.sync());
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             // Anywhere from the start of the sync: before, during or after.
             tokio::time::sleep(Duration::from_micros(rand::random_range(0..60_000))).await;
         } else {
