@@ -131,7 +131,7 @@ async fn a_visit_against_the_real_binary(backend: TestBackend) {
     let port = smtp.port.to_string();
     let ca = cert.cert.to_str().unwrap().to_owned();
     let data_dir = db.dir.path().to_str().unwrap().to_owned();
-    let server = ServerProcess::start_with(
+    let server = ServerProcess::start_with_env(
         &db.url,
         &[
             ("FIELDSYNC_DATA_DIR", &data_dir),

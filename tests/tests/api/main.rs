@@ -10,6 +10,7 @@ mod process;
 mod raw;
 
 mod auth;
+mod bounds;
 mod cli;
 mod errors;
 mod ops;

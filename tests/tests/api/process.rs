@@ -21,8 +21,18 @@ impl ServerProcess {
         Self::start_with(database_url, &[])
     }
 
-    /// [`Self::start`] with more environment (the server's settings).
-    pub fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
+    /// Like [`Self::start`], with more command-line flags.
+    pub fn start_with(database_url: &str, flags: &[&str]) -> Self {
+        Self::start_full(database_url, flags, &[])
+    }
+
+    /// Like [`Self::start`], with settings in the environment, as a
+    /// deployment sets them.
+    pub fn start_with_env(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_full(database_url, &[], env)
+    }
+
+    fn start_full(database_url: &str, flags: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(fieldsync_bin());
         cmd.args([
             "serve",
@@ -31,6 +41,7 @@ impl ServerProcess {
             "--database-url",
             database_url,
         ])
+        .args(flags)
         .env("FIELDSYNC_LOG_JSON", "1")
         .env("RUST_LOG", "info,tower_http=warn");
         for (k, v) in env {
@@ -68,6 +79,11 @@ impl ServerProcess {
             }
         };
         Self { child, addr }
+    }
+
+    /// The server's process id (for reading its CPU time and memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
