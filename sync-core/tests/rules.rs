@@ -361,7 +361,7 @@ fn rand_bytes() -> [u8; 16] {
 }
 
 /// A job whose notes are `MAX_NOTES - room` characters long, written note
-/// by note through the library (one change adds at most `MAX_TEXT`).
+/// by note through the library (a note is at most `MAX_TEXT`).
 fn nearly_full_notes(ids: &mut Ids, room: usize) -> (JobId, JobDoc) {
     let (id, mut job) = worked_job(ids);
     let note = MAX_TEXT - 1;

@@ -567,13 +567,14 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
         AddNote { text } => {
             let notes = schema::rule(k::NOTES, None);
             text_ok(notes, text, true)?;
-            let added = usize::from(!job.notes.is_empty()) + text.trim().chars().count();
+            let note = text.trim().chars().count();
+            let added = usize::from(!job.notes.is_empty()) + note;
             if let Some(max) = notes.max_insert
-                && added > max
+                && note >= max
             {
                 return Err(InvalidValue::new(
                     notes.label,
-                    format!("would add more than {max} characters at once"),
+                    format!("a note is at most {} characters", max - 1),
                 )
                 .into());
             }

@@ -416,8 +416,9 @@ pub static FIELDS: &[Field] = &[
     },
     Field {
         when: When::Always,
+        // One note (MAX_TEXT) and the line break before it per change.
         texts: &[TextRule {
-            max_insert: Some(MAX_TEXT),
+            max_insert: Some(MAX_TEXT + 1),
             ..itself("notes", MAX_NOTES)
         }],
         read: Some(no_unit),

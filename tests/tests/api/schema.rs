@@ -265,7 +265,7 @@ async fn every_free_text_refuses_card_numbers_and_long_text_through_sync(
         "/notes",
         Box::new(|tx, _| {
             let n = tx.get(ROOT, "notes").unwrap().unwrap().1;
-            tx.splice_text(&n, 0, 0, &"x".repeat(MAX_TEXT + 1)).unwrap();
+            tx.splice_text(&n, 0, 0, &"x".repeat(MAX_TEXT + 2)).unwrap();
         }),
     )];
     all_refused(&app, &mut tech, long_job, &long, "adds at most").await;
