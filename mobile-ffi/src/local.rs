@@ -4,6 +4,7 @@
 //! in a mutex.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
 use fieldsync_core::job::{AttachmentKind, PaymentMethod, keys};
@@ -330,10 +331,17 @@ impl Local {
 
     /// What this device knows of the server's records, for the rules that
     /// need them: its van (the one whose stock the server sends it), for
-    /// part lines. The server checks again with its own records.
+    /// part lines, and the price book as last synced, for part lines and
+    /// labour. The server checks again with its own records.
     fn context(&self, action: &JobAction) -> Result<Context> {
-        let ctx = Context::default();
-        if !action.fields().contains(&keys::PARTS) {
+        let mut ctx = Context::default();
+        let fields = action.fields();
+        if fields.contains(&keys::PARTS) || fields.contains(&keys::LABOUR) {
+            if let Some(book) = self.price_book()? {
+                ctx = ctx.with_price_book(Arc::new(book));
+            }
+        }
+        if !fields.contains(&keys::PARTS) {
             return Ok(ctx);
         }
         Ok(match self.van()? {
@@ -374,13 +382,10 @@ impl Local {
                 .and_then(|s| s.items.get(&sku))
                 .is_some_and(|i| !i.serials.is_empty());
         let serials: Vec<String> = serials.into_iter().map(|s| s.trim().to_owned()).collect();
-        if serialized && serials.len() != quantity.get() as usize {
-            return Err(FieldsyncError::invalid(format!(
-                "{sku} is serialized: give one serial number per unit ({} for {})",
-                serials.len(),
-                quantity.get()
-            )));
-        }
+        // The price book's rule, also for skus only the van stock knows
+        // carry serials.
+        fieldsync_core::rules::serials_per_unit(serialized, quantity, &serials)
+            .map_err(|r| FieldsyncError::invalid(format!("{sku}: {}", r.message)))?;
         let line = new_line();
         self.act(
             job_id,

@@ -357,3 +357,65 @@ fn logging_out_keeps_the_work_and_another_user_waits_for_it_to_sync() {
         "bruno"
     );
 }
+
+#[test]
+fn the_price_book_and_required_answers_are_checked_before_a_change_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let pending = client.pending_change_count().unwrap();
+    // A labour rate and a sku the synced price book does not have.
+    let rejected = |err: FieldsyncError| {
+        assert!(
+            matches!(&err, FieldsyncError::Rejected { code, reason }
+                if code == "not_in_price_book" && reason.contains("price book")),
+            "{err:?}"
+        );
+    };
+    rejected(
+        client
+            .add_labour(job.clone(), 30, "weekend".into(), String::new())
+            .unwrap_err(),
+    );
+    rejected(
+        client
+            .use_part(job.clone(), "GHOST-1".into(), 1, vec![], None)
+            .unwrap_err(),
+    );
+    assert_eq!(
+        client.pending_change_count().unwrap(),
+        pending,
+        "nothing kept"
+    );
+    // The required checklist item blocks completion until it is answered.
+    client
+        .add_labour(job.clone(), 30, "standard".into(), String::new())
+        .unwrap();
+    client
+        .capture_signature(job.clone(), "Ana Silva".into(), SIG.into())
+        .unwrap();
+    let err = client.complete(job.clone()).unwrap_err();
+    assert!(
+        matches!(&err, FieldsyncError::NotAllowed { reason } if reason.contains("required checklist item")),
+        "{err:?}"
+    );
+    client
+        .answer_checklist(job.clone(), office.checklist_item.to_string(), "yes".into())
+        .unwrap();
+    client.complete(job.clone()).unwrap();
+    let synced = office.sync(&client);
+    assert!(
+        synced
+            .jobs
+            .iter()
+            .all(|j| matches!(j.outcome, JobSyncOutcome::Accepted)),
+        "{synced:?}"
+    );
+    assert_eq!(
+        office.job_doc().read().unwrap().status.as_str(),
+        "completed"
+    );
+}

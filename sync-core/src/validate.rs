@@ -25,9 +25,12 @@
 //!   carries exactly one matching history entry, completion needs a
 //!   signature and work, and a closed job only takes notes;
 //! - **what the server knows** ([`Context`]): a technician's part line takes
-//!   stock from the van the server has them on.
+//!   stock from the van the server has them on; skus and labour rates are in
+//!   the price book the job bills with, and serialized skus carry one serial
+//!   per unit ([`crate::rules`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use automerge::hydrate::{Map, Value};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
@@ -39,8 +42,10 @@ use crate::ids::{LineId, LocationId, UserId};
 use crate::job::keys as k;
 use crate::job::read::{self, read_job, read_status};
 use crate::job::schema::{self, Field, Shape, When, Writer};
-use crate::job::{Job, PartLine};
+use crate::job::{Job, LabourEntry, PartLine};
+use crate::pricebook::PriceBook;
 use crate::role::{Principal, Role};
+use crate::rules;
 use crate::status::Status;
 
 /// Why a set of changes was refused. Carried per document in sync responses.
@@ -62,7 +67,8 @@ pub enum RejectCode {
     NotAssigned,
     /// A status move the lifecycle does not allow.
     Transition,
-    /// Completion without a signature or without any work recorded.
+    /// Completion without a signature, without any work recorded, or with a
+    /// required checklist item unanswered.
     Incomplete,
     /// A change was authored by an actor that does not belong to the caller's device.
     ForeignActor,
@@ -70,6 +76,10 @@ pub enum RejectCode {
     Malformed,
     /// A technician's part line names a van that is not theirs.
     WrongVan,
+    /// A part line of a serialized sku without one serial per unit.
+    Serials,
+    /// A sku or labour rate the price book the job bills with does not have.
+    NotInPriceBook,
 }
 
 impl Rejection {
@@ -106,11 +116,19 @@ fn forbidden(msg: impl Into<String>) -> Rejection {
 pub struct Context {
     /// The van of the technician sending the changes.
     pub technician_van: TechnicianVan,
+    /// The price book the job bills with (the server's current one); `None`
+    /// where it is not known, which skips the price-book rules.
+    pub price_book: Option<Arc<PriceBook>>,
 }
 
 impl Context {
     pub fn with_technician_van(mut self, van: TechnicianVan) -> Self {
         self.technician_van = van;
+        self
+    }
+
+    pub fn with_price_book(mut self, book: Arc<PriceBook>) -> Self {
+        self.price_book = Some(book);
         self
     }
 }
@@ -525,7 +543,16 @@ fn check_touched(
                 .as_ref()
                 .map(|p| read::read_part(id, MapRef::new(p, &path)))
                 .transpose()?;
-            own_van(&read::read_part(id, m)?, prior.as_ref(), who, ctx)?;
+            let part = read::read_part(id, m)?;
+            own_van(&part, prior.as_ref(), who, ctx)?;
+            priced_part(&part, prior.as_ref(), ctx)?;
+        }
+        if *key == k::LABOUR {
+            let prior = prior
+                .as_ref()
+                .map(|p| read::read_labour(id, MapRef::new(p, &path)))
+                .transpose()?;
+            priced_labour(&read::read_labour(id, m)?, prior.as_ref(), ctx)?;
         }
     }
     for (key, field) in &touched.texts {
@@ -556,6 +583,36 @@ fn own_van(
         }
         TechnicianVan::NoVan => wrong("part lines take stock from your own van; you have none"),
     }
+}
+
+/// A part line that takes stock (a new line, or a new quantity) names a sku
+/// of the price book, with one serial per unit when the sku is serialized.
+/// Voiding is always allowed: it bills and takes nothing.
+fn priced_part(part: &PartLine, prior: Option<&PartLine>, ctx: &Context) -> Result<(), Rejection> {
+    let Some(book) = &ctx.price_book else {
+        return Ok(());
+    };
+    if prior.is_some_and(|p| p.quantity == part.quantity) {
+        return Ok(());
+    }
+    let price = rules::known_part(book, &part.sku)?;
+    rules::serials_per_unit(price.serialized, part.quantity, &part.serials)
+}
+
+/// A new labour entry, or one whose rate changes, names a rate of the price
+/// book. (Other edits of an entry keep its rate, known when it was written.)
+fn priced_labour(
+    entry: &LabourEntry,
+    prior: Option<&LabourEntry>,
+    ctx: &Context,
+) -> Result<(), Rejection> {
+    let Some(book) = &ctx.price_book else {
+        return Ok(());
+    };
+    if prior.is_some_and(|p| p.rate == entry.rate) {
+        return Ok(());
+    }
+    rules::known_labour_rate(book, &entry.rate).map(drop)
 }
 
 /// Checks a text field's limits as of `heads` (or now).

@@ -251,6 +251,17 @@ impl World {
                 signer: "Ana".into(),
                 image_sha256: format!("{arg:02x}").repeat(32),
             },
+            // The required checklist item is answered before completing.
+            _ if worked
+                && fieldsync_core::rules::unanswered_required(job)
+                    .next()
+                    .is_some() =>
+            {
+                JobAction::AnswerChecklist {
+                    item: LineId::from_bytes([9; 16]),
+                    value: format!("answer {arg}"),
+                }
+            }
             _ if worked => JobAction::Complete,
             _ => new_part(&mut self.ids),
         }

@@ -180,6 +180,11 @@ async fn sync(
     let price_book = held
         .get(&DocId::PriceBook)
         .and_then(|p| read_price_book(&p.doc, None).ok());
+    // Skus and labour rates are checked against the price book jobs bill with.
+    let context = match &price_book {
+        Some(book) => context.with_price_book(Arc::new(book.clone())),
+        None => context,
+    };
     let derive = Derive {
         price_book: price_book.as_ref(),
         now,

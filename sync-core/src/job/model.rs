@@ -1,5 +1,7 @@
 //! The plain Rust view of one work order, as read from its automerge document.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use time::Date;
 
@@ -44,12 +46,22 @@ impl Job {
         self.parts.iter().filter(|p| !p.voided)
     }
 
-    /// What completion requires: a signature and at least one labour entry or part line.
-    pub fn completion_blocker(&self) -> Option<&'static str> {
+    /// What completion requires: a signature, at least one labour entry or
+    /// part line, and every required checklist item answered
+    /// ([`crate::rules::unanswered_required`]).
+    pub fn completion_blocker(&self) -> Option<Cow<'static, str>> {
+        let unanswered = crate::rules::unanswered_required(self).count();
         if self.signature.is_none() {
-            Some("completion needs the customer's signature")
+            Some("completion needs the customer's signature".into())
         } else if self.labour.is_empty() && self.active_parts().next().is_none() {
-            Some("completion needs at least one labour entry or part line")
+            Some("completion needs at least one labour entry or part line".into())
+        } else if unanswered > 0 {
+            Some(
+                format!(
+                    "completion needs every required checklist item answered ({unanswered} unanswered)"
+                )
+                .into(),
+            )
         } else {
             None
         }

@@ -628,7 +628,7 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
                 return deny("only a job on site can be completed");
             }
             if let Some(why) = job.completion_blocker() {
-                return deny(why);
+                return Err(ActionError::NotAllowed(why));
             }
         }
         UnableToComplete { reason } => {

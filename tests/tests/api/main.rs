@@ -15,6 +15,7 @@ mod cli;
 mod errors;
 mod ops;
 mod processes;
+mod rules;
 mod schema;
 mod sync;
 mod sync_security;
