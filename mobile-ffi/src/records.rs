@@ -93,6 +93,7 @@ pub struct LabourLine {
     pub minutes: u32,
     pub rate: String,
     pub description: String,
+    pub voided: bool,
     pub device_time_ms: i64,
 }
 
@@ -299,6 +300,7 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
                 minutes: l.minutes,
                 rate: l.rate.clone(),
                 description: l.description.clone(),
+                voided: l.voided,
                 device_time_ms: l.device_time.0,
             })
             .collect(),

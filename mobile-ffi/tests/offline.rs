@@ -419,3 +419,112 @@ fn the_price_book_and_required_answers_are_checked_before_a_change_is_kept() {
         "completed"
     );
 }
+
+#[test]
+fn labour_is_corrected_and_voided_and_a_part_quantity_set_on_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let typo = client
+        .add_labour(job.clone(), 600, "standard".into(), "Bled radiators".into())
+        .unwrap();
+    let twice = client
+        .add_labour(job.clone(), 30, "standard".into(), "Bled radiators".into())
+        .unwrap();
+    let valve = client
+        .use_part(job.clone(), "VALVE-1".into(), 1, vec![], None)
+        .unwrap();
+    let pump = client
+        .use_part(job.clone(), "PUMP-9".into(), 1, vec!["P-1".into()], None)
+        .unwrap();
+
+    // 600 minutes was meant to be 60; the second entry was a duplicate; two valves were used.
+    client
+        .correct_labour_entry(
+            job.clone(),
+            typo.clone(),
+            60,
+            "standard".into(),
+            "Bled radiators".into(),
+        )
+        .unwrap();
+    client
+        .void_labour_entry(job.clone(), twice.clone())
+        .unwrap();
+    client
+        .set_part_quantity(job.clone(), valve.clone(), 2)
+        .unwrap();
+    // Refused, nothing kept: a voided entry, an unknown rate, a zero
+    // quantity, and a serialized line's quantity (one serial per unit).
+    let pending = client.pending_change_count().unwrap();
+    assert!(matches!(
+        client.correct_labour_entry(
+            job.clone(),
+            twice.clone(),
+            10,
+            "standard".into(),
+            String::new()
+        ),
+        Err(FieldsyncError::NotAllowed { .. })
+    ));
+    assert!(matches!(
+        client.correct_labour_entry(job.clone(), typo.clone(), 60, "weekend".into(), String::new()),
+        Err(FieldsyncError::Rejected { code, .. }) if code == "not_in_price_book"
+    ));
+    assert!(matches!(
+        client.set_part_quantity(job.clone(), valve.clone(), 0),
+        Err(FieldsyncError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        client.set_part_quantity(job.clone(), pump.clone(), 2),
+        Err(FieldsyncError::InvalidInput { .. })
+    ));
+    assert_eq!(client.pending_change_count().unwrap(), pending);
+
+    let detail = client.job(job.clone()).unwrap();
+    let entry = |id: &str| detail.labour.iter().find(|l| l.id == id).unwrap().clone();
+    assert_eq!((entry(&typo).minutes, entry(&typo).voided), (60, false));
+    assert!(entry(&twice).voided, "voided, never deleted");
+    let bill = detail.billing.expect("billed offline");
+    let labour: Vec<_> = bill
+        .lines
+        .iter()
+        .filter(|l| l.kind == "labour")
+        .map(|l| (l.source_id.clone().unwrap(), l.quantity))
+        .collect();
+    assert_eq!(
+        labour,
+        [(typo.clone(), 60)],
+        "the voided entry is not billed"
+    );
+    let valve_line = bill
+        .lines
+        .iter()
+        .find(|l| l.source_id.as_deref() == Some(valve.as_str()))
+        .unwrap();
+    assert_eq!(valve_line.quantity, 2);
+
+    // The office gets the same.
+    let synced = office.sync(&client);
+    assert!(
+        synced
+            .jobs
+            .iter()
+            .all(|j| matches!(j.outcome, JobSyncOutcome::Accepted)),
+        "{synced:?}"
+    );
+    let at_office = office.job_doc().read().unwrap();
+    assert_eq!(at_office.labour.len(), 2);
+    assert_eq!(at_office.active_labour().count(), 1);
+    assert_eq!(
+        at_office
+            .part(valve.parse().unwrap())
+            .unwrap()
+            .quantity
+            .get(),
+        2
+    );
+}

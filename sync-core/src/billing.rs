@@ -157,7 +157,7 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
             covered,
         )?);
     }
-    for entry in &job.labour {
+    for entry in job.active_labour() {
         let (rate, name) = match book.labour_rates.get(&entry.rate) {
             Some(r) => (r.hourly, r.name.clone()),
             None => {

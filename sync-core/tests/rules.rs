@@ -1027,3 +1027,114 @@ fn skus_and_labour_rates_must_be_in_the_price_book_through_sync() {
     }
     assert_eq!(device.doc().get_heads(), heads, "nothing kept");
 }
+
+#[test]
+fn a_labour_entry_is_voided_by_its_author_and_then_frozen() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let entry = job.read().unwrap().labour[0].id;
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    device
+        .apply(
+            &JobAction::VoidLabourEntry { entry },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap();
+    assert!(device.read().unwrap().labour[0].voided);
+    let outcome = sync_as(
+        id,
+        &job,
+        device.doc(),
+        tech(1),
+        actor(98),
+        &Context::default(),
+    );
+    assert_eq!(outcome, Outcome::Accepted);
+    let voided = JobDoc::from_trusted(device.doc().clone());
+    let l = entry.to_string();
+    let unvoid = device_with(&voided, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let e = tx.get(&labour, l.as_str())?.unwrap().1;
+        tx.put(&e, "voided", false)
+    });
+    let Outcome::Rejected { code, message } =
+        sync(id, &voided, &unvoid, tech(1), &Context::default())
+    else {
+        panic!("un-voiding must be refused");
+    };
+    assert_eq!(code, RejectCode::Forbidden);
+    assert!(message.contains("voided labour entry"), "{message}");
+}
+
+#[test]
+fn a_labour_entry_is_corrected_in_place_and_a_voided_one_is_not_billed() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let entry = job.read().unwrap().labour[0].id;
+    let book = price_book();
+    let billed = |j: &JobDoc| {
+        fieldsync_core::billing::bill(&j.read().unwrap(), &book)
+            .unwrap()
+            .lines
+            .iter()
+            .filter(|l| l.kind == fieldsync_core::billing::LineKind::Labour)
+            .map(|l| (l.quantity, l.amount.0))
+            .collect::<Vec<_>>()
+    };
+    // 30 minutes at 55.00/h.
+    assert_eq!(billed(&job), [(30, 2750)]);
+
+    // The typo corrected: 45 minutes, through the library and through sync.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let correct = JobAction::CorrectLabourEntry {
+        entry,
+        minutes: 45,
+        rate: "standard".into(),
+        description: "Bled the radiators".into(),
+    };
+    device.apply(&correct, tech(1), Timestamp(T0)).unwrap();
+    let ctx = with_book();
+    assert_eq!(
+        sync_as(id, &job, device.doc(), tech(1), actor(98), &ctx),
+        Outcome::Accepted
+    );
+    assert_eq!(billed(&device), [(45, 4125)]);
+    // Only what differs is written: the same values again change nothing.
+    assert!(device.apply(&correct, tech(1), Timestamp(T0)).is_err());
+    // Another technician may neither correct nor void it.
+    for action in [correct.clone(), JobAction::VoidLabourEntry { entry }] {
+        let err = device
+            .clone()
+            .apply(&action, tech(2), Timestamp(T0))
+            .unwrap_err();
+        assert!(matches!(err, ActionError::NotAllowed(_)), "{err:?}");
+    }
+
+    // Voided: kept on the job, not billed, frozen.
+    device
+        .apply(
+            &JobAction::VoidLabourEntry { entry },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap();
+    let read = device.read().unwrap();
+    assert_eq!(read.labour.len(), 1);
+    assert!(read.labour[0].voided);
+    assert_eq!(billed(&device), []);
+    let err = device.apply(&correct, tech(1), Timestamp(T0)).unwrap_err();
+    assert!(matches!(err, ActionError::NotAllowed(_)), "{err:?}");
+    let voided = JobDoc::from_trusted(device.doc().clone());
+    let l = entry.to_string();
+    let raw_edit = device_with(&voided, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let e = tx.get(&labour, l.as_str())?.unwrap().1;
+        tx.put(&e, "minutes", 5)
+    });
+    rejected(
+        &sync(id, &voided, &raw_edit, tech(1), &ctx),
+        RejectCode::Forbidden,
+        &["voided labour entry"],
+    );
+}

@@ -53,7 +53,7 @@ impl Job {
         let unanswered = crate::rules::unanswered_required(self).count();
         if self.signature.is_none() {
             Some("completion needs the customer's signature".into())
-        } else if self.labour.is_empty() && self.active_parts().next().is_none() {
+        } else if self.active_labour().next().is_none() && self.active_parts().next().is_none() {
             Some("completion needs at least one labour entry or part line".into())
         } else if unanswered > 0 {
             Some(
@@ -65,6 +65,11 @@ impl Job {
         } else {
             None
         }
+    }
+
+    /// Labour entries that count (not voided).
+    pub fn active_labour(&self) -> impl Iterator<Item = &LabourEntry> {
+        self.labour.iter().filter(|l| !l.voided)
     }
 
     pub fn part(&self, line: LineId) -> Option<&PartLine> {
@@ -166,6 +171,9 @@ pub struct LabourEntry {
     /// A labour rate code from the price book (e.g. `standard`, `overtime`).
     pub rate: String,
     pub description: String,
+    /// Voided, never deleted: a typo is corrected by a new entry.
+    #[serde(default)]
+    pub voided: bool,
     pub device_time: Timestamp,
 }
 

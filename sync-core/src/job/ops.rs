@@ -87,6 +87,18 @@ pub enum JobAction {
     VoidPartLine {
         line: LineId,
     },
+    /// Sets a labour entry of mine to these values (a typo corrected in
+    /// place; only what differs is written).
+    CorrectLabourEntry {
+        entry: LineId,
+        minutes: u32,
+        rate: String,
+        description: String,
+    },
+    /// Voids a labour entry of mine: kept, never deleted, and not billed.
+    VoidLabourEntry {
+        entry: LineId,
+    },
     AddNote {
         text: String,
     },
@@ -144,6 +156,8 @@ impl JobAction {
             JobAction::UsePart { .. } => "use_part",
             JobAction::SetPartQuantity { .. } => "set_part_quantity",
             JobAction::VoidPartLine { .. } => "void_part_line",
+            JobAction::CorrectLabourEntry { .. } => "correct_labour_entry",
+            JobAction::VoidLabourEntry { .. } => "void_labour_entry",
             JobAction::AddNote { .. } => "add_note",
             JobAction::AnswerChecklist { .. } => "answer_checklist",
             JobAction::RecordPayment { .. } => "record_payment",
@@ -168,7 +182,7 @@ impl JobAction {
             StartTravel | Arrive | Complete => &[k::STATUS, k::STATUS_HISTORY],
             UnableToComplete { .. } => &[k::UNABLE_REASON, k::STATUS, k::STATUS_HISTORY],
             Cancel { .. } => &[k::CANCEL_REASON, k::STATUS, k::STATUS_HISTORY],
-            AddLabour { .. } => &[k::LABOUR],
+            AddLabour { .. } | CorrectLabourEntry { .. } | VoidLabourEntry { .. } => &[k::LABOUR],
             UsePart { .. } | SetPartQuantity { .. } | VoidPartLine { .. } => &[k::PARTS],
             AddNote { .. } | EditNotes { .. } => &[k::NOTES],
             AnswerChecklist { .. } => &[k::ANSWERS],
@@ -517,11 +531,7 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             description,
             entry,
         } => {
-            if !(1..=24 * 60).contains(minutes) {
-                return Err(InvalidValue::new("minutes", "must be between 1 and 1440").into());
-            }
-            text_ok(rule(k::LABOUR, k::RATE), rate, true)?;
-            text_ok(rule(k::LABOUR, k::DESCRIPTION), description, false)?;
+            labour_ok(*minutes, rate, description)?;
             if job.labour.iter().any(|l| l.id == *entry) {
                 return deny("this labour entry already exists");
             }
@@ -562,6 +572,23 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             }
             if part.by != who.user {
                 return deny("the part line is someone else's");
+            }
+        }
+        CorrectLabourEntry {
+            entry,
+            minutes,
+            rate,
+            description,
+        } => {
+            let labour = own_labour(job, *entry, who)?;
+            if labour.voided {
+                return deny("the labour entry is voided");
+            }
+            labour_ok(*minutes, rate, description)?;
+        }
+        VoidLabourEntry { entry } => {
+            if own_labour(job, *entry, who)?.voided {
+                return deny("the labour entry is already voided");
             }
         }
         AddNote { text } => {
@@ -692,6 +719,29 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
     Ok(())
 }
 
+fn labour_ok(minutes: u32, rate: &str, description: &str) -> Result<(), InvalidValue> {
+    if !(1..=24 * 60).contains(&minutes) {
+        return Err(InvalidValue::new("minutes", "must be between 1 and 1440"));
+    }
+    text_ok(rule(k::LABOUR, k::RATE), rate, true)?;
+    text_ok(rule(k::LABOUR, k::DESCRIPTION), description, false)
+}
+
+/// A labour entry `who` wrote.
+fn own_labour(job: &Job, entry: LineId, who: Principal) -> Result<&LabourEntry, ActionError> {
+    let labour = job
+        .labour
+        .iter()
+        .find(|l| l.id == entry)
+        .ok_or_else(|| ActionError::NotFound("labour entry".into()))?;
+    if labour.by != who.user {
+        return Err(ActionError::NotAllowed(
+            "the labour entry is someone else's".into(),
+        ));
+    }
+    Ok(labour)
+}
+
 fn obj(tx: &impl ReadDoc, key: &str) -> Result<automerge::ObjId, ActionError> {
     match tx.get(ROOT, key)? {
         Some((automerge::Value::Object(_), id)) => Ok(id),
@@ -775,6 +825,28 @@ fn write<T: Transactable>(
         VoidPartLine { line } => {
             let p = entry_obj(tx, k::PARTS, *line)?;
             tx.put(&p, k::VOIDED, true)?;
+        }
+        CorrectLabourEntry {
+            entry,
+            minutes,
+            rate,
+            description,
+        } => {
+            let l = entry_obj(tx, k::LABOUR, *entry)?;
+            let old = job.labour.iter().find(|l| l.id == *entry);
+            if old.is_none_or(|o| o.minutes != *minutes) {
+                tx.put(&l, k::MINUTES, i64::from(*minutes))?;
+            }
+            if old.is_none_or(|o| o.rate != rate.trim()) {
+                tx.put(&l, k::RATE, rate.trim())?;
+            }
+            if old.is_none_or(|o| o.description != description.trim()) {
+                tx.put(&l, k::DESCRIPTION, description.trim())?;
+            }
+        }
+        VoidLabourEntry { entry } => {
+            let l = entry_obj(tx, k::LABOUR, *entry)?;
+            tx.put(&l, k::VOIDED, true)?;
         }
         AddNote { text } => {
             let notes = obj(tx, k::NOTES)?;

@@ -162,6 +162,7 @@ pub(crate) fn read_labour(id: LineId, m: MapRef<'_>) -> Result<LabourEntry, Sche
         minutes: m.u32_in(k::MINUTES, 1, 24 * 60)?,
         rate: m.str(k::RATE)?.to_owned(),
         description: m.opt_str(k::DESCRIPTION)?.unwrap_or_default().to_owned(),
+        voided: m.bool_or_false(k::VOIDED)?,
         device_time: m.timestamp(k::DEVICE_TIME)?,
     })
 }

@@ -42,7 +42,7 @@
 //!   upgrades the job on the device's next sync), and the validator refuses
 //!   any change that creates or replaces a container.
 //!
-//! A new key inside existing units (say a `voided` flag on labour lines)
+//! A new key inside existing units (the `voided` flag of labour entries)
 //! needs no container and no upgrade: older units read it as its default.
 
 use automerge::transaction::Transactable;
@@ -323,8 +323,15 @@ pub static FIELDS: &[Field] = &[
     Field::new(k::STATUS, Shape::Status, Writer::Both),
     Field::new(k::STATUS_HISTORY, Shape::Log, Writer::Both),
     Field {
-        keys: &[k::BY, k::MINUTES, k::RATE, k::DESCRIPTION, k::DEVICE_TIME],
-        editable: &[k::MINUTES, k::RATE, k::DESCRIPTION],
+        keys: &[
+            k::BY,
+            k::MINUTES,
+            k::RATE,
+            k::DESCRIPTION,
+            k::VOIDED,
+            k::DEVICE_TIME,
+        ],
+        editable: &[k::MINUTES, k::RATE, k::DESCRIPTION, k::VOIDED],
         texts: &[
             code(k::RATE, "labour rate", MAX_TEXT),
             text(k::DESCRIPTION, "labour description", MAX_TEXT),
@@ -333,7 +340,7 @@ pub static FIELDS: &[Field] = &[
             let l = read::read_labour(line_id(m, id)?, *m)?;
             Ok(Unit {
                 by: Some(l.by),
-                voided: false,
+                voided: l.voided,
             })
         }),
         line: "labour entry",

@@ -4,6 +4,10 @@
 //! item blocks completion; a serialized sku takes one serial per unit; skus
 //! and labour rates must be in the price book the job bills with. Nothing
 //! refused is stored, and the corrected edits are accepted.
+//!
+//! Then the technician's edits of item 4 through the library and sync: a
+//! labour entry corrected, one voided (kept, not billed, frozen even to a
+//! raw change), a part line's quantity set.
 
 use fieldsync_core::automerge::transaction::{Transactable, Transaction};
 use fieldsync_core::automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
@@ -17,7 +21,10 @@ use crate::helpers::{TestApp, backend_tests, spawn_app};
 use crate::office::{create_job, get_job, job_id, new_job};
 use crate::sync::{office, van_for};
 
-backend_tests!(the_server_enforces_the_devices_rules_on_raw_changes);
+backend_tests!(
+    the_server_enforces_the_devices_rules_on_raw_changes,
+    labour_corrected_and_voided_and_a_part_quantity_reach_the_office
+);
 
 fn now() -> Timestamp {
     Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000)
@@ -266,3 +273,114 @@ async fn the_server_enforces_the_devices_rules_on_raw_changes(
     assert_eq!(labour["job"]["labour"][0]["rate"], "standard");
     assert_eq!(labour["billing"]["warnings"], serde_json::json!([]));
 }
+
+async fn labour_corrected_and_voided_and_a_part_quantity_reach_the_office(
+    backend: fieldsync_server::testing::TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    let office = office(&app).await;
+    let t = app.user("tech", Role::Technician).await;
+    let van = van_for(&app, t).await;
+    let id = job_id(&create_job(&app, &office.dispatcher, &new_job("Ana Lima", Some(t))).await);
+    let mut tech = Device::login(&app, "tech", Role::Technician, 1).await;
+    tech.sync(&app).await;
+    let (typo, twice, valve) = (
+        LineId::from_uuid(Uuid::new_v4()),
+        LineId::from_uuid(Uuid::new_v4()),
+        LineId::from_uuid(Uuid::new_v4()),
+    );
+    tech.act(id, JobAction::StartTravel, now());
+    tech.act(id, JobAction::Arrive, now());
+    for (entry, minutes) in [(typo, 600), (twice, 30)] {
+        tech.act(
+            id,
+            JobAction::AddLabour {
+                entry,
+                minutes,
+                rate: "standard".into(),
+                description: "Bled radiators".into(),
+            },
+            now(),
+        );
+    }
+    tech.act(
+        id,
+        JobAction::UsePart {
+            line: valve,
+            sku: "VALVE-22".parse().unwrap(),
+            quantity: fieldsync_core::Quantity::new(1).unwrap(),
+            serials: vec![],
+            van,
+        },
+        now(),
+    );
+    assert!(tech.sync(&app).await.rejected().is_empty());
+
+    // Offline: 600 minutes was 60, the second entry a duplicate, two valves used.
+    tech.act(
+        id,
+        JobAction::CorrectLabourEntry {
+            entry: typo,
+            minutes: 60,
+            rate: "standard".into(),
+            description: "Bled radiators".into(),
+        },
+        now(),
+    );
+    tech.act(id, JobAction::VoidLabourEntry { entry: twice }, now());
+    tech.act(
+        id,
+        JobAction::SetPartQuantity {
+            line: valve,
+            quantity: fieldsync_core::Quantity::new(2).unwrap(),
+        },
+        now(),
+    );
+    let synced = tech.sync(&app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+
+    let seen = view(&app, &office.dispatcher, id).await;
+    let labour = seen["job"]["labour"].as_array().unwrap();
+    assert_eq!(labour.len(), 2, "voided, never deleted");
+    let entry = |line: LineId| {
+        labour
+            .iter()
+            .find(|l| l["id"] == line.to_string())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entry(typo)["minutes"], 60);
+    assert_eq!(entry(typo)["voided"], false);
+    assert_eq!(entry(twice)["voided"], true);
+    assert_eq!(seen["job"]["parts"][0]["quantity"], 2);
+    // Billed: one labour line of 60 minutes at 60.00/h, two valves at 12.50.
+    let lines = seen["billing"]["lines"].as_array().unwrap();
+    let billed: Vec<(&str, u64, i64)> = lines
+        .iter()
+        .filter(|l| l["kind"] != "callout")
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap(),
+                l["quantity"].as_u64().unwrap(),
+                l["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(billed, [("labour", 60, 6000), ("part", 2, 2500)]);
+
+    // The voided entry is frozen, even to a raw change.
+    let unvoid: Edit = Box::new(move |tx, _, _| {
+        let labour = root(tx, "labour");
+        let e = tx.get(&labour, twice.to_string()).unwrap().unwrap().1;
+        tx.put(&e, "voided", false).unwrap();
+    });
+    let outcomes = send(&app, &mut tech, van, &[(id, &unvoid)]).await;
+    let Outcome::Rejected { code, message } = &outcomes[0] else {
+        panic!("un-voiding must be refused: {outcomes:?}");
+    };
+    assert_eq!(*code, RejectCode::Forbidden, "{message}");
+    assert!(message.contains("voided labour entry"), "{message}");
+    let after = view(&app, &office.dispatcher, id).await;
+    assert_eq!(after["job"]["labour"], seen["job"]["labour"]);
+}
+
