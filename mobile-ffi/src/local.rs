@@ -268,6 +268,17 @@ impl Local {
                         ),
                     });
                 }
+                for c in &job.conflicts {
+                    out.push(Conflict {
+                        job_id: job_id.to_string(),
+                        kind: ConflictKind::ValueConflict,
+                        code: c.field.clone(),
+                        message: format!(
+                            "{} concurrent values; the office settles which to keep",
+                            c.values.len()
+                        ),
+                    });
+                }
             }
         }
         Ok(out)

@@ -65,6 +65,8 @@ pub struct JobDetail {
     pub status_history: Vec<StatusEntry>,
     /// Concurrent status values that lost (see sync-core's conflict rule).
     pub status_conflicts: Vec<String>,
+    /// Other fields written concurrently with different values.
+    pub value_conflicts: Vec<ValueConflict>,
     pub labour: Vec<LabourLine>,
     pub parts: Vec<PartLine>,
     pub checklist: Vec<ChecklistLine>,
@@ -208,6 +210,30 @@ pub enum ConflictKind {
     Rejected,
     /// The technician and the office wrote different statuses concurrently.
     StatusConflict,
+    /// Different values were written concurrently to the window, the
+    /// priority, a detail or a checklist answer (`code` is the field; the
+    /// job's `value_conflicts` lists the values and their writers).
+    ValueConflict,
+}
+
+/// A field of a job that holds concurrent values (sync-core's `Job::conflicts`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ValueConflict {
+    /// `/window`, `/priority`, `/problem`, `/customer/name`, ...,
+    /// `/answers/{checklist item id}`.
+    pub field: String,
+    /// The shown value first.
+    pub values: Vec<ConflictingValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConflictingValue {
+    /// The value as JSON (the window as `{"start": ms, "end": ms}`).
+    pub value_json: String,
+    /// The automerge actor that wrote it (this device's is `actor_id()`).
+    pub actor_id: String,
+    /// The user the value names as its writer (answers).
+    pub by_user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -267,7 +293,9 @@ pub(crate) fn summary(job: &Job, pending_changes: u32, has_conflicts: bool) -> J
         window_start_ms: job.window.start.0,
         window_end_ms: job.window.end.0,
         pending_changes,
-        has_conflicts: has_conflicts || !job.status_conflicts.is_empty(),
+        has_conflicts: has_conflicts
+            || !job.status_conflicts.is_empty()
+            || !job.conflicts.is_empty(),
     }
 }
 
@@ -291,6 +319,22 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
             .status_conflicts
             .iter()
             .map(|s| s.as_str().to_owned())
+            .collect(),
+        value_conflicts: job
+            .conflicts
+            .iter()
+            .map(|c| ValueConflict {
+                field: c.field.clone(),
+                values: c
+                    .values
+                    .iter()
+                    .map(|v| ConflictingValue {
+                        value_json: v.value.to_string(),
+                        actor_id: v.actor.clone(),
+                        by_user_id: v.by.map(|u| u.to_string()),
+                    })
+                    .collect(),
+            })
             .collect(),
         labour: job
             .labour

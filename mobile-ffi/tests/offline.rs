@@ -528,3 +528,152 @@ fn labour_is_corrected_and_voided_and_a_part_quantity_set_on_the_device() {
         2
     );
 }
+
+#[test]
+fn concurrent_windows_details_and_answers_show_on_the_device_with_their_writers() {
+    use fieldsync_core::job::{DetailsEdit, JobAction, Window};
+    use fieldsync_core::{Principal, Role, Timestamp, UserId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    office.sync(&client);
+    // This device answers the question while offline...
+    client
+        .answer_checklist(
+            job.clone(),
+            office.checklist_item.to_string(),
+            "1.5 bar".into(),
+        )
+        .unwrap();
+    assert!(client.conflicts().unwrap().is_empty());
+    // ...while two office desks set different windows and addresses, and
+    // the technician's tablet gives another answer.
+    let desk = Principal::new(UserId::from_bytes([2; 16]), Role::Dispatcher);
+    let window = |h: i64| {
+        Window::new(
+            Timestamp(T0 + h * 3_600_000),
+            Timestamp(T0 + (h + 2) * 3_600_000),
+        )
+        .unwrap()
+    };
+    let address = |a: &str| {
+        JobAction::EditDetails(DetailsEdit {
+            site_address: Some(a.into()),
+            ..Default::default()
+        })
+    };
+    office.concurrent(vec![
+        (
+            201,
+            desk,
+            vec![
+                JobAction::EditWindow(window(1)),
+                address("Rua Nova 2, Lisboa"),
+            ],
+        ),
+        (
+            202,
+            desk,
+            vec![
+                JobAction::EditWindow(window(5)),
+                address("Rua Velha 3, Lisboa"),
+            ],
+        ),
+        (
+            41,
+            office.tech,
+            vec![JobAction::AnswerChecklist {
+                item: office.checklist_item,
+                value: "2.0 bar".into(),
+            }],
+        ),
+    ]);
+    office.sync(&client);
+
+    let detail = client.job(job.clone()).unwrap();
+    assert!(detail.summary.has_conflicts);
+    let field = |f: &str| {
+        detail
+            .value_conflicts
+            .iter()
+            .find(|c| c.field == f)
+            .unwrap_or_else(|| panic!("no conflict at {f}: {:?}", detail.value_conflicts))
+            .values
+            .iter()
+            .map(|v| {
+                (
+                    v.value_json.clone(),
+                    v.actor_id.clone(),
+                    v.by_user_id.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let hex = |n: u8| fieldsync_core::automerge::ActorId::from([n; 16]).to_hex_string();
+    let w = |h: i64| {
+        format!(
+            r#"{{"end":{},"start":{}}}"#,
+            T0 + (h + 2) * 3_600_000,
+            T0 + h * 3_600_000
+        )
+    };
+    let windows = field("/window");
+    assert!(windows.contains(&(w(1), hex(201), None)), "{windows:?}");
+    assert!(windows.contains(&(w(5), hex(202), None)), "{windows:?}");
+    assert_eq!(
+        windows[0].0,
+        w((detail.summary.window_start_ms - T0) / 3_600_000),
+        "the shown window first"
+    );
+    let addresses = field("/site/address");
+    assert!(addresses.contains(&(r#""Rua Nova 2, Lisboa""#.to_owned(), hex(201), None)));
+    assert!(addresses.contains(&(r#""Rua Velha 3, Lisboa""#.to_owned(), hex(202), None)));
+    let tech = Some(office.tech.user.to_string());
+    let answers = field(&format!("/answers/{}", office.checklist_item));
+    assert!(answers.contains(&(
+        r#""1.5 bar""#.to_owned(),
+        client.actor_id().unwrap(),
+        tech.clone()
+    )));
+    assert!(answers.contains(&(r#""2.0 bar""#.to_owned(), hex(41), tech)));
+    // The conflicts list names each field.
+    let listed: Vec<String> = client
+        .conflicts()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == ConflictKind::ValueConflict)
+        .map(|c| c.code)
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.contains(&"/window".to_owned()));
+
+    // Answering again settles the answer for everyone.
+    client
+        .answer_checklist(
+            job.clone(),
+            office.checklist_item.to_string(),
+            "1.5 bar".into(),
+        )
+        .unwrap();
+    office.sync(&client);
+    let settled = client.job(job).unwrap();
+    assert_eq!(
+        settled.value_conflicts.len(),
+        2,
+        "{:?}",
+        settled.value_conflicts
+    );
+    assert!(
+        office
+            .job_doc()
+            .read()
+            .unwrap()
+            .conflicts
+            .iter()
+            .all(|c| !c.field.starts_with("/answers"))
+    );
+}

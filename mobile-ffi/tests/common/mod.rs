@@ -170,6 +170,22 @@ impl Office {
         JobDoc::from_doc(self.docs[&DocId::Job(self.job)].doc.clone()).unwrap()
     }
 
+    /// Edits made concurrently on the server's copy of the job, each by its
+    /// own actor (`[n; 16]`, each actor once) from the same state, then
+    /// merged: two office
+    /// desks, or another device of the technician.
+    pub fn concurrent(&mut self, edits: Vec<(u8, Principal, Vec<JobAction>)>) {
+        let held = self.docs.get_mut(&DocId::Job(self.job)).unwrap();
+        let base = held.doc.clone();
+        for (n, who, actions) in edits {
+            let mut job = JobDoc::from_trusted(base.fork().with_actor(ActorId::from([n; 16])));
+            for action in actions {
+                job.apply(&action, who, Timestamp(T0)).unwrap();
+            }
+            held.doc.merge(&mut job.into_doc()).unwrap();
+        }
+    }
+
     /// The office edits the job on the server (a note), as dispatch would.
     pub fn office_note(&mut self, text: &str) {
         let held = self.docs.get_mut(&DocId::Job(self.job)).unwrap();

@@ -14,14 +14,15 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::views::{
-    AssignJob, CancelJob, CreateJob, EditJob, JobList, JobSummary, JobView, ListQuery, timestamp,
+    AssignJob, CancelJob, ConflictWriter, CreateJob, EditJob, JobList, JobSummary, JobView,
+    ListQuery, ResolveConflict, timestamp,
 };
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::documents::{self, Derive, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
-use crate::store::{JobFilter, StoreError, now_utc};
+use crate::store::{DeviceActor, JobFilter, StoreError, now_utc};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,6 +30,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job, edit_job))
         .routes(routes!(assign_job))
         .routes(routes!(cancel_job))
+        .routes(routes!(resolve_conflict))
 }
 
 fn office(caller: &AuthUser) -> Result<Principal, ApiError> {
@@ -97,7 +99,8 @@ async fn write_job(
     )
     .await
     .map_err(write_error)?;
-    view(stored.doc, stored.version, book.as_ref())
+    let view = view(stored.doc, stored.version, book.as_ref())?;
+    with_writers(state, view).await
 }
 
 /// Applies office actions to a stored job and answers with the result.
@@ -135,7 +138,53 @@ fn view(
         job,
         billing,
         version,
+        writers: Vec::new(),
     })
+}
+
+/// Names the writer of every actor in the job's conflicts: a device's user
+/// from the devices table, the server's own actor as the office API.
+async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, ApiError> {
+    let mut actors: Vec<&str> = view
+        .job
+        .conflicts
+        .iter()
+        .flat_map(|c| c.values.iter().map(|v| v.actor.as_str()))
+        .collect();
+    actors.sort_unstable();
+    actors.dedup();
+    let server = state.actor.to_hex_string();
+    let mut writers = Vec::new();
+    for actor in actors {
+        let mut writer = ConflictWriter {
+            actor: actor.to_owned(),
+            kind: "unknown".into(),
+            user_id: None,
+            username: None,
+            device_id: None,
+        };
+        if actor == server {
+            writer.kind = "office_api".into();
+        } else if let Ok(device_actor) = actor.parse::<DeviceActor>() {
+            match state.store.device_by_actor(&device_actor).await {
+                Ok(device) => {
+                    writer.kind = "device".into();
+                    writer.user_id = Some(device.user_id.as_uuid());
+                    writer.device_id = Some(device.id.as_uuid());
+                    writer.username = match state.store.user(device.user_id).await {
+                        Ok(user) => Some(user.username.to_string()),
+                        Err(StoreError::NotFound) => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                }
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        writers.push(writer);
+    }
+    view.writers = writers;
+    Ok(view)
 }
 
 /// Creates a job (office only).
@@ -243,7 +292,8 @@ async fn get_job(
     let book = documents::price_book(state.store.as_ref(), &state.docs)
         .await
         .map_err(ApiError::internal)?;
-    Ok(axum::Json(view(doc.doc, doc.version, book.as_ref())?))
+    let view = view(doc.doc, doc.version, book.as_ref())?;
+    Ok(axum::Json(with_writers(&state, view).await?))
 }
 
 /// Edits details, window or notes (office only); merges with device edits.
@@ -311,6 +361,30 @@ async fn cancel_job(
     let who = office(&caller)?;
     let action = JobAction::Cancel {
         reason: body.reason,
+    };
+    Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
+}
+
+/// Keeps one of the concurrent values of an office field listed in
+/// `job.conflicts` (office only): the value `actor` wrote is written again,
+/// superseding the others. Answers are the technician's to settle.
+#[utoipa::path(post, path = "/v1/jobs/{id}/conflicts/resolve", tag = "jobs",
+    params(("id" = Uuid, Path)),
+    request_body = ResolveConflict,
+    responses((status = 200, body = JobView), (status = 400, description = "No such conflict or value", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The conflict cannot be resolved by the office", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn resolve_conflict(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ResolveConflict>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    let who = office(&caller)?;
+    let action = JobAction::ResolveConflict {
+        field: body.field,
+        actor: body.actor,
     };
     Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
 }

@@ -154,6 +154,8 @@ pub trait Store:
     /// [`StoreError::Conflict`]`(ActorIdTaken)` if another user's device has it.
     async fn register_device(&self, device: &Device) -> Result<Device>;
     async fn device(&self, id: DeviceId) -> Result<Device>;
+    /// The device registered with this actor id ([`StoreError::NotFound`] if none).
+    async fn device_by_actor(&self, actor: &DeviceActor) -> Result<Device>;
     /// Marks the device revoked (keeping the first revocation time) and
     /// revokes its refresh tokens, in one transaction.
     async fn revoke_device(&self, id: DeviceId, now: OffsetDateTime) -> Result<Device>;

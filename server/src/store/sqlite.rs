@@ -300,6 +300,18 @@ impl Store for SqliteStore {
         device_from_row(&row)
     }
 
+    async fn device_by_actor(&self, actor: &DeviceActor) -> Result<Device> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            device_cols!(),
+            " FROM devices WHERE actor_id = ?1"
+        ))
+        .bind(&actor.as_bytes()[..])
+        .fetch_one(&self.reader)
+        .await?;
+        device_from_row(&row)
+    }
+
     async fn revoke_device(&self, id: DeviceId, now: OffsetDateTime) -> Result<Device> {
         self.write(|| async {
             let mut tx = self.write_tx().await?;

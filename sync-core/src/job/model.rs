@@ -38,6 +38,35 @@ pub struct Job {
     /// Files the technician attached (schema 2; empty on older jobs).
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Fields written concurrently with different values (the window, the
+    /// priority, the details, checklist answers): the shown value and the
+    /// ones that lost, for the office to see and settle
+    /// ([`super::conflicts`]). Status conflicts are in `status_conflicts`.
+    #[serde(default)]
+    pub conflicts: Vec<Conflict>,
+}
+
+/// One field that holds concurrent values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// Its path: `/window`, `/priority`, `/problem`, `/customer/name`,
+    /// `/site/address`, `/asset/serial`, ..., `/answers/{checklist item id}`.
+    pub field: String,
+    /// Every value, the one the job shows first.
+    pub values: Vec<ConflictValue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictValue {
+    /// As JSON: a string, number, boolean or null; the window as
+    /// `{"start": ms, "end": ms}`; an answer as its text.
+    pub value: serde_json::Value,
+    /// The automerge actor (hex) whose change wrote it: a device, or the
+    /// server for the office's API edits. The server's job API says whose.
+    pub actor: String,
+    /// The user the value names as its writer, where the document records
+    /// one (answers).
+    pub by: Option<UserId>,
 }
 
 impl Job {

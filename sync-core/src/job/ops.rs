@@ -144,6 +144,13 @@ pub enum JobAction {
     Cancel {
         reason: String,
     },
+    /// Keeps one of the concurrent values of an office field (see
+    /// [`Job::conflicts`]): the one `actor` (hex) wrote is written again,
+    /// which supersedes every value the office has seen.
+    ResolveConflict {
+        field: String,
+        actor: String,
+    },
 }
 
 impl JobAction {
@@ -171,6 +178,7 @@ impl JobAction {
             JobAction::SetChecklistItem(_) => "set_checklist_item",
             JobAction::Reassign { .. } => "reassign",
             JobAction::Cancel { .. } => "cancel",
+            JobAction::ResolveConflict { .. } => "resolve_conflict",
         }
     }
 
@@ -193,6 +201,15 @@ impl JobAction {
             EditWindow(_) => &[k::WINDOW],
             SetChecklistItem(_) => &[k::CHECKLIST],
             Reassign { .. } => &[k::TECHNICIAN],
+            // The office fields that can hold a conflict; it writes one.
+            ResolveConflict { .. } => &[
+                k::WINDOW,
+                k::PRIORITY,
+                k::PROBLEM,
+                k::CUSTOMER,
+                k::SITE,
+                k::ASSET,
+            ],
         }
     }
 
@@ -714,7 +731,69 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
         }
         SetChecklistItem(q) => text_ok(rule(k::CHECKLIST, k::QUESTION), &q.question, true)?,
         Cancel { reason } => text_ok(schema::rule(k::CANCEL_REASON, None), reason, true)?,
+        ResolveConflict { field, actor } => {
+            kept_value(job, field, actor)?;
+        }
         EditWindow(_) | Reassign { .. } => {}
+    }
+    Ok(())
+}
+
+/// The value `actor` wrote to the conflicting office field `field`.
+fn kept_value<'j>(
+    job: &'j Job,
+    field: &str,
+    actor: &str,
+) -> Result<&'j ConflictValue, ActionError> {
+    let conflict = job
+        .conflicts
+        .iter()
+        .find(|c| c.field == field)
+        .ok_or_else(|| ActionError::NotFound("conflict".into()))?;
+    if field.starts_with(&format!("/{}/", k::ANSWERS)) {
+        return Err(ActionError::NotAllowed(
+            "answers are the technician's: they settle them by answering again".into(),
+        ));
+    }
+    conflict
+        .values
+        .iter()
+        .find(|v| v.actor.eq_ignore_ascii_case(actor))
+        .ok_or_else(|| ActionError::NotFound("a value by this actor".into()))
+}
+
+/// Writes a conflicting field's kept value again.
+fn write_kept<T: Transactable>(
+    tx: &mut T,
+    field: &str,
+    kept: &ConflictValue,
+) -> Result<(), ActionError> {
+    let bad = || InvalidValue::new("conflict", "the kept value does not fit the field");
+    let path: Vec<&str> = field.trim_start_matches('/').split('/').collect();
+    match path[..] {
+        [k::WINDOW] => {
+            let at = |key: &str| kept.value.get(key).and_then(serde_json::Value::as_i64);
+            let w = Window::new(
+                Timestamp(at(k::START).ok_or_else(bad)?),
+                Timestamp(at(k::END).ok_or_else(bad)?),
+            )?;
+            put_window(tx, &w)?;
+        }
+        [key @ (k::PRIORITY | k::PROBLEM)] => {
+            tx.put(ROOT, key, kept.value.as_str().ok_or_else(bad)?)?;
+        }
+        [map @ (k::CUSTOMER | k::SITE | k::ASSET), key] => {
+            let m = obj(tx, map)?;
+            let value = match &kept.value {
+                serde_json::Value::Null => ScalarValue::Null,
+                serde_json::Value::Bool(b) => ScalarValue::Boolean(*b),
+                serde_json::Value::String(s) => ScalarValue::Str(s.as_str().into()),
+                serde_json::Value::Number(n) => ScalarValue::Int(n.as_i64().ok_or_else(bad)?),
+                _ => return Err(bad().into()),
+            };
+            tx.put(&m, key, value)?;
+        }
+        _ => return Err(ActionError::NotFound("conflict".into())),
     }
     Ok(())
 }
@@ -913,6 +992,9 @@ fn write<T: Transactable>(
         SetChecklistItem(q) => {
             let checklist = obj(tx, k::CHECKLIST)?;
             put_question(tx, &checklist, q)?;
+        }
+        ResolveConflict { field, actor } => {
+            write_kept(tx, field, kept_value(job, field, actor)?)?;
         }
         Reassign { technician } => {
             put_opt(

@@ -68,6 +68,7 @@ pub(crate) fn read_root(
         cancel_reason: r.opt_text(k::CANCEL_REASON)?,
         unable_reason: r.opt_text(k::UNABLE_REASON)?,
         attachments: entries(&r, k::ATTACHMENTS, read_attachment)?,
+        conflicts: super::conflicts::read_conflicts(doc, heads)?,
     })
 }
 

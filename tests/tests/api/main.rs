@@ -12,6 +12,7 @@ mod raw;
 mod auth;
 mod bounds;
 mod cli;
+mod conflicts;
 mod errors;
 mod ops;
 mod processes;

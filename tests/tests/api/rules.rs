@@ -383,4 +383,3 @@ async fn labour_corrected_and_voided_and_a_part_quantity_reach_the_office(
     let after = view(&app, &office.dispatcher, id).await;
     assert_eq!(after["job"]["labour"], seen["job"]["labour"]);
 }
-
