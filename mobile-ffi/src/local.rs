@@ -347,10 +347,10 @@ impl Local {
     fn context(&self, action: &JobAction) -> Result<Context> {
         let mut ctx = Context::default();
         let fields = action.fields();
-        if fields.contains(&keys::PARTS) || fields.contains(&keys::LABOUR) {
-            if let Some(book) = self.price_book()? {
-                ctx = ctx.with_price_book(Arc::new(book));
-            }
+        if (fields.contains(&keys::PARTS) || fields.contains(&keys::LABOUR))
+            && let Some(book) = self.price_book()?
+        {
+            ctx = ctx.with_price_book(Arc::new(book));
         }
         if !fields.contains(&keys::PARTS) {
             return Ok(ctx);
