@@ -5,12 +5,12 @@
 use maud::{DOCTYPE, html};
 use time::OffsetDateTime;
 
+use super::FeedbackStore;
 use super::{FeedbackSettings, MessageKind, OutboxMessage, new_token};
 use crate::outbox::{Composed, SendError};
-use crate::store::Store;
 
 pub async fn compose(
-    store: &dyn Store,
+    store: &dyn FeedbackStore,
     settings: &FeedbackSettings,
     public_url: &str,
     message: &OutboxMessage,
