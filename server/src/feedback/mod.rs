@@ -19,6 +19,7 @@ pub mod console;
 pub mod messages;
 pub mod model;
 pub mod pages;
+pub mod questions;
 mod ratelimit;
 pub mod settings;
 pub mod stats;

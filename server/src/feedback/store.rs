@@ -2,6 +2,7 @@
 //! backend), and the projection that asks a completed job's customer for
 //! feedback inside the job's commit.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::*;
+use super::questions::{COMMENT, Value};
 use super::settings::FeedbackSettings;
 use crate::documents::JobProjector;
 use crate::outbox::store::{NewMessage, enqueue};
@@ -66,25 +68,52 @@ pub trait FeedbackStore: Send + Sync {
     async fn resolve_followup(&self, id: Uuid, by: UserId, now: OffsetDateTime) -> Result<()>;
 }
 
-const REQUEST_SELECT: &str = "SELECT r.id, r.job_id, r.job_status, r.technician_id, \
-         u.display_name AS technician_name, r.depot_id, r.customer_name, r.channel, r.contact, \
-         r.visit_date, r.work_done, r.created_at, r.answered_at, r.fixed, r.rating, \
-         r.courtesy, r.recommend, r.comment";
-const REQUEST_FROM: &str = " FROM feedback_requests r LEFT JOIN users u ON u.id = r.technician_id";
+/// Requests with their technician's name and their answers, one row per
+/// answer (or one with NULL answer columns): `inner` adds the joins, the
+/// filter, the order and the limit to `SELECT r.* FROM feedback_requests r`.
+fn requests_query<'a>(extra: &'static str, inner: impl FnOnce(&mut QueryBuilder<'a>)) -> Query<'a> {
+    let mut q = QueryBuilder::new(
+        "SELECT r.*, u.display_name AS technician_name, a.question AS answer_question, \
+             a.score AS answer_score, a.text AS answer_text \
+         FROM (SELECT r.*",
+    );
+    q.push(extra).push(" FROM feedback_requests r");
+    inner(&mut q);
+    q.push(
+        ") r LEFT JOIN users u ON u.id = r.technician_id \
+         LEFT JOIN feedback_answers a ON a.request_id = r.id \
+         ORDER BY r.created_at DESC, r.id, a.question",
+    );
+    q.build()
+}
+
+/// Folds [`requests_query`] rows into requests, in order; `with` reads
+/// more of each request's first row.
+fn requests_from<T>(
+    rows: &[Row],
+    with: impl Fn(&Row) -> Result<T>,
+) -> Result<Vec<(FeedbackRequest, T)>> {
+    let mut out: Vec<(FeedbackRequest, T)> = Vec::new();
+    for row in rows {
+        let id: Uuid = row.get("id")?;
+        if out.last().is_none_or(|(r, _)| r.id != id) {
+            out.push((request_from(row)?, with(row)?));
+        }
+        let Some(key) = row.get::<Option<String>>("answer_question")? else {
+            continue;
+        };
+        let value = Value::from_columns(&key, row.get("answer_score")?, row.get("answer_text")?);
+        if let Some((request, _)) = out.last_mut()
+            && let (Some(answer), Some(value)) = (request.answer.as_mut(), value)
+        {
+            answer.values.insert(key, value);
+        }
+    }
+    Ok(out)
+}
 
 fn request_from(row: &Row) -> Result<FeedbackRequest> {
     let answered: Option<OffsetDateTime> = row.get("answered_at")?;
-    let answer = match answered {
-        None => None,
-        Some(at) => Some(Answer {
-            answered_at: at,
-            fixed: row.get::<Option<bool>>("fixed")?.unwrap_or(false),
-            rating: row.get::<Option<u8>>("rating")?.unwrap_or(0),
-            courtesy: row.get::<Option<u8>>("courtesy")?.unwrap_or(0),
-            recommend: row.get::<Option<u8>>("recommend")?.unwrap_or(0),
-            comment: row.get::<Option<String>>("comment")?.unwrap_or_default(),
-        }),
-    };
     Ok(FeedbackRequest {
         id: row.get("id")?,
         job_id: row.get("job_id")?,
@@ -98,7 +127,10 @@ fn request_from(row: &Row) -> Result<FeedbackRequest> {
         visit_date: row.get("visit_date")?,
         work_done: row.get("work_done")?,
         created_at: row.get("created_at")?,
-        answer,
+        answer: answered.map(|at| Answer {
+            answered_at: at,
+            values: BTreeMap::new(),
+        }),
     })
 }
 
@@ -195,21 +227,29 @@ async fn submit(db: &Db, request: Uuid, a: &Answer, max_attempts: u32) -> Result
     let done = tx
         .execute(
             Query::new(
-                "UPDATE feedback_requests SET answered_at = $1, fixed = $2, rating = $3, \
-                     courtesy = $4, recommend = $5, comment = $6 \
-                 WHERE id = $7 AND answered_at IS NULL",
+                "UPDATE feedback_requests SET answered_at = $1 \
+                 WHERE id = $2 AND answered_at IS NULL",
             )
             .bind(a.answered_at)
-            .bind(a.fixed)
-            .bind(a.rating)
-            .bind(a.courtesy)
-            .bind(a.recommend)
-            .bind(&a.comment)
             .bind(request),
         )
         .await?;
     if done == 0 {
         return Ok(SubmitOutcome::AlreadyAnswered);
+    }
+    for (question, value) in &a.values {
+        let (score, text) = value.to_columns();
+        tx.execute(
+            Query::new(
+                "INSERT INTO feedback_answers (request_id, question, score, text) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(request)
+            .bind(question)
+            .bind(score)
+            .bind(text),
+        )
+        .await?;
     }
     if !a.is_low() {
         tx.commit().await?;
@@ -334,48 +374,56 @@ impl FeedbackStore for SqlStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(FeedbackRequest, OffsetDateTime)>> {
-        let mut q = QueryBuilder::new(REQUEST_SELECT);
-        q.push(", t.expires_at AS token_expires_at")
-            .push(REQUEST_FROM)
-            .push(" JOIN feedback_tokens t ON t.request_id = r.id WHERE t.token_hash = ")
-            .push_bind(&hash.0[..]);
-        let row = self.db().fetch_optional(q.build()).await?;
-        row.map(|row| Ok((request_from(&row)?, row.get("token_expires_at")?)))
-            .transpose()
+        let q = requests_query(", t.expires_at AS token_expires_at", |q| {
+            q.push(" JOIN feedback_tokens t ON t.request_id = r.id WHERE t.token_hash = ")
+                .push_bind(&hash.0[..]);
+        });
+        let rows = self.db().fetch_all(q).await?;
+        let found = requests_from(&rows, |row| row.get("token_expires_at"))?;
+        Ok(found.into_iter().next())
     }
 
     async fn feedback_request(&self, request: Uuid) -> Result<FeedbackRequest> {
-        let mut q = QueryBuilder::new(REQUEST_SELECT);
-        q.push(REQUEST_FROM)
-            .push(" WHERE r.id = ")
-            .push_bind(request);
-        request_from(&self.db().fetch_one(q.build()).await?)
+        let q = requests_query("", |q| {
+            q.push(" WHERE r.id = ").push_bind(request);
+        });
+        let rows = self.db().fetch_all(q).await?;
+        let found = requests_from(&rows, |_| Ok(()))?;
+        found
+            .into_iter()
+            .next()
+            .map(|(r, ())| r)
+            .ok_or(StoreError::NotFound)
     }
 
     async fn feedback_requests(&self, f: &RequestFilter) -> Result<Vec<FeedbackRequest>> {
-        let mut q = QueryBuilder::new(REQUEST_SELECT);
-        q.push(REQUEST_FROM).push(" WHERE 1 = 1");
-        if let Some(from) = f.from {
-            q.push(" AND r.created_at >= ").push_bind(from);
+        if f.depots.as_ref().is_some_and(|d| d.is_empty()) {
+            return Ok(Vec::new());
         }
-        if let Some(until) = f.until {
-            q.push(" AND r.created_at < ").push_bind(until);
-        }
-        if let Some(job) = f.job_id {
-            q.push(" AND r.job_id = ").push_bind(job);
-        }
-        if let Some(depots) = &f.depots {
-            if depots.is_empty() {
-                return Ok(Vec::new());
+        let q = requests_query("", |q| {
+            q.push(" WHERE 1 = 1");
+            if let Some(from) = f.from {
+                q.push(" AND r.created_at >= ").push_bind(from);
             }
-            q.push(" AND r.depot_id IN (")
-                .push_list(depots.iter().copied())
-                .push(")");
-        }
-        q.push(" ORDER BY r.created_at DESC, r.id LIMIT ")
-            .push_bind(f.limit());
-        let rows = self.db().fetch_all(q.build()).await?;
-        rows.iter().map(request_from).collect()
+            if let Some(until) = f.until {
+                q.push(" AND r.created_at < ").push_bind(until);
+            }
+            if let Some(job) = f.job_id {
+                q.push(" AND r.job_id = ").push_bind(job);
+            }
+            if let Some(depots) = &f.depots {
+                q.push(" AND r.depot_id IN (")
+                    .push_list(depots.iter().copied())
+                    .push(")");
+            }
+            q.push(" ORDER BY r.created_at DESC, r.id LIMIT ")
+                .push_bind(f.limit());
+        });
+        let rows = self.db().fetch_all(q).await?;
+        Ok(requests_from(&rows, |_| Ok(()))?
+            .into_iter()
+            .map(|(r, ())| r)
+            .collect())
     }
 
     async fn submit_feedback(
@@ -431,11 +479,13 @@ impl FeedbackStore for SqlStore {
     async fn followups(&self, depots: Option<&[Uuid]>, open_only: bool) -> Result<Vec<Followup>> {
         let mut q = QueryBuilder::new(
             "SELECT f.id, f.request_id, r.job_id, f.depot_id, r.technician_id, \
-                 u.display_name AS technician_name, r.customer_name, f.reason, r.comment, \
-                 f.created_at, f.resolved_at \
+                 u.display_name AS technician_name, r.customer_name, f.reason, \
+                 c.text AS comment, f.created_at, f.resolved_at \
              FROM feedback_followups f JOIN feedback_requests r ON r.id = f.request_id \
-             LEFT JOIN users u ON u.id = r.technician_id WHERE 1 = 1",
+             LEFT JOIN users u ON u.id = r.technician_id \
+             LEFT JOIN feedback_answers c ON c.request_id = r.id AND c.question = ",
         );
+        q.push_bind(COMMENT).push(" WHERE 1 = 1");
         if open_only {
             q.push(" AND f.resolved_at IS NULL");
         }
