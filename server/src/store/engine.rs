@@ -6,6 +6,7 @@
 
 use std::marker::PhantomData;
 use std::ops::DerefMut;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,6 +34,9 @@ pub trait Engine: Send + Sync + 'static {
     /// (SQLite busy; PostgreSQL serialization failure or deadlock).
     fn retryable(&self, e: &StoreError) -> bool;
 }
+
+/// How a backend opens (creating and migrating) the database of a URL.
+pub type Open = for<'a> fn(&'a str) -> Pin<Box<dyn Future<Output = Result<Db>> + Send + 'a>>;
 
 /// The database handle stores hold. Cheap to clone.
 #[derive(Clone)]

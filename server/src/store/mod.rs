@@ -183,19 +183,25 @@ impl Store for SqlStore {
     }
 }
 
+/// The backends, by the URL schemes they open. A new backend is its own
+/// file (an [`engine::Engine`] with an `open`) and one line here.
+const ENGINES: &[(&[&str], engine::Open)] = &[
+    (&["postgres://", "postgresql://"], postgres::open),
+    (&["sqlite:"], sqlite::open),
+];
+
 /// Opens (creating and migrating) the database a URL names:
 /// `postgres://` or `postgresql://` for PostgreSQL, `sqlite:` for SQLite.
 pub async fn open(url: &str) -> Result<Arc<SqlStore>> {
-    let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Db::new(PgEngine::connect(url).await?)
-    } else if url.starts_with("sqlite:") {
-        Db::new(SqliteEngine::connect(url).await?)
-    } else {
+    let Some((_, open)) = ENGINES
+        .iter()
+        .find(|(schemes, _)| schemes.iter().any(|s| url.starts_with(s)))
+    else {
         return Err(StoreError::other(
             "unsupported database URL: expected postgres://... or sqlite:...",
         ));
     };
-    Ok(Arc::new(SqlStore::new(db)))
+    Ok(Arc::new(SqlStore::new(open(url).await?)))
 }
 
 /// Database URLs can carry a password: this shows everything but it.

@@ -9,6 +9,7 @@
 //! Encoding: native `uuid` and `timestamptz`.
 
 use std::borrow::Cow;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use sqlx::{Postgres, Row as _, TypeInfo as _, ValueRef as _};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::engine::{Driver, Engine, conn, tx};
+use super::engine::{Db, Driver, Engine, conn, tx};
 use super::sql::{Conn, Dialect, Kind, Tx, Value};
 use super::{Backend, Result, StoreError};
 
@@ -39,6 +40,11 @@ impl PgEngine {
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Opens `postgres://...`: [`super::engine::Open`] for `store::open`.
+pub fn open(url: &str) -> Pin<Box<dyn Future<Output = Result<Db>> + Send + '_>> {
+    Box::pin(async move { Ok(Db::new(PgEngine::connect(url).await?)) })
 }
 
 #[async_trait]

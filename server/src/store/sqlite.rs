@@ -11,6 +11,7 @@
 //! Encoding: UUIDs as hyphenated text, times as Unix milliseconds.
 
 use std::borrow::Cow;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use sqlx::{Row as _, Sqlite};
 use time::OffsetDateTime;
 use uuid::fmt::Hyphenated;
 
-use super::engine::{Driver, Engine, conn, tx};
+use super::engine::{Db, Driver, Engine, conn, tx};
 use super::sql::{Conn, Dialect, Kind, Tx, Value};
 use super::{Backend, Result, StoreError};
 
@@ -59,6 +60,11 @@ impl SqliteEngine {
             .await?;
         Ok(Self { reader, writer })
     }
+}
+
+/// Opens `sqlite:PATH`: [`super::engine::Open`] for `store::open`.
+pub fn open(url: &str) -> Pin<Box<dyn Future<Output = Result<Db>> + Send + '_>> {
+    Box::pin(async move { Ok(Db::new(SqliteEngine::connect(url).await?)) })
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use fieldsync_server::feedback::{
 };
 use fieldsync_server::inventory::{Location, LocationKind};
 use fieldsync_server::store::{DocCommit, StoreError, TokenHash};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use uuid::Uuid;
 
 use crate::core::user;
@@ -23,7 +23,6 @@ conformance_tests!(
     answers_are_stored_once_and_low_ones_alert_the_depot,
     unsubscribing_cancels_pending_requests,
     results_are_listed_by_depot_and_time,
-    answers_in_columns_move_to_rows_on_migration,
 );
 
 fn trigger(job: JobId, technician: Option<UserId>, contact: &str) -> FeedbackTrigger {
@@ -51,7 +50,7 @@ async fn complete(store: &dyn AppStore, t: &FeedbackTrigger) {
     store.commit(&c).await.unwrap();
 }
 
-fn answer(fixed: bool, rating: i64, comment: &str) -> Answer {
+pub fn answer(fixed: bool, rating: i64, comment: &str) -> Answer {
     Answer {
         answered_at: now(),
         values: [
@@ -419,100 +418,5 @@ async fn results_are_listed_by_depot_and_time(url: &str) {
             .await
             .unwrap()
             .is_empty()
-    );
-}
-
-/// Migration 0005 moves the answers the columns of `feedback_requests` held
-/// (up to 0004) into `feedback_answers`: nothing is lost.
-async fn answers_in_columns_move_to_rows_on_migration(url: &str) {
-    let (answered, open_one) = (Uuid::new_v4(), Uuid::new_v4());
-    let (job_a, job_b) = (Uuid::new_v4(), Uuid::new_v4());
-    // The old columns, written as the 0004 schema had them.
-    let insert = |id: Uuid, job: Uuid, answer: &str| {
-        format!(
-            "INSERT INTO feedback_requests (id, job_id, job_status, customer_name, channel, \
-                 contact, visit_date, work_done, created_at, answered_at, fixed, rating, \
-                 courtesy, recommend, comment) \
-             VALUES ('{id}', '{job}', 'completed', 'Ana Lima', 'email', 'ana@example.com', \
-                 '2026-11-23', 'Replaced valve', {{t}}, {answer})"
-        )
-    };
-    let old = [
-        insert(answered, job_a, "{t}, {no}, 2, 4, 6, 'late again'"),
-        insert(open_one, job_b, "NULL, NULL, NULL, NULL, NULL, NULL"),
-    ];
-    if url.starts_with("sqlite:") {
-        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
-        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
-            .await
-            .unwrap();
-        sqlx::migrate!("../migrations/sqlite")
-            .run_to(4, &pool)
-            .await
-            .unwrap();
-        for sql in &old {
-            let sql = sql.replace("{t}", "1764000000000").replace("{no}", "0");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::migrate!("../migrations/postgres")
-            .run_to(4, &pool)
-            .await
-            .unwrap();
-        for sql in &old {
-            let sql = sql
-                .replace("{t}", "'2025-11-24T16:00:00Z'")
-                .replace("{no}", "false");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    }
-
-    let store = open(url).await; // runs 0005
-    let r = store.feedback_request(answered).await.unwrap();
-    let a = r.answer.expect("still answered");
-    assert_eq!(
-        a.answered_at,
-        OffsetDateTime::from_unix_timestamp(1_764_000_000).unwrap()
-    );
-    assert_eq!(a.yes("fixed"), Some(false));
-    assert_eq!(
-        (a.score("rating"), a.score("courtesy"), a.score("recommend")),
-        (Some(2), Some(4), Some(6))
-    );
-    assert_eq!(a.text("comment"), "late again");
-    assert_eq!(a.low_reason(), "not fixed, rated 2/5");
-    assert!(
-        store
-            .feedback_request(open_one)
-            .await
-            .unwrap()
-            .answer
-            .is_none()
-    );
-    // New answers go to the new table, next to the moved ones.
-    assert_eq!(
-        store
-            .submit_feedback(open_one, &answer(true, 5, "fine"), 3)
-            .await
-            .unwrap(),
-        SubmitOutcome::Recorded { followup: false }
-    );
-    let all = store
-        .feedback_requests(&RequestFilter::default())
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 2);
-    assert!(
-        all.iter()
-            .all(|r| r.answer.as_ref().is_some_and(|a| a.values.len() == 5))
     );
 }

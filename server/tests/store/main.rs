@@ -47,6 +47,7 @@ mod core;
 mod feedback;
 mod inventory;
 mod jobs;
+mod migrations;
 mod outbox;
 mod web;
 
