@@ -188,7 +188,7 @@ async fn sync(
     let derive = Derive {
         price_book: price_book.as_ref(),
         now,
-        feedback: &state.settings.feedback,
+        projectors: &state.projectors,
     };
     schema::upgrade_held(&state, &caller, &mut held, &mut versions, &derive, now).await?;
 

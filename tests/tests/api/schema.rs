@@ -314,11 +314,12 @@ async fn a_job_stored_by_the_v1_server_is_upgraded_on_sync_and_takes_attachments
     assert_eq!(schema::revision(job.doc()).unwrap(), 1);
     let id = job.read().unwrap().id;
     let cache = DocCache::new(std::num::NonZeroUsize::new(4).unwrap());
-    let feedback = fieldsync_server::feedback::FeedbackSettings::default();
+    // What the server registers: the jobs list, consumption, feedback.
+    let projectors = fieldsync_server::app::projectors(&Default::default());
     let derive = Derive {
         price_book: None,
         now: now_utc(),
-        feedback: &feedback,
+        projectors: &projectors,
     };
     let v1 = job.doc().clone();
     documents::write(app.store.as_ref(), &cache, DocId::Job(id), &derive, |d| {
