@@ -29,9 +29,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::SchemaError;
 use crate::hydrated::MapRef;
 use crate::ids::{LineId, UserId};
+use crate::job::Job;
 use crate::job::keys as k;
 use crate::job::read::{self, read_job, read_status};
-use crate::role::{Principal, Role};
+use crate::role::Principal;
 use crate::status::Status;
 
 /// Why a set of changes was refused. Carried per document in sync responses.
@@ -82,20 +83,19 @@ fn forbidden(msg: impl Into<String>) -> Rejection {
 
 /// Validates `new` (hashes of changes already applied to `doc`, dependencies
 /// before dependents) as written by `who`, then checks the merged job still
-/// reads cleanly.
+/// reads cleanly and returns it, so callers need not read it again.
 pub fn validate_changes(
     doc: &Automerge,
     new: &[ChangeHash],
     who: &Principal,
-) -> Result<(), Rejection> {
+) -> Result<Job, Rejection> {
     for hash in new {
         let meta = doc
             .get_change_meta_by_hash(hash)
             .ok_or_else(|| Rejection::new(RejectCode::Malformed, "change missing from document"))?;
         validate_one(doc, *hash, &meta.deps, who)?;
     }
-    read_job(doc, None)?;
-    Ok(())
+    Ok(read_job(doc, None)?)
 }
 
 fn validate_one(
@@ -108,22 +108,20 @@ fn validate_one(
     if deps.is_empty() {
         return validate_creation(doc, &at, who);
     }
-    match who.role {
-        Role::Technician => {
-            let assigned = doc
-                .get_at(ROOT, k::TECHNICIAN, deps)
-                .ok()
-                .flatten()
-                .and_then(|(v, _)| v.as_str().and_then(|s| s.parse::<UserId>().ok()));
-            if assigned != Some(who.user) {
-                return Err(Rejection::new(
-                    RejectCode::NotAssigned,
-                    "the job was not assigned to you when this change was made",
-                ));
-            }
+    if who.role.is_field() {
+        let assigned = doc
+            .get_at(ROOT, k::TECHNICIAN, deps)
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| v.as_str().and_then(|s| s.parse::<UserId>().ok()));
+        if assigned != Some(who.user) {
+            return Err(Rejection::new(
+                RejectCode::NotAssigned,
+                "the job was not assigned to you when this change was made",
+            ));
         }
-        r if r.is_office() => {}
-        _ => return Err(forbidden("this role does not edit jobs")),
+    } else if !who.role.is_office() {
+        return Err(forbidden("this role does not edit jobs"));
     }
 
     let before = read_status(doc, Some(deps))?.0;
@@ -221,7 +219,7 @@ fn classify(
         return Ok(());
     }
     let office = who.role.is_office();
-    let tech = who.role == Role::Technician;
+    let tech = who.role.is_field();
     let depth = segs.len();
     let closed = before.is_final();
 
@@ -538,7 +536,8 @@ fn check_touched(
             }
             _ => None,
         };
-        if let (Some(by), Role::Technician) = (by, who.role)
+        if let Some(by) = by
+            && who.role.is_field()
             && by != who.user
         {
             return Err(forbidden("lines are recorded in the writer's own name"));

@@ -313,6 +313,54 @@ impl JobDoc {
         }
         Ok(hash)
     }
+
+    /// Applies `actions` in order as `who`, one change each, and returns the
+    /// job as validated after the last one: the whole job is read once (twice
+    /// when `current` is not given) however many actions there are.
+    ///
+    /// Preconditions are checked against `current`, the job as this document
+    /// reads now (read here if `None`), for every action, so the actions must
+    /// not depend on each other (an office edit of details, window and notes
+    /// does not). The validator still judges each change in its own context:
+    /// a dependent sequence is refused whole, never stored wrong. On any error
+    /// the document is left as it was.
+    pub fn apply_all(
+        &mut self,
+        actions: &[JobAction],
+        who: Principal,
+        now: Timestamp,
+        current: Option<&Job>,
+    ) -> Result<Job, ActionError> {
+        let read;
+        let job = match current {
+            Some(job) => job,
+            None => {
+                read = self.read()?;
+                &read
+            }
+        };
+        let before = self.doc.get_heads();
+        let mut hashes = Vec::with_capacity(actions.len());
+        let mut step = |action: &JobAction| -> Result<(), ActionError> {
+            check_allowed(job, action, who)?;
+            let mut tx = self.doc.transaction();
+            write(&mut tx, job, action, who, now)?;
+            let (hash, _) = tx.commit_with(commit_options(action.name(), now));
+            hashes.push(
+                hash.ok_or_else(|| ActionError::NotAllowed("the action changes nothing".into()))?,
+            );
+            Ok(())
+        };
+        let result = actions
+            .iter()
+            .try_for_each(&mut step)
+            .and_then(|()| Ok(validate::validate_changes(&self.doc, &hashes, &who)?));
+        if result.is_err() {
+            let actor = self.doc.get_actor().clone();
+            self.doc = self.doc.fork_at(&before)?.with_actor(actor);
+        }
+        result
+    }
 }
 
 fn commit_options(name: &str, now: Timestamp) -> CommitOptions {
@@ -409,7 +457,7 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
         if taker == Taker::Technician {
             return deny("only the assigned technician can do this");
         }
-    } else if who.role == Role::Technician {
+    } else if who.role.is_field() {
         if taker == Taker::Office {
             return deny("only the office can do this");
         }
