@@ -221,19 +221,6 @@ pub trait FeedbackStore: Send + Sync {
     async fn resolve_followup(&self, id: Uuid, by: UserId, now: OffsetDateTime) -> Result<()>;
 }
 
-/// The depots a user may see results of: `None` = all (admin).
-pub(crate) async fn scope_of(
-    store: &dyn crate::store::Store,
-    user: UserId,
-    role: fieldsync_core::Role,
-) -> Result<Option<Vec<Uuid>>> {
-    if role == fieldsync_core::Role::Admin {
-        Ok(None)
-    } else {
-        Ok(Some(store.staff_depots(user).await?))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use fieldsync_core::automerge::ActorId;

@@ -5,15 +5,15 @@
 //! - [`model`]: the values ([`NewMovement`], [`Balance`], ...).
 //! - [`ledger`]: which movements are valid, how they change balances.
 //! - [`consumption`]: job part lines -> movements ([`consumption::from_job`]).
-//! - [`access`]: which locations a user may see and move stock of.
 //! - [`discrepancies`], [`replenishment`]: what needs attention, what to send.
 //! - [`vanstock`]: keeping each van's stock document up to date.
-//! - [`routes`]: the JSON API; [`console`]: the web pages.
+//! - [`service`]: what the API and the console both do, over the caller's
+//!   scope ([`crate::authz`]: which locations a user may see and manage);
+//!   [`routes`]: the JSON API; [`console`]: the web pages.
 //!
 //! Storage is the [`InventoryStore`] trait (part of [`crate::store::Store`]),
 //! implemented in `store/sqlite/inventory.rs` and `store/postgres/inventory.rs`.
 
-pub mod access;
 pub mod console;
 pub mod consumption;
 pub mod discrepancies;
@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod model;
 pub mod replenishment;
 pub mod routes;
+pub mod service;
 pub mod vanstock;
 
 use async_trait::async_trait;

@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 use super::views::timestamp;
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::authz::Permission;
 use crate::documents::{self, Derive};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
@@ -34,7 +35,7 @@ async fn get_price_book(
         .ok_or(ApiError::NotFound)
 }
 
-/// Replaces the price book (admin only). The server sets `version` to one
+/// Replaces the price book (roles that may edit it: admin). The server sets `version` to one
 /// above the stored one; only what differs is written, so devices download
 /// little.
 #[utoipa::path(put, path = "/v1/pricebook", tag = "pricebook",
@@ -47,9 +48,7 @@ async fn put_price_book(
     caller: AuthUser,
     Json(mut book): Json<PriceBook>,
 ) -> Result<axum::Json<PriceBook>, ApiError> {
-    if caller.role != fieldsync_core::Role::Admin {
-        return Err(ApiError::Forbidden("only an admin edits the price book"));
-    }
+    caller.require(Permission::EditPriceBook)?;
     book.check()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let now = now_utc();

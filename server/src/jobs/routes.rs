@@ -5,9 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use fieldsync_core::billing::bill;
 use fieldsync_core::job::read_job;
-use fieldsync_core::{
-    ActionError, DocId, JobAction, JobDoc, JobId, Principal, Role, Status, UserId,
-};
+use fieldsync_core::{ActionError, DocId, JobAction, JobDoc, JobId, Principal, Status, UserId};
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,6 +16,7 @@ use super::views::{
 };
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::authz::{JobScope, Permission};
 use crate::documents::{self, Derive, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
@@ -31,12 +30,10 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_job))
 }
 
+/// The caller, if their role manages jobs (403 otherwise).
 fn office(caller: &AuthUser) -> Result<Principal, ApiError> {
-    if caller.role.is_office() {
-        Ok(caller.principal())
-    } else {
-        Err(ApiError::Forbidden("only the office manages jobs"))
-    }
+    caller.require(Permission::ManageJobs)?;
+    Ok(caller.principal())
 }
 
 /// A refused office action: the job's state or the input does not allow it.
@@ -58,11 +55,11 @@ pub(super) fn write_error(e: WriteError<ApiError>) -> ApiError {
     }
 }
 
-/// A technician to assign must exist and be a technician.
+/// A technician to assign must exist and work jobs in the field.
 async fn check_technician(state: &AppState, id: Option<Uuid>) -> Result<(), ApiError> {
     let Some(id) = id else { return Ok(()) };
     match state.store.user(UserId::from_uuid(id)).await {
-        Ok(user) if user.role == Role::Technician => Ok(()),
+        Ok(user) if user.role.is_field() => Ok(()),
         Ok(_) => Err(ApiError::BadRequest(format!(
             "user {id} is not a technician"
         ))),
@@ -186,13 +183,11 @@ async fn list_jobs(
                 .map_err(|_| ApiError::BadRequest(format!("unknown status {s:?}")))
         })
         .transpose()?;
-    let technician_id = match caller.role {
-        Role::Technician => Some(caller.user_id),
-        role if role.is_office() => q.technician_id.map(UserId::from_uuid),
-        _ => {
-            return Err(ApiError::Forbidden(
-                "jobs are for the office and technicians",
-            ));
+    let technician_id = match caller.scope().jobs() {
+        JobScope::Assigned(me) => Some(me),
+        JobScope::All => q.technician_id.map(UserId::from_uuid),
+        JobScope::None => {
+            return Err(ApiError::Forbidden("your role does not see jobs"));
         }
     };
     let day = |d: time::Date| d.midnight().assume_utc();
@@ -229,10 +224,7 @@ async fn get_job(
         Err(StoreError::NotFound) => return Err(ApiError::NotFound),
         Err(e) => return Err(e.into()),
     };
-    let allowed = caller.role.is_office()
-        || (caller.role == Role::Technician
-            && row.projection.technician_id == Some(caller.user_id));
-    if !allowed {
+    if !caller.scope().sees_job(row.projection.technician_id) {
         // The same answer as for a job that does not exist.
         return Err(ApiError::NotFound);
     }
