@@ -64,6 +64,9 @@ pub trait InventoryStore: Send + Sync {
     /// Balances recomputed from the movements (for checks): must equal [`Self::balances`].
     async fn balances_from_movements(&self) -> Result<Vec<Balance>>;
     async fn serial_units(&self, sku: Option<&Sku>) -> Result<Vec<SerialUnit>>;
+    /// One van's balances and serialized units (indexed by location, so a
+    /// van refresh reads that van only); `None` if `van` is not a van.
+    async fn van_stock(&self, van: LocationId) -> Result<Option<LocationStock>>;
     async fn serial_fits(&self) -> Result<Vec<SerialFit>>;
     async fn applied_lines(&self, job: Option<JobId>) -> Result<Vec<AppliedLine>>;
 }

@@ -10,7 +10,7 @@ use super::views::timestamp;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::authz::Permission;
-use crate::documents::{self, Derive};
+use crate::documents::{self, Derive, Edit};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::store::now_utc;
@@ -31,7 +31,7 @@ async fn get_price_book(
     documents::price_book(state.store.as_ref(), &state.docs)
         .await
         .map_err(ApiError::internal)?
-        .map(axum::Json)
+        .map(|book| axum::Json(std::sync::Arc::unwrap_or_clone(book)))
         .ok_or(ApiError::NotFound)
 }
 
@@ -63,7 +63,7 @@ async fn put_price_book(
         &state.docs,
         DocId::PriceBook,
         &derive,
-        |doc| {
+        |doc, _| {
             let stored = read_price_book(doc, None).ok();
             if stored.as_ref().is_some_and(|s| {
                 PriceBook {
@@ -71,14 +71,20 @@ async fn put_price_book(
                     ..book.clone()
                 } == *s
             }) {
-                return Ok(Vec::new());
+                return Ok(Edit {
+                    changes: Vec::new(),
+                    job: None,
+                });
             }
             book.version = stored.map_or(1, |s| s.version + 1);
             doc.set_actor(actor.clone());
             let before = doc.get_heads();
             write_price_book(doc, &book, timestamp(now))
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            Ok(doc.get_changes(&before))
+            Ok(Edit {
+                changes: doc.get_changes(&before),
+                job: None,
+            })
         },
     )
     .await

@@ -77,6 +77,17 @@ fn balance_from_row(r: &PgRow) -> Result<Balance> {
     })
 }
 
+fn serial_from_row(r: &PgRow) -> Result<SerialUnit> {
+    Ok(SerialUnit {
+        sku: sku_col(r, "sku")?,
+        serial: r.try_get("serial")?,
+        location_id: opt_uuid(r, "location_id")?.map(LocationId::from_uuid),
+        job_id: opt_uuid(r, "job_id")?.map(JobId::from_uuid),
+        line_id: opt_uuid(r, "line_id")?.map(LineId::from_uuid),
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
 fn applied_from_row(r: &PgRow) -> Result<AppliedLine> {
     Ok(AppliedLine {
         line_id: LineId::from_uuid(r.try_get("line_id")?),
@@ -614,18 +625,40 @@ impl InventoryStore for PgStore {
         .bind(sku.map(|s| s.as_str().to_owned()))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SerialUnit {
-                    sku: sku_col(r, "sku")?,
-                    serial: r.try_get("serial")?,
-                    location_id: opt_uuid(r, "location_id")?.map(LocationId::from_uuid),
-                    job_id: opt_uuid(r, "job_id")?.map(JobId::from_uuid),
-                    line_id: opt_uuid(r, "line_id")?.map(LineId::from_uuid),
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(serial_from_row).collect()
+    }
+
+    async fn van_stock(&self, van: LocationId) -> Result<Option<LocationStock>> {
+        let mut conn = self.pool.acquire().await?;
+        let is_van = sqlx::query("SELECT 1 FROM locations WHERE id = $1 AND kind = 'van'")
+            .bind(loc(van))
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+        if !is_van {
+            return Ok(None);
+        }
+        let balances = sqlx::query(
+            "SELECT location_id, sku, quantity FROM stock_balances \
+             WHERE location_id = $1 AND quantity <> 0 ORDER BY sku",
+        )
+        .bind(loc(van))
+        .fetch_all(&mut *conn)
+        .await?;
+        let serials = sqlx::query(
+            "SELECT sku, serial, location_id, job_id, line_id, updated_at FROM serials \
+             WHERE location_id = $1 ORDER BY sku, serial",
+        )
+        .bind(loc(van))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(Some(LocationStock {
+            balances: balances
+                .iter()
+                .map(balance_from_row)
+                .collect::<Result<_>>()?,
+            serials: serials.iter().map(serial_from_row).collect::<Result<_>>()?,
+        }))
     }
 
     async fn serial_fits(&self) -> Result<Vec<SerialFit>> {
