@@ -107,6 +107,13 @@ impl Scope {
         }
     }
 
+    /// Whether this principal edits the jobs it sees (the office's or the
+    /// field's side; the validator decides which fields).
+    pub fn writes_jobs(&self) -> bool {
+        let role = self.principal.role;
+        role.is_office() || role.is_field()
+    }
+
     /// Whether a job assigned to `technician` is visible.
     pub fn sees_job(&self, technician: Option<UserId>) -> bool {
         match self.jobs() {
@@ -314,15 +321,19 @@ mod tests {
     #[test]
     fn job_reach_matches_job_permissions() {
         for role in Role::ALL {
-            let expected = if role.is_office() {
-                JobReach::All
-            } else if role.is_field() {
-                JobReach::Assigned
-            } else {
-                JobReach::None
-            };
-            assert_eq!(rules(role).jobs, expected, "{role}");
+            let reach = rules(role).jobs;
+            if role.is_office() {
+                assert_eq!(reach, JobReach::All, "{role}");
+            }
+            if role.is_field() {
+                assert_eq!(reach, JobReach::Assigned, "{role}");
+            }
+            assert_eq!(
+                Scope::of(who(role)).writes_jobs(),
+                role.is_office() || role.is_field()
+            );
         }
+        assert_eq!(rules(Role::InventoryManager).jobs, JobReach::None);
         assert!(staffs_depots(Role::Supervisor) && staffs_depots(Role::InventoryManager));
         assert!(!staffs_depots(Role::Admin) && !staffs_depots(Role::Technician));
     }

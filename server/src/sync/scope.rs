@@ -39,7 +39,13 @@ pub async fn resolve(
         // Inventory managers work through the inventory API, not on jobs.
         JobScope::None => Vec::new(),
     };
-    access.extend(jobs.into_iter().map(|id| (DocId::Job(id), Access::Write)));
+    // A role that sees jobs without editing them holds them read-only.
+    let job_access = if scope.writes_jobs() {
+        Access::Write
+    } else {
+        Access::ReadOnly
+    };
+    access.extend(jobs.into_iter().map(|id| (DocId::Job(id), job_access)));
     for item in &request.docs {
         match item.id {
             id @ (DocId::Job(_) | DocId::VanStock(_)) if !access.contains_key(&id) => {
