@@ -19,11 +19,11 @@ use std::sync::Arc;
 use automerge::{Automerge, Change};
 use fieldsync_core::billing::{Invoice, bill};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
-use fieldsync_core::{DocId, Job, LocationId, Status};
+use fieldsync_core::{DocId, Job, LocationId};
 use time::OffsetDateTime;
 
 use crate::store::{
-    CommitOutcome, DocCache, DocCommit, JobProjection, NewChange, SNAPSHOT_AFTER_CHANGES, Store,
+    CommitOutcome, DocCache, DocCommit, NewChange, Projection, SNAPSHOT_AFTER_CHANGES, Store,
     StoreError,
 };
 
@@ -182,8 +182,40 @@ pub struct Derive<'a> {
     /// The price book the projection's totals are computed with.
     pub price_book: Option<&'a PriceBook>,
     pub now: OffsetDateTime,
-    /// When a job's customer is asked for feedback (see [`crate::feedback`]).
-    pub feedback: &'a crate::feedback::FeedbackSettings,
+    /// The projectors features registered (`AppState::projectors`).
+    pub projectors: &'a Projectors,
+}
+
+/// Derives one feature's SQL rows from a merged job. Each feature that
+/// keeps rows in step with jobs (the jobs list, inventory consumption,
+/// feedback requests) registers one in [`Projectors`]; every job commit
+/// asks each for its [`Projection`] and writes them in its transaction.
+pub trait JobProjector: Send + Sync {
+    fn project(&self, job: &JobCommit<'_>) -> Option<Arc<dyn Projection>>;
+}
+
+/// A job as its commit sees it: read once and billed once, for every
+/// projector and for the response.
+pub struct JobCommit<'a> {
+    pub job: &'a Job,
+    /// The price book the commit bills with; `None` before one is written.
+    pub price_book: Option<&'a PriceBook>,
+    /// The job billed with `price_book`; `None` without a price book, or
+    /// when the job cannot be billed with it.
+    pub invoice: Option<&'a Invoice>,
+    /// Server time.
+    pub now: OffsetDateTime,
+}
+
+/// The registered [`JobProjector`]s, run in registration order.
+#[derive(Clone, Default)]
+pub struct Projectors(Vec<Arc<dyn JobProjector>>);
+
+impl Projectors {
+    pub fn register(mut self, projector: impl JobProjector + 'static) -> Self {
+        self.0.push(Arc::new(projector));
+        self
+    }
 }
 
 /// What an edit made to a document.
@@ -297,6 +329,7 @@ pub async fn commit_applied<E>(
 ) -> Result<Option<Applied>, WriteError<E>> {
     let mut commit = DocCommit::new(doc_id, current.version);
     commit.changes = changes.iter().map(NewChange::from_change).collect();
+    let mut vans = Vec::new();
     let projected = match doc_id {
         DocId::Job(_) => {
             let job = match job {
@@ -304,6 +337,9 @@ pub async fn commit_applied<E>(
                 None => fieldsync_core::job::read_job(&current.doc, None)?,
             };
             let invoice = derive_job(&mut commit, &job, derive);
+            // The vans the job's part lines name, from this one read: the
+            // caller refreshes their stock documents without reading again.
+            vans = job.parts.iter().map(|p| p.van).collect();
             Some(Projected {
                 job: Arc::new(job),
                 invoice,
@@ -333,13 +369,6 @@ pub async fn commit_applied<E>(
                     tracing::warn!(doc = %doc_id, error = %e, "writing a snapshot failed");
                 }
             }
-            // The vans the job's part lines name, from the same read: the
-            // caller refreshes their stock documents without reading again.
-            let vans = commit
-                .consumption
-                .iter()
-                .flat_map(|c| c.lines.iter().map(|l| l.van))
-                .collect();
             Ok(Some(Applied {
                 version,
                 vans,
@@ -354,49 +383,28 @@ pub async fn commit_applied<E>(
 }
 
 /// The SQL rows a job's merged state projects to, written in the same
-/// transaction as the changes (inventory and feedback add theirs here).
-/// Returns the invoice the projection's total comes from.
+/// transaction as the changes: one [`Projection`] per registered projector.
+/// The job is billed here, once, for every projector; returns the invoice.
 pub fn derive_job(commit: &mut DocCommit, job: &Job, derive: &Derive<'_>) -> Option<Invoice> {
-    let (projection, invoice) = projection(job, derive);
-    commit.projection = Some(projection);
-    commit.consumption = Some(crate::inventory::consumption::from_job(job));
-    commit.feedback = crate::feedback::trigger_for(job, derive.feedback, derive.now);
+    let invoice = derive.price_book.and_then(|book| match bill(job, book) {
+        Ok(invoice) => Some(invoice),
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "job cannot be billed");
+            None
+        }
+    });
+    let seen = JobCommit {
+        job,
+        price_book: derive.price_book,
+        invoice: invoice.as_ref(),
+        now: derive.now,
+    };
+    for projector in &derive.projectors.0 {
+        if let Some(p) = projector.project(&seen) {
+            commit.projections.push(p);
+        }
+    }
     invoice
-}
-
-/// The job's row in the jobs list, and the invoice its total comes from.
-fn projection(job: &Job, derive: &Derive<'_>) -> (JobProjection, Option<Invoice>) {
-    let (total_minor, currency, invoice) = match derive.price_book {
-        Some(book) => match bill(job, book) {
-            Ok(invoice) => (
-                invoice.total.minor_units(),
-                invoice.currency.clone(),
-                Some(invoice),
-            ),
-            Err(e) => {
-                tracing::warn!(job = %job.id, error = %e, "job cannot be billed");
-                (0, book.currency.clone(), None)
-            }
-        },
-        // ISO 4217's code for "no currency": nothing is priced yet.
-        None => (0, "XXX".to_owned(), None),
-    };
-    let at = |t: fieldsync_core::Timestamp| {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    };
-    let projection = JobProjection {
-        job_id: job.id,
-        status: job.status,
-        technician_id: job.technician,
-        customer_name: job.customer.name.clone(),
-        window_start: at(job.window.start),
-        window_end: at(job.window.end),
-        completed_at: (job.status == Status::Completed).then_some(derive.now),
-        total_minor,
-        currency,
-    };
-    (projection, invoice)
 }
 
 /// The price book as stored, `None` before the first one is written.

@@ -11,8 +11,9 @@ use fieldsync_core::{LocationId, UserId};
 use uuid::Uuid;
 
 use super::{Denied, Permission, Principal, Role};
+use crate::app::AppStore;
 use crate::inventory::{Location, LocationKind};
-use crate::store::{Result, Store};
+use crate::store::Result;
 
 /// Which jobs a role reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +125,7 @@ impl Scope {
     }
 
     /// The van whose stock document this principal's devices hold.
-    pub async fn own_van(&self, store: &dyn Store) -> Result<Option<LocationId>> {
+    pub async fn own_van(&self, store: &dyn AppStore) -> Result<Option<LocationId>> {
         match self.rules.locations {
             LocationReach::OwnVan => store.technician_van(self.principal.user).await,
             _ => Ok(None),
@@ -133,7 +134,7 @@ impl Scope {
 
     /// The depots whose results (customer feedback) this principal sees:
     /// `None` means all of them.
-    pub async fn depots(&self, store: &dyn Store) -> Result<Option<Vec<Uuid>>> {
+    pub async fn depots(&self, store: &dyn AppStore) -> Result<Option<Vec<Uuid>>> {
         match self.rules.locations {
             LocationReach::All => Ok(None),
             LocationReach::StaffedDepots => {
@@ -144,7 +145,7 @@ impl Scope {
     }
 
     /// Every location this principal sees.
-    pub async fn locations(&self, store: &dyn Store) -> Result<Locations> {
+    pub async fn locations(&self, store: &dyn AppStore) -> Result<Locations> {
         let reach = self.rules.locations;
         if reach == LocationReach::None {
             return Ok(Locations::from_rows(self.principal, reach, &[], &[]));

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::JobFilter;
 use super::views::{
     AssignJob, CancelJob, CreateJob, EditJob, JobList, JobSummary, JobView, ListQuery, timestamp,
 };
@@ -24,7 +25,7 @@ use crate::authz::{JobScope, Permission};
 use crate::documents::{self, Derive, Edit, Projected, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
-use crate::store::{JobFilter, StoreError, now_utc};
+use crate::store::{StoreError, now_utc};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -87,7 +88,7 @@ async fn write_job(
     let derive = Derive {
         price_book: book.as_deref(),
         now,
-        feedback: &state.settings.feedback,
+        projectors: &state.projectors,
     };
     let written = documents::write(
         state.store.as_ref(),

@@ -11,6 +11,7 @@
 //! `Idempotency-Key`) lets the receiving side drop the duplicate.
 
 mod email;
+pub mod store;
 mod webhook;
 
 use std::sync::Arc;
@@ -20,10 +21,12 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::app::AppStore;
 use crate::feedback::{Channel, Delivery, FeedbackSettings, OutboxMessage, messages};
-use crate::store::{Store, now_utc};
+use crate::store::now_utc;
 
 pub use email::Mailer;
+pub use store::OutboxStore;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
 /// Messages a worker leases per round.
@@ -52,7 +55,7 @@ pub struct Composed {
 
 /// The delivery worker of one process.
 pub struct Worker {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AppStore>,
     settings: FeedbackSettings,
     public_url: String,
     mailer: Option<Mailer>,
@@ -62,7 +65,7 @@ pub struct Worker {
 
 impl Worker {
     /// `public_url` is the base of links in messages (no trailing slash).
-    pub fn new(store: Arc<dyn Store>, settings: FeedbackSettings, public_url: String) -> Self {
+    pub fn new(store: Arc<dyn AppStore>, settings: FeedbackSettings, public_url: String) -> Self {
         if public_url.contains("://0.0.0.0") || public_url.contains("://[::]") {
             tracing::warn!(%public_url, "links in messages use an unspecified address: set --public-url");
         }
@@ -108,14 +111,23 @@ impl Worker {
 
     /// One round: lease due messages and try each once. Returns how many.
     pub async fn run_once(&self) -> crate::store::Result<usize> {
-        let now = now_utc();
+        self.run_once_at(now_utc()).await
+    }
+
+    /// [`Self::run_once`] as if the time were `now`: what is due, leases,
+    /// link expiry and retry times all count from it. Tests drive the worker
+    /// this way (explicit rounds, an injected clock) instead of sleeping and
+    /// hoping a background round has or has not happened.
+    pub async fn run_once_at(&self, now: OffsetDateTime) -> crate::store::Result<usize> {
+        // Later times in the round are `now` plus the time the round took.
+        let started = std::time::Instant::now();
         let lease = now + Duration::from_secs(self.settings.outbox_lease_secs.max(1));
         let due = self
             .store
             .claim_outbox(&self.owner, now, lease, BATCH)
             .await?;
         for message in &due {
-            let delivery = match self.attempt(message).await {
+            let delivery = match self.attempt(message, now + started.elapsed()).await {
                 Ok(()) => {
                     tracing::info!(message = %message.id, kind = message.kind.as_str(), "message sent");
                     Delivery::Sent
@@ -125,25 +137,25 @@ impl Worker {
                     Delivery::Failed { error }
                 }
                 Err(SendError::Transient(error)) => {
-                    let at = now_utc() + self.settings.backoff(message.attempts);
+                    let at = now + started.elapsed() + self.settings.backoff(message.attempts);
                     tracing::info!(message = %message.id, attempts = message.attempts, %error, "message will be retried");
                     Delivery::Retry { at, error }
                 }
             };
             self.store
-                .finish_outbox(message.id, &self.owner, &delivery, now_utc())
+                .finish_outbox(message.id, &self.owner, &delivery, now + started.elapsed())
                 .await?;
         }
         Ok(due.len())
     }
 
-    async fn attempt(&self, message: &OutboxMessage) -> Result<(), SendError> {
+    async fn attempt(&self, message: &OutboxMessage, now: OffsetDateTime) -> Result<(), SendError> {
         let composed = messages::compose(
             self.store.as_ref(),
             &self.settings,
             &self.public_url,
             message,
-            now_utc(),
+            now,
         )
         .await?;
         match message.channel {

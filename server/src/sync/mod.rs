@@ -214,7 +214,7 @@ async fn sync(
     let derive = Derive {
         price_book: price_book.as_deref(),
         now,
-        feedback: &state.settings.feedback,
+        projectors: &state.projectors,
     };
     let Served {
         response,

@@ -1,12 +1,13 @@
 //! The feedback tables through the store directly: racing commits make one
-//! request, leases keep workers apart, tokens are stored hashed.
+//! request, leases keep workers apart, tokens are found by their hash.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_core::{DocId, JobId, Status};
+use fieldsync_server::app::AppStore;
 use fieldsync_server::feedback::{Channel, Delivery, FeedbackTrigger, hash_token, new_token};
-use fieldsync_server::store::{self, DocCommit, Store, now_utc};
+use fieldsync_server::store::{self, DocCommit, now_utc};
 use fieldsync_server::testing::{TestBackend, TestDatabase};
 use uuid::Uuid;
 
@@ -30,7 +31,7 @@ fn trigger(job: JobId) -> FeedbackTrigger {
     }
 }
 
-async fn open(backend: TestBackend) -> (TestDatabase, Arc<dyn Store>) {
+async fn open(backend: TestBackend) -> (TestDatabase, Arc<dyn AppStore>) {
     let db = TestDatabase::new(backend).await;
     let store = store::open(&db.url).await.unwrap();
     (db, store)
@@ -44,7 +45,7 @@ async fn racing_commits_create_one_request(backend: TestBackend) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut commit = DocCommit::new(DocId::Job(job), 0);
-            commit.feedback = Some(trigger(job));
+            commit.project(trigger(job));
             store.commit(&commit).await.unwrap()
         }));
     }
@@ -72,7 +73,7 @@ async fn leases_keep_workers_apart(backend: TestBackend) {
     let (_db, store) = open(backend).await;
     let job = JobId::from_uuid(Uuid::new_v4());
     let mut commit = DocCommit::new(DocId::Job(job), 0);
-    commit.feedback = Some(trigger(job));
+    commit.project(trigger(job));
     store.commit(&commit).await.unwrap();
 
     let t0 = now_utc() + Duration::from_millis(10);
@@ -137,12 +138,15 @@ async fn leases_keep_workers_apart(backend: TestBackend) {
     );
 }
 
-async fn tokens_are_stored_hashed(backend: TestBackend) {
-    let (db, store) = open(backend).await;
+/// The store finds a request by the hash of its token, and only by it.
+/// (That the token itself is never stored is checked where the token is
+/// made, on the real delivery path: `form::the_link_token_is_stored_only_as_its_hash`.)
+async fn tokens_are_found_by_their_hash(backend: TestBackend) {
+    let (_db, store) = open(backend).await;
     let job = JobId::from_uuid(Uuid::new_v4());
     let mut commit = DocCommit::new(DocId::Job(job), 0);
     let t = trigger(job);
-    commit.feedback = Some(t.clone());
+    commit.project(t.clone());
     store.commit(&commit).await.unwrap();
     let (token, hash) = new_token();
     let now = now_utc();
@@ -163,24 +167,10 @@ async fn tokens_are_stored_hashed(backend: TestBackend) {
             .unwrap()
             .is_none()
     );
-    // The token itself is nowhere in the database file (SQLite: the whole file).
-    if backend == TestBackend::Sqlite {
-        drop(store);
-        let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(db.dir.path()).unwrap() {
-            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
-        }
-        let needle = token.as_bytes();
-        assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle),
-            "token stored in clear"
-        );
-        assert!(bytes.windows(32).any(|w| w == hash.0), "its hash is stored");
-    }
 }
 
 backend_tests!(
     racing_commits_create_one_request,
     leases_keep_workers_apart,
-    tokens_are_stored_hashed,
+    tokens_are_found_by_their_hash,
 );
