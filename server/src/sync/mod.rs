@@ -9,6 +9,7 @@
 //! duplicated request finds its changes stored and changes nothing.
 
 pub mod gate;
+mod schema;
 pub mod scope;
 
 use std::collections::BTreeMap;
@@ -154,6 +155,7 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
+    let context = schema::context(&caller, &scope);
 
     let mut held = BTreeMap::new();
     // The version each document was loaded at: the base of its commit.
@@ -179,6 +181,13 @@ async fn sync(
         }
     }
 
+    let derive = Derive {
+        price_book: price_book.as_deref(),
+        now,
+        projectors: &state.projectors,
+    };
+    schema::upgrade_held(&state, &caller, &mut held, &mut versions, &derive, now).await?;
+
     // Merging and validating is CPU work on automerge: off the async
     // workers. It takes no new document after half the request's time (the
     // rest is for committing and answering), nor once the request is
@@ -199,6 +208,7 @@ async fn sync(
         let who = Caller {
             principal,
             device_actors: &actors,
+            context: &context,
         };
         let served = serve_within(&request, &mut held, &who, &limits, &mut pace);
         (served, held, pace)
@@ -211,11 +221,6 @@ async fn sync(
         return Err(ApiError::Overloaded);
     }
 
-    let derive = Derive {
-        price_book: price_book.as_deref(),
-        now,
-        projectors: &state.projectors,
-    };
     let Served {
         response,
         accepted,

@@ -15,5 +15,6 @@ mod cli;
 mod errors;
 mod ops;
 mod processes;
+mod schema;
 mod sync;
 mod sync_security;
