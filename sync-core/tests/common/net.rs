@@ -59,7 +59,7 @@ impl Server {
     pub fn handle(&mut self, who: &Principal, actors: &[ActorId], body: &[u8]) -> Vec<u8> {
         self.requests += 1;
         let request = SyncRequest::decode(body, &Limits::default()).expect("valid request");
-        let requested = request.docs.iter().map(|d| d.id).collect();
+        let requested = request.mentioned().collect();
         let mut held = self.held_for(who, &requested);
         let caller = Caller {
             principal: *who,
