@@ -208,6 +208,14 @@ impl ClientSession {
         })
     }
 
+    /// Starts the exchange of one document again, from its acknowledged
+    /// heads (after the device rebuilt it following a rejection): the next
+    /// [`Self::next_round`] carries its changes since.
+    pub fn restart(&mut self, id: DocId, doc: &Automerge) {
+        let peer = self.docs.entry(id).or_default();
+        peer.round = Some(primed_state(doc, &peer.acked));
+    }
+
     /// Applies a response. Documents are updated in place; a document whose
     /// server message fails to apply is left exactly as it was.
     pub fn apply(&mut self, docs: &mut DocSet, response: &SyncResponse) -> SyncReport {
