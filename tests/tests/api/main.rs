@@ -10,6 +10,7 @@ mod process;
 mod auth;
 mod cli;
 mod errors;
+mod node_client;
 mod ops;
 mod processes;
 mod sync;
