@@ -13,5 +13,6 @@ mod errors;
 mod node_client;
 mod ops;
 mod processes;
+mod rounds;
 mod sync;
 mod sync_security;
