@@ -26,6 +26,7 @@ pub struct ClientOptions {
     /// After the server refuses an action, keep the job frozen as it is
     /// (for a supervisor to look at) instead of rebuilding it at once
     /// without that action. See `frozenJobs`, `recoverJob`, `unfreezeJob`.
+    #[uniffi(default = false)]
     pub freeze_rejected_jobs: bool,
 }
 

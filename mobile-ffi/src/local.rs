@@ -811,12 +811,14 @@ impl Local {
                 .ok_or_else(|| FieldsyncError::NotAllowed {
                     reason: format!("job {job_id} is not frozen"),
                 })?;
-        let dropped = if self.can_rebuild(&id, frozen.change) {
-            self.rebuild(&id, frozen.change, &frozen.code, &frozen.message, now_ms)?
-        } else {
-            // The refused change is no longer pending (nothing to drop).
-            Vec::new()
-        };
+        if !self.can_rebuild(&id, frozen.change) {
+            return Err(FieldsyncError::NotAllowed {
+                reason: format!(
+                    "job {job_id} cannot be rebuilt without losing work: unfreeze it to send it as it is"
+                ),
+            });
+        }
+        let dropped = self.rebuild(&id, frozen.change, &frozen.code, &frozen.message, now_ms)?;
         self.state.frozen.remove(&key);
         self.state.rejections.remove(&key);
         self.save_sync_state()?;
