@@ -8,6 +8,7 @@ mod office;
 mod process;
 
 mod auth;
+mod bounds;
 mod cli;
 mod errors;
 mod node_client;
