@@ -21,16 +21,15 @@ use axum::routing::get;
 use axum::{Extension, Form, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::questions::{self, Kind, QUESTIONS};
 use super::ratelimit::RateLimiter;
-use super::{
-    Answer, FeedbackRequest, SubmitOutcome, hash_token, normalize_contact, plausible_token,
-};
+use super::{FeedbackRequest, SubmitOutcome, hash_token, normalize_contact, plausible_token};
 use crate::app::AppState;
 use crate::config::Settings;
 use crate::store::now_utc;
 
 /// Longest comment accepted, in characters.
-pub const MAX_COMMENT: usize = 2000;
+pub use super::questions::MAX_COMMENT;
 
 /// The form's routes, with their own rate limiter.
 pub fn router(settings: &Settings) -> Router<AppState> {
@@ -188,7 +187,7 @@ async fn submit(
         return already_answered(StatusCode::CONFLICT);
     }
     let fields: HashMap<String, String> = fields.into_iter().collect();
-    let answer = match parse_answer(&fields) {
+    let answer = match questions::parse(&fields, now_utc()) {
         Ok(a) => a,
         Err(errors) => {
             return Page(
@@ -220,59 +219,6 @@ async fn submit(
                 "Your answers were not saved. Please try again in a little while.",
             )
         }
-    }
-}
-
-/// The answers, or the message for each field that is missing or invalid.
-fn parse_answer(f: &HashMap<String, String>) -> Result<Answer, Vec<(&'static str, &'static str)>> {
-    let mut errors = Vec::new();
-    let fixed = match f.get("fixed").map(String::as_str) {
-        Some("yes") => Some(true),
-        Some("no") => Some(false),
-        _ => {
-            errors.push(("fixed", "Please say whether the problem was fixed."));
-            None
-        }
-    };
-    let mut number = |name: &'static str, lo: u8, hi: u8, msg: &'static str| match f
-        .get(name)
-        .and_then(|v| v.trim().parse::<u8>().ok())
-    {
-        Some(n) if (lo..=hi).contains(&n) => Some(n),
-        _ => {
-            errors.push((name, msg));
-            None
-        }
-    };
-    let rating = number(
-        "rating",
-        1,
-        5,
-        "Please choose an overall rating from 1 to 5.",
-    );
-    let courtesy = number(
-        "courtesy",
-        1,
-        5,
-        "Please rate the technician's courtesy from 1 to 5.",
-    );
-    let recommend = number("recommend", 0, 10, "Please choose a number from 0 to 10.");
-    let comment = f.get("comment").map(|c| c.trim()).unwrap_or("").to_owned();
-    if comment.chars().count() > MAX_COMMENT {
-        errors.push(("comment", "Please keep the comment under 2000 characters."));
-    }
-    match (fixed, rating, courtesy, recommend) {
-        (Some(fixed), Some(rating), Some(courtesy), Some(recommend)) if errors.is_empty() => {
-            Ok(Answer {
-                answered_at: now_utc(),
-                fixed,
-                rating,
-                courtesy,
-                recommend,
-                comment,
-            })
-        }
-        _ => Err(errors),
     }
 }
 
@@ -413,6 +359,34 @@ fn form_page(
             }
         }
     };
+    let question = |q: &questions::Question| {
+        let prompt = q.prompt.replace("{tech}", tech);
+        match q.kind {
+            Kind::YesNo => html! {
+                fieldset {
+                    legend { (prompt) }
+                    @if let Some(e) = error_of(q.key) { p class="error" { (e) } }
+                    div class="choices" {
+                        label { input type="radio" name=(q.key) value="yes" required checked[checked(q.key, "yes")]; "Yes" }
+                        label { input type="radio" name=(q.key) value="no" required checked[checked(q.key, "no")]; "No" }
+                    }
+                }
+            },
+            Kind::Scale {
+                min,
+                max,
+                low,
+                high,
+            } => scale(q.key, &prompt, min, max, low, high),
+            Kind::Text { max_chars } => html! {
+                label class="block" for=(q.key) { (prompt) }
+                @if let Some(e) = error_of(q.key) { p class="error" { (e) } }
+                textarea id=(q.key) name=(q.key) maxlength=(max_chars) {
+                    (values.get(q.key).map(String::as_str).unwrap_or(""))
+                }
+            },
+        }
+    };
     layout(
         "How did the visit go?",
         html! {
@@ -429,22 +403,7 @@ fn form_page(
                 }
             }
             form method="post" id="feedback-form" {
-                fieldset {
-                    legend { "Was the problem fixed?" }
-                    @if let Some(e) = error_of("fixed") { p class="error" { (e) } }
-                    div class="choices" {
-                        label { input type="radio" name="fixed" value="yes" required checked[checked("fixed", "yes")]; "Yes" }
-                        label { input type="radio" name="fixed" value="no" required checked[checked("fixed", "no")]; "No" }
-                    }
-                }
-                (scale("rating", "Overall, how was the visit?", 1, 5, "very poor", "excellent"))
-                (scale("courtesy", &format!("How courteous was {tech}?"), 1, 5, "very poor", "excellent"))
-                (scale("recommend", "How likely are you to recommend us to a friend?", 0, 10, "not at all likely", "extremely likely"))
-                label class="block" for="comment" { "Anything else you would like to tell us? (optional)" }
-                @if let Some(e) = error_of("comment") { p class="error" { (e) } }
-                textarea id="comment" name="comment" maxlength=(MAX_COMMENT) {
-                    (values.get("comment").map(String::as_str).unwrap_or(""))
-                }
+                @for q in QUESTIONS { (question(q)) }
                 button type="submit" id="submit" { "Send feedback" }
             }
         },
@@ -464,17 +423,26 @@ mod tests {
 
     #[test]
     fn answers_parse_and_validate() {
-        let ok = parse_answer(&fields(&[
-            ("fixed", "no"),
-            ("rating", "2"),
-            ("courtesy", "5"),
-            ("recommend", "0"),
-            ("comment", " late "),
-        ]))
+        let ok = questions::parse(
+            &fields(&[
+                ("fixed", "no"),
+                ("rating", "2"),
+                ("courtesy", "5"),
+                ("recommend", "0"),
+                ("comment", " late "),
+            ]),
+            now_utc(),
+        )
         .unwrap();
-        assert!(!ok.fixed && ok.rating == 2 && ok.recommend == 0 && ok.comment == "late");
+        assert!(
+            ok.yes("fixed") == Some(false)
+                && ok.score("rating") == Some(2)
+                && ok.score("recommend") == Some(0)
+                && ok.text("comment") == "late"
+        );
         assert!(ok.is_low());
-        let errors = parse_answer(&fields(&[("fixed", "maybe"), ("rating", "6")])).unwrap_err();
+        let errors = questions::parse(&fields(&[("fixed", "maybe"), ("rating", "6")]), now_utc())
+            .unwrap_err();
         let names: Vec<_> = errors.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["fixed", "rating", "courtesy", "recommend"]);
     }
