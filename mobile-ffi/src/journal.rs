@@ -16,6 +16,7 @@
 //!   document is on disk decides which entries are true.
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
+use fieldsync_core::validate::Context;
 use fieldsync_core::{ActionError, JobAction, JobDoc, Principal, Role, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -147,7 +148,8 @@ pub(crate) struct Rebuilt {
 /// Rebuilds a job from the server-acknowledged state `acked` of `doc` and
 /// takes every journaled action again, in order, except the one that made
 /// the `refused` change; an action that is no longer allowed (it needed the
-/// refused one, say) is dropped with the local reason. Entries keep their
+/// refused one, say, or names a van the device no longer has: `ctx` is what
+/// the device knows now) is dropped with the local reason. Entries keep their
 /// ids and device times; their changes are new.
 pub(crate) fn rebuild(
     doc: &Automerge,
@@ -155,6 +157,7 @@ pub(crate) fn rebuild(
     actor: &ActorId,
     entries: &[Entry],
     refused: (ChangeHash, &str, &str),
+    ctx: &Context,
     (job, now_ms): (&str, i64),
 ) -> Result<Rebuilt> {
     let (refused, code, reason) = refused;
@@ -180,12 +183,17 @@ pub(crate) fn rebuild(
             dropped.push(drop(code.to_owned(), reason.to_owned(), true));
             continue;
         }
-        match job_doc.apply(&entry.action, entry.principal(), Timestamp(entry.at_ms)) {
+        match job_doc.apply_in(
+            &entry.action,
+            entry.principal(),
+            Timestamp(entry.at_ms),
+            ctx,
+        ) {
             Ok(change) => kept.push(Entry {
                 change,
                 ..entry.clone()
             }),
-            // `apply` leaves the document as it was when it refuses.
+            // `apply_in` leaves the document as it was when it refuses.
             Err(e) => {
                 let (code, reason) = refusal(e);
                 dropped.push(drop(code, reason, false));

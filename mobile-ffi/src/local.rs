@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
-use fieldsync_core::job::PaymentMethod;
+use fieldsync_core::job::{AttachmentKind, PaymentMethod, keys};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
 use fieldsync_core::sync::{ClientSession, DocSet, Outcome, SyncResponse, decode_response};
+use fieldsync_core::validate::{Context, TechnicianVan};
 use fieldsync_core::vanstock::{VanStock, pending_consumption, read_van_stock};
 use fieldsync_core::{
     DocId, JobAction, JobDoc, JobId, LineId, LocationId, Money, Principal, Quantity, Role, Sku,
@@ -414,7 +415,8 @@ impl Local {
             .ok_or_else(|| not_found("job", job_id))?;
         let before = doc.get_heads();
         let mut job = JobDoc::from_trusted(doc);
-        let applied = job.apply(&action, who, Timestamp(now_ms));
+        let ctx = self.context(&action)?;
+        let applied = job.apply_in(&action, who, Timestamp(now_ms), &ctx);
         // The journal first: an entry whose change never reached the
         // document file is dropped on open (the call did not return).
         let journal = applied.map_err(FieldsyncError::from).and_then(|change| {
@@ -445,6 +447,25 @@ impl Local {
         }
         self.docs.insert(id, doc);
         saved
+    }
+
+    /// What this device knows of the server's records, for the rules that
+    /// need them: its van (the one whose stock the server sends it), for
+    /// part lines. The server checks again with its own records.
+    fn context(&self, action: &JobAction) -> Result<Context> {
+        if !action.fields().contains(&keys::PARTS) {
+            return Ok(Context::default());
+        }
+        self.known_context()
+    }
+
+    /// Everything this device knows of the server's records (see [`Self::context`]).
+    fn known_context(&self) -> Result<Context> {
+        let ctx = Context::default();
+        Ok(match self.van()? {
+            Some(stock) => ctx.with_technician_van(TechnicianVan::Assigned(stock.van)),
+            None => ctx,
+        })
     }
 
     /// `use_part` with the checks only the device can make: the van it
@@ -521,6 +542,38 @@ impl Local {
             now_ms,
         )?;
         Ok(entry.to_string())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_attachment(
+        &mut self,
+        job_id: &str,
+        sha256: String,
+        size_bytes: u64,
+        media_type: String,
+        kind: &str,
+        caption: String,
+        now_ms: i64,
+    ) -> Result<String> {
+        let kind = AttachmentKind::parse(kind).ok_or_else(|| {
+            FieldsyncError::invalid(
+                "kind must be before, after, serial_plate, signature or document",
+            )
+        })?;
+        let attachment = new_line();
+        self.act(
+            job_id,
+            JobAction::AddAttachment {
+                attachment,
+                sha256,
+                size: size_bytes,
+                media_type,
+                kind,
+                caption,
+            },
+            now_ms,
+        )?;
+        Ok(attachment.to_string())
     }
 
     pub fn record_payment(
@@ -749,6 +802,7 @@ impl Local {
             &self.actor,
             &before.entries,
             (refused, code, reason),
+            &self.known_context()?,
             (job, now_ms),
         )?;
         // 1. Both versions of the journal, 2. the document, 3. the dropped

@@ -82,6 +82,7 @@ fn serve_one(server: &Server, id: DocId, msg: Message) -> (Outcome, Message, Vec
     let caller = Caller {
         principal: tech(1),
         device_actors: &[actor(1)],
+        context: &Default::default(),
     };
     let served = serve(&request, &mut held, &caller, &Limits::default());
     assert!(served.accepted.is_empty(), "nothing of it may be stored");

@@ -160,6 +160,7 @@ fn a_stock_automerge_peer_syncs_through_the_server_function() {
         let caller = Caller {
             principal: who,
             device_actors: std::slice::from_ref(&peer_actor),
+            context: &Default::default(),
         };
         let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
         server.docs.insert(id, held.remove(&id).unwrap().doc);
@@ -197,6 +198,7 @@ fn a_stock_automerge_peer_syncs_through_the_server_function() {
         let caller = Caller {
             principal: who,
             device_actors: &[],
+            context: &Default::default(),
         };
         let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
         let (_, reply) = reply_for(&served.response, id);
@@ -347,6 +349,7 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
     let caller = Caller {
         principal: tech(1),
         device_actors: &[],
+        context: &Default::default(),
     };
     let served = serve(&request, &mut held, &caller, &limits);
     assert!(
@@ -393,6 +396,7 @@ fn changes_with_missing_dependencies_are_not_stored_until_complete() {
     let caller = Caller {
         principal: who,
         device_actors: &[actor(1)],
+        context: &Default::default(),
     };
     let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
     let (outcome, reply) = reply_for(&served.response, id);

@@ -145,6 +145,7 @@ impl Office {
         let caller = Caller {
             principal: self.tech,
             device_actors: &actors,
+            context: &Default::default(),
         };
         let job = DocId::Job(self.job);
         if self.job_read_only {

@@ -14,7 +14,7 @@ use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse
 use super::{Footprint, Limits, Scope, SyncError, has_change, primed_state, same_heads};
 use crate::doc_id::DocId;
 use crate::role::Principal;
-use crate::validate::{RejectCode, Rejection, validate_changes};
+use crate::validate::{Context, RejectCode, Rejection, validate_changes_in};
 
 /// What the caller may do with a document the server holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub struct Caller<'a> {
     pub principal: Principal,
     /// Actors of the caller's device: a new change by any other actor is refused.
     pub device_actors: &'a [ActorId],
+    /// What the server's records say that validation needs (the caller's van, ...).
+    pub context: &'a Context,
 }
 
 /// Changes accepted into one document; store them, then project the document.
@@ -505,10 +507,12 @@ fn judge(
         .into());
     }
     let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();
-    validate_changes(work, &hashes, &caller.principal).map_err(|rejection| Refusal {
-        change: first_refused(work, &hashes, &caller.principal),
-        rejection,
-    })
+    validate_changes_in(work, &hashes, &caller.principal, caller.context)
+        .map(drop)
+        .map_err(|rejection| Refusal {
+            change: first_refused(work, &hashes, &caller.principal, caller.context),
+            rejection,
+        })
 }
 
 /// The first of `hashes` (in order, dependencies first) the validator
@@ -516,8 +520,13 @@ fn judge(
 /// Each change is judged on its own, so a prefix of `hashes` is refused
 /// exactly when it holds the culprit: a binary search over prefixes finds
 /// it in O(log n) validations, paid only on the rejection path.
-fn first_refused(work: &Automerge, hashes: &[ChangeHash], who: &Principal) -> Option<ChangeHash> {
-    let refused = |n: usize| validate_changes(work, &hashes[..n], who).is_err();
+fn first_refused(
+    work: &Automerge,
+    hashes: &[ChangeHash],
+    who: &Principal,
+    context: &Context,
+) -> Option<ChangeHash> {
+    let refused = |n: usize| validate_changes_in(work, &hashes[..n], who, context).is_err();
     if refused(0) {
         return None;
     }

@@ -17,5 +17,6 @@ mod node_client;
 mod ops;
 mod processes;
 mod rounds;
+mod schema;
 mod sync;
 mod sync_security;
