@@ -16,6 +16,7 @@ mod errors;
 mod node_client;
 mod ops;
 mod processes;
+mod rejections;
 mod rounds;
 mod schema;
 mod sync;
