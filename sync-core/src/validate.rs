@@ -358,8 +358,11 @@ fn classify(
                     touched.history_entries.push(id.clone());
                 }
             }
-            // Fields of an entry this change inserted.
-            (PatchAction::PutMap { .. }, 3) if created_by(doc, &patch.obj, hash) => {}
+            // Fields of an entry this change inserted, and only those an
+            // entry has (read_history_entry would ignore any other).
+            (PatchAction::PutMap { .. }, 3) if created_by(doc, &patch.obj, hash) => {
+                known_key(field, segs.get(2))?;
+            }
             _ => return Err(forbidden(format!("{key} is append-only"))),
         },
         Shape::Lines { replaceable } => {

@@ -25,8 +25,8 @@ use fieldsync_core::sync::{
 };
 use fieldsync_core::validate::{Context, TechnicianVan};
 use fieldsync_core::{
-    ActionError, DocId, JobDoc, JobId, LineId, Money, Principal, Quantity, RejectCode, Timestamp,
-    validate_changes,
+    ActionError, DocId, JobDoc, JobId, LineId, Money, Principal, Quantity, RejectCode, Role,
+    Status, Timestamp, validate_changes,
 };
 
 const CARD: &str = "4111 1111 1111 1111";
@@ -566,6 +566,35 @@ fn keys_the_schema_does_not_list_are_refused_inside_units() {
         &sync(id, &job, &padded, tech(1), &ctx),
         RejectCode::Forbidden,
         &["padding"],
+    );
+
+    // A status move's history entry holds the keys an entry has, no more:
+    // the same raw move is accepted without the extra key.
+    let complete = |extra: Option<&'static str>| {
+        device_with(&job, move |tx| {
+            tx.put(ROOT, "status", Status::Completed.as_str())?;
+            let history = root_obj(tx, "status_history");
+            let at = tx.length(&history);
+            let e = tx.insert_object(&history, at, ObjType::Map)?;
+            tx.put(&e, "from", Status::OnSite.as_str())?;
+            tx.put(&e, "to", Status::Completed.as_str())?;
+            tx.put(&e, "by", user(1).to_string())?;
+            tx.put(&e, "role", Role::Technician.as_str())?;
+            tx.put(&e, "device_time", ScalarValue::Timestamp(T0))?;
+            if let Some(text) = extra {
+                tx.put(&e, "comment", text)?;
+            }
+            Ok(())
+        })
+    };
+    assert_eq!(
+        sync(id, &job, &complete(None), tech(1), &ctx),
+        Outcome::Accepted,
+    );
+    rejected(
+        &sync(id, &job, &complete(Some(CARD)), tech(1), &ctx),
+        RejectCode::Forbidden,
+        &["status_history", "comment"],
     );
 }
 

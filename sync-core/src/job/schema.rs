@@ -321,7 +321,11 @@ pub static FIELDS: &[Field] = &[
         ..Field::new(k::CANCEL_REASON, Shape::Scalar, Writer::Office)
     },
     Field::new(k::STATUS, Shape::Status, Writer::Both),
-    Field::new(k::STATUS_HISTORY, Shape::Log, Writer::Both),
+    Field {
+        // An entry is written whole by the status move it records.
+        keys: &[k::FROM, k::TO, k::BY, k::ROLE, k::DEVICE_TIME],
+        ..Field::new(k::STATUS_HISTORY, Shape::Log, Writer::Both)
+    },
     Field {
         keys: &[k::BY, k::MINUTES, k::RATE, k::DESCRIPTION, k::DEVICE_TIME],
         editable: &[k::MINUTES, k::RATE, k::DESCRIPTION],
