@@ -29,7 +29,7 @@ async fn a_job_with_a_rejected_change_recovers_in_kotlin() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().to_str().unwrap().to_owned();
 
-    // 1. Log in, sync, then offline work, with a part from Van 1.
+    // 1. Log in, sync, then offline work, with two parts from Van 1.
     let args: Vec<String> = [
         "work",
         &store,
@@ -54,7 +54,7 @@ async fn a_job_with_a_rejected_change_recovers_in_kotlin() {
         .split(' ')
         .map(str::to_owned)
         .collect();
-    let [part, labour] = &ids[..] else {
+    let [part, part2, labour] = &ids[..] else {
         panic!("ids {ids:?}")
     };
 
@@ -92,11 +92,19 @@ async fn a_job_with_a_rejected_change_recovers_in_kotlin() {
         .await;
     }
 
-    // 3. A new process syncs: the part is dropped and reported, the rest
+    // 3. A new process syncs: both parts are dropped and reported, the rest
     //    arrives; the technician takes the part again from Van 2.
-    let args: Vec<String> = ["recover", &store, &id.to_string(), part, labour, &van2]
-        .map(str::to_owned)
-        .to_vec();
+    let args: Vec<String> = [
+        "recover",
+        &store,
+        &id.to_string(),
+        part,
+        part2,
+        labour,
+        &van2,
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let out = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         kotlin().java("recovery.RecoveryKt", &args)
@@ -120,10 +128,14 @@ async fn a_job_with_a_rejected_change_recovers_in_kotlin() {
     assert_eq!(parts.len(), 1, "{view}");
     assert_eq!(parts[0]["id"], again.as_str());
     assert_eq!(parts[0]["van"], van2.as_str());
-    assert!(parts.iter().all(|p| p["id"] != part.as_str()));
+    assert!(
+        parts
+            .iter()
+            .all(|p| p["id"] != part.as_str() && p["id"] != part2.as_str())
+    );
 
     // 5. The office sees the one rejection: this device, wrong_van, the
-    //    refused change.
+    //    refused change (the second part never reached the server).
     let record = ok(
         &app,
         Method::GET,

@@ -2,8 +2,10 @@
 // Kotlin bindings on the JVM. Run by tests/tests/mobile/recovery.rs in two
 // processes:
 //   work <dir> <server> <user> <password> <jobId> <vanId>   log in, sync; offline: travel, arrival,
-//                                                          a part from the van, labour, a note
-//   recover <dir> <jobId> <part> <labour> <newVanId>       a new process, after the office moved the
+//                                                          a part from the van, labour, another
+//                                                          part from the van, a note
+//   recover <dir> <jobId> <part> <part2> <labour> <newVanId>
+//                                                          a new process, after the office moved the
 //                                                          technician to another van: sync
 package recovery
 
@@ -26,26 +28,31 @@ fun work(dir: String, server: String, user: String, password: String, jobId: Str
         c.arrive(jobId)
         val part = c.usePart(jobId, "VALVE-22", 1u, listOf(), null)
         val labour = c.addLabour(jobId, 30u, "standard", "Replaced the valve")
+        val part2 = c.usePart(jobId, "VALVE-22", 1u, listOf(), null)
         c.addNote(jobId, "Valve replaced, customer happy")
-        ensure(c.pendingChangeCount() == 5UL, "pending ${c.pendingChangeCount()}")
-        println("IDS $part $labour")
+        ensure(c.pendingChangeCount() == 6UL, "pending ${c.pendingChangeCount()}")
+        println("IDS $part $part2 $labour")
     }
 }
 
-fun recover(dir: String, jobId: String, part: String, labour: String, newVanId: String) {
+fun recover(dir: String, jobId: String, part: String, part2: String, labour: String, newVanId: String) {
     FieldsyncClient.open(dir).use { c ->
-        // One sync: the server refuses the part (its van is no longer the
-        // technician's), the library rebuilds the job without it and sends
-        // the rest in the next round.
+        // One sync: the server refuses the first part (its van is no longer
+        // the technician's); the library rebuilds the job without it, drops
+        // the second part itself on replay (the van stock that came in the
+        // same reply names the new van), and sends the rest in the next round.
         val result = c.sync()
         val outcome = result.jobs.single { it.jobId == jobId }.outcome
         ensure(outcome is JobSyncOutcome.Accepted, "outcome $outcome")
         ensure(result.rounds == 2u, "rounds ${result.rounds}")
-        val dropped = result.rejectedActions.single()
+        ensure(result.rejectedActions.size == 2, "dropped ${result.rejectedActions}")
+        val (dropped, dropped2) = result.rejectedActions
         ensure(dropped.action == "use_part" && dropped.lineId == part, "dropped $dropped")
         ensure(dropped.code == "wrong_van" && dropped.refusedByServer, "dropped $dropped")
         ensure(dropped.actionJson.contains("VALVE-22"), "action ${dropped.actionJson}")
-        ensure(c.rejectedActions() == listOf(dropped), "listed ${c.rejectedActions()}")
+        ensure(dropped2.action == "use_part" && dropped2.lineId == part2, "dropped $dropped2")
+        ensure(dropped2.code == "wrong_van" && !dropped2.refusedByServer, "dropped $dropped2")
+        ensure(c.rejectedActions() == result.rejectedActions, "listed ${c.rejectedActions()}")
 
         // Nothing valid is lost: everything else is on the device and was sent.
         ensure(c.pendingChangeCount() == 0UL, "pending ${c.pendingChangeCount()}")
@@ -59,7 +66,7 @@ fun recover(dir: String, jobId: String, part: String, labour: String, newVanId: 
 
         // The technician takes the part again, from the new van; it syncs.
         val again = c.usePart(jobId, "VALVE-22", 1u, listOf(), null)
-        c.dismissRejectedActions(listOf(dropped.id))
+        c.dismissRejectedActions(listOf(dropped.id, dropped2.id))
         val next = c.sync()
         ensure(next.jobs.single { it.jobId == jobId }.outcome is JobSyncOutcome.Accepted, "next $next")
         ensure(next.rejectedActions.isEmpty() && c.rejectedActions().isEmpty(), "still rejected")
@@ -71,7 +78,7 @@ fun recover(dir: String, jobId: String, part: String, labour: String, newVanId: 
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "work" -> work(args[1], args[2], args[3], args[4], args[5], args[6])
-        "recover" -> recover(args[1], args[2], args[3], args[4], args[5])
+        "recover" -> recover(args[1], args[2], args[3], args[4], args[5], args[6])
         else -> {
             System.err.println("usage: work|recover ...")
             exitProcess(2)
