@@ -18,7 +18,6 @@ backend_tests!(
     concurrent_consumptions_and_transfers_keep_stock_equal_to_the_movements,
     movement_ids_are_idempotent_and_refuse_other_content,
     serials_follow_their_units,
-    one_van_stock_is_that_van_only,
 );
 
 pub struct Fixture {
@@ -318,85 +317,5 @@ async fn serials_follow_their_units(backend: TestBackend) {
             .unwrap()
             .location_id,
         Some(f.depot)
-    );
-}
-
-/// `van_stock` (what a van refresh reads) returns that van's balances and
-/// units, the same rows as the company-wide lists filtered to it.
-async fn one_van_stock_is_that_van_only(backend: TestBackend) {
-    let db = TestDatabase::new(backend).await;
-    let store = store::open(&db.url).await.unwrap();
-    let f = fixture(store.as_ref(), true).await;
-    let van2 = LocationId::from_uuid(Uuid::new_v4());
-    store
-        .create_location(&Location {
-            id: van2,
-            kind: LocationKind::Van,
-            name: "Van 2".into(),
-            depot_id: Some(f.depot),
-            technician_id: None,
-            created_at: now_utc(),
-        })
-        .await
-        .unwrap();
-    let mut r = movement(MovementKind::Receipt, &f.sku, 4, None, Some(f.depot));
-    r.serials = vec!["SN-1".into(), "SN-2".into(), "SN-3".into(), "SN-4".into()];
-    store.record_movement(&r).await.unwrap().unwrap();
-    for (van, serials) in [(f.van, vec!["SN-1", "SN-2"]), (van2, vec!["SN-3"])] {
-        let mut t = movement(
-            MovementKind::Transfer,
-            &f.sku,
-            serials.len() as i64,
-            Some(f.depot),
-            Some(van),
-        );
-        t.serials = serials.into_iter().map(String::from).collect();
-        store.record_movement(&t).await.unwrap().unwrap();
-    }
-
-    let all_balances = store.balances().await.unwrap();
-    let all_units = store.serial_units(None).await.unwrap();
-    for (van, quantity, serials) in [(f.van, 2, vec!["SN-1", "SN-2"]), (van2, 1, vec!["SN-3"])] {
-        let stock = store.van_stock(van).await.unwrap().expect("a van");
-        assert_eq!(
-            stock.balances,
-            vec![Balance {
-                location_id: van,
-                sku: f.sku.clone(),
-                quantity
-            }]
-        );
-        let held: Vec<&str> = stock.serials.iter().map(|u| u.serial.as_str()).collect();
-        assert_eq!(held, serials);
-        assert!(stock.serials.iter().all(|u| u.location_id == Some(van)));
-        let expected: Vec<Balance> = all_balances
-            .iter()
-            .filter(|b| b.location_id == van)
-            .cloned()
-            .collect();
-        assert_eq!(stock.balances, expected);
-        let expected: Vec<&SerialUnit> = all_units
-            .iter()
-            .filter(|u| u.location_id == Some(van))
-            .collect();
-        assert_eq!(stock.serials.iter().collect::<Vec<_>>(), expected);
-    }
-
-    // Emptied: no zero-quantity rows, no units.
-    let mut back = movement(MovementKind::Transfer, &f.sku, 1, Some(van2), Some(f.depot));
-    back.serials = vec!["SN-3".into()];
-    store.record_movement(&back).await.unwrap().unwrap();
-    assert_eq!(
-        store.van_stock(van2).await.unwrap(),
-        Some(LocationStock::default())
-    );
-    assert_eq!(store.van_stock(f.depot).await.unwrap(), None, "a depot");
-    assert_eq!(
-        store
-            .van_stock(LocationId::from_uuid(Uuid::new_v4()))
-            .await
-            .unwrap(),
-        None,
-        "no such location"
     );
 }
