@@ -30,7 +30,7 @@ use crate::documents::Projectors;
 use crate::error::{ApiError, ErrorBody};
 use crate::feedback::FeedbackStore;
 use crate::inventory::InventoryStore;
-use crate::jobs::JobStore;
+use crate::jobs::{JobStore, RejectionStore};
 use crate::outbox::OutboxStore;
 use crate::store::{self, DocCache, Store, StoreError, redact_url};
 use crate::web::WebSessionStore;
@@ -40,12 +40,18 @@ use crate::{auth, feedback, inventory, jobs, ops, web};
 /// database ([`store::SqlStore`]). Storage itself knows none of the
 /// features; this is where they meet.
 pub trait AppStore:
-    Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+    Store + JobStore + RejectionStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
 {
 }
 
 impl<T> AppStore for T where
-    T: Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+    T: Store
+        + JobStore
+        + RejectionStore
+        + InventoryStore
+        + FeedbackStore
+        + OutboxStore
+        + WebSessionStore
 {
 }
 
@@ -66,8 +72,9 @@ pub struct AppState {
     pub projectors: Arc<Projectors>,
     /// JWT signing and verification keys (see [`crate::auth::jwt`]).
     pub keys: Arc<JwtKeys>,
-    /// Decoded documents by id, with the store version they reflect.
-    pub docs: Arc<DocCache<automerge::Automerge>>,
+    /// Decoded documents by id, with the store version they reflect and
+    /// what they read as (see [`crate::documents`]).
+    pub docs: Arc<crate::documents::Cache>,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
     /// The automerge actor of this server process: office edits made

@@ -6,6 +6,8 @@
 //! - [`app`]: [`app::AppState`], [`app::router`] (pure) and [`app::serve`].
 //! - [`error`]: [`error::ApiError`], the JSON error body of every failure.
 //! - [`auth`]: passwords, JWTs, refresh tokens, devices, [`auth::AuthUser`].
+//! - [`authz`]: who may do what ([`authz::Permission`]) to which jobs,
+//!   depots and vans ([`authz::Scope`]).
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
 //! - [`documents`]: loading and writing documents through the in-memory cache.
 //! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
@@ -28,6 +30,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod documents;

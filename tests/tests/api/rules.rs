@@ -217,7 +217,10 @@ async fn the_server_enforces_the_devices_rules_on_raw_changes(
         ),
     ];
     for (outcome, (code, words)) in outcomes.iter().zip(expected) {
-        let Outcome::Rejected { code: got, message } = outcome else {
+        let Outcome::Rejected {
+            code: got, message, ..
+        } = outcome
+        else {
             panic!("expected {code:?}, got {outcome:?}");
         };
         assert_eq!(*got, code, "{message}");
@@ -375,7 +378,7 @@ async fn labour_corrected_and_voided_and_a_part_quantity_reach_the_office(
         tx.put(&e, "voided", false).unwrap();
     });
     let outcomes = send(&app, &mut tech, van, &[(id, &unvoid)]).await;
-    let Outcome::Rejected { code, message } = &outcomes[0] else {
+    let Outcome::Rejected { code, message, .. } = &outcomes[0] else {
         panic!("un-voiding must be refused: {outcomes:?}");
     };
     assert_eq!(*code, RejectCode::Forbidden, "{message}");
