@@ -297,7 +297,8 @@ impl ClientSession {
                 continue;
             }
             let has_all = server_heads.iter().all(|h| has_change(&work, h));
-            if is_new && !(has_all && !server_heads.is_empty()) {
+            let acknowledged = has_all && !server_heads.is_empty();
+            if is_new && !acknowledged {
                 // The server sends a document the device does not hold whole,
                 // so this reply answers an exchange of one it has dropped
                 // since (a late or duplicated answer from before a
@@ -306,7 +307,7 @@ impl ClientSession {
                 continue;
             }
             let peer = self.docs.entry(id).or_default();
-            if has_all && !server_heads.is_empty() {
+            if acknowledged {
                 peer.acked = sorted(server_heads);
             }
             if is_new {
