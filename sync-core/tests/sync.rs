@@ -524,3 +524,70 @@ fn a_reassigned_job_is_dropped_after_its_offline_edits_merge() {
             .is_err()
     );
 }
+
+/// The answer to a sync from before a reassignment, arriving (late or
+/// duplicated) after the device dropped the job, must not bring the job
+/// back: it answers an exchange about heads the device no longer holds and
+/// carries no document to adopt. The convergence property found this (an
+/// empty copy of the job stayed on the device for good).
+#[test]
+fn a_late_answer_from_before_a_reassignment_does_not_bring_the_job_back() {
+    let mut ids = Ids::default();
+    let mut server = server_with_jobs(1, &mut ids);
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
+    let mut one = Device::new(tech(1), actor(1));
+    one.sync(&mut server);
+    let held_at = one.docs[&id].get_heads();
+
+    // A sync whose answer is held up on the way.
+    let request = one.session.start(&one.docs).encode();
+    let late = server.handle(&one.who, std::slice::from_ref(&one.actor), &request);
+    assert_eq!(
+        outcomes(&late)
+            .iter()
+            .filter(|o| **o == Outcome::Accepted)
+            .count(),
+        2,
+        "the job and the price book"
+    );
+
+    // The office reassigns the job; the next sync drops it.
+    let doc = server.docs.remove(&id).unwrap();
+    let mut job = JobDoc::from_trusted(doc.with_actor(actor(201)));
+    job.apply(
+        &JobAction::Reassign {
+            technician: Some(user(2)),
+        },
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
+    server.docs.insert(id, job.into_doc());
+    one.sync(&mut server);
+    assert!(
+        !one.docs.contains_key(&id),
+        "dropped after the reassignment"
+    );
+
+    // Now the old answer arrives, twice.
+    for _ in 0..2 {
+        let report = one.apply_response(&late);
+        assert!(!report.added.contains(&id), "{report:?}");
+        assert!(!report.unfinished.contains(&id), "{report:?}");
+        assert!(!one.docs.contains_key(&id), "the job came back");
+        assert!(one.session.acked(&id).is_empty());
+    }
+    one.sync(&mut server);
+    assert!(!one.docs.contains_key(&id));
+    assert!(one.rejections.is_empty(), "{:?}", one.rejections);
+    // The price book, answered in the same late response, is unharmed.
+    assert_eq!(
+        one.docs[&DocId::PriceBook].get_heads(),
+        server.docs[&DocId::PriceBook].get_heads()
+    );
+    assert_ne!(held_at, server.docs[&id].get_heads());
+}

@@ -281,19 +281,33 @@ impl ClientSession {
             let server_heads = msg.heads.clone();
             let server_needs = !msg.need.is_empty();
             let is_new = !docs.contains_key(&id);
-            let peer = self.docs.entry(id).or_default();
-            let mut state = peer.round.take().unwrap_or_default();
+            let mut state = match self.docs.get_mut(&id) {
+                Some(peer) if !is_new => peer.round.take().unwrap_or_default(),
+                _ => State::new(),
+            };
             let mut work = docs
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| Automerge::new().with_actor(self.actor.clone()));
             let before = work.get_heads();
             if contained(|| work.receive_sync_message(&mut state, msg)).is_err() {
-                report.unfinished.insert(id);
+                if !is_new {
+                    report.unfinished.insert(id);
+                }
                 continue;
             }
             let has_all = server_heads.iter().all(|h| has_change(&work, h));
-            if has_all && !server_heads.is_empty() {
+            let acknowledged = has_all && !server_heads.is_empty();
+            if is_new && !acknowledged {
+                // The server sends a document the device does not hold whole,
+                // so this reply answers an exchange of one it has dropped
+                // since (a late or duplicated answer from before a
+                // `removed`): adopting it would hold an empty or partial
+                // copy of a job that is no longer the device's.
+                continue;
+            }
+            let peer = self.docs.entry(id).or_default();
+            if acknowledged {
                 peer.acked = sorted(server_heads);
             }
             if is_new {
