@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub docs: Arc<DocCache<automerge::Automerge>>,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Login throttling (API and console share it).
+    pub throttle: Arc<auth::throttle::LoginThrottle>,
     /// The automerge actor of this server process: office edits made
     /// through the API carry it. Random per process, so two processes (or
     /// one after a restart) never reuse an actor's sequence numbers.
@@ -98,6 +101,7 @@ impl AppState {
             docs: Arc::new(DocCache::new(
                 NonZeroUsize::new(settings.doc_cache_entries.get()).unwrap_or(NonZeroUsize::MIN),
             )),
+            throttle: Arc::new(auth::throttle::LoginThrottle::new(settings.login.clone())),
             settings: Arc::new(settings),
             metrics: ops::metrics_handle(),
             actor: automerge::ActorId::random(),
@@ -155,11 +159,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole HTTP application for `state`. Pure: no I/O until it is served.
+/// `/metrics` is here unless `--metrics-listen` moves it to [`metrics_router`].
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api_routes().split_for_parts();
     let doc = Arc::new(doc);
+    let mut api = api.merge(ops::router());
+    if state.settings.metrics_listen.is_none() {
+        api = api.merge(ops::metrics_router());
+    }
     let routes = api
-        .merge(ops::router())
         .merge(crate::feedback::pages::router(&state.settings))
         .merge(web::router())
         .route(
@@ -173,6 +181,13 @@ pub fn router(state: AppState) -> Router {
     with_layers(routes, &state.settings).with_state(state)
 }
 
+/// The application of the separate metrics listener (`--metrics-listen`):
+/// `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    let routes = ops::metrics_router().fallback(not_found);
+    with_layers(routes, &state.settings).with_state(state)
+}
+
 /// The middleware every route runs in: request ids, tracing, metrics,
 /// JSON error bodies, panic containment, timeout and body limit.
 fn with_layers<S: Clone + Send + Sync + 'static>(
@@ -183,6 +198,22 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
     // Outermost first. Everything inside `json_error_bodies` may answer with
     // a bare status (limit, timeout, panic, routing): it gets the JSON body.
     let layers = ServiceBuilder::new()
+        // On every response (pages, JSON, errors): no page of this server
+        // may be framed by another (clickjacking), no body is sniffed as
+        // another type. Pages that need a stricter policy set their own CSP
+        // (the feedback form does); this one fills in where none is set.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
         .layer(SetRequestIdLayer::new(
             x_request_id.clone(),
             MakeRequestUuid,
@@ -206,13 +237,55 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
     routes.layer(layers)
 }
 
+/// The default Content-Security-Policy (the console's pages): inline styles
+/// and SVG, forms posting to this server, no scripts, never inside a frame.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Serves `router(state)` on `listener` until `shutdown` completes, then
-/// finishes in-flight requests.
+/// finishes in-flight requests. With `--metrics-listen`, `/metrics` is
+/// served on that address instead (bound here).
 pub async fn serve_state(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let metrics = match state.settings.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_listeners(state, listener, metrics, shutdown).await
+}
+
+/// [`serve_state`] on listeners bound by the caller (tests bind port 0).
+/// `metrics` must be given exactly when the settings name `--metrics-listen`.
+pub async fn serve_listeners(
+    state: AppState,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics_server = metrics.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving /metrics");
+        }
+        let app = metrics_router(state.clone());
+        let stop = until_stopped(stopped.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        })
+    });
     let keys = state.keys.clone();
     let reloader = tokio::spawn(async move {
         let mut every = tokio::time::interval(jwt::RELOAD_EVERY);
@@ -246,11 +319,24 @@ pub async fn serve_state(
     // Connect info: the feedback form rate-limits per client address.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(until_stopped(stopped))
         .await;
     reloader.abort();
+    signal.abort();
     if let Some(outbox) = outbox {
         outbox.abort();
+    }
+    if let Some(metrics) = metrics_server {
+        // The main server stopped: so does this one (same signal), unless
+        // the main one failed, in which case it is stopped here.
+        if result.is_err() {
+            metrics.abort();
+        }
+        match metrics.await {
+            Ok(r) => r?,
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
+        }
     }
     Ok(result?)
 }
@@ -292,16 +378,23 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The request's log span. It names the route template
+/// (`/feedback/{token}`), never the path itself, the query string or the
+/// body: paths carry link tokens and ids, queries anything at all.
 fn request_span(req: &Request<Body>) -> tracing::Span {
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
     tracing::info_span!(
         "request",
         method = %req.method(),
-        path = %req.uri().path(),
+        route = %route,
         request_id = %request_id,
     )
 }

@@ -1,5 +1,6 @@
 //! Extractors whose rejections are [`ApiError`]s, so a bad request always
-//! gets the JSON error body.
+//! gets the JSON error body. A JSON body's free text is checked for card
+//! numbers before any handler sees it ([`crate::freetext`]).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -8,22 +9,28 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::freetext::{FreeText, refuse_card_numbers};
 
 /// `axum::Json` with [`ApiError`] rejections: malformed or mistyped JSON is a
-/// 400, a missing JSON content type a 415, an oversized body a 413.
+/// 400, a missing JSON content type a 415, an oversized body a 413, and a
+/// card number in a free-text field a 400 naming the field.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
 impl<T, S> FromRequest<S> for Json<T>
 where
     axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: FreeText,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
+            Ok(axum::Json(value)) => {
+                refuse_card_numbers(&value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                Ok(Json(value))
+            }
             Err(rejection) => Err(rejection.into()),
         }
     }

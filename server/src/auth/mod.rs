@@ -5,9 +5,11 @@
 mod devices;
 mod extractor;
 pub mod jwt;
+pub mod lockouts;
 pub mod password;
 pub mod refresh;
 mod routes;
+pub mod throttle;
 
 use utoipa_axum::router::OpenApiRouter;
 

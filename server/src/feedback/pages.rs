@@ -2,23 +2,25 @@
 //! (maud escapes every value), no JavaScript, no login.
 //!
 //! `GET/POST /feedback/{token}` and `GET/POST /feedback/{token}/unsubscribe`.
-//! Every lookup counts against the client's rate limit (429 page). Unknown
+//! Every lookup counts against the client's rate limit (429 page); the
+//! client is told apart as for login throttling ([`ClientAddr`]: behind a
+//! trusted proxy, by `X-Forwarded-For`). Unknown
 //! tokens get a 404 page, expired ones a 410 page, a second submission a
 //! 409 "already answered" page. Pages never show prices, addresses or
 //! other customers' data, and tell the browser not to cache them or send
 //! the URL (which holds the token) as a referrer.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
+use fieldsync_core::card::refuse_card_number;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::ratelimit::RateLimiter;
@@ -26,8 +28,16 @@ use super::{
     Answer, FeedbackRequest, SubmitOutcome, hash_token, normalize_contact, plausible_token,
 };
 use crate::app::AppState;
+use crate::client_addr::ClientAddr;
 use crate::config::Settings;
 use crate::store::now_utc;
+
+/// The comment's error when it holds a card number (which is never stored).
+const CARD_NUMBER: (&str, &str) = (
+    "comment",
+    "Please leave card numbers out of your comment: we never store them. \
+     Write your comment again without the number.",
+);
 
 /// Longest comment accepted, in characters.
 pub const MAX_COMMENT: usize = 2000;
@@ -42,23 +52,6 @@ pub fn router(settings: &Settings) -> Router<AppState> {
             get(unsubscribe_page).post(unsubscribe),
         )
         .layer(Extension(limiter))
-}
-
-/// The client's address (the TCP peer; `0.0.0.0` when served without
-/// connect info, as in `oneshot` tests).
-pub struct ClientIp(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        ))
-    }
 }
 
 /// An HTML page with a status and the headers every form page carries.
@@ -104,7 +97,7 @@ async fn lookup(
     ip: IpAddr,
     token: &str,
 ) -> Result<Lookup, Page> {
-    if !limiter.allow(ip, Instant::now()) {
+    if !limiter.allow(ClientAddr(ip).limit_key(), Instant::now()) {
         return Err(message_page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
@@ -161,7 +154,7 @@ fn already_answered(status: StatusCode) -> Page {
 async fn show(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
 ) -> Page {
     match lookup(&state, &limiter, ip, &token).await {
@@ -175,7 +168,7 @@ async fn show(
 async fn submit(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Page {
@@ -187,10 +180,14 @@ async fn submit(
     if request.answer.is_some() {
         return already_answered(StatusCode::CONFLICT);
     }
-    let fields: HashMap<String, String> = fields.into_iter().collect();
+    let mut fields: HashMap<String, String> = fields.into_iter().collect();
     let answer = match parse_answer(&fields) {
         Ok(a) => a,
         Err(errors) => {
+            // A refused card number is not even shown back.
+            if errors.contains(&CARD_NUMBER) {
+                fields.remove("comment");
+            }
             return Page(
                 StatusCode::BAD_REQUEST,
                 form_page(&request, &fields, &errors),
@@ -261,6 +258,9 @@ fn parse_answer(f: &HashMap<String, String>) -> Result<Answer, Vec<(&'static str
     if comment.chars().count() > MAX_COMMENT {
         errors.push(("comment", "Please keep the comment under 2000 characters."));
     }
+    if refuse_card_number("comment", &comment).is_err() {
+        errors.push(CARD_NUMBER);
+    }
     match (fixed, rating, courtesy, recommend) {
         (Some(fixed), Some(rating), Some(courtesy), Some(recommend)) if errors.is_empty() => {
             Ok(Answer {
@@ -279,7 +279,7 @@ fn parse_answer(f: &HashMap<String, String>) -> Result<Answer, Vec<(&'static str
 async fn unsubscribe_page(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
 ) -> Page {
     if let Err(page) = lookup(&state, &limiter, ip, &token).await {
@@ -304,7 +304,7 @@ async fn unsubscribe_page(
 async fn unsubscribe(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
 ) -> Page {
     let request = match lookup(&state, &limiter, ip, &token).await {
@@ -477,5 +477,15 @@ mod tests {
         let errors = parse_answer(&fields(&[("fixed", "maybe"), ("rating", "6")])).unwrap_err();
         let names: Vec<_> = errors.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["fixed", "rating", "courtesy", "recommend"]);
+        let errors = parse_answer(&fields(&[
+            ("fixed", "yes"),
+            ("rating", "5"),
+            ("courtesy", "5"),
+            ("recommend", "9"),
+            ("comment", "paid by 4111 1111 1111 1111, thanks"),
+        ]))
+        .unwrap_err();
+        assert_eq!(errors, [CARD_NUMBER]);
+        assert!(!CARD_NUMBER.1.contains("4111"));
     }
 }

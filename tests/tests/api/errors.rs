@@ -13,6 +13,7 @@ backend_tests!(
     oversized_bodies_are_413,
     unknown_routes_are_404_and_wrong_methods_405,
     request_ids_are_set_and_propagated,
+    client_errors_read_as_text_for_people,
 );
 
 async fn malformed_json_is_400(backend: TestBackend) {
@@ -165,4 +166,68 @@ async fn request_ids_are_set_and_propagated(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+}
+
+/// What a client gets for its mistakes is written for people: never Rust's
+/// error formatting (`Io(Error { kind: UnexpectedEof, .. })`).
+async fn client_errors_read_as_text_for_people(backend: TestBackend) {
+    use fieldsync_core::DocId;
+    use fieldsync_core::sync::{DocMessage, PROTOCOL_VERSION, SyncRequest};
+
+    let app = spawn_app(backend).await;
+    app.user("ana", fieldsync_core::Role::Technician).await;
+    let token = app.login("ana", &actor(1)).await.access_token;
+    let batch = SyncRequest {
+        v: PROTOCOL_VERSION,
+        docs: vec![DocMessage {
+            id: DocId::PriceBook,
+            msg: serde_bytes::ByteBuf::from(vec![0x42; 40]),
+        }],
+    }
+    .encode();
+    let internal = [
+        "Error {",
+        "kind:",
+        "Io(",
+        "Syntax(",
+        "Semantic(",
+        "UnexpectedEof",
+    ];
+    let cbor: [(&[u8], &str); 3] = [
+        (&batch[..batch.len() - 7], "ends before it is complete"),
+        (&[0x1c], "not valid CBOR"),
+        (&[0x01], "expected shape"),
+    ];
+    for (body, expected) in cbor {
+        let res = app
+            .client
+            .post(app.url("/v1/sync"))
+            .bearer_auth(&token)
+            .header("content-type", "application/cbor")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+        for bad in internal {
+            assert!(!message.contains(bad), "{message}");
+        }
+    }
+    for body in [r#"{"username": "ana", "#, r#"{"username": 7}"#, "[]"] {
+        let res = app
+            .client
+            .post(app.url("/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        for bad in internal {
+            assert!(!message.contains(bad), "{message}");
+        }
+    }
 }

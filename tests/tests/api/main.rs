@@ -8,9 +8,12 @@ mod office;
 mod process;
 
 mod auth;
+mod card_numbers;
 mod cli;
 mod errors;
+mod headers;
 mod ops;
 mod processes;
 mod sync;
 mod sync_security;
+// mod throttle; (with the lockout audit)

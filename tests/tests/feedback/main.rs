@@ -25,6 +25,7 @@ mod console;
 mod delivery;
 mod form;
 mod in_browser;
+mod logs;
 mod store;
 mod webhook;
 mod workers;
