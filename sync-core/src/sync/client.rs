@@ -14,7 +14,10 @@ use super::guard::{contained, decode_message};
 use super::wire::{DocMessage, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Limits, SyncError, has_change};
 use crate::doc_id::DocId;
+use crate::job::read_job;
+use crate::pricebook::read_price_book;
 use crate::validate::Rejection;
+use crate::vanstock::read_van_stock;
 
 /// The documents a device holds.
 pub type DocSet = BTreeMap<DocId, Automerge>;
@@ -173,7 +176,9 @@ impl ClientSession {
     }
 
     /// Applies a response. Documents are updated in place; a document whose
-    /// server message fails to apply is left exactly as it was.
+    /// server message fails to apply, or would leave it unreadable as what
+    /// its id says it is, is left exactly as it was (and reported
+    /// unfinished): one bad document never breaks the device's job list.
     pub fn apply(&mut self, docs: &mut DocSet, response: &SyncResponse) -> SyncReport {
         let mut report = SyncReport::default();
         for reply in &response.docs {
@@ -237,7 +242,9 @@ impl ClientSession {
                 .cloned()
                 .unwrap_or_else(|| Automerge::new().with_actor(self.actor.clone()));
             let before = work.get_heads();
-            if contained(|| work.receive_sync_message(&mut state, msg)).is_err() {
+            if contained(|| work.receive_sync_message(&mut state, msg)).is_err()
+                || (work.get_heads() != before && !reads_as(&id, &work))
+            {
                 report.unfinished.insert(id);
                 continue;
             }
@@ -261,6 +268,15 @@ impl ClientSession {
             docs.insert(id, work);
         }
         report
+    }
+}
+
+/// Whether `doc` reads as the kind of document `id` names.
+fn reads_as(id: &DocId, doc: &Automerge) -> bool {
+    match id {
+        DocId::Job(_) => read_job(doc, None).is_ok(),
+        DocId::PriceBook => read_price_book(doc, None).is_ok(),
+        DocId::VanStock(_) => read_van_stock(doc, None).is_ok(),
     }
 }
 
