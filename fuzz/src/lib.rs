@@ -190,8 +190,13 @@ pub fn fixture() -> &'static Fixture {
 /// panics that sync-core contains (`catch_unwind`, as in production) are
 /// not findings. A panic that escapes still fails the run, because
 /// libfuzzer-sys aborts on any panic reaching the target's boundary.
+///
+/// `FUZZ_SHOW_PANICS=1` keeps the messages (to read what a crash was).
 pub fn quiet_contained_panics() {
     static ONCE: OnceLock<()> = OnceLock::new();
+    if std::env::var_os("FUZZ_SHOW_PANICS").is_some() {
+        return;
+    }
     ONCE.get_or_init(|| std::panic::set_hook(Box::new(|_| {})));
 }
 
