@@ -155,13 +155,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route in [`api_routes`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut doc = api_routes().into_openapi();
+    crate::error::document_common_errors(&mut doc);
+    doc
 }
 
 /// The whole HTTP application for `state`. Pure: no I/O until it is served.
 /// `/metrics` is here unless `--metrics-listen` moves it to [`metrics_router`].
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, mut doc) = api_routes().split_for_parts();
+    crate::error::document_common_errors(&mut doc);
     let doc = Arc::new(doc);
     let mut api = api.merge(ops::router());
     if state.settings.metrics_listen.is_none() {

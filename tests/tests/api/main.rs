@@ -14,6 +14,7 @@ mod errors;
 mod headers;
 mod ops;
 mod processes;
+mod schemathesis;
 mod sync;
 mod sync_security;
 // mod throttle; (with the lockout audit)
