@@ -78,10 +78,12 @@ impl FieldsyncError {
         }
     }
 
-    /// Errors worth retrying later without user action.
+    /// Errors worth retrying later without user action (the server's 409
+    /// `sync_in_progress` means an earlier sync of this device still runs).
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Network { .. })
             || matches!(self, Self::Server { status, .. } if *status >= 500)
+            || matches!(self, Self::Server { code, .. } if code == "sync_in_progress")
     }
 }
 
@@ -137,4 +139,25 @@ pub(crate) fn reject_code(r: &Rejection) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{:?}", r.code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(status: u16, code: &str) -> FieldsyncError {
+        FieldsyncError::Server {
+            status,
+            code: code.into(),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn busy_answers_are_retried_later() {
+        assert!(server(503, "overloaded").is_transient());
+        assert!(server(409, "sync_in_progress").is_transient());
+        assert!(!server(409, "conflict").is_transient());
+        assert!(!server(400, "bad_request").is_transient());
+    }
 }

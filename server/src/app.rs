@@ -47,6 +47,8 @@ pub struct AppState {
     /// through the API carry it. Random per process, so two processes (or
     /// one after a restart) never reuse an actor's sequence numbers.
     pub actor: automerge::ActorId,
+    /// Who may start sync work now (per device, in flight, memory).
+    pub sync_gate: Arc<crate::sync::gate::SyncGate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,10 @@ impl AppState {
 
     pub async fn with_store(settings: Settings, store: Arc<dyn Store>) -> Result<Self, ServeError> {
         let keys = JwtKeys::load(store.clone(), settings.access_ttl()).await?;
+        let sync_gate = Arc::new(crate::sync::gate::SyncGate::new(
+            settings.max_in_flight_syncs,
+            settings.memory_budget_bytes(),
+        ));
         Ok(Self {
             store,
             keys: Arc::new(keys),
@@ -105,6 +111,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: ops::metrics_handle(),
             actor: automerge::ActorId::random(),
+            sync_gate,
         })
     }
 }

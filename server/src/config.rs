@@ -68,6 +68,8 @@ const DEFAULT_REFRESH_REUSE_GRACE_SECS: u64 = 60;
 const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_DOC_CACHE_ENTRIES: usize = 1024;
+const DEFAULT_MEMORY_BUDGET_MB: u64 = 512;
+const DEFAULT_MAX_IN_FLIGHT_SYNCS: usize = 32;
 
 /// Server settings. `Debug` hides the database password.
 #[derive(Clone, Args)]
@@ -104,6 +106,13 @@ pub struct Settings {
     /// Documents kept decoded in memory.
     #[arg(long, env = "FIELDSYNC_DOC_CACHE_ENTRIES", default_value_t = NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).unwrap(), global = true)]
     pub doc_cache_entries: NonZeroUsize,
+    /// Memory the server stays under, in MB: syncs reserve their estimated
+    /// work from three quarters of it, and get 503 when it is taken.
+    #[arg(long, env = "FIELDSYNC_MEMORY_BUDGET_MB", default_value_t = DEFAULT_MEMORY_BUDGET_MB, global = true)]
+    pub memory_budget_mb: u64,
+    /// Syncs worked on at once; more get 503 with Retry-After.
+    #[arg(long, env = "FIELDSYNC_MAX_IN_FLIGHT_SYNCS", default_value_t = DEFAULT_MAX_IN_FLIGHT_SYNCS, global = true)]
+    pub max_in_flight_syncs: usize,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
     /// Reverse proxies (addresses or networks, comma-separated) whose
@@ -131,6 +140,8 @@ impl Default for Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             doc_cache_entries: NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).expect("non-zero"),
+            memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
+            max_in_flight_syncs: DEFAULT_MAX_IN_FLIGHT_SYNCS,
             feedback: crate::feedback::FeedbackSettings::default(),
             trusted_proxies: Vec::new(),
             login: crate::auth::throttle::ThrottleSettings::default(),
@@ -168,6 +179,10 @@ impl Settings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
+
+    pub fn memory_budget_bytes(&self) -> u64 {
+        self.memory_budget_mb.saturating_mul(1024 * 1024)
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -183,6 +198,8 @@ impl fmt::Debug for Settings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("doc_cache_entries", &self.doc_cache_entries)
+            .field("memory_budget_mb", &self.memory_budget_mb)
+            .field("max_in_flight_syncs", &self.max_in_flight_syncs)
             .field("feedback", &self.feedback)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login", &self.login)

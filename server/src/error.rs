@@ -46,6 +46,12 @@ pub enum ApiError {
     /// 503: a dependency (the database) does not answer.
     #[error("service unavailable")]
     Unavailable,
+    /// 409 with `Retry-After`: this device already has a sync running.
+    #[error("a sync from this device is already running; retry when it has finished")]
+    SyncInProgress,
+    /// 503 with `Retry-After`: the server sheds load (too much work in flight).
+    #[error("the server is busy; retry later")]
+    Overloaded,
     /// 500: a bug or an infrastructure failure; logged, never shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -68,7 +74,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SyncInProgress => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,7 +94,19 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable => "unavailable",
+            ApiError::SyncInProgress => "sync_in_progress",
+            ApiError::Overloaded => "overloaded",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds a client should wait before trying again, if it should.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::SyncInProgress => Some(1),
+            ApiError::Overloaded => Some(2),
+            ApiError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -142,16 +161,12 @@ impl IntoResponse for ApiError {
                 message,
             },
         };
-        let retry_after = match &self {
-            ApiError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
-            _ => None,
-        };
         let mut res = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(secs) = retry_after {
+        if let Some(secs) = self.retry_after() {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

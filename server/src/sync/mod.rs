@@ -8,19 +8,25 @@
 //! never believes the server holds something it could lose; a retried or
 //! duplicated request finds its changes stored and changes nothing.
 
+pub mod gate;
 pub mod scope;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use automerge::Change;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::DocId;
 use fieldsync_core::pricebook::read_price_book;
-use fieldsync_core::sync::{Caller, HeldDoc, Limits, Outcome, SyncError, SyncRequest, serve};
+use fieldsync_core::sync::{
+    Caller, Footprint, HeldDoc, Limits, Outcome, Pace, SyncError, SyncRequest, serve_within,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,6 +40,70 @@ pub const CBOR: &str = "application/cbor";
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(sync))
+}
+
+/// A sync the gate let in: the caller, and what it holds of the server
+/// until the response is sent. Extracted before the body is read, so a
+/// refused sync costs no body.
+pub struct Admitted {
+    pub caller: AuthUser,
+    pass: gate::Pass,
+}
+
+impl FromRequestParts<AppState> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = AuthUser::from_request_parts(parts, state).await?;
+        // Chunked bodies declare nothing: reserve for the largest allowed.
+        let body_bytes = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(state.settings.max_body_bytes as u64)
+            .min(state.settings.max_body_bytes as u64);
+        match state.sync_gate.enter(caller.device_id, body_bytes) {
+            Ok(pass) => Ok(Admitted { caller, pass }),
+            Err(busy) => {
+                metrics::counter!("sync_shed_total", "reason" => busy.reason()).increment(1);
+                tracing::info!(device = %caller.device_id, reason = busy.reason(), "sync not admitted");
+                Err(match busy {
+                    gate::Busy::DeviceSyncing => ApiError::SyncInProgress,
+                    gate::Busy::InFlight | gate::Busy::Memory => ApiError::Overloaded,
+                })
+            }
+        }
+    }
+}
+
+/// Paces the merge: it stops taking documents at the deadline or when the
+/// request is abandoned (timeout, client gone), and each document's
+/// changes must fit the memory budget before they are applied.
+struct ServerPace {
+    pass: gate::Pass,
+    deadline: Instant,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl Pace for ServerPace {
+    fn keep_going(&mut self) -> bool {
+        !self.abandoned.load(Ordering::Relaxed) && Instant::now() < self.deadline
+    }
+
+    fn admit(&mut self, cost: &Footprint) -> bool {
+        self.pass.reserve(gate::work_bytes(cost))
+    }
+}
+
+/// Sets its flag when dropped: the handler's future is dropped when the
+/// request times out or the client goes away, and the merge running on a
+/// blocking thread sees the flag before its next document.
+struct AbandonOnDrop(Arc<AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Size limits for sync bytes, within the server's body limit.
@@ -65,16 +135,19 @@ pub fn limits(max_body_bytes: usize) -> Limits {
             content_type = "application/cbor", body = Vec<u8>),
         (status = 400, description = "The body is not a sync request", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, expired or revoked credentials", body = crate::error::ErrorBody),
+        (status = 409, description = "This device already has a sync running (see `Retry-After`)", body = crate::error::ErrorBody),
         (status = 413, description = "The batch is larger than the server accepts", body = crate::error::ErrorBody),
+        (status = 503, description = "The server sheds load: too many syncs or too little memory now (see `Retry-After`)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 async fn sync(
     State(state): State<AppState>,
-    caller: AuthUser,
+    admitted: Admitted,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    let Admitted { caller, pass } = admitted;
     let limits = limits(state.settings.max_body_bytes);
     let request = SyncRequest::decode(&body, &limits).map_err(|e| match e {
         SyncError::TooLarge { .. } => ApiError::PayloadTooLarge,
@@ -102,20 +175,37 @@ async fn sync(
         }
     }
 
-    // Merging and validating is CPU work on automerge: off the async workers.
+    // Merging and validating is CPU work on automerge: off the async
+    // workers. It takes no new document after half the request's time (the
+    // rest is for committing and answering), nor once the request is
+    // abandoned; documents it did not take come in the next round.
     let principal = caller.principal();
     let actor = caller.actor.to_automerge();
-    let (served, mut held) = tokio::task::spawn_blocking(move || {
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let _abandon = AbandonOnDrop(abandoned.clone());
+    let mut pace = ServerPace {
+        pass,
+        deadline: started + state.settings.request_timeout() / 2,
+        abandoned,
+    };
+    let asked = request.docs.len();
+    // `_pace` holds the memory reserved for this sync until the answer is built.
+    let (served, mut held, _pace) = tokio::task::spawn_blocking(move || {
         let actors = [actor];
         let who = Caller {
             principal,
             device_actors: &actors,
         };
-        let served = serve(&request, &mut held, &who, &limits);
-        (served, held)
+        let served = serve_within(&request, &mut held, &who, &limits, &mut pace);
+        (served, held, pace)
     })
     .await
     .map_err(ApiError::internal)?;
+    if asked > 0 && served.held_back.len() == asked {
+        // Nothing could be done now (memory budget, deadline): back off.
+        metrics::counter!("sync_shed_total", "reason" => "held_back").increment(1);
+        return Err(ApiError::Overloaded);
+    }
 
     let price_book = held
         .get(&DocId::PriceBook)
@@ -186,6 +276,7 @@ async fn sync(
         device = %caller.device_id,
         docs = served.response.docs.len(),
         changes = stored_changes,
+        held_back = served.held_back.len(),
         "sync"
     );
     Ok(([(header::CONTENT_TYPE, CBOR)], served.response.encode()).into_response())

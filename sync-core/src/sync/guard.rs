@@ -41,7 +41,54 @@ pub(crate) fn decode_message(bytes: &[u8], limits: &Limits) -> Result<Message, S
             limit: limits.max_changes_per_message,
         });
     }
+    for have in &msg.have {
+        check_bloom(&have.bloom.to_bytes())?;
+    }
     Ok(msg)
+}
+
+/// Most probes per hash a Bloom filter may ask for (automerge uses 7).
+const MAX_BLOOM_PROBES: u64 = 64;
+/// Most bits per entry (automerge uses 10).
+const MAX_BLOOM_BITS_PER_ENTRY: u64 = 64;
+
+/// A Bloom filter's parameters are the sender's to choose, and automerge
+/// trusts them: probing allocates `probes` entries for every change it
+/// checks (up to 2^32), and a filter with entries but no bits divides by
+/// zero. Refuse what no honest peer sends.
+fn check_bloom(encoded: &[u8]) -> Result<(), SyncError> {
+    if encoded.is_empty() {
+        return Ok(()); // the empty filter
+    }
+    let mut input = encoded;
+    let mut uleb = || -> Result<u64, SyncError> {
+        let mut value = 0u64;
+        for i in 0..5 {
+            let (&b, rest) = input
+                .split_first()
+                .ok_or_else(|| SyncError::Malformed("truncated Bloom filter".into()))?;
+            input = rest;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(SyncError::Malformed(
+            "Bloom filter parameter out of range".into(),
+        ))
+    };
+    let entries = uleb()?;
+    let bits_per_entry = uleb()?;
+    let probes = uleb()?;
+    if probes > MAX_BLOOM_PROBES
+        || bits_per_entry > MAX_BLOOM_BITS_PER_ENTRY
+        || (entries > 0 && (bits_per_entry == 0 || probes == 0 || input.is_empty()))
+    {
+        return Err(SyncError::Malformed(format!(
+            "Bloom filter with {probes} probes and {bits_per_entry} bits per entry"
+        )));
+    }
+    Ok(())
 }
 
 /// Receives `msg` into a copy of `doc`; the copy is returned only if all went well.

@@ -33,13 +33,18 @@
 //! assert_eq!(held[&DocId::PriceBook].get_heads(), server_docs[&DocId::PriceBook].doc.get_heads());
 //! ```
 
+mod bounds;
+mod chunks;
 mod client;
 mod guard;
 mod server;
 pub mod wire;
 
+pub use bounds::{Bound, ContentLimits, Footprint, Measure, Scope, measure_changes};
 pub use client::{ClientSession, DocSet, SyncReport, decode_response};
-pub use server::{Accepted, Access, Caller, HeldDoc, Served, serve, whole_doc_message};
+pub use server::{
+    Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_within, whole_doc_message,
+};
 pub use wire::{DocMessage, DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 
 /// Why sync bytes could not be used. Never a panic: see [`guard`].
@@ -55,9 +60,17 @@ pub enum SyncError {
     Engine(String),
     #[error("the document engine panicked on this input")]
     Panicked,
+    /// Received changes would expand past a bound of [`ContentLimits`].
+    #[error("{scope} exceeds the server's limit of {limit} {measure}")]
+    OverLimit {
+        scope: Scope,
+        measure: Measure,
+        limit: u64,
+    },
 }
 
-/// Size limits applied before any untrusted byte reaches automerge.
+/// Size limits applied before any untrusted byte reaches automerge: what
+/// travels (these bytes) and what it expands to ([`ContentLimits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Whole encoded batch.
@@ -68,6 +81,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Changes (and heads, and needs) in one message.
     pub max_changes_per_message: usize,
+    /// What received changes may expand to (checked by [`serve`]).
+    pub content: ContentLimits,
 }
 
 impl Default for Limits {
@@ -77,6 +92,7 @@ impl Default for Limits {
             max_docs: 5_000,
             max_message_bytes: 8 * 1024 * 1024,
             max_changes_per_message: 20_000,
+            content: ContentLimits::default(),
         }
     }
 }

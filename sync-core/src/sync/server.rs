@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use automerge::sync::{Capability, Have, Message, State, SyncDoc};
+use automerge::sync::{Capability, Have, Message, MessageFlags, State, SyncDoc};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use serde_bytes::ByteBuf;
 
+use super::bounds::measure_within;
 use super::guard::{contained, decode_message, receive_copy};
 use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use super::{Limits, SyncError, has_change};
+use super::{Footprint, Limits, Scope, SyncError, has_change};
 use crate::doc_id::DocId;
 use crate::role::Principal;
 use crate::validate::{RejectCode, Rejection, validate_changes};
@@ -53,6 +54,34 @@ pub struct Accepted {
 pub struct Served {
     pub response: SyncResponse,
     pub accepted: Vec<Accepted>,
+    /// Documents answered `needs_another_round` without being looked at
+    /// (see [`Pace`]): nothing of theirs was applied.
+    pub held_back: Vec<DocId>,
+}
+
+/// Lets the caller of [`serve_within`] stop a batch at a deadline or when
+/// memory is short. A document held back is answered `needs_another_round`
+/// with a message that makes the device send its changes again in the next
+/// round; nothing of it is applied. Documents beyond the batch bounds of
+/// [`super::ContentLimits`] are held back the same way.
+pub trait Pace {
+    /// Asked before each document: `false` holds back it and all after it.
+    fn keep_going(&mut self) -> bool;
+    /// Asked before a document's changes are applied, with what they
+    /// expand to: `false` holds that document back.
+    fn admit(&mut self, cost: &Footprint) -> bool;
+}
+
+/// No deadline, no memory budget: only the batch bounds hold documents back.
+struct Unpaced;
+
+impl Pace for Unpaced {
+    fn keep_going(&mut self) -> bool {
+        true
+    }
+    fn admit(&mut self, _: &Footprint) -> bool {
+        true
+    }
 }
 
 /// Handles one batch. `docs` holds every document the caller may see
@@ -65,11 +94,36 @@ pub fn serve(
     caller: &Caller<'_>,
     limits: &Limits,
 ) -> Served {
+    serve_within(request, docs, caller, limits, &mut Unpaced)
+}
+
+/// [`serve`], asking `pace` as it goes.
+pub fn serve_within(
+    request: &SyncRequest,
+    docs: &mut BTreeMap<DocId, HeldDoc>,
+    caller: &Caller<'_>,
+    limits: &Limits,
+    pace: &mut dyn Pace,
+) -> Served {
     let mut replies = Vec::with_capacity(docs.len().max(request.docs.len()));
     let mut accepted = Vec::new();
+    let mut gauge = Gauge {
+        pace,
+        limits,
+        spent: Footprint::default(),
+        measured: 0,
+        stopped: false,
+        full: false,
+        held_back: Vec::new(),
+    };
     for item in &request.docs {
-        let (reply, changes) =
-            serve_doc(item.id, docs.get_mut(&item.id), &item.msg, caller, limits);
+        let (reply, changes) = serve_doc(
+            item.id,
+            docs.get_mut(&item.id),
+            &item.msg,
+            caller,
+            &mut gauge,
+        );
         if let Some(changes) = changes {
             accepted.push(Accepted {
                 id: item.id,
@@ -80,6 +134,10 @@ pub fn serve(
     }
     let mentioned: std::collections::BTreeSet<DocId> = request.docs.iter().map(|d| d.id).collect();
     for (id, held) in docs.iter() {
+        if gauge.stopped {
+            // Past the deadline: they come with the next sync.
+            break;
+        }
         if mentioned.contains(id) || held.access == Access::Removed {
             continue;
         }
@@ -95,6 +153,80 @@ pub fn serve(
             docs: replies,
         },
         accepted,
+        held_back: gauge.held_back,
+    }
+}
+
+/// What a batch has taken so far, and whether it may take more.
+struct Gauge<'a> {
+    pace: &'a mut dyn Pace,
+    limits: &'a Limits,
+    /// What the documents applied so far expand to.
+    spent: Footprint,
+    /// Bytes read or inflated measuring, refused documents included: no
+    /// batch measures more than its decompressed bound.
+    measured: u64,
+    /// The deadline passed: hold back everything after.
+    stopped: bool,
+    /// A document did not fit the batch bounds: hold back the rest with changes.
+    full: bool,
+    held_back: Vec<DocId>,
+}
+
+/// What to do with one document's changes.
+enum Verdict {
+    Apply,
+    Refuse(SyncError),
+    HoldBack,
+}
+
+impl Gauge<'_> {
+    /// Whether to look at another document at all.
+    fn may_start(&mut self) -> bool {
+        if !self.stopped && !self.pace.keep_going() {
+            self.stopped = true;
+        }
+        !self.stopped
+    }
+
+    /// Measures `msg`'s changes and decides whether they are applied now.
+    fn weigh(&mut self, msg: &Message) -> Verdict {
+        if msg.changes.is_empty() {
+            return Verdict::Apply;
+        }
+        if self.full {
+            return Verdict::HoldBack;
+        }
+        let room = self
+            .limits
+            .content
+            .decompressed_bytes
+            .batch
+            .saturating_sub(self.measured);
+        let measured = measure_within(msg, self.limits, room);
+        self.measured = self.measured.saturating_add(measured.consumed);
+        let cost = match measured.result {
+            Ok(cost) => cost,
+            Err(SyncError::OverLimit {
+                scope: Scope::Batch,
+                ..
+            }) => {
+                self.full = true;
+                return Verdict::HoldBack;
+            }
+            Err(e) => return Verdict::Refuse(e),
+        };
+        // The first document applied always fits the batch bounds (its own
+        // were checked), so every round makes progress.
+        if !self.spent.is_empty() && !self.spent.batch_fits(&cost, &self.limits.content) {
+            self.full = true;
+            return Verdict::HoldBack;
+        }
+        if !self.pace.admit(&cost) {
+            return Verdict::HoldBack;
+        }
+        self.spent = self.spent.plus(&cost);
+        Verdict::Apply
     }
 }
 
@@ -137,8 +269,9 @@ fn serve_doc(
     held: Option<&mut HeldDoc>,
     bytes: &[u8],
     caller: &Caller<'_>,
-    limits: &Limits,
+    gauge: &mut Gauge<'_>,
 ) -> (DocReply, Option<Vec<Change>>) {
+    let limits = gauge.limits;
     let reply = |outcome, msg: Option<Message>| DocReply {
         id,
         outcome,
@@ -154,6 +287,20 @@ fn serve_doc(
     if held.access == Access::Removed && !knows_any(&held.doc, &msg) {
         // They never held it: answer exactly as for an unknown document.
         return (reply(Outcome::NotFound, None), None);
+    }
+    // What the changes expand to, before automerge applies anything.
+    let verdict = if gauge.may_start() {
+        gauge.weigh(&msg)
+    } else {
+        Verdict::HoldBack
+    };
+    match verdict {
+        Verdict::Apply => {}
+        Verdict::Refuse(e) => return (reply(malformed(e), None), None),
+        Verdict::HoldBack => {
+            gauge.held_back.push(id);
+            return (reply(Outcome::NeedsAnotherRound, Some(resend(held))), None);
+        }
     }
 
     let before = held.doc.get_heads();
@@ -225,6 +372,26 @@ fn serve_doc(
         o => o,
     };
     (reply(outcome, Some(out_msg)), stored)
+}
+
+/// A message asking the device to send its changes again: they were not
+/// looked at. A reset makes it forget what it sent.
+fn resend(held: &HeldDoc) -> Message {
+    if held.access == Access::Removed {
+        // No content, not even a bloom filter: empty heads make the device
+        // send its whole copy.
+        let mut ask = heads_only(&held.doc);
+        ask.heads = Vec::new();
+        return ask;
+    }
+    let mut ask = held
+        .doc
+        .generate_sync_message(&mut State::new())
+        .unwrap_or_else(|| heads_only(&held.doc));
+    ask.flags
+        .get_or_insert_with(MessageFlags::new)
+        .set(MessageFlags::SYNC_RESET);
+    ask
 }
 
 /// Whether the message shows its sender holds some of this document.

@@ -8,6 +8,7 @@ mod office;
 mod process;
 
 mod auth;
+mod bounds;
 mod card_numbers;
 mod cli;
 mod errors;

@@ -18,6 +18,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `fieldsync serve` on a free loopback port against `database_url`.
     pub fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[])
+    }
+
+    /// Like [`Self::start`], with more command-line flags.
+    pub fn start_with(database_url: &str, flags: &[&str]) -> Self {
         let mut child = Command::new(fieldsync_bin())
             .args([
                 "serve",
@@ -26,6 +31,7 @@ impl ServerProcess {
                 "--database-url",
                 database_url,
             ])
+            .args(flags)
             .env("FIELDSYNC_LOG_JSON", "1")
             .env("RUST_LOG", "info,tower_http=warn")
             .stdin(Stdio::null())
@@ -59,6 +65,11 @@ impl ServerProcess {
             }
         };
         Self { child, addr }
+    }
+
+    /// The server's process id (for reading its CPU time and memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
