@@ -586,4 +586,19 @@ fn a_server_message_that_would_leave_a_job_unreadable_is_not_adopted() {
             .notes
             .contains("bring a ladder")
     );
+
+    // A document the device does not hold, whose message brings nothing
+    // that reads as a job (here: no changes at all), is not added.
+    let stranger = DocId::Job(ids.job());
+    let mut response = served.response.clone();
+    response.docs = vec![fieldsync_core::sync::DocReply {
+        id: stranger,
+        outcome: Outcome::Accepted,
+        msg: Some(ByteBuf::from(
+            fieldsync_core::sync::whole_doc_message(&Automerge::new()).encode(),
+        )),
+    }];
+    let report = device.apply_response(&response.encode());
+    assert!(report.unfinished.contains(&stranger), "{report:?}");
+    assert!(!device.docs.contains_key(&stranger));
 }

@@ -243,7 +243,7 @@ impl ClientSession {
                 .unwrap_or_else(|| Automerge::new().with_actor(self.actor.clone()));
             let before = work.get_heads();
             if contained(|| work.receive_sync_message(&mut state, msg)).is_err()
-                || (work.get_heads() != before && !reads_as(&id, &work))
+                || ((is_new || work.get_heads() != before) && !reads_as(&id, &work))
             {
                 report.unfinished.insert(id);
                 continue;
