@@ -236,6 +236,7 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(middleware::from_fn(ops::track_http))
         .layer(middleware::from_fn(json_error_bodies))
+        .layer(middleware::from_fn(refuse_nul_in_uri))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -407,6 +408,20 @@ fn request_span(req: &Request<Body>) -> tracing::Span {
         route = %route,
         request_id = %request_id,
     )
+}
+
+/// A `%00` in the path or query string is a 400 on every route: no
+/// handler, query or store ever sees a NUL (PostgreSQL cannot store one).
+async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let nul = crate::extract::urlencoded_has_nul(uri.path().as_bytes())
+        || uri
+            .query()
+            .is_some_and(|q| crate::extract::urlencoded_has_nul(q.as_bytes()));
+    if nul {
+        return ApiError::BadRequest(crate::extract::NUL_MESSAGE.into()).into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> ApiError {

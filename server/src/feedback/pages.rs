@@ -261,6 +261,12 @@ fn parse_answer(f: &HashMap<String, String>) -> Result<Answer, Vec<(&'static str
     if refuse_card_number("comment", &comment).is_err() {
         errors.push(CARD_NUMBER);
     }
+    if comment.contains('\0') {
+        errors.push((
+            "comment",
+            "Please remove the unusual characters from your comment.",
+        ));
+    }
     match (fixed, rating, courtesy, recommend) {
         (Some(fixed), Some(rating), Some(courtesy), Some(recommend)) if errors.is_empty() => {
             Ok(Answer {

@@ -44,6 +44,9 @@ impl<T: DeserializeOwned + FreeText> FromRequest<AppState> for CsrfForm<T> {
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|_| WebError::BadRequest("unreadable form".into()))?;
+        if crate::extract::urlencoded_has_nul(&bytes) {
+            return Err(WebError::BadRequest(crate::extract::NUL_MESSAGE.into()));
+        }
         let token: Token = serde_urlencoded::from_bytes(&bytes)
             .map_err(|_| WebError::Forbidden("missing or invalid CSRF token"))?;
         if !token

@@ -14,6 +14,7 @@ backend_tests!(
     unknown_routes_are_404_and_wrong_methods_405,
     request_ids_are_set_and_propagated,
     client_errors_read_as_text_for_people,
+    nul_characters_in_text_are_a_client_error,
 );
 
 async fn malformed_json_is_400(backend: TestBackend) {
@@ -229,5 +230,71 @@ async fn client_errors_read_as_text_for_people(backend: TestBackend) {
         for bad in internal {
             assert!(!message.contains(bad), "{message}");
         }
+    }
+}
+
+/// PostgreSQL cannot store U+0000 in text; whatever the backend, a NUL in
+/// a JSON string is the client's mistake (400), never a 500.
+async fn nul_characters_in_text_are_a_client_error(backend: TestBackend) {
+    use serde_json::json;
+
+    let app = spawn_app(backend).await;
+    app.user("admin", fieldsync_core::Role::Admin).await;
+    let admin = app.login("admin", &actor(1)).await.access_token;
+    let send = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let nul = "North\u{0}depot";
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/v1/inventory/locations",
+            json!({"kind": "depot", "name": nul}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/v1/inventory/parts/P-1",
+            json!({"name": nul, "unit_cost_minor": 1}),
+        ),
+        (reqwest::Method::POST, "/v1/jobs", {
+            let mut job = crate::office::new_job(nul, None);
+            job["problem"] = json!(nul);
+            job
+        }),
+    ] {
+        let res = send(method, path, body).await.unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{body}"
+        );
+    }
+    // In identifiers and in query strings too.
+    let res = send(
+        reqwest::Method::POST,
+        "/v1/inventory/movements",
+        json!({"id": uuid::Uuid::new_v4(), "kind": "receipt", "sku": "P-1", "quantity": 1,
+            "to": uuid::Uuid::new_v4(), "serials": ["S\u{0}1"]}),
+    )
+    .await
+    .unwrap();
+    assert_error(res, 400, "bad_request").await;
+    for path in ["/v1/jobs?customer=An%00a", "/v1/inventory/parts/P%001"] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{path}: {body}"
+        );
     }
 }

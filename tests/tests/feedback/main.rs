@@ -20,6 +20,7 @@ mod webdriver;
 
 mod support;
 
+mod card_numbers;
 mod cli;
 mod console;
 mod delivery;
