@@ -1,6 +1,7 @@
 //! Flags and environment variables of feedback requests and their delivery.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
@@ -53,6 +54,10 @@ pub struct FeedbackSettings {
     pub smtp_port: u16,
     #[arg(long, env = "FIELDSYNC_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls, global = true)]
     pub smtp_tls: SmtpTls,
+    /// PEM file of certificates to trust for the SMTP relay besides the
+    /// public roots: a relay with a private CA or a self-signed certificate.
+    #[arg(long, env = "FIELDSYNC_SMTP_CA_FILE", global = true)]
+    pub smtp_ca_file: Option<PathBuf>,
     #[arg(long, env = "FIELDSYNC_SMTP_USERNAME", global = true)]
     pub smtp_username: Option<String>,
     #[arg(
@@ -133,6 +138,7 @@ impl Default for FeedbackSettings {
             smtp_host: None,
             smtp_port: 587,
             smtp_tls: SmtpTls::Starttls,
+            smtp_ca_file: None,
             smtp_username: None,
             smtp_password: None,
             mail_from: "Fieldsync <feedback@localhost>".into(),
@@ -194,6 +200,7 @@ impl fmt::Debug for FeedbackSettings {
             .field("smtp_host", &self.smtp_host)
             .field("smtp_port", &self.smtp_port)
             .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_ca_file", &self.smtp_ca_file)
             .field("smtp_username", &self.smtp_username)
             .field("smtp_password", &hidden(&self.smtp_password))
             .field("mail_from", &self.mail_from)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{Composed, SendError};
@@ -25,6 +25,11 @@ pub enum MailerError {
     From(#[source] lettre::address::AddressError),
     #[error("SMTP TLS setup: {0}")]
     Tls(#[source] lettre::transport::smtp::Error),
+    #[error("cannot read --smtp-ca-file {path}: {source}")]
+    CaFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Mailer {
@@ -36,12 +41,8 @@ impl Mailer {
         let from: Mailbox = s.mail_from.parse().map_err(MailerError::From)?;
         let tls = match s.smtp_tls {
             SmtpTls::None => Tls::None,
-            SmtpTls::Starttls => {
-                Tls::Required(TlsParameters::new(host.clone()).map_err(MailerError::Tls)?)
-            }
-            SmtpTls::Tls => {
-                Tls::Wrapper(TlsParameters::new(host.clone()).map_err(MailerError::Tls)?)
-            }
+            SmtpTls::Starttls => Tls::Required(tls_parameters(host, s)?),
+            SmtpTls::Tls => Tls::Wrapper(tls_parameters(host, s)?),
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
             .port(s.smtp_port)
@@ -86,4 +87,18 @@ impl Mailer {
             Err(e) => Err(SendError::Transient(format!("SMTP: {e}"))),
         }
     }
+}
+
+/// The public roots, plus the certificates of `--smtp-ca-file` if given.
+fn tls_parameters(host: &str, s: &FeedbackSettings) -> Result<TlsParameters, MailerError> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(path) = &s.smtp_ca_file {
+        let pem = std::fs::read(path).map_err(|source| MailerError::CaFile {
+            path: path.clone(),
+            source,
+        })?;
+        builder =
+            builder.add_root_certificate(Certificate::from_pem(&pem).map_err(MailerError::Tls)?);
+    }
+    builder.build().map_err(MailerError::Tls)
 }

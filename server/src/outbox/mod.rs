@@ -108,14 +108,23 @@ impl Worker {
 
     /// One round: lease due messages and try each once. Returns how many.
     pub async fn run_once(&self) -> crate::store::Result<usize> {
-        let now = now_utc();
+        self.run_once_at(now_utc()).await
+    }
+
+    /// [`Self::run_once`] as if the time were `now`: what is due, leases,
+    /// link expiry and retry times all count from it. Tests drive the worker
+    /// this way (explicit rounds, an injected clock) instead of sleeping and
+    /// hoping a background round has or has not happened.
+    pub async fn run_once_at(&self, now: OffsetDateTime) -> crate::store::Result<usize> {
+        // Later times in the round are `now` plus the time the round took.
+        let started = std::time::Instant::now();
         let lease = now + Duration::from_secs(self.settings.outbox_lease_secs.max(1));
         let due = self
             .store
             .claim_outbox(&self.owner, now, lease, BATCH)
             .await?;
         for message in &due {
-            let delivery = match self.attempt(message).await {
+            let delivery = match self.attempt(message, now + started.elapsed()).await {
                 Ok(()) => {
                     tracing::info!(message = %message.id, kind = message.kind.as_str(), "message sent");
                     Delivery::Sent
@@ -125,25 +134,25 @@ impl Worker {
                     Delivery::Failed { error }
                 }
                 Err(SendError::Transient(error)) => {
-                    let at = now_utc() + self.settings.backoff(message.attempts);
+                    let at = now + started.elapsed() + self.settings.backoff(message.attempts);
                     tracing::info!(message = %message.id, attempts = message.attempts, %error, "message will be retried");
                     Delivery::Retry { at, error }
                 }
             };
             self.store
-                .finish_outbox(message.id, &self.owner, &delivery, now_utc())
+                .finish_outbox(message.id, &self.owner, &delivery, now + started.elapsed())
                 .await?;
         }
         Ok(due.len())
     }
 
-    async fn attempt(&self, message: &OutboxMessage) -> Result<(), SendError> {
+    async fn attempt(&self, message: &OutboxMessage, now: OffsetDateTime) -> Result<(), SendError> {
         let composed = messages::compose(
             self.store.as_ref(),
             &self.settings,
             &self.public_url,
             message,
-            now_utc(),
+            now,
         )
         .await?;
         match message.channel {

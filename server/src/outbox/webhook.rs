@@ -80,7 +80,24 @@ mod tests {
             hex::encode(mac.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert_eq!(sign(b"k", 1, b"{}"), sign(b"k", 1, b"{}"));
-        assert_ne!(sign(b"k", 1, b"{}"), sign(b"k", 2, b"{}"));
+        // Computed outside Rust, with Python's hmac module:
+        // hmac.new(b"gateway-secret", b'1767261600.{"to":"+351900000042"}', hashlib.sha256).hexdigest()
+        assert_eq!(
+            sign(
+                b"gateway-secret",
+                1_767_261_600,
+                br#"{"to":"+351900000042"}"#
+            ),
+            "sha256=692d545811dc8082d515c3abac7db5e5c152fb1f88288c71f470953d232881e3"
+        );
+        // Each input is covered: another key, time or body, another signature.
+        let base = sign(b"k", 1, b"{}");
+        for other in [
+            sign(b"j", 1, b"{}"),
+            sign(b"k", 2, b"{}"),
+            sign(b"k", 1, b"[]"),
+        ] {
+            assert_ne!(other, base);
+        }
     }
 }

@@ -9,7 +9,7 @@ use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
 use fieldsync_core::job::{read_job, read_status};
 use fieldsync_core::sync::{
     Access, Caller, ClientSession, DocSet, HeldDoc, Limits, Outcome, SyncReport, SyncRequest,
-    SyncResponse, serve,
+    SyncResponse, has_change, serve,
 };
 use fieldsync_core::{DocId, Principal, Role};
 
@@ -25,8 +25,8 @@ pub struct Server {
 impl Server {
     /// What `who` may hold now, and what they asked for that left their scope:
     /// read from the documents here, as the real server reads it from SQL.
-    fn held_for(&self, who: &Principal, requested: &BTreeSet<DocId>) -> BTreeMap<DocId, HeldDoc> {
-        let mut out = BTreeMap::new();
+    fn access_for(&self, who: &Principal, requested: &BTreeSet<DocId>) -> Vec<(DocId, Access)> {
+        let mut out = Vec::new();
         for (id, doc) in &self.docs {
             let access = match id {
                 DocId::PriceBook | DocId::VanStock(_) => Some(Access::ReadOnly),
@@ -43,36 +43,37 @@ impl Server {
                 }
             };
             if let Some(access) = access {
-                out.insert(
-                    *id,
-                    HeldDoc {
-                        doc: doc.clone(),
-                        access,
-                    },
-                );
+                out.push((*id, access));
             }
         }
         out
     }
 
-    /// One HTTP request: bytes in, bytes out.
+    /// One HTTP request: bytes in, bytes out. The documents are lent to
+    /// `serve`, which updates the ones that accept changes (as the real
+    /// server stores what `serve` accepted).
     pub fn handle(&mut self, who: &Principal, actors: &[ActorId], body: &[u8]) -> Vec<u8> {
         self.requests += 1;
         let request = SyncRequest::decode(body, &Limits::default()).expect("valid request");
         let requested = request.docs.iter().map(|d| d.id).collect();
-        let mut held = self.held_for(who, &requested);
+        let mut held = BTreeMap::new();
+        for (id, access) in self.access_for(who, &requested) {
+            let doc = self.docs.remove(&id).expect("listed above");
+            held.insert(id, HeldDoc { doc, access });
+        }
         let caller = Caller {
             principal: *who,
             device_actors: actors,
         };
         let served = serve(&request, &mut held, &caller, &Limits::default());
         for accepted in &served.accepted {
-            // Store: apply the accepted changes to the server's copy.
-            let doc = self
-                .docs
-                .get_mut(&accepted.id)
-                .expect("accepted doc exists");
-            doc.apply_changes(accepted.changes.iter().cloned()).unwrap();
+            let doc = &held[&accepted.id].doc;
+            for change in &accepted.changes {
+                assert!(has_change(doc, &change.hash()), "accepted but not applied");
+            }
+        }
+        for (id, h) in held {
+            self.docs.insert(id, h.doc);
         }
         served.response.encode()
     }

@@ -7,6 +7,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::raw::sql_count;
 
 backend_tests!(
     login_returns_a_token_pair_and_me_works,
@@ -75,13 +76,16 @@ async fn wrong_password_and_unknown_user_get_the_same_401(
     )
     .await;
     assert_eq!(wrong, unknown, "no hint whether the user exists");
-    // Nothing was registered for the failed attempts.
-    assert!(
-        app.store
-            .device_principal(fieldsync_server::store::DeviceId::new_random())
-            .await
-            .is_err()
+    // Nothing was registered for the failed attempts (a device row with
+    // their actor id would lock that install out of another account).
+    assert_eq!(sql_count(&app, "SELECT count(*) FROM devices").await, 0);
+    assert_eq!(
+        sql_count(&app, "SELECT count(*) FROM refresh_tokens").await,
+        0
     );
+    // A good login registers exactly one: the count can move.
+    app.login("ana", &actor(1)).await;
+    assert_eq!(sql_count(&app, "SELECT count(*) FROM devices").await, 1);
 }
 
 async fn a_device_logging_in_again_keeps_its_row(backend: fieldsync_server::testing::TestBackend) {

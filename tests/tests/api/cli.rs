@@ -117,13 +117,21 @@ async fn revoke_device_command_cuts_a_device_off(backend: TestBackend) {
 }
 
 /// `fieldsync --listen` on its own database: it migrates, serves, and exits
-/// cleanly on SIGTERM.
+/// cleanly on SIGTERM. Its start-up log shows the settings, secrets hidden.
 async fn the_binary_serves_and_stops_on_sigterm(backend: TestBackend) {
     let db = fieldsync_server::testing::TestDatabase::new(backend).await;
+    // The throwaway cluster trusts local connections, so a password in the
+    // URL is never checked, but it is in the settings the server logs.
+    let url = db
+        .url
+        .replacen("postgres://postgres@", "postgres://postgres:hunter2-db@", 1);
+    assert_eq!(url.contains("hunter2-db"), backend == TestBackend::Postgres);
     let mut child = Command::new(fieldsync_bin())
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", &url)
         .env("FIELDSYNC_DATA_DIR", db.dir.path())
+        .env("FIELDSYNC_SMTP_PASSWORD", "hunter2-smtp")
+        .env("FIELDSYNC_SMS_WEBHOOK_SECRET", "hunter2-sms")
         .env("RUST_LOG", "info")
         .env("FIELDSYNC_LOG_JSON", "1")
         .stdin(Stdio::null())
@@ -134,17 +142,29 @@ async fn the_binary_serves_and_stops_on_sigterm(backend: TestBackend) {
     // The log line "serving" carries the bound address.
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut settings_logged = false;
     let addr = loop {
         assert!(Instant::now() < deadline, "server did not start");
         let line = lines.next().expect("server log ends early").unwrap();
+        assert!(!line.contains("hunter2"), "a secret in the log: {line}");
         let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        assert!(!line.contains("hunter"), "{line}");
+        if entry["message"] == "starting" {
+            // The settings are there, so the secrets' absence means something.
+            let shown = entry["settings"].as_str().unwrap_or_default();
+            assert!(
+                shown.contains("smtp_password: Some(\"<hidden>\")")
+                    && shown.contains("sms_webhook_secret: Some(\"<hidden>\")"),
+                "{line}"
+            );
+            settings_logged = true;
+        }
         if entry["message"] == "serving" {
             break entry["addr"].as_str().unwrap().to_owned();
         }
     };
+    assert!(settings_logged, "no \"starting\" line with the settings");
     let res = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(res.status(), 200);
 

@@ -6,6 +6,8 @@ mod helpers;
 mod jobs;
 mod office;
 mod process;
+#[path = "../common/raw.rs"]
+mod raw;
 
 mod auth;
 mod bounds;

@@ -23,17 +23,31 @@ impl ServerProcess {
 
     /// Like [`Self::start`], with more command-line flags.
     pub fn start_with(database_url: &str, flags: &[&str]) -> Self {
-        let mut child = Command::new(fieldsync_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                database_url,
-            ])
-            .args(flags)
-            .env("FIELDSYNC_LOG_JSON", "1")
-            .env("RUST_LOG", "info,tower_http=warn")
+        Self::start_full(database_url, flags, &[])
+    }
+
+    /// Like [`Self::start`], with settings in the environment, as a
+    /// deployment sets them.
+    pub fn start_with_env(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_full(database_url, &[], env)
+    }
+
+    fn start_full(database_url: &str, flags: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(fieldsync_bin());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .args(flags)
+        .env("FIELDSYNC_LOG_JSON", "1")
+        .env("RUST_LOG", "info,tower_http=warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

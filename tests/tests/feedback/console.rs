@@ -18,7 +18,8 @@ async fn supervisors_see_results_and_resolve_followups(backend: TestBackend) {
         phone.sync(&s.app).await;
         visit(&mut phone, job);
         phone.sync(&s.app).await;
-        links.push(link_in(&smtp.wait_for(i + 1).await[i]));
+        assert_eq!(s.deliver().await, 1);
+        links.push(link_in(&smtp.messages()[i]));
     }
     let evil = "<script>alert('pwned')</script> & <img src=x onerror=alert(1)>";
     let res = s
@@ -49,8 +50,13 @@ async fn supervisors_see_results_and_resolve_followups(backend: TestBackend) {
     assert!(page.contains(
         "&lt;script&gt;alert('pwned')&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt;"
     ));
-    // 2 requests, 1 response: 50% response rate, 0% fixed.
-    assert!(page.contains("50%") && page.contains("0%"), "{page}");
+    // 2 requests, 1 response (not fixed, rated 1, courtesy 5, would
+    // recommend 9): the overall row, cell by cell.
+    assert_eq!(
+        row_cells(&page, "overall"),
+        ["2", "1", "50%", "1.00", "5.00", "0%", "100"],
+        "{page}"
+    );
 
     let page = c
         .get("/console/feedback/followups")
@@ -85,3 +91,17 @@ async fn supervisors_see_results_and_resolve_followups(backend: TestBackend) {
 }
 
 backend_tests!(supervisors_see_results_and_resolve_followups);
+
+/// The number cells of the first body row of the table with this id.
+fn row_cells(page: &str, table_id: &str) -> Vec<String> {
+    let table = &page[page
+        .find(&format!("<table id=\"{table_id}\""))
+        .unwrap_or_else(|| panic!("no table {table_id}"))..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let body = &table[table.find("<tbody>").unwrap()..];
+    let row = &body[..body.find("</tr>").unwrap()];
+    row.split("<td class=\"num\">")
+        .skip(1)
+        .map(|cell| cell[..cell.find("</td>").unwrap()].to_owned())
+        .collect()
+}

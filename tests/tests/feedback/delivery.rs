@@ -1,14 +1,25 @@
 //! Completion -> exactly one email with a working link, through real
-//! `/v1/sync` from simulated devices and a real SMTP server.
+//! `/v1/sync` from simulated devices and a real SMTP server (plain, and
+//! STARTTLS with AUTH as deployed). Each delivery round is run by the test
+//! at a time it picks, so retries, delays and "nothing more" are checked on
+//! rounds that ran.
 
+use std::path::Path;
 use std::time::Duration;
 
 use fieldsync_core::Status;
+use fieldsync_server::config::Settings;
+use fieldsync_server::feedback::SmtpTls;
+use fieldsync_server::store::now_utc;
 use fieldsync_server::testing::TestBackend;
 use serde_json::json;
 
 use crate::helpers::backend_tests;
-use crate::support::{SmtpSink, customer, fast, free_port, link_in, scene, visit};
+use crate::support::{SmtpSecurity, SmtpSink, TestCert, customer, fast, link_in, scene, visit};
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
 
 async fn completion_sends_one_email_with_a_working_link(backend: TestBackend) {
     let smtp = SmtpSink::start().await;
@@ -21,13 +32,15 @@ async fn completion_sends_one_email_with_a_working_link(backend: TestBackend) {
     assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
     assert_eq!(phone.job(job).status, Status::Completed);
 
-    let mail = smtp.wait_for(1).await;
+    assert_eq!(s.deliver().await, 1, "one message due at once");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
     // Syncing again (nothing new, or the same changes) asks nothing more.
     phone.sync(&s.app).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let mail_after = smtp.messages();
-    assert_eq!(mail_after.len(), 1, "{mail_after:?}");
+    s.assert_nothing_left().await;
+    assert_eq!(smtp.messages().len(), 1, "{:?}", smtp.messages());
     let m = &mail[0];
+    assert_eq!((&m["tls"], &m["auth"]), (&json!(false), &json!(null)));
     assert_eq!(m["to"], json!(["ana@example.com"]));
     assert!(m["subject"].as_str().unwrap().contains("Marta"), "{m}");
     let html = m["html"].as_str().unwrap();
@@ -83,8 +96,8 @@ async fn two_devices_completing_concurrently_send_one_email(backend: TestBackend
     tablet.sync(app).await;
     assert_eq!(phone.job(job), tablet.job(job), "devices converge");
 
-    smtp.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(s.deliver().await, 1);
+    s.assert_nothing_left().await;
     assert_eq!(smtp.messages().len(), 1, "{:?}", smtp.messages());
     let f = s.feedback(job).await.unwrap();
     assert_eq!(f["messages"].as_array().unwrap().len(), 1, "{f}");
@@ -98,25 +111,41 @@ async fn two_devices_completing_concurrently_send_one_email(backend: TestBackend
 }
 
 async fn an_smtp_outage_is_retried_until_the_server_is_back(backend: TestBackend) {
-    let port = free_port();
+    let mut smtp = SmtpSink::start().await;
+    smtp.set_down(true).await;
+    let port = smtp.port;
     let s = scene(backend, |c| fast(c, port)).await;
     let job = s.job(customer("ana@example.com")).await;
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
 
-    // Nobody listens: attempts fail, visibly, and stay pending.
-    let m = s
-        .wait_message(job, |m| m["attempts"].as_u64().unwrap_or(0) >= 2)
-        .await;
-    assert_eq!(m["status"], "pending", "{m}");
+    // The relay drops every connection: attempts fail, visibly, and stay pending.
+    let t0 = now_utc();
+    assert_eq!(s.deliver_at(t0).await, 1);
+    let m = s.message(job).await;
+    assert_eq!(
+        (m["status"].as_str(), m["attempts"].as_u64()),
+        (Some("pending"), Some(1)),
+        "{m}"
+    );
     assert!(m["last_error"].as_str().unwrap().contains("SMTP"), "{m}");
+    // Not retried before its backoff (100 ms), retried after it.
+    assert_eq!(s.deliver_at(t0).await, 0, "retried before the backoff");
+    assert_eq!(s.deliver_at(t0 + minutes(1)).await, 1);
+    assert_eq!(s.message(job).await["attempts"], 2);
 
-    let smtp = SmtpSink::start_on(port).await;
-    let mail = smtp.wait_for(1).await;
-    let m = s.wait_message(job, |m| m["status"] == "sent").await;
-    assert!(m["attempts"].as_u64().unwrap() >= 2, "{m}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    smtp.set_down(false).await;
+    assert_eq!(s.deliver_at(t0 + minutes(2)).await, 1);
+    let m = s.message(job).await;
+    assert_eq!(
+        (m["status"].as_str(), m["attempts"].as_u64()),
+        (Some("sent"), Some(3)),
+        "{m}"
+    );
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    s.assert_nothing_left().await;
     assert_eq!(smtp.messages().len(), 1);
     let res = s.app.client.get(link_in(&mail[0])).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -131,10 +160,12 @@ async fn permanent_failures_and_exhausted_attempts_stop(backend: TestBackend) {
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
-    let m = s.wait_message(job, |m| m["status"] == "failed").await;
+    assert_eq!(s.deliver().await, 1);
+    let m = s.message(job).await;
+    assert_eq!(m["status"], "failed", "{m}");
     assert_eq!(m["attempts"], 1, "{m}");
     assert!(m["last_error"].as_str().unwrap().contains("550"), "{m}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.assert_nothing_left().await;
     let f = s.feedback(job).await.unwrap();
     assert_eq!(f["messages"][0]["attempts"], 1, "no retry after a 5xx");
     assert!(smtp.messages().is_empty());
@@ -154,21 +185,32 @@ async fn permanent_failures_and_exhausted_attempts_stop(backend: TestBackend) {
 }
 
 async fn max_attempts_end_in_failed(backend: TestBackend) {
-    let port = free_port();
+    let mut smtp = SmtpSink::start().await;
+    smtp.set_down(true).await;
+    let port = smtp.port;
     let s = scene(backend, |c| {
         fast(c, port);
         c.feedback.outbox_max_attempts = 3;
-        c.feedback.outbox_backoff_ms = 20;
     })
     .await;
     let job = s.job(customer("ana@example.com")).await;
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
-    let m = s.wait_message(job, |m| m["status"] == "failed").await;
-    assert_eq!(m["attempts"], 3, "{m}");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(s.feedback(job).await.unwrap()["messages"][0]["attempts"], 3);
+    let t0 = now_utc();
+    for (n, status) in [(1, "pending"), (2, "pending"), (3, "failed")] {
+        assert_eq!(s.deliver_at(t0 + minutes(n)).await, 1, "attempt {n}");
+        let m = s.message(job).await;
+        assert_eq!(
+            (m["status"].as_str(), m["attempts"].as_u64()),
+            (Some(status), Some(n)),
+            "{m}"
+        );
+    }
+    smtp.set_down(false).await;
+    s.assert_nothing_left().await;
+    assert_eq!(s.message(job).await["attempts"], 3);
+    assert!(smtp.messages().is_empty());
 }
 
 async fn no_request_when_cancelled_opted_out_or_unsubscribed(backend: TestBackend) {
@@ -219,9 +261,10 @@ async fn no_request_when_cancelled_opted_out_or_unsubscribed(backend: TestBacken
     );
     let synced = phone.sync(&s.app).await;
     assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
-    let mail = smtp.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(smtp.messages().len(), 1, "{:?}", smtp.messages());
+    assert_eq!(s.deliver().await, 1, "only the normal job's message");
+    s.assert_nothing_left().await;
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
     assert_eq!(mail[0]["to"], json!(["c5@example.com"]));
     for job in [cancelled, opted, unsubscribed, unable] {
         assert!(s.feedback(job).await.is_none(), "no request for {job}");
@@ -251,7 +294,8 @@ async fn unable_to_complete_is_asked_when_configured(backend: TestBackend) {
         crate::support::now(),
     );
     phone.sync(&s.app).await;
-    smtp.wait_for(1).await;
+    assert_eq!(s.deliver().await, 1);
+    assert_eq!(smtp.messages().len(), 1);
     let f = s.feedback(job).await.unwrap();
     assert_eq!(f["request"]["job_status"], "unable_to_complete");
 }
@@ -268,7 +312,8 @@ async fn the_delay_holds_the_message_back(backend: TestBackend) {
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t0 = now_utc();
+    assert_eq!(s.deliver_at(t0).await, 0, "held back");
     let f = s
         .feedback(job)
         .await
@@ -281,9 +326,73 @@ async fn the_delay_holds_the_message_back(backend: TestBackend) {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    let wait = due - time::OffsetDateTime::now_utc();
-    assert!(wait > time::Duration::minutes(59), "{wait}");
+    let wait = due - t0;
+    assert!(
+        wait > time::Duration::minutes(59) && wait < time::Duration::minutes(61),
+        "{wait}"
+    );
+    assert_eq!(s.deliver_at(t0 + minutes(58)).await, 0, "held back");
     assert!(smtp.messages().is_empty());
+    // Once the hour is over, it goes.
+    assert_eq!(s.deliver_at(t0 + minutes(61)).await, 1);
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+/// Settings for the relay of [`starttls_and_auth_deliver_and_refuse_what_they_should`].
+fn relay(c: &mut Settings, port: u16, ca: Option<&Path>, password: &str) {
+    fast(c, port);
+    c.feedback.smtp_tls = SmtpTls::Starttls;
+    c.feedback.smtp_ca_file = ca.map(Path::to_owned);
+    c.feedback.smtp_username = Some("fieldsync".into());
+    c.feedback.smtp_password = Some(password.into());
+}
+
+/// The deployed default: STARTTLS (required) and SMTP AUTH, against a relay
+/// with a self-signed certificate that only `--smtp-ca-file` makes trusted.
+async fn starttls_and_auth_deliver_and_refuse_what_they_should(backend: TestBackend) {
+    let cert = TestCert::new();
+    let smtp = SmtpSink::start_with(SmtpSecurity {
+        tls: Some(&cert),
+        auth: Some(("fieldsync", "relay pass")),
+    })
+    .await;
+    let port = smtp.port;
+    let s = scene(backend, |c| relay(c, port, Some(&cert.cert), "relay pass")).await;
+    let job = s.job(customer("ana@example.com")).await;
+    let mut phone = s.device(1).await;
+    visit(&mut phone, job);
+    phone.sync(&s.app).await;
+    assert_eq!(s.deliver().await, 1);
+    let m = s.message(job).await;
+    assert_eq!(m["status"], "sent", "{m}");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0]["tls"], true, "sent after STARTTLS");
+    assert_eq!(mail[0]["auth"], "fieldsync", "sent after AUTH");
+    assert_eq!(mail[0]["to"], json!(["ana@example.com"]));
+    let res = s.app.client.get(link_in(&mail[0])).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    // A wrong password, and a relay certificate nobody said to trust: both
+    // fail visibly, and nothing more reaches the relay.
+    for (why, ca, password) in [
+        ("wrong password", Some(cert.cert.as_path()), "not the pass"),
+        ("untrusted certificate", None, "relay pass"),
+    ] {
+        let s = scene(backend, |c| relay(c, port, ca, password)).await;
+        let job = s.job(customer("ana@example.com")).await;
+        let mut phone = s.device(1).await;
+        visit(&mut phone, job);
+        phone.sync(&s.app).await;
+        assert_eq!(s.deliver().await, 1, "{why}");
+        let m = s.message(job).await;
+        assert_ne!(m["status"], "sent", "{why}: {m}");
+        assert!(
+            m["last_error"].as_str().unwrap().contains("SMTP"),
+            "{why}: {m}"
+        );
+    }
+    assert_eq!(smtp.messages().len(), 1);
 }
 
 backend_tests!(
@@ -295,4 +404,5 @@ backend_tests!(
     no_request_when_cancelled_opted_out_or_unsubscribed,
     unable_to_complete_is_asked_when_configured,
     the_delay_holds_the_message_back,
+    starttls_and_auth_deliver_and_refuse_what_they_should,
 );

@@ -8,7 +8,10 @@ use fieldsync_server::config::Settings;
 use fieldsync_server::testing::TestBackend;
 use serde_json::{Value, json};
 
+use sha2::{Digest, Sha256};
+
 use crate::helpers::backend_tests;
+use crate::raw::{assert_absent, database_contents, sql_blobs};
 use crate::support::{Scene, SmtpSink, answers, customer, fast, link_in, scene, token_of, visit};
 
 /// A scene whose one completed job's email has arrived; returns its link.
@@ -27,7 +30,8 @@ async fn emailed(
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
-    let link = link_in(&smtp.wait_for(1).await[0]);
+    assert_eq!(s.deliver().await, 1);
+    let link = link_in(&smtp.messages()[0]);
     (s, smtp, job, link)
 }
 
@@ -78,6 +82,20 @@ async fn concurrent_submissions_store_one_answer(backend: TestBackend) {
     let f = s.feedback(job).await.unwrap();
     let comment = f["request"]["answer"]["comment"].as_str().unwrap();
     assert!(comment == "first" || comment == "second");
+}
+
+/// The link's token, as minted when the email was composed, is stored as
+/// its SHA-256 and nowhere in clear.
+async fn the_link_token_is_stored_only_as_its_hash(backend: TestBackend) {
+    let (s, _smtp, _job, link) = emailed(backend, |_| {}).await;
+    let token = token_of(&link);
+    assert_eq!(token.len(), 43, "256-bit token, base64url");
+    let stored = sql_blobs(&s.app, "SELECT token_hash FROM feedback_tokens").await;
+    assert_eq!(stored, vec![Sha256::digest(token.as_bytes()).to_vec()]);
+    assert_absent(&database_contents(&s.app).await, &token, "the link token");
+    // And that hash opens the form.
+    let (status, page) = get_page(&s, &link).await;
+    assert_eq!(status, 200, "{page}");
 }
 
 async fn guessed_and_malformed_tokens_get_nothing(backend: TestBackend) {
@@ -177,8 +195,10 @@ async fn unsubscribing_stops_future_requests(backend: TestBackend) {
     let next = s.job(customer("ANA@example.com")).await;
     let mut phone = s.device(3).await;
     visit(&mut phone, next);
-    phone.sync(&s.app).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let synced = phone.sync(&s.app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+    assert_eq!(phone.job(next).status, fieldsync_core::Status::Completed);
+    s.assert_nothing_left().await;
     assert!(s.feedback(next).await.is_none());
     assert_eq!(smtp.messages().len(), 1);
 }
@@ -187,7 +207,9 @@ async fn a_low_result_alerts_the_depot_supervisor(backend: TestBackend) {
     let (s, smtp, job, link) = emailed(backend, |_| {}).await;
     let (status, _) = post_form(&s, &link, &answers("no", "2", "Still <no> hot water")).await;
     assert_eq!(status, 200);
-    let mail = smtp.wait_for(2).await;
+    assert_eq!(s.deliver().await, 1, "the alert");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 2, "{mail:?}");
     let alert = &mail[1];
     assert_eq!(alert["to"], json!(["sofia@fieldsync.test"]));
     assert!(
@@ -259,7 +281,29 @@ async fn a_low_result_alerts_the_depot_supervisor(backend: TestBackend) {
 
 async fn results_are_for_supervisors_of_the_depot(backend: TestBackend) {
     let (s, _smtp, job, link) = emailed(backend, |_| {}).await;
-    post_form(&s, &link, &answers("yes", "5", "ok")).await;
+    let (status, page) = post_form(&s, &link, &answers("yes", "5", "ok")).await;
+    assert_eq!(status, 200, "{page}");
+    // The depot's own supervisor sees the answer: so an empty list below
+    // means "not yours", not "nothing there".
+    let responses = |token: String| {
+        let s = &s;
+        async move {
+            let res = s
+                .app
+                .client
+                .get(s.app.url("/v1/feedback/responses"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let own = responses(s.supervisor_token.clone()).await;
+    assert_eq!(own.as_array().unwrap().len(), 1, "{own}");
+    assert_eq!(own[0]["job_id"], job.to_string(), "{own}");
+    assert_eq!(own[0]["answer"]["comment"], "ok", "{own}");
     // A technician may not read results; a supervisor of another depot sees none.
     let tech = s.app.login("marta", &crate::helpers::actor(50)).await;
     let res = s
@@ -273,16 +317,7 @@ async fn results_are_for_supervisors_of_the_depot(backend: TestBackend) {
     crate::helpers::assert_error(res, 403, "forbidden").await;
     s.app.user("other", fieldsync_core::Role::Supervisor).await;
     let other = s.app.login("other", &crate::helpers::actor(51)).await;
-    let res = s
-        .app
-        .client
-        .get(s.app.url("/v1/feedback/responses"))
-        .bearer_auth(&other.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(responses(other.access_token.clone()).await, json!([]));
     let res = s
         .app
         .client
@@ -333,6 +368,7 @@ async fn results_are_for_supervisors_of_the_depot(backend: TestBackend) {
 backend_tests!(
     one_answer_per_link,
     concurrent_submissions_store_one_answer,
+    the_link_token_is_stored_only_as_its_hash,
     guessed_and_malformed_tokens_get_nothing,
     expired_links_get_a_friendly_page_and_store_nothing,
     lookups_are_rate_limited_per_client,

@@ -27,7 +27,8 @@ async fn the_emailed_form_works_in_a_real_browser(backend: TestBackend) {
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
-    let link = link_in(&smtp.wait_for(1).await[0]);
+    assert_eq!(s.deliver().await, 1);
+    let link = link_in(&smtp.messages()[0]);
     let tag = format!("{backend:?}").to_lowercase();
 
     let b = Browser::start(PHONE).await;

@@ -1,5 +1,5 @@
 //! The feedback tables through the store directly: racing commits make one
-//! request, leases keep workers apart, tokens are stored hashed.
+//! request, leases keep workers apart, tokens are found by their hash.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,8 +137,11 @@ async fn leases_keep_workers_apart(backend: TestBackend) {
     );
 }
 
-async fn tokens_are_stored_hashed(backend: TestBackend) {
-    let (db, store) = open(backend).await;
+/// The store finds a request by the hash of its token, and only by it.
+/// (That the token itself is never stored is checked where the token is
+/// made, on the real delivery path: `form::the_link_token_is_stored_only_as_its_hash`.)
+async fn tokens_are_found_by_their_hash(backend: TestBackend) {
+    let (_db, store) = open(backend).await;
     let job = JobId::from_uuid(Uuid::new_v4());
     let mut commit = DocCommit::new(DocId::Job(job), 0);
     let t = trigger(job);
@@ -163,24 +166,10 @@ async fn tokens_are_stored_hashed(backend: TestBackend) {
             .unwrap()
             .is_none()
     );
-    // The token itself is nowhere in the database file (SQLite: the whole file).
-    if backend == TestBackend::Sqlite {
-        drop(store);
-        let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(db.dir.path()).unwrap() {
-            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
-        }
-        let needle = token.as_bytes();
-        assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle),
-            "token stored in clear"
-        );
-        assert!(bytes.windows(32).any(|w| w == hash.0), "its hash is stored");
-    }
 }
 
 backend_tests!(
     racing_commits_create_one_request,
     leases_keep_workers_apart,
-    tokens_are_stored_hashed,
+    tokens_are_found_by_their_hash,
 );

@@ -1,117 +1,35 @@
 //! What the feedback tests share: a real SMTP server (aiosmtpd child
-//! process), the scene (office, technician with a van in a depot, a
-//! supervisor), and small HTTP helpers.
+//! process, `common/smtp.rs`), the scene (office, technician with a van in a
+//! depot, a supervisor, and the outbox worker the test drives itself), and
+//! small HTTP helpers.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_core::{JobAction, JobId, LineId, Role, Timestamp, UserId};
 use fieldsync_server::config::Settings;
-use fieldsync_server::feedback::SmtpTls;
-use fieldsync_server::store::Backend;
+use fieldsync_server::feedback::{FeedbackSettings, SmtpTls};
+use fieldsync_server::outbox::Worker;
+use fieldsync_server::store::{Backend, Store, now_utc};
 use fieldsync_server::testing::TestBackend;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::device::Device;
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::office::{create_job, job_id, new_job, price_book, put_price_book};
 
-/// Polls happen every 50 ms; this many make the longest wait (15 s).
-const MAX_POLLS: usize = 300;
+pub use crate::smtp::{SmtpSecurity, SmtpSink, TestCert};
 
-/// A real SMTP server: `smtp_sink.py` under aiosmtpd, writing each message
-/// as JSON into a temporary directory. Dropping it stops it.
-pub struct SmtpSink {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    _child: Child,
-}
-
-impl SmtpSink {
-    pub async fn start() -> Self {
-        Self::start_on(0).await
-    }
-
-    /// On a given port (0: any free one).
-    pub async fn start_on(port: u16) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/feedback/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(dir.path())
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 not found (the SMTP tests need python3 with aiosmtpd: scripts/install-test-tools)");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("SMTP sink did not start in 10 s")
-            .unwrap()
-            .expect("SMTP sink exited: is aiosmtpd installed? (scripts/install-test-tools)");
-        let port = line
-            .strip_prefix("LISTENING ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected SMTP sink output {line:?}"));
-        Self {
-            port,
-            dir,
-            _child: child,
-        }
-    }
-
-    /// Every message received so far, in order.
-    pub fn messages(&self) -> Vec<Value> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-            .collect()
-    }
-
-    /// Waits (bounded) until at least `n` messages arrived; returns them all.
-    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
-        for _ in 0..MAX_POLLS {
-            let m = self.messages();
-            if m.len() >= n {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "expected {n} messages, got {}: {:?}",
-            self.messages().len(),
-            self.messages()
-        );
-    }
-}
-
-/// A port nothing listens on (right now).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Feedback settings for tests: no delay, fast polling and retries, plain
-/// SMTP to the sink on `smtp_port`.
+/// Feedback settings for tests: no delay, short retries, plain SMTP to the
+/// sink on `smtp_port`, and no background worker: the test runs each
+/// delivery round itself ([`Scene::deliver`]), so "nothing more was sent"
+/// is a fact about a round that ran, not about a sleep that was long enough.
 pub fn fast(settings: &mut Settings, smtp_port: u16) {
     let f = &mut settings.feedback;
+    f.outbox_worker = false;
     f.feedback_delay_secs = 0;
     f.smtp_host = Some("127.0.0.1".into());
     f.smtp_port = smtp_port;
@@ -148,6 +66,10 @@ pub async fn sql(app: &TestApp, sqlite: &str, postgres: &str) {
 /// and North's supervisor (with an email for alerts).
 pub struct Scene {
     pub app: TestApp,
+    /// The feedback settings the app runs with (for more workers).
+    pub settings: FeedbackSettings,
+    /// The outbox worker, driven by the test.
+    pub worker: Worker,
     pub dispatcher: String,
     pub admin: String,
     pub tech: UserId,
@@ -157,7 +79,18 @@ pub struct Scene {
 }
 
 pub async fn scene(backend: TestBackend, adjust: impl FnOnce(&mut Settings)) -> Scene {
-    let app = spawn_app_with(backend, adjust).await;
+    let mut feedback = None;
+    let app = spawn_app_with(backend, |s| {
+        adjust(s);
+        feedback = Some(s.feedback.clone());
+    })
+    .await;
+    let settings = feedback.unwrap();
+    assert!(
+        !settings.outbox_worker,
+        "the feedback tests drive the worker themselves (support::fast)"
+    );
+    let worker = worker_on(app.store.clone(), &settings, &app);
     app.user("admin", Role::Admin).await;
     app.user("dispatch", Role::Dispatcher).await;
     let tech = app.user("marta", Role::Technician).await;
@@ -192,6 +125,8 @@ pub async fn scene(backend: TestBackend, adjust: impl FnOnce(&mut Settings)) -> 
     .await;
     Scene {
         app,
+        settings,
+        worker,
         dispatcher: dispatcher.access_token,
         admin: admin.access_token,
         tech,
@@ -201,7 +136,30 @@ pub async fn scene(backend: TestBackend, adjust: impl FnOnce(&mut Settings)) -> 
     }
 }
 
+/// A worker like the one `serve` starts, with links to `app`.
+pub fn worker_on(store: Arc<dyn Store>, settings: &FeedbackSettings, app: &TestApp) -> Worker {
+    let public_url = settings.public_url.clone().unwrap_or_else(|| app.url(""));
+    Worker::new(store, settings.clone(), public_url)
+}
+
 impl Scene {
+    /// One delivery round now; returns how many messages it attempted.
+    pub async fn deliver(&self) -> usize {
+        self.deliver_at(now_utc()).await
+    }
+
+    /// One delivery round as if the time were `at`.
+    pub async fn deliver_at(&self, at: OffsetDateTime) -> usize {
+        self.worker.run_once_at(at).await.expect("outbox round")
+    }
+
+    /// A round a day from now attempts nothing: no message is waiting for
+    /// a retry or a delay, and none is left to send.
+    pub async fn assert_nothing_left(&self) {
+        let later = now_utc() + Duration::from_secs(24 * 3600);
+        assert_eq!(self.deliver_at(later).await, 0, "a message was still due");
+    }
+
     /// A job for the technician; `customer` is the JSON customer object.
     pub async fn job(&self, customer: Value) -> JobId {
         let mut body = new_job("Ana Lima", Some(self.tech));
@@ -232,20 +190,10 @@ impl Scene {
         }
     }
 
-    /// Waits (bounded) until the job's first message satisfies `done`.
-    pub async fn wait_message(&self, job: JobId, done: impl Fn(&Value) -> bool) -> Value {
-        let mut last = None;
-        for _ in 0..MAX_POLLS {
-            if let Some(f) = self.feedback(job).await {
-                let m = f["messages"][0].clone();
-                if done(&m) {
-                    return m;
-                }
-                last = Some(m);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("message never reached the expected state; last: {last:?}");
+    /// The job's first outbox message.
+    pub async fn message(&self, job: JobId) -> Value {
+        let f = self.feedback(job).await.expect("a feedback request");
+        f["messages"][0].clone()
     }
 }
 

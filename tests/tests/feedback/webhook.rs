@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use fieldsync_server::store::now_utc;
 use fieldsync_server::testing::TestBackend;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -83,7 +84,12 @@ async fn customers_without_email_get_a_signed_sms(backend: TestBackend) {
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
-    let m = s.wait_message(job, |m| m["status"] == "sent").await;
+    let t0 = now_utc();
+    assert_eq!(s.deliver_at(t0).await, 1);
+    assert_eq!(s.message(job).await["status"], "pending", "the 503");
+    assert_eq!(s.deliver_at(t0 + Duration::from_secs(60)).await, 1);
+    let m = s.message(job).await;
+    assert_eq!(m["status"], "sent", "{m}");
     assert_eq!(m["channel"], "sms");
     assert_eq!(m["attempts"], 2, "one 503, then delivered: {m}");
 
@@ -122,11 +128,18 @@ async fn customers_without_email_get_a_signed_sms(backend: TestBackend) {
     phone.sync(&s.app).await;
     visit(&mut phone, bad);
     phone.sync(&s.app).await;
-    let m = s.wait_message(bad, |m| m["status"] == "failed").await;
+    assert_eq!(s.deliver().await, 1);
+    let m = s.message(bad).await;
+    assert_eq!(m["status"], "failed", "{m}");
     assert_eq!(m["attempts"], 1, "{m}");
     assert!(m["last_error"].as_str().unwrap().contains("422"), "{m}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(s.feedback(bad).await.unwrap()["messages"][0]["attempts"], 1);
+    s.assert_nothing_left().await;
+    assert_eq!(s.message(bad).await["attempts"], 1);
+    assert_eq!(
+        gateway.calls.lock().unwrap().len(),
+        3,
+        "no second call for the 422"
+    );
 }
 
 backend_tests!(customers_without_email_get_a_signed_sms);

@@ -4,7 +4,10 @@ use fieldsync_core::Role;
 use fieldsync_server::testing::TestBackend;
 
 use crate::console_client::Console;
+use sha2::{Digest, Sha256};
+
 use crate::helpers::{backend_tests, spawn_app_with};
+use crate::raw::{assert_absent, database_contents, sql_blobs};
 
 backend_tests!(
     login_sets_a_strict_http_only_cookie_and_logout_ends_the_session,
@@ -39,7 +42,8 @@ async fn login_sets_a_strict_http_only_cookie_and_logout_ends_the_session(backen
     for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/console"] {
         assert!(cookie.contains(flag), "{flag} missing in {cookie}");
     }
-    // The token is stored hashed: the cookie's value is not in the database.
+    // The token is stored hashed: the session's row holds the SHA-256 of
+    // the cookie's value, and the value itself is nowhere in the database.
     let token = cookie
         .split(';')
         .next()
@@ -47,6 +51,9 @@ async fn login_sets_a_strict_http_only_cookie_and_logout_ends_the_session(backen
         .trim_start_matches("fs_session=")
         .to_owned();
     assert_eq!(token.len(), 64);
+    let stored = sql_blobs(&app, "SELECT token_hash FROM web_sessions").await;
+    assert_eq!(stored, vec![Sha256::digest(token.as_bytes()).to_vec()]);
+    assert_absent(&database_contents(&app).await, &token, "the session token");
 
     let stock = c.get("/console/inventory/stock").await;
     assert_eq!(stock.status(), 200);

@@ -4,6 +4,8 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "../common/raw.rs"]
+mod raw;
 
 #[path = "../api/device.rs"]
 mod device;

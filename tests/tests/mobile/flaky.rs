@@ -199,6 +199,13 @@ async fn lost_responses_and_duplicated_requests_lose_and_duplicate_nothing() {
     field.close().await;
 }
 
+/// Server restarts while syncing: this many, each at a random moment.
+const KILLS: u32 = 12;
+/// Of which at least this many must land while the server holds a sync
+/// request it has not answered (the proxy tells): otherwise the test did
+/// not test what it names.
+const MIN_CUT: u32 = KILLS / 4;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_restarting_mid_sync_loses_nothing() {
     let db_url = std::sync::OnceLock::new();
@@ -217,15 +224,22 @@ async fn the_server_restarting_mid_sync_loses_nothing() {
     let db_url = db_url.get().unwrap().clone();
     let mut server = first.lock().unwrap().take().unwrap();
     let (mut labour, mut parts) = (BTreeSet::new(), BTreeSet::new());
-    let mut interrupted = 0;
-    for round in 0..6u64 {
+    let mut failed = 0;
+    for round in 0..KILLS {
         let (l, p) = field.work().await;
         labour.insert(l);
         parts.insert(p);
+        let forwarded = proxy.forwarded(SYNC);
         let client = field.client.clone().unwrap();
         let sync = tokio::task::spawn_blocking(move || client.sync());
-        // Kill the server at a different moment each round, mid-request or not.
-        tokio::time::sleep(Duration::from_millis(round * 7)).await;
+        if round.is_multiple_of(2) {
+            // Anywhere from the start of the sync: before, during or after.
+            tokio::time::sleep(Duration::from_micros(rand::random_range(0..60_000))).await;
+        } else {
+            // A random moment after the request reached the server.
+            proxy.wait_forwarded(SYNC, forwarded).await;
+            tokio::time::sleep(Duration::from_micros(rand::random_range(0..3_000))).await;
+        }
         server.kill();
         let url = db_url.clone();
         server = tokio::task::spawn_blocking(move || ServerProcess::start(&url))
@@ -234,15 +248,22 @@ async fn the_server_restarting_mid_sync_loses_nothing() {
         proxy.set_upstream(Some(server.addr));
         match sync.await.unwrap() {
             Ok(_) => {}
-            Err(FieldsyncError::Network { .. }) => interrupted += 1,
-            Err(FieldsyncError::Server { status, .. }) if status >= 500 => interrupted += 1,
+            Err(FieldsyncError::Network { .. }) => failed += 1,
+            Err(FieldsyncError::Server { status, .. }) if status >= 500 => failed += 1,
             Err(e) => panic!("round {round}: {e:?}"),
         }
     }
+    let cut = proxy.cut(SYNC);
+    eprintln!("{KILLS} restarts: {cut} syncs cut mid-request, {failed} failed on the device");
+    assert!(
+        cut >= MIN_CUT,
+        "only {cut} of {KILLS} kills landed mid-request (want {MIN_CUT})"
+    );
+    // A cut request never reaches the device as a success.
+    assert!(failed >= cut, "{failed} failures for {cut} cut requests");
     // Every attempt that failed is made good by the next sync.
     let last = field.sync().await.unwrap();
     assert!(last.rounds <= 2, "{last:?}");
-    eprintln!("{interrupted} of 6 syncs were cut by the restart");
     field.assert_exactly(&labour, &parts).await;
     // With the server gone altogether, sync fails cleanly and work stays.
     proxy.set_upstream(None);

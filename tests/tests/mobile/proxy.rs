@@ -1,7 +1,10 @@
 //! A loopback HTTP/1.1 proxy that breaks the link on purpose: it forwards
 //! each request on a fresh upstream connection (`Connection: close`) and,
 //! per path, can lose the response after the server handled the request,
-//! send the request twice, or find the server gone.
+//! send the request twice, or find the server gone. It also tells what
+//! happened to each forwarded request: answered in full, refused (no
+//! server), or cut (the server took the whole request, then its answer
+//! ended early: the server died mid-request).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 #[derive(Default)]
 struct Faults {
@@ -19,12 +23,18 @@ struct Faults {
     duplicate: HashMap<String, u32>,
     /// Path -> requests seen.
     seen: HashMap<String, u32>,
+    /// Path -> requests written in full to a server.
+    forwarded: HashMap<String, u32>,
+    /// Path -> requests a server took whole and never answered in full.
+    cut: HashMap<String, u32>,
 }
 
 #[derive(Clone)]
 pub struct Proxy {
     pub addr: SocketAddr,
     faults: Arc<Mutex<Faults>>,
+    /// Bumped whenever a request has been written to a server.
+    forwarded: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -35,16 +45,22 @@ impl Proxy {
             upstream: Some(upstream),
             ..Faults::default()
         }));
-        let shared = faults.clone();
+        let (forwarded, _) = watch::channel(0);
+        let proxy = Self {
+            addr,
+            faults,
+            forwarded,
+        };
+        let shared = proxy.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let faults = shared.clone();
+                let proxy = shared.clone();
                 tokio::spawn(async move {
-                    let _ = serve(client, faults).await;
+                    let _ = proxy.serve(client).await;
                 });
             }
         });
-        Self { addr, faults }
+        proxy
     }
 
     pub fn url(&self) -> String {
@@ -69,14 +85,127 @@ impl Proxy {
     }
 
     pub fn seen(&self, path: &str) -> u32 {
-        self.faults
+        count(&self.faults.lock().unwrap().seen, path)
+    }
+
+    /// Requests to `path` written in full to a server.
+    pub fn forwarded(&self, path: &str) -> u32 {
+        count(&self.faults.lock().unwrap().forwarded, path)
+    }
+
+    /// Requests to `path` that a server took whole and did not answer in
+    /// full: it died (or was killed) while handling them.
+    pub fn cut(&self, path: &str) -> u32 {
+        count(&self.faults.lock().unwrap().cut, path)
+    }
+
+    /// Waits until more than `already` requests to `path` were forwarded.
+    pub async fn wait_forwarded(&self, path: &str, already: u32) {
+        let mut changed = self.forwarded.subscribe();
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while self.forwarded(path) <= already {
+                changed.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("no request was forwarded within 30 s");
+    }
+
+    /// One request per client connection: the forwarded request asks the
+    /// server to close, so its response tells the client to open a new one.
+    async fn serve(&self, mut client: TcpStream) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        let Some((path, request)) = read_request(&mut client, &mut buf).await else {
+            return Ok(());
+        };
+        let (upstream, lose, twice) = {
+            let mut f = self.faults.lock().unwrap();
+            *f.seen.entry(path.clone()).or_default() += 1;
+            let lose = take(&mut f.lose_response, &path);
+            let twice = take(&mut f.duplicate, &path);
+            (f.upstream, lose, twice)
+        };
+        let Some(upstream) = upstream else {
+            return Ok(()); // server gone: the client sees the connection drop
+        };
+        if twice {
+            self.exchange(upstream, &path, &request).await;
+        }
+        let Exchange::Answered(response) = self.exchange(upstream, &path, &request).await else {
+            return Ok(()); // the client sees the connection drop
+        };
+        if lose {
+            return Ok(()); // handled by the server, never delivered
+        }
+        client.write_all(&response).await
+    }
+
+    async fn exchange(&self, upstream: SocketAddr, path: &str, request: &[u8]) -> Exchange {
+        let Ok(mut server) = TcpStream::connect(upstream).await else {
+            return Exchange::Refused;
+        };
+        if server.write_all(request).await.is_err() {
+            return Exchange::Refused;
+        }
+        *self
+            .faults
             .lock()
             .unwrap()
-            .seen
-            .get(path)
-            .copied()
-            .unwrap_or(0)
+            .forwarded
+            .entry(path.to_owned())
+            .or_default() += 1;
+        self.forwarded.send_modify(|n| *n += 1);
+        let mut response = Vec::new();
+        let read = server.read_to_end(&mut response).await;
+        if read.is_ok() && complete(&response) {
+            Exchange::Answered(response)
+        } else {
+            *self
+                .faults
+                .lock()
+                .unwrap()
+                .cut
+                .entry(path.to_owned())
+                .or_default() += 1;
+            Exchange::Cut
+        }
     }
+}
+
+/// What became of one forwarded request.
+enum Exchange {
+    Answered(Vec<u8>),
+    /// No server to take it.
+    Refused,
+    /// The server took it and its answer ended early, or never came.
+    Cut,
+}
+
+fn count(map: &HashMap<String, u32>, path: &str) -> u32 {
+    map.get(path).copied().unwrap_or(0)
+}
+
+/// Whether `response` is a whole HTTP/1.1 response: its head, and the body
+/// its Content-Length (or chunked encoding) announces.
+fn complete(response: &[u8]) -> bool {
+    let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase();
+    let body = &response[head_end + 4..];
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    if let Some(length) = header("content-length") {
+        return length.parse::<usize>().is_ok_and(|n| body.len() >= n);
+    }
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    true // ends with the connection, which we asked for
 }
 
 fn take(map: &mut HashMap<String, u32>, path: &str) -> bool {
@@ -134,41 +263,4 @@ async fn read_request(client: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
     forwarded.extend_from_slice(b"\r\n\r\n");
     forwarded.extend_from_slice(&request.split_off(head_end));
     Some((path, forwarded))
-}
-
-async fn exchange(upstream: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
-    let mut server = TcpStream::connect(upstream).await.ok()?;
-    server.write_all(request).await.ok()?;
-    let mut response = Vec::new();
-    server.read_to_end(&mut response).await.ok()?;
-    (!response.is_empty()).then_some(response)
-}
-
-/// One request per client connection: the forwarded request asks the
-/// server to close, so its response tells the client to open a new one.
-async fn serve(mut client: TcpStream, faults: Arc<Mutex<Faults>>) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    let Some((path, request)) = read_request(&mut client, &mut buf).await else {
-        return Ok(());
-    };
-    let (upstream, lose, twice) = {
-        let mut f = faults.lock().unwrap();
-        *f.seen.entry(path.clone()).or_default() += 1;
-        let lose = take(&mut f.lose_response, &path);
-        let twice = take(&mut f.duplicate, &path);
-        (f.upstream, lose, twice)
-    };
-    let Some(upstream) = upstream else {
-        return Ok(()); // server gone: the client sees the connection drop
-    };
-    if twice {
-        exchange(upstream, &request).await;
-    }
-    let Some(response) = exchange(upstream, &request).await else {
-        return Ok(());
-    };
-    if lose {
-        return Ok(()); // handled by the server, never delivered
-    }
-    client.write_all(&response).await
 }
