@@ -27,14 +27,44 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
+use crate::documents::Projectors;
 use crate::error::{ApiError, ErrorBody};
+use crate::feedback::FeedbackStore;
+use crate::inventory::InventoryStore;
+use crate::jobs::JobStore;
+use crate::outbox::OutboxStore;
 use crate::store::{self, DocCache, Store, StoreError, redact_url};
-use crate::{auth, inventory, ops, web};
+use crate::web::WebSessionStore;
+use crate::{auth, feedback, inventory, jobs, ops, web};
+
+/// Every store trait, as the application holds them: one object over one
+/// database ([`store::SqlStore`]). Storage itself knows none of the
+/// features; this is where they meet.
+pub trait AppStore:
+    Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+{
+}
+
+impl<T> AppStore for T where
+    T: Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+{
+}
+
+/// The projectors every job commit runs, in this order: the jobs list,
+/// the inventory ledger, the feedback request.
+pub fn projectors(settings: &Settings) -> Projectors {
+    Projectors::default()
+        .register(jobs::ListProjector)
+        .register(inventory::ConsumptionProjector)
+        .register(feedback::RequestProjector::new(settings.feedback.clone()))
+}
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn AppStore>,
+    /// What features derive from each job commit (see [`projectors`]).
+    pub projectors: Arc<Projectors>,
     /// JWT signing and verification keys (see [`crate::auth::jwt`]).
     pub keys: Arc<JwtKeys>,
     /// Decoded documents by id, with the store version they reflect.
@@ -72,7 +102,7 @@ pub enum ServeError {
 }
 
 /// Opens (creating, migrating) the database the settings name.
-pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeError> {
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn AppStore>, ServeError> {
     if settings.uses_data_dir() {
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServeError::DataDir {
             path: settings.data_dir.display().to_string(),
@@ -80,12 +110,13 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
         })?;
     }
     let url = settings.database_url();
-    store::open(&url)
-        .await
-        .map_err(|source| ServeError::Database {
+    match store::open(&url).await {
+        Ok(store) => Ok(store),
+        Err(source) => Err(ServeError::Database {
             url: redact_url(&url),
             source,
-        })
+        }),
+    }
 }
 
 impl AppState {
@@ -95,7 +126,10 @@ impl AppState {
         Self::with_store(settings, store).await
     }
 
-    pub async fn with_store(settings: Settings, store: Arc<dyn Store>) -> Result<Self, ServeError> {
+    pub async fn with_store(
+        settings: Settings,
+        store: Arc<dyn AppStore>,
+    ) -> Result<Self, ServeError> {
         let keys = JwtKeys::load(store.clone(), settings.access_ttl()).await?;
         let sync_gate = Arc::new(crate::sync::gate::SyncGate::new(
             settings.max_in_flight_syncs,
@@ -103,6 +137,7 @@ impl AppState {
         ));
         Ok(Self {
             store,
+            projectors: Arc::new(projectors(&settings)),
             keys: Arc::new(keys),
             docs: Arc::new(DocCache::new(
                 NonZeroUsize::new(settings.doc_cache_entries.get()).unwrap_or(NonZeroUsize::MIN),

@@ -7,15 +7,16 @@
 //! cache), redo the work, commit again (bounded). After a commit, put the
 //! document back with [`DocCache::put`] at the committed version.
 
+use std::sync::Arc;
+
 use automerge::{Automerge, Change};
-use fieldsync_core::billing::bill;
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
-use fieldsync_core::{DocId, Job, Status};
+use fieldsync_core::{DocId, Job};
 use time::OffsetDateTime;
 
 use crate::store::{
-    CachedDoc, CommitOutcome, DocCache, DocCommit, JobProjection, NewChange,
-    SNAPSHOT_AFTER_CHANGES, Store, StoreError,
+    CachedDoc, CommitOutcome, DocCache, DocCommit, NewChange, Projection, SNAPSHOT_AFTER_CHANGES,
+    Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +89,33 @@ pub struct Derive<'a> {
     /// The price book the projection's totals are computed with.
     pub price_book: Option<&'a PriceBook>,
     pub now: OffsetDateTime,
-    /// When a job's customer is asked for feedback (see [`crate::feedback`]).
-    pub feedback: &'a crate::feedback::FeedbackSettings,
+    /// The projectors features registered (`AppState::projectors`).
+    pub projectors: &'a Projectors,
+}
+
+/// Derives one feature's SQL rows from a merged job. Each feature that
+/// keeps rows in step with jobs (the jobs list, inventory consumption,
+/// feedback requests) registers one in [`Projectors`]; every job commit
+/// asks each for its [`Projection`] and writes them in its transaction.
+pub trait JobProjector: Send + Sync {
+    /// `price_book` is the one the commit bills with; `now` the server time.
+    fn project(
+        &self,
+        job: &Job,
+        price_book: Option<&PriceBook>,
+        now: OffsetDateTime,
+    ) -> Option<Arc<dyn Projection>>;
+}
+
+/// The registered [`JobProjector`]s, run in registration order.
+#[derive(Clone, Default)]
+pub struct Projectors(Vec<Arc<dyn JobProjector>>);
+
+impl Projectors {
+    pub fn register(mut self, projector: impl JobProjector + 'static) -> Self {
+        self.0.push(Arc::new(projector));
+        self
+    }
 }
 
 /// Commits the changes `edit` makes to a document, retrying when another
@@ -153,9 +179,13 @@ pub async fn commit_applied<E>(
 ) -> Result<Option<Applied>, WriteError<E>> {
     let mut commit = DocCommit::new(doc_id, current.version);
     commit.changes = changes.iter().map(NewChange::from_change).collect();
+    let mut vans = Vec::new();
     if let DocId::Job(_) = doc_id {
         let job = fieldsync_core::job::read_job(&current.doc, None)?;
         derive_job(&mut commit, &job, derive);
+        // The vans the job's part lines name, from this one read: the
+        // caller refreshes their stock documents without reading again.
+        vans = job.parts.iter().map(|p| p.van).collect();
     }
     match store.commit(&commit).await? {
         CommitOutcome::Committed {
@@ -172,13 +202,6 @@ pub async fn commit_applied<E>(
                     tracing::warn!(doc = %doc_id, error = %e, "writing a snapshot failed");
                 }
             }
-            // The vans the job's part lines name, from the read above: the
-            // caller refreshes their stock documents without reading again.
-            let vans = commit
-                .consumption
-                .iter()
-                .flat_map(|c| c.lines.iter().map(|l| l.van))
-                .collect();
             Ok(Some(Applied { version, vans }))
         }
         CommitOutcome::Stale { current_version } => {
@@ -189,37 +212,12 @@ pub async fn commit_applied<E>(
 }
 
 /// The SQL rows a job's merged state projects to, written in the same
-/// transaction as the changes (inventory and feedback add theirs here).
+/// transaction as the changes: one [`Projection`] per registered projector.
 pub fn derive_job(commit: &mut DocCommit, job: &Job, derive: &Derive<'_>) {
-    commit.projection = Some(projection(job, derive));
-    commit.consumption = Some(crate::inventory::consumption::from_job(job));
-    commit.feedback = crate::feedback::trigger_for(job, derive.feedback, derive.now);
-}
-
-fn projection(job: &Job, derive: &Derive<'_>) -> JobProjection {
-    let (total_minor, currency) = match derive.price_book.map(|book| (bill(job, book), book)) {
-        Some((Ok(invoice), _)) => (invoice.total.minor_units(), invoice.currency),
-        Some((Err(e), book)) => {
-            tracing::warn!(job = %job.id, error = %e, "job cannot be billed");
-            (0, book.currency.clone())
+    for projector in &derive.projectors.0 {
+        if let Some(p) = projector.project(job, derive.price_book, derive.now) {
+            commit.projections.push(p);
         }
-        // ISO 4217's code for "no currency": nothing is priced yet.
-        None => (0, "XXX".to_owned()),
-    };
-    let at = |t: fieldsync_core::Timestamp| {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    };
-    JobProjection {
-        job_id: job.id,
-        status: job.status,
-        technician_id: job.technician,
-        customer_name: job.customer.name.clone(),
-        window_start: at(job.window.start),
-        window_end: at(job.window.end),
-        completed_at: (job.status == Status::Completed).then_some(derive.now),
-        total_minor,
-        currency,
     }
 }
 

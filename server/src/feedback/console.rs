@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::questions::{COMMENT, FIXED, RATING};
 use super::stats::{self, Summary};
 use super::{RequestFilter, scope_of};
 use crate::app::AppState;
@@ -106,7 +107,7 @@ async fn results(
     let comments: Vec<_> = rows
         .iter()
         .filter_map(|r| r.answer.as_ref().map(|a| (r, a)))
-        .filter(|(_, a)| !a.comment.is_empty())
+        .filter(|(_, a)| !a.text(COMMENT).is_empty())
         .take(MAX_COMMENTS)
         .collect();
     Ok(layout::page(
@@ -153,9 +154,9 @@ async fn results(
                                 tr class=[a.is_low().then_some("low")] {
                                     td { (a.answered_at.date()) }
                                     td { (r.technician_name.as_deref().unwrap_or("–")) }
-                                    td.num { (a.rating) }
-                                    td { (if a.fixed { "yes" } else { "no" }) }
-                                    td.comment { (a.comment) }
+                                    td.num { (a.score(RATING).map(|n| n.to_string()).unwrap_or_default()) }
+                                    td { (a.get(FIXED).map(|v| v.to_string()).unwrap_or_default()) }
+                                    td.comment { (a.text(COMMENT)) }
                                 }
                             }
                         }

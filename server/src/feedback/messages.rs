@@ -5,12 +5,13 @@
 use maud::{DOCTYPE, html};
 use time::OffsetDateTime;
 
+use super::FeedbackStore;
+use super::questions::{Kind, QUESTIONS};
 use super::{FeedbackSettings, MessageKind, OutboxMessage, new_token};
 use crate::outbox::{Composed, SendError};
-use crate::store::Store;
 
 pub async fn compose(
-    store: &dyn Store,
+    store: &dyn FeedbackStore,
     settings: &FeedbackSettings,
     public_url: &str,
     message: &OutboxMessage,
@@ -87,19 +88,30 @@ pub async fn compose(
                 request.customer_name,
                 answer.low_reason()
             );
+            // Every question of the form, as the customer answered it.
+            let answers: Vec<(&str, String)> = QUESTIONS
+                .iter()
+                .map(|q| {
+                    let value = answer.get(q.key).map(|v| v.to_string()).unwrap_or_default();
+                    match q.kind {
+                        Kind::Scale { max, .. } if !value.is_empty() => {
+                            (q.label, format!("{value}/{max}"))
+                        }
+                        _ => (q.label, value),
+                    }
+                })
+                .collect();
             let text = format!(
                 "A customer gave a low result.\n\nCustomer: {customer}\nTechnician: {who}\n\
-                 Visit: {date}\nJob: {job}\nFixed: {fixed}\nRating: {rating}/5\n\
-                 Courtesy: {courtesy}/5\nRecommend: {recommend}/10\nComment: {comment}\n\n\
+                 Visit: {date}\nJob: {job}\n{answers}\n\
                  Follow-ups: {console}\n",
                 customer = request.customer_name,
                 date = request.visit_date,
                 job = request.job_id,
-                fixed = if answer.fixed { "yes" } else { "no" },
-                rating = answer.rating,
-                courtesy = answer.courtesy,
-                recommend = answer.recommend,
-                comment = answer.comment,
+                answers = answers
+                    .iter()
+                    .map(|(label, value)| format!("{label}: {value}\n"))
+                    .collect::<String>(),
             );
             let html = html! {
                 (DOCTYPE)
@@ -111,11 +123,9 @@ pub async fn compose(
                             tr { th align="left" { "Technician" } td { (who) } }
                             tr { th align="left" { "Visit" } td { (request.visit_date) } }
                             tr { th align="left" { "Job" } td { (request.job_id) } }
-                            tr { th align="left" { "Fixed" } td { (if answer.fixed { "yes" } else { "no" }) } }
-                            tr { th align="left" { "Rating" } td { (answer.rating) "/5" } }
-                            tr { th align="left" { "Courtesy" } td { (answer.courtesy) "/5" } }
-                            tr { th align="left" { "Recommend" } td { (answer.recommend) "/10" } }
-                            tr { th align="left" { "Comment" } td { (answer.comment) } }
+                            @for (label, value) in &answers {
+                                tr { th align="left" { (label) } td { (value) } }
+                            }
                         }
                         p { a href=(console) { "Open the follow-up list" } }
                     }

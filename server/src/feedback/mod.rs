@@ -6,8 +6,11 @@
 //! ```
 //! # use fieldsync_server::feedback::{self, FeedbackSettings};
 //! # fn demo(job: &fieldsync_core::Job, mut commit: fieldsync_server::store::DocCommit) {
-//! // Where a job document is committed: ask for feedback if it is now completed.
-//! commit.feedback = feedback::trigger_for(job, &FeedbackSettings::default(), fieldsync_server::store::now_utc());
+//! // Where a job document is committed: ask for feedback if it is now completed
+//! // (what `RequestProjector`, registered at start, does for every job commit).
+//! if let Some(request) = feedback::trigger_for(job, &FeedbackSettings::default(), fieldsync_server::store::now_utc()) {
+//!     commit.project(request);
+//! }
 //! # }
 //! ```
 
@@ -16,13 +19,12 @@ pub mod console;
 pub mod messages;
 pub mod model;
 pub mod pages;
-mod postgres;
+pub mod questions;
 mod ratelimit;
 pub mod settings;
-mod sqlite;
 pub mod stats;
+pub mod store;
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use fieldsync_core::{Job, Status, UserId};
 use sha2::{Digest, Sha256};
@@ -31,9 +33,7 @@ use uuid::Uuid;
 
 pub use model::*;
 pub use settings::{FeedbackSettings, SmtpTls};
-
-pub(crate) use postgres::write_trigger as write_trigger_pg;
-pub(crate) use sqlite::write_trigger as write_trigger_sqlite;
+pub use store::{FeedbackStore, RequestProjector};
 
 use crate::store::{Result, TokenHash};
 
@@ -147,83 +147,9 @@ pub fn plausible_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Feedback tables, in both backends. A supertrait of [`crate::store::Store`].
-#[async_trait]
-pub trait FeedbackStore: Send + Sync {
-    /// Sets a user's display name and email (`None` leaves a field as is).
-    async fn set_user_profile(
-        &self,
-        user: UserId,
-        display_name: Option<&str>,
-        email: Option<&str>,
-    ) -> Result<()>;
-
-    /// Leases up to `limit` due pending messages to `owner` until
-    /// `lease_until`, counting an attempt for each. Rows another worker
-    /// holds are skipped (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
-    async fn claim_outbox(
-        &self,
-        owner: &str,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>>;
-    /// Records an attempt's end, if `owner` still holds the lease.
-    async fn finish_outbox(
-        &self,
-        id: Uuid,
-        owner: &str,
-        delivery: &Delivery,
-        now: OffsetDateTime,
-    ) -> Result<()>;
-    /// Newest first; `request` narrows to one feedback request's messages.
-    async fn outbox_messages(
-        &self,
-        request: Option<Uuid>,
-        status: Option<MessageStatus>,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>>;
-
-    async fn insert_feedback_token(
-        &self,
-        request: Uuid,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<()>;
-    /// The request a token opens and the token's expiry.
-    async fn feedback_by_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(FeedbackRequest, OffsetDateTime)>>;
-    async fn feedback_request(&self, id: Uuid) -> Result<FeedbackRequest>;
-    async fn feedback_requests(&self, filter: &RequestFilter) -> Result<Vec<FeedbackRequest>>;
-    /// Stores the answers if the request has none yet (atomically); a low
-    /// result also records a follow-up and queues an alert to each
-    /// supervisor (with an email) of the request's depot, in the same
-    /// transaction.
-    async fn submit_feedback(
-        &self,
-        request: Uuid,
-        answer: &Answer,
-        max_attempts: u32,
-    ) -> Result<SubmitOutcome>;
-    /// Adds a normalized contact to the unsubscribe list and cancels its
-    /// pending feedback requests.
-    async fn unsubscribe(&self, contact: &str, now: OffsetDateTime) -> Result<()>;
-    async fn is_unsubscribed(&self, contact: &str) -> Result<bool>;
-
-    async fn depots(&self) -> Result<Vec<Depot>>;
-    /// Depots a user works for (`depot_staff`).
-    async fn staff_depots(&self, user: UserId) -> Result<Vec<Uuid>>;
-    /// Newest first; `depots` narrows to these.
-    async fn followups(&self, depots: Option<&[Uuid]>, open_only: bool) -> Result<Vec<Followup>>;
-    async fn resolve_followup(&self, id: Uuid, by: UserId, now: OffsetDateTime) -> Result<()>;
-}
-
 /// The depots a user may see results of: `None` = all (admin).
 pub(crate) async fn scope_of(
-    store: &dyn crate::store::Store,
+    store: &dyn FeedbackStore,
     user: UserId,
     role: fieldsync_core::Role,
 ) -> Result<Option<Vec<Uuid>>> {

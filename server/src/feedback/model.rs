@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use super::questions::Answer;
+
 /// How a customer is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -159,38 +161,6 @@ impl FeedbackRequest {
         self.technician_name
             .as_deref()
             .and_then(|n| n.split_whitespace().next())
-    }
-}
-
-/// A customer's answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Answer {
-    #[serde(with = "time::serde::rfc3339")]
-    pub answered_at: OffsetDateTime,
-    /// Was the problem fixed?
-    pub fixed: bool,
-    /// Overall, 1-5.
-    pub rating: u8,
-    /// Technician courtesy, 1-5.
-    pub courtesy: u8,
-    /// Likelihood to recommend, 0-10 (NPS).
-    pub recommend: u8,
-    /// Free text, exactly as typed (escape it when showing it in HTML).
-    pub comment: String,
-}
-
-impl Answer {
-    /// A result a supervisor should follow up.
-    pub fn is_low(&self) -> bool {
-        self.rating <= 2 || !self.fixed
-    }
-
-    pub fn low_reason(&self) -> String {
-        match (self.fixed, self.rating <= 2) {
-            (false, true) => format!("not fixed, rated {}/5", self.rating),
-            (false, false) => "not fixed".into(),
-            _ => format!("rated {}/5", self.rating),
-        }
     }
 }
 

@@ -20,27 +20,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
-use fieldsync_core::card::refuse_card_number;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::questions::{self, Kind, QUESTIONS};
 use super::ratelimit::RateLimiter;
-use super::{
-    Answer, FeedbackRequest, SubmitOutcome, hash_token, normalize_contact, plausible_token,
-};
+use super::{FeedbackRequest, SubmitOutcome, hash_token, normalize_contact, plausible_token};
 use crate::app::AppState;
 use crate::client_addr::ClientAddr;
 use crate::config::Settings;
 use crate::store::now_utc;
 
-/// The comment's error when it holds a card number (which is never stored).
-const CARD_NUMBER: (&str, &str) = (
-    "comment",
-    "Please leave card numbers out of your comment: we never store them. \
-     Write your comment again without the number.",
-);
-
 /// Longest comment accepted, in characters.
-pub const MAX_COMMENT: usize = 2000;
+pub use super::questions::MAX_COMMENT;
 
 /// The form's routes, with their own rate limiter.
 pub fn router(settings: &Settings) -> Router<AppState> {
@@ -181,12 +172,14 @@ async fn submit(
         return already_answered(StatusCode::CONFLICT);
     }
     let mut fields: HashMap<String, String> = fields.into_iter().collect();
-    let answer = match parse_answer(&fields) {
+    let answer = match questions::parse(&fields, now_utc()) {
         Ok(a) => a,
         Err(errors) => {
             // A refused card number is not even shown back.
-            if errors.contains(&CARD_NUMBER) {
-                fields.remove("comment");
+            for (key, message) in &errors {
+                if *message == questions::CARD_NUMBER {
+                    fields.remove(*key);
+                }
             }
             return Page(
                 StatusCode::BAD_REQUEST,
@@ -217,68 +210,6 @@ async fn submit(
                 "Your answers were not saved. Please try again in a little while.",
             )
         }
-    }
-}
-
-/// The answers, or the message for each field that is missing or invalid.
-fn parse_answer(f: &HashMap<String, String>) -> Result<Answer, Vec<(&'static str, &'static str)>> {
-    let mut errors = Vec::new();
-    let fixed = match f.get("fixed").map(String::as_str) {
-        Some("yes") => Some(true),
-        Some("no") => Some(false),
-        _ => {
-            errors.push(("fixed", "Please say whether the problem was fixed."));
-            None
-        }
-    };
-    let mut number = |name: &'static str, lo: u8, hi: u8, msg: &'static str| match f
-        .get(name)
-        .and_then(|v| v.trim().parse::<u8>().ok())
-    {
-        Some(n) if (lo..=hi).contains(&n) => Some(n),
-        _ => {
-            errors.push((name, msg));
-            None
-        }
-    };
-    let rating = number(
-        "rating",
-        1,
-        5,
-        "Please choose an overall rating from 1 to 5.",
-    );
-    let courtesy = number(
-        "courtesy",
-        1,
-        5,
-        "Please rate the technician's courtesy from 1 to 5.",
-    );
-    let recommend = number("recommend", 0, 10, "Please choose a number from 0 to 10.");
-    let comment = f.get("comment").map(|c| c.trim()).unwrap_or("").to_owned();
-    if comment.chars().count() > MAX_COMMENT {
-        errors.push(("comment", "Please keep the comment under 2000 characters."));
-    }
-    if refuse_card_number("comment", &comment).is_err() {
-        errors.push(CARD_NUMBER);
-    }
-    if comment.contains('\0') {
-        errors.push((
-            "comment",
-            "Please remove the unusual characters from your comment.",
-        ));
-    }
-    match (fixed, rating, courtesy, recommend) {
-        (Some(fixed), Some(rating), Some(courtesy), Some(recommend)) if errors.is_empty() => {
-            Ok(Answer {
-                answered_at: now_utc(),
-                fixed,
-                rating,
-                courtesy,
-                recommend,
-                comment,
-            })
-        }
-        _ => Err(errors),
     }
 }
 
@@ -419,6 +350,34 @@ fn form_page(
             }
         }
     };
+    let question = |q: &questions::Question| {
+        let prompt = q.prompt.replace("{tech}", tech);
+        match q.kind {
+            Kind::YesNo => html! {
+                fieldset {
+                    legend { (prompt) }
+                    @if let Some(e) = error_of(q.key) { p class="error" { (e) } }
+                    div class="choices" {
+                        label { input type="radio" name=(q.key) value="yes" required checked[checked(q.key, "yes")]; "Yes" }
+                        label { input type="radio" name=(q.key) value="no" required checked[checked(q.key, "no")]; "No" }
+                    }
+                }
+            },
+            Kind::Scale {
+                min,
+                max,
+                low,
+                high,
+            } => scale(q.key, &prompt, min, max, low, high),
+            Kind::Text { max_chars } => html! {
+                label class="block" for=(q.key) { (prompt) }
+                @if let Some(e) = error_of(q.key) { p class="error" { (e) } }
+                textarea id=(q.key) name=(q.key) maxlength=(max_chars) {
+                    (values.get(q.key).map(String::as_str).unwrap_or(""))
+                }
+            },
+        }
+    };
     layout(
         "How did the visit go?",
         html! {
@@ -435,22 +394,7 @@ fn form_page(
                 }
             }
             form method="post" id="feedback-form" {
-                fieldset {
-                    legend { "Was the problem fixed?" }
-                    @if let Some(e) = error_of("fixed") { p class="error" { (e) } }
-                    div class="choices" {
-                        label { input type="radio" name="fixed" value="yes" required checked[checked("fixed", "yes")]; "Yes" }
-                        label { input type="radio" name="fixed" value="no" required checked[checked("fixed", "no")]; "No" }
-                    }
-                }
-                (scale("rating", "Overall, how was the visit?", 1, 5, "very poor", "excellent"))
-                (scale("courtesy", &format!("How courteous was {tech}?"), 1, 5, "very poor", "excellent"))
-                (scale("recommend", "How likely are you to recommend us to a friend?", 0, 10, "not at all likely", "extremely likely"))
-                label class="block" for="comment" { "Anything else you would like to tell us? (optional)" }
-                @if let Some(e) = error_of("comment") { p class="error" { (e) } }
-                textarea id="comment" name="comment" maxlength=(MAX_COMMENT) {
-                    (values.get("comment").map(String::as_str).unwrap_or(""))
-                }
+                @for q in QUESTIONS { (question(q)) }
                 button type="submit" id="submit" { "Send feedback" }
             }
         },
@@ -470,28 +414,40 @@ mod tests {
 
     #[test]
     fn answers_parse_and_validate() {
-        let ok = parse_answer(&fields(&[
-            ("fixed", "no"),
-            ("rating", "2"),
-            ("courtesy", "5"),
-            ("recommend", "0"),
-            ("comment", " late "),
-        ]))
+        let ok = questions::parse(
+            &fields(&[
+                ("fixed", "no"),
+                ("rating", "2"),
+                ("courtesy", "5"),
+                ("recommend", "0"),
+                ("comment", " late "),
+            ]),
+            now_utc(),
+        )
         .unwrap();
-        assert!(!ok.fixed && ok.rating == 2 && ok.recommend == 0 && ok.comment == "late");
+        assert!(
+            ok.yes("fixed") == Some(false)
+                && ok.score("rating") == Some(2)
+                && ok.score("recommend") == Some(0)
+                && ok.text("comment") == "late"
+        );
         assert!(ok.is_low());
-        let errors = parse_answer(&fields(&[("fixed", "maybe"), ("rating", "6")])).unwrap_err();
+        let errors = questions::parse(&fields(&[("fixed", "maybe"), ("rating", "6")]), now_utc())
+            .unwrap_err();
         let names: Vec<_> = errors.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["fixed", "rating", "courtesy", "recommend"]);
-        let errors = parse_answer(&fields(&[
-            ("fixed", "yes"),
-            ("rating", "5"),
-            ("courtesy", "5"),
-            ("recommend", "9"),
-            ("comment", "paid by 4111 1111 1111 1111, thanks"),
-        ]))
+        let errors = questions::parse(
+            &fields(&[
+                ("fixed", "yes"),
+                ("rating", "5"),
+                ("courtesy", "5"),
+                ("recommend", "9"),
+                ("comment", "paid by 4111 1111 1111 1111, thanks"),
+            ]),
+            now_utc(),
+        )
         .unwrap_err();
-        assert_eq!(errors, [CARD_NUMBER]);
-        assert!(!CARD_NUMBER.1.contains("4111"));
+        assert_eq!(errors, [("comment", questions::CARD_NUMBER)]);
+        assert!(!questions::CARD_NUMBER.contains("4111"));
     }
 }

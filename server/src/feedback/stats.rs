@@ -10,6 +10,7 @@ use time::{Date, Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::questions::{COURTESY, FIXED, RATING, RECOMMEND};
 use super::{Depot, FeedbackRequest};
 
 /// Results of a set of feedback requests. Rates are fractions (0.0-1.0);
@@ -40,13 +41,14 @@ pub fn summarize<'a>(
         requests += 1;
         if let Some(a) = &r.answer {
             n += 1;
-            rating += u32::from(a.rating);
-            courtesy += u32::from(a.courtesy);
-            fixed += u32::from(a.fixed);
-            if a.recommend >= 9 {
-                promoters += 1;
-            } else if a.recommend <= 6 {
-                detractors += 1;
+            let score = |key| u32::try_from(a.score(key).unwrap_or(0)).unwrap_or(0);
+            rating += score(RATING);
+            courtesy += score(COURTESY);
+            fixed += u32::from(a.yes(FIXED).unwrap_or(false));
+            match a.score(RECOMMEND) {
+                Some(9..) => promoters += 1,
+                Some(..=6) => detractors += 1,
+                _ => {}
             }
         }
     }
@@ -224,6 +226,7 @@ mod tests {
     use fieldsync_core::{JobId, Status};
 
     use super::*;
+    use crate::feedback::questions::Value;
     use crate::feedback::{Answer, Channel};
 
     fn req(tech: u8, answer: Option<(bool, u8, u8)>, at: OffsetDateTime) -> FeedbackRequest {
@@ -242,11 +245,15 @@ mod tests {
             created_at: at,
             answer: answer.map(|(fixed, rating, recommend)| Answer {
                 answered_at: at,
-                fixed,
-                rating,
-                courtesy: 5,
-                recommend,
-                comment: String::new(),
+                values: [
+                    (FIXED, Value::Yes(fixed)),
+                    (RATING, Value::Score(rating.into())),
+                    (COURTESY, Value::Score(5)),
+                    (RECOMMEND, Value::Score(recommend.into())),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             }),
         }
     }

@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use fieldsync_core::{LocationId, Role, UserId};
 
 use super::model::{Location, LocationKind};
-use crate::store::{Result, Store};
+use super::store::InventoryStore;
+use crate::store::Result;
 
 #[derive(Clone, Debug)]
 pub struct Scope {
@@ -27,7 +28,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub async fn of(store: &dyn Store, user: UserId, role: Role) -> Result<Scope> {
+    pub async fn of(store: &dyn InventoryStore, user: UserId, role: Role) -> Result<Scope> {
         let locations = store.locations().await?;
         let staff = if matches!(role, Role::InventoryManager | Role::Supervisor) {
             store.depot_staff().await?

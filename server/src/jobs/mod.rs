@@ -7,7 +7,10 @@
 
 mod pricebook;
 mod routes;
+pub mod store;
 pub mod views;
+
+pub use store::{JobFilter, JobProjection, JobRow, JobStore, ListProjector};
 
 use utoipa_axum::router::OpenApiRouter;
 

@@ -56,7 +56,7 @@ async fn put_price_book(
     let derive = Derive {
         price_book: None,
         now,
-        feedback: &state.settings.feedback,
+        projectors: &state.projectors,
     };
     let actor = state.actor.clone();
     let stored = documents::write(

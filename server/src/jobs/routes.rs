@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::JobFilter;
 use super::views::{
     AssignJob, CancelJob, CreateJob, EditJob, JobList, JobSummary, JobView, ListQuery, timestamp,
 };
@@ -21,7 +22,7 @@ use crate::auth::AuthUser;
 use crate::documents::{self, Derive, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
-use crate::store::{JobFilter, StoreError, now_utc};
+use crate::store::{StoreError, now_utc};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -86,7 +87,7 @@ async fn write_job(
     let derive = Derive {
         price_book: book.as_ref(),
         now,
-        feedback: &state.settings.feedback,
+        projectors: &state.projectors,
     };
     let stored = documents::write(
         state.store.as_ref(),

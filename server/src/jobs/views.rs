@@ -11,9 +11,9 @@ use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::JobRow;
 use crate::error::ApiError;
 use crate::freetext::{FreeText, present};
-use crate::store::JobRow;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

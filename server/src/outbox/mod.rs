@@ -11,6 +11,7 @@
 //! `Idempotency-Key`) lets the receiving side drop the duplicate.
 
 mod email;
+pub mod store;
 mod webhook;
 
 use std::sync::Arc;
@@ -20,10 +21,12 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::app::AppStore;
 use crate::feedback::{Channel, Delivery, FeedbackSettings, OutboxMessage, messages};
-use crate::store::{Store, now_utc};
+use crate::store::now_utc;
 
 pub use email::Mailer;
+pub use store::OutboxStore;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
 /// Messages a worker leases per round.
@@ -52,7 +55,7 @@ pub struct Composed {
 
 /// The delivery worker of one process.
 pub struct Worker {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AppStore>,
     settings: FeedbackSettings,
     public_url: String,
     mailer: Option<Mailer>,
@@ -62,7 +65,7 @@ pub struct Worker {
 
 impl Worker {
     /// `public_url` is the base of links in messages (no trailing slash).
-    pub fn new(store: Arc<dyn Store>, settings: FeedbackSettings, public_url: String) -> Self {
+    pub fn new(store: Arc<dyn AppStore>, settings: FeedbackSettings, public_url: String) -> Self {
         if public_url.contains("://0.0.0.0") || public_url.contains("://[::]") {
             tracing::warn!(%public_url, "links in messages use an unspecified address: set --public-url");
         }

@@ -1,22 +1,40 @@
-//! Storage: one [`Store`] trait, a SQLite and a PostgreSQL backend beside it,
-//! chosen by URL scheme in [`open`].
+//! Storage: a layer below the features that imports none of them.
 //!
-//! The trait is used as `Arc<dyn Store>` (through `async_trait`): handlers,
-//! `AppState` and the router stay non-generic, and the boxed future per call is
-//! noise next to a database round trip. Both backends pass the same
-//! conformance suite (`server/tests/store.rs`).
+//! - [`sql`]: values, queries, rows and transactions that read the same on
+//!   every backend. Workflows and feature stores are written once on them.
+//! - [`engine`]: the per-backend layer ([`engine::Engine`]): pools, how a
+//!   write transaction begins, which errors are retried; [`engine::Db`] is
+//!   the handle stores write through. Backends: [`sqlite`] (embedded
+//!   default) and [`postgres`], chosen by URL scheme in [`open`].
+//! - [`Store`]: what the core keeps ([`AccountStore`]: users, devices,
+//!   refresh tokens, signing keys; [`DocumentStore`]: documents and the
+//!   commit), implemented once by [`SqlStore`].
+//! - [`Projection`]: feature rows a document commit writes in its
+//!   transaction. Features own their store traits and SQL (`jobs/store.rs`,
+//!   `inventory/store.rs`, `feedback/store.rs`, `outbox/store.rs`,
+//!   `web/store.rs`), each implemented for [`SqlStore`].
+//!
+//! Stores are used as trait objects (through `async_trait`): handlers and
+//! the router stay non-generic, and the boxed future per call is noise next
+//! to a database round trip. Every store trait has one conformance suite
+//! run on both backends (`server/tests/store/`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), fieldsync_server::store::StoreError> {
-//! use fieldsync_server::store;
+//! use fieldsync_server::store::{self, Store};
 //! let store = store::open("sqlite://data/fieldsync.db").await?; // or postgres://...
 //! store.ping().await?;
 //! # Ok(()) }
 //! ```
 
+mod accounts;
 mod cache;
+mod docs;
+pub mod engine;
 mod model;
 mod postgres;
+mod projection;
+pub mod sql;
 mod sqlite;
 
 use std::future::Future;
@@ -24,14 +42,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fieldsync_core::{DocId, JobId, LocationId, UserId};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+pub use accounts::AccountStore;
 pub use cache::{CachedDoc, DocCache};
+pub use docs::DocumentStore;
+pub use engine::Db;
 pub use model::*;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use postgres::PgEngine;
+pub use projection::Projection;
+pub use sqlite::SqliteEngine;
 
 /// Change rows above the latest snapshot after which a writer should include
 /// a snapshot in its next [`DocCommit`] (see [`DocCommit::snapshot`]).
@@ -125,120 +145,63 @@ pub enum Backend {
     Postgres,
 }
 
-/// Everything the server keeps in SQL. All times are UTC from the server clock.
+/// What the core keeps in SQL. All times are UTC from the server clock.
+/// Features add their own traits, implemented for [`SqlStore`] too.
 #[async_trait]
-pub trait Store:
-    Send
-    + Sync
-    + 'static
-    + crate::web::WebSessionStore
-    + crate::inventory::InventoryStore
-    + crate::feedback::FeedbackStore
-{
+pub trait Store: AccountStore + DocumentStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// One trivial query: the database answers.
     async fn ping(&self) -> Result<()>;
-
-    // ----- users -----
-
-    /// [`StoreError::Conflict`]`(UsernameTaken)` if the name exists.
-    async fn create_user(&self, credentials: &UserCredentials) -> Result<User>;
-    async fn user(&self, id: UserId) -> Result<User>;
-    async fn user_credentials(&self, username: &Username) -> Result<UserCredentials>;
-
-    // ----- devices -----
-
-    /// Registers a device, or returns the existing row if this user already
-    /// registered the same actor id (revoked or not: the caller decides).
-    /// [`StoreError::Conflict`]`(ActorIdTaken)` if another user's device has it.
-    async fn register_device(&self, device: &Device) -> Result<Device>;
-    async fn device(&self, id: DeviceId) -> Result<Device>;
-    /// Marks the device revoked (keeping the first revocation time) and
-    /// revokes its refresh tokens, in one transaction.
-    async fn revoke_device(&self, id: DeviceId, now: OffsetDateTime) -> Result<Device>;
-    /// The device and its user's current role, in one primary-key query.
-    async fn device_principal(&self, id: DeviceId) -> Result<DevicePrincipal>;
-
-    // ----- refresh tokens -----
-
-    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<()>;
-    /// Uses `presented` and stores `next_hash` in its family, in one
-    /// transaction; a second use of a token revokes its family instead.
-    ///
-    /// Except within `reuse_grace` of its use, for the family's most recently
-    /// used token: a device whose refresh answer was lost presents it again.
-    /// Then the token that answer carried is revoked (never delivered, or
-    /// superseded) and `next_hash` is stored in the same family. Any older
-    /// token, or a later reuse, still revokes the family.
-    async fn rotate_refresh_token(
-        &self,
-        presented: &TokenHash,
-        next_hash: &TokenHash,
-        next_expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-        reuse_grace: time::Duration,
-    ) -> Result<RefreshOutcome>;
-    async fn revoke_token_family(&self, family_id: Uuid, now: OffsetDateTime) -> Result<()>;
-
-    // ----- signing keys -----
-
-    /// Keys that are active or were retired after `retired_after`, newest first.
-    async fn signing_keys(&self, retired_after: OffsetDateTime) -> Result<Vec<SigningKey>>;
-    /// Stores `candidate` if no active key exists (first start). Returns
-    /// whether it was stored.
-    async fn ensure_signing_key(&self, candidate: &SigningKey) -> Result<bool>;
-    /// Retires every active key and stores `new`, in one transaction.
-    async fn rotate_signing_key(&self, new: &SigningKey) -> Result<()>;
-
-    // ----- documents -----
-
-    /// `None` if the document has never been written.
-    async fn load_document(&self, doc_id: &DocId) -> Result<Option<StoredDoc>>;
-    /// Changes with `seq` above `seq`, in order (empty if none or no document).
-    async fn load_changes_since(&self, doc_id: &DocId, seq: i64) -> Result<Vec<StoredChange>>;
-    /// The one write path for documents. In one transaction: takes the
-    /// document's write lock, checks `base_version`, inserts new change rows
-    /// (idempotent by hash), bumps the version, stores the snapshot and
-    /// upserts the projection.
-    async fn commit(&self, commit: &DocCommit) -> Result<CommitOutcome>;
-    /// Stores a snapshot covering change rows up to `covers_seq`, unless a
-    /// newer one is stored. Loads then start from it.
-    async fn write_snapshot(&self, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) -> Result<()>;
-
-    // ----- projections -----
-
-    async fn job(&self, id: JobId) -> Result<JobRow>;
-    /// The jobs a sync caller holds: those assigned to `technician` (every
-    /// technician's for `None`, the office), open ones and closed ones
-    /// updated at or after `closed_since`. Read scope, so never from
-    /// document content.
-    async fn job_scope(
-        &self,
-        technician: Option<UserId>,
-        closed_since: OffsetDateTime,
-    ) -> Result<Vec<JobId>>;
-
-    // ----- locations -----
-
-    /// The van assigned to a technician, if any.
-    async fn technician_van(&self, technician: UserId) -> Result<Option<LocationId>>;
-    /// Ordered by window start, then job id.
-    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRow>>;
 }
+
+/// Every store trait's one implementation: SQL over an [`Engine`](engine::Engine).
+pub struct SqlStore {
+    db: Db,
+}
+
+impl SqlStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The database, for the feature stores implemented on this type.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.db.fetch_all(sql::Query::new("SELECT 1")).await?;
+        Ok(())
+    }
+}
+
+/// The backends, by the URL schemes they open. A new backend is its own
+/// file (an [`engine::Engine`] with an `open`) and one line here.
+const ENGINES: &[(&[&str], engine::Open)] = &[
+    (&["postgres://", "postgresql://"], postgres::open),
+    (&["sqlite:"], sqlite::open),
+];
 
 /// Opens (creating and migrating) the database a URL names:
 /// `postgres://` or `postgresql://` for PostgreSQL, `sqlite:` for SQLite.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else {
-        Err(StoreError::other(
+pub async fn open(url: &str) -> Result<Arc<SqlStore>> {
+    let Some((_, open)) = ENGINES
+        .iter()
+        .find(|(schemes, _)| schemes.iter().any(|s| url.starts_with(s)))
+    else {
+        return Err(StoreError::other(
             "unsupported database URL: expected postgres://... or sqlite:...",
-        ))
-    }
+        ));
+    };
+    Ok(Arc::new(SqlStore::new(open(url).await?)))
 }
 
 /// Database URLs can carry a password: this shows everything but it.
@@ -258,7 +221,10 @@ pub fn redact_url(url: &str) -> String {
 /// Runs a transaction again when the database says a retry will succeed
 /// (PostgreSQL serialization failure or deadlock, SQLite busy), so those
 /// never reach a client. Bounded: after the last attempt the error stands.
-pub(crate) async fn retrying<T, F, Fut>(retryable: fn(&StoreError) -> bool, mut op: F) -> Result<T>
+pub(crate) async fn retrying<T, F, Fut>(
+    retryable: impl Fn(&StoreError) -> bool,
+    mut op: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -286,37 +252,6 @@ pub fn now_utc() -> OffsetDateTime {
         .unwrap_or(t)
 }
 
-/// The projection must describe the document it is committed with.
-pub(crate) fn check_projection(commit: &DocCommit) -> Result<()> {
-    match (&commit.projection, commit.doc_id) {
-        (None, _) => Ok(()),
-        (Some(p), DocId::Job(id)) if p.job_id == id => Ok(()),
-        (Some(p), doc) => Err(StoreError::other(format!(
-            "projection for job {} committed with document {doc}",
-            p.job_id
-        ))),
-    }
-}
-
-/// Caps a list request.
-pub(crate) fn list_limit(filter: &JobFilter) -> i64 {
-    i64::from(filter.limit.unwrap_or(100).clamp(1, 1000))
-}
-
-/// `%needle%` for LIKE, with the pattern characters escaped (`\` is the escape).
-pub(crate) fn like_pattern(needle: &str) -> String {
-    let mut p = String::with_capacity(needle.len() + 2);
-    p.push('%');
-    for c in needle.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,10 +263,5 @@ mod tests {
             "postgres://app:***@db:5432/fs"
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("A_b%"), "%a\\_b\\%%");
     }
 }

@@ -2,12 +2,15 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use automerge::ChangeHash;
-use fieldsync_core::{DocId, JobId, Role, Status, UserId};
+use fieldsync_core::{DocId, Role, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use super::Projection;
 
 /// A registered phone or tablet. Refresh tokens are bound to one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -338,67 +341,23 @@ impl StoredDoc {
     }
 }
 
-/// The SQL row of one job, kept in step with its document.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobProjection {
-    pub job_id: JobId,
-    pub status: Status,
-    pub technician_id: Option<UserId>,
-    pub customer_name: String,
-    pub window_start: OffsetDateTime,
-    pub window_end: OffsetDateTime,
-    /// Server time the job was first seen completed. Pass `Some(now)` while
-    /// the status is completed: the store keeps the first value it stored.
-    pub completed_at: Option<OffsetDateTime>,
-    pub total_minor: i64,
-    pub currency: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobRow {
-    pub projection: JobProjection,
-    pub updated_at: OffsetDateTime,
-}
-
-/// Filters for [`crate::store::Store::list_jobs`]; every field narrows, `None` means any.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct JobFilter {
-    pub status: Option<Status>,
-    pub technician_id: Option<UserId>,
-    /// Jobs whose window starts at or after this instant.
-    pub window_from: Option<OffsetDateTime>,
-    /// Jobs whose window starts before this instant.
-    pub window_until: Option<OffsetDateTime>,
-    /// Case-insensitive substring of the customer name.
-    pub customer: Option<String>,
-    /// At most this many rows (the store caps it at 1000).
-    pub limit: Option<u32>,
-}
-
 /// Everything one document write stores, in one transaction.
-///
-/// Later features add fields here (inventory ledger movements, outbox
-/// messages) and each backend writes them in the same transaction.
 #[derive(Clone, Debug)]
 pub struct DocCommit {
     pub doc_id: DocId,
     /// The version the caller's in-memory document reflects. If the stored
     /// version moved on (another process wrote), nothing is written and
     /// [`CommitOutcome::Stale`] tells the caller to catch up with
-    /// [`crate::store::Store::load_changes_since`] and try again.
+    /// [`crate::store::DocumentStore::load_changes_since`] and try again.
     pub base_version: i64,
     /// New changes, in causal order. Ones already stored are skipped.
     pub changes: Vec<NewChange>,
     /// A save of the document including `changes`; stored as a snapshot that
     /// covers the version this commit produces.
     pub snapshot: Option<Vec<u8>>,
-    pub projection: Option<JobProjection>,
-    /// The merged job's part lines: the inventory ledger applies what changed
-    /// (see [`crate::inventory::consumption`]). Set it from
-    /// [`crate::inventory::consumption::from_job`] on every job commit.
-    pub consumption: Option<crate::inventory::JobConsumption>,
-    /// Ask the job's customer for feedback (insert-or-ignore per job).
-    pub feedback: Option<crate::feedback::FeedbackTrigger>,
+    /// Feature rows derived from the document, written in the same
+    /// transaction, in this order (see [`crate::store::Projection`]).
+    pub projections: Vec<Arc<dyn Projection>>,
 }
 
 impl DocCommit {
@@ -408,10 +367,14 @@ impl DocCommit {
             base_version,
             changes: Vec::new(),
             snapshot: None,
-            projection: None,
-            consumption: None,
-            feedback: None,
+            projections: Vec::new(),
         }
+    }
+
+    /// Adds a projection to write with this commit.
+    pub fn project(&mut self, projection: impl Projection + 'static) -> &mut Self {
+        self.projections.push(Arc::new(projection));
+        self
     }
 }
 

@@ -213,7 +213,7 @@ async fn sync(
     let derive = Derive {
         price_book: price_book.as_ref(),
         now,
-        feedback: &state.settings.feedback,
+        projectors: &state.projectors,
     };
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();

@@ -7,8 +7,9 @@ use fieldsync_core::sync::{Access, SyncRequest};
 use fieldsync_core::{DocId, Role};
 use time::{Duration, OffsetDateTime};
 
+use crate::app::AppStore;
 use crate::auth::AuthUser;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Closed jobs stay on devices this long after their last change, so a
 /// technician can still look at the day's finished work; then they leave.
@@ -20,7 +21,7 @@ pub const CLOSED_JOBS_KEPT: Duration = Duration::days(14);
 /// it). Mentioned documents that are neither are left out: the reply says
 /// `not_found` for them, so nothing about foreign documents leaks.
 pub async fn resolve(
-    store: &dyn Store,
+    store: &dyn AppStore,
     caller: &AuthUser,
     request: &SyncRequest,
     now: OffsetDateTime,

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use time::Duration;
 
 use super::error::WebError;
-use super::store::NewWebSession;
+use super::store::{NewWebSession, WebSessionStore};
 use crate::app::AppState;
-use crate::store::{Store, TokenHash, User, now_utc};
+use crate::store::{TokenHash, User, now_utc};
 
 pub const SESSION_COOKIE: &str = "fs_session";
 /// How long a console login lasts.
@@ -109,7 +109,7 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: boo
 
 /// Starts a session for `user`; returns the `Set-Cookie` header to send.
 pub(crate) async fn start(
-    store: &dyn Store,
+    store: &dyn WebSessionStore,
     user: &User,
     secure: bool,
 ) -> Result<(HeaderMap, WebUser), WebError> {
@@ -136,7 +136,7 @@ pub(crate) async fn start(
 
 /// Ends the session; returns the `Set-Cookie` header that clears the cookie.
 pub(crate) async fn end(
-    store: &dyn Store,
+    store: &dyn WebSessionStore,
     user: &WebUser,
     secure: bool,
 ) -> Result<HeaderMap, WebError> {

@@ -6,11 +6,12 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use fieldsync_core::{Role, UserId};
+use fieldsync_server::app::AppStore;
 use fieldsync_server::app::{AppState, serve_state};
 use fieldsync_server::auth::{TokenResponse, jwt};
 use fieldsync_server::cli::create_user;
 use fieldsync_server::config::Settings;
-use fieldsync_server::store::{SigningKey, Store, now_utc};
+use fieldsync_server::store::{SigningKey, now_utc};
 use fieldsync_server::testing::{TestBackend, TestDatabase};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -46,7 +47,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn AppStore>,
     pub db: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
 }

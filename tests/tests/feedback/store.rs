@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_core::{DocId, JobId, Status};
+use fieldsync_server::app::AppStore;
 use fieldsync_server::feedback::{Channel, Delivery, FeedbackTrigger, hash_token, new_token};
-use fieldsync_server::store::{self, DocCommit, Store, now_utc};
+use fieldsync_server::store::{self, DocCommit, now_utc};
 use fieldsync_server::testing::{TestBackend, TestDatabase};
 use uuid::Uuid;
 
@@ -30,7 +31,7 @@ fn trigger(job: JobId) -> FeedbackTrigger {
     }
 }
 
-async fn open(backend: TestBackend) -> (TestDatabase, Arc<dyn Store>) {
+async fn open(backend: TestBackend) -> (TestDatabase, Arc<dyn AppStore>) {
     let db = TestDatabase::new(backend).await;
     let store = store::open(&db.url).await.unwrap();
     (db, store)
@@ -44,7 +45,7 @@ async fn racing_commits_create_one_request(backend: TestBackend) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut commit = DocCommit::new(DocId::Job(job), 0);
-            commit.feedback = Some(trigger(job));
+            commit.project(trigger(job));
             store.commit(&commit).await.unwrap()
         }));
     }
@@ -72,7 +73,7 @@ async fn leases_keep_workers_apart(backend: TestBackend) {
     let (_db, store) = open(backend).await;
     let job = JobId::from_uuid(Uuid::new_v4());
     let mut commit = DocCommit::new(DocId::Job(job), 0);
-    commit.feedback = Some(trigger(job));
+    commit.project(trigger(job));
     store.commit(&commit).await.unwrap();
 
     let t0 = now_utc() + Duration::from_millis(10);
@@ -145,7 +146,7 @@ async fn tokens_are_found_by_their_hash(backend: TestBackend) {
     let job = JobId::from_uuid(Uuid::new_v4());
     let mut commit = DocCommit::new(DocId::Job(job), 0);
     let t = trigger(job);
-    commit.feedback = Some(t.clone());
+    commit.project(t.clone());
     store.commit(&commit).await.unwrap();
     let (token, hash) = new_token();
     let now = now_utc();

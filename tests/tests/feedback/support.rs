@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_core::{JobAction, JobId, LineId, Role, Timestamp, UserId};
+use fieldsync_server::app::AppStore;
 use fieldsync_server::config::Settings;
 use fieldsync_server::feedback::{FeedbackSettings, SmtpTls};
 use fieldsync_server::outbox::Worker;
-use fieldsync_server::store::{Backend, Store, now_utc};
+use fieldsync_server::store::{Backend, now_utc};
 use fieldsync_server::testing::TestBackend;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -137,7 +138,7 @@ pub async fn scene(backend: TestBackend, adjust: impl FnOnce(&mut Settings)) -> 
 }
 
 /// A worker like the one `serve` starts, with links to `app`.
-pub fn worker_on(store: Arc<dyn Store>, settings: &FeedbackSettings, app: &TestApp) -> Worker {
+pub fn worker_on(store: Arc<dyn AppStore>, settings: &FeedbackSettings, app: &TestApp) -> Worker {
     let public_url = settings.public_url.clone().unwrap_or_else(|| app.url(""));
     Worker::new(store, settings.clone(), public_url)
 }

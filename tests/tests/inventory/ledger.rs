@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fieldsync_core::{DocId, JobId, LineId, LocationId, Sku};
+use fieldsync_server::app::AppStore;
 use fieldsync_server::inventory::*;
-use fieldsync_server::store::{self, CommitOutcome, DocCommit, Store, now_utc};
+use fieldsync_server::store::{self, CommitOutcome, DocCommit, now_utc};
 use fieldsync_server::testing::{TestBackend, TestDatabase};
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ pub struct Fixture {
     pub sku: Sku,
 }
 
-pub async fn fixture(store: &dyn Store, serialized: bool) -> Fixture {
+pub async fn fixture(store: &dyn AppStore, serialized: bool) -> Fixture {
     let depot = LocationId::from_uuid(Uuid::new_v4());
     let van = LocationId::from_uuid(Uuid::new_v4());
     store
@@ -106,7 +107,7 @@ async fn concurrent_consumptions_and_transfers_keep_stock_equal_to_the_movements
 ) {
     let db = TestDatabase::new(backend).await;
     // Several connections: separate stores on one database.
-    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    let mut stores: Vec<Arc<dyn AppStore>> = Vec::new();
     for _ in 0..3 {
         stores.push(store::open(&db.url).await.unwrap());
     }
@@ -138,7 +139,7 @@ async fn concurrent_consumptions_and_transfers_keep_stock_equal_to_the_movements
                 // A synced job taking one unit from the van.
                 let job = JobId::from_uuid(Uuid::new_v4());
                 let mut c = DocCommit::new(DocId::Job(job), 0);
-                c.consumption = Some(JobConsumption {
+                c.project(JobConsumption {
                     job_id: job,
                     lines: vec![ConsumedLine {
                         line_id: LineId::from_uuid(Uuid::new_v4()),

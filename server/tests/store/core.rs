@@ -1,45 +1,20 @@
-//! Store conformance suite: every test below runs on SQLite and on PostgreSQL
-//! (a throwaway cluster started by `fieldsync_server::testing`).
+//! The core store ([`fieldsync_server::store::Store`]): accounts and
+//! documents.
 
-use std::sync::Arc;
-
-use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ROOT};
-use fieldsync_core::{DocId, JobId, Role, Status, UserId};
+use automerge::Automerge;
+use fieldsync_core::{DocId, Role, Status, UserId};
+use fieldsync_server::app::AppStore;
 use fieldsync_server::store::{
-    self, CommitOutcome, Constraint, Device, DeviceActor, DeviceId, DocCommit, JobFilter,
-    JobProjection, NewChange, NewRefreshToken, RefreshOutcome, SigningKey, Store, StoreError,
-    TokenHash, User, UserCredentials, Username,
+    CommitOutcome, Constraint, Device, DeviceActor, DeviceId, DocCommit, NewRefreshToken,
+    RefreshOutcome, SigningKey, StoreError, TokenHash, User, UserCredentials, Username,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// Expands each listed test for both backends, matrix-rust-sdk style:
-/// `sqlite::name` and `postgres::name`, each on a fresh database.
-macro_rules! store_conformance_tests {
-    ($($test:ident),+ $(,)?) => {
-        mod sqlite {
-            store_conformance_tests!(@backend Sqlite; $($test),+);
-        }
-        mod postgres {
-            store_conformance_tests!(@backend Postgres; $($test),+);
-        }
-    };
-    (@backend $backend:ident; $($test:ident),+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() {
-                let db = fieldsync_server::testing::TestDatabase::new(
-                    fieldsync_server::testing::TestBackend::$backend,
-                )
-                .await;
-                super::$test(&db.url).await;
-            }
-        )+
-    };
-}
+use crate::jobs::projection;
+use crate::{edits, job_doc, now, open};
 
-store_conformance_tests!(
+conformance_tests!(
     users_are_unique_by_name,
     devices_belong_to_one_user,
     revoking_a_device_revokes_its_refresh_tokens,
@@ -49,22 +24,12 @@ store_conformance_tests!(
     signing_keys_bootstrap_once_and_rotate,
     commits_are_idempotent_and_versioned,
     stale_commits_write_nothing,
-    projection_is_written_with_the_changes,
-    jobs_list_by_filter,
     snapshots_bound_what_a_load_applies,
     two_processes_committing_to_one_document_lose_nothing,
     cached_loads_catch_up_with_other_writers,
 );
 
-async fn open(url: &str) -> Arc<dyn Store> {
-    store::open(url).await.expect("open store")
-}
-
-fn now() -> OffsetDateTime {
-    store::now_utc()
-}
-
-async fn user(store: &dyn Store, name: &str, role: Role) -> User {
+pub async fn user(store: &dyn AppStore, name: &str, role: Role) -> User {
     let user = User {
         id: UserId::from_uuid(Uuid::new_v4()),
         username: name.parse().unwrap(),
@@ -80,7 +45,7 @@ async fn user(store: &dyn Store, name: &str, role: Role) -> User {
         .unwrap()
 }
 
-async fn device(store: &dyn Store, user: &User, actor: u8) -> Device {
+async fn device(store: &dyn AppStore, user: &User, actor: u8) -> Device {
     store
         .register_device(&Device {
             id: DeviceId::new_random(),
@@ -98,7 +63,12 @@ fn token(n: u8) -> TokenHash {
     TokenHash([n; 32])
 }
 
-async fn issue(store: &dyn Store, d: &Device, hash: TokenHash, expires_at: OffsetDateTime) -> Uuid {
+async fn issue(
+    store: &dyn AppStore,
+    d: &Device,
+    hash: TokenHash,
+    expires_at: OffsetDateTime,
+) -> Uuid {
     let family_id = Uuid::new_v4();
     store
         .insert_refresh_token(&NewRefreshToken {
@@ -405,29 +375,6 @@ async fn signing_keys_bootstrap_once_and_rotate(url: &str) {
     assert!(format!("{:?}", keys[0]).contains("redacted"));
 }
 
-/// A document and the changes made to it, by one actor.
-fn edits(actor: u8, n: usize) -> (Automerge, Vec<NewChange>) {
-    let mut doc = Automerge::new().with_actor(ActorId::from([actor; 16]));
-    for i in 0..n {
-        doc.transact::<_, _, automerge::AutomergeError>(|tx| {
-            tx.put(ROOT, format!("k{actor}_{i}"), i as i64)?;
-            Ok(())
-        })
-        .unwrap();
-    }
-    let changes = doc
-        .get_changes(&[])
-        .iter()
-        .map(NewChange::from_change)
-        .collect();
-    (doc, changes)
-}
-
-fn job_doc() -> (JobId, DocId) {
-    let id = JobId::from_uuid(Uuid::new_v4());
-    (id, DocId::Job(id))
-}
-
 async fn commits_are_idempotent_and_versioned(url: &str) {
     let store = open(url).await;
     let (_, doc_id) = job_doc();
@@ -495,7 +442,7 @@ async fn stale_commits_write_nothing(url: &str) {
     // Another writer still at version 0.
     let mut stale = DocCommit::new(doc_id, 0);
     stale.changes = changes[1..].to_vec();
-    stale.projection = Some(projection(job, Status::Scheduled, None));
+    stale.project(projection(job, Status::Scheduled, None));
     let outcome = store.commit(&stale).await.unwrap();
     assert_eq!(outcome, CommitOutcome::Stale { current_version: 1 });
     assert_eq!(
@@ -506,162 +453,11 @@ async fn stale_commits_write_nothing(url: &str) {
 
     // A projection for another document is a caller bug, not a write.
     let mut wrong = DocCommit::new(DocId::PriceBook, 0);
-    wrong.projection = Some(projection(job, Status::Scheduled, None));
+    wrong.project(projection(job, Status::Scheduled, None));
     assert!(matches!(
         store.commit(&wrong).await,
         Err(StoreError::Other(_))
     ));
-}
-
-fn projection(job: JobId, status: Status, technician: Option<UserId>) -> JobProjection {
-    let start = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
-    JobProjection {
-        job_id: job,
-        status,
-        technician_id: technician,
-        customer_name: "Acme Boilers".into(),
-        window_start: start,
-        window_end: start + Duration::hours(2),
-        completed_at: None,
-        total_minor: 12_345,
-        currency: "EUR".into(),
-    }
-}
-
-async fn projection_is_written_with_the_changes(url: &str) {
-    let store = open(url).await;
-    let (job, doc_id) = job_doc();
-    let tech = UserId::from_uuid(Uuid::new_v4());
-    let (_, changes) = edits(1, 3);
-
-    let mut c = DocCommit::new(doc_id, 0);
-    c.changes = changes[..1].to_vec();
-    c.projection = Some(projection(job, Status::Scheduled, Some(tech)));
-    store.commit(&c).await.unwrap();
-    let row = store.job(job).await.unwrap();
-    assert_eq!(
-        row.projection,
-        projection(job, Status::Scheduled, Some(tech))
-    );
-
-    // Completed: the first completion time stays.
-    let t1 = now() - Duration::minutes(10);
-    let mut done = projection(job, Status::Completed, Some(tech));
-    done.completed_at = Some(t1);
-    let mut c = DocCommit::new(doc_id, 1);
-    c.changes = changes[1..2].to_vec();
-    c.projection = Some(done.clone());
-    store.commit(&c).await.unwrap();
-    done.completed_at = Some(now());
-    let mut c = DocCommit::new(doc_id, 2);
-    c.changes = changes[2..].to_vec();
-    c.projection = Some(done);
-    store.commit(&c).await.unwrap();
-    let row = store.job(job).await.unwrap();
-    assert_eq!(row.projection.status, Status::Completed);
-    assert_eq!(row.projection.completed_at, Some(t1));
-}
-
-async fn jobs_list_by_filter(url: &str) {
-    let store = open(url).await;
-    let ana = UserId::from_uuid(Uuid::new_v4());
-    let bob = UserId::from_uuid(Uuid::new_v4());
-    let base = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
-    let mut ids = Vec::new();
-    for (i, (tech, status, customer)) in [
-        (Some(ana), Status::Scheduled, "Acme Boilers"),
-        (Some(ana), Status::Completed, "Zed 100% Heating_Co"),
-        (Some(bob), Status::Scheduled, "acme north"),
-        (None, Status::Cancelled, "Other"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let (job, doc_id) = job_doc();
-        let mut p = projection(job, status, tech);
-        p.customer_name = customer.into();
-        p.window_start = base + Duration::days(i as i64);
-        p.window_end = p.window_start + Duration::hours(1);
-        let mut c = DocCommit::new(doc_id, 0);
-        c.projection = Some(p);
-        store.commit(&c).await.unwrap();
-        ids.push(job);
-    }
-    let list = |f: JobFilter| {
-        let store = store.clone();
-        async move {
-            store
-                .list_jobs(&f)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|r| r.projection.job_id)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(
-        list(JobFilter::default()).await,
-        ids,
-        "ordered by window start"
-    );
-    assert_eq!(
-        list(JobFilter {
-            technician_id: Some(ana),
-            ..Default::default()
-        })
-        .await,
-        ids[..2]
-    );
-    assert_eq!(
-        list(JobFilter {
-            status: Some(Status::Scheduled),
-            ..Default::default()
-        })
-        .await,
-        [ids[0], ids[2]]
-    );
-    assert_eq!(
-        list(JobFilter {
-            customer: Some("ACME".into()),
-            ..Default::default()
-        })
-        .await,
-        [ids[0], ids[2]]
-    );
-    assert_eq!(
-        list(JobFilter {
-            customer: Some("100%".into()),
-            ..Default::default()
-        })
-        .await,
-        [ids[1]]
-    );
-    assert_eq!(
-        list(JobFilter {
-            customer: Some("%".into()),
-            ..Default::default()
-        })
-        .await,
-        [ids[1]],
-        "LIKE wildcards in the needle are literal"
-    );
-    assert_eq!(
-        list(JobFilter {
-            window_from: Some(base + Duration::days(1)),
-            window_until: Some(base + Duration::days(3)),
-            ..Default::default()
-        })
-        .await,
-        ids[1..3]
-    );
-    assert_eq!(
-        list(JobFilter {
-            limit: Some(1),
-            ..Default::default()
-        })
-        .await,
-        ids[..1]
-    );
 }
 
 async fn snapshots_bound_what_a_load_applies(url: &str) {

@@ -1,0 +1,225 @@
+//! Documents as change rows and snapshots: the [`DocumentStore`] trait and
+//! the commit workflow, once for every backend.
+
+use async_trait::async_trait;
+use automerge::ChangeHash;
+use fieldsync_core::DocId;
+
+use super::engine::Db;
+use super::sql::{Conn, Query, Row};
+use super::*;
+
+/// Documents: the one write path ([`DocumentStore::commit`]) and loads.
+/// Part of [`Store`].
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// `None` if the document has never been written.
+    async fn load_document(&self, doc_id: &DocId) -> Result<Option<StoredDoc>>;
+    /// Changes with `seq` above `seq`, in order (empty if none or no document).
+    async fn load_changes_since(&self, doc_id: &DocId, seq: i64) -> Result<Vec<StoredChange>>;
+    /// The one write path for documents. In one transaction: takes the
+    /// document's write lock, checks `base_version`, inserts new change rows
+    /// (idempotent by hash), bumps the version, stores the snapshot and
+    /// writes the commit's projections.
+    async fn commit(&self, commit: &DocCommit) -> Result<CommitOutcome>;
+    /// Stores a snapshot covering change rows up to `covers_seq`, unless a
+    /// newer one is stored. Loads then start from it.
+    async fn write_snapshot(&self, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) -> Result<()>;
+}
+
+fn change_from(row: &Row) -> Result<StoredChange> {
+    let hash: Vec<u8> = row.get("hash")?;
+    Ok(StoredChange {
+        seq: row.get("seq")?,
+        hash: ChangeHash::try_from(hash.as_slice())
+            .map_err(|e| StoreError::corrupt("change hash", e))?,
+        bytes: row.get("bytes")?,
+    })
+}
+
+async fn changes_since(conn: &mut dyn Conn, doc_id: &str, seq: i64) -> Result<Vec<StoredChange>> {
+    let rows = conn
+        .fetch_all(
+            Query::new(
+                "SELECT seq, hash, bytes FROM doc_changes \
+                 WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
+            )
+            .bind(doc_id)
+            .bind(seq),
+        )
+        .await?;
+    rows.iter().map(change_from).collect()
+}
+
+async fn upsert_snapshot(
+    conn: &mut dyn Conn,
+    doc_id: &str,
+    covers_seq: i64,
+    bytes: &[u8],
+) -> Result<()> {
+    conn.execute(
+        Query::new(
+            "INSERT INTO doc_snapshots (doc_id, covers_seq, bytes, created_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (doc_id) DO UPDATE SET covers_seq = excluded.covers_seq, \
+                 bytes = excluded.bytes, created_at = excluded.created_at \
+             WHERE excluded.covers_seq > doc_snapshots.covers_seq",
+        )
+        .bind(doc_id)
+        .bind(covers_seq)
+        .bind(bytes)
+        .bind(now_utc()),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn load_document(db: &Db, doc_id: &DocId) -> Result<Option<StoredDoc>> {
+    let id = doc_id.to_string();
+    // One read transaction: version, snapshot and changes from the same instant.
+    let mut tx = db.read_snapshot().await?;
+    let version = tx
+        .fetch_optional(Query::new("SELECT seq FROM documents WHERE doc_id = $1").bind(&id))
+        .await?;
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    let version: i64 = version.get("seq")?;
+    let snapshot = tx
+        .fetch_optional(
+            Query::new("SELECT covers_seq, bytes FROM doc_snapshots WHERE doc_id = $1").bind(&id),
+        )
+        .await?
+        .map(|row| -> Result<Snapshot> {
+            Ok(Snapshot {
+                covers_seq: row.get("covers_seq")?,
+                bytes: row.get("bytes")?,
+            })
+        })
+        .transpose()?;
+    let after = snapshot.as_ref().map_or(0, |s| s.covers_seq);
+    let changes = changes_since(tx.as_mut(), &id, after).await?;
+    tx.commit().await?;
+    Ok(Some(StoredDoc {
+        doc_id: *doc_id,
+        version,
+        snapshot,
+        changes,
+    }))
+}
+
+/// One attempt of [`DocumentStore::commit`].
+async fn commit_once(db: &Db, c: &DocCommit) -> Result<CommitOutcome> {
+    let now = now_utc();
+    let doc_id = c.doc_id.to_string();
+    let mut tx = db.begin().await?;
+    tx.execute(
+        Query::new(
+            "INSERT INTO documents (doc_id, kind, seq, created_at, updated_at) \
+             VALUES ($1, $2, 0, $3, $3) ON CONFLICT (doc_id) DO NOTHING",
+        )
+        .bind(&doc_id)
+        .bind(DocKind::of(&c.doc_id).as_str())
+        .bind(now),
+    )
+    .await?;
+    // The document's write lock: commits to one document run one at a time.
+    let select = tx
+        .dialect()
+        .locked("SELECT seq FROM documents WHERE doc_id = $1", "FOR UPDATE");
+    let current: i64 = tx.fetch_one(select.bind(&doc_id)).await?.get("seq")?;
+    if current != c.base_version {
+        // Dropping the transaction rolls it back (the document row too).
+        return Ok(CommitOutcome::Stale {
+            current_version: current,
+        });
+    }
+    let mut seq = current;
+    let mut inserted = 0;
+    for change in &c.changes {
+        let done = tx
+            .execute(
+                Query::new(
+                    "INSERT INTO doc_changes (doc_id, hash, seq, bytes) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (doc_id, hash) DO NOTHING",
+                )
+                .bind(&doc_id)
+                .bind(&change.hash.0[..])
+                .bind(seq + 1)
+                .bind(&change.bytes),
+            )
+            .await?;
+        if done == 1 {
+            seq += 1;
+            inserted += 1;
+        }
+    }
+    if inserted > 0 {
+        tx.execute(
+            Query::new("UPDATE documents SET seq = $1, updated_at = $2 WHERE doc_id = $3")
+                .bind(seq)
+                .bind(now)
+                .bind(&doc_id),
+        )
+        .await?;
+    }
+    if let Some(bytes) = &c.snapshot {
+        upsert_snapshot(tx.as_mut(), &doc_id, seq, bytes).await?;
+    }
+    for projection in &c.projections {
+        projection.write(tx.as_mut(), now).await?;
+    }
+    let covers: Option<i64> = tx
+        .fetch_optional(
+            Query::new("SELECT covers_seq FROM doc_snapshots WHERE doc_id = $1").bind(&doc_id),
+        )
+        .await?
+        .map(|row| row.get("covers_seq"))
+        .transpose()?;
+    tx.commit().await?;
+    Ok(CommitOutcome::Committed {
+        version: seq,
+        inserted,
+        changes_since_snapshot: seq - covers.unwrap_or(0),
+    })
+}
+
+async fn write_snapshot(db: &Db, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) -> Result<()> {
+    let id = doc_id.to_string();
+    let mut tx = db.begin().await?;
+    let select = tx
+        .dialect()
+        .locked("SELECT seq FROM documents WHERE doc_id = $1", "FOR SHARE");
+    let version: i64 = tx.fetch_one(select.bind(&id)).await?.get("seq")?;
+    if covers_seq > version {
+        return Err(StoreError::other(format!(
+            "snapshot covers seq {covers_seq} but {doc_id} is at {version}"
+        )));
+    }
+    upsert_snapshot(tx.as_mut(), &id, covers_seq, bytes).await?;
+    tx.commit().await
+}
+
+#[async_trait]
+impl DocumentStore for SqlStore {
+    async fn load_document(&self, doc_id: &DocId) -> Result<Option<StoredDoc>> {
+        load_document(&self.db, doc_id).await
+    }
+
+    async fn load_changes_since(&self, doc_id: &DocId, seq: i64) -> Result<Vec<StoredChange>> {
+        changes_since(self.db.read().await?.as_mut(), &doc_id.to_string(), seq).await
+    }
+
+    async fn commit(&self, commit: &DocCommit) -> Result<CommitOutcome> {
+        for projection in &commit.projections {
+            projection.check(&commit.doc_id)?;
+        }
+        self.db.retry(|| commit_once(&self.db, commit)).await
+    }
+
+    async fn write_snapshot(&self, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) -> Result<()> {
+        self.db
+            .retry(|| write_snapshot(&self.db, doc_id, covers_seq, bytes))
+            .await
+    }
+}

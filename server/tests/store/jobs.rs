@@ -1,0 +1,218 @@
+//! The jobs list ([`fieldsync_server::jobs::JobStore`]), written by the
+//! job projection a commit carries.
+
+use fieldsync_core::{JobId, Status, UserId};
+use fieldsync_server::jobs::{JobFilter, JobProjection};
+use fieldsync_server::store::DocCommit;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{edits, job_doc, now, open};
+
+conformance_tests!(
+    projection_is_written_with_the_changes,
+    jobs_list_by_filter,
+    read_scope_is_assignment_and_recent_closure,
+);
+
+pub fn projection(job: JobId, status: Status, technician: Option<UserId>) -> JobProjection {
+    let start = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    JobProjection {
+        job_id: job,
+        status,
+        technician_id: technician,
+        customer_name: "Acme Boilers".into(),
+        window_start: start,
+        window_end: start + Duration::hours(2),
+        completed_at: None,
+        total_minor: 12_345,
+        currency: "EUR".into(),
+    }
+}
+
+async fn projection_is_written_with_the_changes(url: &str) {
+    let store = open(url).await;
+    let (job, doc_id) = job_doc();
+    let tech = UserId::from_uuid(Uuid::new_v4());
+    let (_, changes) = edits(1, 3);
+
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..1].to_vec();
+    c.project(projection(job, Status::Scheduled, Some(tech)));
+    store.commit(&c).await.unwrap();
+    let row = store.job(job).await.unwrap();
+    assert_eq!(
+        row.projection,
+        projection(job, Status::Scheduled, Some(tech))
+    );
+
+    // Completed: the first completion time stays.
+    let t1 = now() - Duration::minutes(10);
+    let mut done = projection(job, Status::Completed, Some(tech));
+    done.completed_at = Some(t1);
+    let mut c = DocCommit::new(doc_id, 1);
+    c.changes = changes[1..2].to_vec();
+    c.project(done.clone());
+    store.commit(&c).await.unwrap();
+    done.completed_at = Some(now());
+    let mut c = DocCommit::new(doc_id, 2);
+    c.changes = changes[2..].to_vec();
+    c.project(done);
+    store.commit(&c).await.unwrap();
+    let row = store.job(job).await.unwrap();
+    assert_eq!(row.projection.status, Status::Completed);
+    assert_eq!(row.projection.completed_at, Some(t1));
+}
+
+async fn jobs_list_by_filter(url: &str) {
+    let store = open(url).await;
+    let ana = UserId::from_uuid(Uuid::new_v4());
+    let bob = UserId::from_uuid(Uuid::new_v4());
+    let base = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let mut ids = Vec::new();
+    for (i, (tech, status, customer)) in [
+        (Some(ana), Status::Scheduled, "Acme Boilers"),
+        (Some(ana), Status::Completed, "Zed 100% Heating_Co"),
+        (Some(bob), Status::Scheduled, "acme north"),
+        (None, Status::Cancelled, "Other"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (job, doc_id) = job_doc();
+        let mut p = projection(job, status, tech);
+        p.customer_name = customer.into();
+        p.window_start = base + Duration::days(i as i64);
+        p.window_end = p.window_start + Duration::hours(1);
+        let mut c = DocCommit::new(doc_id, 0);
+        c.project(p);
+        store.commit(&c).await.unwrap();
+        ids.push(job);
+    }
+    let list = |f: JobFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_jobs(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.projection.job_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(JobFilter::default()).await,
+        ids,
+        "ordered by window start"
+    );
+    assert_eq!(
+        list(JobFilter {
+            technician_id: Some(ana),
+            ..Default::default()
+        })
+        .await,
+        ids[..2]
+    );
+    assert_eq!(
+        list(JobFilter {
+            status: Some(Status::Scheduled),
+            ..Default::default()
+        })
+        .await,
+        [ids[0], ids[2]]
+    );
+    assert_eq!(
+        list(JobFilter {
+            customer: Some("ACME".into()),
+            ..Default::default()
+        })
+        .await,
+        [ids[0], ids[2]]
+    );
+    assert_eq!(
+        list(JobFilter {
+            customer: Some("100%".into()),
+            ..Default::default()
+        })
+        .await,
+        [ids[1]]
+    );
+    assert_eq!(
+        list(JobFilter {
+            customer: Some("%".into()),
+            ..Default::default()
+        })
+        .await,
+        [ids[1]],
+        "LIKE wildcards in the needle are literal"
+    );
+    assert_eq!(
+        list(JobFilter {
+            window_from: Some(base + Duration::days(1)),
+            window_until: Some(base + Duration::days(3)),
+            ..Default::default()
+        })
+        .await,
+        ids[1..3]
+    );
+    assert_eq!(
+        list(JobFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        ids[..1]
+    );
+}
+
+/// Technicians hold their own open jobs and those closed recently; the
+/// office holds everyone's.
+async fn read_scope_is_assignment_and_recent_closure(url: &str) {
+    let store = open(url).await;
+    let ana = UserId::from_uuid(Uuid::new_v4());
+    let bob = UserId::from_uuid(Uuid::new_v4());
+    let mut ids = Vec::new();
+    for (tech, status) in [
+        (Some(ana), Status::Scheduled),
+        (Some(ana), Status::Completed),
+        (Some(bob), Status::OnSite),
+        (None, Status::Cancelled),
+    ] {
+        let (job, doc_id) = job_doc();
+        let mut c = DocCommit::new(doc_id, 0);
+        c.project(projection(job, status, tech));
+        store.commit(&c).await.unwrap();
+        ids.push(job);
+    }
+    let sorted = |mut v: Vec<_>| {
+        v.sort();
+        v
+    };
+    let recently = now() - Duration::minutes(1);
+    let later = now() + Duration::minutes(1);
+    assert_eq!(
+        sorted(store.job_scope(Some(ana), recently).await.unwrap()),
+        sorted(ids[..2].to_vec())
+    );
+    assert_eq!(
+        store.job_scope(Some(ana), later).await.unwrap(),
+        [ids[0]],
+        "closed jobs leave once they are older than the cut-off"
+    );
+    assert_eq!(
+        sorted(store.job_scope(None, recently).await.unwrap()),
+        sorted(ids.clone())
+    );
+    assert_eq!(
+        sorted(store.job_scope(None, later).await.unwrap()),
+        sorted(vec![ids[0], ids[2]])
+    );
+    assert!(
+        store
+            .job_scope(Some(UserId::from_uuid(Uuid::new_v4())), recently)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
