@@ -25,6 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::LockoutStore;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
 use crate::documents::Projectors;
@@ -41,12 +42,18 @@ use crate::{auth, feedback, inventory, jobs, ops, web};
 /// database ([`store::SqlStore`]). Storage itself knows none of the
 /// features; this is where they meet.
 pub trait AppStore:
-    Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+    Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore + LockoutStore
 {
 }
 
 impl<T> AppStore for T where
-    T: Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+    T: Store
+        + JobStore
+        + InventoryStore
+        + FeedbackStore
+        + OutboxStore
+        + WebSessionStore
+        + LockoutStore
 {
 }
 

@@ -1,14 +1,18 @@
 //! The login throttle as the two login forms use it: begin an attempt
 //! (refused while the account or the client address must wait or is
-//! locked out), then finish it, auditing every lockout that starts.
+//! locked out, here or in the audit another process wrote), then finish
+//! it, auditing every lockout that starts.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use uuid::Uuid;
+
+use super::store::LoginLockout;
+use super::throttle::{Attempt, Lockout, Refused, account_key};
 use crate::app::AppState;
 use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
-
-use super::throttle::{Attempt, Lockout, Refused};
+use crate::store::now_utc;
 
 /// Which login form an attempt came through (recorded with a lockout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,12 +30,37 @@ impl Surface {
     }
 }
 
+impl std::str::FromStr for Surface {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "api" => Ok(Surface::Api),
+            "console" => Ok(Surface::Console),
+            other => Err(format!("unknown login surface {other:?}")),
+        }
+    }
+}
+
 /// Starts a login attempt for the typed `username` from `client`.
 pub async fn begin(
     state: &AppState,
     username: &str,
     client: ClientAddr,
 ) -> Result<Result<Attempt, Refused>, ApiError> {
+    // A lockout another server process started holds here too.
+    let now = now_utc();
+    let live = state
+        .store
+        .live_login_lockout(&account_key(username), &client.limit_key().to_string(), now)
+        .await?;
+    if let Some((scope, until)) = live {
+        let left = Duration::try_from(until - now).unwrap_or_default();
+        return Ok(Err(Refused {
+            scope,
+            locked: true,
+            retry_after: left,
+        }));
+    }
     Ok(state
         .throttle
         .begin(username, client.limit_key(), Instant::now()))
@@ -52,7 +81,7 @@ pub async fn finish(
 }
 
 async fn audit(
-    _state: &AppState,
+    state: &AppState,
     lockout: &Lockout,
     client: ClientAddr,
     surface: Surface,
@@ -66,5 +95,19 @@ async fn audit(
         lockout_secs = lockout.duration.as_secs(),
         "login lockout"
     );
+    let locked_at = now_utc();
+    state
+        .store
+        .record_login_lockout(&LoginLockout {
+            id: Uuid::new_v4(),
+            scope: lockout.scope,
+            subject: lockout.subject.clone(),
+            surface,
+            client: client.0.to_string(),
+            failures: lockout.failures,
+            locked_at,
+            locked_until: locked_at + lockout.duration,
+        })
+        .await?;
     Ok(())
 }

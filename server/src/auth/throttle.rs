@@ -9,8 +9,8 @@
 //!   past the free ones, minus one; at most [`MAX_BACKOFF`]);
 //! - the failure that reaches the limit locks the key for the lockout
 //!   time, and the lockout is written to the audit (`login_lockouts`);
-//! - failures are forgotten a lockout time after the last one, and a
-//!   successful login clears its account's count.
+//! - failures are forgotten a lockout time after the last one's wait
+//!   ended, and a successful login clears its account's count.
 //!
 //! An attempt that must wait is answered 429 with `Retry-After` and its
 //! password is never checked, so waiting out the throttle is the only way
@@ -105,6 +105,17 @@ impl Scope {
     }
 }
 
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "account" => Ok(Scope::Account),
+            "address" => Ok(Scope::Address),
+            other => Err(format!("unknown lockout scope {other:?}")),
+        }
+    }
+}
+
 /// Why an attempt may not go ahead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refused {
@@ -168,12 +179,29 @@ impl<K: std::hash::Hash + Eq + Clone> Counter<K> {
         }
     }
 
+    /// Whether a count is over: its lockout ended, or a lockout time
+    /// passed since its wait ended (counted from the wait's end, so a
+    /// wait longer than the lockout time is not a way to a clean slate).
+    fn expired(rule: Rule, c: &Count, now: Instant, s: &ThrottleSettings) -> bool {
+        match c.locked_until {
+            Some(until) => now >= until,
+            None => {
+                let wait = match c.failures.checked_sub(rule.free) {
+                    Some(past_free) => backoff(past_free, s),
+                    None => Duration::ZERO,
+                };
+                now.saturating_duration_since(c.last) >= wait.saturating_add(s.lockout())
+            }
+        }
+    }
+
     /// The key's live count (forgetting an expired one).
     fn current(&mut self, key: &K, now: Instant, s: &ThrottleSettings) -> Option<&mut Count> {
-        let expired = self.keys.get(key).is_some_and(|c| match c.locked_until {
-            Some(until) => now >= until,
-            None => now.saturating_duration_since(c.last) >= s.lockout(),
-        });
+        let rule = self.rule;
+        let expired = self
+            .keys
+            .get(key)
+            .is_some_and(|c| Self::expired(rule, c, now, s));
         if expired {
             self.keys.remove(key);
         }
@@ -198,11 +226,8 @@ impl<K: std::hash::Hash + Eq + Clone> Counter<K> {
 
     fn count(&mut self, key: &K, now: Instant, s: &ThrottleSettings) {
         if !self.keys.contains_key(key) && self.keys.len() >= MAX_KEYS {
-            let lockout = s.lockout();
-            self.keys.retain(|_, c| match c.locked_until {
-                Some(until) => now < until,
-                None => now.saturating_duration_since(c.last) < lockout,
-            });
+            let rule = self.rule;
+            self.keys.retain(|_, c| !Self::expired(rule, c, now, s));
             if self.keys.len() >= MAX_KEYS
                 && let Some(oldest) = self
                     .keys
@@ -476,6 +501,44 @@ mod tests {
         assert!(t.begin(A, ip(1), now).is_err());
         let _ = t.finish(a, false, now);
         let _ = t.finish(b, false, now);
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_lockout_time_does_not_forget_the_failures() {
+        // Lockout 3 s, waits up to 4 s: the failures must still count after a 4 s wait.
+        let t = LoginThrottle::new(ThrottleSettings {
+            login_max_failures: 4,
+            login_lockout_secs: 3,
+            ..settings()
+        });
+        let mut now = Instant::now();
+        assert!(fail(&t, A, ip(1), now).is_empty());
+        for wait in [1, 2, 4] {
+            let refused = t.begin(A, ip(1), now).unwrap_err();
+            assert_eq!(refused.retry_after, Duration::from_secs(wait));
+            now += refused.retry_after;
+            let lockouts = fail(&t, A, ip(1), now);
+            assert_eq!(lockouts.len(), usize::from(wait == 4), "after {wait} s");
+        }
+        // Forgotten a lockout time after the wait that would have followed.
+        let t = LoginThrottle::new(ThrottleSettings {
+            login_max_failures: 4,
+            login_lockout_secs: 3,
+            ..settings()
+        });
+        let now = Instant::now();
+        fail(&t, A, ip(1), now);
+        fail(&t, A, ip(1), now + Duration::from_secs(1));
+        // Two failures: the next wait is 2 s, so forgotten 5 s after the last.
+        assert!(t.begin(A, ip(1), now + Duration::from_secs(2)).is_err());
+        let later = now + Duration::from_secs(1) + Duration::from_secs(5);
+        let fresh = t.begin(A, ip(1), later).unwrap();
+        let _ = t.finish(fresh, false, later);
+        // A clean slate: that was a free failure again, the next waits 1 s.
+        assert_eq!(
+            t.begin(A, ip(1), later).unwrap_err().retry_after,
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -20,4 +20,4 @@ mod processes;
 mod schemathesis;
 mod sync;
 mod sync_security;
-// mod throttle; (with the lockout audit)
+mod throttle;
