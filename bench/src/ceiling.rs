@@ -38,6 +38,7 @@ pub fn replay(m: &Measured) -> anyhow::Result<Ceiling> {
         let caller = Caller {
             principal: Principal::new(*user, Role::Technician),
             device_actors: &actors,
+            context: &Default::default(),
         };
         let mut docs: BTreeMap<DocId, HeldDoc> = m.start_docs[i]
             .iter()
@@ -59,6 +60,14 @@ pub fn replay(m: &Measured) -> anyhow::Result<Ceiling> {
         // then the stretches.
         for record in records {
             for (id, received) in &record.received {
+                // A van's stock document starts with the ledger's first
+                // movement on it, so it may arrive after the first sync.
+                if let DocId::VanStock(_) = id {
+                    docs.entry(*id).or_insert_with(|| HeldDoc {
+                        doc: fieldsync_core::automerge::Automerge::new(),
+                        access: Access::ReadOnly,
+                    });
+                }
                 let held = docs.get_mut(id).context("replay: unknown document")?;
                 held.doc.apply_changes(received.iter().cloned())?;
             }

@@ -75,7 +75,14 @@ pub struct SyncRecord {
 }
 
 impl Device {
-    pub fn new(index: usize, user: UserId, token: String, actor: [u8; 16], seed: u64) -> Self {
+    pub fn new(
+        index: usize,
+        user: UserId,
+        token: String,
+        actor: [u8; 16],
+        seed: u64,
+        van: LocationId,
+    ) -> Self {
         let actor = ActorId::from(actor);
         Self {
             index,
@@ -86,7 +93,7 @@ impl Device {
             session: ClientSession::new(actor),
             jobs: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
-            van: LocationId::from_bytes(id_bytes(seed, 0xFA)),
+            van,
             pending: None,
         }
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use fieldsync_core::automerge::Automerge;
-use fieldsync_core::{DocId, JobId, Timestamp, UserId};
+use fieldsync_core::{DocId, JobId, LocationId, Timestamp, UserId};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
@@ -346,6 +346,28 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     admin
         .call(reqwest::Method::PUT, "/v1/pricebook", &price_book())
         .await?;
+    // Parts come from each technician's own van: the server checks it.
+    let depot = admin
+        .call(
+            reqwest::Method::POST,
+            "/v1/inventory/locations",
+            &json!({"kind": "depot", "name": "Bench depot"}),
+        )
+        .await?["id"]
+        .clone();
+    let mut vans = Vec::with_capacity(users.len());
+    for (name, user) in names.iter().zip(&users) {
+        let van = admin
+            .call(
+                reqwest::Method::POST,
+                "/v1/inventory/locations",
+                &json!({"kind": "van", "name": format!("Van of {name}"),
+                                    "depot_id": depot, "technician_id": user}),
+            )
+            .await?;
+        let id: LocationId = van["id"].as_str().context("van id")?.parse()?;
+        vans.push(id);
+    }
     let office = login(&client, &base, "bench-office", id_bytes(2, 0x0F)).await?;
     let office = Arc::new(Office {
         client: client.clone(),
@@ -372,13 +394,14 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
 
     eprintln!("[{}/{}] logging in", cfg.backend.name(), cfg.technicians);
     let mut set = JoinSet::new();
-    for (i, (name, user)) in names.iter().zip(&users).enumerate() {
-        let (client, base, gate, name, user) = (
+    for (i, ((name, user), van)) in names.iter().zip(&users).zip(&vans).enumerate() {
+        let (client, base, gate, name, user, van) = (
             client.clone(),
             base.clone(),
             gate.clone(),
             name.clone(),
             *user,
+            *van,
         );
         let seed = cfg.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         set.spawn(async move {
@@ -386,7 +409,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             let actor = id_bytes(i as u64 + 1, 0x7E);
             let tokens = login(&client, &base, &name, actor).await?;
             let token = tokens["access_token"].as_str().context("token")?.to_owned();
-            anyhow::Ok(Device::new(i, user, token, actor, seed))
+            anyhow::Ok(Device::new(i, user, token, actor, seed, van))
         });
     }
     let mut devices = Vec::new();

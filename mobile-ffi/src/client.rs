@@ -306,6 +306,33 @@ impl FieldsyncClient {
         self.with(|l| l.record_payment(&job_id, &method, amount_minor, reference, now_ms()))
     }
 
+    /// Attaches a file to the job by reference: its SHA-256 (64 hex digits),
+    /// size, media type (`image/jpeg`), `kind` (before, after, serial_plate,
+    /// signature or document) and a caption (may be empty). The bytes travel
+    /// separately from sync. Refused on a job the server has not upgraded to
+    /// schema 2 yet (sync first). Returns the attachment's id.
+    pub fn add_attachment(
+        &self,
+        job_id: String,
+        sha256: String,
+        size_bytes: u64,
+        media_type: String,
+        kind: String,
+        caption: String,
+    ) -> Result<String> {
+        self.with(|l| {
+            l.add_attachment(
+                &job_id,
+                sha256,
+                size_bytes,
+                media_type,
+                &kind,
+                caption,
+                now_ms(),
+            )
+        })
+    }
+
     /// `image_sha256`: SHA-256 of the signature image (64 hex digits).
     pub fn capture_signature(
         &self,

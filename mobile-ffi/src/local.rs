@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
-use fieldsync_core::job::PaymentMethod;
+use fieldsync_core::job::{AttachmentKind, PaymentMethod, keys};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
 use fieldsync_core::sync::{ClientSession, DocSet, Outcome, SyncResponse, decode_response};
+use fieldsync_core::validate::{Context, TechnicianVan};
 use fieldsync_core::vanstock::{VanStock, pending_consumption, read_van_stock};
 use fieldsync_core::{
     DocId, JobAction, JobDoc, JobId, LineId, LocationId, Money, Principal, Quantity, Role, Sku,
@@ -308,7 +309,8 @@ impl Local {
             .ok_or_else(|| not_found("job", job_id))?;
         let before = doc.get_heads();
         let mut job = JobDoc::from_trusted(doc);
-        let applied = job.apply(&action, who, Timestamp(now_ms));
+        let ctx = self.context(&action)?;
+        let applied = job.apply_in(&action, who, Timestamp(now_ms), &ctx);
         let saved = applied
             .map_err(FieldsyncError::from)
             .and_then(|_| self.store.save_doc(&id, job.doc()));
@@ -324,6 +326,20 @@ impl Local {
         }
         self.docs.insert(id, doc);
         saved
+    }
+
+    /// What this device knows of the server's records, for the rules that
+    /// need them: its van (the one whose stock the server sends it), for
+    /// part lines. The server checks again with its own records.
+    fn context(&self, action: &JobAction) -> Result<Context> {
+        let ctx = Context::default();
+        if !action.fields().contains(&keys::PARTS) {
+            return Ok(ctx);
+        }
+        Ok(match self.van()? {
+            Some(stock) => ctx.with_technician_van(TechnicianVan::Assigned(stock.van)),
+            None => ctx,
+        })
     }
 
     /// `use_part` with the checks only the device can make: the van it
@@ -400,6 +416,38 @@ impl Local {
             now_ms,
         )?;
         Ok(entry.to_string())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_attachment(
+        &mut self,
+        job_id: &str,
+        sha256: String,
+        size_bytes: u64,
+        media_type: String,
+        kind: &str,
+        caption: String,
+        now_ms: i64,
+    ) -> Result<String> {
+        let kind = AttachmentKind::parse(kind).ok_or_else(|| {
+            FieldsyncError::invalid(
+                "kind must be before, after, serial_plate, signature or document",
+            )
+        })?;
+        let attachment = new_line();
+        self.act(
+            job_id,
+            JobAction::AddAttachment {
+                attachment,
+                sha256,
+                size: size_bytes,
+                media_type,
+                kind,
+                caption,
+            },
+            now_ms,
+        )?;
+        Ok(attachment.to_string())
     }
 
     pub fn record_payment(

@@ -72,6 +72,7 @@ pub struct JobDetail {
     pub signature: Option<SignatureInfo>,
     pub cancel_reason: Option<String>,
     pub unable_reason: Option<String>,
+    pub attachments: Vec<AttachmentLine>,
     /// `None` until the price book has been synced (see `billing_unavailable`).
     pub billing: Option<Bill>,
     pub billing_unavailable: Option<String>,
@@ -122,6 +123,20 @@ pub struct PaymentLine {
     pub amount_minor: i64,
     pub reference: Option<String>,
     pub device_time_ms: i64,
+}
+
+/// A file attached to the job (a reference: the bytes travel separately).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AttachmentLine {
+    pub id: String,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub media_type: String,
+    /// `before`, `after`, `serial_plate`, `signature` or `document`.
+    pub kind: String,
+    pub caption: String,
+    pub taken_at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -328,6 +343,19 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
         }),
         cancel_reason: job.cancel_reason.clone(),
         unable_reason: job.unable_reason.clone(),
+        attachments: job
+            .attachments
+            .iter()
+            .map(|a| AttachmentLine {
+                id: a.id.to_string(),
+                sha256: a.sha256.clone(),
+                size_bytes: a.size,
+                media_type: a.media_type.clone(),
+                kind: a.kind.as_str().to_owned(),
+                caption: a.caption.clone(),
+                taken_at_ms: a.taken_at.0,
+            })
+            .collect(),
         billing,
         billing_unavailable,
     }

@@ -39,7 +39,8 @@ const MIN_KILLS_INSIDE: usize = KILLS / 8;
 const SYNC_EVERY: usize = 6;
 const DIR_VAR: &str = "FIELDSYNC_CRASH_DIR";
 const RUN_VAR: &str = "FIELDSYNC_CRASH_RUN";
-const VAN: &str = "0b0b0b0b-0000-4000-8000-000000000001";
+/// The technician's van (parts come from it: the server checks).
+const VAN_VAR: &str = "FIELDSYNC_CRASH_VAN";
 const PASSWORD: &str = "correct horse battery";
 
 /// A real server in this process: SQLite in a temporary directory, HTTP on
@@ -47,6 +48,7 @@ const PASSWORD: &str = "correct horse battery";
 struct Server {
     url: String,
     office: String,
+    van: String,
     http: reqwest::blocking::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _runtime: tokio::runtime::Runtime,
@@ -73,14 +75,15 @@ impl Server {
             .build()
             .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let addr = runtime.block_on(async {
+        let (addr, ana) = runtime.block_on(async {
             let state = AppState::build(settings).await.expect("server state");
+            let mut ana = None;
             for (name, role) in [
                 ("admin", Role::Admin),
                 ("dispatch", Role::Dispatcher),
                 ("ana", Role::Technician),
             ] {
-                fieldsync_server::cli::create_user(
+                let id = fieldsync_server::cli::create_user(
                     state.store.as_ref(),
                     name.parse().unwrap(),
                     role,
@@ -88,6 +91,9 @@ impl Server {
                 )
                 .await
                 .unwrap();
+                if role == Role::Technician {
+                    ana = Some(id);
+                }
             }
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -98,7 +104,7 @@ impl Server {
                 .await
                 .expect("server runs")
             });
-            addr
+            (addr, ana.unwrap())
         });
         let http = reqwest::blocking::Client::new();
         let url = format!("http://{addr}");
@@ -129,9 +135,24 @@ impl Server {
             .send()
             .unwrap();
         assert_eq!(res.status(), 200, "{}", res.text().unwrap());
+        let location = |body: Value| -> Value {
+            let res = http
+                .post(format!("{url}/v1/inventory/locations"))
+                .bearer_auth(&admin)
+                .json(&body)
+                .send()
+                .unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().unwrap());
+            res.json::<Value>().unwrap()["id"].clone()
+        };
+        let depot = location(json!({"kind": "depot", "name": "Depot"}));
+        let van = location(
+            json!({"kind": "van", "name": "Van 1", "depot_id": depot, "technician_id": ana}),
+        );
         Self {
             url,
             office,
+            van: van.as_str().unwrap().to_owned(),
             http,
             _shutdown: tx,
             _runtime: runtime,
@@ -395,6 +416,7 @@ fn sigkill_inside_actions_and_syncs_loses_nothing() {
             .args(["--ignored", "--exact", "crash_child", "--nocapture"])
             .env(DIR_VAR, dir.path())
             .env(RUN_VAR, run.to_string())
+            .env(VAN_VAR, &server.van)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
@@ -540,6 +562,7 @@ fn sigkill_inside_actions_and_syncs_loses_nothing() {
 fn crash_child() {
     let dir = std::env::var(DIR_VAR).expect("run by the crash test");
     let run = std::env::var(RUN_VAR).unwrap();
+    let van = std::env::var(VAN_VAR).unwrap();
     let client = FieldsyncClient::open(dir).unwrap();
     println!("READY");
     let job = client.jobs().unwrap()[0].id.clone();
@@ -571,7 +594,7 @@ fn crash_child() {
             1 => {
                 println!("BEGIN part");
                 let id = client
-                    .use_part(job.clone(), "VALVE-22".into(), 1, vec![], Some(VAN.into()))
+                    .use_part(job.clone(), "VALVE-22".into(), 1, vec![], Some(van.clone()))
                     .unwrap();
                 println!("ACK part {id}");
                 if i % 3 == 0 {

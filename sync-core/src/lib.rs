@@ -3,10 +3,13 @@
 //! Pure Rust on automerge, with no I/O, no async runtime and no database:
 //!
 //! - [`job`]: the work order as an automerge document ([`JobDoc`]), read as a
-//!   plain [`Job`], edited only through named [`JobAction`]s;
+//!   plain [`Job`], edited only through named [`JobAction`]s; its fields are
+//!   declared once, as data, in [`job::schema`], with a version the server
+//!   upgrades;
 //! - [`status`]: the lifecycle and the rule that settles concurrent status writes;
 //! - [`validate`]: [`validate_changes`], what each role may change, run by the
-//!   device before it commits and by the server on receipt;
+//!   device before it commits and by the server on receipt (with a
+//!   [`validate::Context`] of what the server knows, such as the technician's van);
 //! - [`pricebook`], [`billing`]: the server-authored price book and the one
 //!   function that turns a job into an invoice (integer minor units);
 //! - [`card`]: the card-number test every free-text field passes;
@@ -65,4 +68,4 @@ pub use ids::*;
 pub use job::{Job, JobAction, JobDoc, JobSpec};
 pub use role::{Principal, Role};
 pub use status::Status;
-pub use validate::{RejectCode, Rejection, validate_changes};
+pub use validate::{RejectCode, Rejection, validate_changes, validate_changes_in};

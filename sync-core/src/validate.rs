@@ -7,30 +7,39 @@
 //! office cancelled meanwhile made a valid change, and the conflict rule in
 //! [`crate::status`] settles the outcome.
 //!
-//! What is checked, per change:
+//! What is checked, per change, by the schema table ([`crate::job::schema`])
+//! where the rule is the field's:
 //! - **where it writes**: every patch of the change (`diff(deps, [change])`)
-//!   must land on a field the role owns; unknown fields, replaced
-//!   containers, deletions of lines and counters are refused;
+//!   must land on a field and key the table lists, written the way its
+//!   shape allows, by a role the table names as its writer; unknown fields
+//!   and keys, replaced or created containers, deletions of lines and
+//!   counters are refused;
 //! - **what it writes**: every touched unit (a part line, the customer, ...)
-//!   is re-read strictly at the change, so types and invariants hold;
+//!   is re-read strictly at the change with the table's reader, and its
+//!   texts keep the table's limits and hold no card number (texts that merge,
+//!   the notes, are checked again as merged after the batch);
 //! - **who it is**: a technician only writes jobs assigned to them (at the
 //!   change's dependencies) and only their own lines; the office never
 //!   writes labour, parts, payments, answers or signatures;
 //! - **the lifecycle**: status moves follow [`Status::can_move`], each move
 //!   carries exactly one matching history entry, completion needs a
-//!   signature and work, and a closed job only takes notes.
+//!   signature and work, and a closed job only takes notes;
+//! - **what the server knows** ([`Context`]): a technician's part line takes
+//!   stock from the van the server has them on.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use automerge::hydrate::{Map, Value};
-use automerge::{Automerge, ChangeHash, ObjId, PatchAction, Prop, ROOT, ReadDoc};
+use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SchemaError;
 use crate::hydrated::MapRef;
-use crate::ids::{LineId, UserId};
+use crate::ids::{LineId, LocationId, UserId};
 use crate::job::keys as k;
 use crate::job::read::{self, read_job, read_status};
+use crate::job::schema::{self, Field, Shape, When, Writer};
+use crate::job::{Job, PartLine};
 use crate::role::{Principal, Role};
 use crate::status::Status;
 
@@ -59,6 +68,8 @@ pub enum RejectCode {
     ForeignActor,
     /// The sync bytes could not be decoded or broke a size limit.
     Malformed,
+    /// A technician's part line names a van that is not theirs.
+    WrongVan,
 }
 
 impl Rejection {
@@ -80,22 +91,75 @@ fn forbidden(msg: impl Into<String>) -> Rejection {
     Rejection::new(RejectCode::Forbidden, msg)
 }
 
+/// What the server knows beyond the document that some rules need, as its
+/// records say when it receives the changes (device clocks are never trusted,
+/// so "at the time of the change" is the time the server sees it).
+///
+/// The server builds one per request; a device fills in what it knows and
+/// leaves the rest [`Default`], which skips the rules that need it (the
+/// server checks them again on receipt). Later rules add fields here (the
+/// price book version the job bills with, ...): build it with
+/// [`Context::default`] and the `with_*` methods, so adding one breaks no
+/// caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Context {
+    /// The van of the technician sending the changes.
+    pub technician_van: TechnicianVan,
+}
+
+impl Context {
+    pub fn with_technician_van(mut self, van: TechnicianVan) -> Self {
+        self.technician_van = van;
+        self
+    }
+}
+
+/// The van assigned to a technician, as the server's records say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TechnicianVan {
+    /// Not known where the check runs: the rule is not checked.
+    #[default]
+    Unknown,
+    /// The technician has no van: they may not take parts.
+    NoVan,
+    Assigned(LocationId),
+}
+
 /// Validates `new` (hashes of changes already applied to `doc`, dependencies
-/// before dependents) as written by `who`, then checks the merged job still
-/// reads cleanly.
+/// before dependents) as written by `who`, without server context (see
+/// [`validate_changes_in`]), and returns the merged job.
 pub fn validate_changes(
     doc: &Automerge,
     new: &[ChangeHash],
     who: &Principal,
-) -> Result<(), Rejection> {
+) -> Result<Job, Rejection> {
+    validate_changes_in(doc, new, who, &Context::default())
+}
+
+/// Validates `new` as written by `who`, with the rules that need the
+/// server's records checked against `ctx`, then reads the merged job and
+/// hands it back, so callers need not read it again.
+pub fn validate_changes_in(
+    doc: &Automerge,
+    new: &[ChangeHash],
+    who: &Principal,
+    ctx: &Context,
+) -> Result<Job, Rejection> {
+    let mut texts = BTreeMap::new();
     for hash in new {
         let meta = doc
             .get_change_meta_by_hash(hash)
             .ok_or_else(|| Rejection::new(RejectCode::Malformed, "change missing from document"))?;
-        validate_one(doc, *hash, &meta.deps, who)?;
+        validate_one(doc, *hash, &meta.deps, who, ctx, &mut texts)?;
     }
-    read_job(doc, None)?;
-    Ok(())
+    // Text merges concurrent insertions, so the merged text may be longer
+    // than any change made it (and a card number could be split across
+    // concurrent changes): check what the batch touched as it now reads.
+    for field in texts.values() {
+        check_text_at(doc, field, None)?;
+    }
+    Ok(read_job(doc, None)?)
 }
 
 fn validate_one(
@@ -103,6 +167,8 @@ fn validate_one(
     hash: ChangeHash,
     deps: &[ChangeHash],
     who: &Principal,
+    ctx: &Context,
+    texts: &mut BTreeMap<&'static str, &'static Field>,
 ) -> Result<(), Rejection> {
     let at = [hash];
     if deps.is_empty() {
@@ -131,8 +197,10 @@ fn validate_one(
     for patch in doc.diff(deps, &at) {
         classify(doc, &patch, (deps, hash), before, who, &mut touched)?;
     }
-    check_touched(doc, &touched, deps, &at, who)?;
-    check_status(doc, &touched, before, &at, who)
+    check_touched(doc, &touched, deps, &at, who, ctx)?;
+    check_status(doc, &touched, before, &at, who)?;
+    texts.extend(touched.texts);
+    Ok(())
 }
 
 /// The first change of a job: only the office writes it, and it must read as a job.
@@ -155,7 +223,7 @@ fn validate_creation(doc: &Automerge, at: &[ChangeHash], who: &Principal) -> Res
             "a job starts scheduled",
         ));
     }
-    Ok(())
+    check_all_texts(doc, at)
 }
 
 /// Units of the job a change wrote, re-read afterwards.
@@ -163,8 +231,14 @@ fn validate_creation(doc: &Automerge, at: &[ChangeHash], who: &Principal) -> Res
 struct Touched {
     status: bool,
     history_entries: Vec<ObjId>,
-    root_maps: BTreeSet<&'static str>,
-    entries: BTreeSet<(&'static str, String)>,
+    /// Scalar, map and whole fields: re-read as of the change.
+    fields: BTreeMap<&'static str, &'static Field>,
+    /// Lines, by field and line key.
+    lines: BTreeMap<(&'static str, String), &'static Field>,
+    /// Text fields.
+    texts: BTreeMap<&'static str, &'static Field>,
+    /// Characters the change added to each text field.
+    inserted: BTreeMap<&'static str, usize>,
 }
 
 /// The full path of a patch: its object's path plus the key or index it acts on.
@@ -193,12 +267,7 @@ fn key_of(p: &Prop) -> Option<&str> {
     }
 }
 
-/// Root fields only the office writes (maps hold scalars the office edits in place).
-const OFFICE_MAPS: [&str; 3] = [k::CUSTOMER, k::SITE, k::ASSET];
-const OFFICE_SCALARS: [&str; 4] = [k::PROBLEM, k::PRIORITY, k::TECHNICIAN, k::CANCEL_REASON];
-/// Containers of lines the technician owns.
-const TECH_ENTRIES: [&str; 4] = [k::LABOUR, k::PARTS, k::PAYMENTS, k::ANSWERS];
-
+/// Decides, by the schema table, whether one patch may be written by `who`.
 fn classify(
     doc: &Automerge,
     patch: &automerge::Patch,
@@ -220,162 +289,96 @@ fn classify(
     if matches!(patch.action, PatchAction::Conflict { .. }) {
         return Ok(());
     }
-    let office = who.role.is_office();
-    let tech = who.role == Role::Technician;
-    let depth = segs.len();
-    let closed = before.is_final();
-
-    // A closed job takes notes only.
-    if closed && root_key != k::NOTES {
+    let Some(field) = schema::field(root_key) else {
+        return Err(forbidden(format!("unknown field {root_key:?}")));
+    };
+    let key = field.key;
+    match field.writer {
+        Writer::Fixed => return Err(forbidden(format!("{key} never changes"))),
+        Writer::Server => return Err(forbidden(format!("only the server writes {key}"))),
+        Writer::Office if !field.writer.admits(who.role) => {
+            return Err(forbidden(format!("only the office edits {key}")));
+        }
+        Writer::Technician if !field.writer.admits(who.role) => {
+            return Err(forbidden(format!("only the technician writes {key}")));
+        }
+        _ => {}
+    }
+    if !schema::allows(field.when, before) {
         return Err(Rejection::new(
             RejectCode::Transition,
-            format!("the job is {before}; only notes can change"),
+            match field.when {
+                When::OnSite => format!("{key} is written on site only"),
+                _ => format!("the job is {before}; only notes can change"),
+            },
         ));
     }
 
-    match root_key {
-        k::NOTES => {
-            if depth == 1 {
-                return Err(forbidden("the notes text cannot be replaced"));
-            }
-            Ok(())
-        }
-        k::STATUS => {
-            if depth != 1 || !matches!(patch.action, PatchAction::PutMap { .. }) {
-                return Err(forbidden("status is set, never deleted"));
-            }
-            touched.status = true;
-            Ok(())
-        }
-        k::STATUS_HISTORY => {
-            match (&patch.action, depth) {
-                (PatchAction::Insert { values, .. }, 2) => {
-                    for (_, id, _) in values.iter() {
-                        touched.history_entries.push(id.clone());
-                    }
-                    Ok(())
-                }
-                // Fields of an entry this change inserted.
-                (PatchAction::PutMap { .. }, 3) if created_by(doc, &patch.obj, hash) => Ok(()),
-                _ => Err(forbidden("status history is append-only")),
-            }
-        }
-        key if OFFICE_MAPS.contains(&key) => {
-            if !office {
-                return Err(forbidden(format!("only the office edits {key}")));
-            }
-            if depth != 2 || !matches!(patch.action, PatchAction::PutMap { .. }) {
-                return Err(forbidden(format!("{key} is edited field by field")));
-            }
-            touched.root_maps.insert(static_key(key));
-            Ok(())
-        }
-        key if OFFICE_SCALARS.contains(&key) => {
-            if !office {
-                return Err(forbidden(format!("only the office edits {key}")));
-            }
-            if depth != 1 || !matches!(patch.action, PatchAction::PutMap { .. }) {
+    let depth = segs.len();
+    let put = matches!(patch.action, PatchAction::PutMap { .. });
+    match field.shape {
+        Shape::Scalar | Shape::Status => {
+            if depth != 1 || !put {
                 return Err(forbidden(format!("{key} is set, never deleted")));
             }
-            touched.root_maps.insert(static_key(key));
-            Ok(())
+            if field.shape == Shape::Status {
+                touched.status = true;
+            } else {
+                touched.fields.insert(key, field);
+            }
         }
-        k::CHECKLIST => {
-            if !office {
-                return Err(forbidden("only the office edits checklist questions"));
+        Shape::Map => {
+            if depth != 2 || !put {
+                return Err(forbidden(format!("{key} is edited field by field")));
             }
-            entry_patch(
-                doc,
-                patch,
-                &segs,
-                (deps, hash),
-                k::CHECKLIST,
-                &[k::QUESTION, k::REQUIRED],
-                touched,
-            )
+            known_key(field, segs.get(1))?;
+            touched.fields.insert(key, field);
         }
-        key if TECH_ENTRIES.contains(&key) => {
-            if !tech {
-                return Err(forbidden(format!("only the technician writes {key}")));
-            }
-            let editable: &[&str] = match key {
-                k::PARTS => &[k::QUANTITY, k::VOIDED],
-                k::LABOUR => &[k::MINUTES, k::RATE, k::DESCRIPTION],
-                _ => &[],
-            };
-            entry_patch(
-                doc,
-                patch,
-                &segs,
-                (deps, hash),
-                static_key(key),
-                editable,
-                touched,
-            )
-        }
-        k::SIGNATURE => {
-            if !tech {
-                return Err(forbidden("only the technician captures the signature"));
-            }
-            if before != Status::OnSite {
-                return Err(Rejection::new(
-                    RejectCode::Transition,
-                    "the customer signs on site",
-                ));
-            }
+        Shape::Whole => {
             if !whole_object(doc, patch, depth, hash) {
-                return Err(forbidden("a signature is captured whole"));
+                return Err(forbidden(format!("{key} is written whole")));
             }
-            touched.root_maps.insert(k::SIGNATURE);
-            Ok(())
-        }
-        k::WINDOW => {
-            if !office {
-                return Err(forbidden("only the office edits the window"));
+            if depth == 2 {
+                known_key(field, segs.get(1))?;
             }
-            // Replaced whole, so concurrent edits can never mix one side's
-            // start with the other's end.
-            if !whole_object(doc, patch, depth, hash) {
-                return Err(forbidden("the window is replaced whole"));
+            touched.fields.insert(key, field);
+        }
+        Shape::Text => {
+            if depth == 1 {
+                return Err(forbidden(format!("the {key} text cannot be replaced")));
             }
-            touched.root_maps.insert(k::WINDOW);
-            Ok(())
-        }
-        k::UNABLE_REASON => {
-            if !tech || depth != 1 {
-                return Err(forbidden("only the technician gives the reason"));
+            if let PatchAction::SpliceText { value, .. } = &patch.action {
+                *touched.inserted.entry(key).or_default() += value.make_string().chars().count();
             }
-            touched.root_maps.insert(k::UNABLE_REASON);
-            Ok(())
+            touched.texts.insert(key, field);
         }
-        k::KIND | k::SCHEMA_VERSION | k::JOB_ID | k::CREATED_AT => {
-            Err(forbidden(format!("{root_key} never changes")))
+        Shape::Log => match (&patch.action, depth) {
+            (PatchAction::Insert { values, .. }, 2) => {
+                for (_, id, _) in values.iter() {
+                    touched.history_entries.push(id.clone());
+                }
+            }
+            // Fields of an entry this change inserted, and only those an
+            // entry has (read_history_entry would ignore any other).
+            (PatchAction::PutMap { .. }, 3) if created_by(doc, &patch.obj, hash) => {
+                known_key(field, segs.get(2))?;
+            }
+            _ => return Err(forbidden(format!("{key} is append-only"))),
+        },
+        Shape::Lines { replaceable } => {
+            entry_patch(doc, patch, &segs, (deps, hash), field, replaceable, touched)?;
         }
-        other => Err(forbidden(format!("unknown field {other:?}"))),
     }
+    Ok(())
 }
 
-/// Interns a root key we matched against our own constants.
-fn static_key(key: &str) -> &'static str {
-    [
-        k::CUSTOMER,
-        k::SITE,
-        k::ASSET,
-        k::WINDOW,
-        k::PROBLEM,
-        k::PRIORITY,
-        k::TECHNICIAN,
-        k::CANCEL_REASON,
-        k::WINDOW,
-        k::LABOUR,
-        k::PARTS,
-        k::PAYMENTS,
-        k::ANSWERS,
-        k::CHECKLIST,
-    ]
-    .into_iter()
-    .find(|k| *k == key)
-    .unwrap_or("")
+/// The key a patch writes inside a unit must be one the schema lists.
+fn known_key(field: &Field, seg: Option<&Prop>) -> Result<(), Rejection> {
+    match seg.and_then(key_of) {
+        Some(sub) if field.keys.contains(&sub) => Ok(()),
+        Some(sub) => Err(forbidden(format!("{} has no field {sub:?}", field.key))),
+        None => Err(forbidden(format!("{} is a map", field.key))),
+    }
 }
 
 /// A root field written as a whole new map: the put of the map itself, or a
@@ -399,20 +402,22 @@ fn entry_patch(
     patch: &automerge::Patch,
     segs: &[Prop],
     (deps, hash): (&[ChangeHash], ChangeHash),
-    container: &'static str,
-    editable: &[&str],
+    field: &'static Field,
+    replaceable: bool,
     touched: &mut Touched,
 ) -> Result<(), Rejection> {
+    let container = field.key;
     let Some(line) = segs.get(1).and_then(key_of) else {
         return Err(forbidden(format!("{container} cannot be replaced")));
     };
     match (segs.len(), &patch.action) {
         (2, PatchAction::PutMap { value, .. }) => {
             // A new line: a map made by this change. Replacing an existing
-            // line would hide the original, so only answers may be re-given.
+            // line would hide the original, so only replaceable lines
+            // (answers, checklist questions) may be written again.
             let fresh = created_by(doc, &value.1, hash);
             let existed = hydrate_map_at(doc, &[container, line], deps).is_some();
-            if !fresh || (existed && container != k::ANSWERS && container != k::CHECKLIST) {
+            if !fresh || (existed && !replaceable) {
                 return Err(forbidden(format!(
                     "lines in {container} are never replaced"
                 )));
@@ -423,16 +428,24 @@ fn entry_patch(
                 "lines in {container} are voided, never deleted"
             )));
         }
-        // Anything inside an object this change made (a new line's fields, its serials).
-        (_, _) if created_by(doc, &patch.obj, hash) => {}
-        (3, PatchAction::PutMap { key, .. }) if editable.contains(&key.as_str()) => {}
         _ => {
-            return Err(forbidden(format!(
-                "this field of a line in {container} cannot be edited"
-            )));
+            known_key(field, segs.get(2))?;
+            let in_place = segs.len() == 3
+                && matches!(patch.action, PatchAction::PutMap { .. })
+                && segs
+                    .get(2)
+                    .and_then(key_of)
+                    .is_some_and(|sub| field.editable.contains(&sub));
+            // Anything inside an object this change made (a new line's
+            // fields, its serials), or an editable key put in place.
+            if !created_by(doc, &patch.obj, hash) && !in_place {
+                return Err(forbidden(format!(
+                    "this field of a line in {container} cannot be edited"
+                )));
+            }
         }
     }
-    touched.entries.insert((container, line.to_owned()));
+    touched.lines.insert((container, line.to_owned()), field);
     Ok(())
 }
 
@@ -450,104 +463,152 @@ fn hydrate_map_at(doc: &Automerge, keys: &[&str], at: &[ChangeHash]) -> Option<M
     }
 }
 
-/// Re-reads every unit the change touched, strictly, as of the change.
+/// Re-reads every unit the change touched, strictly, as of the change, with
+/// the schema's reader and text rules, then the rules that need more.
 fn check_touched(
     doc: &Automerge,
     touched: &Touched,
     deps: &[ChangeHash],
     at: &[ChangeHash],
     who: &Principal,
+    ctx: &Context,
 ) -> Result<(), Rejection> {
-    if !touched.root_maps.is_empty() {
+    if !touched.fields.is_empty() {
         // Office fields and the signature are small: read the job as of the change.
         let root = hydrate_map_at(doc, &[], at)
             .ok_or_else(|| Rejection::new(RejectCode::Schema, "root is not a map"))?;
         let r = MapRef::new(&root, "");
-        for key in &touched.root_maps {
-            match *key {
-                k::CUSTOMER => {
-                    read::read_customer(MapRef::new(r.map(k::CUSTOMER)?, "/customer"))?;
-                }
-                k::SITE => {
-                    read::read_site(MapRef::new(r.map(k::SITE)?, "/site"))?;
-                }
-                k::ASSET => {
-                    read::read_asset(MapRef::new(r.map(k::ASSET)?, "/asset"))?;
-                }
-                k::WINDOW => {
-                    read::read_window(MapRef::new(r.map(k::WINDOW)?, "/window"))?;
-                }
-                k::SIGNATURE => {
-                    let sig =
-                        read::read_signature(MapRef::new(r.map(k::SIGNATURE)?, "/signature"))?;
-                    if sig.by != who.user {
-                        return Err(forbidden(
-                            "a signature is recorded by the one who captured it",
-                        ));
-                    }
-                }
-                k::PROBLEM => {
-                    r.str(k::PROBLEM)?;
-                }
-                k::PRIORITY => {
-                    crate::job::Priority::parse(r.str(k::PRIORITY)?)
-                        .ok_or_else(|| r.err(k::PRIORITY, "unknown priority"))?;
-                }
-                k::TECHNICIAN => {
-                    r.opt_str(k::TECHNICIAN)?
-                        .map(|s| s.parse::<UserId>())
-                        .transpose()
-                        .map_err(|_| r.err(k::TECHNICIAN, "not a user id"))?;
-                }
-                k::CANCEL_REASON | k::UNABLE_REASON => {
-                    r.opt_str(key)?;
-                }
-                _ => {}
+        for (key, field) in &touched.fields {
+            let path = format!("/{key}");
+            let unit = match field.shape {
+                Shape::Map | Shape::Whole => MapRef::new(r.map(key)?, &path),
+                _ => r,
+            };
+            let read = field
+                .read
+                .ok_or_else(|| forbidden(format!("{key} has no reader")))?;
+            let info = read(&unit, None)?;
+            schema::check_unit_texts(field, &unit)?;
+            if info.by.is_some_and(|by| by != who.user) {
+                return Err(forbidden(format!(
+                    "{key} is recorded in the name of the one who wrote it"
+                )));
             }
         }
     }
-    for (container, line) in &touched.entries {
-        let path = format!("/{container}/{line}");
+    for ((key, line), field) in &touched.lines {
+        let path = format!("/{key}/{line}");
         let id: LineId = line
             .parse()
             .map_err(|_| SchemaError::new(path.clone(), "entry key is not a line id"))?;
-        let now = hydrate_map_at(doc, &[container, line], at)
+        let now = hydrate_map_at(doc, &[key, line], at)
             .ok_or_else(|| SchemaError::new(path.clone(), "expected a map"))?;
         let m = MapRef::new(&now, &path);
-        let prior = hydrate_map_at(doc, &[container, line], deps);
-        let by: Option<UserId> = match *container {
-            k::LABOUR => Some(read::read_labour(id, m)?.by),
-            k::PAYMENTS => Some(read::read_payment(id, m)?.by),
-            k::ANSWERS => Some(read::read_answer(m)?.by),
-            k::CHECKLIST => {
-                read::read_question(id, m, None)?;
-                None
+        let read = field
+            .read
+            .ok_or_else(|| forbidden(format!("{key} has no reader")))?;
+        let unit = read(&m, Some(id))?;
+        schema::check_unit_texts(field, &m)?;
+        let prior = hydrate_map_at(doc, &[key, line], deps);
+        if let (Some(prior), Shape::Lines { replaceable: false }) = (&prior, field.shape) {
+            // Edited in place: only live lines, only by the one who wrote them.
+            let prior = read(&MapRef::new(prior, &path), Some(id))?;
+            if prior.voided {
+                return Err(forbidden(format!("a voided {} cannot change", field.line)));
             }
-            k::PARTS => {
-                let part = read::read_part(id, m)?;
-                if let Some(prior) = &prior {
-                    let prior = read::read_part(id, MapRef::new(prior, &path))?;
-                    if prior.voided {
-                        return Err(forbidden("a voided part line cannot change"));
-                    }
-                    if prior.by != who.user {
-                        return Err(forbidden("the part line is someone else's"));
-                    }
-                }
-                Some(part.by)
+            if prior.by.is_some_and(|by| by != who.user) {
+                return Err(forbidden(format!("the {} is someone else's", field.line)));
             }
-            _ => None,
-        };
-        if let (Some(by), Role::Technician) = (by, who.role)
-            && by != who.user
-        {
+        }
+        if unit.by.is_some_and(|by| by != who.user) {
             return Err(forbidden("lines are recorded in the writer's own name"));
         }
-        if *container == k::LABOUR
-            && let Some(prior) = &prior
-            && read::read_labour(id, MapRef::new(prior, &path))?.by != who.user
-        {
-            return Err(forbidden("the labour entry is someone else's"));
+        if *key == k::PARTS {
+            let prior = prior
+                .as_ref()
+                .map(|p| read::read_part(id, MapRef::new(p, &path)))
+                .transpose()?;
+            own_van(&read::read_part(id, m)?, prior.as_ref(), who, ctx)?;
+        }
+    }
+    for (key, field) in &touched.texts {
+        schema::check_inserted(field, touched.inserted.get(key).copied().unwrap_or(0))?;
+        check_text_at(doc, field, Some(at))?;
+    }
+    Ok(())
+}
+
+/// Stock only from your own van: a technician's part line that takes stock
+/// (a new line, or a new quantity) names the van the server has them on.
+/// Voiding returns stock to the line's van, whichever it is.
+fn own_van(
+    part: &PartLine,
+    prior: Option<&PartLine>,
+    who: &Principal,
+    ctx: &Context,
+) -> Result<(), Rejection> {
+    if who.role != Role::Technician || prior.is_some_and(|p| p.quantity == part.quantity) {
+        return Ok(());
+    }
+    let wrong = |why: &str| Err(Rejection::new(RejectCode::WrongVan, why));
+    match ctx.technician_van {
+        TechnicianVan::Unknown => Ok(()),
+        TechnicianVan::Assigned(van) if van == part.van => Ok(()),
+        TechnicianVan::Assigned(_) => {
+            wrong("part lines take stock from your own van; this one names another")
+        }
+        TechnicianVan::NoVan => wrong("part lines take stock from your own van; you have none"),
+    }
+}
+
+/// Checks a text field's limits as of `heads` (or now).
+fn check_text_at(
+    doc: &Automerge,
+    field: &Field,
+    heads: Option<&[ChangeHash]>,
+) -> Result<(), Rejection> {
+    let found = match heads {
+        Some(h) => doc.get_at(ROOT, field.key, h),
+        None => doc.get(ROOT, field.key),
+    }
+    .ok()
+    .flatten();
+    let Some((automerge::Value::Object(ObjType::Text), obj)) = found else {
+        return Err(SchemaError::new(format!("/{}", field.key), "expected text").into());
+    };
+    let text = match heads {
+        Some(h) => doc.text_at(&obj, h),
+        None => doc.text(&obj),
+    }
+    .map_err(|e| SchemaError::new(format!("/{}", field.key), e.to_string()))?;
+    Ok(schema::check_text_field(field, &text)?)
+}
+
+/// Every text of a job, as of `at` (a new job).
+fn check_all_texts(doc: &Automerge, at: &[ChangeHash]) -> Result<(), Rejection> {
+    let root = hydrate_map_at(doc, &[], at)
+        .ok_or_else(|| Rejection::new(RejectCode::Schema, "root is not a map"))?;
+    let r = MapRef::new(&root, "");
+    for field in schema::FIELDS.iter().filter(|f| !f.texts.is_empty()) {
+        let path = format!("/{}", field.key);
+        match field.shape {
+            Shape::Scalar => schema::check_unit_texts(field, &r)?,
+            Shape::Map | Shape::Whole => {
+                if let Some(m) = r.opt_map(field.key)? {
+                    schema::check_unit_texts(field, &MapRef::new(m, &path))?;
+                }
+            }
+            Shape::Lines { .. } => {
+                for (line, value) in r.opt_map(field.key)?.into_iter().flat_map(|m| m.iter()) {
+                    let path = format!("{path}/{line}");
+                    let Value::Map(m) = &value.value else {
+                        return Err(SchemaError::new(path, "expected a map").into());
+                    };
+                    schema::check_unit_texts(field, &MapRef::new(m, &path))?;
+                }
+            }
+            Shape::Text => check_text_at(doc, field, Some(at))?,
+            Shape::Log | Shape::Status => {}
         }
     }
     Ok(())

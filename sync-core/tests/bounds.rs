@@ -144,6 +144,7 @@ fn refused_for_its_document_only(id: DocId, server_doc: &Automerge, msg: Message
     let caller = Caller {
         principal: tech(1),
         device_actors: &actors,
+        context: &Default::default(),
     };
     let served = serve(&request, &mut held, &caller, &Limits::default());
     let reply = served.response.docs.iter().find(|d| d.id == id).unwrap();
@@ -470,6 +471,7 @@ fn a_ten_thousand_character_note_passes_every_bound() {
     let caller = Caller {
         principal: tech(1),
         device_actors: &actors,
+        context: &Default::default(),
     };
     let served = serve(&first, &mut held, &caller, &Limits::default());
     session.apply(&mut docs, &served.response);
@@ -543,6 +545,7 @@ impl Bench {
         let caller = Caller {
             principal: self.who,
             device_actors: &self.actors,
+            context: &Default::default(),
         };
         let served = serve_within(request, &mut held, &caller, limits, pace);
         for accepted in &served.accepted {
@@ -762,6 +765,7 @@ fn a_bloom_filter_asking_for_billions_of_probes_is_malformed() {
     let caller = Caller {
         principal: tech(1),
         device_actors: &actors,
+        context: &Default::default(),
     };
     let served = serve(&request, &mut held, &caller, &Limits::default());
     match &served.response.docs[0].outcome {
@@ -825,6 +829,7 @@ fn a_batch_inflates_no_more_than_its_decompressed_bound_even_for_refused_documen
     let caller = Caller {
         principal: tech(1),
         device_actors: &actors,
+        context: &Default::default(),
     };
     let served = serve(&request, &mut held, &caller, &limits);
     let outcomes: Vec<&Outcome> = served.response.docs.iter().map(|d| &d.outcome).collect();

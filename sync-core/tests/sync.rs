@@ -159,6 +159,7 @@ fn a_stock_automerge_peer_syncs_through_the_server_function() {
         let caller = Caller {
             principal: who,
             device_actors: std::slice::from_ref(&peer_actor),
+            context: &Default::default(),
         };
         let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
         server.docs.insert(id, held.remove(&id).unwrap().doc);
@@ -196,6 +197,7 @@ fn a_stock_automerge_peer_syncs_through_the_server_function() {
         let caller = Caller {
             principal: who,
             device_actors: &[],
+            context: &Default::default(),
         };
         let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
         let (_, reply) = reply_for(&served.response, id);
@@ -341,6 +343,7 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
     let caller = Caller {
         principal: tech(1),
         device_actors: &[],
+        context: &Default::default(),
     };
     let served = serve(&request, &mut held, &caller, &limits);
     assert!(
@@ -387,6 +390,7 @@ fn changes_with_missing_dependencies_are_not_stored_until_complete() {
     let caller = Caller {
         principal: who,
         device_actors: &[actor(1)],
+        context: &Default::default(),
     };
     let served = serve(&batch(id, msg), &mut held, &caller, &Limits::default());
     let (outcome, reply) = reply_for(&served.response, id);

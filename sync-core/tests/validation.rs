@@ -23,7 +23,7 @@ fn raw(
     let mut tx = doc.transaction();
     f(&mut tx).unwrap();
     let (hash, _) = tx.commit();
-    validate_changes(&doc, &[hash.expect("a change")], &who)
+    validate_changes(&doc, &[hash.expect("a change")], &who).map(drop)
 }
 
 fn obj(tx: &Tx<'_>, key: &str) -> ObjId {

@@ -141,6 +141,7 @@ impl Office {
         let caller = Caller {
             principal: self.tech,
             device_actors: &actors,
+            context: &Default::default(),
         };
         serve(&request, &mut self.docs, &caller, &Limits::default())
             .response

@@ -9,6 +9,7 @@
 //! duplicated request finds its changes stored and changes nothing.
 
 pub mod gate;
+mod schema;
 pub mod scope;
 
 use std::collections::BTreeMap;
@@ -155,6 +156,7 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
+    let context = schema::context(&caller, &scope);
 
     let mut held = BTreeMap::new();
     // The version each document was loaded at: the base of its commit.
@@ -174,6 +176,16 @@ async fn sync(
             );
         }
     }
+
+    let price_book = held
+        .get(&DocId::PriceBook)
+        .and_then(|p| read_price_book(&p.doc, None).ok());
+    let derive = Derive {
+        price_book: price_book.as_ref(),
+        now,
+        projectors: &state.projectors,
+    };
+    schema::upgrade_held(&state, &caller, &mut held, &mut versions, &derive, now).await?;
 
     // Merging and validating is CPU work on automerge: off the async
     // workers. It takes no new document after half the request's time (the
@@ -195,6 +207,7 @@ async fn sync(
         let who = Caller {
             principal,
             device_actors: &actors,
+            context: &context,
         };
         let served = serve_within(&request, &mut held, &who, &limits, &mut pace);
         (served, held, pace)
@@ -207,14 +220,6 @@ async fn sync(
         return Err(ApiError::Overloaded);
     }
 
-    let price_book = held
-        .get(&DocId::PriceBook)
-        .and_then(|p| read_price_book(&p.doc, None).ok());
-    let derive = Derive {
-        price_book: price_book.as_ref(),
-        now,
-        projectors: &state.projectors,
-    };
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();
     for accepted in &served.accepted {

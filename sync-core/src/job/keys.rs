@@ -1,6 +1,9 @@
 //! Key names of the job document: one place, shared by reader, writer and validator.
 
+/// The document format: readers refuse any other value (see [`super::schema`]).
 pub const SCHEMA_VERSION: &str = "schema_version";
+/// The schema version in the table's sense; absent means 1.
+pub const SCHEMA_REVISION: &str = "schema_revision";
 pub const KIND: &str = "kind";
 pub const JOB_ID: &str = "job_id";
 pub const CREATED_AT: &str = "created_at";
@@ -22,6 +25,8 @@ pub const PAYMENTS: &str = "payments";
 pub const SIGNATURE: &str = "signature";
 pub const CANCEL_REASON: &str = "cancel_reason";
 pub const UNABLE_REASON: &str = "unable_reason";
+/// Since schema 2.
+pub const ATTACHMENTS: &str = "attachments";
 
 // Nested keys.
 pub const NAME: &str = "name";
@@ -56,8 +61,11 @@ pub const AMOUNT: &str = "amount";
 pub const REFERENCE: &str = "reference";
 pub const SIGNER: &str = "signer";
 pub const IMAGE_SHA256: &str = "image_sha256";
+pub const SHA256: &str = "sha256";
+pub const SIZE: &str = "size";
+pub const MEDIA_TYPE: &str = "media_type";
+pub const CAPTION: &str = "caption";
+pub const TAKEN_AT: &str = "taken_at";
 
 /// The `kind` value of a job document.
 pub const KIND_JOB: &str = "job";
-/// Current schema version written by this code.
-pub const CURRENT_SCHEMA: i64 = 1;

@@ -4,7 +4,9 @@ pub mod keys;
 mod model;
 mod ops;
 pub(crate) mod read;
+pub mod schema;
 
 pub use model::*;
-pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec, MAX_TEXT};
+pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec};
 pub use read::{read_job, read_status};
+pub use schema::{MAX_NOTES, MAX_TEXT, upgrade};

@@ -33,6 +33,9 @@ pub struct Job {
     pub signature: Option<Signature>,
     pub cancel_reason: Option<String>,
     pub unable_reason: Option<String>,
+    /// Files the technician attached (schema 2; empty on older jobs).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Job {
@@ -236,4 +239,58 @@ pub struct Signature {
     pub image_sha256: String,
     pub by: UserId,
     pub device_time: Timestamp,
+}
+
+/// A file attached to the job: a reference only; the bytes travel separately,
+/// content-addressed by their SHA-256.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: LineId,
+    pub by: UserId,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `type/subtype`, e.g. `image/jpeg`.
+    pub media_type: String,
+    pub kind: AttachmentKind,
+    /// May be empty.
+    pub caption: String,
+    /// The writer's clock when the file was taken: shown, never used for ordering.
+    pub taken_at: Timestamp,
+}
+
+/// What an attachment shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    Before,
+    After,
+    SerialPlate,
+    Signature,
+    Document,
+}
+
+impl AttachmentKind {
+    pub const ALL: [AttachmentKind; 5] = [
+        AttachmentKind::Before,
+        AttachmentKind::After,
+        AttachmentKind::SerialPlate,
+        AttachmentKind::Signature,
+        AttachmentKind::Document,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentKind::Before => "before",
+            AttachmentKind::After => "after",
+            AttachmentKind::SerialPlate => "serial_plate",
+            AttachmentKind::Signature => "signature",
+            AttachmentKind::Document => "document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AttachmentKind> {
+        AttachmentKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }

@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use super::keys as k;
 use super::model::*;
-use super::read::{check_serials, read_job};
-use crate::card::refuse_card_number;
+use super::read::{check_serials, is_media_type, is_sha256, read_job};
+use super::schema::{self, TextRule, Writer};
 use crate::error::{ActionError, InvalidValue};
 use crate::hydrated::format_date;
 use crate::ids::{Email, JobId, LineId, LocationId, Money, Quantity, Sku, Timestamp, UserId};
 use crate::role::{Principal, Role};
 use crate::status::Status;
-use crate::validate;
+use crate::validate::{self, Context};
 
 /// Everything the office supplies to create a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +108,16 @@ pub enum JobAction {
     UnableToComplete {
         reason: String,
     },
+    /// A reference to a file the device holds (schema 2); the bytes travel
+    /// separately. `taken_at` is the action's time.
+    AddAttachment {
+        attachment: LineId,
+        sha256: String,
+        size: u64,
+        media_type: String,
+        kind: AttachmentKind,
+        caption: String,
+    },
     // Office.
     EditDetails(DetailsEdit),
     EditWindow(Window),
@@ -140,6 +150,7 @@ impl JobAction {
             JobAction::CaptureSignature { .. } => "capture_signature",
             JobAction::Complete => "complete",
             JobAction::UnableToComplete { .. } => "unable_to_complete",
+            JobAction::AddAttachment { .. } => "add_attachment",
             JobAction::EditDetails(_) => "edit_details",
             JobAction::EditWindow(_) => "edit_window",
             JobAction::EditNotes { .. } => "edit_notes",
@@ -149,29 +160,66 @@ impl JobAction {
         }
     }
 
-    /// Who may take the action: the assigned technician, the office, or both (notes).
-    fn taken_by(&self) -> Taker {
+    /// The root fields of the job the action writes. Who may take it and
+    /// when follow from their entries in the schema table.
+    pub fn fields(&self) -> &'static [&'static str] {
+        use JobAction::*;
         match self {
-            JobAction::AddNote { .. } | JobAction::EditNotes { .. } => Taker::Either,
-            JobAction::EditDetails(_)
-            | JobAction::EditWindow(_)
-            | JobAction::SetChecklistItem(_)
-            | JobAction::Reassign { .. }
-            | JobAction::Cancel { .. } => Taker::Office,
-            _ => Taker::Technician,
+            StartTravel | Arrive | Complete => &[k::STATUS, k::STATUS_HISTORY],
+            UnableToComplete { .. } => &[k::UNABLE_REASON, k::STATUS, k::STATUS_HISTORY],
+            Cancel { .. } => &[k::CANCEL_REASON, k::STATUS, k::STATUS_HISTORY],
+            AddLabour { .. } => &[k::LABOUR],
+            UsePart { .. } | SetPartQuantity { .. } | VoidPartLine { .. } => &[k::PARTS],
+            AddNote { .. } | EditNotes { .. } => &[k::NOTES],
+            AnswerChecklist { .. } => &[k::ANSWERS],
+            RecordPayment { .. } => &[k::PAYMENTS],
+            CaptureSignature { .. } => &[k::SIGNATURE],
+            AddAttachment { .. } => &[k::ATTACHMENTS],
+            EditDetails(_) => &[k::CUSTOMER, k::SITE, k::ASSET, k::PROBLEM, k::PRIORITY],
+            EditWindow(_) => &[k::WINDOW],
+            SetChecklistItem(_) => &[k::CHECKLIST],
+            Reassign { .. } => &[k::TECHNICIAN],
+        }
+    }
+
+    /// The status a lifecycle action moves the job to.
+    fn target(&self) -> Option<Status> {
+        match self {
+            JobAction::StartTravel => Some(Status::Travelling),
+            JobAction::Arrive => Some(Status::OnSite),
+            JobAction::Complete => Some(Status::Completed),
+            JobAction::UnableToComplete { .. } => Some(Status::UnableToComplete),
+            JobAction::Cancel { .. } => Some(Status::Cancelled),
+            _ => None,
         }
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Taker {
-    Technician,
-    Office,
-    Either,
+/// Whether `role` may take `action` at all: every field it writes admits
+/// the role, and the lifecycle lets the role make its status move.
+fn may_take(action: &JobAction, role: Role) -> Result<(), &'static str> {
+    let office = role.is_office();
+    if !office && role != Role::Technician {
+        return Err("this role does not edit jobs");
+    }
+    let refused = if office {
+        "only the assigned technician can do this"
+    } else {
+        "only the office can do this"
+    };
+    for key in action.fields() {
+        let writer = schema::field(key).map_or(Writer::Fixed, |f| f.writer);
+        if !writer.admits(role) {
+            return Err(refused);
+        }
+    }
+    if let Some(to) = action.target()
+        && !Status::ALL.iter().any(|from| from.can_move(to, role))
+    {
+        return Err(refused);
+    }
+    Ok(())
 }
-
-/// Longest free text accepted in any single field.
-pub const MAX_TEXT: usize = 10_000;
 
 /// One job's automerge document with typed reads and named edits.
 #[derive(Clone, Debug)]
@@ -196,7 +244,10 @@ impl JobDoc {
         let mut doc = Automerge::new().with_actor(actor);
         let mut tx = doc.transaction();
         tx.put(ROOT, k::KIND, k::KIND_JOB)?;
-        tx.put(ROOT, k::SCHEMA_VERSION, k::CURRENT_SCHEMA)?;
+        tx.put(ROOT, k::SCHEMA_VERSION, schema::FORMAT)?;
+        // Every container exists from the start: two writers creating the
+        // same container concurrently would each hide the other's entries.
+        schema::create_containers(&mut tx)?;
         tx.put(ROOT, k::JOB_ID, spec.id.to_string())?;
         tx.put(ROOT, k::CREATED_AT, ScalarValue::Timestamp(now.0))?;
         let customer = tx.put_object(ROOT, k::CUSTOMER, ObjType::Map)?;
@@ -241,18 +292,9 @@ impl JobDoc {
             spec.technician.map(|t| t.to_string()).as_deref(),
         )?;
         tx.put(ROOT, k::STATUS, Status::Scheduled.as_str())?;
-        let history = tx.put_object(ROOT, k::STATUS_HISTORY, ObjType::List)?;
+        let history = obj(&tx, k::STATUS_HISTORY)?;
         push_history(&mut tx, &history, None, Status::Scheduled, who, now)?;
-        // Every container exists from the start: two writers creating the same
-        // container concurrently would each hide the other's entries.
-        for key in [k::LABOUR, k::PARTS, k::PAYMENTS, k::CHECKLIST, k::ANSWERS] {
-            tx.put_object(ROOT, key, ObjType::Map)?;
-        }
-        tx.put_object(ROOT, k::NOTES, ObjType::Text)?;
-        let checklist = tx
-            .get(ROOT, k::CHECKLIST)?
-            .map(|(_, id)| id)
-            .ok_or_else(|| ActionError::Engine("checklist missing".into()))?;
+        let checklist = obj(&tx, k::CHECKLIST)?;
         for q in &spec.checklist {
             put_question(&mut tx, &checklist, q)?;
         }
@@ -291,12 +333,38 @@ impl JobDoc {
     }
 
     /// Applies one action as `who`, returning the hash of the new change.
+    /// Rules that need the server's records are left to the server (see
+    /// [`JobDoc::apply_in`]).
     pub fn apply(
         &mut self,
         action: &JobAction,
         who: Principal,
         now: Timestamp,
     ) -> Result<ChangeHash, ActionError> {
+        self.apply_in(action, who, now, &Context::default())
+    }
+
+    /// Applies one action as `who`, validating it with what the caller knows
+    /// of the server's records (a device: its van).
+    pub fn apply_in(
+        &mut self,
+        action: &JobAction,
+        who: Principal,
+        now: Timestamp,
+        ctx: &Context,
+    ) -> Result<ChangeHash, ActionError> {
+        for key in action.fields() {
+            if let Some(field) = schema::field(key)
+                && !schema::has_field(&self.doc, field)
+            {
+                return Err(ActionError::NotAllowed(
+                    format!(
+                        "this job predates {key}: sync, so the server can upgrade it, then try again"
+                    )
+                    .into(),
+                ));
+            }
+        }
         let job = self.read()?;
         check_allowed(&job, action, who)?;
         let before = self.doc.get_heads();
@@ -305,7 +373,7 @@ impl JobDoc {
         let (hash, _) = tx.commit_with(commit_options(action.name(), now));
         let hash =
             hash.ok_or_else(|| ActionError::NotAllowed("the action changes nothing".into()))?;
-        if let Err(rejection) = validate::validate_changes(&self.doc, &[hash], &who) {
+        if let Err(rejection) = validate::validate_changes_in(&self.doc, &[hash], &who, ctx) {
             // Never keep a change the server would refuse.
             let actor = self.doc.get_actor().clone();
             self.doc = self.doc.fork_at(&before)?.with_actor(actor);
@@ -378,23 +446,36 @@ fn put_question<T: Transactable>(
     Ok(())
 }
 
-fn text_ok(what: &'static str, s: &str, required: bool) -> Result<(), InvalidValue> {
+/// The schema's rule for a text, with "must not be empty" for required ones.
+fn text_ok(rule: &TextRule, s: &str, required: bool) -> Result<(), InvalidValue> {
     if required && s.trim().is_empty() {
-        return Err(InvalidValue::new(what, "must not be empty"));
+        return Err(InvalidValue::new(rule.label, "must not be empty"));
     }
-    if s.len() > MAX_TEXT {
-        return Err(InvalidValue::new(what, "is too long"));
-    }
-    Ok(())
+    schema::check_text(rule, s.trim())
+}
+
+fn opt_text_ok(rule: &TextRule, s: Option<&str>) -> Result<(), InvalidValue> {
+    s.map_or(Ok(()), |s| text_ok(rule, s, false))
+}
+
+fn rule(field: &str, key: &str) -> &'static TextRule {
+    schema::rule(field, Some(key))
 }
 
 fn check_spec(spec: &JobSpec) -> Result<(), InvalidValue> {
-    text_ok("customer name", &spec.customer.name, true)?;
-    text_ok("site address", &spec.site.address, true)?;
-    text_ok("asset product", &spec.asset.product, true)?;
-    text_ok("problem", &spec.problem, true)?;
+    text_ok(rule(k::CUSTOMER, k::NAME), &spec.customer.name, true)?;
+    opt_text_ok(rule(k::CUSTOMER, k::PHONE), spec.customer.phone.as_deref())?;
+    opt_text_ok(rule(k::SITE, k::NAME), spec.site.name.as_deref())?;
+    text_ok(rule(k::SITE, k::ADDRESS), &spec.site.address, true)?;
+    text_ok(rule(k::ASSET, k::PRODUCT), &spec.asset.product, true)?;
+    opt_text_ok(rule(k::ASSET, k::SERIAL), spec.asset.serial.as_deref())?;
+    opt_text_ok(
+        rule(k::ASSET, k::CONTRACT_REF),
+        spec.asset.contract_ref.as_deref(),
+    )?;
+    text_ok(schema::rule(k::PROBLEM, None), &spec.problem, true)?;
     for q in &spec.checklist {
-        text_ok("checklist question", &q.question, true)?;
+        text_ok(rule(k::CHECKLIST, k::QUESTION), &q.question, true)?;
     }
     Ok(())
 }
@@ -404,23 +485,20 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
     use JobAction::*;
     let deny = |why: &'static str| Err(ActionError::NotAllowed(why.into()));
     let status = job.status;
-    let taker = action.taken_by();
-    if who.role.is_office() {
-        if taker == Taker::Technician {
-            return deny("only the assigned technician can do this");
-        }
-    } else if who.role == Role::Technician {
-        if taker == Taker::Office {
-            return deny("only the office can do this");
-        }
-        if job.technician != Some(who.user) {
-            return deny("the job is not assigned to you");
-        }
-    } else {
-        return deny("this role does not edit jobs");
+    may_take(action, who.role).or_else(deny)?;
+    if who.role == Role::Technician && job.technician != Some(who.user) {
+        return deny("the job is not assigned to you");
     }
-    if status.is_final() && taker != Taker::Either {
-        return deny("the job is closed");
+    for key in action.fields() {
+        if let Some(field) = schema::field(key)
+            && !schema::allows(field.when, status)
+        {
+            return deny(if status.is_final() {
+                "the job is closed"
+            } else {
+                "this is done on site only"
+            });
+        }
     }
     match action {
         StartTravel => {
@@ -442,8 +520,8 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             if !(1..=24 * 60).contains(minutes) {
                 return Err(InvalidValue::new("minutes", "must be between 1 and 1440").into());
             }
-            text_ok("labour rate", rate, true)?;
-            text_ok("description", description, false)?;
+            text_ok(rule(k::LABOUR, k::RATE), rate, true)?;
+            text_ok(rule(k::LABOUR, k::DESCRIPTION), description, false)?;
             if job.labour.iter().any(|l| l.id == *entry) {
                 return deny("this labour entry already exists");
             }
@@ -486,10 +564,35 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
                 return deny("the part line is someone else's");
             }
         }
-        AddNote { text } => text_ok("note", text, true)?,
-        EditNotes { text } => text_ok("notes", text, false)?,
+        AddNote { text } => {
+            let notes = schema::rule(k::NOTES, None);
+            text_ok(notes, text, true)?;
+            let note = text.trim().chars().count();
+            let added = usize::from(!job.notes.is_empty()) + note;
+            if let Some(max) = notes.max_insert
+                && note >= max
+            {
+                return Err(InvalidValue::new(
+                    notes.label,
+                    format!("a note is at most {} characters", max - 1),
+                )
+                .into());
+            }
+            if job.notes.chars().count() + added > notes.max_chars {
+                return Err(InvalidValue::new(
+                    notes.label,
+                    format!("would be longer than {} characters", notes.max_chars),
+                )
+                .into());
+            }
+        }
+        EditNotes { text } => {
+            let notes = schema::rule(k::NOTES, None);
+            // Written as given (update_text), so checked as given.
+            schema::check_text(notes, text)?;
+        }
         AnswerChecklist { item, value } => {
-            text_ok("answer", value, true)?;
+            text_ok(rule(k::ANSWERS, k::VALUE), value, true)?;
             if !job.checklist.iter().any(|c| c.id == *item) {
                 return Err(ActionError::NotFound("checklist item".into()));
             }
@@ -503,10 +606,7 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             if amount.0 <= 0 {
                 return Err(InvalidValue::new("amount", "must be positive").into());
             }
-            if let Some(r) = reference {
-                text_ok("reference", r, false)?;
-                refuse_card_number("reference", r)?;
-            }
+            opt_text_ok(rule(k::PAYMENTS, k::REFERENCE), reference.as_deref())?;
             if job.payments.iter().any(|p| p.id == *payment) {
                 return deny("this payment already exists");
             }
@@ -515,8 +615,8 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             signer,
             image_sha256,
         } => {
-            text_ok("signer", signer, true)?;
-            if image_sha256.len() != 64 || !image_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            text_ok(rule(k::SIGNATURE, k::SIGNER), signer, true)?;
+            if !is_sha256(image_sha256) {
                 return Err(InvalidValue::new("image_sha256", "expected 64 hex digits").into());
             }
             if status != Status::OnSite {
@@ -532,27 +632,61 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             }
         }
         UnableToComplete { reason } => {
-            text_ok("reason", reason, true)?;
+            text_ok(schema::rule(k::UNABLE_REASON, None), reason, true)?;
             if !status.can_move(Status::UnableToComplete, Role::Technician) {
                 return deny("only a job under way can be marked unable to complete");
             }
         }
-        EditDetails(edit) => {
-            if let Some(n) = &edit.customer_name {
-                text_ok("customer name", n, true)?;
+        AddAttachment {
+            attachment,
+            sha256,
+            size,
+            media_type,
+            caption,
+            ..
+        } => {
+            if !is_sha256(sha256) {
+                return Err(InvalidValue::new("sha256", "expected 64 hex digits").into());
             }
-            if let Some(a) = &edit.site_address {
-                text_ok("site address", a, true)?;
+            if *size == 0 || i64::try_from(*size).is_err() {
+                return Err(InvalidValue::new("size", "must be positive").into());
             }
-            if let Some(p) = &edit.asset_product {
-                text_ok("asset product", p, true)?;
+            if !is_media_type(media_type.trim()) {
+                return Err(InvalidValue::new("media type", "expected e.g. image/jpeg").into());
             }
-            if let Some(p) = &edit.problem {
-                text_ok("problem", p, true)?;
+            text_ok(rule(k::ATTACHMENTS, k::CAPTION), caption, false)?;
+            if job.attachments.iter().any(|a| a.id == *attachment) {
+                return deny("this attachment already exists");
             }
         }
-        SetChecklistItem(q) => text_ok("checklist question", &q.question, true)?,
-        Cancel { reason } => text_ok("reason", reason, true)?,
+        EditDetails(edit) => {
+            if let Some(n) = &edit.customer_name {
+                text_ok(rule(k::CUSTOMER, k::NAME), n, true)?;
+            }
+            if let Some(p) = &edit.customer_phone {
+                opt_text_ok(rule(k::CUSTOMER, k::PHONE), p.as_deref())?;
+            }
+            if let Some(n) = &edit.site_name {
+                opt_text_ok(rule(k::SITE, k::NAME), n.as_deref())?;
+            }
+            if let Some(a) = &edit.site_address {
+                text_ok(rule(k::SITE, k::ADDRESS), a, true)?;
+            }
+            if let Some(p) = &edit.asset_product {
+                text_ok(rule(k::ASSET, k::PRODUCT), p, true)?;
+            }
+            if let Some(s) = &edit.asset_serial {
+                opt_text_ok(rule(k::ASSET, k::SERIAL), s.as_deref())?;
+            }
+            if let Some(c) = &edit.contract_ref {
+                opt_text_ok(rule(k::ASSET, k::CONTRACT_REF), c.as_deref())?;
+            }
+            if let Some(p) = &edit.problem {
+                text_ok(schema::rule(k::PROBLEM, None), p, true)?;
+            }
+        }
+        SetChecklistItem(q) => text_ok(rule(k::CHECKLIST, k::QUESTION), &q.question, true)?,
+        Cancel { reason } => text_ok(schema::rule(k::CANCEL_REASON, None), reason, true)?,
         EditWindow(_) | Reassign { .. } => {}
     }
     Ok(())
@@ -682,6 +816,25 @@ fn write<T: Transactable>(
             tx.put(&s, k::IMAGE_SHA256, image_sha256.to_ascii_lowercase())?;
             tx.put(&s, k::BY, by)?;
             tx.put(&s, k::DEVICE_TIME, ts)?;
+        }
+        AddAttachment {
+            attachment,
+            sha256,
+            size,
+            media_type,
+            kind,
+            caption,
+        } => {
+            let attachments = obj(tx, k::ATTACHMENTS)?;
+            let a = tx.put_object(&attachments, attachment.to_string(), ObjType::Map)?;
+            tx.put(&a, k::BY, by)?;
+            tx.put(&a, k::SHA256, sha256.to_ascii_lowercase())?;
+            let size = i64::try_from(*size).map_err(|_| InvalidValue::new("size", "too large"))?;
+            tx.put(&a, k::SIZE, size)?;
+            tx.put(&a, k::MEDIA_TYPE, media_type.trim().to_ascii_lowercase())?;
+            tx.put(&a, k::KIND, kind.as_str())?;
+            tx.put(&a, k::CAPTION, caption.trim())?;
+            tx.put(&a, k::TAKEN_AT, ts)?;
         }
         EditDetails(edit) => write_details(tx, edit)?,
         EditWindow(w) => put_window(tx, w)?,

@@ -6,6 +6,7 @@ use automerge::{Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue};
 
 use super::keys as k;
 use super::model::*;
+use super::schema;
 use crate::error::SchemaError;
 use crate::hydrated::MapRef;
 use crate::ids::{JobId, LineId, Quantity, UserId};
@@ -18,12 +19,27 @@ pub fn read_job(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<Job, Sc
         Ok(Value::Map(m)) => m,
         _ => return Err(SchemaError::new("/", "root is not a map")),
     };
-    let r = MapRef::new(&root, "");
+    read_root(doc, heads, &root)
+}
+
+/// Reads the job from its root, already hydrated at `heads`.
+///
+/// Fields the schema does not know are ignored (a newer version wrote them);
+/// a known container that is missing reads as empty (an older version).
+pub(crate) fn read_root(
+    doc: &Automerge,
+    heads: Option<&[ChangeHash]>,
+    root: &Map,
+) -> Result<Job, SchemaError> {
+    let r = MapRef::new(root, "");
     if r.str(k::KIND)? != k::KIND_JOB {
         return Err(r.err(k::KIND, "not a job document"));
     }
-    if r.int(k::SCHEMA_VERSION)? != k::CURRENT_SCHEMA {
-        return Err(r.err(k::SCHEMA_VERSION, "unsupported schema version"));
+    if r.int(k::SCHEMA_VERSION)? != schema::FORMAT {
+        return Err(r.err(k::SCHEMA_VERSION, "unsupported document format"));
+    }
+    if r.opt_int(k::SCHEMA_REVISION)?.is_some_and(|v| v < 1) {
+        return Err(r.err(k::SCHEMA_REVISION, "expected a positive integer"));
     }
     let (status, status_conflicts) = read_status(doc, heads)?;
     Ok(Job {
@@ -36,14 +52,10 @@ pub fn read_job(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<Job, Sc
         priority: Priority::parse(r.str(k::PRIORITY)?)
             .ok_or_else(|| r.err(k::PRIORITY, "unknown priority"))?,
         window: read_window(MapRef::new(r.map(k::WINDOW)?, "/window"))?,
-        technician: r
-            .opt_str(k::TECHNICIAN)?
-            .map(|s| s.parse::<UserId>())
-            .transpose()
-            .map_err(|_| r.err(k::TECHNICIAN, "not a user id"))?,
+        technician: read_technician(&r)?,
         status,
         status_conflicts,
-        status_history: read_history(&root)?,
+        status_history: read_history(root)?,
         labour: entries(&r, k::LABOUR, read_labour)?,
         parts: entries(&r, k::PARTS, read_part)?,
         notes: r.text(k::NOTES)?,
@@ -55,7 +67,15 @@ pub fn read_job(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Result<Job, Sc
             .transpose()?,
         cancel_reason: r.opt_text(k::CANCEL_REASON)?,
         unable_reason: r.opt_text(k::UNABLE_REASON)?,
+        attachments: entries(&r, k::ATTACHMENTS, read_attachment)?,
     })
+}
+
+pub(crate) fn read_technician(r: &MapRef<'_>) -> Result<Option<UserId>, SchemaError> {
+    r.opt_str(k::TECHNICIAN)?
+        .map(|s| s.parse::<UserId>())
+        .transpose()
+        .map_err(|_| r.err(k::TECHNICIAN, "not a user id"))
 }
 
 /// Every concurrent status value, resolved by [`status::resolve`].
@@ -238,7 +258,7 @@ pub(crate) fn read_window(m: MapRef<'_>) -> Result<Window, SchemaError> {
 
 pub(crate) fn read_signature(m: MapRef<'_>) -> Result<Signature, SchemaError> {
     let hash = m.str(k::IMAGE_SHA256)?;
-    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_sha256(hash) {
         return Err(m.err(k::IMAGE_SHA256, "expected 64 hex digits"));
     }
     Ok(Signature {
@@ -282,4 +302,46 @@ pub(crate) fn read_question(
         required: m.bool_or_false(k::REQUIRED)?,
         answer,
     })
+}
+
+pub(crate) fn read_attachment(id: LineId, m: MapRef<'_>) -> Result<Attachment, SchemaError> {
+    let sha256 = m.str(k::SHA256)?;
+    if !is_sha256(sha256) {
+        return Err(m.err(k::SHA256, "expected 64 hex digits"));
+    }
+    let size = u64::try_from(m.int(k::SIZE)?)
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| m.err(k::SIZE, "expected a positive size"))?;
+    let media_type = m.str(k::MEDIA_TYPE)?;
+    if !is_media_type(media_type) {
+        return Err(m.err(k::MEDIA_TYPE, "expected a media type like image/jpeg"));
+    }
+    Ok(Attachment {
+        id,
+        by: m.parsed(k::BY)?,
+        sha256: sha256.to_ascii_lowercase(),
+        size,
+        media_type: media_type.to_ascii_lowercase(),
+        kind: AttachmentKind::parse(m.str(k::KIND)?)
+            .ok_or_else(|| m.err(k::KIND, "unknown attachment kind"))?,
+        caption: m.opt_str(k::CAPTION)?.unwrap_or_default().to_owned(),
+        taken_at: m.timestamp(k::TAKEN_AT)?,
+    })
+}
+
+/// 64 hex digits.
+pub(crate) fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `type/subtype`, each a token of letters, digits and `.+-_` (RFC 6838, without parameters).
+pub(crate) fn is_media_type(s: &str) -> bool {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 64
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-' | b'_'))
+    };
+    matches!(s.split_once('/'), Some((t, sub)) if token(t) && token(sub))
 }

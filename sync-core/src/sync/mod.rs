@@ -25,7 +25,7 @@
 //!
 //! // ... the request travels as bytes ...
 //! let request = SyncRequest::decode(&request.encode(), &Limits::default()).unwrap();
-//! let caller = Caller { principal: Principal::new(UserId::from_bytes([2; 16]), Role::Technician), device_actors: &[actor] };
+//! let caller = Caller { principal: Principal::new(UserId::from_bytes([2; 16]), Role::Technician), device_actors: &[actor], context: &Default::default() };
 //! let served = serve(&request, &mut server_docs, &caller, &Limits::default());
 //!
 //! let report = device.apply(&mut held, &served.response);

@@ -14,7 +14,7 @@ use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse
 use super::{Footprint, Limits, Scope, SyncError, has_change};
 use crate::doc_id::DocId;
 use crate::role::Principal;
-use crate::validate::{RejectCode, Rejection, validate_changes};
+use crate::validate::{Context, RejectCode, Rejection, validate_changes_in};
 
 /// What the caller may do with a document the server holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub struct Caller<'a> {
     pub principal: Principal,
     /// Actors of the caller's device: a new change by any other actor is refused.
     pub device_actors: &'a [ActorId],
+    /// What the server's records say that validation needs (the caller's van, ...).
+    pub context: &'a Context,
 }
 
 /// Changes accepted into one document; store them, then project the document.
@@ -429,5 +431,5 @@ fn judge(
         ));
     }
     let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();
-    validate_changes(work, &hashes, &caller.principal)
+    validate_changes_in(work, &hashes, &caller.principal, caller.context).map(drop)
 }

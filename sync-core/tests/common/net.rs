@@ -64,6 +64,7 @@ impl Server {
         let caller = Caller {
             principal: *who,
             device_actors: actors,
+            context: &Default::default(),
         };
         let served = serve(&request, &mut held, &caller, &Limits::default());
         for accepted in &served.accepted {

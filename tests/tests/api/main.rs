@@ -17,6 +17,7 @@ mod errors;
 mod headers;
 mod ops;
 mod processes;
+mod schema;
 mod schemathesis;
 mod sync;
 mod sync_security;

@@ -5,7 +5,7 @@ use fieldsync_core::billing::bill;
 use fieldsync_core::job::PaymentMethod;
 use fieldsync_core::pricebook::PriceBook;
 use fieldsync_core::{
-    DocId, JobAction, LineId, LocationId, Money, Quantity, Role, Status, Timestamp,
+    DocId, JobAction, LineId, LocationId, Money, Quantity, Role, Status, Timestamp, UserId,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -74,6 +74,27 @@ fn finish(device: &mut Device, id: fieldsync_core::JobId) {
     device.act(id, JobAction::Complete, now());
 }
 
+/// A van in a depot of its own, assigned to `technician`, made through the
+/// inventory API the way an admin would.
+pub(crate) async fn van_for(app: &TestApp, technician: UserId) -> LocationId {
+    let admin = app
+        .login("admin", &crate::helpers::actor(202))
+        .await
+        .access_token;
+    let create = async |body: Value| -> LocationId {
+        let res = post_json(app, &admin, "/v1/inventory/locations", &body).await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let created: Value = res.json().await.unwrap();
+        created["id"].as_str().unwrap().parse().unwrap()
+    };
+    let depot = create(json!({"kind": "depot", "name": format!("Depot of {technician}")})).await;
+    create(
+        json!({"kind": "van", "name": format!("Van of {technician}"),
+                  "depot_id": depot, "technician_id": technician}),
+    )
+    .await
+}
+
 pub(crate) struct Office {
     pub dispatcher: String,
     pub book: PriceBook,
@@ -103,7 +124,9 @@ async fn two_technicians_and_the_office_converge(backend: fieldsync_server::test
     let a = job_id(&create_job(&app, &office.dispatcher, &new_job("Ana Lima", Some(t1))).await);
     let b = job_id(&create_job(&app, &office.dispatcher, &new_job("Bruno Reis", Some(t1))).await);
     let c = job_id(&create_job(&app, &office.dispatcher, &new_job("Carla Dias", Some(t2))).await);
-    let van = LocationId::from_uuid(Uuid::new_v4());
+    // Parts come from each technician's own van (the server checks).
+    let van1 = van_for(&app, t1).await;
+    let van2 = van_for(&app, t2).await;
 
     let mut tech1 = Device::login(&app, "tech1", Role::Technician, 1).await;
     let mut tech2 = Device::login(&app, "tech2", Role::Technician, 2).await;
@@ -117,7 +140,7 @@ async fn two_technicians_and_the_office_converge(backend: fieldsync_server::test
     );
 
     // Offline: tech1 works job A and writes on B; tech2 does C.
-    work(&mut tech1, a, van);
+    work(&mut tech1, a, van1);
     tech1.act(
         a,
         JobAction::AddNote {
@@ -132,7 +155,7 @@ async fn two_technicians_and_the_office_converge(backend: fieldsync_server::test
         },
         now(),
     );
-    work(&mut tech2, c, van);
+    work(&mut tech2, c, van2);
     finish(&mut tech2, c);
 
     // Meanwhile the office writes notes on A and gives B to tech2.
@@ -167,7 +190,7 @@ async fn two_technicians_and_the_office_converge(backend: fieldsync_server::test
     let synced = tech2.sync(&app).await;
     assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
     assert!(tech2.job(b).notes.contains("morning visit"));
-    work(&mut tech2, b, van);
+    work(&mut tech2, b, van2);
     finish(&mut tech2, b);
     finish(&mut tech1, a);
     tech1.sync(&app).await;

@@ -342,6 +342,8 @@ async fn bytes_that_are_not_a_batch_get_json_errors(
     let res = tech1.post(&app, b"definitely not cbor".to_vec()).await;
     assert_error(res, 400, "bad_request").await;
     let res = tech1.post(&app, vec![0xA1; 200 * 1024]).await;
+    // Refused unread, so the connection is not reused for the next request.
+    assert_eq!(res.headers()["connection"], "close");
     assert_error(res, 413, "payload_too_large").await;
     // A well-framed batch whose document message is garbage: rejected per document.
     let request = SyncRequest {

@@ -21,4 +21,5 @@ mod api;
 mod browser;
 mod console;
 mod ledger;
+mod own_van;
 mod sync_e2e;

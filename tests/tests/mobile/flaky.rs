@@ -16,6 +16,8 @@ use crate::helpers::{PASSWORD, TestApp, actor, spawn_app_with};
 use crate::office::{create_job, get_job, job_id, new_job, price_book, put_price_book};
 use crate::process::ServerProcess;
 use crate::proxy::Proxy;
+use crate::setup::ok;
+use reqwest::Method;
 
 const SYNC: &str = "/v1/sync";
 const REFRESH: &str = "/v1/auth/refresh";
@@ -46,6 +48,16 @@ pub(crate) async fn field(
     );
     let office = app.login("dispatch", &actor(2)).await.access_token;
     let job = job_id(&create_job(&app, &office, &new_job("Ana Lima", Some(tech))).await);
+    // Parts come from Ana's own van (the server checks).
+    let locations = "/v1/inventory/locations";
+    let body = serde_json::json!({"kind": "depot", "name": "Depot"});
+    let depot = ok(&app, Method::POST, &admin, locations, Some(body)).await["id"].clone();
+    let body =
+        serde_json::json!({"kind": "van", "name": "Van", "depot_id": depot, "technician_id": tech});
+    let van = ok(&app, Method::POST, &admin, locations, Some(body)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let proxy = Proxy::start(proxy_for(&app)).await;
     let dir = tempfile::tempdir().unwrap();
     let (path, url) = (dir.path().to_str().unwrap().to_owned(), proxy.url());
@@ -70,7 +82,7 @@ pub(crate) async fn field(
         app,
         office,
         job,
-        van: uuid::Uuid::new_v4().to_string(),
+        van,
         _dir: dir,
         client: Some(client),
     };

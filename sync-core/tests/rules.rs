@@ -1,0 +1,782 @@
+//! The schema's rules on the sync path, written as raw automerge changes
+//! (as a client that is not our library would send them) and sent through
+//! `serve`, the server's sans-IO sync step: the text limits and the
+//! card-number refusal of every text the schema table declares, stock only
+//! from the technician's own van, and no keys the schema does not list.
+//! Then the same texts through the device library's actions.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use fieldsync_core::automerge::hydrate::Value as Hydrated;
+use fieldsync_core::automerge::sync::{Capability, Have, Message, State, SyncDoc};
+use fieldsync_core::automerge::transaction::{Transactable, Transaction};
+use fieldsync_core::automerge::{
+    ActorId, Automerge, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
+};
+use fieldsync_core::job::schema::{self, FIELDS, Field, Shape, Writer};
+use fieldsync_core::job::{
+    AttachmentKind, ChecklistQuestion, DetailsEdit, JobAction, MAX_NOTES, MAX_TEXT, PaymentMethod,
+};
+use fieldsync_core::sync::{
+    Access, Caller, DocMessage, HeldDoc, Limits, Outcome, PROTOCOL_VERSION, SyncRequest, serve,
+};
+use fieldsync_core::validate::{Context, TechnicianVan};
+use fieldsync_core::{
+    ActionError, DocId, JobDoc, JobId, LineId, Money, Principal, Quantity, RejectCode, Role,
+    Status, Timestamp, validate_changes,
+};
+
+const CARD: &str = "4111 1111 1111 1111";
+
+/// A job on site with one unit of every line field, written by technician 1
+/// from van 1 through the library.
+fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
+    let id = ids.job();
+    let mut job = JobDoc::from_trusted(new_job(id, Some(user(1))).into_doc().with_actor(actor(1)));
+    let t = tech(1);
+    let actions = [
+        JobAction::StartTravel,
+        JobAction::Arrive,
+        JobAction::AddLabour {
+            entry: ids.line(),
+            minutes: 30,
+            rate: "standard".into(),
+            description: "Bled the radiators".into(),
+        },
+        JobAction::UsePart {
+            line: ids.line(),
+            sku: sku("VALVE-1"),
+            quantity: Quantity::new(2).unwrap(),
+            serials: vec![],
+            van: van(1),
+        },
+        JobAction::RecordPayment {
+            payment: ids.line(),
+            method: PaymentMethod::Card,
+            amount: Money(1000),
+            reference: Some("TERM-1".into()),
+        },
+        JobAction::AnswerChecklist {
+            item: LineId::from_bytes([9; 16]),
+            value: "yes".into(),
+        },
+        JobAction::AddAttachment {
+            attachment: ids.line(),
+            sha256: "ab".repeat(32),
+            size: 1000,
+            media_type: "image/png".into(),
+            kind: AttachmentKind::After,
+            caption: "After".into(),
+        },
+        JobAction::CaptureSignature {
+            signer: "Ana Silva".into(),
+            image_sha256: "cd".repeat(32),
+        },
+    ];
+    for action in &actions {
+        job.apply(action, t, Timestamp(T0)).unwrap();
+    }
+    (id, job)
+}
+
+/// The device's copy with one raw change made by its actor 99.
+fn device_with(
+    job: &JobDoc,
+    edit: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>,
+) -> Automerge {
+    let mut doc = job.doc().fork().with_actor(actor(99));
+    let mut tx = doc.transaction();
+    edit(&mut tx).unwrap();
+    assert!(tx.commit().0.is_some(), "the edit makes a change");
+    doc
+}
+
+/// Sends the device's copy (its raw change by actor 99) to the server, which
+/// holds `job`, in one sync request; returns the outcome.
+fn sync(id: JobId, job: &JobDoc, device: &Automerge, who: Principal, ctx: &Context) -> Outcome {
+    sync_as(id, job, device, who, actor(99), ctx)
+}
+
+fn sync_as(
+    id: JobId,
+    job: &JobDoc,
+    device: &Automerge,
+    who: Principal,
+    device_actor: ActorId,
+    ctx: &Context,
+) -> Outcome {
+    let request = SyncRequest {
+        v: PROTOCOL_VERSION,
+        docs: vec![DocMessage {
+            id: DocId::Job(id),
+            msg: serde_bytes::ByteBuf::from(routine_message(device, job.doc()).encode()),
+        }],
+    };
+    let mut held = BTreeMap::from([(
+        DocId::Job(id),
+        HeldDoc {
+            doc: job.doc().clone(),
+            access: Access::Write,
+        },
+    )]);
+    let actors = [device_actor];
+    let caller = Caller {
+        principal: who,
+        device_actors: &actors,
+        context: ctx,
+    };
+    let served = serve(&request, &mut held, &caller, &Limits::default());
+    let outcome = served.response.docs[0].outcome.clone();
+    match &outcome {
+        Outcome::Rejected { .. } => {
+            assert!(
+                served.accepted.is_empty(),
+                "a rejected document stores nothing"
+            );
+            assert_eq!(held[&DocId::Job(id)].doc.get_heads(), job.doc().get_heads());
+        }
+        _ => assert_eq!(served.accepted.len(), 1, "{outcome:?}"),
+    }
+    outcome
+}
+
+/// The device's message of a routine sync (see `ClientSession`): primed with
+/// the server's heads, it carries just the device's new changes.
+fn routine_message(device: &Automerge, server: &Automerge) -> Message {
+    let acked = server.get_heads();
+    let mut state = State::new();
+    state.shared_heads = acked.clone();
+    state.their_heads = Some(acked.clone());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![Have {
+        last_sync: acked,
+        bloom: Default::default(),
+    }]);
+    state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
+    device
+        .generate_sync_message(&mut state)
+        .expect("the device has changes to send")
+}
+
+fn rejected(outcome: &Outcome, code: RejectCode, words: &[&str]) {
+    let Outcome::Rejected { code: got, message } = outcome else {
+        panic!("expected a {code:?} rejection, got {outcome:?}");
+    };
+    assert_eq!(*got, code, "{message}");
+    for w in words {
+        assert!(message.contains(w), "{message:?} should mention {w:?}");
+    }
+    assert!(
+        !message.contains("4111"),
+        "the number is never echoed: {message}"
+    );
+}
+
+fn writer_of(field: &Field) -> Principal {
+    match field.writer {
+        Writer::Office => dispatcher(),
+        _ => tech(1),
+    }
+}
+
+fn root_obj(tx: &Transaction<'_>, key: &str) -> ObjId {
+    tx.get(ROOT, key).unwrap().unwrap().1
+}
+
+/// Puts the scalars of a hydrated map into `obj`, `text` at `key`.
+fn copy_with(
+    tx: &mut Transaction<'_>,
+    obj: &ObjId,
+    from: &fieldsync_core::automerge::hydrate::Map,
+    key: &str,
+    text: &str,
+) -> Result<(), AutomergeError> {
+    for (k, v) in from.iter() {
+        if let Hydrated::Scalar(s) = &v.value {
+            tx.put(obj, k.as_str(), s.clone())?;
+        }
+    }
+    tx.put(obj, key, text)
+}
+
+fn first_line(doc: &Automerge, field: &str) -> (String, fieldsync_core::automerge::hydrate::Map) {
+    let Ok(Hydrated::Map(root)) = ReadDoc::hydrate(doc, ROOT, None) else {
+        panic!("root")
+    };
+    let Some(Hydrated::Map(lines)) = root.get(field) else {
+        panic!("{field} is a map of lines")
+    };
+    let (id, line) = lines.iter().next().expect("the job has a line");
+    let Hydrated::Map(line) = &line.value else {
+        panic!("a line is a map")
+    };
+    (id.to_string(), line.clone())
+}
+
+/// A raw change writing `text` into `field` at `key` (None: the field
+/// itself), the way the field's shape is written, otherwise valid.
+fn write_text(
+    doc: &Automerge,
+    field: &'static Field,
+    key: Option<&'static str>,
+    text: String,
+    fresh_line: LineId,
+) -> impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> {
+    let doc = doc.clone();
+    move |tx| match field.shape {
+        Shape::Scalar => tx.put(ROOT, field.key, text),
+        Shape::Map => {
+            let m = root_obj(tx, field.key);
+            tx.put(&m, key.unwrap(), text)
+        }
+        Shape::Whole => {
+            let Ok(Hydrated::Map(root)) = ReadDoc::hydrate(&doc, ROOT, None) else {
+                panic!("root")
+            };
+            let Some(Hydrated::Map(old)) = root.get(field.key) else {
+                panic!("{} exists", field.key)
+            };
+            let m = tx.put_object(ROOT, field.key, ObjType::Map)?;
+            copy_with(tx, &m, old, key.unwrap(), &text)
+        }
+        Shape::Lines { replaceable } => {
+            let (existing, line) = first_line(&doc, field.key);
+            // Replaceable lines (answers) are keyed by what they answer.
+            let id = if replaceable {
+                existing
+            } else {
+                fresh_line.to_string()
+            };
+            let c = root_obj(tx, field.key);
+            let m = tx.put_object(&c, id.as_str(), ObjType::Map)?;
+            copy_with(tx, &m, &line, key.unwrap(), &text)
+        }
+        Shape::Text => {
+            let t = root_obj(tx, field.key);
+            let len = tx.length(&t);
+            tx.splice_text(&t, len, 0, &text)
+        }
+        Shape::Log | Shape::Status => unreachable!("no texts"),
+    }
+}
+
+/// Every text rule of the schema table, on the sync path: a valid value is
+/// accepted, one over the limit is refused, and a card number in free text
+/// is refused naming the field, never the number. Nothing refused is stored.
+#[test]
+fn every_text_of_the_schema_keeps_its_limit_and_holds_no_card_number_through_sync() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let ctx = Context::default().with_technician_van(TechnicianVan::Assigned(van(1)));
+    let mut checked = Vec::new();
+    for field in FIELDS.iter().filter(|f| !f.texts.is_empty()) {
+        for rule in field.texts {
+            let who = writer_of(field);
+            let path = match rule.key {
+                Some(k) => format!("/{}/", field.key) + k,
+                None => format!("/{}", field.key),
+            };
+            let path_words: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let try_text = |text: String| {
+                let device = device_with(
+                    &job,
+                    write_text(job.doc(), field, rule.key, text, ids_line()),
+                );
+                sync(id, &job, &device, who, &ctx)
+            };
+
+            let ok = try_text("ok 42".into());
+            assert_eq!(ok, Outcome::Accepted, "{path}: a valid value passes");
+
+            // Text that merges is bounded per change too (the whole text's
+            // limit is in `notes_keep_their_limit_as_a_whole`).
+            let (long, why) = match rule.max_insert {
+                Some(max) => (max + 1, "adds at most"),
+                None => (rule.max_chars + 1, "longer than"),
+            };
+            let mut words = path_words.clone();
+            words.push(why);
+            rejected(&try_text("x".repeat(long)), RejectCode::Schema, &words);
+
+            let card = try_text(format!("paid with {CARD}, thanks"));
+            if rule.free {
+                let mut words = path_words.clone();
+                words.push("card number");
+                rejected(&card, RejectCode::Schema, &words);
+            } else {
+                assert_eq!(card, Outcome::Accepted, "{path}: a code may hold digits");
+            }
+            checked.push(path);
+        }
+    }
+    // The list of free texts, all among them.
+    for path in [
+        "/notes",
+        "/labour/description",
+        "/payments/reference",
+        "/answers/value",
+        "/problem",
+        "/customer/name",
+        "/site/address",
+        "/asset/product",
+        "/cancel_reason",
+        "/unable_reason",
+        "/signature/signer",
+        "/checklist/question",
+        "/attachments/caption",
+    ] {
+        assert!(checked.iter().any(|c| c == path), "{path} not checked");
+    }
+}
+
+/// A fresh line id for raw lines (distinct from the worked job's).
+fn ids_line() -> LineId {
+    LineId::from_bytes(rand_bytes())
+}
+
+fn rand_bytes() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static N: AtomicU8 = AtomicU8::new(0);
+    [
+        0xE0,
+        N.fetch_add(1, Ordering::Relaxed),
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+    ]
+}
+
+/// A job whose notes are `MAX_NOTES - room` characters long, written note
+/// by note through the library (a note is at most `MAX_TEXT`).
+fn nearly_full_notes(ids: &mut Ids, room: usize) -> (JobId, JobDoc) {
+    let (id, mut job) = worked_job(ids);
+    let note = MAX_TEXT - 1;
+    let mut left = MAX_NOTES - room;
+    while left > 0 {
+        let sep = usize::from(!job.read().unwrap().notes.is_empty());
+        let n = (left - sep).min(note);
+        job.apply(
+            &JobAction::AddNote {
+                text: "n".repeat(n),
+            },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap();
+        left -= n + sep;
+    }
+    assert_eq!(job.read().unwrap().notes.chars().count(), MAX_NOTES - room);
+    (id, job)
+}
+
+#[test]
+fn notes_keep_their_limit_as_a_whole() {
+    let mut ids = Ids::default();
+    let (id, job) = nearly_full_notes(&mut ids, 5);
+    let ctx = Context::default();
+    let fits = device_with(&job, |tx| {
+        let n = root_obj(tx, "notes");
+        let len = tx.length(&n);
+        tx.splice_text(&n, len, 0, "12345")
+    });
+    assert_eq!(sync(id, &job, &fits, tech(1), &ctx), Outcome::Accepted);
+    let over = device_with(&job, |tx| {
+        let n = root_obj(tx, "notes");
+        let len = tx.length(&n);
+        tx.splice_text(&n, len, 0, "123456")
+    });
+    rejected(
+        &sync(id, &job, &over, tech(1), &ctx),
+        RejectCode::Schema,
+        &["/notes", "longer than"],
+    );
+    // The library says so before it makes the change.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let err = device
+        .apply(
+            &JobAction::AddNote {
+                text: "123456".into(),
+            },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Invalid(e) if e.what == "notes" && e.reason.contains("longer than")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn notes_merged_from_concurrent_changes_keep_the_limit() {
+    let mut ids = Ids::default();
+    let (_, job) = nearly_full_notes(&mut ids, 6_000);
+    let part = "m".repeat(4_000);
+    let mut a = job.doc().fork().with_actor(actor(97));
+    let mut b = job.doc().fork().with_actor(actor(98));
+    let mut hashes = Vec::new();
+    for doc in [&mut a, &mut b] {
+        let mut tx = doc.transaction();
+        let n = root_obj(&tx, "notes");
+        let len = tx.length(&n);
+        tx.splice_text(&n, len, 0, &part).unwrap();
+        hashes.push(tx.commit().0.unwrap());
+    }
+    // Each change alone is within the limit.
+    validate_changes(&a, &hashes[..1], &tech(1)).unwrap();
+    validate_changes(&b, &hashes[1..], &tech(1)).unwrap();
+    // Together they are not, whichever way they arrive.
+    a.merge(&mut b).unwrap();
+    let r = validate_changes(&a, &hashes, &tech(1)).unwrap_err();
+    assert_eq!(r.code, RejectCode::Schema);
+    assert!(
+        r.message.contains("/notes") && r.message.contains("longer than"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_part_line_takes_stock_only_from_the_technicians_own_van() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let t = tech(1);
+    let own = Context::default().with_technician_van(TechnicianVan::Assigned(van(1)));
+    let other = Context::default().with_technician_van(TechnicianVan::Assigned(van(2)));
+    let none = Context::default().with_technician_van(TechnicianVan::NoVan);
+    let new_line = |v: fieldsync_core::LocationId| {
+        let line = ids_line();
+        device_with(&job, move |tx| {
+            let parts = root_obj(tx, "parts");
+            let p = tx.put_object(&parts, line.to_string(), ObjType::Map)?;
+            tx.put(&p, "by", user(1).to_string())?;
+            tx.put(&p, "sku", "VALVE-1")?;
+            tx.put(&p, "quantity", 1)?;
+            tx.put_object(&p, "serials", ObjType::List)?;
+            tx.put(&p, "van", v.to_string())?;
+            tx.put(&p, "voided", false)?;
+            tx.put(&p, "device_time", ScalarValue::Timestamp(T0))
+        })
+    };
+    // Another depot's van, or none at all: refused with its own code.
+    rejected(
+        &sync(id, &job, &new_line(van(2)), t, &own),
+        RejectCode::WrongVan,
+        &["own van"],
+    );
+    rejected(
+        &sync(id, &job, &new_line(van(1)), t, &none),
+        RejectCode::WrongVan,
+        &["none"],
+    );
+    assert_eq!(
+        sync(id, &job, &new_line(van(1)), t, &own),
+        Outcome::Accepted
+    );
+    // A device that does not know its van leaves the rule to the server.
+    assert_eq!(
+        sync(id, &job, &new_line(van(2)), t, &Context::default()),
+        Outcome::Accepted
+    );
+
+    // The technician moved to van 2: the old line's quantity can no longer
+    // take stock from van 1, but voiding it (stock back to van 1) still works.
+    let (line, _) = first_line(job.doc(), "parts");
+    let l = line.clone();
+    let more = device_with(&job, move |tx| {
+        let parts = root_obj(tx, "parts");
+        let p = tx.get(&parts, l.as_str())?.unwrap().1;
+        tx.put(&p, "quantity", 3)
+    });
+    rejected(&sync(id, &job, &more, t, &other), RejectCode::WrongVan, &[]);
+    assert_eq!(sync(id, &job, &more, t, &own), Outcome::Accepted);
+    let void = device_with(&job, move |tx| {
+        let parts = root_obj(tx, "parts");
+        let p = tx.get(&parts, line.as_str())?.unwrap().1;
+        tx.put(&p, "voided", true)
+    });
+    assert_eq!(sync(id, &job, &void, t, &other), Outcome::Accepted);
+
+    // The device library checks the van it knows before keeping the change.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let heads = device.doc().get_heads();
+    let err = device
+        .apply_in(
+            &JobAction::UsePart {
+                line: ids.line(),
+                sku: sku("VALVE-1"),
+                quantity: Quantity::new(1).unwrap(),
+                serials: vec![],
+                van: van(2),
+            },
+            t,
+            Timestamp(T0),
+            &own,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Rejected(r) if r.code == RejectCode::WrongVan),
+        "{err:?}"
+    );
+    assert_eq!(device.doc().get_heads(), heads, "nothing kept");
+}
+
+#[test]
+fn keys_the_schema_does_not_list_are_refused_inside_units() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let ctx = Context::default();
+    let extra = device_with(&job, |tx| {
+        let c = root_obj(tx, "customer");
+        tx.put(&c, "vip_notes", "x".repeat(50_000))
+    });
+    rejected(
+        &sync(id, &job, &extra, dispatcher(), &ctx),
+        RejectCode::Forbidden,
+        &["customer", "vip_notes"],
+    );
+    let line = ids_line();
+    let padded = device_with(&job, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let e = tx.put_object(&labour, line.to_string(), ObjType::Map)?;
+        tx.put(&e, "by", user(1).to_string())?;
+        tx.put(&e, "minutes", 5)?;
+        tx.put(&e, "rate", "standard")?;
+        tx.put(&e, "device_time", ScalarValue::Timestamp(T0))?;
+        tx.put(&e, "padding", "x".repeat(50_000))
+    });
+    rejected(
+        &sync(id, &job, &padded, tech(1), &ctx),
+        RejectCode::Forbidden,
+        &["padding"],
+    );
+
+    // A status move's history entry holds the keys an entry has, no more:
+    // the same raw move is accepted without the extra key.
+    let complete = |extra: Option<&'static str>| {
+        device_with(&job, move |tx| {
+            tx.put(ROOT, "status", Status::Completed.as_str())?;
+            let history = root_obj(tx, "status_history");
+            let at = tx.length(&history);
+            let e = tx.insert_object(&history, at, ObjType::Map)?;
+            tx.put(&e, "from", Status::OnSite.as_str())?;
+            tx.put(&e, "to", Status::Completed.as_str())?;
+            tx.put(&e, "by", user(1).to_string())?;
+            tx.put(&e, "role", Role::Technician.as_str())?;
+            tx.put(&e, "device_time", ScalarValue::Timestamp(T0))?;
+            if let Some(text) = extra {
+                tx.put(&e, "comment", text)?;
+            }
+            Ok(())
+        })
+    };
+    assert_eq!(
+        sync(id, &job, &complete(None), tech(1), &ctx),
+        Outcome::Accepted,
+    );
+    rejected(
+        &sync(id, &job, &complete(Some(CARD)), tech(1), &ctx),
+        RejectCode::Forbidden,
+        &["status_history", "comment"],
+    );
+}
+
+/// The device library refuses a card number in every free text an action
+/// takes, naming the field and keeping no change.
+#[test]
+fn every_action_refuses_a_card_number_in_its_free_text() {
+    let mut ids = Ids::default();
+    let (_, job) = worked_job(&mut ids);
+    let card = format!("see {CARD}");
+    let tech_actions: Vec<(JobAction, &str)> = vec![
+        (JobAction::AddNote { text: card.clone() }, "notes"),
+        (
+            JobAction::AddLabour {
+                entry: ids.line(),
+                minutes: 5,
+                rate: "standard".into(),
+                description: card.clone(),
+            },
+            "labour description",
+        ),
+        (
+            JobAction::RecordPayment {
+                payment: ids.line(),
+                method: PaymentMethod::Card,
+                amount: Money(100),
+                reference: Some(card.clone()),
+            },
+            "payment reference",
+        ),
+        (
+            JobAction::AnswerChecklist {
+                item: LineId::from_bytes([9; 16]),
+                value: card.clone(),
+            },
+            "checklist answer",
+        ),
+        (
+            JobAction::CaptureSignature {
+                signer: card.clone(),
+                image_sha256: "ef".repeat(32),
+            },
+            "signer",
+        ),
+        (
+            JobAction::UnableToComplete {
+                reason: card.clone(),
+            },
+            "reason",
+        ),
+        (
+            JobAction::AddAttachment {
+                attachment: ids.line(),
+                sha256: "12".repeat(32),
+                size: 10,
+                media_type: "image/jpeg".into(),
+                kind: AttachmentKind::Before,
+                caption: card.clone(),
+            },
+            "caption",
+        ),
+    ];
+    let office_actions: Vec<(JobAction, &str)> = vec![
+        (JobAction::EditNotes { text: card.clone() }, "notes"),
+        (
+            JobAction::Cancel {
+                reason: card.clone(),
+            },
+            "cancellation reason",
+        ),
+        (
+            JobAction::SetChecklistItem(ChecklistQuestion {
+                id: ids.line(),
+                question: card.clone(),
+                required: false,
+            }),
+            "checklist question",
+        ),
+        (
+            JobAction::EditDetails(DetailsEdit {
+                customer_name: Some(card.clone()),
+                ..DetailsEdit::default()
+            }),
+            "customer name",
+        ),
+        (
+            JobAction::EditDetails(DetailsEdit {
+                site_name: Some(Some(card.clone())),
+                ..DetailsEdit::default()
+            }),
+            "site name",
+        ),
+        (
+            JobAction::EditDetails(DetailsEdit {
+                site_address: Some(card.clone()),
+                ..DetailsEdit::default()
+            }),
+            "site address",
+        ),
+        (
+            JobAction::EditDetails(DetailsEdit {
+                asset_product: Some(card.clone()),
+                ..DetailsEdit::default()
+            }),
+            "asset product",
+        ),
+        (
+            JobAction::EditDetails(DetailsEdit {
+                problem: Some(card.clone()),
+                ..DetailsEdit::default()
+            }),
+            "problem",
+        ),
+    ];
+    for (who, actions) in [(tech(1), tech_actions), (dispatcher(), office_actions)] {
+        for (action, field) in actions {
+            let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+            let heads = device.doc().get_heads();
+            let err = device.apply(&action, who, Timestamp(T0)).unwrap_err();
+            let ActionError::Invalid(e) = &err else {
+                panic!("{}: expected invalid input, got {err:?}", action.name());
+            };
+            assert_eq!(e.what, field, "{}", action.name());
+            assert!(e.reason.contains("card number"), "{e}");
+            assert!(!err.to_string().contains("4111"), "{err}");
+            assert_eq!(
+                device.doc().get_heads(),
+                heads,
+                "{}: nothing kept",
+                action.name()
+            );
+        }
+    }
+    // Creating a job with one is refused too.
+    let mut spec = spec(ids.job(), Some(user(1)));
+    spec.problem = card;
+    let err = JobDoc::create(&spec, actor(200), dispatcher(), Timestamp(T0)).unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Invalid(e) if e.what == "problem"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn actions_and_sync_share_one_text_limit() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let limit = schema::field("labour")
+        .and_then(|f| f.text_rule(Some("description")))
+        .unwrap()
+        .max_chars;
+    let labour = |description: String, entry| JobAction::AddLabour {
+        entry,
+        minutes: 5,
+        rate: "standard".into(),
+        description,
+    };
+    // The library refuses one character more than the table allows ...
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let err = device
+        .apply(
+            &labour("é".repeat(limit + 1), ids.line()),
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Invalid(e) if e.what == "labour description"),
+        "{err:?}"
+    );
+    // ... and takes exactly the limit, counted in characters (not bytes),
+    // which the server's sync step accepts too.
+    device
+        .apply(
+            &labour("é".repeat(limit), ids.line()),
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap();
+    let outcome = sync_as(
+        id,
+        &job,
+        device.doc(),
+        tech(1),
+        actor(98),
+        &Context::default(),
+    );
+    assert_eq!(outcome, Outcome::Accepted);
+}
