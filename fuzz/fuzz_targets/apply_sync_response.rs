@@ -19,7 +19,7 @@ use fieldsync_core::sync::{
 };
 use fieldsync_core::{RejectCode, sync::Caller, sync::serve};
 use fieldsync_ffi::FieldsyncClient;
-use fieldsync_fuzz::{device_actor, fixture, job_id, quiet_contained_panics, technician};
+use fieldsync_fuzz::{context, device_actor, fixture, job_id, quiet_contained_panics, technician};
 use libfuzzer_sys::fuzz_target;
 
 /// The first sync's answer: every document the technician may hold.
@@ -29,9 +29,11 @@ fn first_sync() -> &'static [u8] {
         let f = fixture();
         let mut docs = f.docs.clone();
         let actors = [device_actor()];
+        let context = context();
         let caller = Caller {
             principal: technician(),
             device_actors: &actors,
+            context: &context,
         };
         let empty = SyncRequest {
             v: PROTOCOL_VERSION,

@@ -18,6 +18,7 @@ use fieldsync_core::pricebook::{Contract, LabourRate, PartPrice, PriceBook, writ
 use fieldsync_core::sync::{
     Access, Caller, HeldDoc, Limits, Outcome, SyncRequest, SyncResponse, serve,
 };
+use fieldsync_core::validate::{Context, TechnicianVan};
 use fieldsync_core::vanstock::{StockItem, VanStock, write_van_stock};
 use fieldsync_core::{
     DocId, JobDoc, JobId, JobSpec, LineId, LocationId, Money, Principal, Role, Timestamp, UserId,
@@ -47,6 +48,12 @@ pub fn job_id() -> JobId {
 
 pub fn van() -> LocationId {
     LocationId::from_bytes([9; 16])
+}
+
+/// What the server knows when it validates the technician's changes: the
+/// van assigned to them (part lines naming another van are `wrong_van`).
+pub fn context() -> Context {
+    Context::default().with_technician_van(TechnicianVan::Assigned(van()))
 }
 
 pub fn price_book() -> PriceBook {
@@ -206,9 +213,11 @@ pub fn serve_and_check(request: &SyncRequest) {
     let f = fixture();
     let mut docs = f.docs.clone();
     let actors = [device_actor()];
+    let context = context();
     let caller = Caller {
         principal: technician(),
         device_actors: &actors,
+        context: &context,
     };
     let served = serve(request, &mut docs, &caller, &f.limits);
 

@@ -576,6 +576,7 @@ fn a_server_message_that_would_leave_a_job_unreadable_is_not_adopted() {
     let caller = Caller {
         principal: device.who,
         device_actors: &actors,
+        context: &Default::default(),
     };
     let served = serve(&request, &mut held, &caller, &Limits::default());
     let report = device.apply_response(&served.response.encode());

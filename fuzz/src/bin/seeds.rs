@@ -15,7 +15,7 @@ use fieldsync_core::sync::{
     Caller, ClientSession, DocMessage, PROTOCOL_VERSION, SyncRequest, SyncResponse, serve,
 };
 use fieldsync_core::{DocId, JobAction, JobDoc, LineId, Money, Timestamp};
-use fieldsync_fuzz::{T0, device_actor, fixture, job_id, message_since, technician, van};
+use fieldsync_fuzz::{T0, context, device_actor, fixture, job_id, message_since, technician, van};
 
 fn write(target: &str, name: &str, mode: Option<u8>, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,9 +83,11 @@ fn main() {
     let stored = &f.docs[&job].doc;
     let heads = stored.get_heads();
     let actors = [device_actor()];
+    let context = context();
     let caller = Caller {
         principal: technician(),
         device_actors: &actors,
+        context: &context,
     };
 
     // A new install's first request (nothing held) and the server's answer.
