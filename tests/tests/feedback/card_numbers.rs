@@ -17,7 +17,8 @@ async fn a_card_number_in_the_comment_is_refused_and_nothing_is_stored(backend: 
     let mut phone = s.device(1).await;
     visit(&mut phone, job);
     phone.sync(&s.app).await;
-    let link = link_in(&smtp.wait_for(1).await[0]);
+    assert_eq!(s.deliver().await, 1);
+    let link = link_in(&smtp.messages()[0]);
     let post = |comment: &'static str| {
         s.app
             .client
