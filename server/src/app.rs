@@ -74,8 +74,9 @@ pub struct AppState {
     pub projectors: Arc<Projectors>,
     /// JWT signing and verification keys (see [`crate::auth::jwt`]).
     pub keys: Arc<JwtKeys>,
-    /// Decoded documents by id, with the store version they reflect.
-    pub docs: Arc<DocCache<automerge::Automerge>>,
+    /// Decoded documents by id, with the store version they reflect and
+    /// what they read as (see [`crate::documents`]).
+    pub docs: Arc<crate::documents::Cache>,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
     /// Login throttling (API and console share it).

@@ -34,6 +34,13 @@ pub enum Command {
     },
 }
 
+/// Parses `--role` from the role names, which `--help` lists.
+fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))
+        .try_map(|name| name.parse::<Role>())
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum AdminCommand {
     /// Create a user. The password comes from FIELDSYNC_PASSWORD if set,
@@ -41,8 +48,8 @@ pub enum AdminCommand {
     CreateUser {
         #[arg(long)]
         username: String,
-        /// technician, dispatcher, inventory_manager, supervisor or admin.
-        #[arg(long)]
+        /// The user's role (the possible values come from the role table).
+        #[arg(long, value_parser = role_parser())]
         role: Role,
         /// The name customers see (its first word) on feedback forms.
         #[arg(long)]

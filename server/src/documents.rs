@@ -1,4 +1,5 @@
-//! Documents in memory: the [`DocCache`] in front of the store.
+//! Documents in memory: the [`DocCache`] in front of the store, with what
+//! each cached document reads as.
 //!
 //! The sync path reads a document with [`load`], applies and validates what
 //! a device sent, and writes with [`Store::commit`] using the version it
@@ -6,18 +7,71 @@
 //! another process wrote in between: [`load`] again (it catches up from the
 //! cache), redo the work, commit again (bounded). After a commit, put the
 //! document back with [`DocCache::put`] at the committed version.
+//!
+//! Reading a job (or the price book) walks the whole document, so the hot
+//! paths do it once: validation hands the job it read to [`commit_applied`],
+//! which projects and bills it, caches it beside the document ([`Parsed`])
+//! and returns it with the invoice for the response. The next office edit of
+//! that job checks its preconditions against the cached job.
 
 use std::sync::Arc;
 
 use automerge::{Automerge, Change};
+use fieldsync_core::billing::{Invoice, bill};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
-use fieldsync_core::{DocId, Job};
+use fieldsync_core::{DocId, Job, LocationId};
 use time::OffsetDateTime;
 
 use crate::store::{
-    CachedDoc, CommitOutcome, DocCache, DocCommit, NewChange, Projection, SNAPSHOT_AFTER_CHANGES,
-    Store, StoreError,
+    CommitOutcome, DocCache, DocCommit, NewChange, Projection, SNAPSHOT_AFTER_CHANGES, Store,
+    StoreError,
 };
+
+/// What a document reads as, kept beside it (for its version only).
+#[derive(Clone, Debug)]
+pub enum Parsed {
+    Job(Arc<Job>),
+    PriceBook(Arc<PriceBook>),
+}
+
+/// What the document cache holds per document.
+#[derive(Clone, Debug)]
+pub struct InMemory {
+    pub doc: Automerge,
+    /// What `doc` reads as, once someone has read it.
+    pub parsed: Option<Parsed>,
+}
+
+/// The cache of documents the server keeps (see [`crate::app::AppState::docs`]).
+pub type Cache = DocCache<InMemory>;
+
+/// A document as stored at `version`.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub version: i64,
+    pub doc: Automerge,
+    /// What `doc` reads as, when known (see [`Parsed`]).
+    pub parsed: Option<Parsed>,
+}
+
+impl Loaded {
+    /// A document never stored.
+    pub fn new_doc() -> Self {
+        Self {
+            version: 0,
+            doc: Automerge::new(),
+            parsed: None,
+        }
+    }
+
+    /// The job this document reads as, if it was read at this version.
+    pub fn known_job(&self) -> Option<&Arc<Job>> {
+        match &self.parsed {
+            Some(Parsed::Job(job)) => Some(job),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocLoadError {
@@ -36,29 +90,68 @@ pub enum DocLoadError {
 /// later changes) and cached.
 pub async fn load(
     store: &dyn Store,
-    cache: &DocCache<Automerge>,
+    cache: &Cache,
     doc_id: &DocId,
-) -> Result<Option<CachedDoc<Automerge>>, DocLoadError> {
-    if let Some(mut cached) = cache.get(doc_id) {
-        let newer = store.load_changes_since(doc_id, cached.version).await?;
+) -> Result<Option<Loaded>, DocLoadError> {
+    if let Some(cached) = cache.get(doc_id) {
+        let mut loaded = Loaded {
+            version: cached.version,
+            doc: cached.doc.doc,
+            parsed: cached.doc.parsed,
+        };
+        let newer = store.load_changes_since(doc_id, loaded.version).await?;
         if let Some(last) = newer.last() {
             for change in &newer {
-                cached.doc.load_incremental(&change.bytes)?;
+                loaded.doc.load_incremental(&change.bytes)?;
             }
-            cached.version = last.seq;
-            cache.put(*doc_id, cached.version, cached.doc.clone());
+            loaded.version = last.seq;
+            // It reads differently now; the next reader reads it again.
+            loaded.parsed = None;
+            cache.put(
+                *doc_id,
+                loaded.version,
+                InMemory {
+                    doc: loaded.doc.clone(),
+                    parsed: None,
+                },
+            );
         }
-        return Ok(Some(cached));
+        return Ok(Some(loaded));
     }
     let Some(stored) = store.load_document(doc_id).await? else {
         return Ok(None);
     };
     let doc = stored.to_automerge()?;
-    cache.put(*doc_id, stored.version, doc.clone());
-    Ok(Some(CachedDoc {
+    cache.put(
+        *doc_id,
+        stored.version,
+        InMemory {
+            doc: doc.clone(),
+            parsed: None,
+        },
+    );
+    Ok(Some(Loaded {
         version: stored.version,
         doc,
+        parsed: None,
     }))
+}
+
+/// The job a loaded job document reads as: the cached read if there is one,
+/// else read now and kept in the cache for this version.
+pub fn job_of(
+    cache: &Cache,
+    doc_id: DocId,
+    loaded: &Loaded,
+) -> Result<Arc<Job>, fieldsync_core::SchemaError> {
+    if let Some(job) = loaded.known_job() {
+        return Ok(job.clone());
+    }
+    let job = Arc::new(fieldsync_core::job::read_job(&loaded.doc, None)?);
+    cache.update(&doc_id, loaded.version, |m| {
+        m.parsed = Some(Parsed::Job(job.clone()))
+    });
+    Ok(job)
 }
 
 /// Whether a commit adding `new_changes` to a document with
@@ -98,13 +191,20 @@ pub struct Derive<'a> {
 /// feedback requests) registers one in [`Projectors`]; every job commit
 /// asks each for its [`Projection`] and writes them in its transaction.
 pub trait JobProjector: Send + Sync {
-    /// `price_book` is the one the commit bills with; `now` the server time.
-    fn project(
-        &self,
-        job: &Job,
-        price_book: Option<&PriceBook>,
-        now: OffsetDateTime,
-    ) -> Option<Arc<dyn Projection>>;
+    fn project(&self, job: &JobCommit<'_>) -> Option<Arc<dyn Projection>>;
+}
+
+/// A job as its commit sees it: read once and billed once, for every
+/// projector and for the response.
+pub struct JobCommit<'a> {
+    pub job: &'a Job,
+    /// The price book the commit bills with; `None` before one is written.
+    pub price_book: Option<&'a PriceBook>,
+    /// The job billed with `price_book`; `None` without a price book, or
+    /// when the job cannot be billed with it.
+    pub invoice: Option<&'a Invoice>,
+    /// Server time.
+    pub now: OffsetDateTime,
 }
 
 /// The registered [`JobProjector`]s, run in registration order.
@@ -118,37 +218,83 @@ impl Projectors {
     }
 }
 
+/// What an edit made to a document.
+pub struct Edit {
+    pub changes: Vec<Change>,
+    /// The job as the edited document reads (validation returns it): it is
+    /// projected and billed as it is, not read again. `None` for other
+    /// documents, or when the edit did not read it.
+    pub job: Option<Job>,
+}
+
+/// A committed job as read once: projected, billed and answered from this.
+#[derive(Clone, Debug)]
+pub struct Projected {
+    pub job: Arc<Job>,
+    /// Billed with [`Derive::price_book`]; `None` without a price book, or
+    /// when the job cannot be billed with it.
+    pub invoice: Option<Invoice>,
+}
+
+/// What [`write`] stored (or found, when the edit changed nothing).
+pub struct Written {
+    pub version: i64,
+    pub doc: Automerge,
+    /// For a job that was committed: the job and its invoice.
+    pub projected: Option<Projected>,
+    /// Vans named by the committed job's part lines.
+    pub vans: Vec<LocationId>,
+}
+
 /// Commits the changes `edit` makes to a document, retrying when another
 /// writer (this or another process) got in first.
 ///
 /// `edit` gets the latest stored document (a fresh one if it was never
-/// stored) and returns the changes it made; it runs again on a newer copy
-/// after [`CommitOutcome::Stale`], so it must derive its changes from the
+/// stored) and the job it reads as when that is cached; it returns the
+/// changes it made. It runs again on a newer copy after
+/// [`CommitOutcome::Stale`], so it must derive its changes from the
 /// document it is given (re-applying received changes is idempotent in
-/// automerge; an office action is simply redone). Returns the committed
-/// document and its version.
+/// automerge; an office action is simply redone).
 pub async fn write<E>(
     store: &dyn Store,
-    cache: &DocCache<Automerge>,
+    cache: &Cache,
     doc_id: DocId,
     derive: &Derive<'_>,
-    mut edit: impl FnMut(&mut Automerge) -> Result<Vec<Change>, E>,
-) -> Result<CachedDoc<Automerge>, WriteError<E>> {
+    mut edit: impl FnMut(&mut Automerge, Option<&Job>) -> Result<Edit, E>,
+) -> Result<Written, WriteError<E>> {
     const ATTEMPTS: u32 = 8;
     for _ in 0..ATTEMPTS {
-        let mut current = load(store, cache, &doc_id).await?.unwrap_or(CachedDoc {
-            version: 0,
-            doc: Automerge::new(),
-        });
-        let changes = edit(&mut current.doc).map_err(WriteError::Edit)?;
-        if changes.is_empty() {
-            return Ok(current);
+        let mut current = load(store, cache, &doc_id)
+            .await?
+            .unwrap_or_else(Loaded::new_doc);
+        let known = current.known_job().cloned();
+        let edit = edit(&mut current.doc, known.as_deref()).map_err(WriteError::Edit)?;
+        if edit.changes.is_empty() {
+            return Ok(Written {
+                version: current.version,
+                doc: current.doc,
+                projected: None,
+                vans: Vec::new(),
+            });
         }
-        if let Some(applied) =
-            commit_applied(store, cache, doc_id, derive, &current, &changes).await?
+        current.parsed = None;
+        if let Some(applied) = commit_applied(
+            store,
+            cache,
+            doc_id,
+            derive,
+            &current,
+            &edit.changes,
+            edit.job,
+        )
+        .await?
         {
-            current.version = applied.version;
-            return Ok(current);
+            return Ok(Written {
+                version: applied.version,
+                doc: current.doc,
+                projected: applied.projected,
+                vans: applied.vans,
+            });
         }
     }
     Err(WriteError::Contended(doc_id))
@@ -158,42 +304,63 @@ pub async fn write<E>(
 pub struct Applied {
     pub version: i64,
     /// Vans named by the committed job's part lines (empty for other documents).
-    pub vans: Vec<fieldsync_core::LocationId>,
+    pub vans: Vec<LocationId>,
+    /// For a job: the job as committed and its invoice.
+    pub projected: Option<Projected>,
 }
 
 /// Commits `changes`, which `current` (the document as loaded at
 /// `current.version`) already holds, with the job's projection; caches the
-/// document at the new version. `None` if another writer got in first:
-/// nothing was written, and the caller redoes its work on a fresh load
-/// ([`write`] does).
+/// document (and the job) at the new version. `job` is the job `current`
+/// reads as, when the caller has it (validation returned it); it is read
+/// here otherwise. `None` if another writer got in first: nothing was
+/// written, and the caller redoes its work on a fresh load ([`write`] does).
 ///
 /// The sync path calls this first with the document `serve` merged, so a
 /// routine sync neither reloads the document nor re-applies its changes.
 pub async fn commit_applied<E>(
     store: &dyn Store,
-    cache: &DocCache<Automerge>,
+    cache: &Cache,
     doc_id: DocId,
     derive: &Derive<'_>,
-    current: &CachedDoc<Automerge>,
+    current: &Loaded,
     changes: &[Change],
+    job: Option<Job>,
 ) -> Result<Option<Applied>, WriteError<E>> {
     let mut commit = DocCommit::new(doc_id, current.version);
     commit.changes = changes.iter().map(NewChange::from_change).collect();
     let mut vans = Vec::new();
-    if let DocId::Job(_) = doc_id {
-        let job = fieldsync_core::job::read_job(&current.doc, None)?;
-        derive_job(&mut commit, &job, derive);
-        // The vans the job's part lines name, from this one read: the
-        // caller refreshes their stock documents without reading again.
-        vans = job.parts.iter().map(|p| p.van).collect();
-    }
+    let projected = match doc_id {
+        DocId::Job(_) => {
+            let job = match job {
+                Some(job) => job,
+                None => fieldsync_core::job::read_job(&current.doc, None)?,
+            };
+            let invoice = derive_job(&mut commit, &job, derive);
+            // The vans the job's part lines name, from this one read: the
+            // caller refreshes their stock documents without reading again.
+            vans = job.parts.iter().map(|p| p.van).collect();
+            Some(Projected {
+                job: Arc::new(job),
+                invoice,
+            })
+        }
+        _ => None,
+    };
     match store.commit(&commit).await? {
         CommitOutcome::Committed {
             version,
             changes_since_snapshot,
             ..
         } => {
-            cache.put(doc_id, version, current.doc.clone());
+            cache.put(
+                doc_id,
+                version,
+                InMemory {
+                    doc: current.doc.clone(),
+                    parsed: projected.as_ref().map(|p| Parsed::Job(p.job.clone())),
+                },
+            );
             if changes_since_snapshot > SNAPSHOT_AFTER_CHANGES {
                 // Outside the commit: a snapshot only speeds up loads, and
                 // a newer one written meanwhile is kept by the store.
@@ -202,7 +369,11 @@ pub async fn commit_applied<E>(
                     tracing::warn!(doc = %doc_id, error = %e, "writing a snapshot failed");
                 }
             }
-            Ok(Some(Applied { version, vans }))
+            Ok(Some(Applied {
+                version,
+                vans,
+                projected,
+            }))
         }
         CommitOutcome::Stale { current_version } => {
             tracing::debug!(doc = %doc_id, current_version, "stale write, catching up");
@@ -213,27 +384,57 @@ pub async fn commit_applied<E>(
 
 /// The SQL rows a job's merged state projects to, written in the same
 /// transaction as the changes: one [`Projection`] per registered projector.
-pub fn derive_job(commit: &mut DocCommit, job: &Job, derive: &Derive<'_>) {
+/// The job is billed here, once, for every projector; returns the invoice.
+pub fn derive_job(commit: &mut DocCommit, job: &Job, derive: &Derive<'_>) -> Option<Invoice> {
+    let invoice = derive.price_book.and_then(|book| match bill(job, book) {
+        Ok(invoice) => Some(invoice),
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "job cannot be billed");
+            None
+        }
+    });
+    let seen = JobCommit {
+        job,
+        price_book: derive.price_book,
+        invoice: invoice.as_ref(),
+        now: derive.now,
+    };
     for projector in &derive.projectors.0 {
-        if let Some(p) = projector.project(job, derive.price_book, derive.now) {
+        if let Some(p) = projector.project(&seen) {
             commit.projections.push(p);
         }
     }
+    invoice
 }
 
 /// The price book as stored, `None` before the first one is written.
 pub async fn price_book(
     store: &dyn Store,
-    cache: &DocCache<Automerge>,
-) -> Result<Option<PriceBook>, DocLoadError> {
-    let Some(doc) = load(store, cache, &DocId::PriceBook).await? else {
+    cache: &Cache,
+) -> Result<Option<Arc<PriceBook>>, DocLoadError> {
+    let Some(loaded) = load(store, cache, &DocId::PriceBook).await? else {
         return Ok(None);
     };
-    match read_price_book(&doc.doc, None) {
-        Ok(book) => Ok(Some(book)),
+    Ok(price_book_of(cache, &loaded))
+}
+
+/// The price book a loaded price book document reads as (read once per
+/// version, then kept in the cache).
+pub fn price_book_of(cache: &Cache, loaded: &Loaded) -> Option<Arc<PriceBook>> {
+    if let Some(Parsed::PriceBook(book)) = &loaded.parsed {
+        return Some(book.clone());
+    }
+    match read_price_book(&loaded.doc, None) {
+        Ok(book) => {
+            let book = Arc::new(book);
+            cache.update(&DocId::PriceBook, loaded.version, |m| {
+                m.parsed = Some(Parsed::PriceBook(book.clone()))
+            });
+            Some(book)
+        }
         Err(e) => {
             tracing::error!(error = %e, "stored price book does not read");
-            Ok(None)
+            None
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`error`]: [`error::ApiError`], the JSON error body of every failure.
 //! - [`freetext`]: which request fields are free text; no card numbers in them.
 //! - [`auth`]: passwords, JWTs, refresh tokens, devices, [`auth::AuthUser`].
+//! - [`authz`]: who may do what ([`authz::Permission`]) to which jobs,
+//!   depots and vans ([`authz::Scope`]).
 //! - [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
 //! - [`documents`]: loading and writing documents through the in-memory cache.
 //! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
@@ -30,6 +32,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod client_addr;
 pub mod config;

@@ -66,6 +66,6 @@ pub use doc_id::DocId;
 pub use error::{ActionError, InvalidValue, SchemaError};
 pub use ids::*;
 pub use job::{Job, JobAction, JobDoc, JobSpec};
-pub use role::{Principal, Role};
+pub use role::{Permission, Principal, Role};
 pub use status::Status;
 pub use validate::{RejectCode, Rejection, validate_changes, validate_changes_in};

@@ -78,17 +78,19 @@ impl Status {
     /// Whether `role` may move a job from `self` to `to`.
     pub fn can_move(self, to: Status, role: Role) -> bool {
         use Status::*;
-        match role {
-            Role::Technician => matches!(
+        if role.is_field() {
+            matches!(
                 (self, to),
                 (Scheduled, Travelling)
                     | (Travelling, OnSite)
                     | (OnSite, Completed)
                     | (OnSite, UnableToComplete)
                     | (Travelling, UnableToComplete)
-            ),
-            r if r.is_office() => to == Cancelled && !self.is_final(),
-            _ => false,
+            )
+        } else if role.is_office() {
+            to == Cancelled && !self.is_final()
+        } else {
+            false
         }
     }
 }

@@ -40,7 +40,7 @@ use crate::job::keys as k;
 use crate::job::read::{self, read_job, read_status};
 use crate::job::schema::{self, Field, Shape, When, Writer};
 use crate::job::{Job, PartLine};
-use crate::role::{Principal, Role};
+use crate::role::Principal;
 use crate::status::Status;
 
 /// Why a set of changes was refused. Carried per document in sync responses.
@@ -174,22 +174,20 @@ fn validate_one(
     if deps.is_empty() {
         return validate_creation(doc, &at, who);
     }
-    match who.role {
-        Role::Technician => {
-            let assigned = doc
-                .get_at(ROOT, k::TECHNICIAN, deps)
-                .ok()
-                .flatten()
-                .and_then(|(v, _)| v.as_str().and_then(|s| s.parse::<UserId>().ok()));
-            if assigned != Some(who.user) {
-                return Err(Rejection::new(
-                    RejectCode::NotAssigned,
-                    "the job was not assigned to you when this change was made",
-                ));
-            }
+    if who.role.is_field() {
+        let assigned = doc
+            .get_at(ROOT, k::TECHNICIAN, deps)
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| v.as_str().and_then(|s| s.parse::<UserId>().ok()));
+        if assigned != Some(who.user) {
+            return Err(Rejection::new(
+                RejectCode::NotAssigned,
+                "the job was not assigned to you when this change was made",
+            ));
         }
-        r if r.is_office() => {}
-        _ => return Err(forbidden("this role does not edit jobs")),
+    } else if !who.role.is_office() {
+        return Err(forbidden("this role does not edit jobs"));
     }
 
     let before = read_status(doc, Some(deps))?.0;
@@ -547,7 +545,7 @@ fn own_van(
     who: &Principal,
     ctx: &Context,
 ) -> Result<(), Rejection> {
-    if who.role != Role::Technician || prior.is_some_and(|p| p.quantity == part.quantity) {
+    if !who.role.is_field() || prior.is_some_and(|p| p.quantity == part.quantity) {
         return Ok(());
     }
     let wrong = |why: &str| Err(Rejection::new(RejectCode::WrongVan, why));

@@ -1,7 +1,7 @@
 //! `POST /v1/devices/{id}/revoke`.
 
 use axum::extract::{Path, State};
-use fieldsync_core::{Role, UserId};
+use fieldsync_core::{Permission, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -71,7 +71,7 @@ async fn revoke_device(
 ) -> Result<Json<DeviceView>, ApiError> {
     let id: DeviceId = id.parse().map_err(|_| ApiError::NotFound)?;
     let device = state.store.device(id).await?;
-    let may = matches!(auth.role, Role::Admin | Role::Supervisor) || device.user_id == auth.user_id;
+    let may = auth.role.can(Permission::RevokeAnyDevice) || device.user_id == auth.user_id;
     if !may {
         // Someone else's device: indistinguishable from a missing one.
         return Err(ApiError::NotFound);

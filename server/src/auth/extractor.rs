@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use fieldsync_core::{Principal, Role, UserId};
 
 use crate::app::AppState;
+use crate::authz::{self, Permission, Scope};
 use crate::error::ApiError;
 use crate::store::{DeviceActor, DeviceId, StoreError, now_utc};
 
@@ -32,6 +33,16 @@ pub struct AuthUser {
 impl AuthUser {
     pub fn principal(&self) -> Principal {
         Principal::new(self.user_id, self.role)
+    }
+
+    /// What the caller may see (see [`crate::authz`]).
+    pub fn scope(&self) -> Scope {
+        Scope::of(self.principal())
+    }
+
+    /// 403 unless the caller's role has `p`.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        Ok(authz::require(self.principal(), p)?)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use fieldsync_core::{JobId, Role};
+use fieldsync_core::JobId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -14,9 +14,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::stats::{self, Summary, TrendPoint};
-use super::{FeedbackRequest, Followup, MessageStatus, OutboxMessage, RequestFilter, scope_of};
+use super::{FeedbackRequest, Followup, MessageStatus, OutboxMessage, RequestFilter};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::authz::Permission;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::store::now_utc;
@@ -30,16 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages))
         .routes(routes!(followups))
         .routes(routes!(resolve_followup))
-}
-
-/// Supervisors and admins only.
-fn require_results_role(user: &AuthUser) -> Result<(), ApiError> {
-    match user.role {
-        Role::Supervisor | Role::Admin => Ok(()),
-        _ => Err(ApiError::Forbidden(
-            "feedback results are for supervisors and admins",
-        )),
-    }
 }
 
 /// A period: `from` (default 90 days ago) to `to` (default now), RFC 3339.
@@ -68,10 +59,10 @@ async fn rows_for(
     user: &AuthUser,
     p: &Period,
 ) -> Result<Vec<FeedbackRequest>, ApiError> {
-    require_results_role(user)?;
+    user.require(Permission::ViewFeedback)?;
     let from = parse_time("from", &p.from)?.unwrap_or_else(|| now_utc() - time::Duration::days(90));
     let until = parse_time("to", &p.to)?;
-    let depots = scope_of(state.store.as_ref(), user.user_id, user.role).await?;
+    let depots = user.scope().depots(state.store.as_ref()).await?;
     Ok(state
         .store
         .feedback_requests(&RequestFilter {
@@ -100,7 +91,7 @@ pub struct SummaryResponse {
         (status = 200, description = "Results", body = SummaryResponse),
         (status = 400, description = "Bad period or group", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 403, description = "Not a supervisor or admin", body = ErrorBody),
+        (status = 403, description = "The role may not see feedback results", body = ErrorBody),
     )
 )]
 async fn summary(
@@ -134,7 +125,7 @@ async fn summary(
     responses(
         (status = 200, description = "One point per week with answers", body = [TrendPoint]),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 403, description = "Not a supervisor or admin", body = ErrorBody),
+        (status = 403, description = "The role may not see feedback results", body = ErrorBody),
     )
 )]
 async fn trend(
@@ -156,7 +147,7 @@ async fn trend(
     responses(
         (status = 200, description = "Requests and answers", body = [FeedbackRequest]),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 403, description = "Not a supervisor or admin", body = ErrorBody),
+        (status = 403, description = "The role may not see feedback results", body = ErrorBody),
     )
 )]
 async fn responses(
@@ -192,10 +183,10 @@ async fn job_feedback(
     user: AuthUser,
     Path(job_id): Path<String>,
 ) -> Result<Json<JobFeedback>, ApiError> {
-    require_results_role(&user)?;
+    user.require(Permission::ViewFeedback)?;
     let job = Uuid::parse_str(&job_id)
         .map_err(|_| ApiError::BadRequest("job_id: expected a UUID".into()))?;
-    let depots = scope_of(state.store.as_ref(), user.user_id, user.role).await?;
+    let depots = user.scope().depots(state.store.as_ref()).await?;
     let request = state
         .store
         .feedback_requests(&RequestFilter {
@@ -239,9 +230,7 @@ async fn messages(
     user: AuthUser,
     Query(q): Query<MessageQuery>,
 ) -> Result<Json<Vec<OutboxMessage>>, ApiError> {
-    if user.role != Role::Admin {
-        return Err(ApiError::Forbidden("the outbox is for admins"));
-    }
+    user.require(Permission::ViewOutbox)?;
     let status = q
         .status
         .as_deref()
@@ -266,7 +255,7 @@ pub struct FollowupQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Follow-ups", body = [Followup]),
-        (status = 403, description = "Not a supervisor or admin", body = ErrorBody),
+        (status = 403, description = "The role may not see feedback results", body = ErrorBody),
     )
 )]
 async fn followups(
@@ -274,8 +263,8 @@ async fn followups(
     user: AuthUser,
     Query(q): Query<FollowupQuery>,
 ) -> Result<Json<Vec<Followup>>, ApiError> {
-    require_results_role(&user)?;
-    let depots = scope_of(state.store.as_ref(), user.user_id, user.role).await?;
+    user.require(Permission::ViewFeedback)?;
+    let depots = user.scope().depots(state.store.as_ref()).await?;
     Ok(Json(
         state
             .store
@@ -301,10 +290,10 @@ async fn resolve_followup(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_results_role(&user)?;
+    user.require(Permission::ViewFeedback)?;
     let id =
         Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("id: expected a UUID".into()))?;
-    let depots = scope_of(state.store.as_ref(), user.user_id, user.role).await?;
+    let depots = user.scope().depots(state.store.as_ref()).await?;
     let visible = state
         .store
         .followups(depots.as_deref(), false)

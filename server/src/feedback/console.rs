@@ -8,21 +8,18 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
-use fieldsync_core::Role;
 use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::RequestFilter;
 use super::questions::{COMMENT, FIXED, RATING};
 use super::stats::{self, Summary};
-use super::{RequestFilter, scope_of};
 use crate::app::AppState;
+use crate::authz::Permission;
 use crate::store::now_utc;
 use crate::web::layout;
 use crate::web::{CsrfForm, WebError, WebUser};
-
-/// Who sees the feedback pages.
-pub const FEEDBACK_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
 
 /// Periods offered, in days.
 const PERIODS: [i64; 4] = [7, 30, 90, 365];
@@ -85,13 +82,13 @@ async fn results(
     user: WebUser,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Markup, WebError> {
-    user.require_any(FEEDBACK_ROLES)?;
+    user.require(Permission::ViewFeedback)?;
     let days = q
         .get("days")
         .and_then(|d| d.parse::<i64>().ok())
         .filter(|d| PERIODS.contains(d))
         .unwrap_or(90);
-    let depots = scope_of(state.store.as_ref(), user.user_id, user.role).await?;
+    let depots = user.scope().depots(state.store.as_ref()).await?;
     let rows = state
         .store
         .feedback_requests(&RequestFilter {
@@ -168,8 +165,8 @@ async fn results(
 }
 
 async fn followups(State(state): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
-    user.require_any(FEEDBACK_ROLES)?;
-    let depots = scope_of(state.store.as_ref(), user.user_id, user.role).await?;
+    user.require(Permission::ViewFeedback)?;
+    let depots = user.scope().depots(state.store.as_ref()).await?;
     let open = state.store.followups(depots.as_deref(), true).await?;
     Ok(layout::page(
         &user,
@@ -229,9 +226,9 @@ async fn resolve(
         form: Empty {},
     }: CsrfForm<Empty>,
 ) -> Result<Redirect, WebError> {
-    user.require_any(FEEDBACK_ROLES)?;
+    user.require(Permission::ViewFeedback)?;
     let id = Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
-    let depots = scope_of(state.store.as_ref(), user.user_id, user.role).await?;
+    let depots = user.scope().depots(state.store.as_ref()).await?;
     let visible = state
         .store
         .followups(depots.as_deref(), false)

@@ -26,7 +26,7 @@ pub mod stats;
 pub mod store;
 
 use base64::Engine as _;
-use fieldsync_core::{Job, Status, UserId};
+use fieldsync_core::{Job, Status};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ pub use model::*;
 pub use settings::{FeedbackSettings, SmtpTls};
 pub use store::{FeedbackStore, RequestProjector};
 
-use crate::store::{Result, TokenHash};
+use crate::store::TokenHash;
 
 /// Longest "work done" text shown to a customer.
 const MAX_WORK_DONE: usize = 300;
@@ -147,24 +147,13 @@ pub fn plausible_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The depots a user may see results of: `None` = all (admin).
-pub(crate) async fn scope_of(
-    store: &dyn FeedbackStore,
-    user: UserId,
-    role: fieldsync_core::Role,
-) -> Result<Option<Vec<Uuid>>> {
-    if role == fieldsync_core::Role::Admin {
-        Ok(None)
-    } else {
-        Ok(Some(store.staff_depots(user).await?))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use fieldsync_core::automerge::ActorId;
     use fieldsync_core::job::{Asset, Customer, Priority, Site, Window};
-    use fieldsync_core::{JobAction, JobDoc, JobId, JobSpec, LineId, Principal, Role, Timestamp};
+    use fieldsync_core::{
+        JobAction, JobDoc, JobId, JobSpec, LineId, Principal, Role, Timestamp, UserId,
+    };
 
     use super::*;
 

@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fieldsync_core::pricebook::PriceBook;
-use fieldsync_core::{Job, UserId};
+use fieldsync_core::UserId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::*;
 use super::questions::{COMMENT, Value};
 use super::settings::FeedbackSettings;
-use crate::documents::JobProjector;
+use crate::documents::{JobCommit, JobProjector};
 use crate::outbox::store::{NewMessage, enqueue};
 use crate::store::sql::{Conn, Query, QueryBuilder, Row, Tx};
 use crate::store::{Db, Projection, Result, SqlStore, StoreError, TokenHash};
@@ -208,13 +207,8 @@ impl RequestProjector {
 }
 
 impl JobProjector for RequestProjector {
-    fn project(
-        &self,
-        job: &Job,
-        _price_book: Option<&PriceBook>,
-        now: OffsetDateTime,
-    ) -> Option<Arc<dyn Projection>> {
-        super::trigger_for(job, &self.settings, now).map(|t| Arc::new(t) as Arc<dyn Projection>)
+    fn project(&self, c: &JobCommit<'_>) -> Option<Arc<dyn Projection>> {
+        super::trigger_for(c.job, &self.settings, c.now).map(|t| Arc::new(t) as Arc<dyn Projection>)
     }
 }
 

@@ -15,12 +15,12 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::access::Scope;
 use super::discrepancies::Discrepancy;
 use super::model::{Location, LocationKind, MovementFilter, MovementKind, NewMovement, Part};
-use super::routes::{self, StockStatus};
+use super::service::{self, StockStatus};
 use crate::app::AppState;
-use crate::web::layout::{self, INVENTORY_ROLES, csrf_field};
+use crate::authz::{Locations, Permission};
+use crate::web::layout::{self, csrf_field};
 use crate::web::{CsrfForm, WebError, WebUser};
 
 pub fn router() -> Router<AppState> {
@@ -37,15 +37,15 @@ pub fn router() -> Router<AppState> {
 }
 
 struct Ctx {
-    scope: Scope,
+    scope: Locations,
     locations: BTreeMap<LocationId, Location>,
     parts: BTreeMap<Sku, Part>,
 }
 
 impl Ctx {
     async fn load(state: &AppState, user: &WebUser) -> Result<Ctx, WebError> {
-        user.require_any(INVENTORY_ROLES)?;
-        let scope = Scope::of(state.store.as_ref(), user.user_id, user.role).await?;
+        user.require(Permission::ManageStock)?;
+        let scope = user.scope().locations(state.store.as_ref()).await?;
         let locations = state
             .store
             .locations()
@@ -102,8 +102,8 @@ async fn stock(
 ) -> Result<Markup, WebError> {
     let ctx = Ctx::load(&state, &user).await?;
     let location = q.location.map(LocationId::from_uuid);
-    let rows = routes::stock_rows(&state, &ctx.scope, location).await?;
-    let mut by_location: BTreeMap<LocationId, Vec<&routes::StockRow>> = BTreeMap::new();
+    let rows = service::stock_rows(&state, &ctx.scope, location).await?;
+    let mut by_location: BTreeMap<LocationId, Vec<&service::StockRow>> = BTreeMap::new();
     for r in &rows {
         by_location.entry(r.location_id).or_default().push(r);
     }
@@ -141,7 +141,7 @@ async fn stock(
                                     StockStatus::Low => span.badge { "low" },
                                     StockStatus::Negative => span.badge { "negative" },
                                 } }
-                                td { @if ctx.scope.may_move() {
+                                td { @if ctx.scope.may_manage() {
                                     a.transfer href={ "/console/inventory/transfer?sku=" (r.sku) "&to=" (r.location_id) } { "Transfer here" }
                                 } }
                             }
@@ -216,7 +216,7 @@ fn transfer_page(
     let movable: Vec<&Location> = ctx
         .sorted()
         .into_iter()
-        .filter(|l| ctx.scope.can_move(l.id))
+        .filter(|l| ctx.scope.can_manage(l.id))
         .collect();
     layout::page(
         user,
@@ -255,10 +255,8 @@ async fn transfer_form(
     user: WebUser,
     Query(q): Query<TransferQuery>,
 ) -> Result<Markup, WebError> {
+    // Ctx::load has checked the permission to manage stock.
     let ctx = Ctx::load(&state, &user).await?;
-    if !ctx.scope.may_move() {
-        return Err(WebError::Forbidden("your role may not move stock"));
-    }
     Ok(transfer_page(&user, &ctx, &q, "1", "", None))
 }
 
@@ -326,7 +324,7 @@ async fn transfer(
         note: String::new(),
         actor: Some(user.user_id),
     };
-    match routes::record(&state, user.user_id, user.role, m).await {
+    match service::record_movement(&state, user.principal(), m).await {
         Ok(_) => Ok(Redirect::to(&format!(
             "/console/inventory/stock?location={}&done=1",
             form.to
@@ -340,7 +338,7 @@ async fn transfer(
 
 async fn discrepancies(State(state): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     let ctx = Ctx::load(&state, &user).await?;
-    let list = routes::discrepancy_list(&state, &ctx.scope, None).await?;
+    let list = service::discrepancy_list(&state, &ctx.scope, None).await?;
     Ok(layout::page(
         &user,
         "Discrepancies",
@@ -378,7 +376,7 @@ async fn discrepancies(State(state): State<AppState>, user: WebUser) -> Result<M
 
 async fn replenishment(State(state): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     let ctx = Ctx::load(&state, &user).await?;
-    let list = routes::suggestions(&state, &ctx.scope).await?;
+    let list = service::suggestions(&state, &ctx.scope).await?;
     Ok(layout::page(
         &user,
         "Replenishment",

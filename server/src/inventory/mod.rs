@@ -5,14 +5,14 @@
 //! - [`model`]: the values ([`NewMovement`], [`Balance`], ...).
 //! - [`ledger`]: which movements are valid, how they change balances.
 //! - [`consumption`]: job part lines -> movements ([`consumption::from_job`]).
-//! - [`access`]: which locations a user may see and move stock of.
 //! - [`discrepancies`], [`replenishment`]: what needs attention, what to send.
 //! - [`vanstock`]: keeping each van's stock document up to date.
-//! - [`routes`]: the JSON API; [`console`]: the web pages.
+//! - [`service`]: what the API and the console both do, over the caller's
+//!   scope ([`crate::authz`]: which locations a user may see and manage);
+//!   [`routes`]: the JSON API; [`console`]: the web pages.
 //! - [`store`]: the [`InventoryStore`] trait and its SQL, and the projection
 //!   that applies a job's part lines inside the job's commit.
 
-pub mod access;
 pub mod console;
 pub mod consumption;
 pub mod discrepancies;
@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod model;
 pub mod replenishment;
 pub mod routes;
+pub mod service;
 pub mod store;
 pub mod vanstock;
 

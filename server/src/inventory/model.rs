@@ -186,6 +186,13 @@ pub struct SerialUnit {
     pub updated_at: OffsetDateTime,
 }
 
+/// What one location holds: its non-zero balances and the serialized units in it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocationStock {
+    pub balances: Vec<Balance>,
+    pub serials: Vec<SerialUnit>,
+}
+
 /// A part line fitting a serial.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SerialFit {

@@ -1,11 +1,10 @@
-//! The JSON API under `/v1/inventory/...` (bearer auth, every route scoped
-//! by [`Scope`]: 404 for locations outside it, 403 for roles that may not act).
-
-use std::collections::BTreeMap;
+//! The JSON API under `/v1/inventory/...` (bearer auth; every route asks
+//! [`crate::authz`]: 404 for locations outside the caller's scope, 403 for
+//! roles that may not act). Shared work lives in [`super::service`].
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use fieldsync_core::{LocationId, Role, Sku, UserId};
+use fieldsync_core::{LocationId, Sku, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -13,13 +12,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::access::Scope;
-use super::discrepancies::{self, Discrepancy};
+use super::discrepancies::Discrepancy;
 use super::model::*;
-use super::replenishment::{self, Suggestion};
-use super::vanstock;
+use super::replenishment::Suggestion;
+use super::service::{self, discrepancy_list, stock_rows, suggestions};
+pub use super::service::{StockRow, StockStatus};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::authz::{Locations, Permission, scope};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::freetext::FreeText;
@@ -122,145 +122,8 @@ impl From<&Movement> for MovementView {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StockStatus {
-    Ok,
-    Low,
-    Negative,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct StockRow {
-    #[schema(value_type = String)]
-    pub location_id: LocationId,
-    #[schema(value_type = String)]
-    pub sku: Sku,
-    pub quantity: i64,
-    pub reorder_point: Option<i64>,
-    pub reorder_quantity: Option<i64>,
-    pub status: StockStatus,
-}
-
-// ----- shared with the console -----
-
-/// Stock rows of the visible locations (a row per balance or reorder rule).
-pub async fn stock_rows(
-    state: &AppState,
-    scope: &Scope,
-    location: Option<LocationId>,
-) -> Result<Vec<StockRow>, ApiError> {
-    if let Some(l) = location
-        && !scope.can_see(l)
-    {
-        return Err(ApiError::NotFound);
-    }
-    let want = |l: LocationId| scope.can_see(l) && location.is_none_or(|x| x == l);
-    let mut rows: BTreeMap<(LocationId, Sku), StockRow> = BTreeMap::new();
-    for b in state.store.balances().await? {
-        if want(b.location_id) {
-            rows.insert(
-                (b.location_id, b.sku.clone()),
-                StockRow {
-                    location_id: b.location_id,
-                    sku: b.sku,
-                    quantity: b.quantity,
-                    reorder_point: None,
-                    reorder_quantity: None,
-                    status: StockStatus::Ok,
-                },
-            );
-        }
-    }
-    for r in state.store.reorder_rules().await? {
-        if want(r.location_id) {
-            let row = rows
-                .entry((r.location_id, r.sku.clone()))
-                .or_insert(StockRow {
-                    location_id: r.location_id,
-                    sku: r.sku.clone(),
-                    quantity: 0,
-                    reorder_point: None,
-                    reorder_quantity: None,
-                    status: StockStatus::Ok,
-                });
-            row.reorder_point = Some(r.reorder_point);
-            row.reorder_quantity = Some(r.reorder_quantity);
-        }
-    }
-    Ok(rows
-        .into_values()
-        .map(|mut r| {
-            r.status = if r.quantity < 0 {
-                StockStatus::Negative
-            } else if r.reorder_point.is_some_and(|p| r.quantity < p) {
-                StockStatus::Low
-            } else {
-                StockStatus::Ok
-            };
-            r
-        })
-        .collect())
-}
-
-/// Checks access, records the movement, refreshes the vans it touched.
-pub async fn record(
-    state: &AppState,
-    user: UserId,
-    role: Role,
-    mut m: NewMovement,
-) -> Result<Recorded, ApiError> {
-    let scope = Scope::of(state.store.as_ref(), user, role).await?;
-    if !scope.may_move() {
-        return Err(ApiError::Forbidden(
-            "this role does not record stock movements",
-        ));
-    }
-    for l in [m.from, m.to].into_iter().flatten() {
-        if !scope.can_move(l) {
-            return Err(ApiError::NotFound);
-        }
-    }
-    m.actor = Some(user);
-    let recorded = match state.store.record_movement(&m).await? {
-        Ok(r) => r,
-        Err(Refused::IdReused(id)) => {
-            return Err(ApiError::Conflict(format!(
-                "movement id {id} was already used for a different movement"
-            )));
-        }
-        Err(Refused::UnknownLocation(_)) => return Err(ApiError::NotFound),
-        Err(e) => return Err(ApiError::BadRequest(e.to_string())),
-    };
-    if let Recorded::Applied(m) = &recorded {
-        refresh_vans(
-            state,
-            [m.movement.from, m.movement.to].into_iter().flatten(),
-        )
-        .await?;
-    }
-    Ok(recorded)
-}
-
-/// Refreshes the stock documents of those of `locations` that are vans.
-pub async fn refresh_vans(
-    state: &AppState,
-    locations: impl IntoIterator<Item = LocationId>,
-) -> Result<(), ApiError> {
-    vanstock::refresh_known(state, locations).await;
-    Ok(())
-}
-
-async fn scope_of(state: &AppState, user: &AuthUser) -> Result<Scope, ApiError> {
-    Ok(Scope::of(state.store.as_ref(), user.user_id, user.role).await?)
-}
-
-fn require(user: &AuthUser, roles: &[Role]) -> Result<(), ApiError> {
-    if roles.contains(&user.role) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("your role may not do this"))
-    }
+async fn locations_of(state: &AppState, user: &AuthUser) -> Result<Locations, ApiError> {
+    Ok(user.scope().locations(state.store.as_ref()).await?)
 }
 
 fn parse_sku(s: &str) -> Result<Sku, ApiError> {
@@ -296,7 +159,7 @@ async fn list_locations(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<LocationView>>, ApiError> {
-    let scope = scope_of(&state, &user).await?;
+    let scope = locations_of(&state, &user).await?;
     let all = state.store.locations().await?;
     Ok(Json(
         all.iter()
@@ -316,7 +179,7 @@ async fn create_location(
     user: AuthUser,
     Json(body): Json<NewLocationBody>,
 ) -> Result<(StatusCode, Json<LocationView>), ApiError> {
-    require(&user, &[Role::Admin])?;
+    user.require(Permission::ManageLocations)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::BadRequest(
@@ -344,7 +207,7 @@ async fn create_location(
     }
     let technician_id = match body.technician_id.map(UserId::from_uuid) {
         Some(t) => match state.store.user(t).await {
-            Ok(u) if u.role == Role::Technician => Some(t),
+            Ok(u) if u.role.is_field() => Some(t),
             Ok(_) => {
                 return Err(ApiError::BadRequest(
                     "technician_id is not a technician".into(),
@@ -409,11 +272,11 @@ async fn assign_technician(
     Path(id): Path<Uuid>,
     Json(body): Json<AssignTechnicianBody>,
 ) -> Result<StatusCode, ApiError> {
-    require(&user, &[Role::Admin])?;
+    user.require(Permission::ManageLocations)?;
     let tech = body.technician_id.map(UserId::from_uuid);
     if let Some(t) = tech {
         match state.store.user(t).await {
-            Ok(u) if u.role == Role::Technician => {}
+            Ok(u) if u.role.is_field() => {}
             Ok(_) | Err(StoreError::NotFound) => {
                 return Err(ApiError::BadRequest(
                     "technician_id is not a technician".into(),
@@ -453,7 +316,7 @@ async fn add_staff(
     Path(id): Path<Uuid>,
     Json(body): Json<StaffBody>,
 ) -> Result<StatusCode, ApiError> {
-    require(&user, &[Role::Admin])?;
+    user.require(Permission::ManageLocations)?;
     let depot = LocationId::from_uuid(id);
     let all = state.store.locations().await?;
     if !all
@@ -464,7 +327,7 @@ async fn add_staff(
     }
     let staff = UserId::from_uuid(body.user_id);
     match state.store.user(staff).await {
-        Ok(u) if matches!(u.role, Role::InventoryManager | Role::Supervisor) => {}
+        Ok(u) if scope::staffs_depots(u.role) => {}
         Ok(_) | Err(StoreError::NotFound) => {
             return Err(ApiError::BadRequest(
                 "user_id is not an inventory manager or supervisor".into(),
@@ -524,7 +387,7 @@ async fn put_part(
     Path(sku): Path<String>,
     Json(body): Json<PartBody>,
 ) -> Result<Json<PartView>, ApiError> {
-    require(&user, &[Role::Admin, Role::InventoryManager])?;
+    user.require(Permission::EditParts)?;
     let sku = parse_sku(&sku)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -575,14 +438,12 @@ async fn put_reorder_rule(
     Path((id, sku)): Path<(Uuid, String)>,
     Json(body): Json<ReorderBody>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = scope_of(&state, &user).await?;
+    let scope = locations_of(&state, &user).await?;
     let location = LocationId::from_uuid(id);
     if !scope.can_see(location) {
         return Err(ApiError::NotFound);
     }
-    if !scope.can_move(location) {
-        return Err(ApiError::Forbidden("your role may not set reorder points"));
-    }
+    user.require(Permission::ManageStock)?;
     let sku = parse_sku(&sku)?;
     if !state.store.parts().await?.iter().any(|p| p.sku == sku) {
         return Err(ApiError::BadRequest(format!("unknown sku {sku}")));
@@ -663,7 +524,7 @@ async fn post_movement(
         note: b.note,
         actor: Some(user.user_id),
     };
-    let recorded = record(&state, user.user_id, user.role, m).await?;
+    let recorded = service::record_movement(&state, user.principal(), m).await?;
     let status = match recorded {
         Recorded::Applied(_) => StatusCode::CREATED,
         Recorded::Replayed(_) => StatusCode::OK,
@@ -691,11 +552,11 @@ async fn list_movements(
     q: Result<Query<MovementQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<MovementView>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let scope = scope_of(&state, &user).await?;
+    let scope = locations_of(&state, &user).await?;
     let locations = match q.location.map(LocationId::from_uuid) {
         Some(l) if scope.can_see(l) => vec![l],
         Some(_) => return Err(ApiError::NotFound),
-        None => scope.locations.iter().copied().collect(),
+        None => scope.ids().collect(),
     };
     if locations.is_empty() {
         return Ok(Json(Vec::new()));
@@ -727,7 +588,7 @@ async fn stock(
     q: Result<Query<LocationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<StockRow>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let scope = scope_of(&state, &user).await?;
+    let scope = locations_of(&state, &user).await?;
     Ok(Json(
         stock_rows(&state, &scope, q.location.map(LocationId::from_uuid)).await?,
     ))
@@ -760,14 +621,14 @@ async fn serials(
     q: Result<Query<SerialQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<SerialView>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let scope = scope_of(&state, &user).await?;
+    let scope = locations_of(&state, &user).await?;
     let sku = q.sku.as_deref().map(parse_sku).transpose()?;
     let fits = state.store.serial_fits().await?;
     let units = state.store.serial_units(sku.as_ref()).await?;
     let visible = |u: &SerialUnit| match u.location_id {
         Some(l) => scope.can_see(l),
         None => {
-            scope.is_admin()
+            scope.sees_all()
                 || fits.iter().any(|f| {
                     f.sku == u.sku
                         && f.serial == u.serial
@@ -790,26 +651,6 @@ async fn serials(
     ))
 }
 
-/// Discrepancies at the visible locations.
-pub async fn discrepancy_list(
-    state: &AppState,
-    scope: &Scope,
-    location: Option<LocationId>,
-) -> Result<Vec<Discrepancy>, ApiError> {
-    if let Some(l) = location
-        && !scope.can_see(l)
-    {
-        return Err(ApiError::NotFound);
-    }
-    let balances = state.store.balances().await?;
-    let rules = state.store.reorder_rules().await?;
-    let fits = state.store.serial_fits().await?;
-    let lines = state.store.applied_lines(None).await?;
-    Ok(discrepancies::find(&balances, &rules, &fits, &lines, |l| {
-        scope.can_see(l) && location.is_none_or(|x| x == l)
-    }))
-}
-
 /// Negative stock, stock below reorder points, serials fitted twice or
 /// from the wrong van, part lines the ledger could not apply.
 #[utoipa::path(get, path = "/v1/inventory/discrepancies", tag = "inventory", security(("bearer" = [])),
@@ -820,21 +661,10 @@ async fn list_discrepancies(
     q: Result<Query<LocationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Discrepancy>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let scope = scope_of(&state, &user).await?;
+    let scope = locations_of(&state, &user).await?;
     Ok(Json(
         discrepancy_list(&state, &scope, q.location.map(LocationId::from_uuid)).await?,
     ))
-}
-
-/// Suggestions for the visible locations (computed over all stock, so a
-/// depot's stock is shared fairly between its vans).
-pub async fn suggestions(state: &AppState, scope: &Scope) -> Result<Vec<Suggestion>, ApiError> {
-    let locations = state.store.locations().await?;
-    let balances = state.store.balances().await?;
-    let rules = state.store.reorder_rules().await?;
-    let mut out = replenishment::suggest(&locations, &balances, &rules);
-    out.retain(|s| scope.can_see(s.to));
-    Ok(out)
 }
 
 /// What to send to which van from which depot (bounded by depot stock), and
@@ -845,6 +675,6 @@ async fn replenishment_suggestions(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<Suggestion>>, ApiError> {
-    let scope = scope_of(&state, &user).await?;
+    let scope = locations_of(&state, &user).await?;
     Ok(Json(suggestions(&state, &scope).await?))
 }

@@ -11,14 +11,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fieldsync_core::pricebook::PriceBook;
-use fieldsync_core::{Job, JobId, LocationId, Sku, UserId};
+use fieldsync_core::{JobId, LocationId, Sku, UserId};
 use time::OffsetDateTime;
 
 use super::consumption::{from_job, plan_line};
 use super::ledger::{check_serials, check_shape, deltas};
 use super::model::*;
-use crate::documents::JobProjector;
+use crate::documents::{JobCommit, JobProjector};
 use crate::store::sql::{Conn, Kind, Query, QueryBuilder, Row, ToSql, Tx, Value};
 use crate::store::{Db, Projection, Result, SqlStore, StoreError, now_utc};
 
@@ -58,6 +57,9 @@ pub trait InventoryStore: Send + Sync {
     /// Balances recomputed from the movements (for checks): must equal [`Self::balances`].
     async fn balances_from_movements(&self) -> Result<Vec<Balance>>;
     async fn serial_units(&self, sku: Option<&Sku>) -> Result<Vec<SerialUnit>>;
+    /// One van's balances and serialized units (indexed by location, so a
+    /// van refresh reads that van only); `None` if `van` is not a van.
+    async fn van_stock(&self, van: LocationId) -> Result<Option<LocationStock>>;
     async fn serial_fits(&self) -> Result<Vec<SerialFit>>;
     async fn applied_lines(&self, job: Option<JobId>) -> Result<Vec<AppliedLine>>;
 }
@@ -122,6 +124,17 @@ fn balance_from(r: &Row) -> Result<Balance> {
         location_id: r.get("location_id")?,
         sku: r.get("sku")?,
         quantity: r.get("quantity")?,
+    })
+}
+
+fn serial_from(r: &Row) -> Result<SerialUnit> {
+    Ok(SerialUnit {
+        sku: r.get("sku")?,
+        serial: r.get("serial")?,
+        location_id: r.get("location_id")?,
+        job_id: r.get("job_id")?,
+        line_id: r.get("line_id")?,
+        updated_at: r.get("updated_at")?,
     })
 }
 
@@ -459,13 +472,8 @@ impl Projection for JobConsumption {
 pub struct ConsumptionProjector;
 
 impl JobProjector for ConsumptionProjector {
-    fn project(
-        &self,
-        job: &Job,
-        _price_book: Option<&PriceBook>,
-        _now: OffsetDateTime,
-    ) -> Option<Arc<dyn Projection>> {
-        Some(Arc::new(from_job(job)))
+    fn project(&self, c: &JobCommit<'_>) -> Option<Arc<dyn Projection>> {
+        Some(Arc::new(from_job(c.job)))
     }
 }
 
@@ -689,18 +697,38 @@ impl InventoryStore for SqlStore {
         }
         q.push(" ORDER BY sku, serial");
         let rows = self.db().fetch_all(q.build()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SerialUnit {
-                    sku: r.get("sku")?,
-                    serial: r.get("serial")?,
-                    location_id: r.get("location_id")?,
-                    job_id: r.get("job_id")?,
-                    line_id: r.get("line_id")?,
-                    updated_at: r.get("updated_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(serial_from).collect()
+    }
+
+    async fn van_stock(&self, van: LocationId) -> Result<Option<LocationStock>> {
+        // One read transaction: balances and serials from the same instant.
+        let mut tx = self.db().read_snapshot().await?;
+        if location_kind(tx.as_mut(), van).await? != Some(LocationKind::Van) {
+            return Ok(None);
+        }
+        let balances = tx
+            .fetch_all(
+                Query::new(
+                    "SELECT location_id, sku, quantity FROM stock_balances \
+                     WHERE location_id = $1 AND quantity <> 0 ORDER BY sku",
+                )
+                .bind(van),
+            )
+            .await?;
+        let serials = tx
+            .fetch_all(
+                Query::new(
+                    "SELECT sku, serial, location_id, job_id, line_id, updated_at FROM serials \
+                     WHERE location_id = $1 ORDER BY sku, serial",
+                )
+                .bind(van),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Some(LocationStock {
+            balances: balances.iter().map(balance_from).collect::<Result<_>>()?,
+            serials: serials.iter().map(serial_from).collect::<Result<_>>()?,
+        }))
     }
 
     async fn serial_fits(&self) -> Result<Vec<SerialFit>> {

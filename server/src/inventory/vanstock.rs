@@ -14,7 +14,7 @@ use fieldsync_core::vanstock::{StockItem, VanStock, write_van_stock};
 use fieldsync_core::{DocId, LocationId, Timestamp};
 
 use crate::app::AppState;
-use crate::documents::{self, snapshot_due};
+use crate::documents::{self, InMemory, snapshot_due};
 use crate::store::{CommitOutcome, DocCommit, NewChange, StoreError, now_utc};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,33 +36,33 @@ fn server_actor() -> ActorId {
     ACTOR.get_or_init(ActorId::random).clone()
 }
 
-/// The ledger's stock of `van` now.
-pub async fn ledger_stock(state: &AppState, van: LocationId) -> Result<VanStock, StoreError> {
+/// The ledger's stock of `van` now (that van's rows only); `None` if
+/// `van` is not a van.
+pub async fn ledger_stock(
+    state: &AppState,
+    van: LocationId,
+) -> Result<Option<VanStock>, StoreError> {
+    let Some(rows) = state.store.van_stock(van).await? else {
+        return Ok(None);
+    };
     let mut items: BTreeMap<fieldsync_core::Sku, StockItem> = BTreeMap::new();
-    for b in state
-        .store
-        .balances()
-        .await?
-        .into_iter()
-        .filter(|b| b.location_id == van)
-    {
+    for b in rows.balances {
         items.entry(b.sku).or_default().quantity = b.quantity;
     }
-    for s in state.store.serial_units(None).await? {
-        if s.location_id == Some(van) {
-            items.entry(s.sku).or_default().serials.push(s.serial);
-        }
+    for s in rows.serials {
+        items.entry(s.sku).or_default().serials.push(s.serial);
     }
-    Ok(VanStock {
+    Ok(Some(VanStock {
         van,
         as_of: Timestamp((now_utc().unix_timestamp_nanos() / 1_000_000) as i64),
         items,
-    })
+    }))
 }
 
 /// Brings the van's document up to date with the ledger; returns the
-/// document version. Call after any committed movement touching `van`.
-pub async fn refresh(state: &AppState, van: LocationId) -> Result<i64, VanStockError> {
+/// document version, `None` if `van` is not a van. Call after any committed
+/// movement touching `van`.
+pub async fn refresh(state: &AppState, van: LocationId) -> Result<Option<i64>, VanStockError> {
     let doc_id = DocId::VanStock(van);
     for _ in 0..8 {
         let (version, mut doc) =
@@ -71,11 +71,13 @@ pub async fn refresh(state: &AppState, van: LocationId) -> Result<i64, VanStockE
                 None => (0, Automerge::new()),
             };
         doc.set_actor(server_actor());
-        let stock = ledger_stock(state, van).await?;
+        let Some(stock) = ledger_stock(state, van).await? else {
+            return Ok(None);
+        };
         let Some(hash) = write_van_stock(&mut doc, &stock, stock.as_of)
             .map_err(|e| VanStockError::Doc(e.to_string()))?
         else {
-            return Ok(version);
+            return Ok(Some(version));
         };
         let change = doc
             .get_change_by_hash(&hash)
@@ -94,8 +96,10 @@ pub async fn refresh(state: &AppState, van: LocationId) -> Result<i64, VanStockE
                         .write_snapshot(&doc_id, version, &doc.save())
                         .await?;
                 }
-                state.docs.put(doc_id, version, doc);
-                return Ok(version);
+                state
+                    .docs
+                    .put(doc_id, version, InMemory { doc, parsed: None });
+                return Ok(Some(version));
             }
             CommitOutcome::Stale { .. } => continue,
         }
@@ -103,43 +107,16 @@ pub async fn refresh(state: &AppState, van: LocationId) -> Result<i64, VanStockE
     Err(VanStockError::TooManyRetries)
 }
 
-/// Refreshes every van in `vans`, logging (not failing) errors: the ledger
-/// is already committed, and the next movement refreshes the document again.
-pub async fn refresh_all(state: &AppState, vans: impl IntoIterator<Item = LocationId>) {
-    let mut seen = std::collections::BTreeSet::new();
-    for van in vans {
-        if seen.insert(van)
-            && let Err(e) = refresh(state, van).await
-        {
-            tracing::warn!(%van, error = %e, "van stock document not refreshed");
-        }
-    }
-}
-
-/// The vans a stored job document's part lines take parts from.
-pub fn vans_of_job(doc: &Automerge) -> Vec<LocationId> {
-    match fieldsync_core::job::read_job(doc, None) {
-        Ok(job) => job.parts.iter().map(|p| p.van).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// [`refresh_all`] for those of `ids` that are vans in the ledger.
+/// Refreshes the stock documents of those of `ids` that are vans (each
+/// once), logging (not failing) errors: the ledger is already committed,
+/// and the next movement refreshes the document again.
 pub async fn refresh_known(state: &AppState, ids: impl IntoIterator<Item = LocationId>) {
-    let ids: Vec<LocationId> = ids.into_iter().collect();
-    if ids.is_empty() {
-        return;
-    }
-    match state.store.locations().await {
-        Ok(all) => {
-            let mut vans = Vec::new();
-            for l in all {
-                if l.kind == super::LocationKind::Van && ids.contains(&l.id) {
-                    vans.push(l.id);
-                }
-            }
-            refresh_all(state, vans).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for id in ids {
+        if seen.insert(id)
+            && let Err(e) = refresh(state, id).await
+        {
+            tracing::warn!(van = %id, error = %e, "van stock document not refreshed");
         }
-        Err(e) => tracing::warn!(error = %e, "van stock documents not refreshed"),
     }
 }

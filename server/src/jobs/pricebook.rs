@@ -9,7 +9,8 @@ use utoipa_axum::routes;
 use super::views::timestamp;
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::documents::{self, Derive};
+use crate::authz::Permission;
+use crate::documents::{self, Derive, Edit};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::store::now_utc;
@@ -30,11 +31,11 @@ async fn get_price_book(
     documents::price_book(state.store.as_ref(), &state.docs)
         .await
         .map_err(ApiError::internal)?
-        .map(axum::Json)
+        .map(|book| axum::Json(std::sync::Arc::unwrap_or_clone(book)))
         .ok_or(ApiError::NotFound)
 }
 
-/// Replaces the price book (admin only). The server sets `version` to one
+/// Replaces the price book (roles that may edit it: admin). The server sets `version` to one
 /// above the stored one; only what differs is written, so devices download
 /// little.
 #[utoipa::path(put, path = "/v1/pricebook", tag = "pricebook",
@@ -47,9 +48,7 @@ async fn put_price_book(
     caller: AuthUser,
     Json(mut book): Json<PriceBook>,
 ) -> Result<axum::Json<PriceBook>, ApiError> {
-    if caller.role != fieldsync_core::Role::Admin {
-        return Err(ApiError::Forbidden("only an admin edits the price book"));
-    }
+    caller.require(Permission::EditPriceBook)?;
     book.check()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let now = now_utc();
@@ -64,7 +63,7 @@ async fn put_price_book(
         &state.docs,
         DocId::PriceBook,
         &derive,
-        |doc| {
+        |doc, _| {
             let stored = read_price_book(doc, None).ok();
             if stored.as_ref().is_some_and(|s| {
                 PriceBook {
@@ -72,14 +71,20 @@ async fn put_price_book(
                     ..book.clone()
                 } == *s
             }) {
-                return Ok(Vec::new());
+                return Ok(Edit {
+                    changes: Vec::new(),
+                    job: None,
+                });
             }
             book.version = stored.map_or(1, |s| s.version + 1);
             doc.set_actor(actor.clone());
             let before = doc.get_heads();
             write_price_book(doc, &book, timestamp(now))
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            Ok(doc.get_changes(&before))
+            Ok(Edit {
+                changes: doc.get_changes(&before),
+                job: None,
+            })
         },
     )
     .await

@@ -1,12 +1,14 @@
 //! `/v1/jobs`: create, edit, assign, cancel, list and read jobs.
 
-use automerge::{Automerge, Change};
+use std::sync::Arc;
+
+use automerge::Automerge;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use fieldsync_core::billing::bill;
 use fieldsync_core::job::read_job;
 use fieldsync_core::{
-    ActionError, DocId, JobAction, JobDoc, JobId, Principal, Role, Status, UserId,
+    ActionError, DocId, Job, JobAction, JobDoc, JobId, Principal, Status, UserId,
 };
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +21,8 @@ use super::views::{
 };
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::documents::{self, Derive, WriteError};
+use crate::authz::{JobScope, Permission};
+use crate::documents::{self, Derive, Edit, Projected, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::store::{StoreError, now_utc};
@@ -32,12 +35,10 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_job))
 }
 
+/// The caller, if their role manages jobs (403 otherwise).
 fn office(caller: &AuthUser) -> Result<Principal, ApiError> {
-    if caller.role.is_office() {
-        Ok(caller.principal())
-    } else {
-        Err(ApiError::Forbidden("only the office manages jobs"))
-    }
+    caller.require(Permission::ManageJobs)?;
+    Ok(caller.principal())
 }
 
 /// A refused office action: the job's state or the input does not allow it.
@@ -59,11 +60,11 @@ pub(super) fn write_error(e: WriteError<ApiError>) -> ApiError {
     }
 }
 
-/// A technician to assign must exist and be a technician.
+/// A technician to assign must exist and work jobs in the field.
 async fn check_technician(state: &AppState, id: Option<Uuid>) -> Result<(), ApiError> {
     let Some(id) = id else { return Ok(()) };
     match state.store.user(UserId::from_uuid(id)).await {
-        Ok(user) if user.role == Role::Technician => Ok(()),
+        Ok(user) if user.role.is_field() => Ok(()),
         Ok(_) => Err(ApiError::BadRequest(format!(
             "user {id} is not a technician"
         ))),
@@ -73,35 +74,51 @@ async fn check_technician(state: &AppState, id: Option<Uuid>) -> Result<(), ApiE
 }
 
 /// Writes a job through `edit` (given the latest stored document, empty if
-/// none, and the server time) and answers with the result, billed with the
-/// current price book.
+/// none, the job it reads as when that is cached, and the server time) and
+/// answers with the result, billed with the current price book.
 async fn write_job(
     state: &AppState,
     id: JobId,
-    mut edit: impl FnMut(&mut Automerge, OffsetDateTime) -> Result<Vec<Change>, ApiError>,
+    mut edit: impl FnMut(&mut Automerge, Option<&Job>, OffsetDateTime) -> Result<Edit, ApiError>,
 ) -> Result<JobView, ApiError> {
     let now = now_utc();
     let book = documents::price_book(state.store.as_ref(), &state.docs)
         .await
         .map_err(ApiError::internal)?;
     let derive = Derive {
-        price_book: book.as_ref(),
+        price_book: book.as_deref(),
         now,
         projectors: &state.projectors,
     };
-    let stored = documents::write(
+    let written = documents::write(
         state.store.as_ref(),
         &state.docs,
         DocId::Job(id),
         &derive,
-        |doc| edit(doc, now),
+        |doc, job| edit(doc, job, now),
     )
     .await
     .map_err(write_error)?;
-    view(stored.doc, stored.version, book.as_ref())
+    let projected = match written.projected {
+        Some(p) => p,
+        // Nothing was committed: answer with the stored job.
+        None => {
+            let job = read_job(&written.doc, None).map_err(ApiError::internal)?;
+            let invoice = book.as_deref().and_then(|b| bill(&job, b).ok());
+            Projected {
+                job: Arc::new(job),
+                invoice,
+            }
+        }
+    };
+    Ok(view(projected, written.version))
 }
 
 /// Applies office actions to a stored job and answers with the result.
+///
+/// The job is read once: the actions' preconditions are checked against the
+/// cached job, and the job validation reads after them is the one projected,
+/// billed (once) and answered.
 async fn act(
     state: &AppState,
     id: JobId,
@@ -109,34 +126,29 @@ async fn act(
     actions: &[JobAction],
 ) -> Result<JobView, ApiError> {
     let actor = state.actor.clone();
-    write_job(state, id, |doc, now| {
+    write_job(state, id, |doc, current, now| {
         if doc.get_heads().is_empty() {
             return Err(ApiError::NotFound);
         }
         let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
         let before = job.doc().get_heads();
-        let result = actions
-            .iter()
-            .try_for_each(|a| job.apply(a, who, timestamp(now)).map(drop));
+        let result = job.apply_all(actions, who, timestamp(now), current);
         *doc = job.into_doc();
-        result.map_err(action_error)?;
-        Ok(doc.get_changes(&before))
+        let merged = result.map_err(action_error)?;
+        Ok(Edit {
+            changes: doc.get_changes(&before),
+            job: Some(merged),
+        })
     })
     .await
 }
 
-fn view(
-    doc: automerge::Automerge,
-    version: i64,
-    book: Option<&fieldsync_core::pricebook::PriceBook>,
-) -> Result<JobView, ApiError> {
-    let job = read_job(&doc, None).map_err(ApiError::internal)?;
-    let billing = book.and_then(|b| bill(&job, b).ok());
-    Ok(JobView {
-        job,
-        billing,
+fn view(projected: Projected, version: i64) -> JobView {
+    JobView {
+        job: Arc::unwrap_or_clone(projected.job),
+        billing: projected.invoice,
         version,
-    })
+    }
 }
 
 /// Creates a job (office only).
@@ -156,14 +168,17 @@ async fn create_job(
     check_technician(&state, body.technician_id).await?;
     let spec = body.into_spec()?;
     let actor = state.actor.clone();
-    let view = write_job(&state, spec.id, |doc, now| {
+    let view = write_job(&state, spec.id, |doc, _, now| {
         if !doc.get_heads().is_empty() {
             return Err(ApiError::Conflict(format!("job {} exists", spec.id)));
         }
         let job =
             JobDoc::create(&spec, actor.clone(), who, timestamp(now)).map_err(action_error)?;
         *doc = job.into_doc();
-        Ok(doc.get_changes(&[]))
+        Ok(Edit {
+            changes: doc.get_changes(&[]),
+            job: None,
+        })
     })
     .await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
@@ -187,13 +202,11 @@ async fn list_jobs(
                 .map_err(|_| ApiError::BadRequest(format!("unknown status {s:?}")))
         })
         .transpose()?;
-    let technician_id = match caller.role {
-        Role::Technician => Some(caller.user_id),
-        role if role.is_office() => q.technician_id.map(UserId::from_uuid),
-        _ => {
-            return Err(ApiError::Forbidden(
-                "jobs are for the office and technicians",
-            ));
+    let technician_id = match caller.scope().jobs() {
+        JobScope::Assigned(me) => Some(me),
+        JobScope::All => q.technician_id.map(UserId::from_uuid),
+        JobScope::None => {
+            return Err(ApiError::Forbidden("your role does not see jobs"));
         }
     };
     let day = |d: time::Date| d.midnight().assume_utc();
@@ -230,21 +243,21 @@ async fn get_job(
         Err(StoreError::NotFound) => return Err(ApiError::NotFound),
         Err(e) => return Err(e.into()),
     };
-    let allowed = caller.role.is_office()
-        || (caller.role == Role::Technician
-            && row.projection.technician_id == Some(caller.user_id));
-    if !allowed {
+    if !caller.scope().sees_job(row.projection.technician_id) {
         // The same answer as for a job that does not exist.
         return Err(ApiError::NotFound);
     }
-    let doc = documents::load(state.store.as_ref(), &state.docs, &DocId::Job(id))
+    let doc_id = DocId::Job(id);
+    let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or(ApiError::NotFound)?;
+    let job = documents::job_of(&state.docs, doc_id, &loaded).map_err(ApiError::internal)?;
     let book = documents::price_book(state.store.as_ref(), &state.docs)
         .await
         .map_err(ApiError::internal)?;
-    Ok(axum::Json(view(doc.doc, doc.version, book.as_ref())?))
+    let invoice = book.as_deref().and_then(|b| bill(&job, b).ok());
+    Ok(axum::Json(view(Projected { job, invoice }, loaded.version)))
 }
 
 /// Edits details, window or notes (office only); merges with device edits.

@@ -5,12 +5,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fieldsync_core::billing::bill;
-use fieldsync_core::pricebook::PriceBook;
-use fieldsync_core::{DocId, Job, JobId, Status, UserId};
+use fieldsync_core::{DocId, JobId, Status, UserId};
 use time::OffsetDateTime;
 
-use crate::documents::JobProjector;
+use crate::documents::{JobCommit, JobProjector};
 use crate::store::sql::{Query, QueryBuilder, Row, Tx};
 use crate::store::{Projection, Result, SqlStore, StoreError};
 
@@ -201,26 +199,20 @@ impl Projection for JobProjection {
 pub struct ListProjector;
 
 impl JobProjector for ListProjector {
-    fn project(
-        &self,
-        job: &Job,
-        price_book: Option<&PriceBook>,
-        now: OffsetDateTime,
-    ) -> Option<Arc<dyn Projection>> {
-        Some(Arc::new(projection(job, price_book, now)))
+    fn project(&self, c: &JobCommit<'_>) -> Option<Arc<dyn Projection>> {
+        Some(Arc::new(projection(c)))
     }
 }
 
-/// The jobs-list row of a merged job.
-pub fn projection(job: &Job, price_book: Option<&PriceBook>, now: OffsetDateTime) -> JobProjection {
-    let (total_minor, currency) = match price_book.map(|book| (bill(job, book), book)) {
-        Some((Ok(invoice), _)) => (invoice.total.minor_units(), invoice.currency),
-        Some((Err(e), book)) => {
-            tracing::warn!(job = %job.id, error = %e, "job cannot be billed");
-            (0, book.currency.clone())
-        }
+/// The jobs-list row of a merged job, its total from the commit's invoice.
+pub fn projection(c: &JobCommit<'_>) -> JobProjection {
+    let (job, now) = (c.job, c.now);
+    let (total_minor, currency) = match (c.invoice, c.price_book) {
+        (Some(invoice), _) => (invoice.total.minor_units(), invoice.currency.clone()),
+        // Cannot be billed with this book (the commit logged why).
+        (None, Some(book)) => (0, book.currency.clone()),
         // ISO 4217's code for "no currency": nothing is priced yet.
-        None => (0, "XXX".to_owned()),
+        (None, None) => (0, "XXX".to_owned()),
     };
     let at = |t: fieldsync_core::Timestamp| {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)

@@ -45,6 +45,16 @@ impl<V: Clone> DocCache<V> {
         cache.put(doc_id, CachedDoc { version, doc });
     }
 
+    /// Changes the cached value in place if it is still at `version`
+    /// (e.g. to keep what the document reads as beside it).
+    pub fn update(&self, doc_id: &DocId, version: i64, f: impl FnOnce(&mut V)) {
+        if let Some(c) = self.lock().peek_mut(doc_id)
+            && c.version == version
+        {
+            f(&mut c.doc);
+        }
+    }
+
     pub fn remove(&self, doc_id: &DocId) {
         self.lock().pop(doc_id);
     }
@@ -81,5 +91,13 @@ mod tests {
         cache.put(DocId::PriceBook, 1, "p1");
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&a).is_none(), "least recently used entry evicted");
+        cache.update(&b, 2, |v| *v = "b2");
+        assert_eq!(
+            cache.get(&b).unwrap().doc,
+            "b1",
+            "only at the cached version"
+        );
+        cache.update(&b, 1, |v| *v = "b1'");
+        assert_eq!(cache.get(&b).unwrap().doc, "b1'");
     }
 }

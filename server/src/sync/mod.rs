@@ -24,18 +24,17 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::DocId;
-use fieldsync_core::pricebook::read_price_book;
 use fieldsync_core::sync::{
-    Caller, Footprint, HeldDoc, Limits, Outcome, Pace, SyncError, SyncRequest, serve_within,
+    Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest, serve_within,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::documents::{self, Derive, WriteError};
+use crate::documents::{self, Derive, Edit, Loaded, WriteError};
 use crate::error::ApiError;
-use crate::store::{CachedDoc, now_utc};
+use crate::store::now_utc;
 
 pub const CBOR: &str = "application/cbor";
 
@@ -161,11 +160,16 @@ async fn sync(
     let mut held = BTreeMap::new();
     // The version each document was loaded at: the base of its commit.
     let mut versions = BTreeMap::new();
+    let mut price_book = None;
     for (id, access) in scope {
         let loaded = documents::load(state.store.as_ref(), &state.docs, &id)
             .await
             .map_err(ApiError::internal)?;
         if let Some(loaded) = loaded {
+            if id == DocId::PriceBook {
+                // Read once per price book version, not once per sync.
+                price_book = documents::price_book_of(&state.docs, &loaded);
+            }
             versions.insert(id, loaded.version);
             held.insert(
                 id,
@@ -177,11 +181,8 @@ async fn sync(
         }
     }
 
-    let price_book = held
-        .get(&DocId::PriceBook)
-        .and_then(|p| read_price_book(&p.doc, None).ok());
     let derive = Derive {
-        price_book: price_book.as_ref(),
+        price_book: price_book.as_deref(),
         now,
         projectors: &state.projectors,
     };
@@ -220,23 +221,29 @@ async fn sync(
         return Err(ApiError::Overloaded);
     }
 
+    let Served {
+        response,
+        accepted,
+        held_back,
+    } = served;
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();
-    for accepted in &served.accepted {
+    for accepted in accepted {
         if accepted.changes.is_empty() {
             continue;
         }
         stored_changes += accepted.changes.len();
         let changes: &[Change] = &accepted.changes;
         // Usually nobody wrote the document since it was loaded: commit the
-        // document `serve` merged as it is. Otherwise redo the merge on the
-        // latest stored copy.
+        // document `serve` merged as it is, with the job validation read.
+        // Otherwise redo the merge on the latest stored copy.
         if let (Some(merged), Some(&version)) =
             (held.remove(&accepted.id), versions.get(&accepted.id))
         {
-            let merged = CachedDoc {
+            let merged = Loaded {
                 version,
                 doc: merged.doc,
+                parsed: None,
             };
             let committed = documents::commit_applied::<automerge::AutomergeError>(
                 state.store.as_ref(),
@@ -245,6 +252,7 @@ async fn sync(
                 &derive,
                 &merged,
                 changes,
+                accepted.job,
             )
             .await
             .map_err(ApiError::internal)?;
@@ -253,14 +261,17 @@ async fn sync(
                 continue;
             }
         }
-        let stored = documents::write(
+        let written = documents::write(
             state.store.as_ref(),
             &state.docs,
             accepted.id,
             &derive,
-            |doc| {
+            |doc, _| {
                 doc.apply_changes(changes.iter().cloned())?;
-                Ok::<_, automerge::AutomergeError>(changes.to_vec())
+                Ok::<_, automerge::AutomergeError>(Edit {
+                    changes: changes.to_vec(),
+                    job: None,
+                })
             },
         )
         .await
@@ -268,23 +279,23 @@ async fn sync(
             WriteError::Contended(_) => ApiError::Unavailable,
             e => ApiError::internal(e),
         })?;
-        touched_vans.extend(crate::inventory::vanstock::vans_of_job(&stored.doc));
+        touched_vans.extend(written.vans);
     }
     drop(held);
     // The ledger took the parts in the commits above; the vans' stock
     // documents follow (the device gets them on its next sync).
     crate::inventory::vanstock::refresh_known(&state, touched_vans).await;
 
-    record(&served.response.docs, stored_changes, started);
+    record(&response.docs, stored_changes, started);
     tracing::info!(
         user = %caller.user_id,
         device = %caller.device_id,
-        docs = served.response.docs.len(),
+        docs = response.docs.len(),
         changes = stored_changes,
-        held_back = served.held_back.len(),
+        held_back = held_back.len(),
         "sync"
     );
-    Ok(([(header::CONTENT_TYPE, CBOR)], served.response.encode()).into_response())
+    Ok(([(header::CONTENT_TYPE, CBOR)], response.encode()).into_response())
 }
 
 fn record(replies: &[fieldsync_core::sync::DocReply], changes: usize, started: Instant) {

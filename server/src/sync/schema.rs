@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 
 use automerge::ActorId;
+use fieldsync_core::DocId;
 use fieldsync_core::job::schema;
 use fieldsync_core::sync::{Access, HeldDoc};
 use fieldsync_core::validate::{Context, TechnicianVan};
-use fieldsync_core::{DocId, Role};
 use time::OffsetDateTime;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::documents::{self, Derive, WriteError};
+use crate::documents::{self, Derive, Edit, WriteError};
 use crate::error::ApiError;
 use crate::jobs::views::timestamp;
 
@@ -21,7 +21,7 @@ use crate::jobs::views::timestamp;
 /// stock document the scope query gave them to read (the SQL assignment as
 /// of this request); none means they have no van.
 pub(super) fn context(caller: &AuthUser, scope: &BTreeMap<DocId, Access>) -> Context {
-    if caller.role != Role::Technician {
+    if !caller.role.is_field() {
         return Context::default();
     }
     let van = scope.iter().find_map(|(id, access)| match (id, access) {
@@ -60,11 +60,14 @@ pub(super) async fn upgrade_held(
             continue;
         }
         let actor: ActorId = state.actor.clone();
-        let written = documents::write(state.store.as_ref(), &state.docs, *id, derive, |doc| {
+        let written = documents::write(state.store.as_ref(), &state.docs, *id, derive, |doc, _| {
             doc.set_actor(actor.clone());
             let before = doc.get_heads();
             schema::upgrade(doc, timestamp(now))?;
-            Ok::<_, fieldsync_core::ActionError>(doc.get_changes(&before))
+            Ok::<_, fieldsync_core::ActionError>(Edit {
+                changes: doc.get_changes(&before),
+                job: None,
+            })
         })
         .await;
         match written {

@@ -1,14 +1,15 @@
-//! Which documents a sync caller holds: from SQL assignments, never from
-//! document content.
+//! Which documents a sync caller holds, from the caller's [`Scope`](crate::authz::Scope)
+//! (SQL assignments, never document content).
 
 use std::collections::BTreeMap;
 
+use fieldsync_core::DocId;
 use fieldsync_core::sync::{Access, SyncRequest};
-use fieldsync_core::{DocId, Role};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::AppStore;
 use crate::auth::AuthUser;
+use crate::authz::JobScope;
 use crate::store::StoreError;
 
 /// Closed jobs stay on devices this long after their last change, so a
@@ -29,18 +30,23 @@ pub async fn resolve(
     let closed_since = now - CLOSED_JOBS_KEPT;
     let mut access = BTreeMap::new();
     access.insert(DocId::PriceBook, Access::ReadOnly);
-    let jobs = match caller.role {
-        Role::Technician => {
-            if let Some(van) = store.technician_van(caller.user_id).await? {
-                access.insert(DocId::VanStock(van), Access::ReadOnly);
-            }
-            store.job_scope(Some(caller.user_id), closed_since).await?
-        }
-        role if role.is_office() => store.job_scope(None, closed_since).await?,
+    let scope = caller.scope();
+    if let Some(van) = scope.own_van(store).await? {
+        access.insert(DocId::VanStock(van), Access::ReadOnly);
+    }
+    let jobs = match scope.jobs() {
+        JobScope::Assigned(me) => store.job_scope(Some(me), closed_since).await?,
+        JobScope::All => store.job_scope(None, closed_since).await?,
         // Inventory managers work through the inventory API, not on jobs.
-        _ => Vec::new(),
+        JobScope::None => Vec::new(),
     };
-    access.extend(jobs.into_iter().map(|id| (DocId::Job(id), Access::Write)));
+    // A role that sees jobs without editing them holds them read-only.
+    let job_access = if scope.writes_jobs() {
+        Access::Write
+    } else {
+        Access::ReadOnly
+    };
+    access.extend(jobs.into_iter().map(|id| (DocId::Job(id), job_access)));
     for item in &request.docs {
         match item.id {
             id @ (DocId::Job(_) | DocId::VanStock(_)) if !access.contains_key(&id) => {

@@ -1,44 +1,41 @@
-//! The console's page frame: head, CSS, navigation by role, the CSRF field.
+//! The console's page frame: head, CSS, navigation by permission, the CSRF field.
 
-use fieldsync_core::Role;
+use fieldsync_core::Permission;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::csrf::CSRF_FIELD;
 use super::session::WebUser;
 
-/// Menu entries: (path, label, roles that see it).
-pub const NAV: &[(&str, &str, &[Role])] = &[
-    ("/console/inventory/stock", "Stock", INVENTORY_ROLES),
-    ("/console/inventory/transfer", "Transfer", INVENTORY_ROLES),
+/// Menu entries: (path, label, the permission that shows it).
+pub const NAV: &[(&str, &str, Permission)] = &[
+    ("/console/inventory/stock", "Stock", Permission::ManageStock),
+    (
+        "/console/inventory/transfer",
+        "Transfer",
+        Permission::ManageStock,
+    ),
     (
         "/console/inventory/discrepancies",
         "Discrepancies",
-        INVENTORY_ROLES,
+        Permission::ManageStock,
     ),
     (
         "/console/inventory/replenishment",
         "Replenishment",
-        INVENTORY_ROLES,
+        Permission::ManageStock,
     ),
     (
         "/console/inventory/consumption",
         "Consumption",
-        INVENTORY_ROLES,
+        Permission::ManageStock,
     ),
-    (
-        "/console/feedback",
-        "Feedback",
-        crate::feedback::console::FEEDBACK_ROLES,
-    ),
+    ("/console/feedback", "Feedback", Permission::ViewFeedback),
     (
         "/console/feedback/followups",
         "Follow-ups",
-        crate::feedback::console::FEEDBACK_ROLES,
+        Permission::ViewFeedback,
     ),
 ];
-
-/// Roles that use the inventory pages (scoped to their depots, admin to all).
-pub const INVENTORY_ROLES: &[Role] = &[Role::InventoryManager, Role::Supervisor, Role::Admin];
 
 /// Small, responsive (laptop and tablet), no external assets.
 pub const CSS: &str = r#"
@@ -73,8 +70,8 @@ pub fn page(user: &WebUser, title: &str, content: Markup) -> Markup {
                 header {
                     a href="/console" { strong { "Fieldsync" } }
                     nav {
-                        @for (href, label, roles) in NAV {
-                            @if roles.contains(&user.role) {
+                        @for (href, label, permission) in NAV {
+                            @if user.can(*permission) {
                                 a href=(href) { (label) }
                             }
                         }

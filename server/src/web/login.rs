@@ -16,6 +16,7 @@ use super::session::{self, WebUser, cookie, same_secret, set_cookie};
 use crate::app::AppState;
 use crate::auth::lockouts::{self, Surface};
 use crate::auth::password;
+use crate::authz::Permission;
 use crate::client_addr::ClientAddr;
 use crate::store::{StoreError, Username};
 
@@ -31,17 +32,17 @@ pub fn router() -> Router<AppState> {
 
 async fn home(user: WebUser) -> Response {
     // Managers land on their stock; everyone else sees the menu.
-    if layout::INVENTORY_ROLES.contains(&user.role) {
+    if user.can(Permission::ManageStock) {
         return Redirect::to("/console/inventory/stock").into_response();
     }
     layout::page(
         &user,
         "Console",
         html! {
-            ul { @for (href, label, roles) in NAV { @if roles.contains(&user.role) {
+            ul { @for (href, label, permission) in NAV { @if user.can(*permission) {
                 li { a href=(href) { (label) } }
             } } }
-            @if !NAV.iter().any(|(_, _, r)| r.contains(&user.role)) {
+            @if !NAV.iter().any(|(_, _, p)| user.can(*p)) {
                 p.muted { "There are no console pages for your role." }
             }
         },

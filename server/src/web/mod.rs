@@ -8,7 +8,7 @@
 //!
 //! // GET: any logged-in user; `WebUser` redirects to the login page otherwise.
 //! async fn my_page(user: WebUser) -> Result<maud::Markup, WebError> {
-//!     user.require_any(&[Role::Supervisor, Role::Admin])?;           // 403 page otherwise
+//!     user.require(Permission::ViewFeedback)?;                       // 403 page otherwise
 //!     Ok(layout::page(&user, "Title", maud::html! {
 //!         form method="post" action="/console/x" {
 //!             (layout::csrf_field(&user))                             // every form
@@ -23,7 +23,8 @@
 //! ```
 //!
 //! Add a feature's pages by merging its `Router<AppState>` in [`router`] and
-//! its menu entry in [`layout::NAV`] (entries show only to the roles listed).
+//! its menu entry in [`layout::NAV`] (entries show only to roles with the
+//! permission listed). Pages ask [`crate::authz`] exactly as API routes do.
 //!
 //! # Security
 //!

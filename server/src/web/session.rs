@@ -11,6 +11,7 @@ use time::Duration;
 use super::error::WebError;
 use super::store::{NewWebSession, WebSessionStore};
 use crate::app::AppState;
+use crate::authz::{self, Permission, Scope};
 use crate::store::{TokenHash, User, now_utc};
 
 pub const SESSION_COOKIE: &str = "fs_session";
@@ -37,13 +38,18 @@ impl WebUser {
         Principal::new(self.user_id, self.role)
     }
 
-    /// `Forbidden` unless the user has one of `roles`.
-    pub fn require_any(&self, roles: &[Role]) -> Result<(), WebError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(WebError::Forbidden("your role may not use this page"))
-        }
+    /// What the user may see (see [`crate::authz`]).
+    pub fn scope(&self) -> Scope {
+        Scope::of(self.principal())
+    }
+
+    /// `Forbidden` (a 403 page) unless the user's role has `p`.
+    pub fn require(&self, p: Permission) -> Result<(), WebError> {
+        Ok(authz::require(self.principal(), p)?)
+    }
+
+    pub fn can(&self, p: Permission) -> bool {
+        self.role.can(p)
     }
 
     fn from_user(user: User, csrf_token: String, token_hash: TokenHash) -> Self {

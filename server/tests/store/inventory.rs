@@ -16,6 +16,7 @@ conformance_tests!(
     movements_are_checked_listed_and_balanced,
     job_part_lines_are_consumed_with_the_commit,
     fitted_serials_are_tracked_per_line,
+    one_van_stock_is_that_van_only,
 );
 
 async fn location(
@@ -415,5 +416,75 @@ async fn fitted_serials_are_tracked_per_line(url: &str) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// `van_stock` (what a van refresh reads) returns that van's balances and
+/// units, the same rows as the company-wide lists filtered to it.
+async fn one_van_stock_is_that_van_only(url: &str) {
+    let store = open(url).await;
+    let depot = location(store.as_ref(), LocationKind::Depot, None).await;
+    let van = location(store.as_ref(), LocationKind::Van, Some(depot)).await;
+    let van2 = location(store.as_ref(), LocationKind::Van, Some(depot)).await;
+    let sku = part(store.as_ref(), "PUMP-9", true).await;
+    let mut r = movement(MovementKind::Receipt, &sku, 4, None, Some(depot));
+    r.serials = vec!["SN-1".into(), "SN-2".into(), "SN-3".into(), "SN-4".into()];
+    store.record_movement(&r).await.unwrap().unwrap();
+    for (to, serials) in [(van, vec!["SN-1", "SN-2"]), (van2, vec!["SN-3"])] {
+        let mut t = movement(
+            MovementKind::Transfer,
+            &sku,
+            serials.len() as i64,
+            Some(depot),
+            Some(to),
+        );
+        t.serials = serials.into_iter().map(String::from).collect();
+        store.record_movement(&t).await.unwrap().unwrap();
+    }
+
+    let all_balances = store.balances().await.unwrap();
+    let all_units = store.serial_units(None).await.unwrap();
+    for (van, quantity, serials) in [(van, 2, vec!["SN-1", "SN-2"]), (van2, 1, vec!["SN-3"])] {
+        let stock = store.van_stock(van).await.unwrap().expect("a van");
+        assert_eq!(
+            stock.balances,
+            vec![Balance {
+                location_id: van,
+                sku: sku.clone(),
+                quantity
+            }]
+        );
+        let held: Vec<&str> = stock.serials.iter().map(|u| u.serial.as_str()).collect();
+        assert_eq!(held, serials);
+        assert!(stock.serials.iter().all(|u| u.location_id == Some(van)));
+        let expected: Vec<Balance> = all_balances
+            .iter()
+            .filter(|b| b.location_id == van)
+            .cloned()
+            .collect();
+        assert_eq!(stock.balances, expected);
+        let expected: Vec<&SerialUnit> = all_units
+            .iter()
+            .filter(|u| u.location_id == Some(van))
+            .collect();
+        assert_eq!(stock.serials.iter().collect::<Vec<_>>(), expected);
+    }
+
+    // Emptied: no zero-quantity rows, no units.
+    let mut back = movement(MovementKind::Transfer, &sku, 1, Some(van2), Some(depot));
+    back.serials = vec!["SN-3".into()];
+    store.record_movement(&back).await.unwrap().unwrap();
+    assert_eq!(
+        store.van_stock(van2).await.unwrap(),
+        Some(LocationStock::default())
+    );
+    assert_eq!(store.van_stock(depot).await.unwrap(), None, "a depot");
+    assert_eq!(
+        store
+            .van_stock(LocationId::from_uuid(Uuid::new_v4()))
+            .await
+            .unwrap(),
+        None,
+        "no such location"
     );
 }

@@ -199,7 +199,7 @@ impl JobAction {
 /// the role, and the lifecycle lets the role make its status move.
 fn may_take(action: &JobAction, role: Role) -> Result<(), &'static str> {
     let office = role.is_office();
-    if !office && role != Role::Technician {
+    if !office && !role.is_field() {
         return Err("this role does not edit jobs");
     }
     let refused = if office {
@@ -332,6 +332,23 @@ impl JobDoc {
         Ok(read_job(&self.doc, None)?)
     }
 
+    /// Refuses an action writing a field this (older) document does not have yet.
+    fn check_fields(&self, action: &JobAction) -> Result<(), ActionError> {
+        for key in action.fields() {
+            if let Some(field) = schema::field(key)
+                && !schema::has_field(&self.doc, field)
+            {
+                return Err(ActionError::NotAllowed(
+                    format!(
+                        "this job predates {key}: sync, so the server can upgrade it, then try again"
+                    )
+                    .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one action as `who`, returning the hash of the new change.
     /// Rules that need the server's records are left to the server (see
     /// [`JobDoc::apply_in`]).
@@ -353,18 +370,7 @@ impl JobDoc {
         now: Timestamp,
         ctx: &Context,
     ) -> Result<ChangeHash, ActionError> {
-        for key in action.fields() {
-            if let Some(field) = schema::field(key)
-                && !schema::has_field(&self.doc, field)
-            {
-                return Err(ActionError::NotAllowed(
-                    format!(
-                        "this job predates {key}: sync, so the server can upgrade it, then try again"
-                    )
-                    .into(),
-                ));
-            }
-        }
+        self.check_fields(action)?;
         let job = self.read()?;
         check_allowed(&job, action, who)?;
         let before = self.doc.get_heads();
@@ -380,6 +386,57 @@ impl JobDoc {
             return Err(rejection.into());
         }
         Ok(hash)
+    }
+
+    /// Applies `actions` in order as `who`, one change each, and returns the
+    /// job as validated after the last one: the whole job is read once (twice
+    /// when `current` is not given) however many actions there are.
+    ///
+    /// Preconditions are checked against `current`, the job as this document
+    /// reads now (read here if `None`), for every action, so the actions must
+    /// not depend on each other (an office edit of details, window and notes
+    /// does not). The validator still judges each change in its own context:
+    /// a dependent sequence is refused whole, never stored wrong. On any error
+    /// the document is left as it was.
+    pub fn apply_all(
+        &mut self,
+        actions: &[JobAction],
+        who: Principal,
+        now: Timestamp,
+        current: Option<&Job>,
+    ) -> Result<Job, ActionError> {
+        for action in actions {
+            self.check_fields(action)?;
+        }
+        let read;
+        let job = match current {
+            Some(job) => job,
+            None => {
+                read = self.read()?;
+                &read
+            }
+        };
+        let before = self.doc.get_heads();
+        let mut hashes = Vec::with_capacity(actions.len());
+        let mut step = |action: &JobAction| -> Result<(), ActionError> {
+            check_allowed(job, action, who)?;
+            let mut tx = self.doc.transaction();
+            write(&mut tx, job, action, who, now)?;
+            let (hash, _) = tx.commit_with(commit_options(action.name(), now));
+            hashes.push(
+                hash.ok_or_else(|| ActionError::NotAllowed("the action changes nothing".into()))?,
+            );
+            Ok(())
+        };
+        let result = actions
+            .iter()
+            .try_for_each(&mut step)
+            .and_then(|()| Ok(validate::validate_changes(&self.doc, &hashes, &who)?));
+        if result.is_err() {
+            let actor = self.doc.get_actor().clone();
+            self.doc = self.doc.fork_at(&before)?.with_actor(actor);
+        }
+        result
     }
 }
 
@@ -486,7 +543,7 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
     let deny = |why: &'static str| Err(ActionError::NotAllowed(why.into()));
     let status = job.status;
     may_take(action, who.role).or_else(deny)?;
-    if who.role == Role::Technician && job.technician != Some(who.user) {
+    if who.role.is_field() && job.technician != Some(who.user) {
         return deny("the job is not assigned to you");
     }
     for key in action.fields() {

@@ -117,8 +117,8 @@ impl Writer {
         match self {
             Writer::Fixed | Writer::Server => false,
             Writer::Office => role.is_office(),
-            Writer::Technician => role == Role::Technician,
-            Writer::Both => role.is_office() || role == Role::Technician,
+            Writer::Technician => role.is_field(),
+            Writer::Both => role.is_office() || role.is_field(),
         }
     }
 }

@@ -13,6 +13,7 @@ use super::guard::{contained, decode_message, receive_copy};
 use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Footprint, Limits, Scope, SyncError, has_change};
 use crate::doc_id::DocId;
+use crate::job::Job;
 use crate::role::Principal;
 use crate::validate::{Context, RejectCode, Rejection, validate_changes_in};
 
@@ -50,6 +51,9 @@ pub struct Caller<'a> {
 pub struct Accepted {
     pub id: DocId,
     pub changes: Vec<Change>,
+    /// The job as validation read it after these changes (job documents), so
+    /// the caller projects and bills it without reading it again.
+    pub job: Option<Job>,
 }
 
 #[derive(Clone, Debug)]
@@ -119,19 +123,14 @@ pub fn serve_within(
         held_back: Vec::new(),
     };
     for item in &request.docs {
-        let (reply, changes) = serve_doc(
+        let (reply, stored) = serve_doc(
             item.id,
             docs.get_mut(&item.id),
             &item.msg,
             caller,
             &mut gauge,
         );
-        if let Some(changes) = changes {
-            accepted.push(Accepted {
-                id: item.id,
-                changes,
-            });
-        }
+        accepted.extend(stored);
         replies.push(reply);
     }
     let mentioned: std::collections::BTreeSet<DocId> = request.docs.iter().map(|d| d.id).collect();
@@ -272,7 +271,7 @@ fn serve_doc(
     bytes: &[u8],
     caller: &Caller<'_>,
     gauge: &mut Gauge<'_>,
-) -> (DocReply, Option<Vec<Change>>) {
+) -> (DocReply, Option<Accepted>) {
     let limits = gauge.limits;
     let reply = |outcome, msg: Option<Message>| DocReply {
         id,
@@ -322,9 +321,13 @@ fn serve_doc(
             Ok(work) => {
                 let new = work.get_changes(&before);
                 match judge(&work, &new, held.access, caller) {
-                    Ok(()) => {
+                    Ok(job) => {
                         held.doc = work;
-                        let stored = (!new.is_empty()).then_some(new);
+                        let stored = (!new.is_empty()).then_some(Accepted {
+                            id,
+                            changes: new,
+                            job,
+                        });
                         (Outcome::Accepted, stored)
                     }
                     Err(r) => {
@@ -402,15 +405,16 @@ fn knows_any(doc: &Automerge, msg: &Message) -> bool {
     msg.heads.iter().any(known) || msg.have.iter().flat_map(|h| &h.last_sync).any(known)
 }
 
-/// Decides whether the new changes of one document may be stored.
+/// Decides whether the new changes of one document may be stored; returns
+/// the job as validated with them (`None` when there was nothing to judge).
 fn judge(
     work: &Automerge,
     new: &[Change],
     access: Access,
     caller: &Caller<'_>,
-) -> Result<(), Rejection> {
+) -> Result<Option<Job>, Rejection> {
     if new.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     if access == Access::ReadOnly {
         return Err(Rejection::new(
@@ -431,5 +435,5 @@ fn judge(
         ));
     }
     let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();
-    validate_changes_in(work, &hashes, &caller.principal, caller.context).map(drop)
+    validate_changes_in(work, &hashes, &caller.principal, caller.context).map(Some)
 }

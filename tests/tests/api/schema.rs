@@ -322,10 +322,19 @@ async fn a_job_stored_by_the_v1_server_is_upgraded_on_sync_and_takes_attachments
         projectors: &projectors,
     };
     let v1 = job.doc().clone();
-    documents::write(app.store.as_ref(), &cache, DocId::Job(id), &derive, |d| {
-        *d = v1.clone();
-        Ok::<_, std::convert::Infallible>(v1.get_changes(&[]))
-    })
+    documents::write(
+        app.store.as_ref(),
+        &cache,
+        DocId::Job(id),
+        &derive,
+        |d, _| {
+            *d = v1.clone();
+            Ok::<_, std::convert::Infallible>(documents::Edit {
+                changes: v1.get_changes(&[]),
+                job: None,
+            })
+        },
+    )
     .await
     .unwrap();
     // The office reads it as it is.
