@@ -104,6 +104,7 @@ fn routine_sync_of_50_documents_is_one_round_trip() {
 fn batch(id: DocId, msg: Message) -> SyncRequest {
     SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id,
             msg: ByteBuf::from(msg.encode()),
@@ -222,6 +223,7 @@ fn bad_bytes_for_one_document_never_fail_the_batch() {
     let mut good = Automerge::new();
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![
             DocMessage {
                 id: jobs[0],
@@ -276,6 +278,7 @@ fn malformed_and_oversized_batches_are_typed_errors() {
     };
     let big = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![],
     }
     .encode()
@@ -286,6 +289,7 @@ fn malformed_and_oversized_batches_are_typed_errors() {
     ));
     let future = SyncRequest {
         v: 99,
+        known: Vec::new(),
         docs: vec![],
     }
     .encode();
@@ -295,6 +299,7 @@ fn malformed_and_oversized_batches_are_typed_errors() {
     );
     let dup = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![
             DocMessage {
                 id: DocId::PriceBook,
@@ -335,6 +340,7 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
     )]);
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id,
             msg: ByteBuf::from(vec![0x42; 65]),
@@ -347,7 +353,7 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
     };
     let served = serve(&request, &mut held, &caller, &limits);
     assert!(
-        matches!(&served.response.docs[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, message } if message.contains("exceeds"))
+        matches!(&served.response.docs[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, message, .. } if message.contains("exceeds"))
     );
     assert!(served.accepted.is_empty());
 }

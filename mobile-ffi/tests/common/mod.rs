@@ -30,6 +30,9 @@ pub struct Office {
     pub checklist_item: LineId,
     /// When false the office refuses the device's actor (a rejection).
     pub trust_device: bool,
+    /// When true the job is written by the server only: the device's first
+    /// new change is refused, by name.
+    pub job_read_only: bool,
 }
 
 pub fn office_actor() -> ActorId {
@@ -114,6 +117,7 @@ impl Office {
             van,
             checklist_item,
             trust_device: true,
+            job_read_only: false,
         }
     }
 
@@ -143,9 +147,20 @@ impl Office {
             device_actors: &actors,
             context: &Default::default(),
         };
-        serve(&request, &mut self.docs, &caller, &Limits::default())
-            .response
-            .encode()
+        let job = DocId::Job(self.job);
+        if self.job_read_only {
+            self.docs.get_mut(&job).unwrap().access = Access::ReadOnly;
+        }
+        let response = serve(&request, &mut self.docs, &caller, &Limits::default()).response;
+        self.docs.get_mut(&job).unwrap().access = Access::Write;
+        response.encode()
+    }
+
+    /// One request of a sync: `request` in, the result of applying the answer out.
+    pub fn round(&mut self, client: &FieldsyncClient, request: Vec<u8>) -> SyncResult {
+        let actor = ActorId::from(hex::decode(client.actor_id().unwrap()).unwrap());
+        let response = self.serve_bytes(&request, &actor);
+        client.apply_sync_response(response).unwrap()
     }
 
     /// One full sync of `client` against this office, through the sans-IO calls.
