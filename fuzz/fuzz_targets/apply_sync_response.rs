@@ -38,6 +38,7 @@ fn first_sync() -> &'static [u8] {
         let empty = SyncRequest {
             v: PROTOCOL_VERSION,
             docs: Vec::new(),
+            known: Vec::new(),
         };
         serve(&empty, &mut docs, &caller, &f.limits)
             .response

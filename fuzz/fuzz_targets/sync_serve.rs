@@ -25,6 +25,7 @@ fn one(msg: Vec<u8>) -> SyncRequest {
             msg: serde_bytes::ByteBuf::from(msg),
         }],
     }
+    known: Vec::new(),
 }
 
 fuzz_target!(

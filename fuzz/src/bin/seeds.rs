@@ -154,6 +154,7 @@ fn main() {
                 msg: serde_bytes::ByteBuf::from(Vec::new()),
             },
         ],
+        known: Vec::new(),
     };
     write("sync_request", "two-docs", None, &odd.encode());
     write("sync_serve", "two-docs", Some(0), &odd.encode());

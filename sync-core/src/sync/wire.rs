@@ -194,6 +194,7 @@ mod tests {
                 id: DocId::PriceBook,
                 msg: ByteBuf::from(vec![1, 2, 3]),
             }],
+            known: Vec::new(),
         }
         .encode();
         // {"x": [[[...]]]}: an unknown field whose value nests 40 deep.

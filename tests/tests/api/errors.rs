@@ -184,6 +184,7 @@ async fn client_errors_read_as_text_for_people(backend: TestBackend) {
             id: DocId::PriceBook,
             msg: serde_bytes::ByteBuf::from(vec![0x42; 40]),
         }],
+        known: Vec::new(),
     }
     .encode();
     let internal = [
