@@ -84,6 +84,7 @@ fuzz_target!(
                 _ => Outcome::Rejected {
                     code: RejectCode::Malformed,
                     message: "fuzz".into(),
+                    change: None,
                 },
             };
             SyncResponse {
