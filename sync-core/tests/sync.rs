@@ -591,3 +591,95 @@ fn a_late_answer_from_before_a_reassignment_does_not_bring_the_job_back() {
     );
     assert_ne!(held_at, server.docs[&id].get_heads());
 }
+
+/// Found by fuzzing (`apply_sync_response`): a server message that leaves
+/// a job unreadable (a server bug, or a server that is not ours) used to
+/// be adopted, and the device's whole job list stopped reading. It is now
+/// refused for that document alone, which stays as it was.
+#[test]
+fn a_server_message_that_would_leave_a_job_unreadable_is_not_adopted() {
+    use fieldsync_core::automerge::transaction::Transactable;
+    use fieldsync_core::automerge::{AutomergeError, ROOT};
+    use fieldsync_core::job::read_job;
+
+    let mut ids = Ids::default();
+    let mut server = server_with_jobs(2, &mut ids);
+    let mut device = Device::new(tech(1), actor(1));
+    device.sync(&mut server);
+    let jobs: Vec<DocId> = device
+        .docs
+        .keys()
+        .copied()
+        .filter(|d| matches!(d, DocId::Job(_)))
+        .collect();
+    let (broken, fine) = (jobs[0], jobs[1]);
+    let before = device.heads();
+
+    // On the server, one job loses its customer; the other gets a note.
+    server
+        .docs
+        .get_mut(&broken)
+        .unwrap()
+        .transact::<_, _, AutomergeError>(|tx| tx.delete(ROOT, "customer"))
+        .unwrap();
+    office_edit(&mut server, fine, "bring a ladder");
+
+    // Scope comes from SQL on the real server, not from the document: both
+    // jobs stay the technician's.
+    let request = device.session.start(&device.docs);
+    let mut held: BTreeMap<DocId, HeldDoc> = server
+        .docs
+        .iter()
+        .map(|(id, doc)| {
+            let access = if id.is_server_authored() {
+                Access::ReadOnly
+            } else {
+                Access::Write
+            };
+            (
+                *id,
+                HeldDoc {
+                    doc: doc.clone(),
+                    access,
+                },
+            )
+        })
+        .collect();
+    let actors = [device.actor.clone()];
+    let caller = Caller {
+        principal: device.who,
+        device_actors: &actors,
+        context: &Default::default(),
+    };
+    let served = serve(&request, &mut held, &caller, &Limits::default());
+    let report = device.apply_response(&served.response.encode());
+    assert!(report.unfinished.contains(&broken), "{report:?}");
+    assert_eq!(device.heads()[&broken], before[&broken], "left as it was");
+    assert!(read_job(&device.docs[&broken], None).is_ok());
+    // The other job's news arrived.
+    assert!(report.changed.contains(&fine));
+    assert!(
+        read_job(&device.docs[&fine], None)
+            .unwrap()
+            .notes
+            .contains("bring a ladder")
+    );
+
+    // A document the device does not hold, whose message brings nothing
+    // that reads as a job (here: no changes at all), is not added: like a
+    // late answer about a dropped job, it is ignored (the server sends a
+    // job the device does not hold whole), so no round waits on it.
+    let stranger = DocId::Job(ids.job());
+    let mut response = served.response.clone();
+    response.docs = vec![fieldsync_core::sync::DocReply {
+        id: stranger,
+        outcome: Outcome::Accepted,
+        msg: Some(ByteBuf::from(
+            fieldsync_core::sync::whole_doc_message(&Automerge::new()).encode(),
+        )),
+    }];
+    let report = device.apply_response(&response.encode());
+    assert!(!report.added.contains(&stranger), "{report:?}");
+    assert!(!report.unfinished.contains(&stranger), "{report:?}");
+    assert!(!device.docs.contains_key(&stranger));
+}

@@ -14,7 +14,10 @@ use super::guard::{contained, decode_message};
 use super::wire::{DocMessage, KnownDoc, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Limits, SyncError, has_change, primed_state, same_heads, sorted};
 use crate::doc_id::DocId;
+use crate::job::read_job;
+use crate::pricebook::read_price_book;
 use crate::validate::Rejection;
+use crate::vanstock::read_van_stock;
 
 /// The documents a device holds.
 pub type DocSet = BTreeMap<DocId, Automerge>;
@@ -217,7 +220,9 @@ impl ClientSession {
     }
 
     /// Applies a response. Documents are updated in place; a document whose
-    /// server message fails to apply is left exactly as it was.
+    /// server message fails to apply, or would leave it unreadable as what
+    /// its id says it is, is left exactly as it was (and reported
+    /// unfinished): one bad document never breaks the device's job list.
     pub fn apply(&mut self, docs: &mut DocSet, response: &SyncResponse) -> SyncReport {
         let mut report = SyncReport::default();
         for reply in &response.docs {
@@ -306,6 +311,12 @@ impl ClientSession {
                 // copy of a job that is no longer the device's.
                 continue;
             }
+            if (is_new || work.get_heads() != before) && !reads_as(&id, &work) {
+                // Never adopt a document that does not read as what its id
+                // says: the copy the device holds stays as it was.
+                report.unfinished.insert(id);
+                continue;
+            }
             let peer = self.docs.entry(id).or_default();
             if acknowledged {
                 peer.acked = sorted(server_heads);
@@ -326,6 +337,15 @@ impl ClientSession {
             docs.insert(id, work);
         }
         report
+    }
+}
+
+/// Whether `doc` reads as the kind of document `id` names.
+fn reads_as(id: &DocId, doc: &Automerge) -> bool {
+    match id {
+        DocId::Job(_) => read_job(doc, None).is_ok(),
+        DocId::PriceBook => read_price_book(doc, None).is_ok(),
+        DocId::VanStock(_) => read_van_stock(doc, None).is_ok(),
     }
 }
 

@@ -11,13 +11,17 @@ mod raw;
 
 mod auth;
 mod bounds;
+mod card_numbers;
 mod cli;
 mod errors;
+mod headers;
 mod node_client;
 mod ops;
 mod processes;
 mod rejections;
 mod rounds;
 mod schema;
+mod schemathesis;
 mod sync;
 mod sync_security;
+mod throttle;
