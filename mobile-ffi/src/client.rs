@@ -23,12 +23,18 @@ const REFRESH_MARGIN_MS: i64 = 30_000;
 pub struct ClientOptions {
     /// Connect and whole-request timeout of the HTTP transport.
     pub http_timeout_ms: u64,
+    /// After the server refuses an action, keep the job frozen as it is
+    /// (for a supervisor to look at) instead of rebuilding it at once
+    /// without that action. See `frozenJobs`, `recoverJob`, `unfreezeJob`.
+    #[uniffi(default = false)]
+    pub freeze_rejected_jobs: bool,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             http_timeout_ms: 30_000,
+            freeze_rejected_jobs: false,
         }
     }
 }
@@ -134,7 +140,8 @@ impl FieldsyncClient {
         if dir.is_empty() {
             return Err(FieldsyncError::invalid("dir is empty"));
         }
-        let local = Local::open(Path::new(&dir), now_ms())?;
+        let mut local = Local::open(Path::new(&dir), now_ms())?;
+        local.freeze_rejected = options.freeze_rejected_jobs;
         Ok(Arc::new(Self {
             local: Mutex::new(Some(local)),
             net: Mutex::new(()),
@@ -224,6 +231,35 @@ impl FieldsyncClient {
 
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         self.with(|l| l.conflicts())
+    }
+
+    /// Actions dropped after the server refused them (or refused one they
+    /// needed), oldest first, until dismissed. Everything else on those
+    /// jobs was kept and is sent again.
+    pub fn rejected_actions(&self) -> Result<Vec<RejectedAction>> {
+        self.with(|l| Ok(l.rejected_actions()))
+    }
+
+    /// Forgets dropped actions the app has shown to the technician.
+    pub fn dismiss_rejected_actions(&self, ids: Vec<String>) -> Result<()> {
+        self.with(|l| l.dismiss_rejected_actions(&ids))
+    }
+
+    /// Jobs kept frozen after a rejection (`freezeRejectedJobs`).
+    pub fn frozen_jobs(&self) -> Result<Vec<FrozenJob>> {
+        self.with(|l| Ok(l.frozen_jobs()))
+    }
+
+    /// Rebuilds a frozen job without the refused action, keeping every
+    /// other action, and releases it; returns the actions dropped.
+    pub fn recover_job(&self, job_id: String) -> Result<Vec<RejectedAction>> {
+        self.with(|l| l.recover_job(&job_id, now_ms()))
+    }
+
+    /// Releases a frozen job as it is: its changes go to the server again
+    /// on the next sync (once the office has removed the cause).
+    pub fn unfreeze_job(&self, job_id: String) -> Result<()> {
+        self.with(|l| l.unfreeze_job(&job_id))
     }
 
     /// Changes recorded here that the server has not acknowledged yet.
@@ -397,6 +433,7 @@ impl FieldsyncClient {
             total.updated_jobs += r.updated_jobs;
             total.removed_jobs += r.removed_jobs;
             total.more_rounds = r.more_rounds;
+            total.rejected_actions.extend(r.rejected_actions);
             for job in r.jobs {
                 total.jobs.retain(|j| j.job_id != job.job_id);
                 total.jobs.push(job);

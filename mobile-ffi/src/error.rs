@@ -27,6 +27,10 @@ pub enum FieldsyncError {
     /// The action is not allowed in the job's current state or for this user.
     #[error("not allowed: {reason}")]
     NotAllowed { reason: String },
+    /// The job is frozen after a rejection (see `frozenJobs`): recover or
+    /// unfreeze it first.
+    #[error("job {job_id} is frozen after a rejection")]
+    JobFrozen { job_id: String },
     /// A job, line or checklist item that is not in the store.
     #[error("not found: {what}")]
     NotFound { what: String },

@@ -25,6 +25,7 @@
 mod client;
 mod error;
 mod http;
+mod journal;
 mod local;
 pub mod records;
 pub mod store;

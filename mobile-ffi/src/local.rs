@@ -3,7 +3,7 @@
 //! the sans-IO sync steps. Not thread-safe by itself: the client wraps it
 //! in a mutex.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
 use fieldsync_core::job::{AttachmentKind, PaymentMethod, keys};
@@ -18,11 +18,13 @@ use fieldsync_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FieldsyncError, Result, reject_code};
+use crate::journal::{self, Dropped, Entry, JobJournal, Rollback};
 use crate::records::{self, *};
 use crate::store::FileStore;
 
 const SESSION_FILE: &str = "session.json";
 const SYNC_FILE: &str = "sync.json";
+const REJECTED_FILE: &str = "rejected.json";
 
 /// The persisted session (tokens included: the store lives in app-private storage).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,14 +72,29 @@ struct SyncState {
     /// `ClientSession::save()` as hex: the server's acknowledged heads.
     acked: String,
     last_sync_ms: Option<i64>,
-    /// The last rejection per job, until the server accepts the job again.
+    /// The last rejection per job, until the server accepts the job again
+    /// (or the job is rebuilt without the refused action).
     rejections: BTreeMap<String, SavedRejection>,
+    /// Jobs kept as they were after a rejection, for a supervisor to look
+    /// at: their changes are held back from sync and actions are refused
+    /// until the app recovers or unfreezes them.
+    #[serde(default)]
+    frozen: BTreeMap<String, Frozen>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct SavedRejection {
     code: String,
     message: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Frozen {
+    code: String,
+    message: String,
+    /// The change the server refused.
+    change: ChangeHash,
+    since_ms: i64,
 }
 
 pub(crate) struct Local {
@@ -87,6 +104,26 @@ pub(crate) struct Local {
     docs: DocSet,
     sync: ClientSession,
     state: SyncState,
+    /// Per job, the actions the server has not acknowledged.
+    journals: BTreeMap<DocId, JobJournal>,
+    /// Actions dropped after a rejection, until the app dismisses them.
+    dropped: Vec<Dropped>,
+    /// Keep a rejected job frozen instead of rebuilding it at once.
+    pub freeze_rejected: bool,
+}
+
+/// This device's changes in `doc` the server has not acknowledged.
+fn pending_hashes(doc: &Automerge, acked: &[ChangeHash], actor: &ActorId) -> Vec<ChangeHash> {
+    let usable = !acked.is_empty()
+        && acked
+            .iter()
+            .all(|h| fieldsync_core::sync::has_change(doc, h));
+    let since: &[ChangeHash] = if usable { acked } else { &[] };
+    doc.get_changes(since)
+        .iter()
+        .filter(|c| c.actor_id() == actor)
+        .map(|c| c.hash())
+        .collect()
 }
 
 impl Local {
@@ -103,14 +140,71 @@ impl Local {
             ClientSession::restore(actor.clone(), &bytes)?
         };
         let docs = store.load_docs(&actor)?;
-        Ok(Self {
+        let mut local = Self {
             store,
             actor,
             session,
             docs,
             sync,
             state,
-        })
+            journals: BTreeMap::new(),
+            dropped: Vec::new(),
+            freeze_rejected: false,
+        };
+        local.dropped = local.store.read_json(REJECTED_FILE)?.unwrap_or_default();
+        local.load_journals()?;
+        Ok(local)
+    }
+
+    /// Reads every job's journal and brings it in line with the documents
+    /// on disk (see [`journal`]): what a crash interrupted is finished or
+    /// forgotten here, before anything else happens.
+    fn load_journals(&mut self) -> Result<()> {
+        for id in self.store.journaled()? {
+            let Some(mut journal) = self.store.read_journal(&id)? else {
+                continue;
+            };
+            let Some(doc) = self.docs.get(&id) else {
+                // The job left this device after the journal was written.
+                self.store.remove_journal(&id)?;
+                continue;
+            };
+            let pending = pending_hashes(doc, self.sync.acked(&id), &self.actor);
+            let reconciled = journal.reconcile(doc, &pending);
+            self.record_dropped(reconciled.dropped)?;
+            if reconciled.changed {
+                self.write_journal(&id, journal)?;
+            } else {
+                self.journals.insert(id, journal);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a job's journal (removing the file when it is empty) and keeps it.
+    fn write_journal(&mut self, id: &DocId, journal: JobJournal) -> Result<()> {
+        if journal.entries.is_empty() && journal.rollback.is_none() {
+            self.store.remove_journal(id)?;
+            self.journals.remove(id);
+        } else {
+            self.store.write_journal(id, &journal)?;
+            self.journals.insert(*id, journal);
+        }
+        Ok(())
+    }
+
+    /// Adds dropped actions to `rejected.json`, each once.
+    fn record_dropped(&mut self, dropped: Vec<Dropped>) -> Result<()> {
+        let before = self.dropped.len();
+        for d in dropped {
+            if !self.dropped.iter().any(|x| x.entry.id == d.entry.id) {
+                self.dropped.push(d);
+            }
+        }
+        if self.dropped.len() != before {
+            self.store.write_json(REJECTED_FILE, &self.dropped)?;
+        }
+        Ok(())
     }
 
     pub fn actor_hex(&self) -> String {
@@ -178,8 +272,15 @@ impl Local {
 
     fn summary_of(&self, id: &DocId, doc: &Automerge, job: &fieldsync_core::Job) -> JobSummary {
         let pending = self.pending_in(id, doc);
-        let rejected = self.state.rejections.contains_key(&id.to_string());
-        records::summary(job, u32::try_from(pending).unwrap_or(u32::MAX), rejected)
+        let key = id.to_string();
+        let rejected = self.state.rejections.contains_key(&key);
+        let frozen = self.state.frozen.contains_key(&key);
+        records::summary(
+            job,
+            u32::try_from(pending).unwrap_or(u32::MAX),
+            rejected,
+            frozen,
+        )
     }
 
     fn price_book(&self) -> Result<Option<PriceBook>> {
@@ -303,6 +404,11 @@ impl Local {
     pub fn act(&mut self, job_id: &str, action: JobAction, now_ms: i64) -> Result<()> {
         let who = self.principal()?;
         let id = DocId::Job(parse_job(job_id)?);
+        if self.state.frozen.contains_key(&id.to_string()) {
+            return Err(FieldsyncError::JobFrozen {
+                job_id: job_id.to_owned(),
+            });
+        }
         let doc = self
             .docs
             .remove(&id)
@@ -311,9 +417,24 @@ impl Local {
         let mut job = JobDoc::from_trusted(doc);
         let ctx = self.context(&action)?;
         let applied = job.apply_in(&action, who, Timestamp(now_ms), &ctx);
-        let saved = applied
-            .map_err(FieldsyncError::from)
-            .and_then(|_| self.store.save_doc(&id, job.doc()));
+        // The journal first: an entry whose change never reached the
+        // document file is dropped on open (the call did not return).
+        let journal = applied.map_err(FieldsyncError::from).and_then(|change| {
+            let mut journal = self
+                .journals
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| JobJournal::new(Vec::new()));
+            journal
+                .entries
+                .push(Entry::new(action, who, now_ms, change));
+            self.store.write_journal(&id, &journal)?;
+            self.store.save_doc(&id, job.doc())?;
+            Ok(journal)
+        });
+        let saved = journal.map(|journal| {
+            self.journals.insert(id, journal);
+        });
         let mut doc = job.into_doc();
         if saved.is_err() && doc.get_heads() != before {
             // Not on disk, so it must not exist: the app was told it failed.
@@ -332,10 +453,15 @@ impl Local {
     /// need them: its van (the one whose stock the server sends it), for
     /// part lines. The server checks again with its own records.
     fn context(&self, action: &JobAction) -> Result<Context> {
-        let ctx = Context::default();
         if !action.fields().contains(&keys::PARTS) {
-            return Ok(ctx);
+            return Ok(Context::default());
         }
+        self.known_context()
+    }
+
+    /// Everything this device knows of the server's records (see [`Self::context`]).
+    fn known_context(&self) -> Result<Context> {
+        let ctx = Context::default();
         Ok(match self.van()? {
             Some(stock) => ctx.with_technician_van(TechnicianVan::Assigned(stock.van)),
             None => ctx,
@@ -480,7 +606,13 @@ impl Local {
     /// A new sync: one message per held document. Always starts afresh, so
     /// a request or response lost on the way never leaves a stuck exchange.
     pub fn sync_request(&mut self) -> Vec<u8> {
-        self.sync.start(&self.docs).encode()
+        let frozen: BTreeSet<DocId> = self
+            .state
+            .frozen
+            .keys()
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        self.sync.start_holding_back(&self.docs, &frozen).encode()
     }
 
     /// The follow-up round of the exchange under way, if it needs one.
@@ -489,7 +621,14 @@ impl Local {
     }
 
     /// Applies a response and makes its effects durable: documents first,
-    /// then the acknowledged heads (so they never name changes not on disk).
+    /// then rebuilt jobs, then the acknowledged heads (so they never name
+    /// changes not on disk), then the journals lose what the server has.
+    ///
+    /// A job the server rejected, naming the refused change, is rebuilt
+    /// from the server's state with every other journaled action taken
+    /// again ([`journal::rebuild`]), unless the app keeps rejected jobs
+    /// frozen; its exchange then restarts, so the actions kept reach the
+    /// server in the next round of this sync.
     pub fn apply_sync_response(&mut self, bytes: &[u8], now_ms: i64) -> Result<SyncResult> {
         let response: SyncResponse =
             decode_response(bytes).map_err(|e| FieldsyncError::corrupt("sync response", e))?;
@@ -506,14 +645,45 @@ impl Local {
         }
         for id in &report.removed {
             self.store.remove_doc(id)?;
+            self.store.remove_journal(id)?;
+            self.journals.remove(id);
+            self.state.frozen.remove(&id.to_string());
         }
+
+        let mut rebuilt = BTreeSet::new();
+        let mut dropped = Vec::new();
+        for (id, rejection) in &report.rejected {
+            let Some(&change) = report.rejected_changes.get(id) else {
+                continue;
+            };
+            if !self.can_rebuild(id, change) {
+                continue;
+            }
+            let code = reject_code(rejection);
+            if self.freeze_rejected {
+                self.state.frozen.insert(
+                    id.to_string(),
+                    Frozen {
+                        code,
+                        message: rejection.message.clone(),
+                        change,
+                        since_ms: now_ms,
+                    },
+                );
+                continue;
+            }
+            dropped.extend(self.rebuild(id, change, &code, &rejection.message, now_ms)?);
+            self.sync.restart(*id, &self.docs[id]);
+            rebuilt.insert(*id);
+        }
+
         let mut jobs = Vec::new();
         for reply in &response.docs {
             let key = reply.id.to_string();
             let outcome = match &reply.outcome {
                 _ if report.unfinished.contains(&reply.id) => JobSyncOutcome::Unfinished,
                 Outcome::Accepted | Outcome::NeedsAnotherRound => JobSyncOutcome::Accepted,
-                Outcome::Rejected { code, message } => JobSyncOutcome::Rejected {
+                Outcome::Rejected { code, message, .. } => JobSyncOutcome::Rejected {
                     code: reject_code(&fieldsync_core::Rejection::new(*code, message.clone())),
                     reason: message.clone(),
                 },
@@ -521,6 +691,10 @@ impl Local {
                 Outcome::NotFound => JobSyncOutcome::NotFound,
             };
             match &outcome {
+                // Rebuilt: what the server refused is reported as dropped actions.
+                JobSyncOutcome::Rejected { .. } if rebuilt.contains(&reply.id) => {
+                    self.state.rejections.remove(&key);
+                }
                 JobSyncOutcome::Rejected { code, reason } => {
                     self.state.rejections.insert(
                         key,
@@ -531,6 +705,8 @@ impl Local {
                     );
                 }
                 JobSyncOutcome::Unfinished => {}
+                // A frozen job still receives the server's changes.
+                _ if self.state.frozen.contains_key(&key) => {}
                 _ => {
                     self.state.rejections.remove(&key);
                 }
@@ -542,13 +718,13 @@ impl Local {
                 });
             }
         }
-        let more_rounds = !report.unfinished.is_empty();
+        let more_rounds = !report.unfinished.is_empty() || !rebuilt.is_empty();
         if !more_rounds {
             self.state.last_sync_ms = Some(now_ms);
         }
-        self.state.acked = hex::encode(self.sync.save());
-        self.store.write_json(SYNC_FILE, &self.state)?;
-        let count = |set: &std::collections::BTreeSet<DocId>| {
+        self.save_sync_state()?;
+        self.prune_journals()?;
+        let count = |set: &BTreeSet<DocId>| {
             set.iter().filter(|d| matches!(d, DocId::Job(_))).count() as u32
         };
         Ok(SyncResult {
@@ -558,7 +734,161 @@ impl Local {
             removed_jobs: count(&report.removed),
             more_rounds,
             rounds: 0,
+            rejected_actions: dropped.iter().map(records::rejected_action).collect(),
         })
+    }
+
+    fn save_sync_state(&mut self) -> Result<()> {
+        self.state.acked = hex::encode(self.sync.save());
+        self.store.write_json(SYNC_FILE, &self.state)
+    }
+
+    /// Forgets journal entries whose changes the server has acknowledged.
+    fn prune_journals(&mut self) -> Result<()> {
+        let ids: Vec<DocId> = self.journals.keys().copied().collect();
+        for id in ids {
+            let Some(doc) = self.docs.get(&id) else {
+                self.write_journal(&id, JobJournal::default())?;
+                continue;
+            };
+            let pending = pending_hashes(doc, self.sync.acked(&id), &self.actor);
+            let mut journal = self.journals[&id].clone();
+            if journal.reconcile(doc, &pending).changed {
+                self.write_journal(&id, journal)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A job can be rebuilt after a rejection only when the refused change
+    /// is this device's, the server's state is known, and every change not
+    /// acknowledged yet is in the journal (so the rebuild loses nothing).
+    fn can_rebuild(&self, id: &DocId, refused: ChangeHash) -> bool {
+        let (Some(doc), Some(journal)) = (self.docs.get(id), self.journals.get(id)) else {
+            return false;
+        };
+        let acked = self.sync.acked(id);
+        if acked.is_empty()
+            || !acked
+                .iter()
+                .all(|h| fieldsync_core::sync::has_change(doc, h))
+        {
+            return false;
+        }
+        let pending = pending_hashes(doc, acked, &self.actor);
+        pending.contains(&refused) && journal.covers(&pending)
+    }
+
+    /// Rebuilds a job without the action that made `refused` and makes it
+    /// durable in the order [`journal`] relies on. Returns the dropped actions.
+    fn rebuild(
+        &mut self,
+        id: &DocId,
+        refused: ChangeHash,
+        code: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Dropped>> {
+        let doc = self
+            .docs
+            .get(id)
+            .ok_or_else(|| not_found("job", &id.to_string()))?;
+        let before = self.journals.get(id).cloned().unwrap_or_default();
+        let job = id.to_string();
+        let job = job.strip_prefix("job/").unwrap_or(&job);
+        let out = journal::rebuild(
+            doc,
+            self.sync.acked(id),
+            &self.actor,
+            &before.entries,
+            (refused, code, reason),
+            &self.known_context()?,
+            (job, now_ms),
+        )?;
+        // 1. Both versions of the journal, 2. the document, 3. the dropped
+        // actions, 4. the journal alone: every crash point is recoverable.
+        let mut pending = JobJournal::new(out.kept.clone());
+        pending.rollback = Some(Rollback {
+            before: before.entries,
+            after_heads: out.doc.get_heads(),
+            dropped: out.dropped.clone(),
+        });
+        self.store.write_journal(id, &pending)?;
+        self.store.save_doc(id, &out.doc)?;
+        self.docs.insert(*id, out.doc);
+        self.journals.insert(*id, pending);
+        self.record_dropped(out.dropped.clone())?;
+        self.write_journal(id, JobJournal::new(out.kept))?;
+        Ok(out.dropped)
+    }
+
+    // ----- rejected work -----
+
+    /// Actions dropped after a rejection, oldest first, until dismissed.
+    pub fn rejected_actions(&self) -> Vec<RejectedAction> {
+        self.dropped.iter().map(records::rejected_action).collect()
+    }
+
+    /// Forgets dropped actions the app has shown (unknown ids are ignored).
+    pub fn dismiss_rejected_actions(&mut self, ids: &[String]) -> Result<()> {
+        let before = self.dropped.len();
+        self.dropped.retain(|d| !ids.contains(&d.entry.id));
+        if self.dropped.len() != before {
+            self.store.write_json(REJECTED_FILE, &self.dropped)?;
+        }
+        Ok(())
+    }
+
+    pub fn frozen_jobs(&self) -> Vec<FrozenJob> {
+        self.state
+            .frozen
+            .iter()
+            .map(|(key, f)| FrozenJob {
+                job_id: key.strip_prefix("job/").unwrap_or(key).to_owned(),
+                code: f.code.clone(),
+                reason: f.message.clone(),
+                since_ms: f.since_ms,
+            })
+            .collect()
+    }
+
+    /// Rebuilds a frozen job without the refused action (as an unfrozen
+    /// job is after a rejection) and releases it; returns what was dropped.
+    pub fn recover_job(&mut self, job_id: &str, now_ms: i64) -> Result<Vec<RejectedAction>> {
+        let id = DocId::Job(parse_job(job_id)?);
+        let key = id.to_string();
+        let frozen =
+            self.state
+                .frozen
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| FieldsyncError::NotAllowed {
+                    reason: format!("job {job_id} is not frozen"),
+                })?;
+        if !self.can_rebuild(&id, frozen.change) {
+            return Err(FieldsyncError::NotAllowed {
+                reason: format!(
+                    "job {job_id} cannot be rebuilt without losing work: unfreeze it to send it as it is"
+                ),
+            });
+        }
+        let dropped = self.rebuild(&id, frozen.change, &frozen.code, &frozen.message, now_ms)?;
+        self.state.frozen.remove(&key);
+        self.state.rejections.remove(&key);
+        self.save_sync_state()?;
+        Ok(dropped.iter().map(records::rejected_action).collect())
+    }
+
+    /// Releases a frozen job as it is: its changes are sent again on the
+    /// next sync (after the office removed the cause, say).
+    pub fn unfreeze_job(&mut self, job_id: &str) -> Result<()> {
+        let key = DocId::Job(parse_job(job_id)?).to_string();
+        if self.state.frozen.remove(&key).is_none() {
+            return Err(FieldsyncError::NotAllowed {
+                reason: format!("job {job_id} is not frozen"),
+            });
+        }
+        self.save_sync_state()
     }
 }
 

@@ -47,6 +47,9 @@ pub struct JobSummary {
     pub pending_changes: u32,
     /// The server rejected this job's last changes, or statuses conflict.
     pub has_conflicts: bool,
+    /// Kept as it was after a rejection (see `frozenJobs`): actions are
+    /// refused and its changes are held back from sync.
+    pub frozen: bool,
 }
 
 /// One job in full, with its bill computed offline.
@@ -219,11 +222,48 @@ pub struct Conflict {
 }
 
 /// What the server said about one job in a sync.
+/// An action the library dropped after the server refused it (or refused
+/// something it needed): everything else on the job was kept and re-sent.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RejectedAction {
+    /// Stable id of the action (for `dismissRejectedActions`).
+    pub id: String,
+    pub job_id: String,
+    /// `add_labour`, `use_part`, `add_note`, ...
+    pub action: String,
+    /// The line, entry, payment or checklist item it created or named.
+    pub line_id: Option<String>,
+    /// The action as recorded (JSON), so the app can offer to redo it.
+    pub action_json: String,
+    /// The server's reject code (e.g. `wrong_van`), or on a local refusal
+    /// `not_allowed`, `invalid_input`, `not_found` or a reject code.
+    pub code: String,
+    pub reason: String,
+    /// True for the action the server refused; false for one refused when
+    /// it was taken again without it.
+    pub refused_by_server: bool,
+    /// Device time the technician took the action.
+    pub action_time_ms: i64,
+    pub dropped_at_ms: i64,
+}
+
+/// A job kept as it was after a rejection, for a supervisor to look at.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FrozenJob {
+    pub job_id: String,
+    pub code: String,
+    pub reason: String,
+    pub since_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum JobSyncOutcome {
     /// Every change sent was stored (or there was nothing to send).
     Accepted,
-    /// Nothing sent for this job was stored; the changes stay pending.
+    /// Nothing sent for this job was stored. When the server named the
+    /// refused change, the job was rebuilt without it (see
+    /// `SyncResult.rejectedActions`) or frozen; otherwise the changes stay
+    /// pending and are sent again.
     Rejected { code: String, reason: String },
     /// The job left this user (e.g. reassigned); the local copy was dropped.
     Removed,
@@ -252,9 +292,17 @@ pub struct SyncResult {
     pub more_rounds: bool,
     /// Requests sent (the HTTP transport; 0 for a sans-IO apply).
     pub rounds: u32,
+    /// Actions dropped in this sync after a rejection (also kept in
+    /// `rejectedActions()` until dismissed).
+    pub rejected_actions: Vec<RejectedAction>,
 }
 
-pub(crate) fn summary(job: &Job, pending_changes: u32, has_conflicts: bool) -> JobSummary {
+pub(crate) fn summary(
+    job: &Job,
+    pending_changes: u32,
+    has_conflicts: bool,
+    frozen: bool,
+) -> JobSummary {
     JobSummary {
         id: job.id.to_string(),
         status: job.status.as_str().to_owned(),
@@ -267,6 +315,32 @@ pub(crate) fn summary(job: &Job, pending_changes: u32, has_conflicts: bool) -> J
         window_end_ms: job.window.end.0,
         pending_changes,
         has_conflicts: has_conflicts || !job.status_conflicts.is_empty(),
+        frozen,
+    }
+}
+
+pub(crate) fn rejected_action(d: &crate::journal::Dropped) -> RejectedAction {
+    use fieldsync_core::JobAction::*;
+    let line = match &d.entry.action {
+        AddLabour { entry, .. } => Some(entry.to_string()),
+        UsePart { line, .. } | SetPartQuantity { line, .. } | VoidPartLine { line } => {
+            Some(line.to_string())
+        }
+        AnswerChecklist { item, .. } => Some(item.to_string()),
+        RecordPayment { payment, .. } => Some(payment.to_string()),
+        _ => None,
+    };
+    RejectedAction {
+        id: d.entry.id.clone(),
+        job_id: d.job.clone(),
+        action: d.entry.action.name().to_owned(),
+        line_id: line,
+        action_json: serde_json::to_string(&d.entry.action).unwrap_or_default(),
+        code: d.code.clone(),
+        reason: d.reason.clone(),
+        refused_by_server: d.by_server,
+        action_time_ms: d.entry.at_ms,
+        dropped_at_ms: d.dropped_at_ms,
     }
 }
 

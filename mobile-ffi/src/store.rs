@@ -4,15 +4,19 @@
 //! <dir>/lock            held (OS file lock) while a client has the store open
 //! <dir>/install.json    this install's automerge actor id, written once
 //! <dir>/session.json    tokens, user, device (replaced on login/refresh)
-//! <dir>/sync.json       acknowledged server heads, last sync, rejections
+//! <dir>/sync.json       acknowledged server heads, last sync, rejections, frozen jobs
+//! <dir>/rejected.json   actions dropped after the server refused them, until the app dismisses them
 //! <dir>/docs/<id>.am    one automerge document per file (job_<uuid>, pricebook, van_<uuid>)
+//! <dir>/journal/<id>.json  per job, the actions the server has not acknowledged yet
 //! ```
 //!
 //! Every write replaces a whole file the same way: write `<name>.tmp`, fsync
 //! it, rename it over `<name>`, fsync the directory. A SIGKILL or power cut
 //! leaves either the old or the new file, never a mix, so an action whose
 //! call returned is on disk and the store always opens. Leftover `.tmp`
-//! files are removed on open.
+//! files are removed on open. Where two files must agree (a job's document
+//! and its journal), the order of the writes makes every crash point
+//! recoverable: see [`crate::journal`].
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -25,12 +29,14 @@ use fieldsync_core::automerge::{ActorId, Automerge};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FieldsyncError, Result};
+use crate::journal::JobJournal;
 
 /// An open store; holds the directory lock until dropped.
 #[derive(Debug)]
 pub struct FileStore {
     dir: PathBuf,
     docs_dir: PathBuf,
+    journal_dir: PathBuf,
     _lock: File,
 }
 
@@ -46,7 +52,10 @@ impl FileStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         let docs_dir = dir.join("docs");
-        fs::create_dir_all(&docs_dir).map_err(|e| FieldsyncError::storage("create store", e))?;
+        let journal_dir = dir.join("journal");
+        for d in [&docs_dir, &journal_dir] {
+            fs::create_dir_all(d).map_err(|e| FieldsyncError::storage("create store", e))?;
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -60,12 +69,13 @@ impl FileStore {
                 return Err(FieldsyncError::storage("lock store", e));
             }
         }
-        for d in [dir, docs_dir.as_path()] {
+        for d in [dir, docs_dir.as_path(), journal_dir.as_path()] {
             remove_temporaries(d)?;
         }
         Ok(Self {
             dir: dir.to_owned(),
             docs_dir,
+            journal_dir,
             _lock: lock,
         })
     }
@@ -135,6 +145,40 @@ impl FileStore {
     pub fn remove_doc(&self, id: &DocId) -> Result<()> {
         remove_durably(&self.docs_dir.join(file_of_doc(id)))
     }
+
+    /// The documents that have a journal.
+    pub fn journaled(&self) -> Result<Vec<DocId>> {
+        let entries = fs::read_dir(&self.journal_dir)
+            .map_err(|e| FieldsyncError::storage("list journals", e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| FieldsyncError::storage("list journals", e))?;
+            let name = entry.file_name();
+            if let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|stem| doc_id_of_file(&format!("{stem}.am")))
+            {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn read_journal(&self, id: &DocId) -> Result<Option<JobJournal>> {
+        self.read_json(&format!("journal/{}", journal_of_doc(id)))
+    }
+
+    pub(crate) fn write_journal(&self, id: &DocId, journal: &JobJournal) -> Result<()> {
+        write_atomic(
+            &self.journal_dir.join(journal_of_doc(id)),
+            &to_json(journal)?,
+        )
+    }
+
+    pub fn remove_journal(&self, id: &DocId) -> Result<()> {
+        remove_durably(&self.journal_dir.join(journal_of_doc(id)))
+    }
 }
 
 /// Loads stored bytes; automerge can panic on damaged input, which becomes
@@ -152,6 +196,10 @@ fn load_doc(bytes: &[u8], actor: &ActorId) -> Result<Automerge> {
 
 fn file_of_doc(id: &DocId) -> String {
     format!("{}.am", id.to_string().replace('/', "_"))
+}
+
+fn journal_of_doc(id: &DocId) -> String {
+    format!("{}.json", id.to_string().replace('/', "_"))
 }
 
 fn doc_id_of_file(name: &str) -> Option<DocId> {

@@ -30,7 +30,7 @@ use crate::documents::Projectors;
 use crate::error::{ApiError, ErrorBody};
 use crate::feedback::FeedbackStore;
 use crate::inventory::InventoryStore;
-use crate::jobs::JobStore;
+use crate::jobs::{JobStore, RejectionStore};
 use crate::outbox::OutboxStore;
 use crate::store::{self, DocCache, Store, StoreError, redact_url};
 use crate::web::WebSessionStore;
@@ -40,12 +40,18 @@ use crate::{auth, feedback, inventory, jobs, ops, web};
 /// database ([`store::SqlStore`]). Storage itself knows none of the
 /// features; this is where they meet.
 pub trait AppStore:
-    Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+    Store + JobStore + RejectionStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
 {
 }
 
 impl<T> AppStore for T where
-    T: Store + JobStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+    T: Store
+        + JobStore
+        + RejectionStore
+        + InventoryStore
+        + FeedbackStore
+        + OutboxStore
+        + WebSessionStore
 {
 }
 

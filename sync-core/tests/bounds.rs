@@ -113,6 +113,7 @@ fn refused_for_its_document_only(id: DocId, server_doc: &Automerge, msg: Message
     );
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![
             DocMessage {
                 id,
@@ -149,7 +150,7 @@ fn refused_for_its_document_only(id: DocId, server_doc: &Automerge, msg: Message
     let served = serve(&request, &mut held, &caller, &Limits::default());
     let reply = served.response.docs.iter().find(|d| d.id == id).unwrap();
     match &reply.outcome {
-        Outcome::Rejected { code, message } => {
+        Outcome::Rejected { code, message, .. } => {
             assert_eq!(*code, RejectCode::Malformed);
             assert!(message.contains("exceeds the server's limit"), "{message}");
         }
@@ -749,6 +750,7 @@ fn a_bloom_filter_asking_for_billions_of_probes_is_malformed() {
     uleb(&mut msg, 0); // no changes
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id,
             msg: ByteBuf::from(msg),
@@ -769,7 +771,7 @@ fn a_bloom_filter_asking_for_billions_of_probes_is_malformed() {
     };
     let served = serve(&request, &mut held, &caller, &Limits::default());
     match &served.response.docs[0].outcome {
-        Outcome::Rejected { code, message } => {
+        Outcome::Rejected { code, message, .. } => {
             assert_eq!(*code, RejectCode::Malformed);
             assert!(message.contains("Bloom filter"), "{message}");
         }
@@ -823,6 +825,7 @@ fn a_batch_inflates_no_more_than_its_decompressed_bound_even_for_refused_documen
     };
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs,
     };
     let actors = [actor(1)];

@@ -114,6 +114,7 @@ fn sync_as(
             id: DocId::Job(id),
             msg: serde_bytes::ByteBuf::from(routine_message(device, job.doc()).encode()),
         }],
+        known: Vec::new(),
     };
     let mut held = BTreeMap::from([(
         DocId::Job(id),
@@ -162,7 +163,10 @@ fn routine_message(device: &Automerge, server: &Automerge) -> Message {
 }
 
 fn rejected(outcome: &Outcome, code: RejectCode, words: &[&str]) {
-    let Outcome::Rejected { code: got, message } = outcome else {
+    let Outcome::Rejected {
+        code: got, message, ..
+    } = outcome
+    else {
         panic!("expected a {code:?} rejection, got {outcome:?}");
     };
     assert_eq!(*got, code, "{message}");

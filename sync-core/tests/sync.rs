@@ -104,6 +104,7 @@ fn routine_sync_of_50_documents_is_one_round_trip() {
 fn batch(id: DocId, msg: Message) -> SyncRequest {
     SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id,
             msg: ByteBuf::from(msg.encode()),
@@ -222,6 +223,7 @@ fn bad_bytes_for_one_document_never_fail_the_batch() {
     let mut good = Automerge::new();
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![
             DocMessage {
                 id: jobs[0],
@@ -276,6 +278,7 @@ fn malformed_and_oversized_batches_are_typed_errors() {
     };
     let big = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![],
     }
     .encode()
@@ -286,6 +289,7 @@ fn malformed_and_oversized_batches_are_typed_errors() {
     ));
     let future = SyncRequest {
         v: 99,
+        known: Vec::new(),
         docs: vec![],
     }
     .encode();
@@ -295,6 +299,7 @@ fn malformed_and_oversized_batches_are_typed_errors() {
     );
     let dup = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![
             DocMessage {
                 id: DocId::PriceBook,
@@ -335,6 +340,7 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
     )]);
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id,
             msg: ByteBuf::from(vec![0x42; 65]),
@@ -347,7 +353,7 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
     };
     let served = serve(&request, &mut held, &caller, &limits);
     assert!(
-        matches!(&served.response.docs[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, message } if message.contains("exceeds"))
+        matches!(&served.response.docs[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, message, .. } if message.contains("exceeds"))
     );
     assert!(served.accepted.is_empty());
 }
@@ -517,4 +523,71 @@ fn a_reassigned_job_is_dropped_after_its_offline_edits_merge() {
             .apply(&JobAction::Arrive, tech(1), Timestamp(T0))
             .is_err()
     );
+}
+
+/// The answer to a sync from before a reassignment, arriving (late or
+/// duplicated) after the device dropped the job, must not bring the job
+/// back: it answers an exchange about heads the device no longer holds and
+/// carries no document to adopt. The convergence property found this (an
+/// empty copy of the job stayed on the device for good).
+#[test]
+fn a_late_answer_from_before_a_reassignment_does_not_bring_the_job_back() {
+    let mut ids = Ids::default();
+    let mut server = server_with_jobs(1, &mut ids);
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
+    let mut one = Device::new(tech(1), actor(1));
+    one.sync(&mut server);
+    let held_at = one.docs[&id].get_heads();
+
+    // A sync whose answer is held up on the way.
+    let request = one.session.start(&one.docs).encode();
+    let late = server.handle(&one.who, std::slice::from_ref(&one.actor), &request);
+    assert_eq!(
+        outcomes(&late)
+            .iter()
+            .filter(|o| **o == Outcome::Accepted)
+            .count(),
+        2,
+        "the job and the price book"
+    );
+
+    // The office reassigns the job; the next sync drops it.
+    let doc = server.docs.remove(&id).unwrap();
+    let mut job = JobDoc::from_trusted(doc.with_actor(actor(201)));
+    job.apply(
+        &JobAction::Reassign {
+            technician: Some(user(2)),
+        },
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
+    server.docs.insert(id, job.into_doc());
+    one.sync(&mut server);
+    assert!(
+        !one.docs.contains_key(&id),
+        "dropped after the reassignment"
+    );
+
+    // Now the old answer arrives, twice.
+    for _ in 0..2 {
+        let report = one.apply_response(&late);
+        assert!(!report.added.contains(&id), "{report:?}");
+        assert!(!report.unfinished.contains(&id), "{report:?}");
+        assert!(!one.docs.contains_key(&id), "the job came back");
+        assert!(one.session.acked(&id).is_empty());
+    }
+    one.sync(&mut server);
+    assert!(!one.docs.contains_key(&id));
+    assert!(one.rejections.is_empty(), "{:?}", one.rejections);
+    // The price book, answered in the same late response, is unharmed.
+    assert_eq!(
+        one.docs[&DocId::PriceBook].get_heads(),
+        server.docs[&DocId::PriceBook].get_heads()
+    );
+    assert_ne!(held_at, server.docs[&id].get_heads());
 }

@@ -30,6 +30,11 @@ pub struct Office {
     pub checklist_item: LineId,
     /// When false the office refuses the device's actor (a rejection).
     pub trust_device: bool,
+    /// When true the job is written by the server only: the device's first
+    /// new change is refused, by name.
+    pub job_read_only: bool,
+    /// When true the job has left the technician's scope (reassigned).
+    pub job_removed: bool,
 }
 
 pub fn office_actor() -> ActorId {
@@ -114,6 +119,8 @@ impl Office {
             van,
             checklist_item,
             trust_device: true,
+            job_read_only: false,
+            job_removed: false,
         }
     }
 
@@ -143,9 +150,25 @@ impl Office {
             device_actors: &actors,
             context: &Default::default(),
         };
-        serve(&request, &mut self.docs, &caller, &Limits::default())
-            .response
-            .encode()
+        let job = DocId::Job(self.job);
+        if self.job_read_only {
+            self.docs.get_mut(&job).unwrap().access = Access::ReadOnly;
+        }
+        if self.job_removed {
+            // As the server lends a job that left the caller's scope: only
+            // when the request names it.
+            self.docs.get_mut(&job).unwrap().access = Access::Removed;
+        }
+        let response = serve(&request, &mut self.docs, &caller, &Limits::default()).response;
+        self.docs.get_mut(&job).unwrap().access = Access::Write;
+        response.encode()
+    }
+
+    /// One request of a sync: `request` in, the result of applying the answer out.
+    pub fn round(&mut self, client: &FieldsyncClient, request: Vec<u8>) -> SyncResult {
+        let actor = ActorId::from(hex::decode(client.actor_id().unwrap()).unwrap());
+        let response = self.serve_bytes(&request, &actor);
+        client.apply_sync_response(response).unwrap()
     }
 
     /// One full sync of `client` against this office, through the sans-IO calls.
@@ -168,6 +191,22 @@ impl Office {
 
     pub fn job_doc(&self) -> JobDoc {
         JobDoc::from_doc(self.docs[&DocId::Job(self.job)].doc.clone()).unwrap()
+    }
+
+    /// The office reassigns the job to another technician, as dispatch would.
+    pub fn reassign_away(&mut self) {
+        let held = self.docs.get_mut(&DocId::Job(self.job)).unwrap();
+        let mut job = JobDoc::from_trusted(held.doc.clone().with_actor(office_actor()));
+        job.apply(
+            &JobAction::Reassign {
+                technician: Some(UserId::from_bytes([9; 16])),
+            },
+            Principal::new(UserId::from_bytes([2; 16]), Role::Dispatcher),
+            Timestamp(T0),
+        )
+        .unwrap();
+        held.doc = job.into_doc();
+        self.job_removed = true;
     }
 
     /// The office edits the job on the server (a note), as dispatch would.

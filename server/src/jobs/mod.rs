@@ -6,10 +6,12 @@
 //! changes would.
 
 mod pricebook;
+pub mod rejections;
 mod routes;
 pub mod store;
 pub mod views;
 
+pub use rejections::{NewRejection, RejectionRecord, RejectionStore};
 pub use store::{JobFilter, JobProjection, JobRow, JobStore, ListProjector};
 
 use utoipa_axum::router::OpenApiRouter;

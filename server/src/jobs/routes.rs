@@ -15,10 +15,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::JobFilter;
 use super::views::{
-    AssignJob, CancelJob, CreateJob, EditJob, JobList, JobSummary, JobView, ListQuery, timestamp,
+    AssignJob, CancelJob, CreateJob, EditJob, JobList, JobRejections, JobSummary, JobView,
+    ListQuery, RejectionsQuery, timestamp,
 };
+use super::{JobFilter, JobRow};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::authz::{JobScope, Permission};
@@ -33,6 +34,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job, edit_job))
         .routes(routes!(assign_job))
         .routes(routes!(cancel_job))
+        .routes(routes!(job_rejections))
 }
 
 /// The caller, if their role manages jobs (403 otherwise).
@@ -228,6 +230,12 @@ fn job_id(id: Uuid) -> JobId {
     JobId::from_uuid(id)
 }
 
+/// Whether `caller` may see the job of `row`, as the scope service says.
+/// Routes answer 404 otherwise, as for a job that does not exist.
+fn sees_job(caller: &AuthUser, row: &JobRow) -> bool {
+    caller.scope().sees_job(row.projection.technician_id)
+}
+
 /// One job with its billing. Technicians may read only jobs assigned to them.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = Uuid, Path)),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)),
@@ -243,7 +251,7 @@ async fn get_job(
         Err(StoreError::NotFound) => return Err(ApiError::NotFound),
         Err(e) => return Err(e.into()),
     };
-    if !caller.scope().sees_job(row.projection.technician_id) {
+    if !sees_job(&caller, &row) {
         // The same answer as for a job that does not exist.
         return Err(ApiError::NotFound);
     }
@@ -327,4 +335,37 @@ async fn cancel_job(
         reason: body.reason,
     };
     Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
+}
+
+/// The changes the server refused to the job's devices, newest first: who
+/// sent each (device, user), the reject code and message, the refused
+/// change and the server time. Office only; a job the caller may not see
+/// is a 404.
+#[utoipa::path(get, path = "/v1/jobs/{id}/rejections", tag = "jobs",
+    params(("id" = Uuid, Path), RejectionsQuery),
+    responses((status = 200, body = JobRejections), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn job_rejections(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    query: Result<Query<RejectionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<JobRejections>, ApiError> {
+    office(&caller)?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let id = job_id(id);
+    let row = match state.store.job(id).await {
+        Ok(row) => row,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    if !sees_job(&caller, &row) {
+        return Err(ApiError::NotFound);
+    }
+    let rejections = state
+        .store
+        .job_rejections(id, q.limit.unwrap_or(100))
+        .await?;
+    Ok(axum::Json(JobRejections { rejections }))
 }

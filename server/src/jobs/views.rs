@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::JobRow;
+use super::rejections::RejectionRecord;
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -216,6 +217,20 @@ pub struct ListQuery {
     pub customer: Option<String>,
     /// At most this many jobs (default 100, at most 1000).
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RejectionsQuery {
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// A job's rejection record (`GET /v1/jobs/{id}/rejections`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRejections {
+    pub rejections: Vec<RejectionRecord>,
 }
 
 pub fn timestamp(t: OffsetDateTime) -> Timestamp {

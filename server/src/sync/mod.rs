@@ -285,6 +285,20 @@ async fn sync(
     // The ledger took the parts in the commits above; the vans' stock
     // documents follow (the device gets them on its next sync).
     crate::inventory::vanstock::refresh_known(&state, touched_vans).await;
+    // The office's record of what was refused (GET /v1/jobs/{id}/rejections).
+    // Failing here fails the sync: the device sends the change again and the
+    // rejection is recorded then.
+    let rejections = crate::jobs::rejections::from_replies(
+        &response.docs,
+        caller.device_id,
+        caller.user_id,
+        now,
+    );
+    state
+        .store
+        .record_rejections(&rejections)
+        .await
+        .map_err(ApiError::internal)?;
 
     record(&response.docs, stored_changes, started);
     tracing::info!(

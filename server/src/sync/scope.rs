@@ -17,10 +17,11 @@ use crate::store::StoreError;
 pub const CLOSED_JOBS_KEPT: Duration = Duration::days(14);
 
 /// The access the caller has to each document of this request: everything
-/// in their scope, plus the documents they mentioned that exist but are out
-/// of it (`Removed`: changes made while they held it merge, then they drop
-/// it). Mentioned documents that are neither are left out: the reply says
-/// `not_found` for them, so nothing about foreign documents leaks.
+/// in their scope, plus the documents they mentioned (exchanged or listed
+/// as known) that exist but are out of it (`Removed`: changes made while
+/// they held it merge, then they drop it). Mentioned documents that are
+/// neither are left out: the reply says `not_found` for them, so nothing
+/// about foreign documents leaks.
 pub async fn resolve(
     store: &dyn AppStore,
     caller: &AuthUser,
@@ -47,9 +48,9 @@ pub async fn resolve(
         Access::ReadOnly
     };
     access.extend(jobs.into_iter().map(|id| (DocId::Job(id), job_access)));
-    for item in &request.docs {
-        match item.id {
-            id @ (DocId::Job(_) | DocId::VanStock(_)) if !access.contains_key(&id) => {
+    for id in request.mentioned() {
+        match id {
+            DocId::Job(_) | DocId::VanStock(_) if !access.contains_key(&id) => {
                 access.insert(id, Access::Removed);
             }
             _ => {}

@@ -45,7 +45,7 @@ pub async fn user(store: &dyn AppStore, name: &str, role: Role) -> User {
         .unwrap()
 }
 
-async fn device(store: &dyn AppStore, user: &User, actor: u8) -> Device {
+pub async fn device(store: &dyn AppStore, user: &User, actor: u8) -> Device {
     store
         .register_device(&Device {
             id: DeviceId::new_random(),

@@ -49,6 +49,7 @@ mod inventory;
 mod jobs;
 mod migrations;
 mod outbox;
+mod rejections;
 mod web;
 
 /// The store of `url`, as the application holds it (every store trait).

@@ -5,14 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::sync::{Capability, Have, State, SyncDoc};
+use automerge::sync::{State, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::guard::{contained, decode_message};
-use super::wire::{DocMessage, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use super::{Limits, SyncError, has_change};
+use super::wire::{DocMessage, KnownDoc, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use super::{Limits, SyncError, has_change, primed_state, same_heads, sorted};
 use crate::doc_id::DocId;
 use crate::validate::Rejection;
 
@@ -45,6 +45,9 @@ pub struct SyncReport {
     /// Documents the device must no longer hold; already removed from the set.
     pub removed: BTreeSet<DocId>,
     pub rejected: BTreeMap<DocId, Rejection>,
+    /// For rejected documents, the first refused change when the server
+    /// named one (see [`Outcome::Rejected`]).
+    pub rejected_changes: BTreeMap<DocId, ChangeHash>,
     /// Documents the server does not know (or not for this user).
     pub not_found: BTreeSet<DocId>,
     /// Documents that need another round ([`ClientSession::next_round`]).
@@ -133,9 +136,30 @@ impl ClientSession {
     /// change made since, so a routine sync is one round trip. Otherwise (new
     /// install, restore, lost state) it is the standard automerge opening.
     pub fn start(&mut self, docs: &DocSet) -> SyncRequest {
+        self.start_holding_back(docs, &BTreeSet::new())
+    }
+
+    /// [`Self::start`], except that the documents in `held_back` send none
+    /// of their changes: they are listed as known at their acknowledged
+    /// heads, so the server's new changes still arrive (a job kept frozen
+    /// after a rejection, say).
+    pub fn start_holding_back(
+        &mut self,
+        docs: &DocSet,
+        held_back: &BTreeSet<DocId>,
+    ) -> SyncRequest {
         let mut out = Vec::with_capacity(docs.len());
+        let mut known = Vec::new();
         for (id, doc) in docs {
             let peer = self.docs.entry(*id).or_default();
+            if held_back.contains(id) {
+                peer.round = None;
+                known.push(KnownDoc {
+                    id: *id,
+                    heads: peer.acked.clone(),
+                });
+                continue;
+            }
             let mut state = primed_state(doc, &peer.acked);
             if let Some(msg) = doc.generate_sync_message(&mut state) {
                 out.push(DocMessage {
@@ -148,28 +172,48 @@ impl ClientSession {
         SyncRequest {
             v: PROTOCOL_VERSION,
             docs: out,
+            known,
         }
     }
 
     /// A follow-up request for the documents that are not finished, if any.
+    /// Every other held document is listed as known at its acknowledged
+    /// heads, so the server sends nothing for it unless it changed since.
     pub fn next_round(&mut self, docs: &DocSet) -> Option<SyncRequest> {
         let mut out = Vec::new();
-        for (id, peer) in self.docs.iter_mut() {
-            let (Some(state), Some(doc)) = (peer.round.as_mut(), docs.get(id)) else {
-                continue;
-            };
-            match doc.generate_sync_message(state) {
-                Some(msg) => out.push(DocMessage {
-                    id: *id,
-                    msg: ByteBuf::from(msg.encode()),
-                }),
-                None => peer.round = None,
+        let mut known = Vec::new();
+        for (id, doc) in docs {
+            let peer = self.docs.entry(*id).or_default();
+            if let Some(state) = peer.round.as_mut() {
+                match doc.generate_sync_message(state) {
+                    Some(msg) => {
+                        out.push(DocMessage {
+                            id: *id,
+                            msg: ByteBuf::from(msg.encode()),
+                        });
+                        continue;
+                    }
+                    None => peer.round = None,
+                }
             }
+            known.push(KnownDoc {
+                id: *id,
+                heads: peer.acked.clone(),
+            });
         }
         (!out.is_empty()).then_some(SyncRequest {
             v: PROTOCOL_VERSION,
             docs: out,
+            known,
         })
+    }
+
+    /// Starts the exchange of one document again, from its acknowledged
+    /// heads (after the device rebuilt it following a rejection): the next
+    /// [`Self::next_round`] carries its changes since.
+    pub fn restart(&mut self, id: DocId, doc: &Automerge) {
+        let peer = self.docs.entry(id).or_default();
+        peer.round = Some(primed_state(doc, &peer.acked));
     }
 
     /// Applies a response. Documents are updated in place; a document whose
@@ -189,7 +233,7 @@ impl ClientSession {
                         .and_then(|m| decode_message(m, &self.limits).ok())
                         .is_some_and(|m| {
                             docs.get(&id)
-                                .is_some_and(|d| sorted(d.get_heads()) == sorted(m.heads))
+                                .is_some_and(|d| same_heads(&d.get_heads(), &m.heads))
                         });
                     if stored {
                         docs.remove(&id);
@@ -210,10 +254,17 @@ impl ClientSession {
                     report.not_found.insert(id);
                     continue;
                 }
-                Outcome::Rejected { code, message } => {
+                Outcome::Rejected {
+                    code,
+                    message,
+                    change,
+                } => {
                     report
                         .rejected
                         .insert(id, Rejection::new(*code, message.clone()));
+                    if let Some(change) = change {
+                        report.rejected_changes.insert(id, *change);
+                    }
                 }
                 Outcome::Accepted | Outcome::NeedsAnotherRound => {}
             }
@@ -230,19 +281,33 @@ impl ClientSession {
             let server_heads = msg.heads.clone();
             let server_needs = !msg.need.is_empty();
             let is_new = !docs.contains_key(&id);
-            let peer = self.docs.entry(id).or_default();
-            let mut state = peer.round.take().unwrap_or_default();
+            let mut state = match self.docs.get_mut(&id) {
+                Some(peer) if !is_new => peer.round.take().unwrap_or_default(),
+                _ => State::new(),
+            };
             let mut work = docs
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| Automerge::new().with_actor(self.actor.clone()));
             let before = work.get_heads();
             if contained(|| work.receive_sync_message(&mut state, msg)).is_err() {
-                report.unfinished.insert(id);
+                if !is_new {
+                    report.unfinished.insert(id);
+                }
                 continue;
             }
             let has_all = server_heads.iter().all(|h| has_change(&work, h));
-            if has_all && !server_heads.is_empty() {
+            let acknowledged = has_all && !server_heads.is_empty();
+            if is_new && !acknowledged {
+                // The server sends a document the device does not hold whole,
+                // so this reply answers an exchange of one it has dropped
+                // since (a late or duplicated answer from before a
+                // `removed`): adopting it would hold an empty or partial
+                // copy of a job that is no longer the device's.
+                continue;
+            }
+            let peer = self.docs.entry(id).or_default();
+            if acknowledged {
                 peer.acked = sorted(server_heads);
             }
             if is_new {
@@ -262,33 +327,6 @@ impl ClientSession {
         }
         report
     }
-}
-
-/// A state for the first message. With known server heads it pretends the
-/// server just told us it has exactly those heads and needs nothing else, so
-/// `generate_sync_message` includes every change made since them.
-fn primed_state(doc: &Automerge, acked: &[ChangeHash]) -> State {
-    let usable = !acked.is_empty() && acked.iter().all(|h| has_change(doc, h));
-    if !usable {
-        return State::new();
-    }
-    let acked = sorted(acked.to_vec());
-    let mut state = State::new();
-    state.shared_heads = acked.clone();
-    state.their_heads = Some(acked.clone());
-    state.their_need = Some(Vec::new());
-    state.their_have = Some(vec![Have {
-        last_sync: acked,
-        bloom: Default::default(),
-    }]);
-    state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
-    state
-}
-
-fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
-    heads.sort();
-    heads.dedup();
-    heads
 }
 
 /// Decodes a response body within the default limits.

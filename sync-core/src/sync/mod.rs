@@ -45,7 +45,10 @@ pub use client::{ClientSession, DocSet, SyncReport, decode_response};
 pub use server::{
     Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_within, whole_doc_message,
 };
-pub use wire::{DocMessage, DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+pub use wire::{
+    DocMessage, DocReply, KnownDoc, MAX_KNOWN_HEADS, Outcome, PROTOCOL_VERSION, SyncRequest,
+    SyncResponse,
+};
 
 /// Why sync bytes could not be used. Never a panic: see [`guard`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,4 +103,44 @@ impl Default for Limits {
 /// Whether `doc` holds the change `hash` (without decoding it).
 pub fn has_change(doc: &automerge::Automerge, hash: &automerge::ChangeHash) -> bool {
     doc.get_change_meta_by_hash(hash).is_some()
+}
+
+/// The sync state for a first message to a peer known to hold exactly
+/// `heads` (the fast path): as if the peer had just said "I have exactly
+/// those heads and need nothing else", so `generate_sync_message` puts every
+/// change made since them into the message. Without usable heads (empty, or
+/// some not in `doc`) it is a fresh state: the standard opening.
+///
+/// docs/sync-protocol.md spells this state out for other clients.
+pub(crate) fn primed_state(
+    doc: &automerge::Automerge,
+    heads: &[automerge::ChangeHash],
+) -> automerge::sync::State {
+    use automerge::sync::{Capability, Have, State};
+    let usable = !heads.is_empty() && heads.iter().all(|h| has_change(doc, h));
+    if !usable {
+        return State::new();
+    }
+    let heads = sorted(heads.to_vec());
+    let mut state = State::new();
+    state.shared_heads = heads.clone();
+    state.their_heads = Some(heads.clone());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![Have {
+        last_sync: heads,
+        bloom: Default::default(),
+    }]);
+    state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
+    state
+}
+
+pub(crate) fn sorted(mut heads: Vec<automerge::ChangeHash>) -> Vec<automerge::ChangeHash> {
+    heads.sort();
+    heads.dedup();
+    heads
+}
+
+/// Two sets of heads are the same whatever their order.
+pub(crate) fn same_heads(a: &[automerge::ChangeHash], b: &[automerge::ChangeHash]) -> bool {
+    sorted(a.to_vec()) == sorted(b.to_vec())
 }

@@ -2,7 +2,7 @@
 //! user may hold, calls [`serve`], stores what it returns as accepted, and
 //! sends the response. Nothing is kept between requests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::sync::{Capability, Have, Message, MessageFlags, State, SyncDoc};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
@@ -11,7 +11,7 @@ use serde_bytes::ByteBuf;
 use super::bounds::measure_within;
 use super::guard::{contained, decode_message, receive_copy};
 use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use super::{Footprint, Limits, Scope, SyncError, has_change};
+use super::{Footprint, Limits, Scope, SyncError, has_change, primed_state, same_heads};
 use crate::doc_id::DocId;
 use crate::job::Job;
 use crate::role::Principal;
@@ -91,9 +91,11 @@ impl Pace for Unpaced {
 }
 
 /// Handles one batch. `docs` holds every document the caller may see
-/// (`Write`/`ReadOnly`) plus the documents they requested that left their
+/// (`Write`/`ReadOnly`) plus the documents they named that left their
 /// scope (`Removed`); documents that gain changes are updated in place.
-/// Documents in `docs` the request did not mention are sent whole.
+/// Documents the request lists as `known` get only what changed since the
+/// heads it gives (nothing if nothing did); documents in `docs` the request
+/// does not name at all are sent whole.
 pub fn serve(
     request: &SyncRequest,
     docs: &mut BTreeMap<DocId, HeldDoc>,
@@ -133,20 +135,26 @@ pub fn serve_within(
         accepted.extend(stored);
         replies.push(reply);
     }
-    let mentioned: std::collections::BTreeSet<DocId> = request.docs.iter().map(|d| d.id).collect();
+    let exchanged: BTreeSet<DocId> = request.docs.iter().map(|d| d.id).collect();
+    let known: BTreeMap<DocId, &[ChangeHash]> = request
+        .known
+        .iter()
+        .map(|k| (k.id, k.heads.as_slice()))
+        .collect();
     for (id, held) in docs.iter() {
         if gauge.stopped {
             // Past the deadline: they come with the next sync.
             break;
         }
-        if mentioned.contains(id) || held.access == Access::Removed {
+        if exchanged.contains(id) {
             continue;
         }
-        replies.push(DocReply {
-            id: *id,
-            outcome: Outcome::Accepted,
-            msg: Some(ByteBuf::from(whole_doc_message(&held.doc).encode())),
-        });
+        let reply = match known.get(id) {
+            Some(heads) => known_reply(*id, held, heads),
+            None if held.access == Access::Removed => None,
+            None => Some(whole_doc_reply(*id, &held.doc)),
+        };
+        replies.extend(reply);
     }
     Served {
         response: SyncResponse {
@@ -231,6 +239,49 @@ impl Gauge<'_> {
     }
 }
 
+fn whole_doc_reply(id: DocId, doc: &Automerge) -> DocReply {
+    DocReply {
+        id,
+        outcome: Outcome::Accepted,
+        msg: Some(ByteBuf::from(whole_doc_message(doc).encode())),
+    }
+}
+
+/// The answer for a document the device holds at `heads` and is not
+/// exchanging: nothing when it has everything, else only what is new.
+fn known_reply(id: DocId, held: &HeldDoc, heads: &[ChangeHash]) -> Option<DocReply> {
+    let ours = !heads.is_empty() && heads.iter().all(|h| has_change(&held.doc, h));
+    if held.access == Access::Removed {
+        // As for an exchanged document: `removed` echoes the heads it was
+        // held at, so the device drops its copy only if it has nothing newer.
+        let (outcome, msg) = if ours {
+            let mut echo = heads_only(&held.doc);
+            echo.heads = heads.to_vec();
+            (Outcome::Removed, Some(ByteBuf::from(echo.encode())))
+        } else {
+            (Outcome::NotFound, None)
+        };
+        return Some(DocReply { id, outcome, msg });
+    }
+    if !ours {
+        // Heads we never had (a server restored from backup): start over.
+        return Some(whole_doc_reply(id, &held.doc));
+    }
+    if same_heads(&held.doc.get_heads(), heads) {
+        return None;
+    }
+    let mut state = primed_state(&held.doc, heads);
+    // Only the new changes: a whole-document (V2) message would send again
+    // what the device already has.
+    state.their_capabilities = None;
+    let msg = held.doc.generate_sync_message(&mut state)?;
+    Some(DocReply {
+        id,
+        outcome: Outcome::Accepted,
+        msg: Some(ByteBuf::from(msg.encode())),
+    })
+}
+
 /// A message that carries the whole document to a peer that has none of it.
 pub fn whole_doc_message(doc: &Automerge) -> Message {
     let mut state = State::new();
@@ -254,15 +305,32 @@ fn heads_only(doc: &Automerge) -> Message {
     }
 }
 
-fn rejected(r: Rejection) -> Outcome {
+/// Why the changes of one document were refused, and the first change to
+/// blame when there is one.
+struct Refusal {
+    rejection: Rejection,
+    change: Option<ChangeHash>,
+}
+
+impl From<Rejection> for Refusal {
+    fn from(rejection: Rejection) -> Self {
+        Self {
+            rejection,
+            change: None,
+        }
+    }
+}
+
+fn rejected(r: Refusal) -> Outcome {
     Outcome::Rejected {
-        code: r.code,
-        message: r.message,
+        code: r.rejection.code,
+        message: r.rejection.message,
+        change: r.change,
     }
 }
 
 fn malformed(e: SyncError) -> Outcome {
-    rejected(Rejection::new(RejectCode::Malformed, e.to_string()))
+    rejected(Rejection::new(RejectCode::Malformed, e.to_string()).into())
 }
 
 fn serve_doc(
@@ -339,9 +407,12 @@ fn serve_doc(
         }
     };
     if matches!(outcome, Outcome::Rejected { .. }) {
-        // Answer with our own changes, as if their message carried none.
+        // Answer with our own changes, as if their message carried none and
+        // named only heads we hold: the reply must not ask for the refused
+        // changes (a stock automerge peer would send them again forever).
         let mut stripped = msg.clone();
         stripped.changes = automerge::sync::ChunkList::empty();
+        stripped.heads.retain(|h| has_change(&held.doc, h));
         if receive_copy(&held.doc, &mut state, stripped).is_err() {
             return (reply(outcome, None), None);
         }
@@ -412,16 +483,20 @@ fn judge(
     new: &[Change],
     access: Access,
     caller: &Caller<'_>,
-) -> Result<Option<Job>, Rejection> {
+) -> Result<Option<Job>, Refusal> {
     if new.is_empty() {
         return Ok(None);
     }
     if access == Access::ReadOnly {
-        return Err(Rejection::new(
-            RejectCode::Forbidden,
-            "this document is written by the server only",
-        ));
+        return Err(Refusal {
+            rejection: Rejection::new(
+                RejectCode::Forbidden,
+                "this document is written by the server only",
+            ),
+            change: Some(new[0].hash()),
+        });
     }
+    // The batch's sender is wrong, not one change: no change is named.
     if let Some(c) = new
         .iter()
         .find(|c| !caller.device_actors.contains(c.actor_id()))
@@ -432,8 +507,42 @@ fn judge(
                 "change by actor {} does not belong to your device",
                 c.actor_id()
             ),
-        ));
+        )
+        .into());
     }
     let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();
-    validate_changes_in(work, &hashes, &caller.principal, caller.context).map(Some)
+    validate_changes_in(work, &hashes, &caller.principal, caller.context)
+        .map(Some)
+        .map_err(|rejection| Refusal {
+            change: first_refused(work, &hashes, &caller.principal, caller.context),
+            rejection,
+        })
+}
+
+/// The first of `hashes` (in order, dependencies first) the validator
+/// refuses, or `None` when the merged document as a whole does not read.
+/// Each change is judged on its own, so a prefix of `hashes` is refused
+/// exactly when it holds the culprit: a binary search over prefixes finds
+/// it in O(log n) validations, paid only on the rejection path.
+fn first_refused(
+    work: &Automerge,
+    hashes: &[ChangeHash],
+    who: &Principal,
+    context: &Context,
+) -> Option<ChangeHash> {
+    let refused = |n: usize| validate_changes_in(work, &hashes[..n], who, context).is_err();
+    if refused(0) {
+        return None;
+    }
+    // Invariant: the prefix of `ok` changes passes, the prefix of `bad` does not.
+    let (mut ok, mut bad) = (0, hashes.len());
+    while bad - ok > 1 {
+        let mid = ok + (bad - ok) / 2;
+        if refused(mid) {
+            bad = mid;
+        } else {
+            ok = mid;
+        }
+    }
+    Some(hashes[bad - 1])
 }

@@ -5,17 +5,37 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::{Limits, SyncError};
+use automerge::ChangeHash;
+
 use crate::doc_id::DocId;
 use crate::validate::RejectCode;
 
 /// Version of the framing; a server answers requests of versions it knows.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// What a device sends: every document it holds, one sync message each.
+/// Most heads one [`KnownDoc`] may list (a document has one head per
+/// concurrent writer that has not been merged yet: a handful).
+pub const MAX_KNOWN_HEADS: usize = 256;
+
+/// What a device sends: one sync message per document it is exchanging,
+/// and the heads of the documents it holds but is not exchanging.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub v: u32,
     pub docs: Vec<DocMessage>,
+    /// Documents the device holds and is not exchanging in this request,
+    /// with the server heads it last acknowledged: the server answers one
+    /// only with what changed since, and not at all if nothing did.
+    /// Documents in scope that are in neither list are sent whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<KnownDoc>,
+}
+
+/// A document the device holds at `heads` (hex change hashes on the wire).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnownDoc {
+    pub id: DocId,
+    pub heads: Vec<ChangeHash>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,8 +67,16 @@ pub enum Outcome {
     /// Every change received was stored (or there were none).
     Accepted,
     /// Nothing received for this document was stored; `msg` still carries
-    /// the server's own changes.
-    Rejected { code: RejectCode, message: String },
+    /// the server's own changes and never asks for the refused ones again.
+    Rejected {
+        code: RejectCode,
+        message: String,
+        /// The first change refused, when one change is to blame (not for
+        /// undecodable bytes or a foreign actor's batch as a whole): the
+        /// device drops the action that made it and replays the rest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<ChangeHash>,
+    },
     /// The server lacks changes the device's message depends on: run
     /// another round of the standard protocol.
     NeedsAnotherRound,
@@ -88,22 +116,33 @@ impl SyncRequest {
         if req.v != PROTOCOL_VERSION {
             return Err(SyncError::UnsupportedVersion(req.v));
         }
-        if req.docs.len() > limits.max_docs {
+        if req.docs.len() + req.known.len() > limits.max_docs {
             return Err(SyncError::TooLarge {
                 what: "document count",
                 limit: limits.max_docs,
             });
         }
+        if req.known.iter().any(|k| k.heads.len() > MAX_KNOWN_HEADS) {
+            return Err(SyncError::TooLarge {
+                what: "heads of a known document",
+                limit: MAX_KNOWN_HEADS,
+            });
+        }
         let mut seen = std::collections::BTreeSet::new();
-        for d in &req.docs {
-            if !seen.insert(d.id) {
-                return Err(SyncError::Malformed(format!(
-                    "document {} appears twice",
-                    d.id
-                )));
+        for id in req.mentioned() {
+            if !seen.insert(id) {
+                return Err(SyncError::Malformed(format!("document {id} appears twice")));
             }
         }
         Ok(req)
+    }
+
+    /// Every document the request names: exchanged or known.
+    pub fn mentioned(&self) -> impl Iterator<Item = DocId> + '_ {
+        self.docs
+            .iter()
+            .map(|d| d.id)
+            .chain(self.known.iter().map(|k| k.id))
     }
 }
 

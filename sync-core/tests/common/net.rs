@@ -55,7 +55,7 @@ impl Server {
     pub fn handle(&mut self, who: &Principal, actors: &[ActorId], body: &[u8]) -> Vec<u8> {
         self.requests += 1;
         let request = SyncRequest::decode(body, &Limits::default()).expect("valid request");
-        let requested = request.docs.iter().map(|d| d.id).collect();
+        let requested = request.mentioned().collect();
         let mut held = BTreeMap::new();
         for (id, access) in self.access_for(who, &requested) {
             let doc = self.docs.remove(&id).expect("listed above");

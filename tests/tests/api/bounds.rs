@@ -147,6 +147,7 @@ fn batch(
 fn raw_batch(job: JobId, msg: Vec<u8>) -> Vec<u8> {
     SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id: DocId::Job(job),
             msg: ByteBuf::from(msg),
@@ -354,7 +355,7 @@ async fn send_attack(
 /// The reason an attack was refused for; panics if it was not.
 fn refusal(name: &str, outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Rejected { code, message } => {
+        Outcome::Rejected { code, message, .. } => {
             assert_eq!(*code, RejectCode::Malformed, "{name}: {message}");
             message.clone()
         }
@@ -535,6 +536,7 @@ fn heavy_batch(device: &Device, jobs: &[JobId], chars: usize) -> Vec<u8> {
     }
     SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs,
     }
     .encode()
@@ -623,6 +625,7 @@ async fn abandoned_sync_work_stops_and_commits_nothing() {
             &url,
             SyncRequest {
                 v: PROTOCOL_VERSION,
+                known: Vec::new(),
                 docs: vec![],
             }
             .encode(),
@@ -702,6 +705,7 @@ fn status_of(head: &[u8]) -> u16 {
 fn empty_batch() -> Vec<u8> {
     SyncRequest {
         v: PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![],
     }
     .encode()

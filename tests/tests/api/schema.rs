@@ -206,7 +206,7 @@ async fn all_refused(
             .find(|d| d.id == DocId::Job(*job))
             .unwrap();
         match &reply.outcome {
-            Outcome::Rejected { code, message } => {
+            Outcome::Rejected { code, message, .. } => {
                 assert_eq!(*code, RejectCode::Schema, "{path}: {message}");
                 assert!(message.contains(path), "{message:?} names {path}");
                 assert!(message.contains(words), "{message:?}");

@@ -169,6 +169,7 @@ async fn a_technician_cannot_reach_another_technicians_job(
     let hello = Automerge::new().generate_sync_message(&mut state).unwrap();
     let request = SyncRequest {
         v: fieldsync_core::sync::PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id: DocId::Job(a),
             msg: ByteBuf::from(hello.encode()),
@@ -211,6 +212,7 @@ async fn a_technician_cannot_reach_another_technicians_job(
     assert_eq!(msg.changes.len(), 1, "the tampered change travels");
     let request = SyncRequest {
         v: fieldsync_core::sync::PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id: DocId::Job(a),
             msg: ByteBuf::from(msg.encode()),
@@ -348,6 +350,7 @@ async fn bytes_that_are_not_a_batch_get_json_errors(
     // A well-framed batch whose document message is garbage: rejected per document.
     let request = SyncRequest {
         v: fieldsync_core::sync::PROTOCOL_VERSION,
+        known: Vec::new(),
         docs: vec![DocMessage {
             id: DocId::PriceBook,
             msg: ByteBuf::from(vec![0x42, 0, 1, 2, 3]),

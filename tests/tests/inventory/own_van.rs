@@ -131,7 +131,7 @@ async fn a_part_line_from_another_depots_van_is_rejected_and_no_ledger_moves(
     // Valves from the other depot's van: refused with its own code.
     raw_part_line(&mut tech, job, van2);
     match send(&mut tech, &app, job).await {
-        Outcome::Rejected { code, message } => {
+        Outcome::Rejected { code, message, .. } => {
             assert_eq!(code, RejectCode::WrongVan, "{message}");
             assert!(message.contains("own van"), "{message}");
         }

@@ -65,6 +65,7 @@ pub(crate) async fn field(
     let client = tokio::task::spawn_blocking(move || {
         let options = ClientOptions {
             http_timeout_ms: 10_000,
+            ..ClientOptions::default()
         };
         let client = FieldsyncClient::open_with_options(path, options).unwrap();
         client

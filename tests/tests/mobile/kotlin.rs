@@ -122,7 +122,10 @@ fn build() -> Kotlin {
     ));
     kotlinc(std::slice::from_ref(&bindings_src), &base_cp, &bindings);
 
-    let programs = vec![workspace().join("tests/tests/mobile/kotlin/Visit.kt")];
+    let programs = vec![
+        workspace().join("tests/tests/mobile/kotlin/Visit.kt"),
+        workspace().join("tests/tests/mobile/kotlin/Recovery.kt"),
+    ];
     let programs_jar = work.join(format!(
         "programs-{}.jar",
         hash_files(&programs, &bindings.display().to_string())

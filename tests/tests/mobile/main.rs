@@ -17,4 +17,5 @@ mod flaky;
 mod kotlin;
 mod outcomes;
 mod proxy;
+mod recovery;
 mod visit;
