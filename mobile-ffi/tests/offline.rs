@@ -677,3 +677,38 @@ fn concurrent_windows_details_and_answers_show_on_the_device_with_their_writers(
             .all(|c| !c.field.starts_with("/answers"))
     );
 }
+
+/// An app driving the sans-IO calls may apply an answer late (a background
+/// transfer finishing after a later sync, a retried request answered
+/// twice). An answer from before the job was reassigned, applied after the
+/// job was dropped, must not bring it back: neither in `jobs()` nor on disk.
+#[test]
+fn a_late_answer_from_before_a_reassignment_does_not_bring_the_job_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    let actor =
+        fieldsync_core::automerge::ActorId::from(hex::decode(client.actor_id().unwrap()).unwrap());
+    let late = office.serve_bytes(&client.sync_request().unwrap(), &actor);
+
+    office.reassign_away();
+    let r = office.sync(&client);
+    assert_eq!(r.removed_jobs, 1, "{r:?}");
+    assert!(client.jobs().unwrap().is_empty());
+
+    for _ in 0..2 {
+        let r = client.apply_sync_response(late.clone()).unwrap();
+        assert_eq!(r.added_jobs, 0, "{r:?}");
+        assert!(client.jobs().unwrap().is_empty(), "the job came back");
+        assert!(matches!(
+            client.job(job.clone()).unwrap_err(),
+            FieldsyncError::NotFound { .. }
+        ));
+    }
+    office.sync(&client);
+    client.release();
+    let reopened = open(dir.path());
+    assert!(reopened.jobs().unwrap().is_empty(), "the job came back");
+    assert_eq!(reopened.pending_change_count().unwrap(), 0);
+}

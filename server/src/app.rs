@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,12 +18,14 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::LockoutStore;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
 use crate::documents::Projectors;
@@ -40,7 +42,14 @@ use crate::{auth, feedback, inventory, jobs, ops, web};
 /// database ([`store::SqlStore`]). Storage itself knows none of the
 /// features; this is where they meet.
 pub trait AppStore:
-    Store + JobStore + RejectionStore + InventoryStore + FeedbackStore + OutboxStore + WebSessionStore
+    Store
+    + JobStore
+    + RejectionStore
+    + InventoryStore
+    + FeedbackStore
+    + OutboxStore
+    + WebSessionStore
+    + LockoutStore
 {
 }
 
@@ -52,6 +61,7 @@ impl<T> AppStore for T where
         + FeedbackStore
         + OutboxStore
         + WebSessionStore
+        + LockoutStore
 {
 }
 
@@ -77,6 +87,8 @@ pub struct AppState {
     pub docs: Arc<crate::documents::Cache>,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Login throttling (API and console share it).
+    pub throttle: Arc<auth::throttle::LoginThrottle>,
     /// The automerge actor of this server process: office edits made
     /// through the API carry it. Random per process, so two processes (or
     /// one after a restart) never reuse an actor's sequence numbers.
@@ -146,6 +158,7 @@ impl AppState {
             docs: Arc::new(DocCache::new(
                 NonZeroUsize::new(settings.doc_cache_entries.get()).unwrap_or(NonZeroUsize::MIN),
             )),
+            throttle: Arc::new(auth::throttle::LoginThrottle::new(settings.login.clone())),
             settings: Arc::new(settings),
             metrics: ops::metrics_handle(),
             actor: automerge::ActorId::random(),
@@ -200,15 +213,22 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route in [`api_routes`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut doc = api_routes().into_openapi();
+    crate::error::document_common_errors(&mut doc);
+    doc
 }
 
 /// The whole HTTP application for `state`. Pure: no I/O until it is served.
+/// `/metrics` is here unless `--metrics-listen` moves it to [`metrics_router`].
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, mut doc) = api_routes().split_for_parts();
+    crate::error::document_common_errors(&mut doc);
     let doc = Arc::new(doc);
+    let mut api = api.merge(ops::router());
+    if state.settings.metrics_listen.is_none() {
+        api = api.merge(ops::metrics_router());
+    }
     let routes = api
-        .merge(ops::router())
         .merge(crate::feedback::pages::router(&state.settings))
         .merge(web::router())
         .route(
@@ -222,6 +242,13 @@ pub fn router(state: AppState) -> Router {
     with_layers(routes, &state.settings).with_state(state)
 }
 
+/// The application of the separate metrics listener (`--metrics-listen`):
+/// `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    let routes = ops::metrics_router().fallback(not_found);
+    with_layers(routes, &state.settings).with_state(state)
+}
+
 /// The middleware every route runs in: request ids, tracing, metrics,
 /// JSON error bodies, panic containment, timeout and body limit.
 fn with_layers<S: Clone + Send + Sync + 'static>(
@@ -232,6 +259,22 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
     // Outermost first. Everything inside `json_error_bodies` may answer with
     // a bare status (limit, timeout, panic, routing): it gets the JSON body.
     let layers = ServiceBuilder::new()
+        // On every response (pages, JSON, errors): no page of this server
+        // may be framed by another (clickjacking), no body is sniffed as
+        // another type. Pages that need a stricter policy set their own CSP
+        // (the feedback form does); this one fills in where none is set.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
         .layer(SetRequestIdLayer::new(
             x_request_id.clone(),
             MakeRequestUuid,
@@ -244,6 +287,7 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(middleware::from_fn(ops::track_http))
         .layer(middleware::from_fn(json_error_bodies))
+        .layer(middleware::from_fn(refuse_nul_in_uri))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -255,13 +299,55 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
     routes.layer(layers)
 }
 
+/// The default Content-Security-Policy (the console's pages): inline styles
+/// and SVG, forms posting to this server, no scripts, never inside a frame.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Serves `router(state)` on `listener` until `shutdown` completes, then
-/// finishes in-flight requests.
+/// finishes in-flight requests. With `--metrics-listen`, `/metrics` is
+/// served on that address instead (bound here).
 pub async fn serve_state(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let metrics = match state.settings.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_listeners(state, listener, metrics, shutdown).await
+}
+
+/// [`serve_state`] on listeners bound by the caller (tests bind port 0).
+/// `metrics` must be given exactly when the settings name `--metrics-listen`.
+pub async fn serve_listeners(
+    state: AppState,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics_server = metrics.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving /metrics");
+        }
+        let app = metrics_router(state.clone());
+        let stop = until_stopped(stopped.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        })
+    });
     let keys = state.keys.clone();
     let reloader = tokio::spawn(async move {
         let mut every = tokio::time::interval(jwt::RELOAD_EVERY);
@@ -295,11 +381,24 @@ pub async fn serve_state(
     // Connect info: the feedback form rate-limits per client address.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(until_stopped(stopped))
         .await;
     reloader.abort();
+    signal.abort();
     if let Some(outbox) = outbox {
         outbox.abort();
+    }
+    if let Some(metrics) = metrics_server {
+        // The main server stopped: so does this one (same signal), unless
+        // the main one failed, in which case it is stopped here.
+        if result.is_err() {
+            metrics.abort();
+        }
+        match metrics.await {
+            Ok(r) => r?,
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
+        }
     }
     Ok(result?)
 }
@@ -341,18 +440,39 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The request's log span. It names the route template
+/// (`/feedback/{token}`), never the path itself, the query string or the
+/// body: paths carry link tokens and ids, queries anything at all.
 fn request_span(req: &Request<Body>) -> tracing::Span {
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
     tracing::info_span!(
         "request",
         method = %req.method(),
-        path = %req.uri().path(),
+        route = %route,
         request_id = %request_id,
     )
+}
+
+/// A `%00` in the path or query string is a 400 on every route: no
+/// handler, query or store ever sees a NUL (PostgreSQL cannot store one).
+async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let nul = crate::extract::urlencoded_has_nul(uri.path().as_bytes())
+        || uri
+            .query()
+            .is_some_and(|q| crate::extract::urlencoded_has_nul(q.as_bytes()));
+    if nul {
+        return ApiError::BadRequest(crate::extract::NUL_MESSAGE.into()).into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> ApiError {

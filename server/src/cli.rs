@@ -27,6 +27,8 @@ pub enum CliError {
     UsernameTaken(Username),
     #[error("invalid email: {0}")]
     Email(String),
+    #[error(transparent)]
+    Invalid(#[from] fieldsync_core::InvalidValue),
     #[error("no device {0}")]
     NoSuchDevice(DeviceId),
     #[error(transparent)]
@@ -68,6 +70,10 @@ async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError
             email,
         } => {
             let username: Username = username.parse()?;
+            // Customers see the display name: it is free text like any other.
+            if let Some(name) = &display_name {
+                fieldsync_core::card::refuse_card_number("display-name", name)?;
+            }
             let email = email
                 .map(|e| e.parse::<fieldsync_core::ids::Email>())
                 .transpose()

@@ -84,6 +84,10 @@ pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "FIELDSYNC_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
     pub listen: SocketAddr,
+    /// Serve `/metrics` on this address only (not on `--listen`), e.g. one
+    /// only the monitoring network reaches. Default: on `--listen`.
+    #[arg(long, env = "FIELDSYNC_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory for the embedded SQLite database (created if missing).
     #[arg(long, env = "FIELDSYNC_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
     pub data_dir: PathBuf,
@@ -118,6 +122,13 @@ pub struct Settings {
     pub max_in_flight_syncs: usize,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
+    /// Reverse proxies (addresses or networks, comma-separated) whose
+    /// `X-Forwarded-For` names the client for login throttling and rate
+    /// limits. From any other peer the header is ignored.
+    #[arg(long, env = "FIELDSYNC_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_addr::parse_trusted, global = true)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub login: crate::auth::throttle::ThrottleSettings,
     /// Send the console's session cookie without `Secure` (plain-HTTP development and tests only).
     #[arg(long, env = "FIELDSYNC_CONSOLE_INSECURE_COOKIES", global = true)]
     pub console_insecure_cookies: bool,
@@ -127,6 +138,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            metrics_listen: None,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: None,
             access_ttl_secs: DEFAULT_ACCESS_TTL_SECS,
@@ -138,6 +150,8 @@ impl Default for Settings {
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             max_in_flight_syncs: DEFAULT_MAX_IN_FLIGHT_SYNCS,
             feedback: crate::feedback::FeedbackSettings::default(),
+            trusted_proxies: Vec::new(),
+            login: crate::auth::throttle::ThrottleSettings::default(),
             console_insecure_cookies: false,
         }
     }
@@ -182,6 +196,7 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url()))
             .field("access_ttl_secs", &self.access_ttl_secs)
@@ -193,6 +208,8 @@ impl fmt::Debug for Settings {
             .field("memory_budget_mb", &self.memory_budget_mb)
             .field("max_in_flight_syncs", &self.max_in_flight_syncs)
             .field("feedback", &self.feedback)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("login", &self.login)
             .field("console_insecure_cookies", &self.console_insecure_cookies)
             .finish()
     }
@@ -245,6 +262,28 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn metrics_listen_and_trusted_proxies_parse() {
+        let cli = Cli::try_parse_from([
+            "fieldsync",
+            "--metrics-listen",
+            "127.0.0.1:9100",
+            "--trusted-proxies",
+            "10.0.0.0/8,192.0.2.1",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.settings.metrics_listen,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(cli.settings.trusted_proxies.len(), 2);
+        assert!(Cli::try_parse_from(["fieldsync", "--trusted-proxies", "nonsense"]).is_err());
+        let defaults = Cli::try_parse_from(["fieldsync"]).unwrap().settings;
+        assert_eq!(defaults.metrics_listen, None);
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.login.login_max_failures, 10);
     }
 
     #[test]

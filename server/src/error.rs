@@ -36,6 +36,10 @@ pub enum ApiError {
     /// 413: the body is larger than the server accepts.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// 429: too many failed logins; try again after `retry_after_secs`
+    /// (also sent as `Retry-After`).
+    #[error("too many failed logins: try again in {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
     /// 415: a JSON body without `Content-Type: application/json`.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SyncInProgress => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +92,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable => "unavailable",
             ApiError::SyncInProgress => "sync_in_progress",
             ApiError::Overloaded => "overloaded",
@@ -99,6 +105,7 @@ impl ApiError {
         match self {
             ApiError::SyncInProgress => Some(1),
             ApiError::Overloaded => Some(2),
+            ApiError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -171,6 +178,70 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
+    }
+}
+
+/// Documents, on every operation of `doc`, the error answers the shared
+/// middleware and extractors give whatever the handler: 401 where a token
+/// is required, 400 where a path, query or body is parsed, 413 and (for
+/// JSON) 415 where there is a body, 408 everywhere. Handlers document
+/// only their own answers.
+pub fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let body = op.request_body.as_ref();
+            let json_body = body.is_some_and(|b| match b {
+                utoipa::openapi::RefOr::T(b) => b.content.keys().any(|k| k.contains("json")),
+                utoipa::openapi::RefOr::Ref(_) => true,
+            });
+            let parsed = body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let mut add = |status: &str, description: &str, when: bool| {
+                if when {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            };
+            add("400", "Malformed path, query or body", parsed);
+            add("401", "Missing, invalid or expired credentials", secured);
+            add(
+                "408",
+                "The request took longer than the server's timeout",
+                true,
+            );
+            add(
+                "413",
+                "The body is larger than the server accepts",
+                body.is_some(),
+            );
+            add(
+                "415",
+                "A JSON body without Content-Type: application/json",
+                json_body,
+            );
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`config`]: flags and environment ([`config::Settings`]).
 //! - [`app`]: [`app::AppState`], [`app::router`] (pure) and [`app::serve`].
 //! - [`error`]: [`error::ApiError`], the JSON error body of every failure.
+//! - [`freetext`]: which request fields are free text; no card numbers in them.
 //! - [`auth`]: passwords, JWTs, refresh tokens, devices, [`auth::AuthUser`].
 //! - [`authz`]: who may do what ([`authz::Permission`]) to which jobs,
 //!   depots and vans ([`authz::Scope`]).
@@ -18,6 +19,7 @@
 //! - [`feedback`]: customer feedback requests, the public form, results.
 //! - [`outbox`]: at-least-once delivery of messages (SMTP, SMS webhook).
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
+//! - [`client_addr`]: the client's address (trusted proxies' `X-Forwarded-For`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,11 +34,13 @@ pub mod app;
 pub mod auth;
 pub mod authz;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod feedback;
+pub mod freetext;
 pub mod inventory;
 pub mod jobs;
 pub mod ops;

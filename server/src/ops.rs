@@ -1,5 +1,7 @@
 //! Operations: `/healthz` (the process answers), `/readyz` (the database
-//! answers), `/metrics` (Prometheus text), and the per-request metrics.
+//! answers), `/metrics` (Prometheus text; on its own listener with
+//! `--metrics-listen`, so it need not be reachable where the API is), and
+//! the per-request metrics.
 //!
 //! HTTP metrics, labelled by method, matched route (never the raw path, to
 //! bound cardinality) and status:
@@ -22,11 +24,16 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::Json;
 
+/// `/healthz` and `/readyz`, on the main listener.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
+}
+
+/// `/metrics`: on the main listener, or alone on `--metrics-listen`.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(render_metrics))
 }
 
 #[derive(Serialize)]

@@ -49,6 +49,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod batch_texts;
 pub mod billing;
 pub mod card;
 pub mod doc_id;

@@ -36,6 +36,7 @@ use automerge::hydrate::{Map, Value};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
 use serde::{Deserialize, Serialize};
 
+use crate::batch_texts::BatchTexts;
 use crate::error::SchemaError;
 use crate::hydrated::MapRef;
 use crate::ids::{LineId, LocationId, UserId};
@@ -165,17 +166,18 @@ pub fn validate_changes_in(
     ctx: &Context,
 ) -> Result<Job, Rejection> {
     let mut texts = BTreeMap::new();
+    let mut carried = BatchTexts::default();
     for hash in new {
         let meta = doc
             .get_change_meta_by_hash(hash)
             .ok_or_else(|| Rejection::new(RejectCode::Malformed, "change missing from document"))?;
-        validate_one(doc, *hash, &meta.deps, who, ctx, &mut texts)?;
+        validate_one(doc, *hash, &meta.deps, who, ctx, (&mut texts, &mut carried))?;
     }
     // Text merges concurrent insertions, so the merged text may be longer
     // than any change made it (and a card number could be split across
     // concurrent changes): check what the batch touched as it now reads.
     for field in texts.values() {
-        check_text_at(doc, field, None)?;
+        schema::check_text_field(field, carried.at(doc, field.key, None)?)?;
     }
     Ok(read_job(doc, None)?)
 }
@@ -186,7 +188,7 @@ fn validate_one(
     deps: &[ChangeHash],
     who: &Principal,
     ctx: &Context,
-    texts: &mut BTreeMap<&'static str, &'static Field>,
+    (texts, carried): (&mut BTreeMap<&'static str, &'static Field>, &mut BatchTexts),
 ) -> Result<(), Rejection> {
     let at = [hash];
     if deps.is_empty() {
@@ -210,10 +212,13 @@ fn validate_one(
 
     let before = read_status(doc, Some(deps))?.0;
     let mut touched = Touched::default();
-    for patch in doc.diff(deps, &at) {
-        classify(doc, &patch, (deps, hash), before, who, &mut touched)?;
+    let patches = doc.diff(deps, &at);
+    for patch in &patches {
+        classify(doc, patch, (deps, hash), before, who, &mut touched)?;
     }
+    carried.advance(doc, deps, hash, &patches);
     check_touched(doc, &touched, deps, &at, who, ctx)?;
+    check_texts(doc, &touched, hash, carried)?;
     check_status(doc, &touched, before, &at, who)?;
     texts.extend(touched.texts);
     Ok(())
@@ -556,9 +561,21 @@ fn check_touched(
             priced_labour(&read::read_labour(id, m)?, prior.as_ref(), ctx)?;
         }
     }
+    Ok(())
+}
+
+/// The text fields a change touched, as they read after it: what one change
+/// may add, then the field's limits and card numbers over the whole text
+/// (carried from the previous change of the batch where it can be).
+fn check_texts(
+    doc: &Automerge,
+    touched: &Touched,
+    hash: ChangeHash,
+    carried: &mut BatchTexts,
+) -> Result<(), Rejection> {
     for (key, field) in &touched.texts {
         schema::check_inserted(field, touched.inserted.get(key).copied().unwrap_or(0))?;
-        check_text_at(doc, field, Some(at))?;
+        schema::check_text_field(field, carried.at(doc, key, Some(&[hash]))?)?;
     }
     Ok(())
 }

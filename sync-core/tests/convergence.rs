@@ -749,3 +749,45 @@ fn a_reassignment_answered_late_converges() {
     assert_eq!(reached.actions["reassign"], (1, 0));
     assert_eq!(reached.late_requests, 1);
 }
+
+/// The shrunk case of `convergence.proptest-regressions`' second seed, kept
+/// as steps (a seed only means something to the generators of its day): the
+/// device's sync is answered late and its request duplicated, the office
+/// reassigns the job on the server, the duplicate arrives and its answer
+/// drops the job, then the first, older answer arrives. That answer is from
+/// before the reassignment; the device must not take the job back from it.
+#[test]
+fn an_answer_from_before_a_reassignment_arriving_late_does_not_bring_the_job_back() {
+    let seen = RefCell::new(Vec::new());
+    run_case(
+        vec![
+            Step::Sync {
+                device: 0,
+                faults: Faults {
+                    drop_request: false,
+                    drop_response: true,
+                    duplicate_request: true,
+                    delay_response: true,
+                },
+            },
+            Step::Office {
+                via_server: true,
+                job: 2,
+                pick: 145,
+                arg: 0,
+            },
+            Step::Late {
+                device: 0,
+                pick: 0,
+                answer: true,
+            },
+        ],
+        &seen,
+    )
+    .unwrap();
+    let reached = &seen.borrow()[0];
+    assert_eq!(reached.actions["reassign"], (1, 0));
+    assert_eq!(reached.late_requests, 1);
+    // The late duplicate's answer, then the delayed one from before.
+    assert_eq!(reached.late_answers, 2);
+}

@@ -453,6 +453,49 @@ fn notes_merged_from_concurrent_changes_keep_the_limit() {
     );
 }
 
+/// The notes are checked as they read after every change of a batch, not
+/// only after the batch (validation carries the text from one change of a
+/// chain to the next): a card number that one change completes and a later
+/// change of the same batch deletes is still refused, and so is a change
+/// past the limit that a later one shortens; the same edits without the
+/// card number or the excess pass.
+#[test]
+fn notes_are_checked_after_every_change_of_a_batch() {
+    let mut ids = Ids::default();
+    let (_, job) = nearly_full_notes(&mut ids, 40);
+    let batch = |steps: &[(&str, usize)]| {
+        let mut doc = job.doc().fork().with_actor(actor(97));
+        let mut hashes = Vec::new();
+        for (add, delete) in steps {
+            let mut tx = doc.transaction();
+            let n = root_obj(&tx, "notes");
+            let len = tx.length(&n);
+            if *delete > 0 {
+                tx.splice_text(&n, len - delete, *delete as isize, "")
+                    .unwrap();
+            } else {
+                tx.splice_text(&n, len, 0, add).unwrap();
+            }
+            hashes.push(tx.commit().0.unwrap());
+        }
+        validate_changes(&doc, &hashes, &tech(1))
+    };
+    // Card: "4111 1111 " then "1111 1111" (a card number), then deleted.
+    let r = batch(&[(" 4111 1111 ", 0), ("1111 1111", 0), ("", 9), (" ok", 0)]).unwrap_err();
+    assert_eq!(r.code, RejectCode::Schema);
+    assert!(
+        r.message.contains("/notes") && r.message.contains("card number"),
+        "{r:?}"
+    );
+    let fine = batch(&[(" 4111 1111 ", 0), ("1111 1112", 0), ("", 9), (" ok", 0)]);
+    assert!(fine.is_ok(), "{fine:?}");
+    // Limit: 40 characters of room; 41 then 2 deleted.
+    let r = batch(&[(&"a".repeat(30), 0), (&"b".repeat(11), 0), ("", 2)]).unwrap_err();
+    assert!(r.message.contains("longer than"), "{r:?}");
+    let fine = batch(&[(&"a".repeat(30), 0), (&"b".repeat(10), 0), ("", 2)]);
+    assert!(fine.is_ok(), "{fine:?}");
+}
+
 #[test]
 fn a_part_line_takes_stock_only_from_the_technicians_own_van() {
     let mut ids = Ids::default();

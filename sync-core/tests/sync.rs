@@ -524,3 +524,162 @@ fn a_reassigned_job_is_dropped_after_its_offline_edits_merge() {
             .is_err()
     );
 }
+
+/// The answer to a sync from before a reassignment, arriving (late or
+/// duplicated) after the device dropped the job, must not bring the job
+/// back: it answers an exchange about heads the device no longer holds and
+/// carries no document to adopt. The convergence property found this (an
+/// empty copy of the job stayed on the device for good).
+#[test]
+fn a_late_answer_from_before_a_reassignment_does_not_bring_the_job_back() {
+    let mut ids = Ids::default();
+    let mut server = server_with_jobs(1, &mut ids);
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
+    let mut one = Device::new(tech(1), actor(1));
+    one.sync(&mut server);
+    let held_at = one.docs[&id].get_heads();
+
+    // A sync whose answer is held up on the way.
+    let request = one.session.start(&one.docs).encode();
+    let late = server.handle(&one.who, std::slice::from_ref(&one.actor), &request);
+    assert_eq!(
+        outcomes(&late)
+            .iter()
+            .filter(|o| **o == Outcome::Accepted)
+            .count(),
+        2,
+        "the job and the price book"
+    );
+
+    // The office reassigns the job; the next sync drops it.
+    let doc = server.docs.remove(&id).unwrap();
+    let mut job = JobDoc::from_trusted(doc.with_actor(actor(201)));
+    job.apply(
+        &JobAction::Reassign {
+            technician: Some(user(2)),
+        },
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
+    server.docs.insert(id, job.into_doc());
+    one.sync(&mut server);
+    assert!(
+        !one.docs.contains_key(&id),
+        "dropped after the reassignment"
+    );
+
+    // Now the old answer arrives, twice.
+    for _ in 0..2 {
+        let report = one.apply_response(&late);
+        assert!(!report.added.contains(&id), "{report:?}");
+        assert!(!report.unfinished.contains(&id), "{report:?}");
+        assert!(!one.docs.contains_key(&id), "the job came back");
+        assert!(one.session.acked(&id).is_empty());
+    }
+    one.sync(&mut server);
+    assert!(!one.docs.contains_key(&id));
+    assert!(one.rejections.is_empty(), "{:?}", one.rejections);
+    // The price book, answered in the same late response, is unharmed.
+    assert_eq!(
+        one.docs[&DocId::PriceBook].get_heads(),
+        server.docs[&DocId::PriceBook].get_heads()
+    );
+    assert_ne!(held_at, server.docs[&id].get_heads());
+}
+
+/// Found by fuzzing (`apply_sync_response`): a server message that leaves
+/// a job unreadable (a server bug, or a server that is not ours) used to
+/// be adopted, and the device's whole job list stopped reading. It is now
+/// refused for that document alone, which stays as it was.
+#[test]
+fn a_server_message_that_would_leave_a_job_unreadable_is_not_adopted() {
+    use fieldsync_core::automerge::transaction::Transactable;
+    use fieldsync_core::automerge::{AutomergeError, ROOT};
+    use fieldsync_core::job::read_job;
+
+    let mut ids = Ids::default();
+    let mut server = server_with_jobs(2, &mut ids);
+    let mut device = Device::new(tech(1), actor(1));
+    device.sync(&mut server);
+    let jobs: Vec<DocId> = device
+        .docs
+        .keys()
+        .copied()
+        .filter(|d| matches!(d, DocId::Job(_)))
+        .collect();
+    let (broken, fine) = (jobs[0], jobs[1]);
+    let before = device.heads();
+
+    // On the server, one job loses its customer; the other gets a note.
+    server
+        .docs
+        .get_mut(&broken)
+        .unwrap()
+        .transact::<_, _, AutomergeError>(|tx| tx.delete(ROOT, "customer"))
+        .unwrap();
+    office_edit(&mut server, fine, "bring a ladder");
+
+    // Scope comes from SQL on the real server, not from the document: both
+    // jobs stay the technician's.
+    let request = device.session.start(&device.docs);
+    let mut held: BTreeMap<DocId, HeldDoc> = server
+        .docs
+        .iter()
+        .map(|(id, doc)| {
+            let access = if id.is_server_authored() {
+                Access::ReadOnly
+            } else {
+                Access::Write
+            };
+            (
+                *id,
+                HeldDoc {
+                    doc: doc.clone(),
+                    access,
+                },
+            )
+        })
+        .collect();
+    let actors = [device.actor.clone()];
+    let caller = Caller {
+        principal: device.who,
+        device_actors: &actors,
+        context: &Default::default(),
+    };
+    let served = serve(&request, &mut held, &caller, &Limits::default());
+    let report = device.apply_response(&served.response.encode());
+    assert!(report.unfinished.contains(&broken), "{report:?}");
+    assert_eq!(device.heads()[&broken], before[&broken], "left as it was");
+    assert!(read_job(&device.docs[&broken], None).is_ok());
+    // The other job's news arrived.
+    assert!(report.changed.contains(&fine));
+    assert!(
+        read_job(&device.docs[&fine], None)
+            .unwrap()
+            .notes
+            .contains("bring a ladder")
+    );
+
+    // A document the device does not hold, whose message brings nothing
+    // that reads as a job (here: no changes at all), is not added: like a
+    // late answer about a dropped job, it is ignored (the server sends a
+    // job the device does not hold whole), so no round waits on it.
+    let stranger = DocId::Job(ids.job());
+    let mut response = served.response.clone();
+    response.docs = vec![fieldsync_core::sync::DocReply {
+        id: stranger,
+        outcome: Outcome::Accepted,
+        msg: Some(ByteBuf::from(
+            fieldsync_core::sync::whole_doc_message(&Automerge::new()).encode(),
+        )),
+    }];
+    let report = device.apply_response(&response.encode());
+    assert!(!report.added.contains(&stranger), "{report:?}");
+    assert!(!report.unfinished.contains(&stranger), "{report:?}");
+    assert!(!device.docs.contains_key(&stranger));
+}

@@ -33,6 +33,8 @@ pub struct Office {
     /// When true the job is written by the server only: the device's first
     /// new change is refused, by name.
     pub job_read_only: bool,
+    /// When true the job has left the technician's scope (reassigned).
+    pub job_removed: bool,
 }
 
 pub fn office_actor() -> ActorId {
@@ -118,6 +120,7 @@ impl Office {
             checklist_item,
             trust_device: true,
             job_read_only: false,
+            job_removed: false,
         }
     }
 
@@ -150,6 +153,11 @@ impl Office {
         let job = DocId::Job(self.job);
         if self.job_read_only {
             self.docs.get_mut(&job).unwrap().access = Access::ReadOnly;
+        }
+        if self.job_removed {
+            // As the server lends a job that left the caller's scope: only
+            // when the request names it.
+            self.docs.get_mut(&job).unwrap().access = Access::Removed;
         }
         let response = serve(&request, &mut self.docs, &caller, &Limits::default()).response;
         self.docs.get_mut(&job).unwrap().access = Access::Write;
@@ -199,6 +207,22 @@ impl Office {
             }
             held.doc.merge(&mut job.into_doc()).unwrap();
         }
+    }
+
+    /// The office reassigns the job to another technician, as dispatch would.
+    pub fn reassign_away(&mut self) {
+        let held = self.docs.get_mut(&DocId::Job(self.job)).unwrap();
+        let mut job = JobDoc::from_trusted(held.doc.clone().with_actor(office_actor()));
+        job.apply(
+            &JobAction::Reassign {
+                technician: Some(UserId::from_bytes([9; 16])),
+            },
+            Principal::new(UserId::from_bytes([2; 16]), Role::Dispatcher),
+            Timestamp(T0),
+        )
+        .unwrap();
+        held.doc = job.into_doc();
+        self.job_removed = true;
     }
 
     /// The office edits the job on the server (a note), as dispatch would.

@@ -3,7 +3,9 @@
 //!
 //! The algorithm is pinned (HS256 only: `none`, HS512, RS256, ... are
 //! rejected before any key is looked at). `exp`, `iat`, `sub`, `aud`
-//! ("fieldsync") and `iss` ("fieldsync-server") are required. The header's
+//! ("fieldsync") and `iss` ("fieldsync-server") are required; `nbf`, when a
+//! token carries it (ours always do), is checked with the same leeway as
+//! `exp`. The header's
 //! `kid` names the key; an unknown kid reloads the keys from the store (at
 //! most once per second, so garbage kids cannot hammer the database) and is
 //! then a 401. Keys are also reloaded every minute, so a key rotated by
@@ -26,7 +28,7 @@ use crate::store::{DeviceId, SigningKey, Store, StoreError, now_utc};
 pub const AUDIENCE: &str = "fieldsync";
 pub const ISSUER: &str = "fieldsync-server";
 pub const ALGORITHM: Algorithm = Algorithm::HS256;
-/// Clock skew tolerated on `exp` and `iat`.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECS: u64 = 30;
 /// How long a retired key keeps verifying, beyond the access-token lifetime.
 const RETIRED_KEY_MARGIN: Duration = Duration::from_secs(10 * 60);
@@ -42,6 +44,10 @@ pub struct Claims {
     pub sub: String,
     pub exp: u64,
     pub iat: u64,
+    /// Not valid before (the issue time on our tokens). Optional on the
+    /// wire so tokens issued before it was added still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub aud: String,
     pub iss: String,
     /// The user's role when the token was issued (requests use the current one).
@@ -82,6 +88,7 @@ impl JwtKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         let keys = Self {
             store,
             access_ttl,
@@ -130,6 +137,7 @@ impl JwtKeys {
             sub: user_id.to_string(),
             exp: iat + self.access_ttl.as_secs(),
             iat,
+            nbf: Some(iat),
             aud: AUDIENCE.into(),
             iss: ISSUER.into(),
             role,

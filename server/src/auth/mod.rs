@@ -5,9 +5,12 @@
 mod devices;
 mod extractor;
 pub mod jwt;
+pub mod lockouts;
 pub mod password;
 pub mod refresh;
 mod routes;
+mod store;
+pub mod throttle;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -16,6 +19,7 @@ use crate::app::AppState;
 pub use devices::DeviceView;
 pub use extractor::AuthUser;
 pub use routes::{DeviceInfo, LoginRequest, MeResponse, RefreshRequest, TokenResponse, UserView};
+pub use store::{LockoutStore, LoginLockout};
 
 /// `/v1/auth/*`, `/v1/me` and `/v1/devices/*`.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,10 +10,13 @@ use uuid::Uuid;
 
 use super::devices::DeviceView;
 use super::extractor::AuthUser;
+use super::lockouts::{self, Surface};
 use super::{password, refresh};
 use crate::app::AppState;
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
+use crate::freetext::FreeText;
 use crate::store::{
     Device, DeviceActor, DeviceId, NewRefreshToken, RefreshOutcome, StoreError, User, Username,
     now_utc,
@@ -50,6 +53,19 @@ pub struct DeviceInfo {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+/// The device's name is stored; username and password are not free text.
+impl FreeText for LoginRequest {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        vec![("device.name", &self.device.name)]
+    }
+}
+
+impl FreeText for RefreshRequest {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -106,10 +122,12 @@ const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid username or pa
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 403, description = "This device was revoked", body = ErrorBody),
         (status = 409, description = "The actor id belongs to another user's device", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this account or address: wait `Retry-After` seconds", body = ErrorBody),
     )
 )]
 async fn login(
     state: axum::extract::State<AppState>,
+    client: ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let name = req.device.name.trim();
@@ -126,6 +144,11 @@ async fn login(
                 ApiError::BadRequest(format!("device.actor_id: {e}"))
             })?;
 
+    let attempt = lockouts::begin(&state, &req.username, client)
+        .await?
+        .map_err(|r| ApiError::TooManyRequests {
+            retry_after_secs: r.retry_after_secs(),
+        })?;
     let credentials = match req.username.parse::<Username>() {
         Ok(username) => match state.store.user_credentials(&username).await {
             Ok(c) => Some(c),
@@ -135,10 +158,12 @@ async fn login(
         Err(_) => None,
     };
     let phc = credentials.as_ref().map(|c| c.password_hash.clone());
-    if !password::verify_password(req.password, phc).await {
-        return Err(BAD_CREDENTIALS);
-    }
-    let user = credentials.ok_or(BAD_CREDENTIALS)?.user;
+    let verified = password::verify_password(req.password, phc).await && credentials.is_some();
+    lockouts::finish(&state, attempt, verified, client, Surface::Api).await?;
+    let user = match credentials {
+        Some(c) if verified => c.user,
+        _ => return Err(BAD_CREDENTIALS),
+    };
 
     let now = now_utc();
     let device = state

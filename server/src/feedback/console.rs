@@ -212,6 +212,12 @@ async fn followups(State(state): State<AppState>, user: WebUser) -> Result<Marku
 #[derive(Deserialize)]
 struct Empty {}
 
+impl crate::freetext::FreeText for Empty {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+}
+
 async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,

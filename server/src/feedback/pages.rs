@@ -2,19 +2,20 @@
 //! (maud escapes every value), no JavaScript, no login.
 //!
 //! `GET/POST /feedback/{token}` and `GET/POST /feedback/{token}/unsubscribe`.
-//! Every lookup counts against the client's rate limit (429 page). Unknown
+//! Every lookup counts against the client's rate limit (429 page); the
+//! client is told apart as for login throttling ([`ClientAddr`]: behind a
+//! trusted proxy, by `X-Forwarded-For`). Unknown
 //! tokens get a 404 page, expired ones a 410 page, a second submission a
 //! 409 "already answered" page. Pages never show prices, addresses or
 //! other customers' data, and tell the browser not to cache them or send
 //! the URL (which holds the token) as a referrer.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,6 +26,7 @@ use super::questions::{self, Kind, QUESTIONS};
 use super::ratelimit::RateLimiter;
 use super::{FeedbackRequest, SubmitOutcome, hash_token, normalize_contact, plausible_token};
 use crate::app::AppState;
+use crate::client_addr::ClientAddr;
 use crate::config::Settings;
 use crate::store::now_utc;
 
@@ -41,23 +43,6 @@ pub fn router(settings: &Settings) -> Router<AppState> {
             get(unsubscribe_page).post(unsubscribe),
         )
         .layer(Extension(limiter))
-}
-
-/// The client's address (the TCP peer; `0.0.0.0` when served without
-/// connect info, as in `oneshot` tests).
-pub struct ClientIp(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        ))
-    }
 }
 
 /// An HTML page with a status and the headers every form page carries.
@@ -103,7 +88,7 @@ async fn lookup(
     ip: IpAddr,
     token: &str,
 ) -> Result<Lookup, Page> {
-    if !limiter.allow(ip, Instant::now()) {
+    if !limiter.allow(ClientAddr(ip).limit_key(), Instant::now()) {
         return Err(message_page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
@@ -160,7 +145,7 @@ fn already_answered(status: StatusCode) -> Page {
 async fn show(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
 ) -> Page {
     match lookup(&state, &limiter, ip, &token).await {
@@ -174,7 +159,7 @@ async fn show(
 async fn submit(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Page {
@@ -186,10 +171,16 @@ async fn submit(
     if request.answer.is_some() {
         return already_answered(StatusCode::CONFLICT);
     }
-    let fields: HashMap<String, String> = fields.into_iter().collect();
+    let mut fields: HashMap<String, String> = fields.into_iter().collect();
     let answer = match questions::parse(&fields, now_utc()) {
         Ok(a) => a,
         Err(errors) => {
+            // A refused card number is not even shown back.
+            for (key, message) in &errors {
+                if *message == questions::CARD_NUMBER {
+                    fields.remove(*key);
+                }
+            }
             return Page(
                 StatusCode::BAD_REQUEST,
                 form_page(&request, &fields, &errors),
@@ -225,7 +216,7 @@ async fn submit(
 async fn unsubscribe_page(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
 ) -> Page {
     if let Err(page) = lookup(&state, &limiter, ip, &token).await {
@@ -250,7 +241,7 @@ async fn unsubscribe_page(
 async fn unsubscribe(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(token): Path<String>,
 ) -> Page {
     let request = match lookup(&state, &limiter, ip, &token).await {
@@ -445,5 +436,18 @@ mod tests {
             .unwrap_err();
         let names: Vec<_> = errors.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["fixed", "rating", "courtesy", "recommend"]);
+        let errors = questions::parse(
+            &fields(&[
+                ("fixed", "yes"),
+                ("rating", "5"),
+                ("courtesy", "5"),
+                ("recommend", "9"),
+                ("comment", "paid by 4111 1111 1111 1111, thanks"),
+            ]),
+            now_utc(),
+        )
+        .unwrap_err();
+        assert_eq!(errors, [("comment", questions::CARD_NUMBER)]);
+        assert!(!questions::CARD_NUMBER.contains("4111"));
     }
 }

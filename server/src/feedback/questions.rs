@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use fieldsync_core::card::refuse_card_number;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -233,6 +234,13 @@ impl Answer {
     }
 }
 
+/// A text answer's error when it holds a card number (the message never
+/// repeats the number; the form does not show the answer back either).
+pub const CARD_NUMBER: &str = "Please leave card numbers out of your answer: we never store them. \
+     Write it again without the number.";
+/// A text answer's error when it holds a NUL character.
+pub const UNUSUAL_CHARACTERS: &str = "Please remove the unusual characters from your answer.";
+
 /// The answers a submitted form gives, or each invalid field with its message.
 pub fn parse(
     fields: &HashMap<String, String>,
@@ -252,6 +260,15 @@ pub fn parse(
                 .map(|n| Value::Score(i64::from(n))),
             (Kind::Text { max_chars }, v) => {
                 let v = v.unwrap_or("");
+                // A card number is never stored, and PostgreSQL cannot store a NUL.
+                if refuse_card_number(q.key, v).is_err() {
+                    errors.push((q.key, CARD_NUMBER));
+                    continue;
+                }
+                if v.contains('\0') {
+                    errors.push((q.key, UNUSUAL_CHARACTERS));
+                    continue;
+                }
                 (v.chars().count() <= max_chars).then(|| Value::Text(v.to_owned()))
             }
             _ => None,

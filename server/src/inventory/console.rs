@@ -271,6 +271,13 @@ struct TransferForm {
     serials: String,
 }
 
+/// A transfer has no free text (serials are identifiers).
+impl crate::freetext::FreeText for TransferForm {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+}
+
 async fn transfer(
     State(state): State<AppState>,
     CsrfForm { user, form }: CsrfForm<TransferForm>,

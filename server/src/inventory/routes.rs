@@ -22,6 +22,7 @@ use crate::auth::AuthUser;
 use crate::authz::{Locations, Permission, scope};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
+use crate::freetext::FreeText;
 use crate::store::{Constraint, StoreError, now_utc};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -145,6 +146,12 @@ pub struct NewLocationBody {
     pub technician_id: Option<Uuid>,
 }
 
+impl FreeText for NewLocationBody {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        vec![("name", &self.name)]
+    }
+}
+
 /// Locations the caller may see.
 #[utoipa::path(get, path = "/v1/inventory/locations", tag = "inventory", security(("bearer" = [])),
     responses((status = 200, body = Vec<LocationView>), (status = 401, body = ErrorBody)))]
@@ -248,6 +255,12 @@ pub struct AssignTechnicianBody {
     pub technician_id: Option<Uuid>,
 }
 
+impl FreeText for AssignTechnicianBody {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+}
+
 /// Assigns a van to a technician (admin).
 #[utoipa::path(put, path = "/v1/inventory/locations/{id}/technician", tag = "inventory", security(("bearer" = [])),
     params(("id" = String, Path, description = "The van")), request_body = AssignTechnicianBody,
@@ -285,6 +298,12 @@ async fn assign_technician(
 #[serde(deny_unknown_fields)]
 pub struct StaffBody {
     pub user_id: Uuid,
+}
+
+impl FreeText for StaffBody {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
 }
 
 /// Adds an inventory manager or supervisor to a depot's staff (admin).
@@ -352,6 +371,12 @@ pub struct PartBody {
     pub serialized: bool,
 }
 
+impl FreeText for PartBody {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        vec![("name", &self.name)]
+    }
+}
+
 /// Creates or updates a part (admin, inventory manager).
 #[utoipa::path(put, path = "/v1/inventory/parts/{sku}", tag = "inventory", security(("bearer" = [])),
     params(("sku" = String, Path)), request_body = PartBody,
@@ -395,6 +420,12 @@ async fn put_part(
 pub struct ReorderBody {
     pub reorder_point: i64,
     pub reorder_quantity: i64,
+}
+
+impl FreeText for ReorderBody {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
 }
 
 /// Sets the reorder point and quantity of a part at a location (its managers, admin).
@@ -458,6 +489,13 @@ pub struct MovementBody {
     pub serials: Vec<String>,
     #[serde(default)]
     pub note: String,
+}
+
+/// Serials are identifiers (an IMEI passes the Luhn check), not free text.
+impl FreeText for MovementBody {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        vec![("note", &self.note)]
+    }
 }
 
 /// Records a receipt, transfer, consumption, return or adjustment.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::JobRow;
 use super::rejections::RejectionRecord;
 use crate::error::ApiError;
+use crate::freetext::{FreeText, present};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +137,58 @@ pub struct CancelJob {
     pub reason: String,
 }
 
+impl FreeText for CreateJob {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        let mut out = present([
+            ("customer.name", Some(self.customer.name.as_str())),
+            ("customer.email", self.customer.email.as_deref()),
+            ("customer.phone", self.customer.phone.as_deref()),
+            ("site.name", self.site.name.as_deref()),
+            ("site.address", Some(self.site.address.as_str())),
+            ("asset.product", Some(self.asset.product.as_str())),
+            ("asset.contract_ref", self.asset.contract_ref.as_deref()),
+            ("problem", Some(self.problem.as_str())),
+        ]);
+        out.extend(
+            self.checklist
+                .iter()
+                .map(|q| ("checklist.question", q.question.as_str())),
+        );
+        out
+    }
+}
+
+impl FreeText for EditJob {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        fn nested(o: &Option<Option<String>>) -> Option<&str> {
+            o.as_ref().and_then(|v| v.as_deref())
+        }
+        present([
+            ("customer_name", self.customer_name.as_deref()),
+            ("customer_email", nested(&self.customer_email)),
+            ("customer_phone", nested(&self.customer_phone)),
+            ("site_name", nested(&self.site_name)),
+            ("site_address", self.site_address.as_deref()),
+            ("asset_product", self.asset_product.as_deref()),
+            ("contract_ref", nested(&self.contract_ref)),
+            ("problem", self.problem.as_deref()),
+            ("notes", self.notes.as_deref()),
+        ])
+    }
+}
+
+impl FreeText for AssignJob {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+}
+
+impl FreeText for CancelJob {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        vec![("reason", &self.reason)]
+    }
+}
+
 /// One job as its document reads, with the invoice computed from it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobView {
@@ -171,6 +224,14 @@ pub struct ResolveConflict {
     pub field: String,
     /// The `actor` of the value to keep.
     pub actor: String,
+}
+
+/// A path and an actor id, no text a person types: the kept value is one
+/// already in the job, checked when it was written.
+impl FreeText for ResolveConflict {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
 }
 
 /// One row of the jobs list (the SQL projection).

@@ -54,7 +54,9 @@ pub(super) async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| SendError::Transient(format!("webhook: {e}")))?;
+        // Without the URL: it may carry the gateway's key, and this text
+        // is logged and stored with the message.
+        .map_err(|e| SendError::Transient(format!("webhook: {}", e.without_url())))?;
     let status = res.status();
     if status.is_success() {
         Ok(())

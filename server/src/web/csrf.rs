@@ -9,13 +9,15 @@ use serde::de::DeserializeOwned;
 use super::error::WebError;
 use super::session::{WebUser, same_secret};
 use crate::app::AppState;
+use crate::freetext::{FreeText, refuse_card_numbers};
 
 /// The hidden field every console form carries.
 pub const CSRF_FIELD: &str = "csrf";
 
 /// A urlencoded form from a logged-in user, with the session's CSRF token
 /// checked (403 page if missing or wrong) before `T` is parsed (400 page if
-/// a field is invalid). `T` need not (and should not) declare `csrf`.
+/// a field is invalid, or a free-text field holds a card number: see
+/// [`crate::freetext`]). `T` need not (and should not) declare `csrf`.
 pub struct CsrfForm<T> {
     pub user: WebUser,
     pub form: T,
@@ -26,7 +28,7 @@ struct Token {
     csrf: Option<String>,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+impl<T: DeserializeOwned + FreeText> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = WebError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, WebError> {
@@ -42,6 +44,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|_| WebError::BadRequest("unreadable form".into()))?;
+        if crate::extract::urlencoded_has_nul(&bytes) {
+            return Err(WebError::BadRequest(crate::extract::NUL_MESSAGE.into()));
+        }
         let token: Token = serde_urlencoded::from_bytes(&bytes)
             .map_err(|_| WebError::Forbidden("missing or invalid CSRF token"))?;
         if !token
@@ -52,6 +57,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         }
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| WebError::BadRequest(format!("invalid form: {e}")))?;
+        refuse_card_numbers(&form).map_err(|e| WebError::BadRequest(e.to_string()))?;
         Ok(CsrfForm { user, form })
     }
 }

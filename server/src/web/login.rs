@@ -2,8 +2,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
@@ -14,8 +14,10 @@ use super::error::WebError;
 use super::layout::{self, NAV};
 use super::session::{self, WebUser, cookie, same_secret, set_cookie};
 use crate::app::AppState;
+use crate::auth::lockouts::{self, Surface};
 use crate::auth::password;
 use crate::authz::Permission;
+use crate::client_addr::ClientAddr;
 use crate::store::{StoreError, Username};
 
 /// Double-submit cookie for the login form (there is no session yet).
@@ -82,6 +84,7 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Result<Response, WebError> {
@@ -91,6 +94,21 @@ async fn login(
             "the login form expired; reload the page and try again",
         ));
     }
+    let attempt = match lockouts::begin(&state, &form.username, client).await? {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            let secs = refused.retry_after_secs();
+            let message = format!(
+                "Too many failed attempts. Please wait {} and try again.",
+                wait_text(secs)
+            );
+            let mut res = login_page(&cookie_token, Some(&message)).into_response();
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+            return Ok(res);
+        }
+    };
     let credentials = match form.username.parse::<Username>() {
         Ok(name) => match state.store.user_credentials(&name).await {
             Ok(c) => Some(c),
@@ -100,11 +118,12 @@ async fn login(
         Err(_) => None,
     };
     let phc = credentials.as_ref().map(|c| c.password_hash.clone());
-    let ok = password::verify_password(form.password, phc).await;
+    let ok = password::verify_password(form.password, phc).await && credentials.is_some();
+    lockouts::finish(&state, attempt, ok, client, Surface::Console).await?;
     let Some(credentials) = credentials.filter(|_| ok) else {
         let mut res =
             login_page(&cookie_token, Some("Wrong username or password.")).into_response();
-        *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        *res.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(res);
     };
     let (mut headers, _) =
@@ -116,6 +135,12 @@ async fn login(
 #[derive(Deserialize)]
 struct Empty {}
 
+impl crate::freetext::FreeText for Empty {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+}
+
 async fn logout(
     State(state): State<AppState>,
     CsrfForm {
@@ -125,6 +150,18 @@ async fn logout(
 ) -> Result<Response, WebError> {
     let headers = session::end(state.store.as_ref(), &user, secure(&state)).await?;
     Ok((headers, Redirect::to("/console/login")).into_response())
+}
+
+/// "42 seconds", "1 minute", "15 minutes".
+fn wait_text(secs: u64) -> String {
+    match secs {
+        0..=1 => "a second".to_owned(),
+        2..=90 => format!("{secs} seconds"),
+        _ => {
+            let minutes = secs.div_ceil(60);
+            format!("{minutes} minutes")
+        }
+    }
 }
 
 fn secure(state: &AppState) -> bool {

@@ -14,7 +14,10 @@ use super::guard::{contained, decode_message};
 use super::wire::{DocMessage, KnownDoc, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Limits, SyncError, has_change, primed_state, same_heads, sorted};
 use crate::doc_id::DocId;
+use crate::job::read_job;
+use crate::pricebook::read_price_book;
 use crate::validate::Rejection;
+use crate::vanstock::read_van_stock;
 
 /// The documents a device holds.
 pub type DocSet = BTreeMap<DocId, Automerge>;
@@ -217,7 +220,9 @@ impl ClientSession {
     }
 
     /// Applies a response. Documents are updated in place; a document whose
-    /// server message fails to apply is left exactly as it was.
+    /// server message fails to apply, or would leave it unreadable as what
+    /// its id says it is, is left exactly as it was (and reported
+    /// unfinished): one bad document never breaks the device's job list.
     pub fn apply(&mut self, docs: &mut DocSet, response: &SyncResponse) -> SyncReport {
         let mut report = SyncReport::default();
         for reply in &response.docs {
@@ -281,19 +286,39 @@ impl ClientSession {
             let server_heads = msg.heads.clone();
             let server_needs = !msg.need.is_empty();
             let is_new = !docs.contains_key(&id);
-            let peer = self.docs.entry(id).or_default();
-            let mut state = peer.round.take().unwrap_or_default();
+            let mut state = match self.docs.get_mut(&id) {
+                Some(peer) if !is_new => peer.round.take().unwrap_or_default(),
+                _ => State::new(),
+            };
             let mut work = docs
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| Automerge::new().with_actor(self.actor.clone()));
             let before = work.get_heads();
             if contained(|| work.receive_sync_message(&mut state, msg)).is_err() {
-                report.unfinished.insert(id);
+                if !is_new {
+                    report.unfinished.insert(id);
+                }
                 continue;
             }
             let has_all = server_heads.iter().all(|h| has_change(&work, h));
-            if has_all && !server_heads.is_empty() {
+            let acknowledged = has_all && !server_heads.is_empty();
+            if is_new && !acknowledged {
+                // The server sends a document the device does not hold whole,
+                // so this reply answers an exchange of one it has dropped
+                // since (a late or duplicated answer from before a
+                // `removed`): adopting it would hold an empty or partial
+                // copy of a job that is no longer the device's.
+                continue;
+            }
+            if (is_new || work.get_heads() != before) && !reads_as(&id, &work) {
+                // Never adopt a document that does not read as what its id
+                // says: the copy the device holds stays as it was.
+                report.unfinished.insert(id);
+                continue;
+            }
+            let peer = self.docs.entry(id).or_default();
+            if acknowledged {
                 peer.acked = sorted(server_heads);
             }
             if is_new {
@@ -312,6 +337,15 @@ impl ClientSession {
             docs.insert(id, work);
         }
         report
+    }
+}
+
+/// Whether `doc` reads as the kind of document `id` names.
+fn reads_as(id: &DocId, doc: &Automerge) -> bool {
+    match id {
+        DocId::Job(_) => read_job(doc, None).is_ok(),
+        DocId::PriceBook => read_price_book(doc, None).is_ok(),
+        DocId::VanStock(_) => read_van_stock(doc, None).is_ok(),
     }
 }
 

@@ -6,16 +6,23 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use fieldsync_core::automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
+//! use fieldsync_core::automerge::{ActorId, Automerge};
 //! use fieldsync_core::sync::{serve, Access, Caller, ClientSession, HeldDoc, Limits, SyncRequest};
-//! use fieldsync_core::{DocId, Principal, Role, UserId};
+//! use fieldsync_core::pricebook::{PriceBook, write_price_book};
+//! use fieldsync_core::{DocId, Money, Principal, Role, Timestamp, UserId};
 //!
 //! // The server holds the price book; a new device holds nothing yet.
 //! let mut book = Automerge::new();
-//! book.transact::<_, _, fieldsync_core::automerge::AutomergeError>(|tx| {
-//!     tx.put(ROOT, "kind", "price_book")?;
-//!     Ok(())
-//! }).unwrap();
+//! let prices = PriceBook {
+//!     version: 1,
+//!     currency: "EUR".into(),
+//!     tax_rate_bps: 2300,
+//!     callout_fee: Money(4500),
+//!     parts: BTreeMap::new(),
+//!     labour_rates: BTreeMap::new(),
+//!     contracts: BTreeMap::new(),
+//! };
+//! write_price_book(&mut book, &prices, Timestamp(0)).unwrap();
 //! let mut server_docs = BTreeMap::from([(DocId::PriceBook, HeldDoc { doc: book, access: Access::ReadOnly })]);
 //!
 //! let actor = ActorId::from([1u8; 16]);

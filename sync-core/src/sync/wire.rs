@@ -102,7 +102,22 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], limits: &Limits) -> Result
         });
     }
     ciborium::de::from_reader_with_recursion_limit(bytes, 16)
-        .map_err(|e| SyncError::Malformed(format!("batch is not valid CBOR framing: {e}")))
+        .map_err(|e| SyncError::Malformed(describe(e)))
+}
+
+/// Says what is wrong with a batch in words for people: ciborium's own
+/// `Display` is its `Debug` (`Io(Error { kind: UnexpectedEof, .. })`).
+fn describe(e: ciborium::de::Error<std::io::Error>) -> String {
+    use ciborium::de::Error;
+    match e {
+        Error::Io(_) => "the batch ends before it is complete".into(),
+        Error::Syntax(at) => format!("the batch is not valid CBOR (at byte {at})"),
+        Error::Semantic(Some(at), why) => {
+            format!("the batch does not have the expected shape (at byte {at}): {why}")
+        }
+        Error::Semantic(None, why) => format!("the batch does not have the expected shape: {why}"),
+        Error::RecursionLimitExceeded => "the batch is nested too deeply".into(),
+    }
 }
 
 impl SyncRequest {
@@ -157,5 +172,49 @@ impl SyncResponse {
             return Err(SyncError::UnsupportedVersion(resp.v));
         }
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(bytes: &[u8]) -> String {
+        match SyncRequest::decode(bytes, &Limits::default()) {
+            Err(SyncError::Malformed(m)) => m,
+            other => panic!("expected a malformed batch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn framing_errors_read_as_text_for_people() {
+        let whole = SyncRequest {
+            v: PROTOCOL_VERSION,
+            docs: vec![DocMessage {
+                id: DocId::PriceBook,
+                msg: ByteBuf::from(vec![1, 2, 3]),
+            }],
+            known: Vec::new(),
+        }
+        .encode();
+        // {"x": [[[...]]]}: an unknown field whose value nests 40 deep.
+        let deep: Vec<u8> = [0xa1, 0x61, b'x']
+            .into_iter()
+            .chain([0x81; 40])
+            .chain([0x80])
+            .collect();
+        let cases = [
+            (&whole[..whole.len() - 2], "ends before it is complete"),
+            (&[0x1c][..], "not valid CBOR"),
+            (&b"\x01"[..], "expected shape"),
+            (&deep[..], "nested too deeply"),
+        ];
+        for (bytes, expected) in cases {
+            let m = message(bytes);
+            assert!(m.contains(expected), "{m}");
+            for internal in ["Error {", "kind:", "Io(", "Syntax(", "Semantic("] {
+                assert!(!m.contains(internal), "{m}");
+            }
+        }
     }
 }

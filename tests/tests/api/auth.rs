@@ -15,6 +15,7 @@ backend_tests!(
     a_device_logging_in_again_keeps_its_row,
     another_users_actor_id_is_a_conflict,
     bad_access_tokens_get_401,
+    nbf_is_checked_with_the_same_leeway_as_exp,
     a_token_signed_with_a_newly_rotated_key_is_accepted,
     refresh_rotates_the_pair,
     reusing_a_rotated_refresh_token_revokes_the_family,
@@ -48,9 +49,13 @@ async fn login_returns_a_token_pair_and_me_works(backend: fieldsync_server::test
     assert_eq!(header.kid, Some(app.active_key().await.kid));
     let claims: serde_json::Value =
         jsonwebtoken::dangerous::insecure_decode_claims(&tokens.access_token).unwrap();
-    for claim in ["exp", "iat", "sub", "aud", "iss", "role", "did"] {
+    for claim in ["exp", "iat", "nbf", "sub", "aud", "iss", "role", "did"] {
         assert!(!claims[claim].is_null(), "missing {claim}: {claims}");
     }
+    assert_eq!(
+        claims["nbf"], claims["iat"],
+        "valid from the moment it is issued"
+    );
 }
 
 async fn wrong_password_and_unknown_user_get_the_same_401(
@@ -214,6 +219,44 @@ async fn bad_access_tokens_get_401(backend: fieldsync_server::testing::TestBacke
         .send()
         .await
         .unwrap();
+    assert_error(res, 401, "unauthorized").await;
+}
+
+/// A token is not valid before its `nbf`, give or take the clock skew
+/// tolerated on `exp` (30 s): the server's own margin, both ways.
+async fn nbf_is_checked_with_the_same_leeway_as_exp(
+    backend: fieldsync_server::testing::TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    let ana = app.user("ana", Role::Technician).await;
+    let tokens = app.login("ana", &actor(1)).await;
+    let key = app.active_key().await;
+    let good = claims(ana, &tokens.device_id.to_string());
+    let now = fieldsync_server::store::now_utc().unix_timestamp();
+    let with = |field: &str, value: i64| {
+        let mut c = good.clone();
+        c[field] = json!(value);
+        sign(&key, Algorithm::HS256, &c)
+    };
+    for (case, token, status) in [
+        ("nbf an hour ahead", with("nbf", now + 3600), 401),
+        ("nbf past the leeway", with("nbf", now + 90), 401),
+        ("nbf within the leeway", with("nbf", now + 10), 200),
+        ("nbf passed", with("nbf", now - 10), 200),
+        // The same margin on the other side, for exp.
+        ("exp past the leeway", with("exp", now - 90), 401),
+        ("exp within the leeway", with("exp", now - 10), 200),
+    ] {
+        let res = app.me(&token).await;
+        assert_eq!(res.status(), status, "{case}");
+        if status == 401 {
+            assert_error(res, 401, "unauthorized").await;
+        }
+    }
+    // A token whose nbf is not a number is refused, not ignored.
+    let mut c = good.clone();
+    c["nbf"] = json!("soon");
+    let res = app.me(&sign(&key, Algorithm::HS256, &c)).await;
     assert_error(res, 401, "unauthorized").await;
 }
 

@@ -13,6 +13,8 @@ backend_tests!(
     oversized_bodies_are_413,
     unknown_routes_are_404_and_wrong_methods_405,
     request_ids_are_set_and_propagated,
+    client_errors_read_as_text_for_people,
+    nul_characters_in_text_are_a_client_error,
 );
 
 async fn malformed_json_is_400(backend: TestBackend) {
@@ -165,4 +167,135 @@ async fn request_ids_are_set_and_propagated(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+}
+
+/// What a client gets for its mistakes is written for people: never Rust's
+/// error formatting (`Io(Error { kind: UnexpectedEof, .. })`).
+async fn client_errors_read_as_text_for_people(backend: TestBackend) {
+    use fieldsync_core::DocId;
+    use fieldsync_core::sync::{DocMessage, PROTOCOL_VERSION, SyncRequest};
+
+    let app = spawn_app(backend).await;
+    app.user("ana", fieldsync_core::Role::Technician).await;
+    let token = app.login("ana", &actor(1)).await.access_token;
+    let batch = SyncRequest {
+        v: PROTOCOL_VERSION,
+        docs: vec![DocMessage {
+            id: DocId::PriceBook,
+            msg: serde_bytes::ByteBuf::from(vec![0x42; 40]),
+        }],
+        known: Vec::new(),
+    }
+    .encode();
+    let internal = [
+        "Error {",
+        "kind:",
+        "Io(",
+        "Syntax(",
+        "Semantic(",
+        "UnexpectedEof",
+    ];
+    let cbor: [(&[u8], &str); 3] = [
+        (&batch[..batch.len() - 7], "ends before it is complete"),
+        (&[0x1c], "not valid CBOR"),
+        (&[0x01], "expected shape"),
+    ];
+    for (body, expected) in cbor {
+        let res = app
+            .client
+            .post(app.url("/v1/sync"))
+            .bearer_auth(&token)
+            .header("content-type", "application/cbor")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+        for bad in internal {
+            assert!(!message.contains(bad), "{message}");
+        }
+    }
+    for body in [r#"{"username": "ana", "#, r#"{"username": 7}"#, "[]"] {
+        let res = app
+            .client
+            .post(app.url("/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        for bad in internal {
+            assert!(!message.contains(bad), "{message}");
+        }
+    }
+}
+
+/// PostgreSQL cannot store U+0000 in text; whatever the backend, a NUL in
+/// a JSON string is the client's mistake (400), never a 500.
+async fn nul_characters_in_text_are_a_client_error(backend: TestBackend) {
+    use serde_json::json;
+
+    let app = spawn_app(backend).await;
+    app.user("admin", fieldsync_core::Role::Admin).await;
+    let admin = app.login("admin", &actor(1)).await.access_token;
+    let send = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let nul = "North\u{0}depot";
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/v1/inventory/locations",
+            json!({"kind": "depot", "name": nul}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/v1/inventory/parts/P-1",
+            json!({"name": nul, "unit_cost_minor": 1}),
+        ),
+        (reqwest::Method::POST, "/v1/jobs", {
+            let mut job = crate::office::new_job(nul, None);
+            job["problem"] = json!(nul);
+            job
+        }),
+    ] {
+        let res = send(method, path, body).await.unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{body}"
+        );
+    }
+    // In identifiers and in query strings too.
+    let res = send(
+        reqwest::Method::POST,
+        "/v1/inventory/movements",
+        json!({"id": uuid::Uuid::new_v4(), "kind": "receipt", "sku": "P-1", "quantity": 1,
+            "to": uuid::Uuid::new_v4(), "serials": ["S\u{0}1"]}),
+    )
+    .await
+    .unwrap();
+    assert_error(res, 400, "bad_request").await;
+    for path in ["/v1/jobs?customer=An%00a", "/v1/inventory/parts/P%001"] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, 400, "bad_request").await;
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{path}: {body}"
+        );
+    }
 }

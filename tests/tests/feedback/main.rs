@@ -26,11 +26,13 @@ mod webdriver;
 
 mod support;
 
+mod card_numbers;
 mod cli;
 mod console;
 mod delivery;
 mod form;
 mod in_browser;
+mod logs;
 mod store;
 mod webhook;
 mod workers;
