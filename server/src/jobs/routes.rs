@@ -277,10 +277,19 @@ fn job_id(id: Uuid) -> JobId {
     JobId::from_uuid(id)
 }
 
-/// Whether `caller` may see the job of `row`, as the scope service says.
-/// Routes answer 404 otherwise, as for a job that does not exist.
-fn sees_job(caller: &AuthUser, row: &JobRow) -> bool {
-    caller.scope().sees_job(row.projection.technician_id)
+/// The job's row, if `caller` may see the job as the scope service says:
+/// 404 otherwise, the same answer as for a job that does not exist.
+async fn visible_job(state: &AppState, caller: &AuthUser, id: JobId) -> Result<JobRow, ApiError> {
+    let row = match state.store.job(id).await {
+        Ok(row) => row,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    if caller.scope().sees_job(row.projection.technician_id) {
+        Ok(row)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 /// One job with its billing. Technicians may read only jobs assigned to them.
@@ -293,15 +302,7 @@ async fn get_job(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     let id = job_id(id);
-    let row = match state.store.job(id).await {
-        Ok(row) => row,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
-    if !sees_job(&caller, &row) {
-        // The same answer as for a job that does not exist.
-        return Err(ApiError::NotFound);
-    }
+    visible_job(&state, &caller, id).await?;
     let doc_id = DocId::Job(id);
     let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
         .await
@@ -427,14 +428,7 @@ async fn job_rejections(
     office(&caller)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id = job_id(id);
-    let row = match state.store.job(id).await {
-        Ok(row) => row,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
-    if !sees_job(&caller, &row) {
-        return Err(ApiError::NotFound);
-    }
+    visible_job(&state, &caller, id).await?;
     let rejections = state
         .store
         .job_rejections(id, q.limit.unwrap_or(100))
