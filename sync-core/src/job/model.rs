@@ -1,10 +1,12 @@
 //! The plain Rust view of one work order, as read from its automerge document.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+use super::plain::FieldValue;
 use crate::ids::{Email, JobId, LineId, LocationId, Money, Quantity, Sku, Timestamp, UserId};
 use crate::role::Role;
 use crate::status::Status;
@@ -44,6 +46,13 @@ pub struct Job {
     /// ([`super::conflicts`]). Status conflicts are in `status_conflicts`.
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    /// Plain fields, by key: those whose schema entry declares their value
+    /// and that have no field of their own above ([`super::plain`]; read
+    /// them with [`Job::field`], [`Job::text`], [`Job::flag`],
+    /// [`Job::records`], ...). A field that is unset, or newer than the
+    /// job, is absent.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldValue>,
 }
 
 /// One field that holds concurrent values.

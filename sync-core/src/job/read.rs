@@ -69,6 +69,7 @@ pub(crate) fn read_root(
         unable_reason: r.opt_text(k::UNABLE_REASON)?,
         attachments: entries(&r, k::ATTACHMENTS, read_attachment)?,
         conflicts: super::conflicts::read_conflicts(doc, heads)?,
+        fields: super::plain::read_fields(&r)?,
     })
 }
 
