@@ -79,8 +79,8 @@ pub struct JobDetail {
     pub unable_reason: Option<String>,
     pub attachments: Vec<AttachmentLine>,
     /// Plain fields (sync-core's `Job::fields`: fields the job schema reads
-    /// by itself, without a member of their own here), by key. A field that
-    /// is unset, or newer than the job, is absent.
+    /// by itself, without a member of their own here), by key. A scalar
+    /// that is unset is absent; a list is always there (maybe empty).
     pub fields: Vec<JobField>,
     /// `None` until the price book has been synced (see `billing_unavailable`).
     pub billing: Option<Bill>,

@@ -49,8 +49,8 @@ pub struct Job {
     /// Plain fields, by key: those whose schema entry declares their value
     /// and that have no field of their own above ([`super::plain`]; read
     /// them with [`Job::field`], [`Job::text`], [`Job::flag`],
-    /// [`Job::records`], ...). A field that is unset, or newer than the
-    /// job, is absent.
+    /// [`Job::records`], ...). A scalar that is unset is absent; a list is
+    /// always there (empty when the job has none or predates it).
     #[serde(default)]
     pub fields: BTreeMap<String, FieldValue>,
 }

@@ -71,7 +71,7 @@ impl FieldValue {
 }
 
 impl Job {
-    /// A plain field's value; `None` while it is unset (or the job predates it).
+    /// A plain field's value; `None` for a scalar not yet written.
     pub fn field(&self, key: &str) -> Option<&FieldValue> {
         self.fields.get(key)
     }
@@ -97,9 +97,9 @@ impl Job {
     }
 }
 
-/// Reads every plain field of the schema from the job's root. A field the
-/// job does not have is left out (scalars not yet written, lists of a
-/// newer schema version than the job).
+/// Reads every plain field of the schema from the job's root. A scalar not
+/// yet written is left out; a list is always there, empty when the job has
+/// no records (or predates the list).
 pub(crate) fn read_fields(root: &MapRef<'_>) -> Result<BTreeMap<String, FieldValue>, SchemaError> {
     read_fields_of(schema::FIELDS, root)
 }
@@ -127,8 +127,10 @@ fn read_records(
     key: &str,
     columns: &[Column],
 ) -> Result<Option<FieldValue>, SchemaError> {
+    // A list the job predates reads as empty, like one that has no records:
+    // the server's upgrade then changes nothing a reader sees.
     let Some(map) = root.opt_map(key)? else {
-        return Ok(None);
+        return Ok(Some(FieldValue::Records(Vec::new())));
     };
     let mut records = Vec::with_capacity(map.iter().count());
     for (id, value) in map.iter() {
@@ -291,7 +293,12 @@ mod tests {
     #[test]
     fn fields_read_by_their_declared_kind_and_unset_ones_are_absent() {
         let mut doc = Automerge::new();
-        assert_eq!(read(&doc).unwrap(), BTreeMap::new(), "nothing is set yet");
+        let empty = BTreeMap::from([(READINGS.to_owned(), FieldValue::Records(vec![]))]);
+        assert_eq!(
+            read(&doc).unwrap(),
+            empty,
+            "no scalar is set, no list holds records"
+        );
         let mut tx = doc.transaction();
         tx.put(ROOT, NOTE, "  Ring twice  ").unwrap();
         tx.put(ROOT, PRESENT, false).unwrap();
