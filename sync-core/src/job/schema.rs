@@ -9,7 +9,9 @@
 //! reader; actions check their input text against the same [`TextRule`]s;
 //! [`JobDoc::create`](super::JobDoc::create) and [`upgrade`] create the
 //! containers the table declares. A new field is one entry here, the action
-//! that writes it (in `ops.rs`) and the mobile method that calls the action.
+//! that writes it (in `ops.rs`) and the mobile method that calls the action:
+//! a *plain* field (a value that means nothing to billing or stock, see
+//! [`Plain`]) is also read by the table, into [`Job::fields`](super::Job::fields).
 //!
 //! # Versions
 //!
