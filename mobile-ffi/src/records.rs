@@ -183,8 +183,9 @@ pub enum FieldScalar {
     Flag {
         flag: bool,
     },
-    Int {
-        int: i64,
+    /// An integer (not `Int`: that would shadow Kotlin's `Int` in the binding).
+    Number {
+        number: i64,
     },
     /// UTC milliseconds since the epoch.
     Time {
@@ -561,7 +562,7 @@ fn field_scalar(v: &FieldValue) -> Option<FieldScalar> {
     Some(match v {
         FieldValue::Text(text) => FieldScalar::Text { text: text.clone() },
         FieldValue::Flag(flag) => FieldScalar::Flag { flag: *flag },
-        FieldValue::Int(int) => FieldScalar::Int { int: *int },
+        FieldValue::Int(number) => FieldScalar::Number { number: *number },
         FieldValue::Time(t) => FieldScalar::Time { ms: t.0 },
         FieldValue::User(u) => FieldScalar::User {
             user_id: u.to_string(),
