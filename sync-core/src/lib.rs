@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 
 mod batch_texts;
+pub mod actors;
 pub mod billing;
 pub mod card;
 pub mod doc_id;
