@@ -599,7 +599,10 @@ fn the_device_names_each_dispatcher_and_takes_the_answer_the_office_kept() {
     assert!(synced.rejected_actions.is_empty(), "{synced:?}");
     let detail = client.job(job).unwrap();
     assert!(
-        !detail.value_conflicts.iter().any(|c| c.field == answers_field),
+        !detail
+            .value_conflicts
+            .iter()
+            .any(|c| c.field == answers_field),
         "{:?}",
         detail.value_conflicts
     );

@@ -49,8 +49,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod batch_texts;
 pub mod actors;
+mod batch_texts;
 pub mod billing;
 pub mod card;
 pub mod doc_id;

@@ -617,7 +617,8 @@ fn kept_copy(
 /// The same keys holding the same values (whatever conflicts they hold).
 fn same_map(a: &Map, b: &Map) -> bool {
     a.iter().count() == b.iter().count()
-        && a.iter().all(|(key, v)| b.get(key).is_some_and(|w| *w == v.value))
+        && a.iter()
+            .all(|(key, v)| b.get(key).is_some_and(|w| *w == v.value))
 }
 
 /// The text fields a change touched, as they read after it: what one change

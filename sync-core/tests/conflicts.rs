@@ -7,11 +7,11 @@
 mod common;
 
 use common::*;
-use fieldsync_core::job::{DetailsEdit, JobAction, Priority, Window};
 use fieldsync_core::automerge::{
     Automerge, ObjId, ObjType, PatchLog, ROOT, ReadDoc, ScalarValue, Value,
     transaction::Transactable,
 };
+use fieldsync_core::job::{DetailsEdit, JobAction, Priority, Window};
 use fieldsync_core::{ActionError, Job, JobDoc, LineId, RejectCode, Timestamp, validate_changes};
 use serde_json::json;
 
@@ -176,7 +176,10 @@ fn concurrent_checklist_answers_show_with_who_answered() {
     let mut phone = fork(&on_site, 11);
     let mut tablet = fork(&on_site, 12);
     let item = LineId::from_bytes([9; 16]);
-    for (device, value, at) in [(&mut phone, "1.5 bar", T0), (&mut tablet, "2.0 bar", T0 + 1)] {
+    for (device, value, at) in [
+        (&mut phone, "1.5 bar", T0),
+        (&mut tablet, "2.0 bar", T0 + 1),
+    ] {
         device
             .apply(
                 &JobAction::AnswerChecklist {
@@ -298,7 +301,11 @@ fn concurrent_checklist_answers_show_with_who_answered() {
         "in the office's name",
     );
     refused(
-        forge(&both_doc, Some(("device_time", ScalarValue::Timestamp(T0 + 5))), false),
+        forge(
+            &both_doc,
+            Some(("device_time", ScalarValue::Timestamp(T0 + 5))),
+            false,
+        ),
         "another time",
     );
     refused(forge(&phone_doc, None, false), "no conflict to resolve");

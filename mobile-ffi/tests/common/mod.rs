@@ -240,9 +240,8 @@ impl Office {
     pub fn resolve(&mut self, who: Principal, field: &str, actor: &str) {
         let held = self.docs.get_mut(&DocId::Job(self.job)).unwrap();
         let doc = held.doc.clone();
-        let mut job = JobDoc::from_trusted(
-            doc.with_actor(fieldsync_core::actors::office_actor(who.user)),
-        );
+        let mut job =
+            JobDoc::from_trusted(doc.with_actor(fieldsync_core::actors::office_actor(who.user)));
         job.apply(
             &JobAction::ResolveConflict {
                 field: field.into(),

@@ -396,15 +396,15 @@ async fn cancel_job(
     Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
 }
 
-/// Keeps one of the concurrent values of an office field listed in
-/// `job.conflicts` (office only): the value `actor` wrote is written again,
-/// superseding the others. Answers are the technician's to settle.
+/// Keeps one of the concurrent values of a field listed in `job.conflicts`
+/// (office only): the value `actor` wrote is written again, superseding the
+/// others. A checklist answer is copied whole, still the technician's.
 #[utoipa::path(post, path = "/v1/jobs/{id}/conflicts/resolve", tag = "jobs",
     params(("id" = Uuid, Path)),
     request_body = ResolveConflict,
     responses((status = 200, body = JobView), (status = 400, description = "No such conflict or value", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The conflict cannot be resolved by the office", body = ErrorBody)),
+        (status = 409, description = "The job's state does not allow it (closed)", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn resolve_conflict(
     State(state): State<AppState>,

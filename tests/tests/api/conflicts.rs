@@ -269,7 +269,10 @@ async fn conflicts_show_with_their_writers_and_the_office_keeps_one(
     let on_tablet = tablet.job(id);
     assert!(!on_tablet.conflicts.iter().any(|c| c.field == answers_field));
     assert_eq!(
-        on_tablet.checklist[0].answer.as_ref().map(|a| a.value.as_str()),
+        on_tablet.checklist[0]
+            .answer
+            .as_ref()
+            .map(|a| a.value.as_str()),
         Some("1.5 bar")
     );
 
