@@ -522,6 +522,12 @@ fn check_touched(
         }
     }
     for ((key, line), field) in &touched.lines {
+        if field.writer == Writer::Technician && !who.role.is_field() {
+            // Only an office keeping one value gets here (see `classify`);
+            // the copy was read and checked when its technician wrote it.
+            kept_copy(doc, field, line, deps, at)?;
+            continue;
+        }
         let path = format!("/{key}/{line}");
         let id: LineId = line
             .parse()
@@ -534,11 +540,6 @@ fn check_touched(
             .ok_or_else(|| forbidden(format!("{key} has no reader")))?;
         let unit = read(&m, Some(id))?;
         schema::check_unit_texts(field, &m)?;
-        if field.writer == Writer::Technician && !who.role.is_field() {
-            // Only an office keeping one value gets here (see `classify`).
-            kept_copy(doc, field, line, &now, deps, at)?;
-            continue;
-        }
         let prior = hydrate_map_at(doc, &[key, line], deps);
         if let (Some(prior), Shape::Lines { replaceable: false }) = (&prior, field.shape) {
             // Edited in place: only live lines, only by the one who wrote them.
@@ -581,14 +582,13 @@ fn kept_copy(
     doc: &Automerge,
     field: &Field,
     line: &str,
-    written: &Map,
     deps: &[ChangeHash],
     at: &[ChangeHash],
 ) -> Result<(), Rejection> {
     let refuse = || {
         forbidden(format!(
-            "the office only keeps one of the concurrent values of a {}",
-            field.line
+            "the office writes {} only to keep one of a {}'s concurrent values",
+            field.key, field.line
         ))
     };
     let Some((automerge::Value::Object(_), container)) =
@@ -606,9 +606,12 @@ fn kept_copy(
             })
             .collect()
     };
+    let Some(written) = hydrate_map_at(doc, &[field.key, line], at) else {
+        return Err(refuse());
+    };
     let before = values_at(deps);
     let in_conflict = before.len() > 1 && before.iter().any(|v| !same_map(v, &before[0]));
-    if !in_conflict || values_at(at).len() != 1 || !before.iter().any(|v| same_map(v, written)) {
+    if !in_conflict || values_at(at).len() != 1 || !before.iter().any(|v| same_map(v, &written)) {
         return Err(refuse());
     }
     Ok(())
