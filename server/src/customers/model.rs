@@ -174,11 +174,12 @@ pub fn phone_key(phone: &str) -> Option<String> {
     (!digits.is_empty()).then_some(digits)
 }
 
-/// A postcode as compared: no spaces, lower-cased (`1000 AB` = `1000ab`).
+/// A postcode as compared: letters and digits only, lower-cased
+/// (`1000 AB` = `1000ab`, `4050-262` = `4050262`).
 pub fn postcode_key(postcode: &str) -> String {
     postcode
         .chars()
-        .filter(|c| !c.is_whitespace())
+        .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -202,6 +203,7 @@ mod tests {
         );
         assert_eq!(phone_key("n/a"), None);
         assert_eq!(postcode_key("1000 AB"), "1000ab");
+        assert_eq!(postcode_key("4050-262"), "4050262");
         assert_eq!(serial_key(" BX-1 "), "bx-1");
     }
 }
