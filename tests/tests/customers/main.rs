@@ -7,11 +7,9 @@
 #[allow(dead_code)]
 mod helpers;
 #[path = "../common/raw.rs"]
-#[allow(dead_code)]
 mod raw;
 
 #[path = "../api/device.rs"]
-#[allow(dead_code)]
 mod device;
 #[path = "../api/office.rs"]
 mod office;
