@@ -18,6 +18,7 @@ mod office;
 mod setup;
 
 mod access;
+mod bench;
 mod registry;
 mod single_view;
 mod support;
