@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fieldsync_core::JobAction;
+use fieldsync_core::{JobAction, Quantity};
 
 use crate::error::{FieldsyncError, Result};
 use crate::http::{Http, SyncReply};
@@ -319,6 +319,44 @@ impl FieldsyncClient {
     pub fn void_part_line(&self, job_id: String, line_id: String) -> Result<()> {
         let line = parse_line(&line_id)?;
         self.act(&job_id, JobAction::VoidPartLine { line })
+    }
+
+    /// Sets how many units a part line of mine took (more from the same
+    /// van, or some put back). A serialized line keeps one serial per unit,
+    /// so its quantity cannot change: void it and add a new line.
+    pub fn set_part_quantity(&self, job_id: String, line_id: String, quantity: u32) -> Result<()> {
+        let line = parse_line(&line_id)?;
+        let quantity = Quantity::new(quantity)?;
+        self.act(&job_id, JobAction::SetPartQuantity { line, quantity })
+    }
+
+    /// Corrects a labour entry of mine in place: its minutes, rate and
+    /// description become these (only what differs is written).
+    pub fn correct_labour_entry(
+        &self,
+        job_id: String,
+        entry_id: String,
+        minutes: u32,
+        rate: String,
+        description: String,
+    ) -> Result<()> {
+        let entry = parse_line(&entry_id)?;
+        self.act(
+            &job_id,
+            JobAction::CorrectLabourEntry {
+                entry,
+                minutes,
+                rate,
+                description,
+            },
+        )
+    }
+
+    /// Voids a labour entry of mine: it stays on the job, marked voided,
+    /// and is no longer billed.
+    pub fn void_labour_entry(&self, job_id: String, entry_id: String) -> Result<()> {
+        let entry = parse_line(&entry_id)?;
+        self.act(&job_id, JobAction::VoidLabourEntry { entry })
     }
 
     pub fn add_note(&self, job_id: String, text: String) -> Result<()> {

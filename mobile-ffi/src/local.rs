@@ -4,6 +4,7 @@
 //! in a mutex.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
 use fieldsync_core::job::{AttachmentKind, PaymentMethod, keys};
@@ -368,6 +369,17 @@ impl Local {
                         ),
                     });
                 }
+                for c in &job.conflicts {
+                    out.push(Conflict {
+                        job_id: job_id.to_string(),
+                        kind: ConflictKind::ValueConflict,
+                        code: c.field.clone(),
+                        message: format!(
+                            "{} concurrent values; the office settles which to keep",
+                            c.values.len()
+                        ),
+                    });
+                }
             }
         }
         Ok(out)
@@ -442,9 +454,11 @@ impl Local {
 
     /// What this device knows of the server's records, for the rules that
     /// need them: its van (the one whose stock the server sends it), for
-    /// part lines. The server checks again with its own records.
+    /// part lines, and the price book as last synced, for part lines and
+    /// labour. The server checks again with its own records.
     fn context(&self, action: &JobAction) -> Result<Context> {
-        if !action.fields().contains(&keys::PARTS) {
+        let fields = action.fields();
+        if !fields.contains(&keys::PARTS) && !fields.contains(&keys::LABOUR) {
             return Ok(Context::default());
         }
         self.known_context()
@@ -452,7 +466,10 @@ impl Local {
 
     /// Everything this device knows of the server's records (see [`Self::context`]).
     fn known_context(&self) -> Result<Context> {
-        let ctx = Context::default();
+        let mut ctx = Context::default();
+        if let Some(book) = self.price_book()? {
+            ctx = ctx.with_price_book(Arc::new(book));
+        }
         Ok(match self.van()? {
             Some(stock) => ctx.with_technician_van(TechnicianVan::Assigned(stock.van)),
             None => ctx,
@@ -491,13 +508,10 @@ impl Local {
                 .and_then(|s| s.items.get(&sku))
                 .is_some_and(|i| !i.serials.is_empty());
         let serials: Vec<String> = serials.into_iter().map(|s| s.trim().to_owned()).collect();
-        if serialized && serials.len() != quantity.get() as usize {
-            return Err(FieldsyncError::invalid(format!(
-                "{sku} is serialized: give one serial number per unit ({} for {})",
-                serials.len(),
-                quantity.get()
-            )));
-        }
+        // The price book's rule, also for skus only the van stock knows
+        // carry serials.
+        fieldsync_core::rules::serials_per_unit(serialized, quantity, &serials)
+            .map_err(|r| FieldsyncError::invalid(format!("{sku}: {}", r.message)))?;
         let line = new_line();
         self.act(
             job_id,

@@ -68,6 +68,8 @@ pub struct JobDetail {
     pub status_history: Vec<StatusEntry>,
     /// Concurrent status values that lost (see sync-core's conflict rule).
     pub status_conflicts: Vec<String>,
+    /// Other fields written concurrently with different values.
+    pub value_conflicts: Vec<ValueConflict>,
     pub labour: Vec<LabourLine>,
     pub parts: Vec<PartLine>,
     pub checklist: Vec<ChecklistLine>,
@@ -96,6 +98,7 @@ pub struct LabourLine {
     pub minutes: u32,
     pub rate: String,
     pub description: String,
+    pub voided: bool,
     pub device_time_ms: i64,
 }
 
@@ -210,6 +213,32 @@ pub enum ConflictKind {
     Rejected,
     /// The technician and the office wrote different statuses concurrently.
     StatusConflict,
+    /// Different values were written concurrently to the window, the
+    /// priority, a detail or a checklist answer (`code` is the field; the
+    /// job's `value_conflicts` lists the values and their writers).
+    ValueConflict,
+}
+
+/// A field of a job that holds concurrent values (sync-core's `Job::conflicts`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ValueConflict {
+    /// `/window`, `/priority`, `/problem`, `/customer/name`, ...,
+    /// `/answers/{checklist item id}`.
+    pub field: String,
+    /// The shown value first.
+    pub values: Vec<ConflictingValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConflictingValue {
+    /// The value as JSON (the window as `{"start": ms, "end": ms}`).
+    pub value_json: String,
+    /// The automerge actor that wrote it (this device's is `actor_id()`).
+    pub actor_id: String,
+    /// The user the value names as its writer: the technician an answer
+    /// records, or the office user whose edit through the server's API
+    /// wrote it (their actor carries their user id).
+    pub by_user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -314,7 +343,9 @@ pub(crate) fn summary(
         window_start_ms: job.window.start.0,
         window_end_ms: job.window.end.0,
         pending_changes,
-        has_conflicts: has_conflicts || !job.status_conflicts.is_empty(),
+        has_conflicts: has_conflicts
+            || !job.status_conflicts.is_empty()
+            || !job.conflicts.is_empty(),
         frozen,
     }
 }
@@ -322,7 +353,9 @@ pub(crate) fn summary(
 pub(crate) fn rejected_action(d: &crate::journal::Dropped) -> RejectedAction {
     use fieldsync_core::JobAction::*;
     let line = match &d.entry.action {
-        AddLabour { entry, .. } => Some(entry.to_string()),
+        AddLabour { entry, .. } | CorrectLabourEntry { entry, .. } | VoidLabourEntry { entry } => {
+            Some(entry.to_string())
+        }
         UsePart { line, .. } | SetPartQuantity { line, .. } | VoidPartLine { line } => {
             Some(line.to_string())
         }
@@ -365,6 +398,22 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
             .iter()
             .map(|s| s.as_str().to_owned())
             .collect(),
+        value_conflicts: job
+            .conflicts
+            .iter()
+            .map(|c| ValueConflict {
+                field: c.field.clone(),
+                values: c
+                    .values
+                    .iter()
+                    .map(|v| ConflictingValue {
+                        value_json: v.value.to_string(),
+                        actor_id: v.actor.clone(),
+                        by_user_id: v.by.map(|u| u.to_string()),
+                    })
+                    .collect(),
+            })
+            .collect(),
         labour: job
             .labour
             .iter()
@@ -373,6 +422,7 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
                 minutes: l.minutes,
                 rate: l.rate.clone(),
                 description: l.description.clone(),
+                voided: l.voided,
                 device_time_ms: l.device_time.0,
             })
             .collect(),

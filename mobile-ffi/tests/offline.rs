@@ -358,6 +358,412 @@ fn logging_out_keeps_the_work_and_another_user_waits_for_it_to_sync() {
     );
 }
 
+#[test]
+fn the_price_book_and_required_answers_are_checked_before_a_change_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let pending = client.pending_change_count().unwrap();
+    // A labour rate and a sku the synced price book does not have.
+    let rejected = |err: FieldsyncError| {
+        assert!(
+            matches!(&err, FieldsyncError::Rejected { code, reason }
+                if code == "not_in_price_book" && reason.contains("price book")),
+            "{err:?}"
+        );
+    };
+    rejected(
+        client
+            .add_labour(job.clone(), 30, "weekend".into(), String::new())
+            .unwrap_err(),
+    );
+    rejected(
+        client
+            .use_part(job.clone(), "GHOST-1".into(), 1, vec![], None)
+            .unwrap_err(),
+    );
+    assert_eq!(
+        client.pending_change_count().unwrap(),
+        pending,
+        "nothing kept"
+    );
+    // The required checklist item blocks completion until it is answered.
+    client
+        .add_labour(job.clone(), 30, "standard".into(), String::new())
+        .unwrap();
+    client
+        .capture_signature(job.clone(), "Ana Silva".into(), SIG.into())
+        .unwrap();
+    let err = client.complete(job.clone()).unwrap_err();
+    assert!(
+        matches!(&err, FieldsyncError::NotAllowed { reason } if reason.contains("required checklist item")),
+        "{err:?}"
+    );
+    client
+        .answer_checklist(job.clone(), office.checklist_item.to_string(), "yes".into())
+        .unwrap();
+    client.complete(job.clone()).unwrap();
+    let synced = office.sync(&client);
+    assert!(
+        synced
+            .jobs
+            .iter()
+            .all(|j| matches!(j.outcome, JobSyncOutcome::Accepted)),
+        "{synced:?}"
+    );
+    assert_eq!(
+        office.job_doc().read().unwrap().status.as_str(),
+        "completed"
+    );
+}
+
+#[test]
+fn labour_is_corrected_and_voided_and_a_part_quantity_set_on_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let typo = client
+        .add_labour(job.clone(), 600, "standard".into(), "Bled radiators".into())
+        .unwrap();
+    let twice = client
+        .add_labour(job.clone(), 30, "standard".into(), "Bled radiators".into())
+        .unwrap();
+    let valve = client
+        .use_part(job.clone(), "VALVE-1".into(), 1, vec![], None)
+        .unwrap();
+    let pump = client
+        .use_part(job.clone(), "PUMP-9".into(), 1, vec!["P-1".into()], None)
+        .unwrap();
+
+    // 600 minutes was meant to be 60; the second entry was a duplicate; two valves were used.
+    client
+        .correct_labour_entry(
+            job.clone(),
+            typo.clone(),
+            60,
+            "standard".into(),
+            "Bled radiators".into(),
+        )
+        .unwrap();
+    client
+        .void_labour_entry(job.clone(), twice.clone())
+        .unwrap();
+    client
+        .set_part_quantity(job.clone(), valve.clone(), 2)
+        .unwrap();
+    // Refused, nothing kept: a voided entry, an unknown rate, a zero
+    // quantity, and a serialized line's quantity (one serial per unit).
+    let pending = client.pending_change_count().unwrap();
+    assert!(matches!(
+        client.correct_labour_entry(
+            job.clone(),
+            twice.clone(),
+            10,
+            "standard".into(),
+            String::new()
+        ),
+        Err(FieldsyncError::NotAllowed { .. })
+    ));
+    assert!(matches!(
+        client.correct_labour_entry(job.clone(), typo.clone(), 60, "weekend".into(), String::new()),
+        Err(FieldsyncError::Rejected { code, .. }) if code == "not_in_price_book"
+    ));
+    assert!(matches!(
+        client.set_part_quantity(job.clone(), valve.clone(), 0),
+        Err(FieldsyncError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        client.set_part_quantity(job.clone(), pump.clone(), 2),
+        Err(FieldsyncError::InvalidInput { .. })
+    ));
+    assert_eq!(client.pending_change_count().unwrap(), pending);
+
+    let detail = client.job(job.clone()).unwrap();
+    let entry = |id: &str| detail.labour.iter().find(|l| l.id == id).unwrap().clone();
+    assert_eq!((entry(&typo).minutes, entry(&typo).voided), (60, false));
+    assert!(entry(&twice).voided, "voided, never deleted");
+    let bill = detail.billing.expect("billed offline");
+    let labour: Vec<_> = bill
+        .lines
+        .iter()
+        .filter(|l| l.kind == "labour")
+        .map(|l| (l.source_id.clone().unwrap(), l.quantity))
+        .collect();
+    assert_eq!(
+        labour,
+        [(typo.clone(), 60)],
+        "the voided entry is not billed"
+    );
+    let valve_line = bill
+        .lines
+        .iter()
+        .find(|l| l.source_id.as_deref() == Some(valve.as_str()))
+        .unwrap();
+    assert_eq!(valve_line.quantity, 2);
+
+    // The office gets the same.
+    let synced = office.sync(&client);
+    assert!(
+        synced
+            .jobs
+            .iter()
+            .all(|j| matches!(j.outcome, JobSyncOutcome::Accepted)),
+        "{synced:?}"
+    );
+    let at_office = office.job_doc().read().unwrap();
+    assert_eq!(at_office.labour.len(), 2);
+    assert_eq!(at_office.active_labour().count(), 1);
+    assert_eq!(
+        at_office
+            .part(valve.parse().unwrap())
+            .unwrap()
+            .quantity
+            .get(),
+        2
+    );
+}
+
+#[test]
+fn the_device_names_each_dispatcher_and_takes_the_answer_the_office_kept() {
+    use fieldsync_core::actors::office_actor;
+    use fieldsync_core::automerge::ActorId;
+    use fieldsync_core::job::{JobAction, Window};
+    use fieldsync_core::{Principal, Role, Timestamp, UserId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    office.sync(&client);
+    let item = office.checklist_item.to_string();
+    client
+        .answer_checklist(job.clone(), item.clone(), "1.5 bar".into())
+        .unwrap();
+    // Two dispatchers move the window through the API at the same time
+    // (each with their own API actor) while the tablet answers too.
+    let ana = Principal::new(UserId::from_bytes([2; 16]), Role::Dispatcher);
+    let rui = Principal::new(UserId::from_bytes([7; 16]), Role::Dispatcher);
+    let window = |h: i64| {
+        JobAction::EditWindow(
+            Window::new(
+                Timestamp(T0 + h * 3_600_000),
+                Timestamp(T0 + (h + 2) * 3_600_000),
+            )
+            .unwrap(),
+        )
+    };
+    let answer = JobAction::AnswerChecklist {
+        item: office.checklist_item,
+        value: "2.0 bar".into(),
+    };
+    office.concurrent_as(vec![
+        (office_actor(ana.user), ana, vec![window(1)]),
+        (office_actor(rui.user), rui, vec![window(5)]),
+        (ActorId::from([41; 16]), office.tech, vec![answer]),
+    ]);
+    office.sync(&client);
+
+    let detail = client.job(job.clone()).unwrap();
+    let writers = |f: &str| -> Vec<Option<String>> {
+        detail
+            .value_conflicts
+            .iter()
+            .find(|c| c.field == f)
+            .unwrap_or_else(|| panic!("no conflict at {f}: {:?}", detail.value_conflicts))
+            .values
+            .iter()
+            .map(|v| v.by_user_id.clone())
+            .collect()
+    };
+    let mut windows = writers("/window");
+    windows.sort();
+    let mut expected = vec![Some(ana.user.to_string()), Some(rui.user.to_string())];
+    expected.sort();
+    assert_eq!(windows, expected, "each dispatcher by name");
+    let answers_field = format!("/answers/{item}");
+    assert_eq!(writers(&answers_field).len(), 2);
+
+    // The office keeps the tablet's answer with one action; the device
+    // takes it (still the technician's) and shows no answer conflict.
+    let tablet = ActorId::from([41; 16]).to_hex_string();
+    office.resolve(ana, &answers_field, &tablet);
+    let synced = office.sync(&client);
+    assert!(synced.rejected_actions.is_empty(), "{synced:?}");
+    let detail = client.job(job).unwrap();
+    assert!(
+        !detail
+            .value_conflicts
+            .iter()
+            .any(|c| c.field == answers_field),
+        "{:?}",
+        detail.value_conflicts
+    );
+    assert_eq!(detail.checklist[0].answer.as_deref(), Some("2.0 bar"));
+    let at_office = office.job_doc().read().unwrap();
+    assert_eq!(
+        at_office.checklist[0].answer.as_ref().map(|a| a.by),
+        Some(office.tech.user)
+    );
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+}
+
+#[test]
+fn concurrent_windows_details_and_answers_show_on_the_device_with_their_writers() {
+    use fieldsync_core::job::{DetailsEdit, JobAction, Window};
+    use fieldsync_core::{Principal, Role, Timestamp, UserId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    office.sync(&client);
+    // This device answers the question while offline...
+    client
+        .answer_checklist(
+            job.clone(),
+            office.checklist_item.to_string(),
+            "1.5 bar".into(),
+        )
+        .unwrap();
+    assert!(client.conflicts().unwrap().is_empty());
+    // ...while two office desks set different windows and addresses, and
+    // the technician's tablet gives another answer.
+    let desk = Principal::new(UserId::from_bytes([2; 16]), Role::Dispatcher);
+    let window = |h: i64| {
+        Window::new(
+            Timestamp(T0 + h * 3_600_000),
+            Timestamp(T0 + (h + 2) * 3_600_000),
+        )
+        .unwrap()
+    };
+    let address = |a: &str| {
+        JobAction::EditDetails(DetailsEdit {
+            site_address: Some(a.into()),
+            ..Default::default()
+        })
+    };
+    office.concurrent(vec![
+        (
+            201,
+            desk,
+            vec![
+                JobAction::EditWindow(window(1)),
+                address("Rua Nova 2, Lisboa"),
+            ],
+        ),
+        (
+            202,
+            desk,
+            vec![
+                JobAction::EditWindow(window(5)),
+                address("Rua Velha 3, Lisboa"),
+            ],
+        ),
+        (
+            41,
+            office.tech,
+            vec![JobAction::AnswerChecklist {
+                item: office.checklist_item,
+                value: "2.0 bar".into(),
+            }],
+        ),
+    ]);
+    office.sync(&client);
+
+    let detail = client.job(job.clone()).unwrap();
+    assert!(detail.summary.has_conflicts);
+    let field = |f: &str| {
+        detail
+            .value_conflicts
+            .iter()
+            .find(|c| c.field == f)
+            .unwrap_or_else(|| panic!("no conflict at {f}: {:?}", detail.value_conflicts))
+            .values
+            .iter()
+            .map(|v| {
+                (
+                    v.value_json.clone(),
+                    v.actor_id.clone(),
+                    v.by_user_id.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let hex = |n: u8| fieldsync_core::automerge::ActorId::from([n; 16]).to_hex_string();
+    let w = |h: i64| {
+        format!(
+            r#"{{"end":{},"start":{}}}"#,
+            T0 + (h + 2) * 3_600_000,
+            T0 + h * 3_600_000
+        )
+    };
+    let windows = field("/window");
+    assert!(windows.contains(&(w(1), hex(201), None)), "{windows:?}");
+    assert!(windows.contains(&(w(5), hex(202), None)), "{windows:?}");
+    assert_eq!(
+        windows[0].0,
+        w((detail.summary.window_start_ms - T0) / 3_600_000),
+        "the shown window first"
+    );
+    let addresses = field("/site/address");
+    assert!(addresses.contains(&(r#""Rua Nova 2, Lisboa""#.to_owned(), hex(201), None)));
+    assert!(addresses.contains(&(r#""Rua Velha 3, Lisboa""#.to_owned(), hex(202), None)));
+    let tech = Some(office.tech.user.to_string());
+    let answers = field(&format!("/answers/{}", office.checklist_item));
+    assert!(answers.contains(&(
+        r#""1.5 bar""#.to_owned(),
+        client.actor_id().unwrap(),
+        tech.clone()
+    )));
+    assert!(answers.contains(&(r#""2.0 bar""#.to_owned(), hex(41), tech)));
+    // The conflicts list names each field.
+    let listed: Vec<String> = client
+        .conflicts()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == ConflictKind::ValueConflict)
+        .map(|c| c.code)
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.contains(&"/window".to_owned()));
+
+    // Answering again settles the answer for everyone.
+    client
+        .answer_checklist(
+            job.clone(),
+            office.checklist_item.to_string(),
+            "1.5 bar".into(),
+        )
+        .unwrap();
+    office.sync(&client);
+    let settled = client.job(job).unwrap();
+    assert_eq!(
+        settled.value_conflicts.len(),
+        2,
+        "{:?}",
+        settled.value_conflicts
+    );
+    assert!(
+        office
+            .job_doc()
+            .read()
+            .unwrap()
+            .conflicts
+            .iter()
+            .all(|c| !c.field.starts_with("/answers"))
+    );
+}
+
 /// An app driving the sans-IO calls may apply an answer late (a background
 /// transfer finishing after a later sync, a retried request answered
 /// twice). An answer from before the job was reassigned, applied after the

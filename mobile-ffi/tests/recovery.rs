@@ -286,3 +286,80 @@ fn without_a_journal_for_every_pending_change_nothing_is_dropped() {
     assert_eq!(client.pending_change_count().unwrap(), 0);
     assert!(office.job_doc().read().unwrap().notes.contains("on my way"));
 }
+
+/// Labour corrections and voids go through the same journaled action path:
+/// a refused correction is dropped and rolled back, a later note and void
+/// are replayed and synced, and the entry keeps its synced values.
+#[test]
+fn a_refused_labour_correction_rolls_back_and_a_later_void_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = signed_in(dir.path(), &mut office, false);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let entry = client
+        .add_labour(
+            job.clone(),
+            45,
+            "standard".into(),
+            "Bled the radiators".into(),
+        )
+        .unwrap();
+    let synced = office.sync(&client);
+    assert_eq!(synced.jobs[0].outcome, JobSyncOutcome::Accepted);
+
+    // Offline: a correction (refused below), then a note and a void.
+    client
+        .correct_labour_entry(
+            job.clone(),
+            entry.clone(),
+            60,
+            "standard".into(),
+            "Bled and refilled".into(),
+        )
+        .unwrap();
+    client
+        .add_note(job.clone(), "Radiator valve stiff".into())
+        .unwrap();
+    assert_eq!(client.job(job.clone()).unwrap().labour[0].minutes, 60);
+
+    office.job_read_only = true;
+    let first = office.round(&client, client.sync_request().unwrap());
+    office.job_read_only = false;
+    let dropped = &first.rejected_actions;
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    let correction = by_action(dropped, "correct_labour_entry");
+    assert!(correction.refused_by_server && correction.code == "forbidden");
+    assert_eq!(correction.line_id.as_deref(), Some(entry.as_str()));
+    assert!(
+        correction.action_json.contains("Bled and refilled"),
+        "{}",
+        correction.action_json
+    );
+    // Rolled back on the device: the entry reads as the server has it.
+    let device = client.job(job.clone()).unwrap();
+    assert_eq!(device.labour[0].minutes, 45);
+    assert_eq!(device.labour[0].description, "Bled the radiators");
+    assert!(device.notes.contains("valve stiff"));
+    assert!(first.more_rounds);
+    let second = office.round(&client, client.next_sync_request().unwrap().unwrap());
+    assert_eq!(
+        second.jobs[0].outcome,
+        JobSyncOutcome::Accepted,
+        "{second:?}"
+    );
+
+    // A void after the rollback is an ordinary action: it syncs.
+    client
+        .void_labour_entry(job.clone(), entry.clone())
+        .unwrap();
+    let third = office.sync(&client);
+    assert_eq!(third.jobs[0].outcome, JobSyncOutcome::Accepted);
+    let server = office.job_doc().read().unwrap();
+    assert_eq!(server.labour.len(), 1);
+    assert_eq!(server.labour[0].minutes, 45);
+    assert!(server.labour[0].voided);
+    assert!(server.notes.contains("valve stiff"));
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+}

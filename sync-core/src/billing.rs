@@ -24,8 +24,13 @@
 //!   the subtotal, not per line, keeps the total independent of line order.
 //! - Payments collected on site are subtracted to give the balance due.
 //!
-//! Unknown skus and labour rates are billed at zero with a warning, so the
-//! office sees the gap instead of a wrong price.
+//! - Voided labour entries, like voided part lines, are not billed.
+//!
+//! The validator refuses skus and labour rates the price book lacks
+//! (`not_in_price_book`, [`crate::rules`]). One that is still there (a job
+//! stored before that rule, or a price book that dropped an entry since)
+//! is billed at zero with a warning, so the office sees the gap instead of
+//! a wrong price.
 //!
 //! ```
 //! use fieldsync_core::billing::round_half_up;
@@ -157,7 +162,7 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
             covered,
         )?);
     }
-    for entry in &job.labour {
+    for entry in job.active_labour() {
         let (rate, name) = match book.labour_rates.get(&entry.rate) {
             Some(r) => (r.hourly, r.name.clone()),
             None => {

@@ -12,6 +12,9 @@
 //!   [`validate::Context`] of what the server knows, such as the technician's van);
 //! - [`pricebook`], [`billing`]: the server-authored price book and the one
 //!   function that turns a job into an invoice (integer minor units);
+//! - [`rules`]: the rules that need the whole job or the price book (required
+//!   checklist items, serials per unit, known skus and labour rates), one
+//!   function each, called by actions and the validator alike;
 //! - [`card`]: the card-number test every free-text field passes;
 //! - [`vanstock`]: a van's stock as the server last knew it;
 //! - [`sync`]: the sans-IO batched sync protocol (`docs/sync-protocol.md`).
@@ -46,6 +49,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod actors;
 mod batch_texts;
 pub mod billing;
 pub mod card;
@@ -56,6 +60,7 @@ pub mod ids;
 pub mod job;
 pub mod pricebook;
 pub mod role;
+pub mod rules;
 pub mod status;
 pub mod sync;
 pub mod validate;

@@ -20,14 +20,18 @@
 //!   the notes, are checked again as merged after the batch);
 //! - **who it is**: a technician only writes jobs assigned to them (at the
 //!   change's dependencies) and only their own lines; the office never
-//!   writes labour, parts, payments, answers or signatures;
+//!   writes labour, parts, payments or signatures, and writes an answer
+//!   only to keep one of its concurrent values, copied exactly;
 //! - **the lifecycle**: status moves follow [`Status::can_move`], each move
 //!   carries exactly one matching history entry, completion needs a
 //!   signature and work, and a closed job only takes notes;
 //! - **what the server knows** ([`Context`]): a technician's part line takes
-//!   stock from the van the server has them on.
+//!   stock from the van the server has them on; skus and labour rates are in
+//!   the price book the job bills with, and serialized skus carry one serial
+//!   per unit ([`crate::rules`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use automerge::hydrate::{Map, Value};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
@@ -40,8 +44,10 @@ use crate::ids::{LineId, LocationId, UserId};
 use crate::job::keys as k;
 use crate::job::read::{self, read_job, read_status};
 use crate::job::schema::{self, Field, Shape, When, Writer};
-use crate::job::{Job, PartLine};
+use crate::job::{Job, LabourEntry, PartLine};
+use crate::pricebook::PriceBook;
 use crate::role::Principal;
+use crate::rules;
 use crate::status::Status;
 
 /// Why a set of changes was refused. Carried per document in sync responses.
@@ -63,7 +69,8 @@ pub enum RejectCode {
     NotAssigned,
     /// A status move the lifecycle does not allow.
     Transition,
-    /// Completion without a signature or without any work recorded.
+    /// Completion without a signature, without any work recorded, or with a
+    /// required checklist item unanswered.
     Incomplete,
     /// A change was authored by an actor that does not belong to the caller's device.
     ForeignActor,
@@ -71,6 +78,10 @@ pub enum RejectCode {
     Malformed,
     /// A technician's part line names a van that is not theirs.
     WrongVan,
+    /// A part line of a serialized sku without one serial per unit.
+    Serials,
+    /// A sku or labour rate the price book the job bills with does not have.
+    NotInPriceBook,
 }
 
 impl Rejection {
@@ -107,11 +118,19 @@ fn forbidden(msg: impl Into<String>) -> Rejection {
 pub struct Context {
     /// The van of the technician sending the changes.
     pub technician_van: TechnicianVan,
+    /// The price book the job bills with (the server's current one); `None`
+    /// where it is not known, which skips the price-book rules.
+    pub price_book: Option<Arc<PriceBook>>,
 }
 
 impl Context {
     pub fn with_technician_van(mut self, van: TechnicianVan) -> Self {
         self.technician_van = van;
+        self
+    }
+
+    pub fn with_price_book(mut self, book: Arc<PriceBook>) -> Self {
+        self.price_book = Some(book);
         self
     }
 }
@@ -302,6 +321,9 @@ fn classify(
         Writer::Office if !field.writer.admits(who.role) => {
             return Err(forbidden(format!("only the office edits {key}")));
         }
+        // The office keeping one of an answer's concurrent values is
+        // checked as a copy in `check_touched`.
+        Writer::Technician if field.office_keeps && who.role.is_office() => {}
         Writer::Technician if !field.writer.admits(who.role) => {
             return Err(forbidden(format!("only the technician writes {key}")));
         }
@@ -500,6 +522,12 @@ fn check_touched(
         }
     }
     for ((key, line), field) in &touched.lines {
+        if field.writer == Writer::Technician && !who.role.is_field() {
+            // Only an office keeping one value gets here (see `classify`);
+            // the copy was read and checked when its technician wrote it.
+            kept_copy(doc, field, line, deps, at)?;
+            continue;
+        }
         let path = format!("/{key}/{line}");
         let id: LineId = line
             .parse()
@@ -531,10 +559,69 @@ fn check_touched(
                 .as_ref()
                 .map(|p| read::read_part(id, MapRef::new(p, &path)))
                 .transpose()?;
-            own_van(&read::read_part(id, m)?, prior.as_ref(), who, ctx)?;
+            let part = read::read_part(id, m)?;
+            own_van(&part, prior.as_ref(), who, ctx)?;
+            priced_part(&part, prior.as_ref(), ctx)?;
+        }
+        if *key == k::LABOUR {
+            let prior = prior
+                .as_ref()
+                .map(|p| read::read_labour(id, MapRef::new(p, &path)))
+                .transpose()?;
+            priced_labour(&read::read_labour(id, m)?, prior.as_ref(), ctx)?;
         }
     }
     Ok(())
+}
+
+/// An office write of a technician's line (a checklist answer) resolves a
+/// conflict and nothing else: at the change's dependencies the line held
+/// different concurrent values, the change writes one of them again exactly
+/// (value, writer and time) and leaves the line holding only that.
+fn kept_copy(
+    doc: &Automerge,
+    field: &Field,
+    line: &str,
+    deps: &[ChangeHash],
+    at: &[ChangeHash],
+) -> Result<(), Rejection> {
+    let refuse = || {
+        forbidden(format!(
+            "the office writes {} only to keep one of a {}'s concurrent values",
+            field.key, field.line
+        ))
+    };
+    let Some((automerge::Value::Object(_), container)) =
+        doc.get_at(ROOT, field.key, deps).ok().flatten()
+    else {
+        return Err(refuse());
+    };
+    let values_at = |heads: &[ChangeHash]| -> Vec<Map> {
+        doc.get_all_at(&container, line, heads)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, id)| match ReadDoc::hydrate(doc, &id, Some(heads)) {
+                Ok(Value::Map(m)) => Some(m),
+                _ => None,
+            })
+            .collect()
+    };
+    let Some(written) = hydrate_map_at(doc, &[field.key, line], at) else {
+        return Err(refuse());
+    };
+    let before = values_at(deps);
+    let in_conflict = before.len() > 1 && before.iter().any(|v| !same_map(v, &before[0]));
+    if !in_conflict || values_at(at).len() != 1 || !before.iter().any(|v| same_map(v, &written)) {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+/// The same keys holding the same values (whatever conflicts they hold).
+fn same_map(a: &Map, b: &Map) -> bool {
+    a.iter().count() == b.iter().count()
+        && a.iter()
+            .all(|(key, v)| b.get(key).is_some_and(|w| *w == v.value))
 }
 
 /// The text fields a change touched, as they read after it: what one change
@@ -574,6 +661,36 @@ fn own_van(
         }
         TechnicianVan::NoVan => wrong("part lines take stock from your own van; you have none"),
     }
+}
+
+/// A part line that takes stock (a new line, or a new quantity) names a sku
+/// of the price book, with one serial per unit when the sku is serialized.
+/// Voiding is always allowed: it bills and takes nothing.
+fn priced_part(part: &PartLine, prior: Option<&PartLine>, ctx: &Context) -> Result<(), Rejection> {
+    let Some(book) = &ctx.price_book else {
+        return Ok(());
+    };
+    if prior.is_some_and(|p| p.quantity == part.quantity) {
+        return Ok(());
+    }
+    let price = rules::known_part(book, &part.sku)?;
+    rules::serials_per_unit(price.serialized, part.quantity, &part.serials)
+}
+
+/// A new labour entry, or one whose rate changes, names a rate of the price
+/// book. (Other edits of an entry keep its rate, known when it was written.)
+fn priced_labour(
+    entry: &LabourEntry,
+    prior: Option<&LabourEntry>,
+    ctx: &Context,
+) -> Result<(), Rejection> {
+    let Some(book) = &ctx.price_book else {
+        return Ok(());
+    };
+    if prior.is_some_and(|p| p.rate == entry.rate) {
+        return Ok(());
+    }
+    rules::known_labour_rate(book, &entry.rate).map(drop)
 }
 
 /// Checks a text field's limits as of `heads` (or now).

@@ -198,6 +198,9 @@ impl World {
             .nth(arg as usize % mine.len().max(1) % mine.iter().filter(|(_, p)| *p).count().max(1))
             .map(|(line, _)| *line);
         let worked = !job.labour.is_empty() || job.active_parts().next().is_some();
+        let unanswered = fieldsync_core::rules::unanswered_required(job)
+            .next()
+            .is_some();
         let new_part = |ids: &mut Ids| {
             let serial = arg.is_multiple_of(3);
             let quantity = if serial { 1 } else { 1 + u32::from(arg % 4) };
@@ -213,7 +216,31 @@ impl World {
                 van: van(1),
             }
         };
+        // The end of the visit: sign, answer the required checklist item,
+        // then complete once there is work.
+        let finish = || {
+            if job.signature.is_none() {
+                Some(JobAction::CaptureSignature {
+                    signer: "Ana".into(),
+                    image_sha256: format!("{arg:02x}").repeat(32),
+                })
+            } else if worked && unanswered {
+                Some(JobAction::AnswerChecklist {
+                    item: LineId::from_bytes([9; 16]),
+                    value: format!("answer {arg}"),
+                })
+            } else if worked {
+                Some(JobAction::Complete)
+            } else {
+                None
+            }
+        };
         match pick % 20 {
+            // The required answer made the end of the visit a step longer:
+            // come to it a little more often once there is work.
+            3 | 8 | 11 if worked && !arg.is_multiple_of(2) => {
+                finish().unwrap_or_else(|| new_part(&mut self.ids))
+            }
             0..=3 => new_part(&mut self.ids),
             4..=6 => JobAction::AddLabour {
                 entry: self.ids.line(),
@@ -239,20 +266,16 @@ impl World {
                 amount: Money(100 + i64::from(arg)),
                 reference: None,
             },
-            13 => JobAction::AnswerChecklist {
+            // Answered once while it is required; given again now and then,
+            // else on to the end of the visit.
+            13 if unanswered || arg.is_multiple_of(2) => JobAction::AnswerChecklist {
                 item: LineId::from_bytes([9; 16]),
                 value: format!("answer {arg}"),
             },
             14 if arg.is_multiple_of(4) => JobAction::UnableToComplete {
                 reason: "part missing".into(),
             },
-            // The end of the visit: sign, then complete once there is work.
-            _ if job.signature.is_none() => JobAction::CaptureSignature {
-                signer: "Ana".into(),
-                image_sha256: format!("{arg:02x}").repeat(32),
-            },
-            _ if worked => JobAction::Complete,
-            _ => new_part(&mut self.ids),
+            _ => finish().unwrap_or_else(|| new_part(&mut self.ids)),
         }
     }
 

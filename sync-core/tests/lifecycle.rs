@@ -20,13 +20,18 @@ fn merge(a: &JobDoc, b: &JobDoc) -> fieldsync_core::Job {
         .unwrap()
 }
 
-/// A job with technician 1 on site and work ready for completion.
+/// A job with technician 1 on site and work ready for completion (the
+/// required checklist item answered).
 fn ready(ids: &mut Ids) -> JobDoc {
     let mut job = fork(&new_job(ids.job(), Some(user(1))), 1);
     let t = tech(1);
     for a in [
         JobAction::StartTravel,
         JobAction::Arrive,
+        JobAction::AnswerChecklist {
+            item: fieldsync_core::LineId::from_bytes([9; 16]),
+            value: "yes".into(),
+        },
         JobAction::AddLabour {
             entry: ids.line(),
             minutes: 30,

@@ -827,3 +827,390 @@ fn actions_and_sync_share_one_text_limit() {
     );
     assert_eq!(outcome, Outcome::Accepted);
 }
+
+/// A job on site with a signature and one labour entry, the required
+/// checklist item still unanswered, written through the library.
+fn signed_job(ids: &mut Ids) -> (JobId, JobDoc) {
+    let id = ids.job();
+    let mut job = JobDoc::from_trusted(new_job(id, Some(user(1))).into_doc().with_actor(actor(1)));
+    for action in [
+        JobAction::StartTravel,
+        JobAction::Arrive,
+        JobAction::AddLabour {
+            entry: ids.line(),
+            minutes: 30,
+            rate: "standard".into(),
+            description: String::new(),
+        },
+        JobAction::CaptureSignature {
+            signer: "Ana Silva".into(),
+            image_sha256: "cd".repeat(32),
+        },
+    ] {
+        job.apply(&action, tech(1), Timestamp(T0)).unwrap();
+    }
+    (id, job)
+}
+
+/// The completion move as a client that is not our library writes it.
+fn raw_complete(tx: &mut Transaction<'_>) -> Result<(), AutomergeError> {
+    tx.put(ROOT, "status", "completed")?;
+    let history = root_obj(tx, "status_history");
+    let at = tx.length(&history);
+    let e = tx.insert_object(&history, at, ObjType::Map)?;
+    tx.put(&e, "from", "on_site")?;
+    tx.put(&e, "to", "completed")?;
+    tx.put(&e, "by", user(1).to_string())?;
+    tx.put(&e, "role", "technician")?;
+    tx.put(&e, "device_time", ScalarValue::Timestamp(T0))
+}
+
+#[test]
+fn a_required_checklist_item_blocks_completion_on_device_and_server() {
+    let mut ids = Ids::default();
+    let (id, job) = signed_job(&mut ids);
+    let t = tech(1);
+    // Through sync, as a raw change.
+    rejected(
+        &sync(
+            id,
+            &job,
+            &device_with(&job, raw_complete),
+            t,
+            &Context::default(),
+        ),
+        RejectCode::Incomplete,
+        &["required checklist item", "1 unanswered"],
+    );
+    // Through the library: refused before it becomes a change.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let err = device
+        .apply(&JobAction::Complete, t, Timestamp(T0))
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::NotAllowed(why) if why.contains("required checklist item")),
+        "{err:?}"
+    );
+    // Answered, the same raw completion goes through; an optional item the
+    // office adds meanwhile blocks nothing.
+    let mut answered = job.clone();
+    answered
+        .apply(
+            &JobAction::AnswerChecklist {
+                item: LineId::from_bytes([9; 16]),
+                value: "1.5 bar".into(),
+            },
+            t,
+            Timestamp(T0),
+        )
+        .unwrap();
+    answered
+        .apply(
+            &JobAction::SetChecklistItem(ChecklistQuestion {
+                id: ids.line(),
+                question: "Photo of the plate?".into(),
+                required: false,
+            }),
+            dispatcher(),
+            Timestamp(T0),
+        )
+        .unwrap();
+    assert_eq!(
+        sync(
+            id,
+            &answered,
+            &device_with(&answered, raw_complete),
+            t,
+            &Context::default()
+        ),
+        Outcome::Accepted
+    );
+    let mut device = JobDoc::from_trusted(answered.doc().fork().with_actor(actor(98)));
+    device
+        .apply(&JobAction::Complete, t, Timestamp(T0))
+        .unwrap();
+}
+
+/// A raw new part line by technician 1 from van 1.
+fn raw_part(
+    job: &JobDoc,
+    sku: &'static str,
+    quantity: i64,
+    serials: &'static [&'static str],
+) -> Automerge {
+    let line = ids_line();
+    device_with(job, move |tx| {
+        let parts = root_obj(tx, "parts");
+        let p = tx.put_object(&parts, line.to_string(), ObjType::Map)?;
+        tx.put(&p, "by", user(1).to_string())?;
+        tx.put(&p, "sku", sku)?;
+        tx.put(&p, "quantity", quantity)?;
+        let list = tx.put_object(&p, "serials", ObjType::List)?;
+        for (i, s) in serials.iter().enumerate() {
+            tx.insert(&list, i, *s)?;
+        }
+        tx.put(&p, "van", van(1).to_string())?;
+        tx.put(&p, "voided", false)?;
+        tx.put(&p, "device_time", ScalarValue::Timestamp(T0))
+    })
+}
+
+/// A raw new labour entry by technician 1.
+fn raw_labour(job: &JobDoc, rate: &'static str) -> Automerge {
+    let line = ids_line();
+    device_with(job, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let e = tx.put_object(&labour, line.to_string(), ObjType::Map)?;
+        tx.put(&e, "by", user(1).to_string())?;
+        tx.put(&e, "minutes", 45)?;
+        tx.put(&e, "rate", rate)?;
+        tx.put(&e, "description", "")?;
+        tx.put(&e, "device_time", ScalarValue::Timestamp(T0))
+    })
+}
+
+fn with_book() -> Context {
+    Context::default()
+        .with_technician_van(TechnicianVan::Assigned(van(1)))
+        .with_price_book(std::sync::Arc::new(price_book()))
+}
+
+#[test]
+fn a_serialized_sku_takes_one_serial_per_unit_through_sync() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let t = tech(1);
+    let ctx = with_book();
+    // PUMP-9 is serialized in the price book.
+    rejected(
+        &sync(id, &job, &raw_part(&job, "PUMP-9", 2, &[]), t, &ctx),
+        RejectCode::Serials,
+        &["serialized", "0 for 2"],
+    );
+    assert_eq!(
+        sync(
+            id,
+            &job,
+            &raw_part(&job, "PUMP-9", 2, &["P-1", "P-2"]),
+            t,
+            &ctx
+        ),
+        Outcome::Accepted
+    );
+    // A sku that is not serialized needs none.
+    assert_eq!(
+        sync(id, &job, &raw_part(&job, "VALVE-1", 2, &[]), t, &ctx),
+        Outcome::Accepted
+    );
+    // The library refuses it before it becomes a change.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let err = device
+        .apply_in(
+            &JobAction::UsePart {
+                line: ids.line(),
+                sku: sku("PUMP-9"),
+                quantity: Quantity::new(1).unwrap(),
+                serials: vec![],
+                van: van(1),
+            },
+            t,
+            Timestamp(T0),
+            &ctx,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Rejected(r) if r.code == RejectCode::Serials),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn skus_and_labour_rates_must_be_in_the_price_book_through_sync() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let t = tech(1);
+    let ctx = with_book();
+    rejected(
+        &sync(id, &job, &raw_part(&job, "GHOST-1", 1, &[]), t, &ctx),
+        RejectCode::NotInPriceBook,
+        &["GHOST-1", "price book", "version 7"],
+    );
+    rejected(
+        &sync(id, &job, &raw_labour(&job, "weekend"), t, &ctx),
+        RejectCode::NotInPriceBook,
+        &["labour rate", "version 7"],
+    );
+    assert_eq!(
+        sync(id, &job, &raw_labour(&job, "standard"), t, &ctx),
+        Outcome::Accepted
+    );
+    // Changing an entry's rate to an unknown one is refused too; editing its
+    // minutes is not a new price.
+    let (entry, _) = first_line(job.doc(), "labour");
+    let e = entry.clone();
+    let renamed = device_with(&job, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let l = tx.get(&labour, e.as_str())?.unwrap().1;
+        tx.put(&l, "rate", "weekend")
+    });
+    rejected(
+        &sync(id, &job, &renamed, t, &ctx),
+        RejectCode::NotInPriceBook,
+        &[],
+    );
+    let longer = device_with(&job, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let l = tx.get(&labour, entry.as_str())?.unwrap().1;
+        tx.put(&l, "minutes", 50)
+    });
+    assert_eq!(sync(id, &job, &longer, t, &ctx), Outcome::Accepted);
+    // Where the price book is not known, the rule is left to the server.
+    assert_eq!(
+        sync(
+            id,
+            &job,
+            &raw_part(&job, "GHOST-1", 1, &[]),
+            t,
+            &Context::default()
+        ),
+        Outcome::Accepted
+    );
+    // The library refuses both before they become changes.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let heads = device.doc().get_heads();
+    for action in [
+        JobAction::AddLabour {
+            entry: ids.line(),
+            minutes: 10,
+            rate: "weekend".into(),
+            description: String::new(),
+        },
+        JobAction::UsePart {
+            line: ids.line(),
+            sku: sku("GHOST-1"),
+            quantity: Quantity::new(1).unwrap(),
+            serials: vec![],
+            van: van(1),
+        },
+    ] {
+        let err = device
+            .apply_in(&action, t, Timestamp(T0), &ctx)
+            .unwrap_err();
+        assert!(
+            matches!(&err, ActionError::Rejected(r) if r.code == RejectCode::NotInPriceBook),
+            "{err:?}"
+        );
+    }
+    assert_eq!(device.doc().get_heads(), heads, "nothing kept");
+}
+
+#[test]
+fn a_labour_entry_is_voided_by_its_author_and_then_frozen() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let entry = job.read().unwrap().labour[0].id;
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    device
+        .apply(
+            &JobAction::VoidLabourEntry { entry },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap();
+    assert!(device.read().unwrap().labour[0].voided);
+    let outcome = sync_as(
+        id,
+        &job,
+        device.doc(),
+        tech(1),
+        actor(98),
+        &Context::default(),
+    );
+    assert_eq!(outcome, Outcome::Accepted);
+    let voided = JobDoc::from_trusted(device.doc().clone());
+    let l = entry.to_string();
+    let unvoid = device_with(&voided, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let e = tx.get(&labour, l.as_str())?.unwrap().1;
+        tx.put(&e, "voided", false)
+    });
+    let Outcome::Rejected { code, message, .. } =
+        sync(id, &voided, &unvoid, tech(1), &Context::default())
+    else {
+        panic!("un-voiding must be refused");
+    };
+    assert_eq!(code, RejectCode::Forbidden);
+    assert!(message.contains("voided labour entry"), "{message}");
+}
+
+#[test]
+fn a_labour_entry_is_corrected_in_place_and_a_voided_one_is_not_billed() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let entry = job.read().unwrap().labour[0].id;
+    let book = price_book();
+    let billed = |j: &JobDoc| {
+        fieldsync_core::billing::bill(&j.read().unwrap(), &book)
+            .unwrap()
+            .lines
+            .iter()
+            .filter(|l| l.kind == fieldsync_core::billing::LineKind::Labour)
+            .map(|l| (l.quantity, l.amount.0))
+            .collect::<Vec<_>>()
+    };
+    // 30 minutes at 55.00/h.
+    assert_eq!(billed(&job), [(30, 2750)]);
+
+    // The typo corrected: 45 minutes, through the library and through sync.
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let correct = JobAction::CorrectLabourEntry {
+        entry,
+        minutes: 45,
+        rate: "standard".into(),
+        description: "Bled the radiators".into(),
+    };
+    device.apply(&correct, tech(1), Timestamp(T0)).unwrap();
+    let ctx = with_book();
+    assert_eq!(
+        sync_as(id, &job, device.doc(), tech(1), actor(98), &ctx),
+        Outcome::Accepted
+    );
+    assert_eq!(billed(&device), [(45, 4125)]);
+    // Only what differs is written: the same values again change nothing.
+    assert!(device.apply(&correct, tech(1), Timestamp(T0)).is_err());
+    // Another technician may neither correct nor void it.
+    for action in [correct.clone(), JobAction::VoidLabourEntry { entry }] {
+        let err = device
+            .clone()
+            .apply(&action, tech(2), Timestamp(T0))
+            .unwrap_err();
+        assert!(matches!(err, ActionError::NotAllowed(_)), "{err:?}");
+    }
+
+    // Voided: kept on the job, not billed, frozen.
+    device
+        .apply(
+            &JobAction::VoidLabourEntry { entry },
+            tech(1),
+            Timestamp(T0),
+        )
+        .unwrap();
+    let read = device.read().unwrap();
+    assert_eq!(read.labour.len(), 1);
+    assert!(read.labour[0].voided);
+    assert_eq!(billed(&device), []);
+    let err = device.apply(&correct, tech(1), Timestamp(T0)).unwrap_err();
+    assert!(matches!(err, ActionError::NotAllowed(_)), "{err:?}");
+    let voided = JobDoc::from_trusted(device.doc().clone());
+    let l = entry.to_string();
+    let raw_edit = device_with(&voided, move |tx| {
+        let labour = root_obj(tx, "labour");
+        let e = tx.get(&labour, l.as_str())?.unwrap().1;
+        tx.put(&e, "minutes", 5)
+    });
+    rejected(
+        &sync(id, &voided, &raw_edit, tech(1), &ctx),
+        RejectCode::Forbidden,
+        &["voided labour entry"],
+    );
+}

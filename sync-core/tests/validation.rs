@@ -519,6 +519,15 @@ fn the_office_cannot_cancel_a_completed_job_or_set_an_inverted_window() {
         Timestamp(T0),
     )
     .unwrap();
+    job.apply(
+        &JobAction::AnswerChecklist {
+            item: fieldsync_core::LineId::from_bytes([9; 16]),
+            value: "yes".into(),
+        },
+        t,
+        Timestamp(T0),
+    )
+    .unwrap();
     job.apply(&JobAction::Complete, t, Timestamp(T0)).unwrap();
     let d = dispatcher();
     expect(

@@ -102,10 +102,10 @@ pub fn trigger_for(
     })
 }
 
-/// The labour descriptions (what was done), else the product serviced.
+/// The labour descriptions (what was done; voided entries were not), else the product serviced.
 fn work_done(job: &Job) -> String {
     let mut seen: Vec<&str> = Vec::new();
-    for l in &job.labour {
+    for l in job.active_labour() {
         let d = l.description.trim();
         if !d.is_empty() && !seen.contains(&d) {
             seen.push(d);

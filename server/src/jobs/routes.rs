@@ -5,6 +5,7 @@ use std::sync::Arc;
 use automerge::Automerge;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use fieldsync_core::actors::{office_actor, office_user_hex};
 use fieldsync_core::billing::bill;
 use fieldsync_core::job::read_job;
 use fieldsync_core::{
@@ -16,8 +17,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::views::{
-    AssignJob, CancelJob, CreateJob, EditJob, JobList, JobRejections, JobSummary, JobView,
-    ListQuery, RejectionsQuery, timestamp,
+    AssignJob, CancelJob, ConflictWriter, CreateJob, EditJob, JobList, JobRejections, JobSummary,
+    JobView, ListQuery, RejectionsQuery, ResolveConflict, timestamp,
 };
 use super::{JobFilter, JobRow};
 use crate::app::AppState;
@@ -26,7 +27,7 @@ use crate::authz::{JobScope, Permission};
 use crate::documents::{self, Derive, Edit, Projected, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
-use crate::store::{StoreError, now_utc};
+use crate::store::{DeviceActor, StoreError, now_utc};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,6 +35,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job, edit_job))
         .routes(routes!(assign_job))
         .routes(routes!(cancel_job))
+        .routes(routes!(resolve_conflict))
         .routes(routes!(job_rejections))
 }
 
@@ -113,7 +115,7 @@ async fn write_job(
             }
         }
     };
-    Ok(view(projected, written.version))
+    with_writers(state, view(projected, written.version)).await
 }
 
 /// Applies office actions to a stored job and answers with the result.
@@ -127,7 +129,8 @@ async fn act(
     who: Principal,
     actions: &[JobAction],
 ) -> Result<JobView, ApiError> {
-    let actor = state.actor.clone();
+    // The user's own actor, so a conflict's values name the dispatcher.
+    let actor = office_actor(who.user);
     write_job(state, id, |doc, current, now| {
         if doc.get_heads().is_empty() {
             return Err(ApiError::NotFound);
@@ -150,7 +153,61 @@ fn view(projected: Projected, version: i64) -> JobView {
         job: Arc::unwrap_or_clone(projected.job),
         billing: projected.invoice,
         version,
+        writers: Vec::new(),
     }
+}
+
+/// Names the writer of every actor in the job's conflicts: a device's user
+/// from the devices table, an office user's API actor by its user id (the
+/// server's own actor writes no values: only upgrades).
+async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, ApiError> {
+    let mut actors: Vec<&str> = view
+        .job
+        .conflicts
+        .iter()
+        .flat_map(|c| c.values.iter().map(|v| v.actor.as_str()))
+        .collect();
+    actors.sort_unstable();
+    actors.dedup();
+    let server = state.actor.to_hex_string();
+    let name = |user: UserId| async move {
+        match state.store.user(user).await {
+            Ok(user) => Ok(Some(user.username.to_string())),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    };
+    let mut writers = Vec::new();
+    for actor in actors {
+        let mut writer = ConflictWriter {
+            actor: actor.to_owned(),
+            kind: "unknown".into(),
+            user_id: None,
+            username: None,
+            device_id: None,
+        };
+        if actor == server {
+            writer.kind = "server".into();
+        } else if let Some(user) = office_user_hex(actor) {
+            writer.kind = "office_api".into();
+            writer.user_id = Some(user.as_uuid());
+            writer.username = name(user).await?;
+        } else if let Ok(device_actor) = actor.parse::<DeviceActor>() {
+            match state.store.device_by_actor(&device_actor).await {
+                Ok(device) => {
+                    writer.kind = "device".into();
+                    writer.user_id = Some(device.user_id.as_uuid());
+                    writer.device_id = Some(device.id.as_uuid());
+                    writer.username = name(device.user_id).await?;
+                }
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        writers.push(writer);
+    }
+    view.writers = writers;
+    Ok(view)
 }
 
 /// Creates a job (office only).
@@ -169,7 +226,7 @@ async fn create_job(
     let who = office(&caller)?;
     check_technician(&state, body.technician_id).await?;
     let spec = body.into_spec()?;
-    let actor = state.actor.clone();
+    let actor = office_actor(who.user);
     let view = write_job(&state, spec.id, |doc, _, now| {
         if !doc.get_heads().is_empty() {
             return Err(ApiError::Conflict(format!("job {} exists", spec.id)));
@@ -266,7 +323,8 @@ async fn get_job(
         .await
         .map_err(ApiError::internal)?;
     let invoice = book.as_deref().and_then(|b| bill(&job, b).ok());
-    Ok(axum::Json(view(Projected { job, invoice }, loaded.version)))
+    let view = view(Projected { job, invoice }, loaded.version);
+    Ok(axum::Json(with_writers(&state, view).await?))
 }
 
 /// Edits details, window or notes (office only); merges with device edits.
@@ -334,6 +392,30 @@ async fn cancel_job(
     let who = office(&caller)?;
     let action = JobAction::Cancel {
         reason: body.reason,
+    };
+    Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
+}
+
+/// Keeps one of the concurrent values of a field listed in `job.conflicts`
+/// (office only): the value `actor` wrote is written again, superseding the
+/// others. A checklist answer is copied whole, still the technician's.
+#[utoipa::path(post, path = "/v1/jobs/{id}/conflicts/resolve", tag = "jobs",
+    params(("id" = Uuid, Path)),
+    request_body = ResolveConflict,
+    responses((status = 200, body = JobView), (status = 400, description = "No such conflict or value", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The job's state does not allow it (closed)", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn resolve_conflict(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ResolveConflict>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    let who = office(&caller)?;
+    let action = JobAction::ResolveConflict {
+        field: body.field,
+        actor: body.actor,
     };
     Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
 }

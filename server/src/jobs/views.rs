@@ -200,6 +200,40 @@ pub struct JobView {
     pub billing: Option<Invoice>,
     /// The document's stored version (grows with every stored change).
     pub version: i64,
+    /// Who wrote each value in `job.conflicts`, by actor, as the server knows it.
+    pub writers: Vec<ConflictWriter>,
+}
+
+/// The writer behind an actor of `job.conflicts[].values[].actor`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConflictWriter {
+    pub actor: String,
+    /// `device` (a user's registered device; `user_id` and `username` name
+    /// its user), `office_api` (an edit through this API; `user_id` and
+    /// `username` name the office user who made it), `server` (the server's
+    /// own upgrades) or `unknown`.
+    pub kind: String,
+    pub user_id: Option<Uuid>,
+    pub username: Option<String>,
+    pub device_id: Option<Uuid>,
+}
+
+/// `POST /v1/jobs/{id}/conflicts/resolve`: keep the value `actor` wrote.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveConflict {
+    /// The conflict's `field`, e.g. `/window` or `/site/address`.
+    pub field: String,
+    /// The `actor` of the value to keep.
+    pub actor: String,
+}
+
+/// A path and an actor id, no text a person types: the kept value is one
+/// already in the job, checked when it was written.
+impl FreeText for ResolveConflict {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
 }
 
 /// One row of the jobs list (the SQL projection).

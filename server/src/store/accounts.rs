@@ -24,6 +24,9 @@ pub trait AccountStore: Send + Sync {
     /// [`StoreError::Conflict`]`(ActorIdTaken)` if another user's device has it.
     async fn register_device(&self, device: &Device) -> Result<Device>;
     async fn device(&self, id: DeviceId) -> Result<Device>;
+    /// The device registered with this actor id ([`StoreError::NotFound`]
+    /// if none): who wrote a change.
+    async fn device_by_actor(&self, actor: &DeviceActor) -> Result<Device>;
     /// Marks the device revoked (keeping the first revocation time) and
     /// revokes its refresh tokens, in one transaction.
     async fn revoke_device(&self, id: DeviceId, now: OffsetDateTime) -> Result<Device>;
@@ -384,6 +387,20 @@ impl AccountStore for SqlStore {
                      FROM devices WHERE id = $1",
                 )
                 .bind(id),
+            )
+            .await?;
+        device_from(&row)
+    }
+
+    async fn device_by_actor(&self, actor: &DeviceActor) -> Result<Device> {
+        let row = self
+            .db
+            .fetch_one(
+                Query::new(
+                    "SELECT id, user_id, name, actor_id, registered_at, revoked_at \
+                     FROM devices WHERE actor_id = $1",
+                )
+                .bind(&actor.as_bytes()[..]),
             )
             .await?;
         device_from(&row)

@@ -181,6 +181,11 @@ async fn sync(
         }
     }
 
+    // Skus and labour rates are checked against the price book jobs bill with.
+    let context = match &price_book {
+        Some(book) => context.with_price_book(Arc::clone(book)),
+        None => context,
+    };
     let derive = Derive {
         price_book: price_book.as_deref(),
         now,

@@ -151,6 +151,18 @@ async fn devices_belong_to_one_user(url: &str) {
         store.device(DeviceId::new_random()).await,
         Err(StoreError::NotFound)
     ));
+    // Who wrote a change: the device behind its actor.
+    let by_actor = store
+        .device_by_actor(&DeviceActor::from_bytes([1; 16]))
+        .await
+        .unwrap();
+    assert_eq!(by_actor, phone);
+    assert!(matches!(
+        store
+            .device_by_actor(&DeviceActor::from_bytes([9; 16]))
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn revoking_a_device_revokes_its_refresh_tokens(url: &str) {

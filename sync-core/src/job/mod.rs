@@ -1,5 +1,6 @@
 //! The job (work order) document: model, reading, named edits.
 
+pub mod conflicts;
 pub mod keys;
 mod model;
 mod ops;

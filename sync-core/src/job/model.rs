@@ -1,5 +1,7 @@
 //! The plain Rust view of one work order, as read from its automerge document.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use time::Date;
 
@@ -36,6 +38,36 @@ pub struct Job {
     /// Files the technician attached (schema 2; empty on older jobs).
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Fields written concurrently with different values (the window, the
+    /// priority, the details, checklist answers): the shown value and the
+    /// ones that lost, for the office to see and settle
+    /// ([`super::conflicts`]). Status conflicts are in `status_conflicts`.
+    #[serde(default)]
+    pub conflicts: Vec<Conflict>,
+}
+
+/// One field that holds concurrent values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// Its path: `/window`, `/priority`, `/problem`, `/customer/name`,
+    /// `/site/address`, `/asset/serial`, ..., `/answers/{checklist item id}`.
+    pub field: String,
+    /// Every value, the one the job shows first.
+    pub values: Vec<ConflictValue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictValue {
+    /// As JSON: a string, number, boolean or null; the window as
+    /// `{"start": ms, "end": ms}`; an answer as its text.
+    pub value: serde_json::Value,
+    /// The automerge actor (hex) whose change wrote it: a device, or an
+    /// office user's API edits ([`crate::actors::office_actor`]). The
+    /// server's job API says whose.
+    pub actor: String,
+    /// The user the value names as its writer: the one an answer records,
+    /// or the office user whose API edit wrote it.
+    pub by: Option<UserId>,
 }
 
 impl Job {
@@ -44,15 +76,30 @@ impl Job {
         self.parts.iter().filter(|p| !p.voided)
     }
 
-    /// What completion requires: a signature and at least one labour entry or part line.
-    pub fn completion_blocker(&self) -> Option<&'static str> {
+    /// What completion requires: a signature, at least one labour entry or
+    /// part line, and every required checklist item answered
+    /// ([`crate::rules::unanswered_required`]).
+    pub fn completion_blocker(&self) -> Option<Cow<'static, str>> {
+        let unanswered = crate::rules::unanswered_required(self).count();
         if self.signature.is_none() {
-            Some("completion needs the customer's signature")
-        } else if self.labour.is_empty() && self.active_parts().next().is_none() {
-            Some("completion needs at least one labour entry or part line")
+            Some("completion needs the customer's signature".into())
+        } else if self.active_labour().next().is_none() && self.active_parts().next().is_none() {
+            Some("completion needs at least one labour entry or part line".into())
+        } else if unanswered > 0 {
+            Some(
+                format!(
+                    "completion needs every required checklist item answered ({unanswered} unanswered)"
+                )
+                .into(),
+            )
         } else {
             None
         }
+    }
+
+    /// Labour entries that count (not voided).
+    pub fn active_labour(&self) -> impl Iterator<Item = &LabourEntry> {
+        self.labour.iter().filter(|l| !l.voided)
     }
 
     pub fn part(&self, line: LineId) -> Option<&PartLine> {
@@ -154,6 +201,9 @@ pub struct LabourEntry {
     /// A labour rate code from the price book (e.g. `standard`, `overtime`).
     pub rate: String,
     pub description: String,
+    /// Voided, never deleted: a typo is corrected by a new entry.
+    #[serde(default)]
+    pub voided: bool,
     pub device_time: Timestamp,
 }
 

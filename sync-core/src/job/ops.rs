@@ -6,7 +6,7 @@
 //! rejects is rolled back before anyone can see it.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
 use super::keys as k;
@@ -87,6 +87,18 @@ pub enum JobAction {
     VoidPartLine {
         line: LineId,
     },
+    /// Sets a labour entry of mine to these values (a typo corrected in
+    /// place; only what differs is written).
+    CorrectLabourEntry {
+        entry: LineId,
+        minutes: u32,
+        rate: String,
+        description: String,
+    },
+    /// Voids a labour entry of mine: kept, never deleted, and not billed.
+    VoidLabourEntry {
+        entry: LineId,
+    },
     AddNote {
         text: String,
     },
@@ -132,6 +144,14 @@ pub enum JobAction {
     Cancel {
         reason: String,
     },
+    /// Keeps one of the concurrent values of an office field or a
+    /// checklist answer (see [`Job::conflicts`]): the one `actor` (hex)
+    /// wrote is written again, which supersedes every value the office has
+    /// seen. An answer is copied whole, still in its technician's name.
+    ResolveConflict {
+        field: String,
+        actor: String,
+    },
 }
 
 impl JobAction {
@@ -144,6 +164,8 @@ impl JobAction {
             JobAction::UsePart { .. } => "use_part",
             JobAction::SetPartQuantity { .. } => "set_part_quantity",
             JobAction::VoidPartLine { .. } => "void_part_line",
+            JobAction::CorrectLabourEntry { .. } => "correct_labour_entry",
+            JobAction::VoidLabourEntry { .. } => "void_labour_entry",
             JobAction::AddNote { .. } => "add_note",
             JobAction::AnswerChecklist { .. } => "answer_checklist",
             JobAction::RecordPayment { .. } => "record_payment",
@@ -157,6 +179,7 @@ impl JobAction {
             JobAction::SetChecklistItem(_) => "set_checklist_item",
             JobAction::Reassign { .. } => "reassign",
             JobAction::Cancel { .. } => "cancel",
+            JobAction::ResolveConflict { .. } => "resolve_conflict",
         }
     }
 
@@ -168,7 +191,7 @@ impl JobAction {
             StartTravel | Arrive | Complete => &[k::STATUS, k::STATUS_HISTORY],
             UnableToComplete { .. } => &[k::UNABLE_REASON, k::STATUS, k::STATUS_HISTORY],
             Cancel { .. } => &[k::CANCEL_REASON, k::STATUS, k::STATUS_HISTORY],
-            AddLabour { .. } => &[k::LABOUR],
+            AddLabour { .. } | CorrectLabourEntry { .. } | VoidLabourEntry { .. } => &[k::LABOUR],
             UsePart { .. } | SetPartQuantity { .. } | VoidPartLine { .. } => &[k::PARTS],
             AddNote { .. } | EditNotes { .. } => &[k::NOTES],
             AnswerChecklist { .. } => &[k::ANSWERS],
@@ -179,6 +202,15 @@ impl JobAction {
             EditWindow(_) => &[k::WINDOW],
             SetChecklistItem(_) => &[k::CHECKLIST],
             Reassign { .. } => &[k::TECHNICIAN],
+            // The office fields that can hold a conflict; it writes one.
+            ResolveConflict { .. } => &[
+                k::WINDOW,
+                k::PRIORITY,
+                k::PROBLEM,
+                k::CUSTOMER,
+                k::SITE,
+                k::ASSET,
+            ],
         }
     }
 
@@ -574,11 +606,7 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             description,
             entry,
         } => {
-            if !(1..=24 * 60).contains(minutes) {
-                return Err(InvalidValue::new("minutes", "must be between 1 and 1440").into());
-            }
-            text_ok(rule(k::LABOUR, k::RATE), rate, true)?;
-            text_ok(rule(k::LABOUR, k::DESCRIPTION), description, false)?;
+            labour_ok(*minutes, rate, description)?;
             if job.labour.iter().any(|l| l.id == *entry) {
                 return deny("this labour entry already exists");
             }
@@ -619,6 +647,23 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             }
             if part.by != who.user {
                 return deny("the part line is someone else's");
+            }
+        }
+        CorrectLabourEntry {
+            entry,
+            minutes,
+            rate,
+            description,
+        } => {
+            let labour = own_labour(job, *entry, who)?;
+            if labour.voided {
+                return deny("the labour entry is voided");
+            }
+            labour_ok(*minutes, rate, description)?;
+        }
+        VoidLabourEntry { entry } => {
+            if own_labour(job, *entry, who)?.voided {
+                return deny("the labour entry is already voided");
             }
         }
         AddNote { text } => {
@@ -685,7 +730,7 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
                 return deny("only a job on site can be completed");
             }
             if let Some(why) = job.completion_blocker() {
-                return deny(why);
+                return Err(ActionError::NotAllowed(why));
             }
         }
         UnableToComplete { reason } => {
@@ -744,9 +789,116 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
         }
         SetChecklistItem(q) => text_ok(rule(k::CHECKLIST, k::QUESTION), &q.question, true)?,
         Cancel { reason } => text_ok(schema::rule(k::CANCEL_REASON, None), reason, true)?,
+        ResolveConflict { field, actor } => {
+            kept_value(job, field, actor)?;
+        }
         EditWindow(_) | Reassign { .. } => {}
     }
     Ok(())
+}
+
+/// The value `actor` wrote to the conflicting field `field` (an office
+/// field, or a checklist answer).
+fn kept_value<'j>(
+    job: &'j Job,
+    field: &str,
+    actor: &str,
+) -> Result<&'j ConflictValue, ActionError> {
+    let conflict = job
+        .conflicts
+        .iter()
+        .find(|c| c.field == field)
+        .ok_or_else(|| ActionError::NotFound("conflict".into()))?;
+    conflict
+        .values
+        .iter()
+        .find(|v| v.actor.eq_ignore_ascii_case(actor))
+        .ok_or_else(|| ActionError::NotFound("a value by this actor".into()))
+}
+
+/// Writes a conflicting field's kept value again.
+fn write_kept<T: Transactable>(
+    tx: &mut T,
+    field: &str,
+    kept: &ConflictValue,
+) -> Result<(), ActionError> {
+    let bad = || InvalidValue::new("conflict", "the kept value does not fit the field");
+    let path: Vec<&str> = field.trim_start_matches('/').split('/').collect();
+    match path[..] {
+        [k::WINDOW] => {
+            let at = |key: &str| kept.value.get(key).and_then(serde_json::Value::as_i64);
+            let w = Window::new(
+                Timestamp(at(k::START).ok_or_else(bad)?),
+                Timestamp(at(k::END).ok_or_else(bad)?),
+            )?;
+            put_window(tx, &w)?;
+        }
+        [key @ (k::PRIORITY | k::PROBLEM)] => {
+            tx.put(ROOT, key, kept.value.as_str().ok_or_else(bad)?)?;
+        }
+        [map @ (k::CUSTOMER | k::SITE | k::ASSET), key] => {
+            let m = obj(tx, map)?;
+            let value = match &kept.value {
+                serde_json::Value::Null => ScalarValue::Null,
+                serde_json::Value::Bool(b) => ScalarValue::Boolean(*b),
+                serde_json::Value::String(s) => ScalarValue::Str(s.as_str().into()),
+                serde_json::Value::Number(n) => ScalarValue::Int(n.as_i64().ok_or_else(bad)?),
+                _ => return Err(bad().into()),
+            };
+            tx.put(&m, key, value)?;
+        }
+        [k::ANSWERS, item] => {
+            // The technician's answer, copied whole (value, who, when): the
+            // validator lets the office write an answer only as an exact
+            // copy of one of its concurrent values.
+            let answers = obj(tx, k::ANSWERS)?;
+            let source = tx
+                .get_all(&answers, item)?
+                .into_iter()
+                .find_map(|(v, id)| {
+                    let ours = matches!(v, Value::Object(ObjType::Map))
+                        && super::conflicts::actor_of(&id).eq_ignore_ascii_case(&kept.actor);
+                    ours.then_some(id)
+                })
+                .ok_or_else(bad)?;
+            let mut copy = Vec::new();
+            for key in tx.keys(&source) {
+                match tx.get(&source, &key)? {
+                    Some((Value::Scalar(v), _)) => copy.push((key, v.into_owned())),
+                    _ => return Err(bad().into()),
+                }
+            }
+            let a = tx.put_object(&answers, item, ObjType::Map)?;
+            for (key, value) in copy {
+                tx.put(&a, key, value)?;
+            }
+        }
+        _ => return Err(ActionError::NotFound("conflict".into())),
+    }
+    Ok(())
+}
+
+fn labour_ok(minutes: u32, rate: &str, description: &str) -> Result<(), InvalidValue> {
+    if !(1..=24 * 60).contains(&minutes) {
+        return Err(InvalidValue::new("minutes", "must be between 1 and 1440"));
+    }
+    text_ok(rule(k::LABOUR, k::RATE), rate, true)?;
+    text_ok(rule(k::LABOUR, k::DESCRIPTION), description, false)
+}
+
+/// A labour entry `who` wrote.
+fn own_labour(job: &Job, entry: LineId, who: Principal) -> Result<&LabourEntry, ActionError> {
+    let labour = job
+        .labour
+        .iter()
+        .find(|l| l.id == entry)
+        .ok_or_else(|| ActionError::NotFound("labour entry".into()))?;
+    if labour.by != who.user {
+        return Err(ActionError::NotAllowed(
+            "the labour entry is someone else's".into(),
+        ));
+    }
+    Ok(labour)
 }
 
 fn obj(tx: &impl ReadDoc, key: &str) -> Result<automerge::ObjId, ActionError> {
@@ -833,6 +985,28 @@ fn write<T: Transactable>(
             let p = entry_obj(tx, k::PARTS, *line)?;
             tx.put(&p, k::VOIDED, true)?;
         }
+        CorrectLabourEntry {
+            entry,
+            minutes,
+            rate,
+            description,
+        } => {
+            let l = entry_obj(tx, k::LABOUR, *entry)?;
+            let old = job.labour.iter().find(|l| l.id == *entry);
+            if old.is_none_or(|o| o.minutes != *minutes) {
+                tx.put(&l, k::MINUTES, i64::from(*minutes))?;
+            }
+            if old.is_none_or(|o| o.rate != rate.trim()) {
+                tx.put(&l, k::RATE, rate.trim())?;
+            }
+            if old.is_none_or(|o| o.description != description.trim()) {
+                tx.put(&l, k::DESCRIPTION, description.trim())?;
+            }
+        }
+        VoidLabourEntry { entry } => {
+            let l = entry_obj(tx, k::LABOUR, *entry)?;
+            tx.put(&l, k::VOIDED, true)?;
+        }
         AddNote { text } => {
             let notes = obj(tx, k::NOTES)?;
             let len = tx.length(&notes);
@@ -898,6 +1072,9 @@ fn write<T: Transactable>(
         SetChecklistItem(q) => {
             let checklist = obj(tx, k::CHECKLIST)?;
             put_question(tx, &checklist, q)?;
+        }
+        ResolveConflict { field, actor } => {
+            write_kept(tx, field, kept_value(job, field, actor)?)?;
         }
         Reassign { technician } => {
             put_opt(

@@ -68,6 +68,7 @@ pub(crate) fn read_root(
         cancel_reason: r.opt_text(k::CANCEL_REASON)?,
         unable_reason: r.opt_text(k::UNABLE_REASON)?,
         attachments: entries(&r, k::ATTACHMENTS, read_attachment)?,
+        conflicts: super::conflicts::read_conflicts(doc, heads)?,
     })
 }
 
@@ -162,6 +163,7 @@ pub(crate) fn read_labour(id: LineId, m: MapRef<'_>) -> Result<LabourEntry, Sche
         minutes: m.u32_in(k::MINUTES, 1, 24 * 60)?,
         rate: m.str(k::RATE)?.to_owned(),
         description: m.opt_str(k::DESCRIPTION)?.unwrap_or_default().to_owned(),
+        voided: m.bool_or_false(k::VOIDED)?,
         device_time: m.timestamp(k::DEVICE_TIME)?,
     })
 }

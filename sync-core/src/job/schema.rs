@@ -42,7 +42,7 @@
 //!   upgrades the job on the device's next sync), and the validator refuses
 //!   any change that creates or replaces a container.
 //!
-//! A new key inside existing units (say a `voided` flag on labour lines)
+//! A new key inside existing units (the `voided` flag of labour entries)
 //! needs no container and no upgrade: older units read it as its default.
 
 use automerge::transaction::Transactable;
@@ -210,6 +210,11 @@ pub struct Field {
     pub texts: &'static [TextRule],
     /// The schema version that added the field.
     pub since: i64,
+    /// The office may write a technician's line of this field again, but
+    /// only as an exact copy of one of the values it holds concurrently:
+    /// resolving a conflict keeps a value the technician wrote, in their
+    /// name, and never writes one of the office's own.
+    pub office_keeps: bool,
     pub(crate) read: Option<ReadUnit>,
 }
 
@@ -225,6 +230,7 @@ impl Field {
             line: "line",
             texts: &[],
             since: 1,
+            office_keeps: false,
             read: None,
         }
     }
@@ -327,8 +333,15 @@ pub static FIELDS: &[Field] = &[
         ..Field::new(k::STATUS_HISTORY, Shape::Log, Writer::Both)
     },
     Field {
-        keys: &[k::BY, k::MINUTES, k::RATE, k::DESCRIPTION, k::DEVICE_TIME],
-        editable: &[k::MINUTES, k::RATE, k::DESCRIPTION],
+        keys: &[
+            k::BY,
+            k::MINUTES,
+            k::RATE,
+            k::DESCRIPTION,
+            k::VOIDED,
+            k::DEVICE_TIME,
+        ],
+        editable: &[k::MINUTES, k::RATE, k::DESCRIPTION, k::VOIDED],
         texts: &[
             code(k::RATE, "labour rate", MAX_TEXT),
             text(k::DESCRIPTION, "labour description", MAX_TEXT),
@@ -337,7 +350,7 @@ pub static FIELDS: &[Field] = &[
             let l = read::read_labour(line_id(m, id)?, *m)?;
             Ok(Unit {
                 by: Some(l.by),
-                voided: false,
+                voided: l.voided,
             })
         }),
         line: "labour entry",
@@ -400,6 +413,7 @@ pub static FIELDS: &[Field] = &[
             })
         }),
         line: "answer",
+        office_keeps: true,
         ..Field::new(
             k::ANSWERS,
             Shape::Lines { replaceable: true },

@@ -274,7 +274,8 @@ async fn every_free_text_refuses_card_numbers_and_long_text_through_sync(
     for (job, before) in jobs.iter().zip(&before) {
         let after = stored(&app, &office.dispatcher, *job).await;
         assert_eq!(&after, before, "job {job} changed");
-        assert!(!after.contains("4111"));
+        // The whole number: "4111" alone turns up in random ids now and then.
+        assert!(!after.contains(CARD) && !after.contains(&CARD.replace('-', "")));
     }
 }
 

@@ -79,7 +79,14 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     assert_eq!(part(pump)["sku"], "PUMP-7");
     assert_eq!(part(pump)["serials"], serde_json::json!(["SN-1"]));
     assert_eq!(part(valve)["van"], depot.van.to_string());
-    assert_eq!(job["labour"][0]["id"], labour.as_str());
+    // The billed entry, and the one corrected then voided on the phone (kept).
+    let entries = job["labour"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{view}");
+    let billed: Vec<&Value> = entries.iter().filter(|l| l["voided"] == false).collect();
+    assert_eq!(billed.len(), 1, "{view}");
+    assert_eq!(billed[0]["id"], labour.as_str());
+    let voided = entries.iter().find(|l| l["voided"] == true).unwrap();
+    assert_eq!(voided["minutes"], 60, "corrected before it was voided");
     assert_eq!(job["payments"][0]["id"], payment.as_str());
     assert_eq!(job["signature"]["signer"], "Ana Lima");
     assert_eq!(view["billing"]["total"], total, "{view}");

@@ -45,8 +45,20 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         c.startTravel(jobId)
         c.arrive(jobId)
         val labour = c.addLabour(jobId, 90u, "standard", "Replaced the pump")
+        // A typo corrected in place, then the entry voided: kept, not billed.
+        val typo = c.addLabour(jobId, 600u, "standard", "Flushed the system")
+        c.correctLabourEntry(jobId, typo, 60u, "standard", "Flushed the system")
+        c.voidLabourEntry(jobId, typo)
+        refused<FieldsyncException.NotAllowed>("edit a voided entry") {
+            c.correctLabourEntry(jobId, typo, 30u, "standard", "")
+        }
+        refused<FieldsyncException.Rejected>("a rate the price book lacks") {
+            c.addLabour(jobId, 30u, "weekend", "")
+        }
         // From the van the server sent (no van id given).
         val valve = c.usePart(jobId, "VALVE-22", 2u, listOf(), null)
+        c.setPartQuantity(jobId, valve, 3u)
+        c.setPartQuantity(jobId, valve, 2u)
         val noSerial = refused<FieldsyncException.InvalidInput>("serialized part without serial") {
             c.usePart(jobId, "PUMP-7", 1u, listOf(), null)
         }
@@ -59,7 +71,7 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         val payment = c.recordPayment(jobId, "card", 5000L, "TERM-42")
         c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
         c.complete(jobId)
-        check(c.pendingChangeCount() == 9UL, "pending ${c.pendingChangeCount()}")
+        check(c.pendingChangeCount() == 14UL, "pending ${c.pendingChangeCount()}")
 
         val job = c.job(jobId)
         val bill = job.billing ?: throw AssertionError("no bill: ${job.billingUnavailable}")
@@ -76,7 +88,9 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         val job = c.job(jobId)
         check(job.summary.status == "completed", "status ${job.summary.status}")
         check(job.statusHistory.map { it.to } == listOf("scheduled", "travelling", "on_site", "completed"), "history")
-        check(job.labour.single().id == labour && job.labour.single().minutes == 90u, "labour ${job.labour}")
+        val billed = job.labour.single { !it.voided }
+        check(billed.id == labour && billed.minutes == 90u, "labour ${job.labour}")
+        check(job.labour.single { it.voided }.minutes == 60u, "voided labour ${job.labour}")
         check(job.parts.map { it.id }.toSet() == setOf(valve, pump), "parts ${job.parts}")
         check(job.parts.single { it.id == pump }.serials == listOf("SN-1"), "serials")
         check(c.vanStock()!!.items.single { it.sku == "VALVE-22" }.available == 2L, "van after reopen")
@@ -84,7 +98,7 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         check(job.notes.contains("noise at night"), "notes")
         check(job.signature?.signer == "Ana Lima", "signature")
         check(job.billing?.totalMinor == total, "total")
-        check(c.pendingChangeCount() == 9UL, "pending after reopen ${c.pendingChangeCount()}")
+        check(c.pendingChangeCount() == 14UL, "pending after reopen ${c.pendingChangeCount()}")
 
         val result = c.sync()
         val outcome = result.jobs.single { it.jobId == jobId }.outcome
