@@ -46,6 +46,10 @@ pub struct Job {
     /// ([`super::conflicts`]). Status conflicts are in `status_conflicts`.
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    /// The registry records `customer`, `site` and `asset` were copied
+    /// from, when the office created the job from them.
+    #[serde(default)]
+    pub registry: Registry,
     /// Plain fields, by key: those whose schema entry declares their value
     /// and that have no field of their own above ([`super::plain`]; read
     /// them with [`Job::field`], [`Job::text`], [`Job::flag`],
@@ -53,6 +57,18 @@ pub struct Job {
     /// always there (empty when the job has none or predates it).
     #[serde(default)]
     pub fields: BTreeMap<String, FieldValue>,
+}
+
+/// Ids of the server's customer registry (an account, one of its sites,
+/// an installed asset). The job keeps a snapshot of each for offline work;
+/// these say which record it is, so the server can list an asset's visits
+/// and refresh the snapshot. Each is the `id` key of its map; jobs written
+/// before the registry read as `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registry {
+    pub customer: Option<uuid::Uuid>,
+    pub site: Option<uuid::Uuid>,
+    pub asset: Option<uuid::Uuid>,
 }
 
 /// One field that holds concurrent values.
