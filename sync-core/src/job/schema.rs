@@ -228,9 +228,10 @@ pub const fn optional(key: &'static str, kind: Kind) -> Column {
     }
 }
 
-/// How a plain field reads: the table's reader fills [`Job::fields`]
-/// (super::Job::fields) with it, the validator re-reads it with the same
-/// reader, and the app gets it in the job record without a type of its own.
+/// How a plain field reads: the table's reader fills
+/// [`Job::fields`](super::Job::fields) with it, the validator re-reads it
+/// with the same reader, and the app gets it in the job record without a
+/// type of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Plain {
     /// A [`Shape::Scalar`] field: absent until written (or written null).
