@@ -394,16 +394,7 @@ impl Local {
     }
 
     fn pending_in(&self, id: &DocId, doc: &Automerge) -> usize {
-        let acked = self.sync.acked(id);
-        let usable = !acked.is_empty()
-            && acked
-                .iter()
-                .all(|h| fieldsync_core::sync::has_change(doc, h));
-        let since: &[ChangeHash] = if usable { acked } else { &[] };
-        doc.get_changes(since)
-            .iter()
-            .filter(|c| c.actor_id() == &self.actor)
-            .count()
+        pending_hashes(doc, self.sync.acked(id), &self.actor).len()
     }
 
     pub fn last_sync_ms(&self) -> Option<i64> {

@@ -370,6 +370,10 @@ pub async fn serve_listeners(
         })
     });
     let keys = state.keys.clone();
+    let (store, retention) = (state.store.clone(), state.settings.rejection_retention_days);
+    // Housekeeping, once a minute: signing keys reloaded, old sync
+    // rejections pruned (a delete by an indexed time: cheap when there is
+    // nothing to prune; every server process may run it).
     let reloader = tokio::spawn(async move {
         let mut every = tokio::time::interval(jwt::RELOAD_EVERY);
         every.tick().await;
@@ -377,6 +381,13 @@ pub async fn serve_listeners(
             every.tick().await;
             if let Err(e) = keys.reload().await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+            match crate::jobs::rejections::prune(store.as_ref(), retention, crate::store::now_utc())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "old sync rejections pruned"),
+                Err(e) => tracing::warn!(error = %e, "pruning sync rejections failed"),
             }
         }
     });

@@ -232,8 +232,10 @@ pub struct AttachmentView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConflictWriter {
     pub actor: String,
-    /// `device` (a user's registered device), `office_api` (an edit through
-    /// this API, written by the server for a dispatcher) or `unknown`.
+    /// `device` (a user's registered device; `user_id` and `username` name
+    /// its user), `office_api` (an edit through this API; `user_id` and
+    /// `username` name the office user who made it), `server` (the server's
+    /// own upgrades) or `unknown`.
     pub kind: String,
     pub user_id: Option<Uuid>,
     pub username: Option<String>,

@@ -61,11 +61,12 @@ pub struct ConflictValue {
     /// As JSON: a string, number, boolean or null; the window as
     /// `{"start": ms, "end": ms}`; an answer as its text.
     pub value: serde_json::Value,
-    /// The automerge actor (hex) whose change wrote it: a device, or the
-    /// server for the office's API edits. The server's job API says whose.
+    /// The automerge actor (hex) whose change wrote it: a device, or an
+    /// office user's API edits ([`crate::actors::office_actor`]). The
+    /// server's job API says whose.
     pub actor: String,
-    /// The user the value names as its writer, where the document records
-    /// one (answers).
+    /// The user the value names as its writer: the one an answer records,
+    /// or the office user whose API edit wrote it.
     pub by: Option<UserId>,
 }
 

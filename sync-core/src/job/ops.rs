@@ -6,7 +6,7 @@
 //! rejects is rolled back before anyone can see it.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
 use super::keys as k;
@@ -144,9 +144,10 @@ pub enum JobAction {
     Cancel {
         reason: String,
     },
-    /// Keeps one of the concurrent values of an office field (see
-    /// [`Job::conflicts`]): the one `actor` (hex) wrote is written again,
-    /// which supersedes every value the office has seen.
+    /// Keeps one of the concurrent values of an office field or a
+    /// checklist answer (see [`Job::conflicts`]): the one `actor` (hex)
+    /// wrote is written again, which supersedes every value the office has
+    /// seen. An answer is copied whole, still in its technician's name.
     ResolveConflict {
         field: String,
         actor: String,
@@ -796,7 +797,8 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
     Ok(())
 }
 
-/// The value `actor` wrote to the conflicting office field `field`.
+/// The value `actor` wrote to the conflicting field `field` (an office
+/// field, or a checklist answer).
 fn kept_value<'j>(
     job: &'j Job,
     field: &str,
@@ -807,11 +809,6 @@ fn kept_value<'j>(
         .iter()
         .find(|c| c.field == field)
         .ok_or_else(|| ActionError::NotFound("conflict".into()))?;
-    if field.starts_with(&format!("/{}/", k::ANSWERS)) {
-        return Err(ActionError::NotAllowed(
-            "answers are the technician's: they settle them by answering again".into(),
-        ));
-    }
     conflict
         .values
         .iter()
@@ -849,6 +846,32 @@ fn write_kept<T: Transactable>(
                 _ => return Err(bad().into()),
             };
             tx.put(&m, key, value)?;
+        }
+        [k::ANSWERS, item] => {
+            // The technician's answer, copied whole (value, who, when): the
+            // validator lets the office write an answer only as an exact
+            // copy of one of its concurrent values.
+            let answers = obj(tx, k::ANSWERS)?;
+            let source = tx
+                .get_all(&answers, item)?
+                .into_iter()
+                .find_map(|(v, id)| {
+                    let ours = matches!(v, Value::Object(ObjType::Map))
+                        && super::conflicts::actor_of(&id).eq_ignore_ascii_case(&kept.actor);
+                    ours.then_some(id)
+                })
+                .ok_or_else(bad)?;
+            let mut copy = Vec::new();
+            for key in tx.keys(&source) {
+                match tx.get(&source, &key)? {
+                    Some((Value::Scalar(v), _)) => copy.push((key, v.into_owned())),
+                    _ => return Err(bad().into()),
+                }
+            }
+            let a = tx.put_object(&answers, item, ObjType::Map)?;
+            for (key, value) in copy {
+                tx.put(&a, key, value)?;
+            }
         }
         _ => return Err(ActionError::NotFound("conflict".into())),
     }

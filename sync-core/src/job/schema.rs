@@ -210,6 +210,11 @@ pub struct Field {
     pub texts: &'static [TextRule],
     /// The schema version that added the field.
     pub since: i64,
+    /// The office may write a technician's line of this field again, but
+    /// only as an exact copy of one of the values it holds concurrently:
+    /// resolving a conflict keeps a value the technician wrote, in their
+    /// name, and never writes one of the office's own.
+    pub office_keeps: bool,
     pub(crate) read: Option<ReadUnit>,
 }
 
@@ -225,6 +230,7 @@ impl Field {
             line: "line",
             texts: &[],
             since: 1,
+            office_keeps: false,
             read: None,
         }
     }
@@ -407,6 +413,7 @@ pub static FIELDS: &[Field] = &[
             })
         }),
         line: "answer",
+        office_keeps: true,
         ..Field::new(
             k::ANSWERS,
             Shape::Lines { replaceable: true },
