@@ -51,6 +51,7 @@ attachment_tests!(
     refused_uploads_store_nothing,
     the_same_blob_on_a_second_job_is_complete_at_once,
     the_sweep_deletes_abandoned_uploads_and_cancelled_jobs_blobs_after_retention,
+    the_office_can_let_a_job_keep_locations,
 );
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -866,6 +867,62 @@ async fn the_sweep_deletes_abandoned_uploads_and_cancelled_jobs_blobs_after_rete
     assert_error(res, 404, "not_found").await;
     let view: Value = get_job(&w.app, &w.office, job).await.json().await.unwrap();
     assert_eq!(view["attachments"][0]["uploaded"], false);
+}
+
+async fn the_office_can_let_a_job_keep_locations(backend: TestBackend, store: Store) {
+    let w = world(backend, store).await;
+    let (mut dev, job) = technician(&w, "tech", 1).await;
+    let options = format!("/v1/jobs/{job}/attachments/options");
+    // Technicians may not opt their own job in.
+    let res = w
+        .app
+        .client
+        .put(w.app.url(&options))
+        .bearer_auth(&dev.token)
+        .json(&json!({"keep_location": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 403, "forbidden").await;
+    let res = w
+        .app
+        .client
+        .put(w.app.url(&options))
+        .bearer_auth(&w.office)
+        .json(&json!({"keep_location": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"keep_location": true})
+    );
+
+    let photo = photo_with_gps(240, 160);
+    let (hash, total) = (sha(&photo), photo.len());
+    attach(
+        &w.app,
+        &mut dev,
+        job,
+        &hash,
+        total as u64,
+        "image/jpeg",
+        AttachmentKind::Before,
+    )
+    .await;
+    let res = put_chunk(&w.app, &dev.token, job, &hash, &photo, (0, total), total).await;
+    assert_eq!(res.status(), 200);
+    let res = fetch(
+        &w.app,
+        &w.office,
+        &format!("/v1/jobs/{job}/attachments/{hash}"),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let stored = res.bytes().await.unwrap();
+    assert!(has_gps(&stored), "the job keeps locations");
+    assert_eq!(sha(&stored), hash, "stored as taken");
 }
 
 /// The console's job page in headless Chromium: a dispatcher sees the
