@@ -29,6 +29,7 @@ use crate::attachments::{AttachmentStore, BlobError, BlobStore};
 use crate::auth::LockoutStore;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
+use crate::customers::CustomerStore;
 use crate::documents::Projectors;
 use crate::error::{ApiError, ErrorBody};
 use crate::feedback::FeedbackStore;
@@ -52,6 +53,7 @@ pub trait AppStore:
     + WebSessionStore
     + LockoutStore
     + AttachmentStore
+    + CustomerStore
 {
 }
 
@@ -65,16 +67,19 @@ impl<T> AppStore for T where
         + WebSessionStore
         + LockoutStore
         + AttachmentStore
+        + CustomerStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
-/// the inventory ledger, the feedback request, the attachment references.
+/// the inventory ledger, the feedback request, the job's registry ids, the
+/// attachment references.
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
+        .register(crate::customers::RegistryProjector)
         .register(crate::attachments::RefProjector)
 }
 
@@ -200,6 +205,7 @@ impl AppState {
         (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
         (name = "pricebook", description = "The price book devices bill with"),
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
+        (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
     )
 )]
 struct ApiDoc;
@@ -230,6 +236,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::sync::router())
         .merge(crate::jobs::router())
         .merge(crate::attachments::router())
+        .merge(crate::customers::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

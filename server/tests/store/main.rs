@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
 mod attachments;
 mod auth;
 mod core;
+mod customers;
 mod feedback;
 mod inventory;
 mod jobs;
