@@ -43,6 +43,7 @@ macro_rules! conformance_tests {
     };
 }
 
+mod attachments;
 mod auth;
 mod core;
 mod customers;

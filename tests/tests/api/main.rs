@@ -8,7 +8,12 @@ mod office;
 mod process;
 #[path = "../common/raw.rs"]
 mod raw;
+#[path = "../common/s3.rs"]
+mod s3;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
+mod attachments;
 mod auth;
 mod bounds;
 mod card_numbers;
