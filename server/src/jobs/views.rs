@@ -3,7 +3,7 @@
 
 use fieldsync_core::billing::Invoice;
 use fieldsync_core::job::{
-    Asset, ChecklistQuestion, Customer, DetailsEdit, Priority, Site, Window,
+    Asset, ChecklistKind, ChecklistQuestion, Customer, DetailsEdit, Priority, Site, Window,
 };
 use fieldsync_core::{Email, Job, JobId, JobSpec, LineId, Status, Timestamp, UserId};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -64,6 +64,11 @@ pub struct ChecklistIn {
     pub question: String,
     #[serde(default)]
     pub required: bool,
+    /// `text` (the default) or `photo`: a photo item is answered by the id
+    /// of an image attachment of the job.
+    #[serde(default)]
+    #[schema(value_type = String, example = "text")]
+    pub kind: ChecklistKind,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -368,6 +373,7 @@ impl CreateJob {
                     id: LineId::from_uuid(Uuid::new_v4()),
                     question: q.question,
                     required: q.required,
+                    kind: q.kind,
                 })
                 .collect(),
         })
