@@ -9,6 +9,7 @@ mod process;
 #[path = "../common/raw.rs"]
 mod raw;
 
+mod attachment_rules;
 mod auth;
 mod bounds;
 mod card_numbers;
