@@ -25,6 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::attachments::{AttachmentStore, BlobError, BlobStore};
 use crate::auth::LockoutStore;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
@@ -50,6 +51,7 @@ pub trait AppStore:
     + OutboxStore
     + WebSessionStore
     + LockoutStore
+    + AttachmentStore
 {
 }
 
@@ -62,16 +64,18 @@ impl<T> AppStore for T where
         + OutboxStore
         + WebSessionStore
         + LockoutStore
+        + AttachmentStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
-/// the inventory ledger, the feedback request.
+/// the inventory ledger, the feedback request, the attachment references.
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
+        .register(crate::attachments::RefProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -95,6 +99,8 @@ pub struct AppState {
     pub actor: automerge::ActorId,
     /// Who may start sync work now (per device, in flight, memory).
     pub sync_gate: Arc<crate::sync::gate::SyncGate>,
+    /// Where attachment bytes live (see [`crate::attachments::blobs`]).
+    pub blobs: BlobStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +119,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot open the blob store: {0}")]
+    Blobs(#[from] BlobError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -146,6 +154,16 @@ impl AppState {
         settings: Settings,
         store: Arc<dyn AppStore>,
     ) -> Result<Self, ServeError> {
+        let blobs = BlobStore::open(settings.attachments.blob_url.as_deref(), &settings.data_dir)?;
+        Self::with_parts(settings, store, blobs).await
+    }
+
+    /// [`Self::with_store`] with a blob store opened by the caller.
+    pub async fn with_parts(
+        settings: Settings,
+        store: Arc<dyn AppStore>,
+        blobs: BlobStore,
+    ) -> Result<Self, ServeError> {
         let keys = JwtKeys::load(store.clone(), settings.access_ttl()).await?;
         let sync_gate = Arc::new(crate::sync::gate::SyncGate::new(
             settings.max_in_flight_syncs,
@@ -163,6 +181,7 @@ impl AppState {
             metrics: ops::metrics_handle(),
             actor: automerge::ActorId::random(),
             sync_gate,
+            blobs,
         })
     }
 }
@@ -180,6 +199,7 @@ impl AppState {
         (name = "sync", description = "The devices' batch sync endpoint (CBOR)"),
         (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
         (name = "pricebook", description = "The price book devices bill with"),
+        (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
     )
 )]
 struct ApiDoc;
@@ -209,6 +229,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::feedback::api::router())
         .merge(crate::sync::router())
         .merge(crate::jobs::router())
+        .merge(crate::attachments::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -378,6 +399,15 @@ pub async fn serve_listeners(
         )
         .spawn()
     });
+    // The attachment sweep runs beside the outbox worker (same switch).
+    let sweeper = state.settings.feedback.outbox_worker.then(|| {
+        crate::attachments::lifecycle::Sweeper::new(
+            state.store.clone(),
+            state.blobs.clone(),
+            state.settings.attachments.clone(),
+        )
+        .spawn()
+    });
     // Connect info: the feedback form rate-limits per client address.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
@@ -387,6 +417,9 @@ pub async fn serve_listeners(
     signal.abort();
     if let Some(outbox) = outbox {
         outbox.abort();
+    }
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
     }
     if let Some(metrics) = metrics_server {
         // The main server stopped: so does this one (same signal), unless
@@ -410,7 +443,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let state = AppState::build(settings).await?;
-    tracing::info!(addr = %listener.local_addr()?, backend = ?state.store.backend(), "serving");
+    tracing::info!(addr = %listener.local_addr()?, backend = ?state.store.backend(), blobs = %state.blobs.location(), "serving");
     serve_state(state, listener, shutdown).await
 }
 

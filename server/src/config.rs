@@ -128,6 +128,8 @@ pub struct Settings {
     #[arg(long, env = "FIELDSYNC_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_addr::parse_trusted, global = true)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     #[command(flatten)]
+    pub attachments: crate::attachments::AttachmentSettings,
+    #[command(flatten)]
     pub login: crate::auth::throttle::ThrottleSettings,
     /// Send the console's session cookie without `Secure` (plain-HTTP development and tests only).
     #[arg(long, env = "FIELDSYNC_CONSOLE_INSECURE_COOKIES", global = true)]
@@ -152,6 +154,7 @@ impl Default for Settings {
             feedback: crate::feedback::FeedbackSettings::default(),
             trusted_proxies: Vec::new(),
             login: crate::auth::throttle::ThrottleSettings::default(),
+            attachments: crate::attachments::AttachmentSettings::default(),
             console_insecure_cookies: false,
         }
     }
@@ -210,6 +213,7 @@ impl fmt::Debug for Settings {
             .field("feedback", &self.feedback)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login", &self.login)
+            .field("attachments", &self.attachments)
             .field("console_insecure_cookies", &self.console_insecure_cookies)
             .finish()
     }

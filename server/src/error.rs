@@ -52,6 +52,24 @@ pub enum ApiError {
     /// 503 with `Retry-After`: the server sheds load (too much work in flight).
     #[error("the server is busy; retry later")]
     Overloaded,
+    /// 400 `bad_range`: an upload chunk without a valid `Content-Range`, or
+    /// whose body is not exactly the range's bytes.
+    #[error("{0}")]
+    BadRange(String),
+    /// 400 `size_mismatch`: an upload's total is not the referenced size.
+    #[error("{0}")]
+    SizeMismatch(String),
+    /// 413 `too_large`: an attachment over the size limit, or a chunk over 4 MiB.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415 `media_type`: an attachment's bytes are not an accepted type, or
+    /// not the type its reference names.
+    #[error("{0}")]
+    MediaType(String),
+    /// 422 `hash_mismatch`: an upload's bytes do not have the referenced
+    /// SHA-256; its staged bytes were discarded (start again from byte 0).
+    #[error("the uploaded bytes do not match the referenced SHA-256; start again from byte 0")]
+    HashMismatch,
     /// 500: a bug or an infrastructure failure; logged, never shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -76,6 +94,10 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SyncInProgress => StatusCode::CONFLICT,
+            ApiError::BadRange(_) | ApiError::SizeMismatch(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::HashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,6 +118,11 @@ impl ApiError {
             ApiError::Unavailable => "unavailable",
             ApiError::SyncInProgress => "sync_in_progress",
             ApiError::Overloaded => "overloaded",
+            ApiError::BadRange(_) => "bad_range",
+            ApiError::SizeMismatch(_) => "size_mismatch",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::MediaType(_) => "media_type",
+            ApiError::HashMismatch => "hash_mismatch",
             ApiError::Internal(_) => "internal",
         }
     }

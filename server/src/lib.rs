@@ -13,6 +13,7 @@
 //! - [`documents`]: loading and writing documents through the in-memory cache.
 //! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
 //! - [`jobs`]: the dispatch API (jobs and the price book, as JSON).
+//! - [`attachments`]: photos and documents of jobs: uploads, blob store, downloads.
 //! - [`inventory`]: depots, vans, parts, the stock ledger, consumption from jobs.
 //! - [`web`]: the server-rendered console (sessions, CSRF, layout).
 //! - [`ops`]: health, readiness, Prometheus metrics.
@@ -31,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod attachments;
 pub mod auth;
 pub mod authz;
 pub mod cli;

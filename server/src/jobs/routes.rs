@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::views::{
-    AssignJob, CancelJob, ConflictWriter, CreateJob, EditJob, JobList, JobRejections, JobSummary,
-    JobView, ListQuery, RejectionsQuery, ResolveConflict, timestamp,
+    AssignJob, AttachmentView, CancelJob, ConflictWriter, CreateJob, EditJob, JobList,
+    JobRejections, JobSummary, JobView, ListQuery, RejectionsQuery, ResolveConflict, timestamp,
 };
 use super::{JobFilter, JobRow};
 use crate::app::AppState;
@@ -114,7 +114,8 @@ async fn write_job(
             }
         }
     };
-    with_writers(state, view(projected, written.version)).await
+    let view = with_writers(state, view(projected, written.version)).await?;
+    with_attachments(state, view).await
 }
 
 /// Applies office actions to a stored job and answers with the result.
@@ -152,7 +153,36 @@ fn view(projected: Projected, version: i64) -> JobView {
         billing: projected.invoice,
         version,
         writers: Vec::new(),
+        attachments: Vec::new(),
     }
+}
+
+/// Lists the job's attachments with whether the server holds each.
+async fn with_attachments(state: &AppState, mut view: JobView) -> Result<JobView, ApiError> {
+    let hashes: Vec<String> = view
+        .job
+        .attachments
+        .iter()
+        .map(|a| a.sha256.clone())
+        .collect();
+    let stored = state.store.stored_blobs(&hashes).await?;
+    view.attachments = view
+        .job
+        .attachments
+        .iter()
+        .map(|a| AttachmentView {
+            id: a.id,
+            sha256: a.sha256.clone(),
+            size: a.size,
+            media_type: a.media_type.clone(),
+            kind: a.kind,
+            caption: a.caption.clone(),
+            taken_at: a.taken_at,
+            by: a.by,
+            uploaded: stored.contains(&a.sha256),
+        })
+        .collect();
+    Ok(view)
 }
 
 /// Names the writer of every actor in the job's conflicts: a device's user
@@ -314,7 +344,8 @@ async fn get_job(
         .map_err(ApiError::internal)?;
     let invoice = book.as_deref().and_then(|b| bill(&job, b).ok());
     let view = view(Projected { job, invoice }, loaded.version);
-    Ok(axum::Json(with_writers(&state, view).await?))
+    let view = with_writers(&state, view).await?;
+    Ok(axum::Json(with_attachments(&state, view).await?))
 }
 
 /// Edits details, window or notes (office only); merges with device edits.

@@ -3,7 +3,8 @@
 
 use fieldsync_core::billing::Invoice;
 use fieldsync_core::job::{
-    Asset, ChecklistKind, ChecklistQuestion, Customer, DetailsEdit, Priority, Site, Window,
+    Asset, AttachmentKind, ChecklistKind, ChecklistQuestion, Customer, DetailsEdit, Priority, Site,
+    Window,
 };
 use fieldsync_core::{Email, Job, JobId, JobSpec, LineId, Status, Timestamp, UserId};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -207,6 +208,30 @@ pub struct JobView {
     pub version: i64,
     /// Who wrote each value in `job.conflicts`, by actor, as the server knows it.
     pub writers: Vec<ConflictWriter>,
+    /// `job.attachments` with their upload state.
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// One file the job references, and whether the server holds its bytes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: LineId,
+    /// SHA-256 of the file the technician took, hex.
+    pub sha256: String,
+    pub size: u64,
+    /// As the reference names it.
+    pub media_type: String,
+    #[schema(value_type = String, example = "before")]
+    pub kind: AttachmentKind,
+    pub caption: String,
+    /// The device's clock when the file was taken (shown, never ordered by), ms.
+    #[schema(value_type = i64)]
+    pub taken_at: Timestamp,
+    #[schema(value_type = String, format = Uuid)]
+    pub by: UserId,
+    /// The server holds the bytes: they can be downloaded.
+    pub uploaded: bool,
 }
 
 /// The writer behind an actor of `job.conflicts[].values[].actor`.

@@ -53,6 +53,9 @@ label{display:grid;gap:.2rem}input,select,button{font:inherit;padding:.45rem;bor
 button{background:#1f3a5f;color:#fff;border:0;cursor:pointer}button.link{background:none;color:#fff;padding:.35rem .5rem}
 .error{color:#b42318}.ok{color:#067647}.muted{color:#5b6670}.scroll{overflow-x:auto}
 svg{background:#fff;max-width:100%;height:auto}
+dl.job{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
+.attachments{display:flex;flex-wrap:wrap;gap:1rem}figure.attachment{margin:0;background:#fff;padding:.5rem;border-radius:6px;max-width:336px}
+figure.attachment img{display:block;max-width:320px;max-height:320px}
 "#;
 
 /// A whole page for a logged-in user.

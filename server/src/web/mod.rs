@@ -57,4 +57,5 @@ pub fn router() -> Router<AppState> {
     login::router()
         .merge(crate::inventory::console::router())
         .merge(crate::feedback::console::router())
+        .merge(crate::attachments::console::router())
 }

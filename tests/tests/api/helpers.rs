@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use fieldsync_core::{Role, UserId};
 use fieldsync_server::app::AppStore;
-use fieldsync_server::app::{AppState, serve_state};
+use fieldsync_server::app::{AppState, open_store, serve_state};
+use fieldsync_server::attachments::BlobStore;
 use fieldsync_server::auth::{TokenResponse, jwt};
 use fieldsync_server::cli::create_user;
 use fieldsync_server::config::Settings;
@@ -48,6 +49,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub store: Arc<dyn AppStore>,
+    /// The app's blob store (attachments).
+    pub blobs: BlobStore,
     pub db: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -66,6 +69,16 @@ pub async fn spawn_app(backend: TestBackend) -> TestApp {
 
 /// Like [`spawn_app`], with settings adjusted first.
 pub async fn spawn_app_with(backend: TestBackend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(backend, &[], adjust).await
+}
+
+/// Like [`spawn_app_with`], the blob store opened with these S3 options
+/// (object_store's names) over the environment's: a test's own S3 server.
+pub async fn spawn_app_on(
+    backend: TestBackend,
+    s3_options: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let db = TestDatabase::new(backend).await;
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -74,8 +87,18 @@ pub async fn spawn_app_with(backend: TestBackend, adjust: impl FnOnce(&mut Setti
         ..Settings::default()
     };
     adjust(&mut settings);
-    let state = AppState::build(settings).await.expect("build app state");
+    let store = open_store(&settings).await.expect("open the database");
+    let blobs = BlobStore::open_with(
+        settings.attachments.blob_url.as_deref(),
+        &settings.data_dir,
+        s3_options,
+    )
+    .expect("open the blob store");
+    let state = AppState::with_parts(settings, store, blobs)
+        .await
+        .expect("build app state");
     let store = state.store.clone();
+    let blobs = state.blobs.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
@@ -90,6 +113,7 @@ pub async fn spawn_app_with(backend: TestBackend, adjust: impl FnOnce(&mut Setti
         addr,
         client: reqwest::Client::new(),
         store,
+        blobs,
         db,
         shutdown: Some(tx),
     }

@@ -8,8 +8,13 @@ mod office;
 mod process;
 #[path = "../common/raw.rs"]
 mod raw;
+#[path = "../common/s3.rs"]
+mod s3;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
 mod attachment_rules;
+mod attachments;
 mod auth;
 mod bounds;
 mod card_numbers;

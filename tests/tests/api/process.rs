@@ -13,6 +13,8 @@ use super::helpers::fieldsync_bin;
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// Its `--data-dir` (the default blob store lives there), removed with it.
+    _data: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -33,6 +35,7 @@ impl ServerProcess {
     }
 
     fn start_full(database_url: &str, flags: &[&str], env: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(fieldsync_bin());
         cmd.args([
             "serve",
@@ -41,6 +44,8 @@ impl ServerProcess {
             "--database-url",
             database_url,
         ])
+        .arg("--data-dir")
+        .arg(data.path())
         .args(flags)
         .env("FIELDSYNC_LOG_JSON", "1")
         .env("RUST_LOG", "info,tower_http=warn");
@@ -78,7 +83,11 @@ impl ServerProcess {
                 panic!("fieldsync did not start serving within 60 s");
             }
         };
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            _data: data,
+        }
     }
 
     /// The server's process id (for reading its CPU time and memory in /proc).
