@@ -283,7 +283,9 @@ pub struct ConflictingValue {
     pub value_json: String,
     /// The automerge actor that wrote it (this device's is `actor_id()`).
     pub actor_id: String,
-    /// The user the value names as its writer (answers).
+    /// The user the value names as its writer: the technician an answer
+    /// records, or the office user whose edit through the server's API
+    /// wrote it (their actor carries their user id).
     pub by_user_id: Option<String>,
 }
 

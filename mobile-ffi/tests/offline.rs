@@ -530,6 +530,92 @@ fn labour_is_corrected_and_voided_and_a_part_quantity_set_on_the_device() {
 }
 
 #[test]
+fn the_device_names_each_dispatcher_and_takes_the_answer_the_office_kept() {
+    use fieldsync_core::actors::office_actor;
+    use fieldsync_core::automerge::ActorId;
+    use fieldsync_core::job::{JobAction, Window};
+    use fieldsync_core::{Principal, Role, Timestamp, UserId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(dir.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    office.sync(&client);
+    let item = office.checklist_item.to_string();
+    client
+        .answer_checklist(job.clone(), item.clone(), "1.5 bar".into())
+        .unwrap();
+    // Two dispatchers move the window through the API at the same time
+    // (each with their own API actor) while the tablet answers too.
+    let ana = Principal::new(UserId::from_bytes([2; 16]), Role::Dispatcher);
+    let rui = Principal::new(UserId::from_bytes([7; 16]), Role::Dispatcher);
+    let window = |h: i64| {
+        JobAction::EditWindow(
+            Window::new(
+                Timestamp(T0 + h * 3_600_000),
+                Timestamp(T0 + (h + 2) * 3_600_000),
+            )
+            .unwrap(),
+        )
+    };
+    let answer = JobAction::AnswerChecklist {
+        item: office.checklist_item,
+        value: "2.0 bar".into(),
+    };
+    office.concurrent_as(vec![
+        (office_actor(ana.user), ana, vec![window(1)]),
+        (office_actor(rui.user), rui, vec![window(5)]),
+        (ActorId::from([41; 16]), office.tech, vec![answer]),
+    ]);
+    office.sync(&client);
+
+    let detail = client.job(job.clone()).unwrap();
+    let writers = |f: &str| -> Vec<Option<String>> {
+        detail
+            .value_conflicts
+            .iter()
+            .find(|c| c.field == f)
+            .unwrap_or_else(|| panic!("no conflict at {f}: {:?}", detail.value_conflicts))
+            .values
+            .iter()
+            .map(|v| v.by_user_id.clone())
+            .collect()
+    };
+    let mut windows = writers("/window");
+    windows.sort();
+    let mut expected = vec![Some(ana.user.to_string()), Some(rui.user.to_string())];
+    expected.sort();
+    assert_eq!(windows, expected, "each dispatcher by name");
+    let answers_field = format!("/answers/{item}");
+    assert_eq!(writers(&answers_field).len(), 2);
+
+    // The office keeps the tablet's answer with one action; the device
+    // takes it (still the technician's) and shows no answer conflict.
+    let tablet = ActorId::from([41; 16]).to_hex_string();
+    office.resolve(ana, &answers_field, &tablet);
+    let synced = office.sync(&client);
+    assert!(synced.rejected_actions.is_empty(), "{synced:?}");
+    let detail = client.job(job).unwrap();
+    assert!(
+        !detail
+            .value_conflicts
+            .iter()
+            .any(|c| c.field == answers_field),
+        "{:?}",
+        detail.value_conflicts
+    );
+    assert_eq!(detail.checklist[0].answer.as_deref(), Some("2.0 bar"));
+    let at_office = office.job_doc().read().unwrap();
+    assert_eq!(
+        at_office.checklist[0].answer.as_ref().map(|a| a.by),
+        Some(office.tech.user)
+    );
+    assert_eq!(client.pending_change_count().unwrap(), 0);
+}
+
+#[test]
 fn concurrent_windows_details_and_answers_show_on_the_device_with_their_writers() {
     use fieldsync_core::job::{DetailsEdit, JobAction, Window};
     use fieldsync_core::{Principal, Role, Timestamp, UserId};

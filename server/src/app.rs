@@ -29,6 +29,7 @@ use crate::attachments::{AttachmentStore, BlobError, BlobStore};
 use crate::auth::LockoutStore;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
+use crate::customers::CustomerStore;
 use crate::documents::Projectors;
 use crate::error::{ApiError, ErrorBody};
 use crate::feedback::FeedbackStore;
@@ -52,6 +53,7 @@ pub trait AppStore:
     + WebSessionStore
     + LockoutStore
     + AttachmentStore
+    + CustomerStore
 {
 }
 
@@ -65,17 +67,20 @@ impl<T> AppStore for T where
         + WebSessionStore
         + LockoutStore
         + AttachmentStore
+        + CustomerStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
-/// the inventory ledger, the feedback request, the attachment references.
+/// the inventory ledger, the feedback request, the attachment references,
+/// the job's registry ids.
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
         .register(crate::attachments::RefProjector)
+        .register(crate::customers::RegistryProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -200,6 +205,7 @@ impl AppState {
         (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
         (name = "pricebook", description = "The price book devices bill with"),
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
+        (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
     )
 )]
 struct ApiDoc;
@@ -230,6 +236,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::sync::router())
         .merge(crate::jobs::router())
         .merge(crate::attachments::router())
+        .merge(crate::customers::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -370,6 +377,10 @@ pub async fn serve_listeners(
         })
     });
     let keys = state.keys.clone();
+    let (store, retention) = (state.store.clone(), state.settings.rejection_retention_days);
+    // Housekeeping, once a minute: signing keys reloaded, old sync
+    // rejections pruned (a delete by an indexed time: cheap when there is
+    // nothing to prune; every server process may run it).
     let reloader = tokio::spawn(async move {
         let mut every = tokio::time::interval(jwt::RELOAD_EVERY);
         every.tick().await;
@@ -377,6 +388,13 @@ pub async fn serve_listeners(
             every.tick().await;
             if let Err(e) = keys.reload().await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+            match crate::jobs::rejections::prune(store.as_ref(), retention, crate::store::now_utc())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "old sync rejections pruned"),
+                Err(e) => tracing::warn!(error = %e, "pruning sync rejections failed"),
             }
         }
     });

@@ -77,6 +77,7 @@ const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_DOC_CACHE_ENTRIES: usize = 1024;
 const DEFAULT_MEMORY_BUDGET_MB: u64 = 512;
 const DEFAULT_MAX_IN_FLIGHT_SYNCS: usize = 32;
+const DEFAULT_REJECTION_RETENTION_DAYS: u64 = 90;
 
 /// Server settings. `Debug` hides the database password.
 #[derive(Clone, Args)]
@@ -120,6 +121,10 @@ pub struct Settings {
     /// Syncs worked on at once; more get 503 with Retry-After.
     #[arg(long, env = "FIELDSYNC_MAX_IN_FLIGHT_SYNCS", default_value_t = DEFAULT_MAX_IN_FLIGHT_SYNCS, global = true)]
     pub max_in_flight_syncs: usize,
+    /// Days the office's record of sync rejections keeps each one (pruned
+    /// once a minute by the server's housekeeping); 0 keeps them for good.
+    #[arg(long, env = "FIELDSYNC_REJECTION_RETENTION_DAYS", default_value_t = DEFAULT_REJECTION_RETENTION_DAYS, global = true)]
+    pub rejection_retention_days: u64,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
     /// Reverse proxies (addresses or networks, comma-separated) whose
@@ -151,6 +156,7 @@ impl Default for Settings {
             doc_cache_entries: NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).expect("non-zero"),
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             max_in_flight_syncs: DEFAULT_MAX_IN_FLIGHT_SYNCS,
+            rejection_retention_days: DEFAULT_REJECTION_RETENTION_DAYS,
             feedback: crate::feedback::FeedbackSettings::default(),
             trusted_proxies: Vec::new(),
             login: crate::auth::throttle::ThrottleSettings::default(),
@@ -210,6 +216,7 @@ impl fmt::Debug for Settings {
             .field("doc_cache_entries", &self.doc_cache_entries)
             .field("memory_budget_mb", &self.memory_budget_mb)
             .field("max_in_flight_syncs", &self.max_in_flight_syncs)
+            .field("rejection_retention_days", &self.rejection_retention_days)
             .field("feedback", &self.feedback)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login", &self.login)

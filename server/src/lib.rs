@@ -14,6 +14,7 @@
 //! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
 //! - [`jobs`]: the dispatch API (jobs and the price book, as JSON).
 //! - [`attachments`]: photos and documents of jobs: uploads, blob store, downloads.
+//! - [`customers`]: customers, sites, contacts, the installed base, the single view.
 //! - [`inventory`]: depots, vans, parts, the stock ledger, consumption from jobs.
 //! - [`web`]: the server-rendered console (sessions, CSRF, layout).
 //! - [`ops`]: health, readiness, Prometheus metrics.
@@ -38,6 +39,7 @@ pub mod authz;
 pub mod cli;
 pub mod client_addr;
 pub mod config;
+pub mod customers;
 pub mod documents;
 pub mod error;
 pub mod extract;

@@ -49,6 +49,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod actors;
 mod batch_texts;
 pub mod billing;
 pub mod card;

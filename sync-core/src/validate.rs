@@ -20,7 +20,8 @@
 //!   the notes, are checked again as merged after the batch);
 //! - **who it is**: a technician only writes jobs assigned to them (at the
 //!   change's dependencies) and only their own lines; the office never
-//!   writes labour, parts, payments, answers or signatures;
+//!   writes labour, parts, payments or signatures, and writes an answer
+//!   only to keep one of its concurrent values, copied exactly;
 //! - **the lifecycle**: status moves follow [`Status::can_move`], each move
 //!   carries exactly one matching history entry, completion needs a
 //!   signature and work, and a closed job only takes notes;
@@ -326,6 +327,9 @@ fn classify(
         Writer::Office if !field.writer.admits(who.role) => {
             return Err(forbidden(format!("only the office edits {key}")));
         }
+        // The office keeping one of an answer's concurrent values is
+        // checked as a copy in `check_touched`.
+        Writer::Technician if field.office_keeps && who.role.is_office() => {}
         Writer::Technician if !field.writer.admits(who.role) => {
             return Err(forbidden(format!("only the technician writes {key}")));
         }
@@ -524,6 +528,12 @@ fn check_touched(
         }
     }
     for ((key, line), field) in &touched.lines {
+        if field.writer == Writer::Technician && !who.role.is_field() {
+            // Only an office keeping one value gets here (see `classify`);
+            // the copy was read and checked when its technician wrote it.
+            kept_copy(doc, field, line, deps, at)?;
+            continue;
+        }
         let path = format!("/{key}/{line}");
         let id: LineId = line
             .parse()
@@ -598,6 +608,56 @@ fn photo_answered(doc: &Automerge, item: &str, at: &[ChangeHash]) -> Result<(), 
         Some(answer) => rules::photo_answer(&job, item, &answer.value),
         None => Ok(()),
     }
+}
+
+/// An office write of a technician's line (a checklist answer) resolves a
+/// conflict and nothing else: at the change's dependencies the line held
+/// different concurrent values, the change writes one of them again exactly
+/// (value, writer and time) and leaves the line holding only that.
+fn kept_copy(
+    doc: &Automerge,
+    field: &Field,
+    line: &str,
+    deps: &[ChangeHash],
+    at: &[ChangeHash],
+) -> Result<(), Rejection> {
+    let refuse = || {
+        forbidden(format!(
+            "the office writes {} only to keep one of a {}'s concurrent values",
+            field.key, field.line
+        ))
+    };
+    let Some((automerge::Value::Object(_), container)) =
+        doc.get_at(ROOT, field.key, deps).ok().flatten()
+    else {
+        return Err(refuse());
+    };
+    let values_at = |heads: &[ChangeHash]| -> Vec<Map> {
+        doc.get_all_at(&container, line, heads)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, id)| match ReadDoc::hydrate(doc, &id, Some(heads)) {
+                Ok(Value::Map(m)) => Some(m),
+                _ => None,
+            })
+            .collect()
+    };
+    let Some(written) = hydrate_map_at(doc, &[field.key, line], at) else {
+        return Err(refuse());
+    };
+    let before = values_at(deps);
+    let in_conflict = before.len() > 1 && before.iter().any(|v| !same_map(v, &before[0]));
+    if !in_conflict || values_at(at).len() != 1 || !before.iter().any(|v| same_map(v, &written)) {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+/// The same keys holding the same values (whatever conflicts they hold).
+fn same_map(a: &Map, b: &Map) -> bool {
+    a.iter().count() == b.iter().count()
+        && a.iter()
+            .all(|(key, v)| b.get(key).is_some_and(|w| *w == v.value))
 }
 
 /// The text fields a change touched, as they read after it: what one change

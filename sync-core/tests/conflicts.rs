@@ -1,13 +1,18 @@
 //! Concurrent different values beyond the status: the window, the
 //! priority, the details and the checklist answers show in `Job::conflicts`
 //! with the actor that wrote each, the same on every replica, and the office
-//! keeps one with a single action.
+//! keeps one with a single action (an answer too, copied exactly: the
+//! validator refuses an office change writing any other answer).
 
 mod common;
 
 use common::*;
+use fieldsync_core::automerge::{
+    Automerge, ObjId, ObjType, PatchLog, ROOT, ReadDoc, ScalarValue, Value,
+    transaction::Transactable,
+};
 use fieldsync_core::job::{DetailsEdit, JobAction, Priority, Window};
-use fieldsync_core::{ActionError, Job, JobDoc, LineId, Timestamp};
+use fieldsync_core::{ActionError, Job, JobDoc, LineId, RejectCode, Timestamp, validate_changes};
 use serde_json::json;
 
 fn fork(job: &JobDoc, n: u8) -> JobDoc {
@@ -171,7 +176,10 @@ fn concurrent_checklist_answers_show_with_who_answered() {
     let mut phone = fork(&on_site, 11);
     let mut tablet = fork(&on_site, 12);
     let item = LineId::from_bytes([9; 16]);
-    for (device, value) in [(&mut phone, "1.5 bar"), (&mut tablet, "2.0 bar")] {
+    for (device, value, at) in [
+        (&mut phone, "1.5 bar", T0),
+        (&mut tablet, "2.0 bar", T0 + 1),
+    ] {
         device
             .apply(
                 &JobAction::AnswerChecklist {
@@ -179,7 +187,7 @@ fn concurrent_checklist_answers_show_with_who_answered() {
                     value: value.into(),
                 },
                 tech(1),
-                Timestamp(T0),
+                Timestamp(at),
             )
             .unwrap();
     }
@@ -195,19 +203,117 @@ fn concurrent_checklist_answers_show_with_who_answered() {
         c.values.iter().all(|v| v.by == Some(user(1))),
         "who answered"
     );
-    // The office cannot write answers; the technician settles it by answering again.
+    // The office keeps the phone's answer with one action: copied whole
+    // (value, who, when), still in the technician's name.
     let mut desk = merged(&phone, &tablet);
-    let err = desk
-        .apply(
-            &JobAction::ResolveConflict {
-                field: field.clone(),
-                actor: hex(11),
-            },
-            dispatcher(),
-            Timestamp(T0),
-        )
-        .unwrap_err();
-    assert!(matches!(err, ActionError::NotAllowed(_)), "{err:?}");
+    let before = desk.doc().get_heads();
+    desk.apply(
+        &JobAction::ResolveConflict {
+            field: field.clone(),
+            actor: hex(11),
+        },
+        dispatcher(),
+        Timestamp(T0 + 60_000),
+    )
+    .unwrap();
+    let kept = desk.read().unwrap();
+    assert!(kept.conflicts.is_empty(), "{:?}", kept.conflicts);
+    let phone_answer = phone.read().unwrap().checklist[0].answer.clone().unwrap();
+    assert_eq!(phone_answer.value, "1.5 bar");
+    assert_eq!(kept.checklist[0].answer.as_ref(), Some(&phone_answer));
+    // The resolution is valid as the office's change where it arrives, and
+    // the technician's device then shows the kept answer and no conflict.
+    let resolution: Vec<_> = desk.doc().get_changes(&before).into_iter().collect();
+    let hashes: Vec<_> = resolution.iter().map(|c| c.hash()).collect();
+    let mut device = merged(&phone, &tablet).doc().clone();
+    device.apply_changes(resolution).unwrap();
+    let job = validate_changes(&device, &hashes, &dispatcher()).unwrap();
+    assert!(job.conflicts.is_empty());
+    assert_eq!(job.checklist[0].answer.as_ref(), Some(&phone_answer));
+
+    // A forged office change writing anything but one of the concurrent
+    // values is refused: a new value, a kept value in the office's name or
+    // with another time, a value the line does not hold concurrently, and a
+    // copy that leaves the other value standing.
+    let both_doc = merged(&phone, &tablet).doc().clone();
+    let phone_doc = phone.doc().clone();
+    let answers_of = |doc: &Automerge| match doc.get(ROOT, "answers").unwrap() {
+        Some((Value::Object(_), id)) => id,
+        other => panic!("no answers: {other:?}"),
+    };
+    let phone_value = |doc: &Automerge| -> (ObjId, Vec<(String, ScalarValue)>) {
+        let answers = answers_of(doc);
+        let (_, id) = doc
+            .get_all(&answers, item.to_string())
+            .unwrap()
+            .into_iter()
+            .find(|(_, id)| matches!(id, ObjId::Id(_, a, _) if *a == actor(11)))
+            .unwrap();
+        let keys: Vec<String> = doc.keys(&id).collect();
+        let values = keys
+            .into_iter()
+            .map(|k| {
+                let v = match doc.get(&id, &k).unwrap() {
+                    Some((Value::Scalar(v), _)) => v.into_owned(),
+                    other => panic!("{k}: {other:?}"),
+                };
+                (k, v)
+            })
+            .collect();
+        (answers, values)
+    };
+    let forge = |base: &Automerge,
+                 change: Option<(&str, ScalarValue)>,
+                 partial: bool|
+     -> Result<Job, fieldsync_core::Rejection> {
+        let mut doc = base.clone().with_actor(actor(210));
+        let (answers, mut values) = phone_value(&doc);
+        if let Some((key, value)) = change {
+            values.iter_mut().find(|(k, _)| k == key).unwrap().1 = value;
+        }
+        let deps = if partial {
+            // Built on the phone's answer alone: the tablet's stays concurrent.
+            phone.doc().get_heads()
+        } else {
+            doc.get_heads()
+        };
+        let mut tx = doc.transaction_at(PatchLog::inactive(), &deps).unwrap();
+        let a = tx
+            .put_object(&answers, item.to_string(), ObjType::Map)
+            .unwrap();
+        for (k, v) in values {
+            tx.put(&a, k, v).unwrap();
+        }
+        let hash = tx.commit().0.unwrap();
+        validate_changes(&doc, &[hash], &dispatcher())
+    };
+    let refused = |r: Result<Job, fieldsync_core::Rejection>, case: &str| {
+        let r = r.expect_err(case);
+        assert_eq!(r.code, RejectCode::Forbidden, "{case}: {r:?}");
+        assert!(r.message.contains("concurrent values"), "{case}: {r:?}");
+    };
+    refused(
+        forge(&both_doc, Some(("value", "3.0 bar".into())), false),
+        "a new value",
+    );
+    refused(
+        forge(&both_doc, Some(("by", user(200).to_string().into())), false),
+        "in the office's name",
+    );
+    refused(
+        forge(
+            &both_doc,
+            Some(("device_time", ScalarValue::Timestamp(T0 + 5))),
+            false,
+        ),
+        "another time",
+    );
+    refused(forge(&phone_doc, None, false), "no conflict to resolve");
+    refused(forge(&both_doc, None, true), "built on one value alone");
+    // The same copy as the action's, forged by hand, is accepted.
+    forge(&both_doc, None, false).expect("an exact copy of a concurrent value");
+
+    // The technician can still settle it by answering again.
     let mut settled = merged(&phone, &tablet);
     settled
         .apply(

@@ -525,6 +525,51 @@ fn a_reassigned_job_is_dropped_after_its_offline_edits_merge() {
     );
 }
 
+/// `not_found` for a held document (a server restored from a backup older
+/// than the job): the device keeps its copy and the work in it, the
+/// exchange ends in one round, and once the server has the job again the
+/// work reaches it (docs/sync-protocol.md, "Why `not_found` keeps the copy").
+#[test]
+fn a_job_the_server_does_not_know_is_kept_with_its_work_and_sent_later() {
+    let mut ids = Ids::default();
+    let mut server = server_with_jobs(1, &mut ids);
+    let id = *server
+        .docs
+        .keys()
+        .find(|d| matches!(d, DocId::Job(_)))
+        .unwrap();
+    let mut device = Device::new(tech(1), actor(1));
+    device.sync(&mut server);
+    tech_edit(
+        &mut device,
+        id,
+        JobAction::AddNote {
+            text: "valve replaced".into(),
+        },
+    );
+    let backup = server.docs.remove(&id).unwrap();
+
+    let request = device.session.start(&device.docs);
+    let resp = server.handle(&device.who, &[actor(1)], &request.encode());
+    let report = device.apply_response(&resp);
+    assert!(report.not_found.contains(&id), "{report:?}");
+    let kept = fieldsync_core::job::read_job(&device.docs[&id], None).unwrap();
+    assert!(kept.notes.contains("valve replaced"), "the work is kept");
+    assert!(
+        device.session.next_round(&device.docs).is_none(),
+        "the exchange is over"
+    );
+
+    server.docs.insert(id, backup);
+    device.sync(&mut server);
+    let stored = fieldsync_core::job::read_job(&server.docs[&id], None).unwrap();
+    assert!(
+        stored.notes.contains("valve replaced"),
+        "sent on a later sync"
+    );
+    assert!(device.rejections.is_empty(), "{:?}", device.rejections);
+}
+
 /// The answer to a sync from before a reassignment, arriving (late or
 /// duplicated) after the device dropped the job, must not bring the job
 /// back: it answers an exchange about heads the device no longer holds and

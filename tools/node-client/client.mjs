@@ -177,7 +177,8 @@ async function sync() {
       const { id, outcome } = reply;
       outcomes.push({ id, ...outcome });
       if (outcome.status === "not_found") {
-        held.delete(id);
+        // The server stored nothing of it: keep the copy (and its work),
+        // end this exchange, send it again next sync (sync-protocol.md).
         continue;
       }
       let entry = held.get(id);

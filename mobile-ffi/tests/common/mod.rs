@@ -199,10 +199,20 @@ impl Office {
     /// merged: two office
     /// desks, or another device of the technician.
     pub fn concurrent(&mut self, edits: Vec<(u8, Principal, Vec<JobAction>)>) {
+        self.concurrent_as(
+            edits
+                .into_iter()
+                .map(|(n, who, actions)| (ActorId::from([n; 16]), who, actions))
+                .collect(),
+        );
+    }
+
+    /// [`Self::concurrent`] with any actors (an office user's API actor).
+    pub fn concurrent_as(&mut self, edits: Vec<(ActorId, Principal, Vec<JobAction>)>) {
         let held = self.docs.get_mut(&DocId::Job(self.job)).unwrap();
         let base = held.doc.clone();
-        for (n, who, actions) in edits {
-            let mut job = JobDoc::from_trusted(base.fork().with_actor(ActorId::from([n; 16])));
+        for (actor, who, actions) in edits {
+            let mut job = JobDoc::from_trusted(base.fork().with_actor(actor));
             for action in actions {
                 job.apply(&action, who, Timestamp(T0)).unwrap();
             }
@@ -224,6 +234,25 @@ impl Office {
         .unwrap();
         held.doc = job.into_doc();
         self.job_removed = true;
+    }
+
+    /// The office keeps one of a conflict's values, as the server's resolve
+    /// route does: with the dispatcher's own API actor.
+    pub fn resolve(&mut self, who: Principal, field: &str, actor: &str) {
+        let held = self.docs.get_mut(&DocId::Job(self.job)).unwrap();
+        let doc = held.doc.clone();
+        let mut job =
+            JobDoc::from_trusted(doc.with_actor(fieldsync_core::actors::office_actor(who.user)));
+        job.apply(
+            &JobAction::ResolveConflict {
+                field: field.into(),
+                actor: actor.into(),
+            },
+            who,
+            Timestamp(T0),
+        )
+        .unwrap();
+        held.doc = job.into_doc();
     }
 
     /// The office edits the job on the server (a note), as dispatch would.
@@ -272,6 +301,7 @@ pub fn price_book() -> PriceBook {
             },
         )]),
         contracts: BTreeMap::new(),
+        extensions: BTreeMap::new(),
     }
 }
 

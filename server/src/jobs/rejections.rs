@@ -3,7 +3,9 @@
 //! code and message), which change, and when (server time). The sync
 //! handler records them ([`record`]); the office reads a job's at
 //! `GET /v1/jobs/{id}/rejections`, and the console's job page can read the
-//! same rows through [`RejectionStore::job_rejections`].
+//! same rows through [`RejectionStore::job_rejections`]. Rows older than
+//! `--rejection-retention-days` (90 by default) are pruned by the server's
+//! housekeeping ([`prune`]).
 
 use async_trait::async_trait;
 use fieldsync_core::sync::{DocReply, Outcome};
@@ -59,6 +61,25 @@ pub trait RejectionStore: Send + Sync {
     async fn record_rejections(&self, rejections: &[NewRejection]) -> Result<()>;
     /// A job's rejections, newest first, at most `limit` (capped at 1000).
     async fn job_rejections(&self, job: JobId, limit: u32) -> Result<Vec<RejectionRecord>>;
+    /// Deletes the rejections recorded before `before`; returns how many.
+    async fn prune_rejections(&self, before: OffsetDateTime) -> Result<u64>;
+}
+
+/// Deletes the rejections older than `retention_days` as of `now` (server
+/// time); `0` keeps them for good. Returns how many went.
+pub async fn prune(
+    store: &dyn RejectionStore,
+    retention_days: u64,
+    now: OffsetDateTime,
+) -> Result<u64> {
+    if retention_days == 0 {
+        return Ok(0);
+    }
+    let days = i64::try_from(retention_days).unwrap_or(i64::MAX);
+    let Some(before) = now.checked_sub(time::Duration::days(days.min(1_000_000))) else {
+        return Ok(0);
+    };
+    store.prune_rejections(before).await
 }
 
 async fn insert(tx: &mut dyn Tx, r: &NewRejection) -> Result<()> {
@@ -130,6 +151,12 @@ impl RejectionStore for SqlStore {
             )
             .await?;
         rows.iter().map(record_from).collect()
+    }
+
+    async fn prune_rejections(&self, before: OffsetDateTime) -> Result<u64> {
+        self.db()
+            .execute(Query::new("DELETE FROM sync_rejections WHERE rejected_at < $1").bind(before))
+            .await
     }
 }
 

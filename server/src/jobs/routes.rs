@@ -5,6 +5,7 @@ use std::sync::Arc;
 use automerge::Automerge;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use fieldsync_core::actors::{office_actor, office_user_hex};
 use fieldsync_core::billing::bill;
 use fieldsync_core::job::read_job;
 use fieldsync_core::{
@@ -129,7 +130,8 @@ async fn act(
     who: Principal,
     actions: &[JobAction],
 ) -> Result<JobView, ApiError> {
-    let actor = state.actor.clone();
+    // The user's own actor, so a conflict's values name the dispatcher.
+    let actor = office_actor(who.user);
     write_job(state, id, |doc, current, now| {
         if doc.get_heads().is_empty() {
             return Err(ApiError::NotFound);
@@ -186,7 +188,8 @@ async fn with_attachments(state: &AppState, mut view: JobView) -> Result<JobView
 }
 
 /// Names the writer of every actor in the job's conflicts: a device's user
-/// from the devices table, the server's own actor as the office API.
+/// from the devices table, an office user's API actor by its user id (the
+/// server's own actor writes no values: only upgrades).
 async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, ApiError> {
     let mut actors: Vec<&str> = view
         .job
@@ -197,6 +200,13 @@ async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, Ap
     actors.sort_unstable();
     actors.dedup();
     let server = state.actor.to_hex_string();
+    let name = |user: UserId| async move {
+        match state.store.user(user).await {
+            Ok(user) => Ok(Some(user.username.to_string())),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    };
     let mut writers = Vec::new();
     for actor in actors {
         let mut writer = ConflictWriter {
@@ -207,18 +217,18 @@ async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, Ap
             device_id: None,
         };
         if actor == server {
+            writer.kind = "server".into();
+        } else if let Some(user) = office_user_hex(actor) {
             writer.kind = "office_api".into();
+            writer.user_id = Some(user.as_uuid());
+            writer.username = name(user).await?;
         } else if let Ok(device_actor) = actor.parse::<DeviceActor>() {
             match state.store.device_by_actor(&device_actor).await {
                 Ok(device) => {
                     writer.kind = "device".into();
                     writer.user_id = Some(device.user_id.as_uuid());
                     writer.device_id = Some(device.id.as_uuid());
-                    writer.username = match state.store.user(device.user_id).await {
-                        Ok(user) => Some(user.username.to_string()),
-                        Err(StoreError::NotFound) => None,
-                        Err(e) => return Err(e.into()),
-                    };
+                    writer.username = name(device.user_id).await?;
                 }
                 Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
@@ -245,14 +255,23 @@ async fn create_job(
 ) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
     let who = office(&caller)?;
     check_technician(&state, body.technician_id).await?;
-    let spec = body.into_spec()?;
-    let actor = state.actor.clone();
+    let from = crate::customers::service::snapshot(
+        &state,
+        &caller,
+        body.customer_id,
+        body.site_id,
+        body.asset_id,
+    )
+    .await?;
+    let spec = body.into_spec((from.customer, from.site, from.asset))?;
+    let registry = from.registry;
+    let actor = office_actor(who.user);
     let view = write_job(&state, spec.id, |doc, _, now| {
         if !doc.get_heads().is_empty() {
             return Err(ApiError::Conflict(format!("job {} exists", spec.id)));
         }
-        let job =
-            JobDoc::create(&spec, actor.clone(), who, timestamp(now)).map_err(action_error)?;
+        let job = JobDoc::create_from(&spec, &registry, actor.clone(), who, timestamp(now))
+            .map_err(action_error)?;
         *doc = job.into_doc();
         Ok(Edit {
             changes: doc.get_changes(&[]),
@@ -417,15 +436,15 @@ async fn cancel_job(
     Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
 }
 
-/// Keeps one of the concurrent values of an office field listed in
-/// `job.conflicts` (office only): the value `actor` wrote is written again,
-/// superseding the others. Answers are the technician's to settle.
+/// Keeps one of the concurrent values of a field listed in `job.conflicts`
+/// (office only): the value `actor` wrote is written again, superseding the
+/// others. A checklist answer is copied whole, still the technician's.
 #[utoipa::path(post, path = "/v1/jobs/{id}/conflicts/resolve", tag = "jobs",
     params(("id" = Uuid, Path)),
     request_body = ResolveConflict,
     responses((status = 200, body = JobView), (status = 400, description = "No such conflict or value", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The conflict cannot be resolved by the office", body = ErrorBody)),
+        (status = 409, description = "The job's state does not allow it (closed)", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn resolve_conflict(
     State(state): State<AppState>,

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::keys as k;
 use super::model::{Conflict, ConflictValue};
 use super::schema;
+use crate::actors::office_user_hex;
 use crate::error::SchemaError;
 use crate::ids::UserId;
 
@@ -119,10 +120,11 @@ impl Reader<'_> {
             .iter()
             .map(|(v, id)| {
                 let (value, by) = value(id, v)?;
+                let actor = actor_of(id);
                 Ok(ConflictValue {
+                    by: by.or_else(|| office_user_hex(&actor)),
                     value,
-                    actor: actor_of(id),
-                    by,
+                    actor,
                 })
             })
             .collect::<Result<Vec<ConflictValue>, SchemaError>>()?;
@@ -162,7 +164,7 @@ impl Reader<'_> {
     }
 }
 
-fn actor_of(id: &ObjId) -> String {
+pub(super) fn actor_of(id: &ObjId) -> String {
     match id {
         ObjId::Id(_, actor, _) => actor.to_hex_string(),
         ObjId::Root => String::new(),

@@ -44,6 +44,22 @@ pub struct Job {
     /// ([`super::conflicts`]). Status conflicts are in `status_conflicts`.
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    /// The registry records `customer`, `site` and `asset` were copied
+    /// from, when the office created the job from them.
+    #[serde(default)]
+    pub registry: Registry,
+}
+
+/// Ids of the server's customer registry (an account, one of its sites,
+/// an installed asset). The job keeps a snapshot of each for offline work;
+/// these say which record it is, so the server can list an asset's visits
+/// and refresh the snapshot. Each is the `id` key of its map; jobs written
+/// before the registry read as `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registry {
+    pub customer: Option<uuid::Uuid>,
+    pub site: Option<uuid::Uuid>,
+    pub asset: Option<uuid::Uuid>,
 }
 
 /// One field that holds concurrent values.
@@ -61,11 +77,12 @@ pub struct ConflictValue {
     /// As JSON: a string, number, boolean or null; the window as
     /// `{"start": ms, "end": ms}`; an answer as its text.
     pub value: serde_json::Value,
-    /// The automerge actor (hex) whose change wrote it: a device, or the
-    /// server for the office's API edits. The server's job API says whose.
+    /// The automerge actor (hex) whose change wrote it: a device, or an
+    /// office user's API edits ([`crate::actors::office_actor`]). The
+    /// server's job API says whose.
     pub actor: String,
-    /// The user the value names as its writer, where the document records
-    /// one (answers).
+    /// The user the value names as its writer: the one an answer records,
+    /// or the office user whose API edit wrote it.
     pub by: Option<UserId>,
 }
 

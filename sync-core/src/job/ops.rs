@@ -6,7 +6,7 @@
 //! rejects is rolled back before anyone can see it.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
 use super::keys as k;
@@ -147,9 +147,10 @@ pub enum JobAction {
     Cancel {
         reason: String,
     },
-    /// Keeps one of the concurrent values of an office field (see
-    /// [`Job::conflicts`]): the one `actor` (hex) wrote is written again,
-    /// which supersedes every value the office has seen.
+    /// Keeps one of the concurrent values of an office field or a
+    /// checklist answer (see [`Job::conflicts`]): the one `actor` (hex)
+    /// wrote is written again, which supersedes every value the office has
+    /// seen. An answer is copied whole, still in its technician's name.
     ResolveConflict {
         field: String,
         actor: String,
@@ -269,6 +270,19 @@ impl JobDoc {
         who: Principal,
         now: Timestamp,
     ) -> Result<Self, ActionError> {
+        Self::create_from(spec, &Registry::default(), actor, who, now)
+    }
+
+    /// Creates a job whose customer, site and asset snapshots were copied
+    /// from the registry records `registry` names (their ids are kept with
+    /// the snapshots).
+    pub fn create_from(
+        spec: &JobSpec,
+        registry: &Registry,
+        actor: ActorId,
+        who: Principal,
+        now: Timestamp,
+    ) -> Result<Self, ActionError> {
         if !who.role.is_office() {
             return Err(ActionError::NotAllowed(
                 "only the office creates jobs".into(),
@@ -298,9 +312,17 @@ impl JobDoc {
             k::FEEDBACK_OPT_OUT,
             spec.customer.feedback_opt_out,
         )?;
+        // Only jobs made from the registry carry ids: others keep the keys
+        // every earlier version wrote.
+        if let Some(id) = registry.customer {
+            tx.put(&customer, k::ID, id.to_string())?;
+        }
         let site = tx.put_object(ROOT, k::SITE, ObjType::Map)?;
         put_opt(&mut tx, &site, k::NAME, spec.site.name.as_deref())?;
         tx.put(&site, k::ADDRESS, spec.site.address.trim())?;
+        if let Some(id) = registry.site {
+            tx.put(&site, k::ID, id.to_string())?;
+        }
         let asset = tx.put_object(ROOT, k::ASSET, ObjType::Map)?;
         tx.put(&asset, k::PRODUCT, spec.asset.product.trim())?;
         put_opt(&mut tx, &asset, k::SERIAL, spec.asset.serial.as_deref())?;
@@ -316,6 +338,9 @@ impl JobDoc {
             k::CONTRACT_REF,
             spec.asset.contract_ref.as_deref(),
         )?;
+        if let Some(id) = registry.asset {
+            tx.put(&asset, k::ID, id.to_string())?;
+        }
         tx.put(ROOT, k::PROBLEM, spec.problem.trim())?;
         tx.put(ROOT, k::PRIORITY, spec.priority.as_str())?;
         put_window(&mut tx, &spec.window)?;
@@ -818,7 +843,8 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
     Ok(())
 }
 
-/// The value `actor` wrote to the conflicting office field `field`.
+/// The value `actor` wrote to the conflicting field `field` (an office
+/// field, or a checklist answer).
 fn kept_value<'j>(
     job: &'j Job,
     field: &str,
@@ -829,11 +855,6 @@ fn kept_value<'j>(
         .iter()
         .find(|c| c.field == field)
         .ok_or_else(|| ActionError::NotFound("conflict".into()))?;
-    if field.starts_with(&format!("/{}/", k::ANSWERS)) {
-        return Err(ActionError::NotAllowed(
-            "answers are the technician's: they settle them by answering again".into(),
-        ));
-    }
     conflict
         .values
         .iter()
@@ -871,6 +892,32 @@ fn write_kept<T: Transactable>(
                 _ => return Err(bad().into()),
             };
             tx.put(&m, key, value)?;
+        }
+        [k::ANSWERS, item] => {
+            // The technician's answer, copied whole (value, who, when): the
+            // validator lets the office write an answer only as an exact
+            // copy of one of its concurrent values.
+            let answers = obj(tx, k::ANSWERS)?;
+            let source = tx
+                .get_all(&answers, item)?
+                .into_iter()
+                .find_map(|(v, id)| {
+                    let ours = matches!(v, Value::Object(ObjType::Map))
+                        && super::conflicts::actor_of(&id).eq_ignore_ascii_case(&kept.actor);
+                    ours.then_some(id)
+                })
+                .ok_or_else(bad)?;
+            let mut copy = Vec::new();
+            for key in tx.keys(&source) {
+                match tx.get(&source, &key)? {
+                    Some((Value::Scalar(v), _)) => copy.push((key, v.into_owned())),
+                    _ => return Err(bad().into()),
+                }
+            }
+            let a = tx.put_object(&answers, item, ObjType::Map)?;
+            for (key, value) in copy {
+                tx.put(&a, key, value)?;
+            }
         }
         _ => return Err(ActionError::NotFound("conflict".into())),
     }

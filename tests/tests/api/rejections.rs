@@ -1,7 +1,8 @@
 //! The office's record of sync rejections over the real endpoints: a
 //! change the server refuses is recorded (device, user, job, code, change,
 //! server time) and served at `GET /v1/jobs/{id}/rejections` to the office
-//! only, with the job's own access rules.
+//! only, with the job's own access rules; the housekeeping prunes records
+//! older than the retention.
 
 use fieldsync_core::automerge::transaction::Transactable;
 use fieldsync_core::automerge::{ROOT, ReadDoc};
@@ -20,6 +21,7 @@ use crate::sync::office;
 backend_tests!(
     refused_changes_are_recorded_for_the_office,
     the_record_is_for_the_office_and_follows_the_job_scope,
+    rejections_older_than_the_retention_are_pruned,
 );
 
 async fn rejections(app: &TestApp, token: &str, job: JobId, query: &str) -> reqwest::Response {
@@ -191,4 +193,53 @@ async fn the_record_is_for_the_office_and_follows_the_job_scope(backend: TestBac
         "{}",
         doc["components"]["schemas"]
     );
+}
+
+/// The housekeeping's pruning, driven with an injected clock: a record is
+/// kept until it is older than the retention, then deleted (only the old
+/// one), and a retention of 0 keeps everything.
+async fn rejections_older_than_the_retention_are_pruned(backend: TestBackend) {
+    use fieldsync_server::jobs::NewRejection;
+    use fieldsync_server::jobs::rejections::prune;
+
+    let app = spawn_app(backend).await;
+    let office = office(&app).await;
+    let t1 = app.user("tech1", Role::Technician).await;
+    let a = job_id(&create_job(&app, &office.dispatcher, &new_job("Ana", Some(t1))).await);
+    let mut tech = Device::login(&app, "tech1", Role::Technician, 1).await;
+    tech.sync(&app).await;
+    rename_customer(&app, &mut tech, a).await;
+    let now = time(&record(&app, &office.dispatcher, a, "").await[0]["rejected_at"]);
+    let day = time::Duration::days(1);
+    // And one recorded 30 days earlier.
+    let store = app.store.as_ref();
+    store
+        .record_rejections(&[NewRejection {
+            job_id: a,
+            device_id: tech.device_id.parse().unwrap(),
+            user_id: t1,
+            code: "forbidden".into(),
+            message: "an older refusal".into(),
+            change: None,
+            at: now - 30 * day,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(record(&app, &office.dispatcher, a, "").await.len(), 2);
+
+    // 59 days on, the older is 89 days old: nothing goes.
+    assert_eq!(prune(store, 90, now + 59 * day).await.unwrap(), 0);
+    // Nothing with a retention of 0, however old.
+    assert_eq!(prune(store, 0, now + 10_000 * day).await.unwrap(), 0);
+    assert_eq!(record(&app, &office.dispatcher, a, "").await.len(), 2);
+    // 61 days on: the older goes, the newer stays.
+    assert_eq!(prune(store, 90, now + 61 * day).await.unwrap(), 1);
+    let left = record(&app, &office.dispatcher, a, "").await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(time(&left[0]["rejected_at"]), now);
+    assert_ne!(left[0]["message"], "an older refusal");
+    // Just past 90 days on: the newer goes too.
+    let past = now + 90 * day + time::Duration::seconds(1);
+    assert_eq!(prune(store, 90, past).await.unwrap(), 1);
+    assert!(record(&app, &office.dispatcher, a, "").await.is_empty());
 }
