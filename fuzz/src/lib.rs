@@ -134,6 +134,7 @@ pub fn job_spec() -> JobSpec {
             id: LineId::from_bytes([5; 16]),
             question: "Gas pressure checked?".into(),
             required: true,
+            kind: Default::default(),
         }],
     }
 }

@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fieldsync_core::{JobAction, Quantity};
 
 use crate::error::{FieldsyncError, Result};
-use crate::http::{Http, SyncReply};
-use crate::local::{Local, Session, parse_line};
+use crate::http::{Http, SyncReply, UploadReply};
+use crate::local::{Local, PendingUpload, Session, parse_line};
 use crate::records::*;
+use crate::upload::chunks;
 
 /// Most requests one [`FieldsyncClient::sync`] sends. A routine sync takes
 /// one; a new install or lost state a few more.
@@ -50,6 +51,8 @@ pub struct FieldsyncClient {
     local: Mutex<Option<Local>>,
     /// Serialises login, refresh and sync, so a refresh token is never sent twice.
     net: Mutex<()>,
+    /// Serialises uploads (apart from `net`: an upload never holds up a sync).
+    uploads: Mutex<()>,
     http: OnceLock<Http>,
     options: ClientOptions,
 }
@@ -127,6 +130,150 @@ impl FieldsyncClient {
     }
 }
 
+/// How one file's upload ended in this call.
+enum Uploaded {
+    /// Finished now (after sending bytes).
+    Completed,
+    /// The server already had it.
+    AlreadyThere,
+    WaitingForSync,
+    Refused,
+    /// Paused between chunks; the rest goes later.
+    Paused,
+}
+
+impl FieldsyncClient {
+    /// One upload request, refreshing the access token once if refused.
+    /// The net lock is taken only for the refresh, never for the transfer.
+    fn upload_call(
+        &self,
+        base: &str,
+        token: &mut String,
+        call: impl Fn(&Http, &str) -> Result<UploadReply>,
+    ) -> Result<UploadReply> {
+        let reply = call(self.http()?, token)?;
+        if !matches!(reply, UploadReply::Unauthorized) {
+            return Ok(reply);
+        }
+        {
+            let _net = self.net_lock()?;
+            let (_, session) = self.online_session()?;
+            *token = if session.access_token != *token
+                && session.access_expires_at_ms - REFRESH_MARGIN_MS > now_ms()
+            {
+                // A sync refreshed it meanwhile.
+                session.access_token
+            } else {
+                self.refresh(base, &session)?
+            };
+        }
+        match call(self.http()?, token)? {
+            UploadReply::Unauthorized => Err(FieldsyncError::SessionExpired {
+                reason: "the server refused a fresh access token".into(),
+            }),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Uploads one blob: asks what the server has, sends the missing
+    /// chunks, and starts over once if the server's hash check fails.
+    fn upload_one(
+        &self,
+        base: &str,
+        token: &mut String,
+        p: &PendingUpload,
+        sent: &mut u64,
+    ) -> Result<Uploaded> {
+        let (job, sha) = (p.job_id.as_str(), p.sha256.as_str());
+        let mut restarted = false;
+        let mut sent_here = false;
+        // Each pass: the status, then every missing chunk. A pass after the
+        // last chunk only happens if the server lost bytes meanwhile.
+        for _pass in 0..3 {
+            let status =
+                match self.upload_call(base, token, |h, t| h.upload_status(base, t, job, sha))? {
+                    UploadReply::Status(s) => s,
+                    UploadReply::NotFound => return Ok(Uploaded::WaitingForSync),
+                    UploadReply::Refused { code } => {
+                        self.with(|l| l.mark_refused(sha, &code))?;
+                        return Ok(Uploaded::Refused);
+                    }
+                    UploadReply::HashMismatch | UploadReply::Unauthorized => {
+                        return Err(FieldsyncError::Server {
+                            status: 200,
+                            code: "bad_response".into(),
+                            reason: "unexpected answer to an upload status".into(),
+                        });
+                    }
+                };
+            if status.complete {
+                self.with(|l| l.mark_uploaded(sha))?;
+                return Ok(if sent_here {
+                    Uploaded::Completed
+                } else {
+                    Uploaded::AlreadyThere
+                });
+            }
+            self.with(|l| {
+                l.set_progress(sha, status.bytes_received(p.size));
+                Ok(())
+            })?;
+            for (start, end) in chunks(&status.received, p.size) {
+                if self.with(|l| Ok(l.uploads_paused()))? {
+                    return Ok(Uploaded::Paused);
+                }
+                let len = usize::try_from(end - start).unwrap_or(usize::MAX);
+                let bytes = self.with(|l| l.blobs().read(sha, start, len))?;
+                if bytes.len() != len {
+                    return Err(FieldsyncError::corrupt(
+                        "attachment blob",
+                        "shorter than its reference",
+                    ));
+                }
+                let reply = self.upload_call(base, token, |h, t| {
+                    h.upload_chunk(base, t, (job, sha), start, p.size, bytes.clone())
+                })?;
+                sent_here = true;
+                *sent += end - start;
+                match reply {
+                    UploadReply::Status(s) if s.complete => {
+                        self.with(|l| l.mark_uploaded(sha))?;
+                        return Ok(Uploaded::Completed);
+                    }
+                    UploadReply::Status(s) => self.with(|l| {
+                        l.set_progress(sha, s.bytes_received(p.size));
+                        Ok(())
+                    })?,
+                    UploadReply::NotFound => return Ok(Uploaded::WaitingForSync),
+                    UploadReply::HashMismatch if !restarted => {
+                        // The server discarded its staging: once from byte 0.
+                        restarted = true;
+                        break;
+                    }
+                    UploadReply::HashMismatch => {
+                        self.with(|l| l.mark_refused(sha, "hash_mismatch"))?;
+                        return Ok(Uploaded::Refused);
+                    }
+                    UploadReply::Refused { code } => {
+                        self.with(|l| l.mark_refused(sha, &code))?;
+                        return Ok(Uploaded::Refused);
+                    }
+                    UploadReply::Unauthorized => {
+                        return Err(FieldsyncError::SessionExpired {
+                            reason: "the server refused a fresh access token".into(),
+                        });
+                    }
+                }
+            }
+        }
+        Err(FieldsyncError::Server {
+            status: 200,
+            code: "upload_incomplete".into(),
+            reason: "the server did not complete the upload after every chunk was sent".into(),
+        })
+    }
+}
+
 #[uniffi::export]
 impl FieldsyncClient {
     /// Opens (creating if needed) the store in `dir`, an app-private directory.
@@ -145,6 +292,7 @@ impl FieldsyncClient {
         Ok(Arc::new(Self {
             local: Mutex::new(Some(local)),
             net: Mutex::new(()),
+            uploads: Mutex::new(()),
             http: OnceLock::new(),
             options,
         }))
@@ -405,6 +553,86 @@ impl FieldsyncClient {
                 now_ms(),
             )
         })
+    }
+
+    /// Attaches the file at `path` to the job: copies it into the store
+    /// (content-addressed by its SHA-256, durable on return) and adds the
+    /// reference (hash, size, `media_type`, `kind`, caption, taken-at) to
+    /// the job like any action. The app may delete its own copy afterwards.
+    /// `kind`: before, after, serial_plate, signature (the image whose hash
+    /// `captureSignature` took) or document. The bytes go to the server with
+    /// `uploadAttachments`, never with `sync`. Returns the attachment's id
+    /// (the answer to a photo checklist item).
+    pub fn attach_file(
+        &self,
+        job_id: String,
+        path: String,
+        kind: String,
+        caption: String,
+        media_type: String,
+    ) -> Result<String> {
+        self.with(|l| l.attach_file(&job_id, &path, &kind, caption, media_type, now_ms()))
+    }
+
+    /// Uploads the attached files the server does not hold yet, in 256 KiB
+    /// chunks, asking the server first which bytes it has (so a cut
+    /// connection resumes where it stopped, and a file the server already
+    /// has is skipped). A file's reference must have been synced first;
+    /// those not synced yet wait (`waitingForSync`). Blocks: call it off the
+    /// UI thread, after `sync` or on its own schedule; it never holds up a
+    /// sync. A network error ends the call; what was sent stays sent.
+    pub fn upload_attachments(&self) -> Result<UploadReport> {
+        let _uploads = self.uploads.lock().map_err(|_| FieldsyncError::Internal {
+            reason: "an earlier upload failed badly: reopen the client".into(),
+        })?;
+        let pending = self.with(|l| l.pending_uploads())?;
+        let mut report = UploadReport::default();
+        if self.with(|l| Ok(l.uploads_paused()))? {
+            report.paused = true;
+            report.remaining = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+            return Ok(report);
+        }
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        let (base, _) = self.online_session()?;
+        let mut token = self.access_token()?;
+        for p in &pending {
+            match self.upload_one(&base, &mut token, p, &mut report.bytes_sent)? {
+                Uploaded::Completed => report.completed += 1,
+                Uploaded::AlreadyThere => report.already_on_server += 1,
+                Uploaded::WaitingForSync => report.waiting_for_sync += 1,
+                Uploaded::Refused => report.refused += 1,
+                Uploaded::Paused => {
+                    report.paused = true;
+                    break;
+                }
+            }
+        }
+        report.remaining =
+            u32::try_from(self.with(|l| l.pending_uploads())?.len()).unwrap_or(u32::MAX);
+        Ok(report)
+    }
+
+    /// Pauses (or resumes) uploads, e.g. on a metered network; kept across
+    /// restarts. A running upload stops before its next chunk.
+    pub fn set_uploads_paused(&self, paused: bool) -> Result<()> {
+        self.with(|l| l.set_uploads_paused(paused))
+    }
+
+    pub fn uploads_paused(&self) -> Result<bool> {
+        self.with(|l| Ok(l.uploads_paused()))
+    }
+
+    /// One job's attachments with their upload progress and whether all
+    /// of them are on the server.
+    pub fn job_uploads(&self, job_id: String) -> Result<JobUploads> {
+        self.with(|l| l.job_uploads(&job_id))
+    }
+
+    /// Upload progress of every job that has attachments.
+    pub fn uploads(&self) -> Result<Vec<JobUploads>> {
+        self.with(|l| l.all_uploads())
     }
 
     /// `image_sha256`: SHA-256 of the signature image (64 hex digits).

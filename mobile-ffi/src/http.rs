@@ -1,5 +1,5 @@
 //! The built-in blocking HTTP transport (rustls, no OpenSSL): login, token
-//! refresh and `POST /v1/sync`. Apps with their own networking use the
+//! refresh, `POST /v1/sync` and the attachment upload routes. Apps with their own networking use the
 //! sans-IO calls instead and never touch this module.
 
 use std::time::Duration;
@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::error::{FieldsyncError, Result};
 use crate::records::SessionTokens;
+use crate::upload::UploadStatus;
 
 pub(crate) struct Http {
     client: reqwest::blocking::Client,
@@ -122,6 +123,94 @@ impl Http {
             403 => Err(FieldsyncError::DeviceRevoked),
             _ => Err(server_error(res)),
         }
+    }
+}
+
+/// How an upload request ended.
+pub(crate) enum UploadReply {
+    Status(UploadStatus),
+    /// 401: the access token is expired or was refused.
+    Unauthorized,
+    /// 404: the server holds no reference to this hash on a job the caller
+    /// sees (not synced yet, or the job left their scope).
+    NotFound,
+    /// 422 `hash_mismatch`: the server discarded what it had; start again.
+    HashMismatch,
+    /// Any other 4xx: the server will not take this file (`code`).
+    Refused {
+        code: String,
+    },
+}
+
+impl Http {
+    /// `GET .../upload`: what the server has of the blob.
+    pub fn upload_status(
+        &self,
+        base: &str,
+        access_token: &str,
+        job: &str,
+        sha256: &str,
+    ) -> Result<UploadReply> {
+        let res = self
+            .client
+            .get(url(base, &upload_path(job, sha256)))
+            .bearer_auth(access_token)
+            .send()
+            .map_err(network)?;
+        upload_reply(res)
+    }
+
+    /// `PUT .../upload` of `bytes` at `start` of a `total`-byte blob.
+    pub fn upload_chunk(
+        &self,
+        base: &str,
+        access_token: &str,
+        (job, sha256): (&str, &str),
+        start: u64,
+        total: u64,
+        bytes: Vec<u8>,
+    ) -> Result<UploadReply> {
+        let end = start + bytes.len() as u64 - 1;
+        let res = self
+            .client
+            .put(url(base, &upload_path(job, sha256)))
+            .bearer_auth(access_token)
+            .header("content-range", format!("bytes {start}-{end}/{total}"))
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .map_err(network)?;
+        upload_reply(res)
+    }
+}
+
+fn upload_path(job: &str, sha256: &str) -> String {
+    format!("/v1/jobs/{job}/attachments/{sha256}/upload")
+}
+
+fn upload_reply(res: reqwest::blocking::Response) -> Result<UploadReply> {
+    let status = res.status().as_u16();
+    match status {
+        200 => res
+            .json::<UploadStatus>()
+            .map(UploadReply::Status)
+            .map_err(|e| FieldsyncError::Server {
+                status,
+                code: "bad_response".into(),
+                reason: format!("upload status: {e}"),
+            }),
+        401 => Ok(UploadReply::Unauthorized),
+        403 => Err(FieldsyncError::DeviceRevoked),
+        404 => Ok(UploadReply::NotFound),
+        // 408 and 429 are worth retrying: left to the caller as errors.
+        400..=499 if status != 408 && status != 429 && status != 409 => match server_error(res) {
+            FieldsyncError::Server { code, .. } if code == "hash_mismatch" => {
+                Ok(UploadReply::HashMismatch)
+            }
+            FieldsyncError::Server { code, .. } => Ok(UploadReply::Refused { code }),
+            other => Err(other),
+        },
+        _ => Err(server_error(res)),
     }
 }
 

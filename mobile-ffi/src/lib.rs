@@ -22,6 +22,7 @@
 //! # Ok::<(), fieldsync_ffi::FieldsyncError>(())
 //! ```
 
+mod blobs;
 mod client;
 mod error;
 mod http;
@@ -29,6 +30,7 @@ mod journal;
 mod local;
 pub mod records;
 pub mod store;
+mod upload;
 
 pub use client::{ClientOptions, FieldsyncClient, MAX_ROUNDS};
 pub use error::FieldsyncError;

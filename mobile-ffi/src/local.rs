@@ -18,6 +18,7 @@ use fieldsync_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::blobs::{Blobs, UploadState};
 use crate::error::{FieldsyncError, Result, reject_code};
 use crate::journal::{self, Dropped, Entry, JobJournal, Rollback};
 use crate::records::{self, *};
@@ -26,6 +27,7 @@ use crate::store::FileStore;
 const SESSION_FILE: &str = "session.json";
 const SYNC_FILE: &str = "sync.json";
 const REJECTED_FILE: &str = "rejected.json";
+const UPLOADS_FILE: &str = "uploads.json";
 
 /// The persisted session (tokens included: the store lives in app-private storage).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -98,8 +100,22 @@ struct Frozen {
     since_ms: i64,
 }
 
+/// An attachment whose bytes this device holds and the server may lack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PendingUpload {
+    pub job_id: String,
+    pub attachment_id: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
 pub(crate) struct Local {
     store: FileStore,
+    blobs: Blobs,
+    uploads: UploadState,
+    /// Bytes the server last said it holds, per blob (not persisted: the
+    /// server is asked again before any upload).
+    progress: BTreeMap<String, u64>,
     actor: ActorId,
     session: Option<Session>,
     docs: DocSet,
@@ -141,8 +157,13 @@ impl Local {
             ClientSession::restore(actor.clone(), &bytes)?
         };
         let docs = store.load_docs(&actor)?;
+        let blobs = Blobs::open(store.dir())?;
+        let uploads = store.read_json(UPLOADS_FILE)?.unwrap_or_default();
         let mut local = Self {
             store,
+            blobs,
+            uploads,
+            progress: BTreeMap::new(),
             actor,
             session,
             docs,
@@ -579,6 +600,158 @@ impl Local {
             now_ms,
         )?;
         Ok(attachment.to_string())
+    }
+
+    /// Copies the file into the store (content-addressed, durable) and adds
+    /// the reference through the journaled action path. A refused action
+    /// leaves no new blob behind.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attach_file(
+        &mut self,
+        job_id: &str,
+        path: &str,
+        kind: &str,
+        caption: String,
+        media_type: String,
+        now_ms: i64,
+    ) -> Result<String> {
+        if AttachmentKind::parse(kind).is_none() {
+            return Err(FieldsyncError::invalid(
+                "kind must be before, after, serial_plate, signature or document",
+            ));
+        }
+        let job = DocId::Job(parse_job(job_id)?);
+        if !self.docs.contains_key(&job) {
+            return Err(not_found("job", job_id));
+        }
+        let blob = self.blobs.import(std::path::Path::new(path))?;
+        let added = self.add_attachment(
+            job_id,
+            blob.sha256.clone(),
+            blob.size,
+            media_type,
+            kind,
+            caption,
+            now_ms,
+        );
+        if added.is_err() && blob.new {
+            // Best effort: an orphan blob wastes space, nothing more.
+            let _ = self.blobs.remove(&blob.sha256);
+        }
+        added
+    }
+
+    // ----- uploads -----
+
+    /// Every attachment of a held job whose bytes are here and which the
+    /// server does not hold yet (nor refused), one per job and hash.
+    pub fn pending_uploads(&self) -> Result<Vec<PendingUpload>> {
+        let mut out: Vec<PendingUpload> = Vec::new();
+        for (id, doc) in &self.docs {
+            let DocId::Job(job_id) = id else { continue };
+            for a in read_job(doc, None)?.attachments {
+                let waiting = !self.uploads.uploaded.contains(&a.sha256)
+                    && !self.uploads.refused.contains_key(&a.sha256)
+                    && self.blobs.has(&a.sha256);
+                let job_id = job_id.to_string();
+                if waiting
+                    && !out
+                        .iter()
+                        .any(|p| p.job_id == job_id && p.sha256 == a.sha256)
+                {
+                    out.push(PendingUpload {
+                        job_id,
+                        attachment_id: a.id.to_string(),
+                        sha256: a.sha256,
+                        size: a.size,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A job's attachments and their upload state.
+    pub fn job_uploads(&self, job_id: &str) -> Result<JobUploads> {
+        let id = DocId::Job(parse_job(job_id)?);
+        let doc = self.docs.get(&id).ok_or_else(|| not_found("job", job_id))?;
+        let mut attachments = Vec::new();
+        for a in read_job(doc, None)?.attachments {
+            let uploaded = self.uploads.uploaded.contains(&a.sha256);
+            attachments.push(AttachmentUpload {
+                job_id: job_id.to_owned(),
+                attachment_id: a.id.to_string(),
+                bytes_sent: if uploaded {
+                    a.size
+                } else {
+                    self.progress.get(&a.sha256).copied().unwrap_or(0)
+                },
+                total_bytes: a.size,
+                uploaded,
+                refused: self.uploads.refused.get(&a.sha256).cloned(),
+                sha256: a.sha256,
+            });
+        }
+        let all_uploaded = attachments
+            .iter()
+            .all(|a| a.uploaded || !self.blobs.has(&a.sha256));
+        Ok(JobUploads {
+            job_id: job_id.to_owned(),
+            all_uploaded,
+            attachments,
+        })
+    }
+
+    /// Every held job's uploads, jobs with attachments only.
+    pub fn all_uploads(&self) -> Result<Vec<JobUploads>> {
+        let mut out = Vec::new();
+        for id in self.docs.keys() {
+            if let DocId::Job(job) = id {
+                let uploads = self.job_uploads(&job.to_string())?;
+                if !uploads.attachments.is_empty() {
+                    out.push(uploads);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    pub fn uploads_paused(&self) -> bool {
+        self.uploads.paused
+    }
+
+    pub fn set_uploads_paused(&mut self, paused: bool) -> Result<()> {
+        let mut next = self.uploads.clone();
+        next.paused = paused;
+        self.save_uploads(next)
+    }
+
+    pub fn set_progress(&mut self, sha256: &str, bytes: u64) {
+        self.progress.insert(sha256.to_owned(), bytes);
+    }
+
+    /// The server holds the blob whole: durable before it is reported.
+    pub fn mark_uploaded(&mut self, sha256: &str) -> Result<()> {
+        let mut next = self.uploads.clone();
+        next.uploaded.insert(sha256.to_owned());
+        self.progress.remove(sha256);
+        self.save_uploads(next)
+    }
+
+    pub fn mark_refused(&mut self, sha256: &str, code: &str) -> Result<()> {
+        let mut next = self.uploads.clone();
+        next.refused.insert(sha256.to_owned(), code.to_owned());
+        self.save_uploads(next)
+    }
+
+    fn save_uploads(&mut self, next: UploadState) -> Result<()> {
+        self.store.write_json(UPLOADS_FILE, &next)?;
+        self.uploads = next;
+        Ok(())
     }
 
     pub fn record_payment(

@@ -122,6 +122,9 @@ pub struct ChecklistLine {
     pub id: String,
     pub question: String,
     pub required: bool,
+    /// `text`, or `photo`: answered with the id of an image attachment
+    /// (`attachFile`, then `answerChecklist` with the id it returned).
+    pub kind: String,
     pub answer: Option<String>,
 }
 
@@ -194,6 +197,51 @@ pub enum FieldScalar {
     User {
         user_id: String,
     },
+}
+
+/// One attachment's upload, as this device knows it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AttachmentUpload {
+    pub job_id: String,
+    pub attachment_id: String,
+    pub sha256: String,
+    /// Bytes the server has (as it last said; 0 before the first answer).
+    pub bytes_sent: u64,
+    pub total_bytes: u64,
+    /// The server holds the whole file (checked against its SHA-256).
+    pub uploaded: bool,
+    /// Why the server refused it for good (its error code, e.g.
+    /// `media_type`, `too_large`); it is not tried again.
+    pub refused: Option<String>,
+}
+
+/// A job's attachments and whether their bytes have all reached the server.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct JobUploads {
+    pub job_id: String,
+    /// Every attachment of the job whose file this device holds is on the
+    /// server (true for a job with none).
+    pub all_uploaded: bool,
+    pub attachments: Vec<AttachmentUpload>,
+}
+
+/// What one `uploadAttachments` call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct UploadReport {
+    /// Uploads are paused (`setUploadsPaused`): nothing was sent.
+    pub paused: bool,
+    /// Files that finished uploading in this call.
+    pub completed: u32,
+    /// Files the server already had (content addressing): nothing sent.
+    pub already_on_server: u32,
+    /// Files whose reference the server does not hold yet: sync first.
+    pub waiting_for_sync: u32,
+    /// Files the server refused for good in this call.
+    pub refused: u32,
+    /// Bytes sent in this call.
+    pub bytes_sent: u64,
+    /// Files still to upload after this call.
+    pub remaining: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -485,6 +533,7 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
                 id: c.id.to_string(),
                 question: c.question.clone(),
                 required: c.required,
+                kind: c.kind.as_str().to_owned(),
                 answer: c.answer.as_ref().map(|a| a.value.clone()),
             })
             .collect(),

@@ -8,6 +8,8 @@
 //! <dir>/rejected.json   actions dropped after the server refused them, until the app dismisses them
 //! <dir>/docs/<id>.am    one automerge document per file (job_<uuid>, pricebook, van_<uuid>)
 //! <dir>/journal/<id>.json  per job, the actions the server has not acknowledged yet
+//! <dir>/blobs/<sha256>  attached files, content-addressed (see [`crate::blobs`])
+//! <dir>/uploads.json    which blobs the server holds, refused ones, uploads paused
 //! ```
 //!
 //! Every write replaces a whole file the same way: write `<name>.tmp`, fsync
@@ -78,6 +80,10 @@ impl FileStore {
             journal_dir,
             _lock: lock,
         })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// This install's actor id: read, or generated and stored on first open.

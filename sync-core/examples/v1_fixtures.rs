@@ -95,11 +95,13 @@ fn spec() -> JobSpec {
                 id: line(1),
                 question: "Gas pressure checked?".into(),
                 required: true,
+                kind: Default::default(),
             },
             ChecklistQuestion {
                 id: line(2),
                 question: "Flue clear?".into(),
                 required: false,
+                kind: Default::default(),
             },
         ],
     }
@@ -177,6 +179,7 @@ fn office_edits() -> Vec<JobAction> {
             id: line(3),
             question: "Photo of the rating plate taken?".into(),
             required: false,
+            kind: Default::default(),
         }),
     ]
 }

@@ -21,8 +21,22 @@ const MIN_DIGITS: usize = 13;
 const MAX_DIGITS: usize = 19;
 
 /// Whether `text` contains something that reads as a card number.
+///
+/// A text that is exactly one id (a UUID, as a photo checklist answer names
+/// its attachment) is none: its digit groups may happen to pass the Luhn
+/// test (a random id about once in tens of thousands), and refusing it
+/// would refuse a technician's photo at random.
 pub fn contains_card_number(text: &str) -> bool {
-    runs(text).iter().any(|groups| run_has_card(groups))
+    !is_uuid(text.trim()) && runs(text).iter().any(|groups| run_has_card(groups))
+}
+
+/// The canonical 8-4-4-4-12 hex form.
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// `Err` naming `field` (never the number) when `text` holds a card number.
@@ -133,6 +147,16 @@ mod tests {
         ] {
             assert!(contains_card_number(text), "{text}");
         }
+    }
+
+    #[test]
+    fn an_id_alone_is_no_card_number_but_a_card_beside_one_is() {
+        // 4111-1111-1111-1111 hides in this id's digit groups.
+        let id = "41111111-1111-1111-8000-000000000000";
+        assert!(!contains_card_number(id));
+        assert!(!contains_card_number(&format!(" {id} ")));
+        assert!(contains_card_number(&format!("{id} 4111 1111 1111 1111")));
+        assert!(contains_card_number("41111111-1111-1111"));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! library meets exactly the rules the app does.
 //!
 //! - [`unanswered_required`]: completion needs every required checklist
-//!   item answered (through [`Job::completion_blocker`]);
+//!   item answered (through [`Job::completion_blocker`]); a photo item is
+//!   answered only by an image attachment of the job ([`photo_answer`]);
+//! - [`signature_attachment`]: a `signature` attachment is the image whose
+//!   SHA-256 the job's signature holds;
 //! - [`serials_per_unit`]: a serialized sku takes one serial per unit;
 //! - [`known_part`], [`known_labour_rate`]: skus and labour rates must be in
 //!   the price book the job bills with, so nothing bills at zero.
@@ -19,16 +22,60 @@
 //! assert!(serials_per_unit(false, two, &[]).is_ok());
 //! ```
 
-use crate::ids::{Quantity, Sku};
-use crate::job::{ChecklistItem, Job};
+use crate::ids::{LineId, Quantity, Sku};
+use crate::job::{Attachment, AttachmentKind, ChecklistItem, ChecklistKind, Job};
 use crate::pricebook::{LabourRate, PartPrice, PriceBook};
 use crate::validate::{RejectCode, Rejection};
 
-/// The required checklist items that have no answer yet.
+/// The required checklist items that have no answer yet. A photo item
+/// whose answer names no image attachment of the job (the office made a
+/// text item a photo item after it was answered) counts as unanswered.
 pub fn unanswered_required(job: &Job) -> impl Iterator<Item = &ChecklistItem> {
-    job.checklist
-        .iter()
-        .filter(|c| c.required && c.answer.is_none())
+    job.checklist.iter().filter(|c| {
+        c.required
+            && c.answer
+                .as_ref()
+                .is_none_or(|a| photo_answer(job, c, &a.value).is_err())
+    })
+}
+
+/// An answer `value` to checklist `item`: anything for a text item; for a
+/// photo item, the id of an image attachment of the job.
+pub fn photo_answer(job: &Job, item: &ChecklistItem, value: &str) -> Result<(), Rejection> {
+    if item.kind != ChecklistKind::Photo {
+        return Ok(());
+    }
+    let refused = |why: &str| Err(Rejection::new(RejectCode::PhotoAnswer, why));
+    let Ok(id) = value.trim().parse::<LineId>() else {
+        return refused("a photo checklist item is answered with the id of an attachment");
+    };
+    match job.attachments.iter().find(|a| a.id == id) {
+        None => refused("the answer names no attachment of this job: attach the photo first"),
+        Some(a) if !a.media_type.starts_with("image/") => {
+            refused("a photo checklist item is answered with an image, not a document")
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// A `signature` attachment carries the image whose SHA-256 the job's
+/// signature holds, so the stored image proves the signature. Other kinds
+/// pass.
+pub fn signature_attachment(job: &Job, attachment: &Attachment) -> Result<(), Rejection> {
+    if attachment.kind != AttachmentKind::Signature {
+        return Ok(());
+    }
+    match &job.signature {
+        None => Err(Rejection::new(
+            RejectCode::SignatureMismatch,
+            "a signature image is attached after the signature is captured",
+        )),
+        Some(s) if !s.image_sha256.eq_ignore_ascii_case(&attachment.sha256) => Err(Rejection::new(
+            RejectCode::SignatureMismatch,
+            "the signature image's SHA-256 differs from the one the job's signature holds",
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// A part line of a serialized sku names one serial per unit. (That the

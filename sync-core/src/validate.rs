@@ -44,7 +44,7 @@ use crate::ids::{LineId, LocationId, UserId};
 use crate::job::keys as k;
 use crate::job::read::{self, read_job, read_status};
 use crate::job::schema::{self, Field, Shape, When, Writer};
-use crate::job::{Job, LabourEntry, PartLine};
+use crate::job::{AttachmentKind, ChecklistKind, Job, LabourEntry, PartLine};
 use crate::pricebook::PriceBook;
 use crate::role::Principal;
 use crate::rules;
@@ -82,6 +82,12 @@ pub enum RejectCode {
     Serials,
     /// A sku or labour rate the price book the job bills with does not have.
     NotInPriceBook,
+    /// A `signature` attachment whose SHA-256 is not the one the job's
+    /// signature holds (or a job with no signature yet).
+    SignatureMismatch,
+    /// A photo checklist item answered with something other than the id of
+    /// an image attachment of the job.
+    PhotoAnswer,
 }
 
 impl Rejection {
@@ -564,8 +570,38 @@ fn check_touched(
                 .transpose()?;
             priced_labour(&read::read_labour(id, m)?, prior.as_ref(), ctx)?;
         }
+        if *key == k::ANSWERS {
+            photo_answered(doc, line, at)?;
+        }
+        if *key == k::ATTACHMENTS {
+            let attachment = read::read_attachment(id, m)?;
+            if attachment.kind == AttachmentKind::Signature {
+                let job = read_job(doc, Some(at))?;
+                rules::signature_attachment(&job, &attachment)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// An answer the change wrote to a photo checklist item names an image
+/// attachment of the job as of the change. (Text items, the common case,
+/// cost one small map read, not a read of the job.)
+fn photo_answered(doc: &Automerge, item: &str, at: &[ChangeHash]) -> Result<(), Rejection> {
+    let photo = hydrate_map_at(doc, &[k::CHECKLIST, item], at).is_some_and(|m| {
+        MapRef::new(&m, "").opt_str(k::KIND).ok().flatten() == Some(ChecklistKind::Photo.as_str())
+    });
+    if !photo {
+        return Ok(());
+    }
+    let job = read_job(doc, Some(at))?;
+    let Some(item) = job.checklist.iter().find(|c| c.id.to_string() == item) else {
+        return Ok(());
+    };
+    match &item.answer {
+        Some(answer) => rules::photo_answer(&job, item, &answer.value),
+        None => Ok(()),
+    }
 }
 
 /// An office write of a technician's line (a checklist answer) resolves a

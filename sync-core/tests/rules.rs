@@ -18,7 +18,8 @@ use fieldsync_core::automerge::{
 };
 use fieldsync_core::job::schema::{self, FIELDS, Field, Shape, Writer};
 use fieldsync_core::job::{
-    AttachmentKind, ChecklistQuestion, DetailsEdit, JobAction, MAX_NOTES, MAX_TEXT, PaymentMethod,
+    AttachmentKind, ChecklistKind, ChecklistQuestion, DetailsEdit, JobAction, MAX_NOTES, MAX_TEXT,
+    PaymentMethod,
 };
 use fieldsync_core::sync::{
     Access, Caller, DocMessage, HeldDoc, Limits, Outcome, PROTOCOL_VERSION, SyncRequest, serve,
@@ -713,6 +714,7 @@ fn every_action_refuses_a_card_number_in_its_free_text() {
                 id: ids.line(),
                 question: card.clone(),
                 required: false,
+                kind: Default::default(),
             }),
             "checklist question",
         ),
@@ -910,6 +912,7 @@ fn a_required_checklist_item_blocks_completion_on_device_and_server() {
                 id: ids.line(),
                 question: "Photo of the plate?".into(),
                 required: false,
+                kind: Default::default(),
             }),
             dispatcher(),
             Timestamp(T0),
@@ -1212,5 +1215,307 @@ fn a_labour_entry_is_corrected_in_place_and_a_voided_one_is_not_billed() {
         &sync(id, &voided, &raw_edit, tech(1), &ctx),
         RejectCode::Forbidden,
         &["voided labour entry"],
+    );
+}
+
+/// A raw attachment line by technician 1 (as a client that is not our library writes it).
+fn raw_attachment(
+    id: LineId,
+    sha256: &'static str,
+    media_type: &'static str,
+    kind: &'static str,
+) -> impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> {
+    move |tx| {
+        let attachments = root_obj(tx, "attachments");
+        let a = tx.put_object(&attachments, id.to_string(), ObjType::Map)?;
+        tx.put(&a, "by", user(1).to_string())?;
+        tx.put(&a, "sha256", sha256)?;
+        tx.put(&a, "size", 2048_i64)?;
+        tx.put(&a, "media_type", media_type)?;
+        tx.put(&a, "kind", kind)?;
+        tx.put(&a, "caption", "")?;
+        tx.put(&a, "taken_at", ScalarValue::Timestamp(T0))
+    }
+}
+
+/// A raw answer by technician 1.
+fn raw_answer(
+    item: LineId,
+    value: String,
+) -> impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> {
+    move |tx| {
+        let answers = root_obj(tx, "answers");
+        let a = tx.put_object(&answers, item.to_string(), ObjType::Map)?;
+        tx.put(&a, "value", value)?;
+        tx.put(&a, "by", user(1).to_string())?;
+        tx.put(&a, "device_time", ScalarValue::Timestamp(T0))
+    }
+}
+
+fn attach(job: &mut JobDoc, id: LineId, sha: String, media_type: &str, kind: AttachmentKind) {
+    job.apply(
+        &JobAction::AddAttachment {
+            attachment: id,
+            sha256: sha,
+            size: 2048,
+            media_type: media_type.into(),
+            kind,
+            caption: String::new(),
+        },
+        tech(1),
+        Timestamp(T0),
+    )
+    .unwrap();
+}
+
+/// `signed_job` with its text item answered and a required photo item
+/// (the serial plate) the office added; returns the photo item's id.
+fn photo_job(ids: &mut Ids) -> (JobId, JobDoc, LineId) {
+    let (id, mut job) = signed_job(ids);
+    job.apply(
+        &JobAction::AnswerChecklist {
+            item: LineId::from_bytes([9; 16]),
+            value: "1.5 bar".into(),
+        },
+        tech(1),
+        Timestamp(T0),
+    )
+    .unwrap();
+    let plate = ids.line();
+    job.apply(
+        &JobAction::SetChecklistItem(ChecklistQuestion {
+            id: plate,
+            question: "Photo of the serial plate".into(),
+            required: true,
+            kind: ChecklistKind::Photo,
+        }),
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
+    (id, job, plate)
+}
+
+#[test]
+fn a_required_photo_item_is_answered_by_an_image_attachment_on_device_and_server() {
+    let mut ids = Ids::default();
+    let (id, job, plate) = photo_job(&mut ids);
+    let t = tech(1);
+    let read = job.read().unwrap();
+    let item = read.checklist.iter().find(|c| c.id == plate).unwrap();
+    assert_eq!(item.kind, ChecklistKind::Photo);
+
+    // Unanswered, it blocks completion like any required item.
+    rejected(
+        &sync(
+            id,
+            &job,
+            &device_with(&job, raw_complete),
+            t,
+            &Context::default(),
+        ),
+        RejectCode::Incomplete,
+        &["required checklist item", "1 unanswered"],
+    );
+    let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+    let err = device
+        .apply(&JobAction::Complete, t, Timestamp(T0))
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::NotAllowed(why) if why.contains("1 unanswered")),
+        "{err:?}"
+    );
+
+    // A text answer, an id that names nothing and a PDF are refused, raw and by the library.
+    let mut with_pdf = job.clone();
+    let pdf = ids.line();
+    attach(
+        &mut with_pdf,
+        pdf,
+        "ee".repeat(32),
+        "application/pdf",
+        AttachmentKind::Document,
+    );
+    for (value, words) in [
+        ("yes".to_owned(), "id of an attachment"),
+        (ids.line().to_string(), "names no attachment"),
+        (pdf.to_string(), "an image, not a document"),
+    ] {
+        rejected(
+            &sync(
+                id,
+                &with_pdf,
+                &device_with(&with_pdf, raw_answer(plate, value.clone())),
+                t,
+                &Context::default(),
+            ),
+            RejectCode::PhotoAnswer,
+            &[words],
+        );
+        let mut device = JobDoc::from_trusted(with_pdf.doc().fork().with_actor(actor(98)));
+        let err = device
+            .apply(
+                &JobAction::AnswerChecklist { item: plate, value },
+                t,
+                Timestamp(T0),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, ActionError::Rejected(r) if r.code == RejectCode::PhotoAnswer && r.message.contains(words)),
+            "{err:?}"
+        );
+    }
+
+    // The photo, then the answer naming it: accepted raw, and completion follows.
+    let photo = ids.line();
+    let mut answered = job.clone();
+    attach(
+        &mut answered,
+        photo,
+        "ab".repeat(32),
+        "image/jpeg",
+        AttachmentKind::SerialPlate,
+    );
+    assert_eq!(
+        sync(
+            id,
+            &answered,
+            &device_with(&answered, raw_answer(plate, photo.to_string())),
+            t,
+            &Context::default()
+        ),
+        Outcome::Accepted
+    );
+    answered
+        .apply(
+            &JobAction::AnswerChecklist {
+                item: plate,
+                value: photo.to_string(),
+            },
+            t,
+            Timestamp(T0),
+        )
+        .unwrap();
+    assert!(answered.read().unwrap().completion_blocker().is_none());
+    assert_eq!(
+        sync(
+            id,
+            &answered,
+            &device_with(&answered, raw_complete),
+            t,
+            &Context::default()
+        ),
+        Outcome::Accepted
+    );
+
+    // A text item the office turns into a photo item after a text answer
+    // counts as unanswered again: completion waits for a photo.
+    let mut turned = answered.clone();
+    turned
+        .apply(
+            &JobAction::SetChecklistItem(ChecklistQuestion {
+                id: LineId::from_bytes([9; 16]),
+                question: "Photo of the gauge".into(),
+                required: true,
+                kind: ChecklistKind::Photo,
+            }),
+            dispatcher(),
+            Timestamp(T0),
+        )
+        .unwrap();
+    rejected(
+        &sync(
+            id,
+            &turned,
+            &device_with(&turned, raw_complete),
+            t,
+            &Context::default(),
+        ),
+        RejectCode::Incomplete,
+        &["1 unanswered"],
+    );
+}
+
+#[test]
+fn a_signature_attachment_must_be_the_image_the_signature_holds() {
+    let mut ids = Ids::default();
+    let t = tech(1);
+    // signed_job's signature holds "cd" * 32.
+    let (id, job) = signed_job(&mut ids);
+    for sha in ["ab", "CD"] {
+        let sha = sha.repeat(32);
+        let matches = sha.eq_ignore_ascii_case(&"cd".repeat(32));
+        let line = ids.line();
+        let raw = sync(
+            id,
+            &job,
+            &device_with(
+                &job,
+                raw_attachment(line, sha.clone().leak(), "image/png", "signature"),
+            ),
+            t,
+            &Context::default(),
+        );
+        let mut device = JobDoc::from_trusted(job.doc().fork().with_actor(actor(98)));
+        let by_library = device.apply(
+            &JobAction::AddAttachment {
+                attachment: line,
+                sha256: sha,
+                size: 2048,
+                media_type: "image/png".into(),
+                kind: AttachmentKind::Signature,
+                caption: String::new(),
+            },
+            t,
+            Timestamp(T0),
+        );
+        if matches {
+            assert_eq!(raw, Outcome::Accepted);
+            by_library.unwrap();
+        } else {
+            rejected(
+                &raw,
+                RejectCode::SignatureMismatch,
+                &["differs from the one the job's signature holds"],
+            );
+            let err = by_library.unwrap_err();
+            assert!(
+                matches!(&err, ActionError::Rejected(r) if r.code == RejectCode::SignatureMismatch),
+                "{err:?}"
+            );
+        }
+    }
+    // The same image as a photo of another kind is no signature: accepted.
+    let raw = sync(
+        id,
+        &job,
+        &device_with(
+            &job,
+            raw_attachment(ids.line(), "ab".repeat(32).leak(), "image/png", "after"),
+        ),
+        t,
+        &Context::default(),
+    );
+    assert_eq!(raw, Outcome::Accepted);
+    // Before the signature is captured there is nothing to match.
+    let id = ids.job();
+    let mut unsigned_doc =
+        JobDoc::from_trusted(new_job(id, Some(user(1))).into_doc().with_actor(actor(1)));
+    for action in [JobAction::StartTravel, JobAction::Arrive] {
+        unsigned_doc.apply(&action, t, Timestamp(T0)).unwrap();
+    }
+    rejected(
+        &sync(
+            id,
+            &unsigned_doc,
+            &device_with(
+                &unsigned_doc,
+                raw_attachment(ids.line(), "cd".repeat(32).leak(), "image/png", "signature"),
+            ),
+            t,
+            &Context::default(),
+        ),
+        RejectCode::SignatureMismatch,
+        &["after the signature is captured"],
     );
 }

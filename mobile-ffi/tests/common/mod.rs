@@ -74,6 +74,7 @@ impl Office {
                 id: checklist_item,
                 question: "Gas pressure checked?".into(),
                 required: true,
+                kind: Default::default(),
             }],
         };
         let job_doc = JobDoc::create(&spec, office_actor(), office, Timestamp(T0 - 1000))

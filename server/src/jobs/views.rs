@@ -3,7 +3,8 @@
 
 use fieldsync_core::billing::Invoice;
 use fieldsync_core::job::{
-    Asset, AttachmentKind, ChecklistQuestion, Customer, DetailsEdit, Priority, Site, Window,
+    Asset, AttachmentKind, ChecklistKind, ChecklistQuestion, Customer, DetailsEdit, Priority, Site,
+    Window,
 };
 use fieldsync_core::{Email, Job, JobId, JobSpec, LineId, Status, Timestamp, UserId};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -64,6 +65,11 @@ pub struct ChecklistIn {
     pub question: String,
     #[serde(default)]
     pub required: bool,
+    /// `text` (the default) or `photo`: a photo item is answered by the id
+    /// of an image attachment of the job.
+    #[serde(default)]
+    #[schema(value_type = String, example = "text")]
+    pub kind: ChecklistKind,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -440,6 +446,7 @@ impl CreateJob {
                     id: LineId::from_uuid(Uuid::new_v4()),
                     question: q.question,
                     required: q.required,
+                    kind: q.kind,
                 })
                 .collect(),
         })

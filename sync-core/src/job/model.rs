@@ -252,7 +252,37 @@ pub struct ChecklistItem {
     pub id: LineId,
     pub question: String,
     pub required: bool,
+    /// How the item is answered (text when the office said nothing).
+    #[serde(default)]
+    pub kind: ChecklistKind,
     pub answer: Option<ChecklistAnswer>,
+}
+
+/// How a checklist item is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecklistKind {
+    /// Free text (`yes`, `1.5 bar`).
+    #[default]
+    Text,
+    /// A photo: the answer is the id of an image attachment of the job
+    /// ([`crate::rules::photo_answer`]).
+    Photo,
+}
+
+impl ChecklistKind {
+    pub const ALL: [ChecklistKind; 2] = [ChecklistKind::Text, ChecklistKind::Photo];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecklistKind::Text => "text",
+            ChecklistKind::Photo => "photo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChecklistKind> {
+        ChecklistKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

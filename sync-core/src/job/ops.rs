@@ -41,6 +41,9 @@ pub struct ChecklistQuestion {
     pub question: String,
     #[serde(default)]
     pub required: bool,
+    /// Text unless given: a photo item is answered by an attachment.
+    #[serde(default)]
+    pub kind: ChecklistKind,
 }
 
 /// Office edits of the job's details; `None` leaves a field as it is.
@@ -573,6 +576,11 @@ fn put_question<T: Transactable>(
     };
     tx.put(&item, k::QUESTION, q.question.trim())?;
     tx.put(&item, k::REQUIRED, q.required)?;
+    // Written only for photo items: a text item reads the same without it,
+    // so jobs stay as older apps wrote them.
+    if q.kind != ChecklistKind::Text || tx.get(&item, k::KIND)?.is_some() {
+        tx.put(&item, k::KIND, q.kind.as_str())?;
+    }
     Ok(())
 }
 
@@ -736,9 +744,12 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
         }
         AnswerChecklist { item, value } => {
             text_ok(rule(k::ANSWERS, k::VALUE), value, true)?;
-            if !job.checklist.iter().any(|c| c.id == *item) {
-                return Err(ActionError::NotFound("checklist item".into()));
-            }
+            let item = job
+                .checklist
+                .iter()
+                .find(|c| c.id == *item)
+                .ok_or_else(|| ActionError::NotFound("checklist item".into()))?;
+            crate::rules::photo_answer(job, item, value)?;
         }
         RecordPayment {
             payment,
@@ -785,8 +796,8 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             sha256,
             size,
             media_type,
+            kind,
             caption,
-            ..
         } => {
             if !is_sha256(sha256) {
                 return Err(InvalidValue::new("sha256", "expected 64 hex digits").into());
@@ -801,6 +812,17 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             if job.attachments.iter().any(|a| a.id == *attachment) {
                 return deny("this attachment already exists");
             }
+            let reference = Attachment {
+                id: *attachment,
+                by: who.user,
+                sha256: sha256.to_ascii_lowercase(),
+                size: *size,
+                media_type: media_type.trim().to_ascii_lowercase(),
+                kind: *kind,
+                caption: caption.trim().to_owned(),
+                taken_at: Timestamp(0),
+            };
+            crate::rules::signature_attachment(job, &reference)?;
         }
         EditDetails(edit) => {
             if let Some(n) = &edit.customer_name {

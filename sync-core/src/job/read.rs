@@ -318,6 +318,11 @@ pub(crate) fn read_question(
         id,
         question: m.str(k::QUESTION)?.to_owned(),
         required: m.bool_or_false(k::REQUIRED)?,
+        kind: match m.opt_str(k::KIND)? {
+            None => ChecklistKind::Text,
+            Some(s) => ChecklistKind::parse(s)
+                .ok_or_else(|| m.err(k::KIND, "unknown checklist item kind"))?,
+        },
         answer,
     })
 }

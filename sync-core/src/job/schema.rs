@@ -548,8 +548,9 @@ pub static FIELDS: &[Field] = &[
         )
     },
     Field {
-        keys: &[k::QUESTION, k::REQUIRED],
-        editable: &[k::QUESTION, k::REQUIRED],
+        // `kind` since schema 2, a key inside existing items: absent reads as text.
+        keys: &[k::QUESTION, k::REQUIRED, k::KIND],
+        editable: &[k::QUESTION, k::REQUIRED, k::KIND],
         texts: &[text(k::QUESTION, "checklist question", MAX_TEXT)],
         read: Some(|m, id| read::read_question(line_id(m, id)?, *m, None).map(|_| Unit::default())),
         line: "checklist item",

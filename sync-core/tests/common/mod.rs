@@ -86,6 +86,7 @@ pub fn spec(id: JobId, technician: Option<UserId>) -> JobSpec {
             id: LineId::from_bytes([9; 16]),
             question: "Gas pressure checked?".into(),
             required: true,
+            kind: Default::default(),
         }],
     }
 }

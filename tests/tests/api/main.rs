@@ -13,6 +13,7 @@ mod s3;
 #[path = "../common/webdriver.rs"]
 mod webdriver;
 
+mod attachment_rules;
 mod attachments;
 mod auth;
 mod bounds;

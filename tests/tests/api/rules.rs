@@ -26,7 +26,7 @@ backend_tests!(
     labour_corrected_and_voided_and_a_part_quantity_reach_the_office
 );
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000)
 }
 
@@ -34,12 +34,12 @@ fn line() -> String {
     LineId::from_uuid(Uuid::new_v4()).to_string()
 }
 
-fn root(tx: &Transaction<'_>, key: &str) -> ObjId {
+pub(crate) fn root(tx: &Transaction<'_>, key: &str) -> ObjId {
     tx.get(ROOT, key).unwrap().unwrap().1
 }
 
 /// One raw edit: what a client that is not our library writes.
-type Edit = Box<dyn Fn(&mut Transaction<'_>, &str, LocationId)>;
+pub(crate) type Edit = Box<dyn Fn(&mut Transaction<'_>, &str, LocationId)>;
 
 fn part(sku: &'static str, quantity: i64, serials: &'static [&'static str]) -> Edit {
     Box::new(move |tx, by, van| {
@@ -84,7 +84,7 @@ fn answer_all(tx: &mut Transaction<'_>, by: &str) {
     }
 }
 
-fn complete(tx: &mut Transaction<'_>, by: &str) {
+pub(crate) fn complete(tx: &mut Transaction<'_>, by: &str) {
     tx.put(ROOT, "status", "completed").unwrap();
     let history = root(tx, "status_history");
     let at = tx.length(&history);
@@ -99,7 +99,7 @@ fn complete(tx: &mut Transaction<'_>, by: &str) {
 
 /// Makes one raw change per job on `device` and sends them all in one sync
 /// request; the outcome per job.
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     device: &mut Device,
     van: LocationId,
@@ -130,7 +130,7 @@ async fn send(
         .collect()
 }
 
-async fn view(app: &TestApp, token: &str, job: JobId) -> Value {
+pub(crate) async fn view(app: &TestApp, token: &str, job: JobId) -> Value {
     let res = get_job(app, token, job).await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()

@@ -125,6 +125,7 @@ fn build() -> Kotlin {
     let programs = vec![
         workspace().join("tests/tests/mobile/kotlin/Visit.kt"),
         workspace().join("tests/tests/mobile/kotlin/Recovery.kt"),
+        workspace().join("tests/tests/mobile/kotlin/Attach.kt"),
     ];
     let programs_jar = work.join(format!(
         "programs-{}.jar",
@@ -141,18 +142,21 @@ fn build() -> Kotlin {
 }
 
 impl Kotlin {
+    /// The `java` command for `main_class` with `args`.
+    pub fn command(&self, main_class: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("java");
+        cmd.arg("-cp")
+            .arg(&self.classpath)
+            .arg(format!("-Djna.library.path={}", self.lib_dir.display()))
+            .arg(main_class)
+            .args(args);
+        cmd
+    }
+
     /// Runs `main_class` with `args` in a new JVM; returns its stdout, or
     /// panics with its output if it fails.
     pub fn java(&self, main_class: &str, args: &[&str]) -> String {
-        let out = run(
-            Command::new("java")
-                .arg("-cp")
-                .arg(&self.classpath)
-                .arg(format!("-Djna.library.path={}", self.lib_dir.display()))
-                .arg(main_class)
-                .args(args),
-            main_class,
-        );
+        let out = run(&mut self.command(main_class, args), main_class);
         String::from_utf8(out.stdout).unwrap()
     }
 }

@@ -13,6 +13,7 @@ mod process;
 #[allow(dead_code)]
 mod setup;
 
+mod attach;
 mod flaky;
 mod kotlin;
 mod outcomes;

@@ -27,6 +27,11 @@ struct Faults {
     forwarded: HashMap<String, u32>,
     /// Path -> requests a server took whole and never answered in full.
     cut: HashMap<String, u32>,
+    /// Path -> body bytes of the requests written in full to a server.
+    body_bytes: HashMap<String, u64>,
+    /// Path -> after this many requests, hold the next ones (never forward
+    /// them) until the client goes away or `release` is called.
+    stall_after: HashMap<String, u32>,
 }
 
 #[derive(Clone)]
@@ -99,6 +104,31 @@ impl Proxy {
         count(&self.faults.lock().unwrap().cut, path)
     }
 
+    /// Body bytes of the requests to `path` a server took whole.
+    pub fn body_bytes(&self, path: &str) -> u64 {
+        self.faults
+            .lock()
+            .unwrap()
+            .body_bytes
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Holds every request to `path` after the first `after`: the client
+    /// waits for an answer that never comes (to kill it mid-transfer).
+    pub fn stall(&self, path: &str, after: u32) {
+        self.faults
+            .lock()
+            .unwrap()
+            .stall_after
+            .insert(path.into(), after);
+    }
+
+    pub fn release(&self, path: &str) {
+        self.faults.lock().unwrap().stall_after.remove(path);
+    }
+
     /// Waits until more than `already` requests to `path` were forwarded.
     pub async fn wait_forwarded(&self, path: &str, already: u32) {
         let mut changed = self.forwarded.subscribe();
@@ -115,12 +145,23 @@ impl Proxy {
     /// server to close, so its response tells the client to open a new one.
     async fn serve(&self, mut client: TcpStream) -> std::io::Result<()> {
         let mut buf = Vec::new();
-        let Some((path, request)) = read_request(&mut client, &mut buf).await else {
+        let Some((path, request, body)) = read_request(&mut client, &mut buf).await else {
             return Ok(());
         };
-        let (upstream, lose, twice) = {
+        let held = {
             let mut f = self.faults.lock().unwrap();
             *f.seen.entry(path.clone()).or_default() += 1;
+            f.stall_after
+                .get(&path)
+                .is_some_and(|n| count(&f.seen, &path) > *n)
+        };
+        if held {
+            // Wait for the client to give up or die.
+            let _ = client.read(&mut [0u8; 1]).await;
+            return Ok(());
+        }
+        let (upstream, lose, twice) = {
+            let mut f = self.faults.lock().unwrap();
             let lose = take(&mut f.lose_response, &path);
             let twice = take(&mut f.duplicate, &path);
             (f.upstream, lose, twice)
@@ -129,9 +170,10 @@ impl Proxy {
             return Ok(()); // server gone: the client sees the connection drop
         };
         if twice {
-            self.exchange(upstream, &path, &request).await;
+            self.exchange(upstream, &path, &request, body).await;
         }
-        let Exchange::Answered(response) = self.exchange(upstream, &path, &request).await else {
+        let Exchange::Answered(response) = self.exchange(upstream, &path, &request, body).await
+        else {
             return Ok(()); // the client sees the connection drop
         };
         if lose {
@@ -140,20 +182,24 @@ impl Proxy {
         client.write_all(&response).await
     }
 
-    async fn exchange(&self, upstream: SocketAddr, path: &str, request: &[u8]) -> Exchange {
+    async fn exchange(
+        &self,
+        upstream: SocketAddr,
+        path: &str,
+        request: &[u8],
+        body: u64,
+    ) -> Exchange {
         let Ok(mut server) = TcpStream::connect(upstream).await else {
             return Exchange::Refused;
         };
         if server.write_all(request).await.is_err() {
             return Exchange::Refused;
         }
-        *self
-            .faults
-            .lock()
-            .unwrap()
-            .forwarded
-            .entry(path.to_owned())
-            .or_default() += 1;
+        {
+            let mut f = self.faults.lock().unwrap();
+            *f.forwarded.entry(path.to_owned()).or_default() += 1;
+            *f.body_bytes.entry(path.to_owned()).or_default() += body;
+        }
         self.forwarded.send_modify(|n| *n += 1);
         let mut response = Vec::new();
         let read = server.read_to_end(&mut response).await;
@@ -219,7 +265,8 @@ fn take(map: &mut HashMap<String, u32>, path: &str) -> bool {
 }
 
 /// Reads one request: head (up to the blank line) and a Content-Length body.
-async fn read_request(client: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+/// Returns its path, the request to forward and its body length.
+async fn read_request(client: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>, u64)> {
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
@@ -262,5 +309,5 @@ async fn read_request(client: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
     let mut forwarded = lines.join("\r\n").into_bytes();
     forwarded.extend_from_slice(b"\r\n\r\n");
     forwarded.extend_from_slice(&request.split_off(head_end));
-    Some((path, forwarded))
+    Some((path, forwarded, length as u64))
 }
