@@ -103,6 +103,7 @@ pub fn price_book() -> PriceBook {
                 valid_until: date(2026, 12, 31),
             },
         )]),
+        extensions: BTreeMap::new(),
     }
 }
 

@@ -28,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::LockoutStore;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::config::Settings;
+use crate::customers::CustomerStore;
 use crate::documents::Projectors;
 use crate::error::{ApiError, ErrorBody};
 use crate::feedback::FeedbackStore;
@@ -50,6 +51,7 @@ pub trait AppStore:
     + OutboxStore
     + WebSessionStore
     + LockoutStore
+    + CustomerStore
 {
 }
 
@@ -62,16 +64,18 @@ impl<T> AppStore for T where
         + OutboxStore
         + WebSessionStore
         + LockoutStore
+        + CustomerStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
-/// the inventory ledger, the feedback request.
+/// the inventory ledger, the feedback request, the job's registry ids.
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
+        .register(crate::customers::RegistryProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -181,6 +185,7 @@ impl AppState {
         (name = "sync", description = "The devices' batch sync endpoint (CBOR)"),
         (name = "jobs", description = "Dispatch: jobs as JSON, office edits merged with devices'"),
         (name = "pricebook", description = "The price book devices bill with"),
+        (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
     )
 )]
 struct ApiDoc;
@@ -210,6 +215,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::feedback::api::router())
         .merge(crate::sync::router())
         .merge(crate::jobs::router())
+        .merge(crate::customers::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

@@ -49,6 +49,11 @@ impl FreeText for PriceBook {
             out.push(("contracts (reference)", reference.as_str()));
             out.push(("contracts.name", contract.name.as_str()));
         }
+        for (code, offer) in &self.extensions {
+            out.push(("extensions (code)", code.as_str()));
+            out.push(("extensions.name", offer.name.as_str()));
+            out.push(("extensions.terms", offer.terms.as_str()));
+        }
         out
     }
 }

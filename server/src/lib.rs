@@ -13,6 +13,7 @@
 //! - [`documents`]: loading and writing documents through the in-memory cache.
 //! - [`sync`]: `POST /v1/sync`, the devices' batch endpoint.
 //! - [`jobs`]: the dispatch API (jobs and the price book, as JSON).
+//! - [`customers`]: customers, sites, contacts, the installed base, the single view.
 //! - [`inventory`]: depots, vans, parts, the stock ledger, consumption from jobs.
 //! - [`web`]: the server-rendered console (sessions, CSRF, layout).
 //! - [`ops`]: health, readiness, Prometheus metrics.
@@ -36,6 +37,7 @@ pub mod authz;
 pub mod cli;
 pub mod client_addr;
 pub mod config;
+pub mod customers;
 pub mod documents;
 pub mod error;
 pub mod extract;

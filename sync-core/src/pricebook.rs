@@ -33,6 +33,48 @@ pub struct PriceBook {
     pub labour_rates: BTreeMap<String, LabourRate>,
     /// Service contracts keyed by reference.
     pub contracts: BTreeMap<String, Contract>,
+    /// Warranty extensions on sale, keyed by offer code. Absent in books
+    /// written before offers existed, which read as none.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, ExtensionOffer>,
+}
+
+/// A warranty extension sold for one product: `months` more of warranty
+/// after the asset's current warranty end, for `price` (tax applies as for
+/// any line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionOffer {
+    /// The product (sku) whose assets it extends.
+    pub sku: Sku,
+    pub name: String,
+    pub months: u32,
+    pub price: Money,
+    /// The terms the customer accepts, shown with the quote.
+    pub terms: String,
+}
+
+/// The longest extension an offer may add (ten years).
+pub const MAX_EXTENSION_MONTHS: u32 = 120;
+/// The longest text of an offer's terms, in characters.
+pub const MAX_TERMS_CHARS: usize = 10_000;
+
+impl ExtensionOffer {
+    /// The warranty end after this extension of a warranty that ends on
+    /// `end` (the same day of the month `months` later, or that month's
+    /// last day when it is shorter).
+    pub fn extends(&self, end: Date) -> Option<Date> {
+        add_months(end, self.months)
+    }
+}
+
+/// `date` plus `months` calendar months, clamped to the month's last day.
+pub fn add_months(date: Date, months: u32) -> Option<Date> {
+    let index =
+        i64::from(date.year()) * 12 + i64::from(u8::from(date.month())) - 1 + i64::from(months);
+    let year = i32::try_from(index.div_euclid(12)).ok()?;
+    let month = time::Month::try_from(u8::try_from(index.rem_euclid(12) + 1).ok()?).ok()?;
+    let last = month.length(year);
+    Date::from_calendar_date(year, month, date.day().min(last)).ok()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +140,35 @@ impl PriceBook {
                 "must be 1-64 characters",
             ));
         }
+        for (code, offer) in &self.extensions {
+            if code.is_empty() || code.len() > 64 {
+                return Err(InvalidValue::new(
+                    "extension offer code",
+                    "must be 1-64 characters",
+                ));
+            }
+            if offer.price.0 < 0 {
+                return Err(InvalidValue::new("price", "must not be negative"));
+            }
+            if offer.months == 0 || offer.months > MAX_EXTENSION_MONTHS {
+                return Err(InvalidValue::new(
+                    "extension months",
+                    format!("must be 1-{MAX_EXTENSION_MONTHS}"),
+                ));
+            }
+            if offer.name.trim().is_empty() || offer.name.chars().count() > 200 {
+                return Err(InvalidValue::new(
+                    "extension name",
+                    "must be 1-200 characters",
+                ));
+            }
+            if offer.terms.chars().count() > MAX_TERMS_CHARS {
+                return Err(InvalidValue::new(
+                    "extension terms",
+                    format!("must be at most {MAX_TERMS_CHARS} characters"),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -143,6 +214,17 @@ pub fn write_price_book(
         put_if_changed(tx, m, "valid_from", from)?;
         put_if_changed(tx, m, "valid_until", format_date(c.valid_until))
     })?;
+    // Only once there is an offer: books without any keep their shape.
+    if !book.extensions.is_empty() || doc_has(&tx, "extensions") {
+        let extensions = ensure_root_map(&mut tx, "extensions")?;
+        sync_entries(&mut tx, &extensions, &book.extensions, |tx, m, o| {
+            put_if_changed(tx, m, "sku", o.sku.as_str())?;
+            put_if_changed(tx, m, "name", o.name.as_str())?;
+            put_if_changed(tx, m, "months", i64::from(o.months))?;
+            put_if_changed(tx, m, "price", o.price.0)?;
+            put_if_changed(tx, m, "terms", o.terms.as_str())
+        })?;
+    }
     let (hash, _) = tx.commit_with(
         CommitOptions::default()
             .with_message("price_book".to_owned())
@@ -204,10 +286,29 @@ pub fn read_price_book(
                 },
             ))
         })?,
+        extensions: read_entries(&r, "extensions", |k, m| {
+            let sku = m.str("sku")?;
+            let months = m.int("months")?;
+            Ok((
+                k.to_owned(),
+                ExtensionOffer {
+                    sku: sku.parse().map_err(|_| m.err("sku", "not a sku"))?,
+                    name: m.str("name")?.to_owned(),
+                    months: u32::try_from(months).map_err(|_| m.err("months", "out of range"))?,
+                    price: Money(m.int("price")?),
+                    terms: m.str("terms")?.to_owned(),
+                },
+            ))
+        })?,
     };
     book.check()
         .map_err(|e| SchemaError::new("/", e.to_string()))?;
     Ok(book)
+}
+
+/// Whether the transaction's document has `key` at the root.
+fn doc_has(tx: &automerge::transaction::Transaction<'_>, key: &str) -> bool {
+    tx.get(ROOT, key).ok().flatten().is_some()
 }
 
 pub(crate) fn read_entries<K: Ord, V>(

@@ -57,6 +57,11 @@ pub enum Permission {
     ViewOutbox,
     /// Revoke any user's device (everyone may revoke their own).
     RevokeAnyDevice,
+    /// Read customers, their sites, contacts and installed assets (which
+    /// ones: the scope service decides, by jobs or by depot).
+    ViewCustomers,
+    /// Create and change customers, sites, contacts and assets.
+    ManageCustomers,
 }
 
 impl Role {
@@ -72,10 +77,17 @@ impl Role {
     pub const fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Role::Technician => &[WorkAssignedJobs],
-            Role::Dispatcher => &[ManageJobs],
+            Role::Technician => &[WorkAssignedJobs, ViewCustomers],
+            Role::Dispatcher => &[ManageJobs, ViewCustomers, ManageCustomers],
             Role::InventoryManager => &[EditParts, ManageStock],
-            Role::Supervisor => &[ManageJobs, ManageStock, ViewFeedback, RevokeAnyDevice],
+            Role::Supervisor => &[
+                ManageJobs,
+                ManageStock,
+                ViewFeedback,
+                RevokeAnyDevice,
+                ViewCustomers,
+                ManageCustomers,
+            ],
             Role::Admin => &[
                 ManageJobs,
                 EditPriceBook,
@@ -85,6 +97,8 @@ impl Role {
                 ViewFeedback,
                 ViewOutbox,
                 RevokeAnyDevice,
+                ViewCustomers,
+                ManageCustomers,
             ],
         }
     }
@@ -195,6 +209,11 @@ mod tests {
         assert_eq!(who(ViewFeedback), ["supervisor", "admin"]);
         assert_eq!(who(ViewOutbox), ["admin"]);
         assert_eq!(who(RevokeAnyDevice), ["supervisor", "admin"]);
+        assert_eq!(
+            who(ViewCustomers),
+            ["technician", "dispatcher", "supervisor", "admin"]
+        );
+        assert_eq!(who(ManageCustomers), ["dispatcher", "supervisor", "admin"]);
         // A role is either office or field for jobs, never both.
         assert!(Role::ALL.iter().all(|r| !(r.is_office() && r.is_field())));
     }

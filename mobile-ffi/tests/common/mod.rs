@@ -300,6 +300,7 @@ pub fn price_book() -> PriceBook {
             },
         )]),
         contracts: BTreeMap::new(),
+        extensions: BTreeMap::new(),
     }
 }
 

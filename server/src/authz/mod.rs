@@ -27,7 +27,7 @@
 pub mod scope;
 
 pub use fieldsync_core::role::{Permission, Principal, Role};
-pub use scope::{JobScope, Locations, Scope};
+pub use scope::{CustomerScope, JobScope, Locations, Scope};
 
 /// A permission the caller's role does not have: 403 on the API and in the
 /// console.
@@ -57,6 +57,8 @@ pub fn refusal(p: Permission) -> &'static str {
         Permission::ViewFeedback => "your role may not see feedback results",
         Permission::ViewOutbox => "your role may not see outbound messages",
         Permission::RevokeAnyDevice => "your role may not revoke other users' devices",
+        Permission::ViewCustomers => "your role may not see customers",
+        Permission::ManageCustomers => "your role may not manage customers",
     }
 }
 

@@ -35,25 +35,44 @@ pub enum LocationReach {
     All,
 }
 
+/// Which customers (and their sites, contacts, assets) a role reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomerReach {
+    None,
+    /// The customers and assets the user's jobs reference.
+    OwnJobs,
+    /// The customers served by the depots the user staffs.
+    StaffedDepots,
+    All,
+}
+
 /// A role's reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
     pub jobs: JobReach,
     pub locations: LocationReach,
+    pub customers: CustomerReach,
 }
 
 /// The scope rules: one row per role.
 pub const fn rules(role: Role) -> Rules {
+    use CustomerReach as C;
     use JobReach as J;
     use LocationReach as L;
-    let (jobs, locations) = match role {
-        Role::Technician => (J::Assigned, L::OwnVan),
-        Role::Dispatcher => (J::All, L::None),
-        Role::InventoryManager => (J::None, L::StaffedDepots),
-        Role::Supervisor => (J::All, L::StaffedDepots),
-        Role::Admin => (J::All, L::All),
+    // Dispatchers plan every depot's jobs and staff no depot: they reach
+    // every customer, as they reach every job.
+    let (jobs, locations, customers) = match role {
+        Role::Technician => (J::Assigned, L::OwnVan, C::OwnJobs),
+        Role::Dispatcher => (J::All, L::None, C::All),
+        Role::InventoryManager => (J::None, L::StaffedDepots, C::None),
+        Role::Supervisor => (J::All, L::StaffedDepots, C::StaffedDepots),
+        Role::Admin => (J::All, L::All, C::All),
     };
-    Rules { jobs, locations }
+    Rules {
+        jobs,
+        locations,
+        customers,
+    }
 }
 
 /// Whether `role` may be put on a depot's staff (its location scope comes
@@ -68,6 +87,18 @@ pub enum JobScope {
     None,
     /// Those assigned to this user.
     Assigned(UserId),
+    All,
+}
+
+/// The customers a principal sees (with [`Permission::ViewCustomers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CustomerScope {
+    None,
+    /// Those the jobs assigned to this user reference (customers and
+    /// assets; a customer's sites and contacts come with it).
+    Jobs(UserId),
+    /// Those served by these depots.
+    Depots(Vec<LocationId>),
     All,
 }
 
@@ -122,6 +153,24 @@ impl Scope {
             JobScope::Assigned(me) => technician == Some(me),
             JobScope::None => false,
         }
+    }
+
+    /// The customers this principal sees; reads the staffed depots only
+    /// for a role that reaches customers through them.
+    pub async fn customers(&self, store: &dyn AppStore) -> Result<CustomerScope> {
+        Ok(match self.rules.customers {
+            CustomerReach::None => CustomerScope::None,
+            CustomerReach::OwnJobs => CustomerScope::Jobs(self.principal.user),
+            CustomerReach::StaffedDepots => CustomerScope::Depots(
+                store
+                    .staff_depots(self.principal.user)
+                    .await?
+                    .into_iter()
+                    .map(LocationId::from_uuid)
+                    .collect(),
+            ),
+            CustomerReach::All => CustomerScope::All,
+        })
     }
 
     /// The van whose stock document this principal's devices hold.
@@ -337,5 +386,25 @@ mod tests {
         assert_eq!(rules(Role::InventoryManager).jobs, JobReach::None);
         assert!(staffs_depots(Role::Supervisor) && staffs_depots(Role::InventoryManager));
         assert!(!staffs_depots(Role::Admin) && !staffs_depots(Role::Technician));
+    }
+
+    /// A role that may view customers reaches some; one that may not, none.
+    #[test]
+    fn customer_reach_matches_the_permission() {
+        for role in Role::ALL {
+            let reach = rules(role).customers;
+            assert_eq!(
+                reach != CustomerReach::None,
+                role.can(Permission::ViewCustomers),
+                "{role}"
+            );
+            if role.is_field() {
+                assert_eq!(reach, CustomerReach::OwnJobs, "{role}");
+            }
+        }
+        assert_eq!(
+            rules(Role::Supervisor).customers,
+            CustomerReach::StaffedDepots
+        );
     }
 }

@@ -225,14 +225,23 @@ async fn create_job(
 ) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
     let who = office(&caller)?;
     check_technician(&state, body.technician_id).await?;
-    let spec = body.into_spec()?;
+    let from = crate::customers::service::snapshot(
+        &state,
+        &caller,
+        body.customer_id,
+        body.site_id,
+        body.asset_id,
+    )
+    .await?;
+    let spec = body.into_spec((from.customer, from.site, from.asset))?;
+    let registry = from.registry;
     let actor = office_actor(who.user);
     let view = write_job(&state, spec.id, |doc, _, now| {
         if !doc.get_heads().is_empty() {
             return Err(ApiError::Conflict(format!("job {} exists", spec.id)));
         }
-        let job =
-            JobDoc::create(&spec, actor.clone(), who, timestamp(now)).map_err(action_error)?;
+        let job = JobDoc::create_from(&spec, &registry, actor.clone(), who, timestamp(now))
+            .map_err(action_error)?;
         *doc = job.into_doc();
         Ok(Edit {
             changes: doc.get_changes(&[]),

@@ -72,9 +72,21 @@ pub struct CreateJob {
     /// Optional id chosen by the client so a retried create cannot make a
     /// second job (a retry with an existing id is a 409).
     pub id: Option<Uuid>,
-    pub customer: CustomerIn,
-    pub site: SiteIn,
-    pub asset: AssetIn,
+    /// The customer as the job shows it; required unless `customer_id`
+    /// (or a `site_id` or `asset_id`, which imply it) is given instead.
+    pub customer: Option<CustomerIn>,
+    /// Required unless `site_id` or `asset_id` is given instead.
+    pub site: Option<SiteIn>,
+    /// Required unless `asset_id` is given instead.
+    pub asset: Option<AssetIn>,
+    /// A registry customer (`/v1/customers`): the job copies its name and
+    /// its first contact's e-mail, phone and feedback opt-out.
+    pub customer_id: Option<Uuid>,
+    /// One of the customer's sites: the job copies its name and address.
+    pub site_id: Option<Uuid>,
+    /// One of the customer's assets: the job copies product, serial,
+    /// warranty end and contract (and takes its site when `site_id` is absent).
+    pub asset_id: Option<Uuid>,
     pub problem: String,
     #[schema(value_type = String, example = "normal")]
     pub priority: Priority,
@@ -139,14 +151,24 @@ pub struct CancelJob {
 
 impl FreeText for CreateJob {
     fn free_text(&self) -> Vec<(&'static str, &str)> {
+        let (c, s, a) = (&self.customer, &self.site, &self.asset);
         let mut out = present([
-            ("customer.name", Some(self.customer.name.as_str())),
-            ("customer.email", self.customer.email.as_deref()),
-            ("customer.phone", self.customer.phone.as_deref()),
-            ("site.name", self.site.name.as_deref()),
-            ("site.address", Some(self.site.address.as_str())),
-            ("asset.product", Some(self.asset.product.as_str())),
-            ("asset.contract_ref", self.asset.contract_ref.as_deref()),
+            ("customer.name", c.as_ref().map(|c| c.name.as_str())),
+            (
+                "customer.email",
+                c.as_ref().and_then(|c| c.email.as_deref()),
+            ),
+            (
+                "customer.phone",
+                c.as_ref().and_then(|c| c.phone.as_deref()),
+            ),
+            ("site.name", s.as_ref().and_then(|s| s.name.as_deref())),
+            ("site.address", s.as_ref().map(|s| s.address.as_str())),
+            ("asset.product", a.as_ref().map(|a| a.product.as_str())),
+            (
+                "asset.contract_ref",
+                a.as_ref().and_then(|a| a.contract_ref.as_deref()),
+            ),
             ("problem", Some(self.problem.as_str())),
         ]);
         out.extend(
@@ -339,26 +361,50 @@ fn bad(e: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(e.to_string())
 }
 
+/// One part of a new job: from the body or from the registry, never both.
+fn one_of<T>(what: &str, given: Option<T>, registry: Option<T>) -> Result<T, ApiError> {
+    match (given, registry) {
+        (Some(_), Some(_)) => Err(ApiError::BadRequest(format!(
+            "give {what} or its registry id, not both"
+        ))),
+        (Some(v), None) | (None, Some(v)) => Ok(v),
+        (None, None) => Err(ApiError::BadRequest(format!("{what} is required"))),
+    }
+}
+
 impl CreateJob {
-    pub fn into_spec(self) -> Result<JobSpec, ApiError> {
+    /// The job to create; `registry` holds the snapshots of the registry
+    /// records the body names by id (`customer_id`, `site_id`, `asset_id`).
+    pub fn into_spec(
+        self,
+        registry: (Option<Customer>, Option<Site>, Option<Asset>),
+    ) -> Result<JobSpec, ApiError> {
+        let given_customer = self
+            .customer
+            .map(|c| {
+                Ok::<_, ApiError>(Customer {
+                    email: email(c.email.as_deref())?,
+                    name: c.name,
+                    phone: c.phone,
+                    feedback_opt_out: c.feedback_opt_out,
+                })
+            })
+            .transpose()?;
+        let given_site = self.site.map(|s| Site {
+            name: s.name,
+            address: s.address,
+        });
+        let given_asset = self.asset.map(|a| Asset {
+            product: a.product,
+            serial: a.serial,
+            warranty_end: a.warranty_end,
+            contract_ref: a.contract_ref,
+        });
         Ok(JobSpec {
             id: JobId::from_uuid(self.id.unwrap_or_else(Uuid::new_v4)),
-            customer: Customer {
-                email: email(self.customer.email.as_deref())?,
-                name: self.customer.name,
-                phone: self.customer.phone,
-                feedback_opt_out: self.customer.feedback_opt_out,
-            },
-            site: Site {
-                name: self.site.name,
-                address: self.site.address,
-            },
-            asset: Asset {
-                product: self.asset.product,
-                serial: self.asset.serial,
-                warranty_end: self.asset.warranty_end,
-                contract_ref: self.asset.contract_ref,
-            },
+            customer: one_of("customer", given_customer, registry.0)?,
+            site: one_of("site", given_site, registry.1)?,
+            asset: one_of("asset", given_asset, registry.2)?,
             problem: self.problem,
             priority: self.priority,
             window: window(&self.window)?,

@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
 
 mod auth;
 mod core;
+mod customers;
 mod feedback;
 mod inventory;
 mod jobs;

@@ -30,6 +30,8 @@ pub const ATTACHMENTS: &str = "attachments";
 
 // Nested keys.
 pub const NAME: &str = "name";
+/// The registry's id of the customer, site or asset a snapshot was taken from.
+pub const ID: &str = "id";
 pub const EMAIL: &str = "email";
 pub const PHONE: &str = "phone";
 pub const FEEDBACK_OPT_OUT: &str = "feedback_opt_out";

@@ -44,6 +44,22 @@ pub struct Job {
     /// ([`super::conflicts`]). Status conflicts are in `status_conflicts`.
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    /// The registry records `customer`, `site` and `asset` were copied
+    /// from, when the office created the job from them.
+    #[serde(default)]
+    pub registry: Registry,
+}
+
+/// Ids of the server's customer registry (an account, one of its sites,
+/// an installed asset). The job keeps a snapshot of each for offline work;
+/// these say which record it is, so the server can list an asset's visits
+/// and refresh the snapshot. Each is the `id` key of its map; jobs written
+/// before the registry read as `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registry {
+    pub customer: Option<uuid::Uuid>,
+    pub site: Option<uuid::Uuid>,
+    pub asset: Option<uuid::Uuid>,
 }
 
 /// One field that holds concurrent values.

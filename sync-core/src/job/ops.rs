@@ -267,6 +267,19 @@ impl JobDoc {
         who: Principal,
         now: Timestamp,
     ) -> Result<Self, ActionError> {
+        Self::create_from(spec, &Registry::default(), actor, who, now)
+    }
+
+    /// Creates a job whose customer, site and asset snapshots were copied
+    /// from the registry records `registry` names (their ids are kept with
+    /// the snapshots).
+    pub fn create_from(
+        spec: &JobSpec,
+        registry: &Registry,
+        actor: ActorId,
+        who: Principal,
+        now: Timestamp,
+    ) -> Result<Self, ActionError> {
         if !who.role.is_office() {
             return Err(ActionError::NotAllowed(
                 "only the office creates jobs".into(),
@@ -296,9 +309,17 @@ impl JobDoc {
             k::FEEDBACK_OPT_OUT,
             spec.customer.feedback_opt_out,
         )?;
+        // Only jobs made from the registry carry ids: others keep the keys
+        // every earlier version wrote.
+        if let Some(id) = registry.customer {
+            tx.put(&customer, k::ID, id.to_string())?;
+        }
         let site = tx.put_object(ROOT, k::SITE, ObjType::Map)?;
         put_opt(&mut tx, &site, k::NAME, spec.site.name.as_deref())?;
         tx.put(&site, k::ADDRESS, spec.site.address.trim())?;
+        if let Some(id) = registry.site {
+            tx.put(&site, k::ID, id.to_string())?;
+        }
         let asset = tx.put_object(ROOT, k::ASSET, ObjType::Map)?;
         tx.put(&asset, k::PRODUCT, spec.asset.product.trim())?;
         put_opt(&mut tx, &asset, k::SERIAL, spec.asset.serial.as_deref())?;
@@ -314,6 +335,9 @@ impl JobDoc {
             k::CONTRACT_REF,
             spec.asset.contract_ref.as_deref(),
         )?;
+        if let Some(id) = registry.asset {
+            tx.put(&asset, k::ID, id.to_string())?;
+        }
         tx.put(ROOT, k::PROBLEM, spec.problem.trim())?;
         tx.put(ROOT, k::PRIORITY, spec.priority.as_str())?;
         put_window(&mut tx, &spec.window)?;

@@ -42,12 +42,15 @@ pub(crate) fn read_root(
         return Err(r.err(k::SCHEMA_REVISION, "expected a positive integer"));
     }
     let (status, status_conflicts) = read_status(doc, heads)?;
+    let customer = MapRef::new(r.map(k::CUSTOMER)?, "/customer");
+    let site = MapRef::new(r.map(k::SITE)?, "/site");
+    let asset = MapRef::new(r.map(k::ASSET)?, "/asset");
     Ok(Job {
         id: r.parsed::<JobId>(k::JOB_ID)?,
         created_at: r.timestamp(k::CREATED_AT)?,
-        customer: read_customer(MapRef::new(r.map(k::CUSTOMER)?, "/customer"))?,
-        site: read_site(MapRef::new(r.map(k::SITE)?, "/site"))?,
-        asset: read_asset(MapRef::new(r.map(k::ASSET)?, "/asset"))?,
+        customer: read_customer(customer)?,
+        site: read_site(site)?,
+        asset: read_asset(asset)?,
         problem: r.str(k::PROBLEM)?.to_owned(),
         priority: Priority::parse(r.str(k::PRIORITY)?)
             .ok_or_else(|| r.err(k::PRIORITY, "unknown priority"))?,
@@ -69,7 +72,19 @@ pub(crate) fn read_root(
         unable_reason: r.opt_text(k::UNABLE_REASON)?,
         attachments: entries(&r, k::ATTACHMENTS, read_attachment)?,
         conflicts: super::conflicts::read_conflicts(doc, heads)?,
+        registry: Registry {
+            customer: registry_id(&customer)?,
+            site: registry_id(&site)?,
+            asset: registry_id(&asset)?,
+        },
     })
+}
+
+/// The registry id of a customer, site or asset snapshot (see [`Registry`]).
+pub(crate) fn registry_id(m: &MapRef<'_>) -> Result<Option<uuid::Uuid>, SchemaError> {
+    m.opt_str(k::ID)?
+        .map(|s| s.parse().map_err(|_| m.err(k::ID, "not a registry id")))
+        .transpose()
 }
 
 pub(crate) fn read_technician(r: &MapRef<'_>) -> Result<Option<UserId>, SchemaError> {

@@ -271,32 +271,47 @@ pub static FIELDS: &[Field] = &[
     Field::new(k::JOB_ID, Shape::Scalar, Writer::Fixed),
     Field::new(k::CREATED_AT, Shape::Scalar, Writer::Fixed),
     Field {
-        keys: &[k::NAME, k::EMAIL, k::PHONE, k::FEEDBACK_OPT_OUT],
+        keys: &[k::NAME, k::EMAIL, k::PHONE, k::FEEDBACK_OPT_OUT, k::ID],
         texts: &[
             text(k::NAME, "customer name", MAX_TEXT),
             // Structured: a long international number may pass the Luhn test.
             code(k::PHONE, "customer phone", MAX_TEXT),
         ],
-        read: Some(|m, _| read::read_customer(*m).map(|_| Unit::default())),
+        read: Some(|m, _| {
+            read::read_customer(*m)?;
+            read::registry_id(m).map(|_| Unit::default())
+        }),
         ..Field::new(k::CUSTOMER, Shape::Map, Writer::Office)
     },
     Field {
-        keys: &[k::NAME, k::ADDRESS],
+        keys: &[k::NAME, k::ADDRESS, k::ID],
         texts: &[
             text(k::NAME, "site name", MAX_TEXT),
             text(k::ADDRESS, "site address", MAX_TEXT),
         ],
-        read: Some(|m, _| read::read_site(*m).map(|_| Unit::default())),
+        read: Some(|m, _| {
+            read::read_site(*m)?;
+            read::registry_id(m).map(|_| Unit::default())
+        }),
         ..Field::new(k::SITE, Shape::Map, Writer::Office)
     },
     Field {
-        keys: &[k::PRODUCT, k::SERIAL, k::WARRANTY_END, k::CONTRACT_REF],
+        keys: &[
+            k::PRODUCT,
+            k::SERIAL,
+            k::WARRANTY_END,
+            k::CONTRACT_REF,
+            k::ID,
+        ],
         texts: &[
             text(k::PRODUCT, "asset product", MAX_TEXT),
             code(k::SERIAL, "asset serial", MAX_TEXT),
             code(k::CONTRACT_REF, "contract reference", MAX_TEXT),
         ],
-        read: Some(|m, _| read::read_asset(*m).map(|_| Unit::default())),
+        read: Some(|m, _| {
+            read::read_asset(*m)?;
+            read::registry_id(m).map(|_| Unit::default())
+        }),
         ..Field::new(k::ASSET, Shape::Map, Writer::Office)
     },
     Field {

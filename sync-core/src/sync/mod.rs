@@ -21,6 +21,7 @@
 //!     parts: BTreeMap::new(),
 //!     labour_rates: BTreeMap::new(),
 //!     contracts: BTreeMap::new(),
+//!     extensions: BTreeMap::new(),
 //! };
 //! write_price_book(&mut book, &prices, Timestamp(0)).unwrap();
 //! let mut server_docs = BTreeMap::from([(DocId::PriceBook, HeldDoc { doc: book, access: Access::ReadOnly })]);

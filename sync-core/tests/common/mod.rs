@@ -146,5 +146,6 @@ pub fn price_book() -> PriceBook {
                 valid_until: date("2026-12-31"),
             },
         )]),
+        extensions: BTreeMap::new(),
     }
 }

@@ -1,0 +1,24 @@
+//! Customer registry end-to-end tests over real HTTP on loopback, each on
+//! SQLite and on PostgreSQL: records and search, the single view (one
+//! request answers a customer's call), jobs made from the registry, and
+//! what each role may see.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "../common/raw.rs"]
+mod raw;
+
+#[path = "../api/device.rs"]
+mod device;
+#[path = "../api/office.rs"]
+mod office;
+#[path = "../inventory/setup.rs"]
+#[allow(dead_code)]
+mod setup;
+
+mod access;
+mod bench;
+mod registry;
+mod single_view;
+mod support;
