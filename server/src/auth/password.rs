@@ -41,10 +41,15 @@ pub async fn hash_password(password: String) -> Result<String, PasswordError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(PasswordError::TooLong);
     }
-    let _slot = slots().acquire().await.map_err(|_| PasswordError::Task)?;
-    tokio::task::spawn_blocking(move || hash_now(&password))
-        .await
-        .map_err(|_| PasswordError::Task)?
+    let slot = slots().acquire().await.map_err(|_| PasswordError::Task)?;
+    // The slot moves into the task: a caller that goes away (a timed-out
+    // request) frees it only when the hash has finished.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hash_now(&password)
+    })
+    .await
+    .map_err(|_| PasswordError::Task)?
 }
 
 fn hash_now(password: &str) -> Result<String, PasswordError> {
@@ -76,10 +81,11 @@ pub async fn verify_password(password: String, phc: Option<String>) -> bool {
     if password.len() > MAX_PASSWORD_BYTES {
         return false;
     }
-    let Ok(_slot) = slots().acquire().await else {
+    let Ok(slot) = slots().acquire().await else {
         return false;
     };
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| dummy_hash().to_owned());
         match verify_now(&password, &phc) {
