@@ -86,7 +86,8 @@ impl Traffic {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunFigures {
     pub backend: Backend,
-    /// FIELDSYNC_DOC_CACHE_ENTRIES given to the server (`None`: its default, 1024).
+    /// FIELDSYNC_DOC_CACHE_ENTRIES given to the server (`None`: its default,
+    /// no count: bounded by bytes, an eighth of its memory budget).
     pub doc_cache_entries: Option<usize>,
     pub technicians: usize,
     pub jobs: usize,
@@ -252,7 +253,7 @@ impl Report {
         let rows: &[Row] = &[
             ("server doc cache entries", |r| {
                 r.doc_cache_entries
-                    .map_or("1024 (default)".into(), |n| n.to_string())
+                    .map_or("no cap (default: by bytes)".into(), |n| n.to_string())
             }),
             ("routine syncs", |r| r.routine.syncs.to_string()),
             ("changes sent (routine)", |r| {

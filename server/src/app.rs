@@ -179,7 +179,8 @@ impl AppState {
             projectors: Arc::new(projectors(&settings)),
             keys: Arc::new(keys),
             docs: Arc::new(DocCache::new(
-                NonZeroUsize::new(settings.doc_cache_entries.get()).unwrap_or(NonZeroUsize::MIN),
+                settings.doc_cache_bytes(),
+                settings.doc_cache_entries.map(NonZeroUsize::get),
             )),
             throttle: Arc::new(auth::throttle::LoginThrottle::new(settings.login.clone())),
             settings: Arc::new(settings),

@@ -74,7 +74,6 @@ const DEFAULT_REFRESH_TTL_DAYS: u64 = 30;
 const DEFAULT_REFRESH_REUSE_GRACE_SECS: u64 = 60;
 const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
-const DEFAULT_DOC_CACHE_ENTRIES: usize = 1024;
 const DEFAULT_MEMORY_BUDGET_MB: u64 = 512;
 const DEFAULT_MAX_IN_FLIGHT_SYNCS: usize = 32;
 const DEFAULT_REJECTION_RETENTION_DAYS: u64 = 90;
@@ -111,11 +110,13 @@ pub struct Settings {
     /// Longest a request may take, in seconds (408 after it).
     #[arg(long, env = "FIELDSYNC_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS, global = true)]
     pub request_timeout_secs: u64,
-    /// Documents kept decoded in memory.
-    #[arg(long, env = "FIELDSYNC_DOC_CACHE_ENTRIES", default_value_t = NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).unwrap(), global = true)]
-    pub doc_cache_entries: NonZeroUsize,
+    /// At most this many documents kept decoded in memory (default: no
+    /// count; the cache is bounded by bytes, an eighth of the memory budget).
+    #[arg(long, env = "FIELDSYNC_DOC_CACHE_ENTRIES", global = true)]
+    pub doc_cache_entries: Option<NonZeroUsize>,
     /// Memory the server stays under, in MB: syncs reserve their estimated
-    /// work from three quarters of it, and get 503 when it is taken.
+    /// work from three quarters of it, and get 503 when it is taken; the
+    /// document cache holds at most an eighth of it.
     #[arg(long, env = "FIELDSYNC_MEMORY_BUDGET_MB", default_value_t = DEFAULT_MEMORY_BUDGET_MB, global = true)]
     pub memory_budget_mb: u64,
     /// Syncs worked on at once; more get 503 with Retry-After.
@@ -153,7 +154,7 @@ impl Default for Settings {
             refresh_reuse_grace_secs: DEFAULT_REFRESH_REUSE_GRACE_SECS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
-            doc_cache_entries: NonZeroUsize::new(DEFAULT_DOC_CACHE_ENTRIES).expect("non-zero"),
+            doc_cache_entries: None,
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             max_in_flight_syncs: DEFAULT_MAX_IN_FLIGHT_SYNCS,
             rejection_retention_days: DEFAULT_REJECTION_RETENTION_DAYS,
@@ -198,6 +199,13 @@ impl Settings {
 
     pub fn memory_budget_bytes(&self) -> u64 {
         self.memory_budget_mb.saturating_mul(1024 * 1024)
+    }
+
+    /// What the document cache may hold: an eighth of the memory budget,
+    /// half of the quarter the sync gate leaves to the process (see
+    /// `sync::gate`), so syncs, the cache and the rest all fit in it.
+    pub fn doc_cache_bytes(&self) -> usize {
+        usize::try_from(self.memory_budget_bytes() / 8).unwrap_or(usize::MAX)
     }
 }
 
@@ -273,6 +281,25 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_document_cache_is_sized_from_the_memory_budget() {
+        let defaults = Cli::try_parse_from(["fieldsync"]).unwrap().settings;
+        assert_eq!(defaults.doc_cache_entries, None);
+        assert_eq!(defaults.doc_cache_bytes(), 64 * 1024 * 1024);
+        let set = Cli::try_parse_from([
+            "fieldsync",
+            "--memory-budget-mb",
+            "2048",
+            "--doc-cache-entries",
+            "100",
+        ])
+        .unwrap()
+        .settings;
+        assert_eq!(set.doc_cache_bytes(), 256 * 1024 * 1024);
+        assert_eq!(set.doc_cache_entries.map(NonZeroUsize::get), Some(100));
+        assert!(Cli::try_parse_from(["fieldsync", "--doc-cache-entries", "0"]).is_err());
     }
 
     #[test]

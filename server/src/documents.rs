@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use automerge::{Automerge, Change};
+use automerge::{Automerge, Change, ReadDoc};
 use fieldsync_core::billing::{Invoice, bill};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
 use fieldsync_core::{DocId, Job, LocationId};
@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::store::{
     CommitOutcome, DocCache, DocCommit, NewChange, Projection, SNAPSHOT_AFTER_CHANGES, Store,
-    StoreError,
+    StoreError, Weigh,
 };
 
 /// What a document reads as, kept beside it (for its version only).
@@ -44,6 +44,30 @@ pub struct InMemory {
 
 /// The cache of documents the server keeps (see [`crate::app::AppState::docs`]).
 pub type Cache = DocCache<InMemory>;
+
+/// What a loaded document costs resident: a fixed part per document (most
+/// of it for a small job: automerge 0.12 keeps ops in columns, each with
+/// its own buffers), plus per operation and per change in its history.
+/// Measured by `cargo run -p fieldsync-server --example doc_weight` (a new
+/// job ~50 KB for 42 ops; after a 31-change visit 21-42 KB for 815 ops,
+/// depending on how it was loaded) and rounded so the estimate is at or
+/// above the measurement: see docs/ARCHITECTURE.md "Memory".
+const BYTES_PER_DOC: usize = 48 * 1024;
+const BYTES_PER_OP: usize = 16;
+const BYTES_PER_CHANGE: usize = 128;
+
+impl Weigh for InMemory {
+    /// An estimate from automerge's counts (reading them is O(1)); the
+    /// parsed job beside it is small next to its document and not counted.
+    fn weight(&self) -> usize {
+        let stats = self.doc.stats();
+        let ops = usize::try_from(stats.num_ops).unwrap_or(usize::MAX);
+        let changes = usize::try_from(stats.num_changes).unwrap_or(usize::MAX);
+        ops.saturating_mul(BYTES_PER_OP)
+            .saturating_add(changes.saturating_mul(BYTES_PER_CHANGE))
+            .saturating_add(BYTES_PER_DOC)
+    }
+}
 
 /// A document as stored at `version`.
 #[derive(Clone, Debug)]

@@ -45,7 +45,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use accounts::AccountStore;
-pub use cache::{CachedDoc, DocCache};
+pub use cache::{CachedDoc, DocCache, Weigh};
 pub use docs::DocumentStore;
 pub use engine::Db;
 pub use model::*;

@@ -588,7 +588,7 @@ async fn cached_loads_catch_up_with_other_writers(url: &str) {
     use fieldsync_server::documents;
     use fieldsync_server::store::DocCache;
     let (ours, theirs) = (open(url).await, open(url).await);
-    let cache = DocCache::new(std::num::NonZeroUsize::new(8).unwrap());
+    let cache = DocCache::new(1 << 20, Some(8));
     let (_, doc_id) = job_doc();
     assert!(
         documents::load(ours.as_ref(), &cache, &doc_id)

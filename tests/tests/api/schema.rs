@@ -314,7 +314,7 @@ async fn a_job_stored_by_the_v1_server_is_upgraded_on_sync_and_takes_attachments
     .unwrap();
     assert_eq!(schema::revision(job.doc()).unwrap(), 1);
     let id = job.read().unwrap().id;
-    let cache = DocCache::new(std::num::NonZeroUsize::new(4).unwrap());
+    let cache = DocCache::new(1 << 20, Some(4));
     // What the server registers: the jobs list, consumption, feedback.
     let projectors = fieldsync_server::app::projectors(&Default::default());
     let derive = Derive {
