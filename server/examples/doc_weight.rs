@@ -10,7 +10,7 @@
 
 use automerge::{ActorId, Automerge, ReadDoc};
 use fieldsync_core::job::{
-    Asset, ChecklistQuestion, Customer, PaymentMethod, Priority, Site, Window,
+    Asset, ChecklistKind, ChecklistQuestion, Customer, PaymentMethod, Priority, Site, Window,
 };
 use fieldsync_core::{
     JobAction, JobDoc, JobId, JobSpec, LineId, LocationId, Money, Principal, Quantity, Role,
@@ -61,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             id: question,
             question: "Gas pressure checked?".into(),
             required: true,
+            kind: ChecklistKind::Text,
         }],
     };
     let job = JobDoc::create(&spec, ActorId::from(id(5)), office, Timestamp(T0))?;
