@@ -205,6 +205,10 @@ pub struct Field {
     pub keys: &'static [&'static str],
     /// Keys of a line that may change after the change that wrote it.
     pub editable: &'static [&'static str],
+    /// Keys of a map field written only by the change that creates the job
+    /// (the registry ids: the server checked them against the creator's
+    /// scope then; a later change could link the job to anyone's records).
+    pub created_only: &'static [&'static str],
     /// What one line is called, in error messages.
     pub line: &'static str,
     pub texts: &'static [TextRule],
@@ -227,6 +231,7 @@ impl Field {
             when: When::Open,
             keys: &[],
             editable: &[],
+            created_only: &[],
             line: "line",
             texts: &[],
             since: 1,
@@ -281,6 +286,7 @@ pub static FIELDS: &[Field] = &[
             read::read_customer(*m)?;
             read::registry_id(m).map(|_| Unit::default())
         }),
+        created_only: &[k::ID],
         ..Field::new(k::CUSTOMER, Shape::Map, Writer::Office)
     },
     Field {
@@ -293,6 +299,7 @@ pub static FIELDS: &[Field] = &[
             read::read_site(*m)?;
             read::registry_id(m).map(|_| Unit::default())
         }),
+        created_only: &[k::ID],
         ..Field::new(k::SITE, Shape::Map, Writer::Office)
     },
     Field {
@@ -312,6 +319,7 @@ pub static FIELDS: &[Field] = &[
             read::read_asset(*m)?;
             read::registry_id(m).map(|_| Unit::default())
         }),
+        created_only: &[k::ID],
         ..Field::new(k::ASSET, Shape::Map, Writer::Office)
     },
     Field {
