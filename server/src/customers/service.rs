@@ -791,6 +791,7 @@ async fn refresh_open_jobs(
     let record = state.store.customer(customer).await?;
     let contact = state.store.contacts(customer).await?.into_iter().next();
     let who = caller.principal();
+    let mut refreshed = 0;
     for visit in open {
         let id = fieldsync_core::JobId::from_uuid(visit.job_id);
         let linked = state.store.job_registry(id).await?;
@@ -803,7 +804,12 @@ async fn refresh_open_jobs(
             None => None,
         };
         let target = Snapshot::of(record.clone(), contact.as_ref(), site, asset);
-        crate::jobs::refresh_snapshot(state, id, who, &target).await?;
+        if crate::jobs::refresh_snapshot(state, id, who, &target).await? {
+            refreshed += 1;
+        }
+    }
+    if refreshed > 0 {
+        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
     }
     Ok(())
 }
