@@ -912,6 +912,6 @@ fn not_found(what: &str, id: &str) -> FieldsyncError {
 }
 
 /// A fresh line id (random, so concurrent writers never collide).
-fn new_line() -> LineId {
+pub(crate) fn new_line() -> LineId {
     LineId::from_bytes(rand::random())
 }

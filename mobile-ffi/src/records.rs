@@ -3,7 +3,7 @@
 //! epoch, ids are UUID strings, statuses and codes are snake_case strings.
 
 use fieldsync_core::billing::{Coverage, Invoice, LineKind};
-use fieldsync_core::job::{Job, StatusChange};
+use fieldsync_core::job::{FieldValue, Job, StatusChange};
 
 /// Who is logged in on this device.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -78,6 +78,10 @@ pub struct JobDetail {
     pub cancel_reason: Option<String>,
     pub unable_reason: Option<String>,
     pub attachments: Vec<AttachmentLine>,
+    /// Plain fields (sync-core's `Job::fields`: fields the job schema reads
+    /// by itself, without a member of their own here), by key. A scalar
+    /// that is unset is absent; a list is always there (maybe empty).
+    pub fields: Vec<JobField>,
     /// `None` until the price book has been synced (see `billing_unavailable`).
     pub billing: Option<Bill>,
     pub billing_unavailable: Option<String>,
@@ -143,6 +147,53 @@ pub struct AttachmentLine {
     pub kind: String,
     pub caption: String,
     pub taken_at_ms: i64,
+}
+
+/// One plain field of a job: a value, or a list of records.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct JobField {
+    /// The field's key in the job document, e.g. `customer_present`.
+    pub key: String,
+    /// A scalar field's value (`None` for a list).
+    pub value: Option<FieldScalar>,
+    /// A list's records, by id (empty for a scalar).
+    pub records: Vec<FieldRecordLine>,
+}
+
+/// One record of a plain list.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldRecordLine {
+    pub id: String,
+    /// The columns it holds, by key (optional ones may be absent).
+    pub values: Vec<FieldCell>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldCell {
+    pub key: String,
+    pub value: FieldScalar,
+}
+
+/// A plain value, typed as the job schema declares it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum FieldScalar {
+    Text {
+        text: String,
+    },
+    Flag {
+        flag: bool,
+    },
+    /// An integer (not `Int`: that would shadow Kotlin's `Int` in the binding).
+    Number {
+        number: i64,
+    },
+    /// UTC milliseconds since the epoch.
+    Time {
+        ms: i64,
+    },
+    User {
+        user_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -351,23 +402,11 @@ pub(crate) fn summary(
 }
 
 pub(crate) fn rejected_action(d: &crate::journal::Dropped) -> RejectedAction {
-    use fieldsync_core::JobAction::*;
-    let line = match &d.entry.action {
-        AddLabour { entry, .. } | CorrectLabourEntry { entry, .. } | VoidLabourEntry { entry } => {
-            Some(entry.to_string())
-        }
-        UsePart { line, .. } | SetPartQuantity { line, .. } | VoidPartLine { line } => {
-            Some(line.to_string())
-        }
-        AnswerChecklist { item, .. } => Some(item.to_string()),
-        RecordPayment { payment, .. } => Some(payment.to_string()),
-        _ => None,
-    };
     RejectedAction {
         id: d.entry.id.clone(),
         job_id: d.job.clone(),
         action: d.entry.action.name().to_owned(),
-        line_id: line,
+        line_id: d.entry.action.line().map(|l| l.to_string()),
         action_json: serde_json::to_string(&d.entry.action).unwrap_or_default(),
         code: d.code.clone(),
         reason: d.reason.clone(),
@@ -480,9 +519,58 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
                 taken_at_ms: a.taken_at.0,
             })
             .collect(),
+        fields: job
+            .fields
+            .iter()
+            .map(|(key, value)| job_field(key, value))
+            .collect(),
         billing,
         billing_unavailable,
     }
+}
+
+fn job_field(key: &str, value: &FieldValue) -> JobField {
+    let (value, records) = match value {
+        FieldValue::Records(records) => (
+            None,
+            records
+                .iter()
+                .map(|r| FieldRecordLine {
+                    id: r.id.to_string(),
+                    values: r
+                        .values
+                        .iter()
+                        .filter_map(|(key, v)| {
+                            field_scalar(v).map(|value| FieldCell {
+                                key: key.clone(),
+                                value,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        ),
+        v => (field_scalar(v), Vec::new()),
+    };
+    JobField {
+        key: key.to_owned(),
+        value,
+        records,
+    }
+}
+
+/// `None` for a list (sync-core never puts one inside a record).
+fn field_scalar(v: &FieldValue) -> Option<FieldScalar> {
+    Some(match v {
+        FieldValue::Text(text) => FieldScalar::Text { text: text.clone() },
+        FieldValue::Flag(flag) => FieldScalar::Flag { flag: *flag },
+        FieldValue::Int(number) => FieldScalar::Number { number: *number },
+        FieldValue::Time(t) => FieldScalar::Time { ms: t.0 },
+        FieldValue::User(u) => FieldScalar::User {
+            user_id: u.to_string(),
+        },
+        FieldValue::Records(_) => return None,
+    })
 }
 
 fn status_entry(c: &StatusChange) -> StatusEntry {

@@ -82,9 +82,13 @@ impl<'a> MapRef<'a> {
     }
 
     pub fn bool_or_false(&self, key: &str) -> Result<bool, SchemaError> {
+        Ok(self.opt_bool(key)?.unwrap_or(false))
+    }
+
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, SchemaError> {
         match self.scalar(key)? {
-            None => Ok(false),
-            Some(ScalarValue::Boolean(b)) => Ok(*b),
+            None => Ok(None),
+            Some(ScalarValue::Boolean(b)) => Ok(Some(*b)),
             Some(_) => Err(self.err(key, "expected a boolean")),
         }
     }

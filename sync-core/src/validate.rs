@@ -407,7 +407,7 @@ fn classify(
 /// The key a patch writes inside a unit must be one the schema lists.
 fn known_key(field: &Field, seg: Option<&Prop>) -> Result<(), Rejection> {
     match seg.and_then(key_of) {
-        Some(sub) if field.keys.contains(&sub) => Ok(()),
+        Some(sub) if field.has_key(sub) => Ok(()),
         Some(sub) => Err(forbidden(format!("{} has no field {sub:?}", field.key))),
         None => Err(forbidden(format!("{} is a map", field.key))),
     }
@@ -516,10 +516,7 @@ fn check_touched(
                 Shape::Map | Shape::Whole => MapRef::new(r.map(key)?, &path),
                 _ => r,
             };
-            let read = field
-                .read
-                .ok_or_else(|| forbidden(format!("{key} has no reader")))?;
-            let info = read(&unit, None)?;
+            let info = field.read_unit(&unit, None)?;
             schema::check_unit_texts(field, &unit)?;
             if info.by.is_some_and(|by| by != who.user) {
                 return Err(forbidden(format!(
@@ -542,15 +539,12 @@ fn check_touched(
         let now = hydrate_map_at(doc, &[key, line], at)
             .ok_or_else(|| SchemaError::new(path.clone(), "expected a map"))?;
         let m = MapRef::new(&now, &path);
-        let read = field
-            .read
-            .ok_or_else(|| forbidden(format!("{key} has no reader")))?;
-        let unit = read(&m, Some(id))?;
+        let unit = field.read_unit(&m, Some(id))?;
         schema::check_unit_texts(field, &m)?;
         let prior = hydrate_map_at(doc, &[key, line], deps);
         if let (Some(prior), Shape::Lines { replaceable: false }) = (&prior, field.shape) {
             // Edited in place: only live lines, only by the one who wrote them.
-            let prior = read(&MapRef::new(prior, &path), Some(id))?;
+            let prior = field.read_unit(&MapRef::new(prior, &path), Some(id))?;
             if prior.voided {
                 return Err(forbidden(format!("a voided {} cannot change", field.line)));
             }

@@ -1,10 +1,12 @@
 //! The plain Rust view of one work order, as read from its automerge document.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+use super::plain::FieldValue;
 use crate::ids::{Email, JobId, LineId, LocationId, Money, Quantity, Sku, Timestamp, UserId};
 use crate::role::Role;
 use crate::status::Status;
@@ -48,6 +50,13 @@ pub struct Job {
     /// from, when the office created the job from them.
     #[serde(default)]
     pub registry: Registry,
+    /// Plain fields, by key: those whose schema entry declares their value
+    /// and that have no field of their own above ([`super::plain`]; read
+    /// them with [`Job::field`], [`Job::text`], [`Job::flag`],
+    /// [`Job::records`], ...). A scalar that is unset is absent; a list is
+    /// always there (empty when the job has none or predates it).
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldValue>,
 }
 
 /// Ids of the server's customer registry (an account, one of its sites,

@@ -214,6 +214,23 @@ impl JobAction {
         }
     }
 
+    /// The line, entry, payment or checklist item the action creates or
+    /// names (shown with an action the server refused).
+    pub fn line(&self) -> Option<LineId> {
+        use JobAction::*;
+        match self {
+            AddLabour { entry, .. }
+            | CorrectLabourEntry { entry, .. }
+            | VoidLabourEntry { entry } => Some(*entry),
+            UsePart { line, .. } | SetPartQuantity { line, .. } | VoidPartLine { line } => {
+                Some(*line)
+            }
+            AnswerChecklist { item, .. } => Some(*item),
+            RecordPayment { payment, .. } => Some(*payment),
+            _ => None,
+        }
+    }
+
     /// The status a lifecycle action moves the job to.
     fn target(&self) -> Option<Status> {
         match self {

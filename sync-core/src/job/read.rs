@@ -77,6 +77,7 @@ pub(crate) fn read_root(
             site: registry_id(&site)?,
             asset: registry_id(&asset)?,
         },
+        fields: super::plain::read_fields(&r)?,
     })
 }
 

@@ -9,7 +9,9 @@
 //! reader; actions check their input text against the same [`TextRule`]s;
 //! [`JobDoc::create`](super::JobDoc::create) and [`upgrade`] create the
 //! containers the table declares. A new field is one entry here, the action
-//! that writes it (in `ops.rs`) and the mobile method that calls the action.
+//! that writes it (in `ops.rs`) and the mobile method that calls the action:
+//! a *plain* field (a value that means nothing to billing or stock, see
+//! [`Plain`]) is also read by the table, into [`Job::fields`](super::Job::fields).
 //!
 //! # Versions
 //!
@@ -181,6 +183,63 @@ const fn itself(label: &'static str, max_chars: usize) -> TextRule {
     }
 }
 
+/// The value of one plain scalar: a field read by this table alone, with
+/// no hand-written type or read (see [`Plain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A string; empty or blank reads as absent. Its [`TextRule`] is required.
+    Text,
+    Flag,
+    /// An integer within `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// Milliseconds since the epoch, UTC (device times: shown, never ordered by).
+    Time,
+    /// A user id; a column `by` of this kind names the line's writer.
+    User,
+}
+
+/// One key of a plain record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub key: &'static str,
+    pub kind: Kind,
+    /// A record without it does not read.
+    pub required: bool,
+}
+
+/// A required column.
+pub const fn column(key: &'static str, kind: Kind) -> Column {
+    Column {
+        key,
+        kind,
+        required: true,
+    }
+}
+
+/// An optional column.
+pub const fn optional(key: &'static str, kind: Kind) -> Column {
+    Column {
+        key,
+        kind,
+        required: false,
+    }
+}
+
+/// How a plain field reads: the table's reader fills
+/// [`Job::fields`](super::Job::fields) with it, the validator re-reads it
+/// with the same reader, and the app gets it in the job record without a
+/// type of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plain {
+    /// A [`Shape::Scalar`] field: absent until written (or written null).
+    Scalar(Kind),
+    /// A [`Shape::Lines`] field of records with these columns (its `keys`).
+    Records(&'static [Column]),
+}
+
 /// What the validator needs to know of one unit after reading it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Unit {
@@ -219,7 +278,10 @@ pub struct Field {
     /// resolving a conflict keeps a value the technician wrote, in their
     /// name, and never writes one of the office's own.
     pub office_keeps: bool,
+    /// A hand-written strict read of one unit (fields with their own type in [`Job`](super::Job)).
     pub(crate) read: Option<ReadUnit>,
+    /// Or: a plain field, read by the table (see [`Plain`]).
+    pub plain: Option<Plain>,
 }
 
 impl Field {
@@ -237,6 +299,56 @@ impl Field {
             since: 1,
             office_keeps: false,
             read: None,
+            plain: None,
+        }
+    }
+
+    /// A plain scalar field: a text, a flag, a number, a time or a user.
+    pub const fn scalar(key: &'static str, writer: Writer, kind: Kind) -> Self {
+        Self {
+            plain: Some(Plain::Scalar(kind)),
+            ..Self::new(key, Shape::Scalar, writer)
+        }
+    }
+
+    /// A plain list of records, one line each, keyed by line id; written
+    /// once per line, then only its `editable` columns. A container: it
+    /// comes with a raised [`VERSION`] (`since`), and the server's
+    /// [`upgrade`] creates it in older jobs.
+    pub const fn records(
+        key: &'static str,
+        writer: Writer,
+        columns: &'static [Column],
+        since: i64,
+    ) -> Self {
+        Self {
+            plain: Some(Plain::Records(columns)),
+            since,
+            ..Self::new(key, Shape::Lines { replaceable: false }, writer)
+        }
+    }
+
+    /// Whether a unit of the field may hold `key` (its `keys`, or a plain
+    /// record's columns).
+    pub fn has_key(&self, key: &str) -> bool {
+        self.keys.contains(&key)
+            || matches!(self.plain, Some(Plain::Records(cols)) if cols.iter().any(|c| c.key == key))
+    }
+
+    /// Re-reads one unit strictly (see [`ReadUnit`]) with the field's
+    /// hand-written read or, for a plain field, the table's.
+    pub(crate) fn read_unit(
+        &self,
+        m: &MapRef<'_>,
+        id: Option<LineId>,
+    ) -> Result<Unit, SchemaError> {
+        match (self.read, self.plain) {
+            (Some(read), _) => read(m, id),
+            (None, Some(plain)) => super::plain::read_unit(self.key, plain, m, id),
+            (None, None) => Err(SchemaError::new(
+                format!("/{}", self.key),
+                "the field has no reader",
+            )),
         }
     }
 
@@ -667,7 +779,7 @@ pub(crate) fn allows(when: When, before: Status) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -679,6 +791,10 @@ mod tests {
         assert_eq!(keys.len(), n, "a key is declared twice");
         for f in FIELDS {
             assert!(f.since >= 1 && f.since <= VERSION, "{}", f.key);
+            if f.plain.is_some() {
+                plain_field_is_whole(f);
+                continue;
+            }
             if matches!(f.shape, Shape::Lines { .. } | Shape::Map | Shape::Whole) {
                 assert!(f.read.is_some(), "{} has no reader", f.key);
                 assert!(!f.keys.is_empty(), "{} lists no keys", f.key);
@@ -695,6 +811,49 @@ mod tests {
                     assert!(f.keys.contains(&key), "{}: text {key} is unknown", f.key);
                 }
             }
+        }
+    }
+
+    /// A plain field reads by the table alone, and every text it can hold
+    /// has a rule (so limits and card numbers are checked like any other).
+    pub(crate) fn plain_field_is_whole(f: &Field) {
+        assert!(
+            f.read.is_none(),
+            "{}: a plain field has no hand-written read",
+            f.key
+        );
+        match f.plain {
+            Some(Plain::Scalar(kind)) => {
+                assert_eq!(f.shape, Shape::Scalar, "{}", f.key);
+                assert!(f.keys.is_empty(), "{}", f.key);
+                assert_eq!(kind == Kind::Text, f.text_rule(None).is_some(), "{}", f.key);
+            }
+            Some(Plain::Records(columns)) => {
+                assert!(matches!(f.shape, Shape::Lines { .. }), "{}", f.key);
+                assert!(!columns.is_empty(), "{} lists no columns", f.key);
+                for c in columns {
+                    assert!(
+                        c.kind != Kind::Text || f.text_rule(Some(c.key)).is_some(),
+                        "{}: text {} has no rule",
+                        f.key,
+                        c.key
+                    );
+                }
+                let by = columns.iter().find(|c| c.key == k::BY);
+                assert!(
+                    by.is_none_or(|c| c.kind == Kind::User && c.required),
+                    "{}: `by` names the writer",
+                    f.key
+                );
+            }
+            None => unreachable!(),
+        }
+        for key in f
+            .editable
+            .iter()
+            .chain(f.texts.iter().filter_map(|r| r.key.as_ref()))
+        {
+            assert!(f.has_key(key), "{}: {key} is not a column", f.key);
         }
     }
 
