@@ -363,6 +363,13 @@ fn classify(
                 return Err(forbidden(format!("{key} is edited field by field")));
             }
             known_key(field, segs.get(1))?;
+            if let Some(sub) = segs.get(1).and_then(key_of)
+                && field.created_only.contains(&sub)
+            {
+                return Err(forbidden(format!(
+                    "{key}.{sub} is written when the job is created, never changed"
+                )));
+            }
             touched.fields.insert(key, field);
         }
         Shape::Whole => {

@@ -1,7 +1,8 @@
 //! The customer registry in the job and the price book: a job made from
-//! registry records keeps their ids beside its snapshots (office-written,
-//! checked as ids, absent on other jobs), and the price book carries
-//! warranty extension offers through its document.
+//! registry records keeps their ids beside its snapshots (written when the
+//! job is created and never after, checked as ids, absent on other jobs),
+//! and the price book carries warranty extension offers through its
+//! document.
 
 mod common;
 
@@ -62,20 +63,54 @@ fn put_id(
 }
 
 #[test]
-fn only_the_office_writes_registry_ids_and_only_ids() {
+fn registry_ids_are_written_at_creation_only_by_anyone() {
+    // The server checks the ids against the creator's scope when it makes
+    // the job; a later change from any device (office or field) could link
+    // the job to records its writer may not see, so none is accepted, on a
+    // job made with ids or without.
+    let mut ids = Ids::default();
+    let linked = JobDoc::create_from(
+        &spec(ids.job(), Some(user(1))),
+        &registry(),
+        actor(200),
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
+    let plain = new_job(ids.job(), Some(user(1)));
+    let id = Uuid::from_bytes([7; 16]).to_string();
+    for job in [&linked, &plain] {
+        for field in ["customer", "site", "asset"] {
+            // The office is refused for the id itself; a technician
+            // already for writing the office's field at all.
+            for (who, names) in [
+                (dispatcher(), format!("{field}.id")),
+                (tech(1), field.into()),
+            ] {
+                let r = put_id(job, field, &id, who).expect_err("a later id");
+                assert_eq!(
+                    r.code,
+                    fieldsync_core::RejectCode::Forbidden,
+                    "{field}: {r:?}"
+                );
+                assert!(r.message.contains(&names), "{r:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_registry_id_that_is_not_a_uuid_does_not_read() {
     let mut ids = Ids::default();
     let job = new_job(ids.job(), Some(user(1)));
-    let id = Uuid::from_bytes([7; 16]).to_string();
     for field in ["customer", "site", "asset"] {
-        put_id(&job, field, &id, dispatcher()).unwrap_or_else(|r| panic!("{field}: {r:?}"));
-        let r = put_id(&job, field, &id, tech(1)).expect_err("a technician");
-        assert_eq!(
-            r.code,
-            fieldsync_core::RejectCode::Forbidden,
-            "{field}: {r:?}"
-        );
-        let r = put_id(&job, field, "not-an-id", dispatcher()).expect_err("not an id");
-        assert!(r.message.contains("registry id"), "{field}: {r:?}");
+        let mut doc: Automerge = job.doc().fork().with_actor(actor(99));
+        let mut tx = doc.transaction();
+        let (_, map) = tx.get(ROOT, field).unwrap().unwrap();
+        tx.put(&map, "id", "not-an-id").unwrap();
+        tx.commit();
+        let e = fieldsync_core::job::read_job(&doc, None).expect_err("not an id");
+        assert!(e.to_string().contains("registry id"), "{field}: {e}");
     }
 }
 

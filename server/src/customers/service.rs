@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 
+use fieldsync_core::job::DetailsEdit;
 use fieldsync_core::job::{Asset as JobAsset, Customer as JobCustomer, Registry, Site as JobSite};
 use fieldsync_core::pricebook::PriceBook;
-use fieldsync_core::{Email, LocationId, Sku, UserId};
+use fieldsync_core::{Email, Job, LocationId, Sku, UserId};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -188,6 +189,7 @@ pub async fn edit_customer(
     }
     customer.updated_at = now_utc();
     state.store.update_customer(&customer).await?;
+    refresh_open_jobs(state, caller, customer.id).await?;
     Ok(customer)
 }
 
@@ -259,6 +261,7 @@ pub async fn edit_site(
         site.depot_id = site_depot(state, &scope, depot).await?;
     }
     state.store.update_site(&site, now_utc()).await?;
+    refresh_open_jobs(state, caller, customer).await?;
     Ok(site)
 }
 
@@ -281,6 +284,8 @@ pub async fn create_contact(
     };
     check_channel(&contact)?;
     state.store.create_contact(&contact, now_utc()).await?;
+    // The first contact of a customer is the one jobs copy.
+    refresh_open_jobs(state, caller, customer).await?;
     Ok(contact)
 }
 
@@ -332,6 +337,7 @@ pub async fn edit_contact(
     }
     check_channel(&contact)?;
     state.store.update_contact(&contact, now_utc()).await?;
+    refresh_open_jobs(state, caller, customer).await?;
     Ok(contact)
 }
 
@@ -400,8 +406,13 @@ pub async fn edit_asset(
         asset.contract_ref = optional("contract_ref", c.as_deref(), MAX_CODE)?;
     }
     state.store.update_asset(&asset, now_utc()).await?;
+    refresh_open_jobs(state, caller, customer).await?;
     Ok(asset)
 }
+
+/// Open jobs of one customer refreshed per registry change (a customer
+/// with more open jobs than this keeps the rest as they were).
+const REFRESH_LIMIT: u32 = 1000;
 
 /// What the single view reads once per request: today, the price book,
 /// and the depot stock already looked up.
@@ -690,33 +701,115 @@ pub async fn snapshot(
     }
     let record = state.store.customer(customer_id).await?;
     let contact = state.store.contacts(customer_id).await?.into_iter().next();
-    Ok(Snapshot {
-        registry: Registry {
-            customer: Some(customer_id),
-            site: site.as_ref().map(|s| s.id),
-            asset: asset.as_ref().map(|a| a.id),
-        },
-        customer: Some(JobCustomer {
-            name: record.name,
-            email: contact
-                .as_ref()
-                .and_then(|c| c.email.as_deref())
-                .and_then(|e| e.parse().ok()),
-            phone: contact.as_ref().and_then(|c| c.phone.clone()),
-            feedback_opt_out: contact.as_ref().is_some_and(|c| c.feedback_opt_out),
-        }),
-        site: site.map(|s| JobSite {
-            name: s.name,
-            address: match s.postcode {
-                Some(p) if !s.address.contains(&p) => format!("{}, {p}", s.address),
-                _ => s.address,
+    Ok(Snapshot::of(record, contact.as_ref(), site, asset))
+}
+
+impl Snapshot {
+    /// What a job copies of a customer (its first contact's addresses),
+    /// and of a site and an asset when the job names them.
+    fn of(
+        record: Customer,
+        contact: Option<&Contact>,
+        site: Option<Site>,
+        asset: Option<Asset>,
+    ) -> Self {
+        Snapshot {
+            registry: Registry {
+                customer: Some(record.id),
+                site: site.as_ref().map(|s| s.id),
+                asset: asset.as_ref().map(|a| a.id),
             },
-        }),
-        asset: asset.map(|a| JobAsset {
-            product: a.product,
-            serial: Some(a.serial),
-            warranty_end: a.warranty_end,
-            contract_ref: a.contract_ref,
-        }),
-    })
+            customer: Some(JobCustomer {
+                name: record.name,
+                email: contact
+                    .and_then(|c| c.email.as_deref())
+                    .and_then(|e| e.parse().ok()),
+                phone: contact.and_then(|c| c.phone.clone()),
+                feedback_opt_out: contact.is_some_and(|c| c.feedback_opt_out),
+            }),
+            site: site.map(|s| JobSite {
+                name: s.name,
+                address: match s.postcode {
+                    Some(p) if !s.address.contains(&p) => format!("{}, {p}", s.address),
+                    _ => s.address,
+                },
+            }),
+            asset: asset.map(|a| JobAsset {
+                product: a.product,
+                serial: Some(a.serial),
+                warranty_end: a.warranty_end,
+                contract_ref: a.contract_ref,
+            }),
+        }
+    }
+
+    /// The office edit that brings `job`'s snapshots to these: only the
+    /// values that differ, and only of the parts the job was made from.
+    pub fn edit_from(&self, job: &Job) -> DetailsEdit {
+        fn differs<T: PartialEq + Clone>(want: &T, have: &T) -> Option<T> {
+            (want != have).then(|| want.clone())
+        }
+        let mut e = DetailsEdit::default();
+        if let Some(c) = &self.customer {
+            e.customer_name = differs(&c.name, &job.customer.name);
+            e.customer_email = differs(&c.email, &job.customer.email);
+            e.customer_phone = differs(&c.phone, &job.customer.phone);
+            e.feedback_opt_out = differs(&c.feedback_opt_out, &job.customer.feedback_opt_out);
+        }
+        if let Some(s) = &self.site {
+            e.site_name = differs(&s.name, &job.site.name);
+            e.site_address = differs(&s.address, &job.site.address);
+        }
+        if let Some(a) = &self.asset {
+            e.asset_product = differs(&a.product, &job.asset.product);
+            e.asset_serial = differs(&a.serial, &job.asset.serial);
+            e.warranty_end = differs(&a.warranty_end, &job.asset.warranty_end);
+            e.contract_ref = differs(&a.contract_ref, &job.asset.contract_ref);
+        }
+        e
+    }
+}
+
+/// After one of `customer`'s records changed: every open job made from the
+/// registry for that customer gets its snapshot refreshed (issue 15 item 1:
+/// the technician works offline from the job's copy), as an office change
+/// by the caller that merges with whatever devices did meanwhile. Closed
+/// jobs keep theirs. Each job is rebuilt from the registry as it now is, so
+/// repeating the request repairs a refresh that failed part way.
+async fn refresh_open_jobs(
+    state: &AppState,
+    caller: &AuthUser,
+    customer: Uuid,
+) -> Result<(), ApiError> {
+    let open = state
+        .store
+        .visits(VisitsOf::Customer(customer), true, REFRESH_LIMIT)
+        .await?;
+    if open.is_empty() {
+        return Ok(());
+    }
+    let record = state.store.customer(customer).await?;
+    let contact = state.store.contacts(customer).await?.into_iter().next();
+    let who = caller.principal();
+    let mut refreshed = 0;
+    for visit in open {
+        let id = fieldsync_core::JobId::from_uuid(visit.job_id);
+        let linked = state.store.job_registry(id).await?;
+        let site = match linked.site {
+            Some(s) => Some(state.store.site(s).await?),
+            None => None,
+        };
+        let asset = match linked.asset {
+            Some(a) => Some(state.store.asset(a).await?),
+            None => None,
+        };
+        let target = Snapshot::of(record.clone(), contact.as_ref(), site, asset);
+        if crate::jobs::refresh_snapshot(state, id, who, &target).await? {
+            refreshed += 1;
+        }
+    }
+    if refreshed > 0 {
+        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use fieldsync_core::actors::{office_actor, office_user_hex};
 use fieldsync_core::billing::bill;
+use fieldsync_core::job::DetailsEdit;
 use fieldsync_core::job::read_job;
 use fieldsync_core::{
     ActionError, DocId, Job, JobAction, JobDoc, JobId, Principal, Status, UserId,
@@ -147,6 +148,57 @@ async fn act(
         })
     })
     .await
+}
+
+/// Brings an open job's customer, site and asset snapshots up to the
+/// registry's: one change by `who` (through the office's own job workflow,
+/// validated and projected like any edit) writing only the values that
+/// differ. A closed job keeps its snapshot (it records what the visit was
+/// made with), and a job already up to date gets no change. Whether it
+/// wrote is answered.
+pub(crate) async fn refresh_snapshot(
+    state: &AppState,
+    id: JobId,
+    who: Principal,
+    target: &crate::customers::service::Snapshot,
+) -> Result<bool, ApiError> {
+    let actor = office_actor(who.user);
+    let mut wrote = false;
+    write_job(state, id, |doc, _, now| {
+        wrote = false;
+        let unchanged = || Edit {
+            changes: Vec::new(),
+            job: None,
+        };
+        if doc.get_heads().is_empty() {
+            return Err(ApiError::NotFound);
+        }
+        let current = read_job(doc, None).map_err(ApiError::internal)?;
+        if current.status.is_final() {
+            return Ok(unchanged());
+        }
+        let details = target.edit_from(&current);
+        if details == DetailsEdit::default() {
+            return Ok(unchanged());
+        }
+        let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
+        let before = job.doc().get_heads();
+        let result = job.apply_all(
+            &[JobAction::EditDetails(details)],
+            who,
+            timestamp(now),
+            Some(&current),
+        );
+        *doc = job.into_doc();
+        let merged = result.map_err(action_error)?;
+        wrote = true;
+        Ok(Edit {
+            changes: doc.get_changes(&before),
+            job: Some(merged),
+        })
+    })
+    .await?;
+    Ok(wrote)
 }
 
 fn view(projected: Projected, version: i64) -> JobView {

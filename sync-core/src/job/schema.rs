@@ -264,6 +264,10 @@ pub struct Field {
     pub keys: &'static [&'static str],
     /// Keys of a line that may change after the change that wrote it.
     pub editable: &'static [&'static str],
+    /// Keys of a map field written only by the change that creates the job
+    /// (the registry ids: the server checked them against the creator's
+    /// scope then; a later change could link the job to anyone's records).
+    pub created_only: &'static [&'static str],
     /// What one line is called, in error messages.
     pub line: &'static str,
     pub texts: &'static [TextRule],
@@ -289,6 +293,7 @@ impl Field {
             when: When::Open,
             keys: &[],
             editable: &[],
+            created_only: &[],
             line: "line",
             texts: &[],
             since: 1,
@@ -393,6 +398,7 @@ pub static FIELDS: &[Field] = &[
             read::read_customer(*m)?;
             read::registry_id(m).map(|_| Unit::default())
         }),
+        created_only: &[k::ID],
         ..Field::new(k::CUSTOMER, Shape::Map, Writer::Office)
     },
     Field {
@@ -405,6 +411,7 @@ pub static FIELDS: &[Field] = &[
             read::read_site(*m)?;
             read::registry_id(m).map(|_| Unit::default())
         }),
+        created_only: &[k::ID],
         ..Field::new(k::SITE, Shape::Map, Writer::Office)
     },
     Field {
@@ -424,6 +431,7 @@ pub static FIELDS: &[Field] = &[
             read::read_asset(*m)?;
             read::registry_id(m).map(|_| Unit::default())
         }),
+        created_only: &[k::ID],
         ..Field::new(k::ASSET, Shape::Map, Writer::Office)
     },
     Field {

@@ -19,6 +19,7 @@ mod setup;
 
 mod access;
 mod bench;
+mod job_links;
 mod registry;
 mod single_view;
 mod support;
