@@ -276,6 +276,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
+            // A queue for the database, not a fault: 503 with Retry-After.
+            StoreError::Busy => ApiError::Overloaded,
             StoreError::Conflict(Constraint::UsernameTaken) => {
                 ApiError::Conflict("username is taken".into())
             }
@@ -286,5 +288,21 @@ impl From<StoreError> for ApiError {
                 ApiError::internal(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_that_times_out_is_a_busy_server_not_a_bug() {
+        let e = ApiError::from(StoreError::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "overloaded");
+        assert_eq!(e.retry_after(), Some(2));
+        // Other database failures stay opaque 500s.
+        let e = ApiError::from(StoreError::from(sqlx::Error::PoolClosed));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -74,6 +74,10 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0:?}")]
     Conflict(Constraint),
+    /// No connection came free within the pool's acquire timeout: the
+    /// database is overloaded, not broken, so callers answer "retry later".
+    #[error("the database is busy: no connection within the pool's acquire timeout")]
+    Busy,
     #[error("database error: {0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -110,6 +114,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut => StoreError::Busy,
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 // PostgreSQL names the constraint; SQLite names the columns
                 // ("UNIQUE constraint failed: users.username").
