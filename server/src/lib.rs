@@ -50,6 +50,7 @@ pub mod jobs;
 pub mod ops;
 pub mod outbox;
 pub mod store;
+mod str_enum;
 pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,40 +1,13 @@
 //! Customer registry values: plain data shared by the store, the service
 //! and the API, and the normalised keys search compares.
 
-use std::fmt;
-use std::str::FromStr;
-
 use fieldsync_core::{LocationId, Sku};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-macro_rules! str_enum {
-    ($(#[$m:meta])* $name:ident { $($v:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($v),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$v => $s),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($s => Ok($name::$v),)+ _ => Err(format!("unknown {}: {s}", stringify!($name))) }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-    };
-}
+use crate::str_enum::str_enum;
 
 str_enum!(
     /// A customer account is a person or a company.

@@ -1,40 +1,11 @@
 //! Inventory values: plain data shared by the store, the API and the console.
 
-use std::fmt;
-use std::str::FromStr;
-
 use fieldsync_core::{JobId, LineId, LocationId, Sku, UserId};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-macro_rules! str_enum {
-    ($(#[$m:meta])* $name:ident { $($v:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($v),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$v => $s),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($s => Ok($name::$v),)+ _ => Err(format!("unknown {}: {s}", stringify!($name))) }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-    };
-}
+use crate::str_enum::str_enum;
 
 str_enum!(
     /// A depot (warehouse) or a technician's van.
