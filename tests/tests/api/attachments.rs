@@ -963,10 +963,7 @@ async fn the_console_job_page_shows_thumbnails_in_chromium() {
     .await;
 
     let b = Browser::start(LAPTOP).await;
-    b.goto(&w.app.url("/console/login")).await;
-    b.type_into("#username", "dispatch").await;
-    b.type_into("#password", crate::helpers::PASSWORD).await;
-    b.click("#login").await;
+    console_login(&b, &w.app, "dispatch").await;
     b.goto(&w.app.url(&format!("/console/jobs/{job}"))).await;
     assert_eq!(b.text("#status").await, "on_site");
 
@@ -1010,10 +1007,7 @@ async fn the_console_job_page_shows_thumbnails_in_chromium() {
     // and for its thumbnail.
     technician(&w, "other", 2).await;
     let b = Browser::start(LAPTOP).await;
-    b.goto(&w.app.url("/console/login")).await;
-    b.type_into("#username", "other").await;
-    b.type_into("#password", crate::helpers::PASSWORD).await;
-    b.click("#login").await;
+    console_login(&b, &w.app, "other").await;
     b.goto(&w.app.url(&format!("/console/jobs/{job}"))).await;
     assert_eq!(b.text("h1").await, "404 Not Found");
     b.goto(
@@ -1023,6 +1017,39 @@ async fn the_console_job_page_shows_thumbnails_in_chromium() {
     .await;
     assert_eq!(b.text("h1").await, "404 Not Found");
     b.quit().await;
+}
+
+/// Logs in on the console and waits until the login form's answer has
+/// loaded: a `goto` issued while the form is still posting would cancel it
+/// and land on the login page without a session.
+async fn console_login(b: &crate::webdriver::Browser, app: &TestApp, user: &str) {
+    b.goto(&app.url("/console/login")).await;
+    b.type_into("#username", user).await;
+    b.type_into("#password", crate::helpers::PASSWORD).await;
+    b.click("#login").await;
+    let mut path = Value::Null;
+    for _ in 0..100 {
+        // A script run while the page is unloading may fail: not yet.
+        if let Ok(p) = b
+            .try_cmd(
+                "POST",
+                "/execute/sync",
+                json!({"script": "return location.pathname;", "args": []}),
+            )
+            .await
+        {
+            path = p;
+            if path != json!("/console/login") {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(
+        path,
+        json!("/console/login"),
+        "{user} is still on the login page"
+    );
 }
 
 /// Two real server processes on one PostgreSQL share one S3 bucket, set up
