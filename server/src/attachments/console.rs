@@ -36,10 +36,7 @@ async fn job_page(
     Path(id): Path<Uuid>,
 ) -> Result<Markup, WebError> {
     let id = JobId::from_uuid(id);
-    let row = state.store.job(id).await?;
-    if !user.scope().sees_job(row.projection.technician_id) {
-        return Err(WebError::NotFound);
-    }
+    crate::jobs::visible_job(&state, &user.scope(), id).await?;
     let doc_id = DocId::Job(id);
     let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
         .await

@@ -198,10 +198,7 @@ async fn set_options(
 ) -> Result<axum::Json<AttachmentOptions>, ApiError> {
     caller.require(Permission::ManageJobs)?;
     let job = JobId::from_uuid(id);
-    let row = state.store.job(job).await?;
-    if !caller.scope().sees_job(row.projection.technician_id) {
-        return Err(ApiError::NotFound);
-    }
+    crate::jobs::visible_job(&state, &caller.scope(), job).await?;
     state
         .store
         .set_keep_location(job, body.keep_location)

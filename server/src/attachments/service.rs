@@ -15,7 +15,7 @@ use super::store::{AttachmentRef, BlobRow};
 use crate::app::AppState;
 use crate::authz::Scope;
 use crate::error::ApiError;
-use crate::store::{StoreError, now_utc};
+use crate::store::now_utc;
 
 /// The largest chunk one `PUT` may carry (413 `too_large` above it).
 pub const MAX_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
@@ -70,14 +70,7 @@ pub async fn target(
         return Err(ApiError::NotFound);
     }
     let sha256 = sha256.to_ascii_lowercase();
-    let row = match state.store.job(job).await {
-        Ok(row) => row,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
-    if !scope.sees_job(row.projection.technician_id) {
-        return Err(ApiError::NotFound);
-    }
+    crate::jobs::visible_job(state, &scope, job).await?;
     let reference = state
         .store
         .attachment_ref(job, &sha256)

@@ -24,7 +24,7 @@ use super::views::{
 use super::{JobFilter, JobRow};
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::authz::{JobScope, Permission};
+use crate::authz::{JobScope, Permission, Scope};
 use crate::documents::{self, Derive, Edit, Projected, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
@@ -378,15 +378,15 @@ fn job_id(id: Uuid) -> JobId {
     JobId::from_uuid(id)
 }
 
-/// The job's row, if `caller` may see the job as the scope service says:
+/// The job's row, if `scope` may see the job as the scope service says:
 /// 404 otherwise, the same answer as for a job that does not exist.
-async fn visible_job(state: &AppState, caller: &AuthUser, id: JobId) -> Result<JobRow, ApiError> {
-    let row = match state.store.job(id).await {
-        Ok(row) => row,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
-    if caller.scope().sees_job(row.projection.technician_id) {
+pub(crate) async fn visible_job(
+    state: &AppState,
+    scope: &Scope,
+    id: JobId,
+) -> Result<JobRow, ApiError> {
+    let row = state.store.job(id).await?;
+    if scope.sees_job(row.projection.technician_id) {
         Ok(row)
     } else {
         Err(ApiError::NotFound)
@@ -403,7 +403,7 @@ async fn get_job(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     let id = job_id(id);
-    visible_job(&state, &caller, id).await?;
+    visible_job(&state, &caller.scope(), id).await?;
     let doc_id = DocId::Job(id);
     let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
         .await
@@ -530,7 +530,7 @@ async fn job_rejections(
     office(&caller)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id = job_id(id);
-    visible_job(&state, &caller, id).await?;
+    visible_job(&state, &caller.scope(), id).await?;
     let rejections = state
         .store
         .job_rejections(id, q.limit.unwrap_or(100))
