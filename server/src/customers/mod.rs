@@ -5,6 +5,7 @@
 //! into `job_registry` so an asset's visits can be listed. See
 //! docs/customers.md.
 
+pub mod console;
 pub mod model;
 pub mod routes;
 pub mod service;
