@@ -58,6 +58,7 @@ pub trait AppStore:
     + LockoutStore
     + AttachmentStore
     + CustomerStore
+    + crate::customers::WarrantyStore
 {
 }
 
@@ -72,18 +73,20 @@ impl<T> AppStore for T where
         + LockoutStore
         + AttachmentStore
         + CustomerStore
+        + crate::customers::WarrantyStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
 /// the inventory ledger, the feedback request, the job's registry ids, the
-/// attachment references.
+/// warranty extension a completed job sold, the attachment references.
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
         .register(crate::customers::RegistryProjector)
+        .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
 }
 
