@@ -277,6 +277,9 @@ pub struct AssetHistory {
     pub visits: Vec<Visit>,
     /// Serialized parts the ledger records as fitted on those jobs.
     pub parts_fitted: Vec<FittedPart>,
+    /// Warranty extensions sold on those jobs and applied when they
+    /// completed, oldest first.
+    pub warranty_extensions: Vec<super::warranty::WarrantyExtension>,
 }
 
 /// `GET /v1/assets/{serial}`: the asset's single view.

@@ -25,6 +25,9 @@ conformance_tests!(
     commits_are_idempotent_and_versioned,
     stale_commits_write_nothing,
     snapshots_bound_what_a_load_applies,
+    many_documents_load_in_one_read,
+    covered_change_rows_are_pruned_and_loads_stay_whole,
+    a_copy_cached_before_pruning_loads_whole,
     two_processes_committing_to_one_document_lose_nothing,
     cached_loads_catch_up_with_other_writers,
 );
@@ -470,6 +473,184 @@ async fn stale_commits_write_nothing(url: &str) {
         store.commit(&wrong).await,
         Err(StoreError::Other(_))
     ));
+}
+
+/// What a sync loads: some documents cached at a version, some not, one
+/// never written, more than one query's worth of ids.
+async fn many_documents_load_in_one_read(url: &str) {
+    let store = open(url).await;
+    let (_, a) = job_doc();
+    let (_, b) = job_doc();
+    let (_, never) = job_doc();
+    let (a_full, a_changes) = edits(1, 5);
+    let (b_full, b_changes) = edits(2, 3);
+    let mut snapshot = Automerge::new();
+    for c in &a_changes[..2] {
+        snapshot.load_incremental(&c.bytes).unwrap();
+    }
+    let mut c = DocCommit::new(a, 0);
+    c.changes = a_changes[..2].to_vec();
+    c.snapshot = Some(snapshot.save());
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(a, 2);
+    c.changes = a_changes[2..].to_vec();
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(b, 0);
+    c.changes = b_changes.clone();
+    store.commit(&c).await.unwrap();
+    // Enough unrelated documents that the ids span several queries.
+    let mut others = Vec::new();
+    for _ in 0..520 {
+        let (_, id) = job_doc();
+        let mut c = DocCommit::new(id, 0);
+        c.changes = edits(3, 1).1;
+        store.commit(&c).await.unwrap();
+        others.push((id, Some(1)));
+    }
+
+    let mut want = vec![(a, None), (b, Some(1)), (never, None)];
+    want.extend(others.iter().copied());
+    want.push((b, Some(3)));
+    let loaded = store.load_documents(&want).await.unwrap();
+    assert_eq!(
+        loaded.len(),
+        want.len() - 1,
+        "the never-written one is left out"
+    );
+
+    let whole = &loaded[0];
+    assert_eq!((whole.doc_id, whole.version), (a, 5));
+    assert_eq!(whole.snapshot.as_ref().unwrap().covers_seq, 2);
+    assert_eq!(
+        whole.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    assert_eq!(
+        whole.to_automerge().unwrap().get_heads(),
+        a_full.get_heads()
+    );
+
+    let since = &loaded[1];
+    assert_eq!((since.doc_id, since.version), (b, 3));
+    assert!(
+        since.snapshot.is_none(),
+        "a cached document needs no snapshot"
+    );
+    assert_eq!(
+        since.changes.iter().map(|c| c.hash).collect::<Vec<_>>(),
+        b_changes[1..].iter().map(|c| c.hash).collect::<Vec<_>>()
+    );
+    let mut caught_up = Automerge::new();
+    caught_up.load_incremental(&b_changes[0].bytes).unwrap();
+    for c in &since.changes {
+        caught_up.load_incremental(&c.bytes).unwrap();
+    }
+    assert_eq!(caught_up.get_heads(), b_full.get_heads());
+
+    for (stored, (id, _)) in loaded[2..].iter().zip(&others) {
+        assert_eq!((stored.doc_id, stored.version), (*id, 1));
+        assert!(stored.changes.is_empty() && stored.snapshot.is_none());
+    }
+    let current = loaded.last().unwrap();
+    assert_eq!((current.doc_id, current.version), (b, 3));
+    assert!(current.changes.is_empty(), "nothing after the version held");
+}
+
+/// Pruning deletes only rows an old enough snapshot covers, a whole load is
+/// the same document after it, and a copy cached before the pruned rows
+/// comes back whole instead of with a gap.
+async fn covered_change_rows_are_pruned_and_loads_stay_whole(url: &str) {
+    let store = open(url).await;
+    let (_, doc_id) = job_doc();
+    let (full, changes) = edits(1, 10);
+    let mut snapshot = Automerge::new();
+    for c in &changes[..6] {
+        snapshot.load_incremental(&c.bytes).unwrap();
+    }
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..6].to_vec();
+    c.snapshot = Some(snapshot.save());
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(doc_id, 6);
+    c.changes = changes[6..].to_vec();
+    store.commit(&c).await.unwrap();
+
+    // The snapshot is newer than the cut-off: nothing goes.
+    let an_hour_ago = OffsetDateTime::now_utc() - Duration::hours(1);
+    assert_eq!(store.prune_changes(an_hour_ago, 100).await.unwrap(), 0);
+    assert_eq!(
+        store.load_changes_since(&doc_id, 0).await.unwrap().len(),
+        10
+    );
+
+    let later = OffsetDateTime::now_utc() + Duration::seconds(1);
+    assert_eq!(store.prune_changes(later, 100).await.unwrap(), 6);
+    assert_eq!(
+        store.prune_changes(later, 100).await.unwrap(),
+        0,
+        "done once"
+    );
+    let rows = store.load_changes_since(&doc_id, 0).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [7, 8, 9, 10]
+    );
+
+    let stored = store.load_document(&doc_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 10);
+    assert_eq!(stored.to_automerge().unwrap().get_heads(), full.get_heads());
+
+    // Held at 3 (before the pruned rows): whole. Held at 8: rows after it.
+    let old = store.load_documents(&[(doc_id, Some(3))]).await.unwrap();
+    assert_eq!(old[0].snapshot.as_ref().unwrap().covers_seq, 6);
+    assert_eq!(old[0].to_automerge().unwrap().get_heads(), full.get_heads());
+    let recent = store.load_documents(&[(doc_id, Some(8))]).await.unwrap();
+    assert!(recent[0].snapshot.is_none());
+    assert_eq!(
+        recent[0].changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [9, 10]
+    );
+
+    // Commits go on after pruning.
+    let (_, more) = edits(2, 1);
+    let mut c = DocCommit::new(doc_id, 10);
+    c.changes = more;
+    assert!(matches!(
+        store.commit(&c).await.unwrap(),
+        CommitOutcome::Committed { version: 11, .. }
+    ));
+}
+
+/// A server process that cached a document before rows it would catch up
+/// from were pruned (another process wrote and pruned meanwhile).
+async fn a_copy_cached_before_pruning_loads_whole(url: &str) {
+    use fieldsync_server::documents::{Cache, load};
+    let store = open(url).await;
+    let cache = Cache::new(64 << 20, None);
+    let (_, doc_id) = job_doc();
+    let (full, changes) = edits(1, 10);
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..3].to_vec();
+    store.commit(&c).await.unwrap();
+    assert_eq!(
+        load(&*store, &cache, &doc_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        3
+    );
+
+    let mut c = DocCommit::new(doc_id, 3);
+    c.changes = changes[3..].to_vec();
+    c.snapshot = Some(full.save());
+    store.commit(&c).await.unwrap();
+    let later = OffsetDateTime::now_utc() + Duration::seconds(1);
+    assert_eq!(store.prune_changes(later, 100).await.unwrap(), 10);
+
+    let loaded = load(&*store, &cache, &doc_id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 10);
+    assert_eq!(loaded.doc.get_heads(), full.get_heads());
 }
 
 async fn snapshots_bound_what_a_load_applies(url: &str) {

@@ -27,6 +27,8 @@ pub const CANCEL_REASON: &str = "cancel_reason";
 pub const UNABLE_REASON: &str = "unable_reason";
 /// Since schema 2.
 pub const ATTACHMENTS: &str = "attachments";
+/// The warranty extension sold on the job (a map written once, no container).
+pub const WARRANTY_EXTENSION: &str = "warranty_extension";
 
 // Nested keys.
 pub const NAME: &str = "name";
@@ -68,6 +70,9 @@ pub const SIZE: &str = "size";
 pub const MEDIA_TYPE: &str = "media_type";
 pub const CAPTION: &str = "caption";
 pub const TAKEN_AT: &str = "taken_at";
+pub const OFFER: &str = "offer";
+pub const MONTHS: &str = "months";
+pub const PRICE: &str = "price";
 
 /// The `kind` value of a job document.
 pub const KIND_JOB: &str = "job";
