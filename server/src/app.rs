@@ -113,6 +113,9 @@ pub struct AppState {
     pub sync_gate: Arc<crate::sync::gate::SyncGate>,
     /// Where attachment bytes live (see [`crate::attachments::blobs`]).
     pub blobs: BlobStore,
+    /// Uploads being checked and stored at once (slots, memory from the
+    /// sync gate's budget).
+    pub finishing: Arc<crate::attachments::finishing::Finishing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +184,9 @@ impl AppState {
             settings.max_in_flight_syncs,
             settings.memory_budget_bytes(),
         ));
+        let finishing = Arc::new(crate::attachments::finishing::Finishing::from_settings(
+            settings.attachments.max_finishing_uploads,
+        ));
         Ok(Self {
             store,
             projectors: Arc::new(projectors(&settings)),
@@ -195,6 +201,7 @@ impl AppState {
             actor: automerge::ActorId::random(),
             sync_gate,
             blobs,
+            finishing,
         })
     }
 }
