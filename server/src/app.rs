@@ -54,6 +54,7 @@ pub trait AppStore:
     + LockoutStore
     + AttachmentStore
     + CustomerStore
+    + crate::recalls::RecallStore
 {
 }
 
@@ -68,6 +69,7 @@ impl<T> AppStore for T where
         + LockoutStore
         + AttachmentStore
         + CustomerStore
+        + crate::recalls::RecallStore
 {
 }
 
@@ -81,6 +83,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
         .register(crate::customers::RegistryProjector)
         .register(crate::attachments::RefProjector)
+        .register(crate::recalls::RemedyProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -106,6 +109,9 @@ pub struct AppState {
     pub sync_gate: Arc<crate::sync::gate::SyncGate>,
     /// Where attachment bytes live (see [`crate::attachments::blobs`]).
     pub blobs: BlobStore,
+    /// "Today" for the features that compare dates with it (recalls'
+    /// overdue commitments); tests move it forward.
+    pub clock: crate::clock::Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +194,7 @@ impl AppState {
             actor: automerge::ActorId::random(),
             sync_gate,
             blobs,
+            clock: crate::clock::Clock::default(),
         })
     }
 }
@@ -207,6 +214,7 @@ impl AppState {
         (name = "pricebook", description = "The price book devices bill with"),
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
+        (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
     )
 )]
 struct ApiDoc;
@@ -238,6 +246,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::jobs::router())
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
+        .merge(crate::recalls::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
