@@ -140,7 +140,11 @@ impl Campaign {
     /// The id of the job the campaign opens for `asset` (so doing it again
     /// finds that job instead of opening another).
     pub fn job_for(&self, asset: Uuid) -> fieldsync_core::JobId {
-        fieldsync_core::JobId::from_uuid(derived(b"fieldsync/recall-job/", self.id, asset.as_bytes()))
+        fieldsync_core::JobId::from_uuid(derived(
+            b"fieldsync/recall-job/",
+            self.id,
+            asset.as_bytes(),
+        ))
     }
 
     /// The id of the movement that quarantines one unit.
@@ -211,7 +215,9 @@ mod tests {
         for inside in ["BX-0100", "BX-0150", "BX-0199"] {
             assert!(r.contains(inside), "{inside}");
         }
-        for outside in ["BX-0099", "BX-0200", "BX-150", "BY-0150", "BX-00150", "BX-01A0"] {
+        for outside in [
+            "BX-0099", "BX-0200", "BX-150", "BY-0150", "BX-00150", "BX-01A0",
+        ] {
             assert!(!r.contains(outside), "{outside}");
         }
         assert!(range("BX-0199", "BX-0100").check().is_err());

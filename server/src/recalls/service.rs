@@ -58,16 +58,24 @@ fn text(field: &str, value: &str, required: bool) -> Result<Option<String>, ApiE
         };
     }
     if t.chars().count() > MAX_TEXT {
-        return Err(bad(format!("{field} must be at most {MAX_TEXT} characters")));
+        return Err(bad(format!(
+            "{field} must be at most {MAX_TEXT} characters"
+        )));
     }
     Ok(Some(t.to_owned()))
 }
 
 /// The campaign a valid body describes.
 fn campaign_of(body: NewCampaign, by: Principal) -> Result<Campaign, ApiError> {
-    let sku: Sku = body.sku.trim().parse().map_err(|e| bad(format!("sku: {e}")))?;
+    let sku: Sku = body
+        .sku
+        .trim()
+        .parse()
+        .map_err(|e| bad(format!("sku: {e}")))?;
     if body.serials.is_empty() && body.ranges.is_empty() {
-        return Err(bad("name the affected serials: `serials`, `ranges` or both"));
+        return Err(bad(
+            "name the affected serials: `serials`, `ranges` or both",
+        ));
     }
     if body.serials.len() > MAX_SERIALS || body.ranges.len() > MAX_RANGES {
         return Err(bad(format!(
@@ -183,14 +191,8 @@ async fn act(state: &AppState, caller: &AuthUser, c: &Campaign) -> Result<(), Ap
         } else {
             None
         };
-        crate::jobs::flag_recall(
-            state,
-            job,
-            who,
-            spec.as_ref().map(|(s, r)| (s, r)),
-            &notice,
-        )
-        .await?;
+        crate::jobs::flag_recall(state, job, who, spec.as_ref().map(|(s, r)| (s, r)), &notice)
+            .await?;
     }
     Ok(())
 }
@@ -207,11 +209,13 @@ async fn opened_spec(
 ) -> Result<(JobSpec, fieldsync_core::job::Registry), ApiError> {
     let from = crate::customers::service::snapshot(state, caller, None, None, Some(asset)).await?;
     let (Some(customer), Some(site), Some(asset)) = (from.customer, from.site, from.asset) else {
-        return Err(ApiError::internal("an asset's snapshot without its customer and site"));
+        return Err(ApiError::internal(
+            "an asset's snapshot without its customer and site",
+        ));
     };
     let now = crate::store::now_utc();
-    let window = Window::new(timestamp(now), timestamp(now + OPENED_WINDOW))
-        .map_err(ApiError::internal)?;
+    let window =
+        Window::new(timestamp(now), timestamp(now + OPENED_WINDOW)).map_err(ApiError::internal)?;
     Ok((
         JobSpec {
             id: job,

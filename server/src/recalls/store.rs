@@ -54,8 +54,13 @@ pub trait RecallStore: Send + Sync {
     ) -> Result<Vec<LocationId>>;
     /// Records that `job` remedies `asset` for the campaign; a second call
     /// for the same asset keeps the first job, which is returned.
-    async fn link_asset(&self, campaign: Uuid, asset: Uuid, job: JobId, opened: bool)
-    -> Result<JobId>;
+    async fn link_asset(
+        &self,
+        campaign: Uuid,
+        asset: Uuid,
+        job: JobId,
+        opened: bool,
+    ) -> Result<JobId>;
     /// Every affected asset, with its customer, job status and remedy.
     async fn affected(&self, campaign: Uuid) -> Result<Vec<AffectedAsset>>;
     async fn quarantined(&self, campaign: Uuid) -> Result<Vec<QuarantinedUnit>>;
@@ -325,7 +330,8 @@ impl RecallStore for SqlStore {
                     committed_date: r
                         .get::<Option<String>>("committed_date")?
                         .map(|d| {
-                            Date::parse(&d, DATE).map_err(|e| StoreError::corrupt("committed_date", e))
+                            Date::parse(&d, DATE)
+                                .map_err(|e| StoreError::corrupt("committed_date", e))
                         })
                         .transpose()?,
                     remedied_at: r.get("remedied_at")?,

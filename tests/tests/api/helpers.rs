@@ -52,6 +52,8 @@ pub struct TestApp {
     /// The app's blob store (attachments).
     pub blobs: BlobStore,
     pub db: TestDatabase,
+    /// The server's clock: tests move it forward (recalls' overdue dates).
+    pub clock: fieldsync_server::clock::Clock,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -99,6 +101,7 @@ pub async fn spawn_app_on(
         .expect("build app state");
     let store = state.store.clone();
     let blobs = state.blobs.clone();
+    let clock = state.clock.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
@@ -115,6 +118,7 @@ pub async fn spawn_app_on(
         store,
         blobs,
         db,
+        clock,
         shutdown: Some(tx),
     }
 }

@@ -8,6 +8,8 @@
 mod helpers;
 #[path = "../common/raw.rs"]
 mod raw;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
 #[path = "../api/device.rs"]
 mod device;
@@ -20,6 +22,7 @@ mod setup;
 mod access;
 mod bench;
 mod job_links;
+mod recalls;
 mod registry;
 mod single_view;
 mod support;
