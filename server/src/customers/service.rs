@@ -611,6 +611,7 @@ pub async fn asset_view(
         .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
         .await?;
     let parts_fitted = state.store.fitted_parts(asset.id).await?;
+    let asset_id = asset.id;
     let open: Vec<Visit> = visits
         .iter()
         .filter(|v| !is_closed(&v.status))
@@ -626,6 +627,7 @@ pub async fn asset_view(
         site,
         contacts,
         history: AssetHistory {
+            recalls: crate::recalls::service::of_asset(state, asset_id).await?,
             visits,
             parts_fitted,
         },

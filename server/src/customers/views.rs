@@ -277,6 +277,9 @@ pub struct AssetHistory {
     pub visits: Vec<Visit>,
     /// Serialized parts the ledger records as fitted on those jobs.
     pub parts_fitted: Vec<FittedPart>,
+    /// Recall campaigns that affect the asset, newest first, with where
+    /// its remedy stands (see docs/recalls.md).
+    pub recalls: Vec<crate::recalls::views::AssetRecall>,
 }
 
 /// `GET /v1/assets/{serial}`: the asset's single view.

@@ -37,7 +37,6 @@ async fn campaign_page(
         &user,
         &title,
         html! {
-            h1 { (title) }
             dl.campaign {
                 dt { "Reason" } dd id="reason" { (v.reason) }
                 dt { "Remedy" } dd id="remedy" { (v.remedy.as_str()) }

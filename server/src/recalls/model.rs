@@ -182,6 +182,18 @@ pub struct AffectedAsset {
     pub remedied_at: Option<OffsetDateTime>,
 }
 
+/// A campaign affecting one asset, and the asset's remedy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetRecallRow {
+    pub campaign_id: Uuid,
+    pub reason: String,
+    pub remedy: Remedy,
+    pub created_at: OffsetDateTime,
+    pub job_id: fieldsync_core::JobId,
+    pub replacement: Option<Replacement>,
+    pub committed_date: Option<Date>,
+}
+
 /// A stock unit the campaign quarantined, and where it was.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuarantinedUnit {

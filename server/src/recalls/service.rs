@@ -247,9 +247,35 @@ async fn viewer_scopes(
     ))
 }
 
-/// The state of one affected asset on `today`.
-pub fn state_of(a: &AffectedAsset, today: time::Date) -> RemedyState {
-    match (a.replacement, a.committed_date) {
+/// The recalls in an asset's history, newest first (the caller sees the
+/// asset: its single view asked).
+pub async fn of_asset(state: &AppState, asset: Uuid) -> Result<Vec<AssetRecall>, ApiError> {
+    let today = state.clock.today();
+    Ok(state
+        .store
+        .asset_recalls(asset)
+        .await?
+        .into_iter()
+        .map(|r| AssetRecall {
+            state: state_of(r.replacement, r.committed_date, today),
+            campaign_id: r.campaign_id,
+            reason: r.reason,
+            remedy: r.remedy,
+            created_at: r.created_at,
+            job_id: r.job_id,
+            replacement: r.replacement,
+            committed_date: r.committed_date.map(|d| d.to_string()),
+        })
+        .collect())
+}
+
+/// Where a remedy stands on `today`.
+pub fn state_of(
+    replacement: Option<Replacement>,
+    committed_date: Option<time::Date>,
+    today: time::Date,
+) -> RemedyState {
+    match (replacement, committed_date) {
         (None, _) => RemedyState::Awaiting,
         (Some(Replacement::Temporary), Some(due)) if due < today => RemedyState::Overdue,
         (Some(Replacement::Temporary), _) => RemedyState::Pending,
@@ -273,7 +299,7 @@ pub async fn view(state: &AppState, who: Principal, id: Uuid) -> Result<Campaign
         if !visible {
             continue;
         }
-        let s = state_of(&a, today);
+        let s = state_of(a.replacement, a.committed_date, today);
         counts.affected += 1;
         match s {
             RemedyState::Awaiting => counts.awaiting += 1,

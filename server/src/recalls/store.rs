@@ -64,6 +64,8 @@ pub trait RecallStore: Send + Sync {
     /// Every affected asset, with its customer, job status and remedy.
     async fn affected(&self, campaign: Uuid) -> Result<Vec<AffectedAsset>>;
     async fn quarantined(&self, campaign: Uuid) -> Result<Vec<QuarantinedUnit>>;
+    /// The campaigns that affect `asset`, newest first, with its remedy.
+    async fn asset_recalls(&self, asset: Uuid) -> Result<Vec<AssetRecallRow>>;
     /// Every unit under any campaign (what the sync validator refuses to fit).
     async fn recalled(&self) -> Result<Recalled>;
     /// Units quarantined at `location` (its van document lists them).
@@ -90,6 +92,12 @@ fn campaign_from(r: &Row) -> Result<Campaign> {
         created_by: r.get("created_by")?,
         created_at: r.get("created_at")?,
     })
+}
+
+fn date_of(r: &Row) -> Result<Option<Date>> {
+    r.get::<Option<String>>("committed_date")?
+        .map(|d| Date::parse(&d, DATE).map_err(|e| StoreError::corrupt("committed_date", e)))
+        .transpose()
 }
 
 async fn serial_at(conn: &mut dyn Tx, sku: &Sku, serial: &str) -> Result<Option<LocationId>> {
@@ -327,13 +335,7 @@ impl RecallStore for SqlStore {
                     opened: r.get("opened")?,
                     job_status: r.get("job_status")?,
                     replacement: r.get("replacement")?,
-                    committed_date: r
-                        .get::<Option<String>>("committed_date")?
-                        .map(|d| {
-                            Date::parse(&d, DATE)
-                                .map_err(|e| StoreError::corrupt("committed_date", e))
-                        })
-                        .transpose()?,
+                    committed_date: date_of(r)?,
                     remedied_at: r.get("remedied_at")?,
                 })
             })
@@ -357,6 +359,34 @@ impl RecallStore for SqlStore {
                     sku: r.parse("sku")?,
                     serial: r.get("serial")?,
                     location_id: r.get("location_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn asset_recalls(&self, asset: Uuid) -> Result<Vec<AssetRecallRow>> {
+        let rows = self
+            .db()
+            .fetch_all(
+                Query::new(
+                    "SELECT r.campaign_id, c.reason, c.remedy, c.created_at, r.job_id, \
+                         r.replacement, r.committed_date \
+                     FROM recall_assets r JOIN recall_campaigns c ON c.id = r.campaign_id \
+                     WHERE r.asset_id = $1 ORDER BY c.created_at DESC, c.id",
+                )
+                .bind(asset),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AssetRecallRow {
+                    campaign_id: r.get("campaign_id")?,
+                    reason: r.get("reason")?,
+                    remedy: r.get("remedy")?,
+                    created_at: r.get("created_at")?,
+                    job_id: r.get("job_id")?,
+                    replacement: r.get("replacement")?,
+                    committed_date: date_of(r)?,
                 })
             })
             .collect()

@@ -111,6 +111,23 @@ pub struct CampaignView {
     pub quarantined: Vec<QuarantinedView>,
 }
 
+/// A recall in an asset's history (`GET /v1/assets/{serial}`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AssetRecall {
+    pub campaign_id: Uuid,
+    pub reason: String,
+    pub remedy: Remedy,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// The job that remedies it for this asset.
+    #[schema(value_type = String, format = Uuid)]
+    pub job_id: fieldsync_core::JobId,
+    pub replacement: Option<Replacement>,
+    pub committed_date: Option<String>,
+    pub state: RemedyState,
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CampaignSummary {
     pub id: Uuid,

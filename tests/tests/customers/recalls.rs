@@ -33,6 +33,103 @@ use crate::support::{call, customer, job_from_registry};
 
 backend_tests!(a_recall_quarantines_refuses_and_tracks_its_remedies);
 
+/// The campaign page in headless Chromium (one backend: the page reads
+/// the same view as the API, which the test above runs on both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaign_page_shows_pending_and_overdue_commitments_in_a_browser() {
+    use crate::webdriver::{Browser, LAPTOP};
+    let w = world(TestBackend::Sqlite).await;
+    let due = time::OffsetDateTime::now_utc().date() + time::Duration::days(7);
+    let mut tech = Device::login(&w.app, "tech", Role::Technician, 43).await;
+    temporary_replacement(&mut tech, &w.app, w.d.van, w.flagged, due).await;
+
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(
+        &w.app.url("/console/login"),
+        "admin",
+        crate::helpers::PASSWORD,
+    )
+    .await;
+    let page = w.app.url(&format!("/console/recalls/{}", w.campaign));
+    b.goto(&page).await;
+    assert_eq!(b.text("h1").await, "Recall of PUMP-7");
+    assert_eq!(b.text("#affected").await, "2");
+    assert_eq!(b.text("#pending").await, "1");
+    assert_eq!(b.text("#overdue").await, "0");
+    assert_eq!(b.text("tr[data-serial='SN-5'] td.state").await, "pending");
+    assert_eq!(b.text("tr[data-serial='SN-4'] td.state").await, "awaiting");
+
+    // A week and a day later the commitment is overdue.
+    w.app.clock.advance(time::Duration::days(8));
+    b.goto(&page).await;
+    assert_eq!(b.text("#overdue").await, "1");
+    assert_eq!(b.text("#pending").await, "0");
+    assert_eq!(b.text("tr[data-serial='SN-5'] td.state").await, "overdue");
+    assert_eq!(
+        b.text("tr[data-serial='SN-5'] td:nth-child(5)").await,
+        due.to_string()
+    );
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    let bytes = b.screenshot(&dir.join("recall-campaign-page.png")).await;
+    assert!(bytes > 1000);
+    b.quit().await;
+
+    // A technician's console session is refused the page.
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(
+        &w.app.url("/console/login"),
+        "tech",
+        crate::helpers::PASSWORD,
+    )
+    .await;
+    b.goto(&page).await;
+    let body = b.text("body").await;
+    assert!(body.contains("may not manage customers"), "{body}");
+    assert!(!body.contains("SN-5"), "{body}");
+    b.quit().await;
+}
+
+/// On the technician's device (synced first): travel, arrive, fit SN-7
+/// from the van and record it as a temporary replacement of the recalled
+/// pump, the permanent one committed for `due`; then sync.
+async fn temporary_replacement(
+    tech: &mut Device,
+    app: &TestApp,
+    van: LocationId,
+    job: JobId,
+    due: time::Date,
+) {
+    assert!(tech.sync(app).await.rejected().is_empty());
+    tech.act(job, JobAction::StartTravel, now());
+    tech.act(job, JobAction::Arrive, now());
+    tech.act(job, fit(van, "SN-7"), now());
+    tech.act(
+        job,
+        JobAction::RecordRecallRemedy {
+            replacement: Replacement::Temporary,
+            serials: vec!["SN-7".into()],
+            committed_date: Some(due),
+            service: Some("Annual service, free".into()),
+        },
+        now(),
+    );
+    assert!(tech.sync(app).await.rejected().is_empty());
+}
+
+/// A part line fitting one PUMP-7 of `serial` from `van`.
+fn fit(van: LocationId, serial: &str) -> JobAction {
+    JobAction::UsePart {
+        line: LineId::from_uuid(Uuid::new_v4()),
+        sku: "PUMP-7".parse().unwrap(),
+        quantity: Quantity::new(1).unwrap(),
+        serials: vec![serial.to_owned()],
+        van,
+    }
+}
+
 fn now() -> Timestamp {
     Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000)
 }
@@ -313,17 +410,10 @@ async fn a_recall_quarantines_refuses_and_tracks_its_remedies(backend: TestBacke
     let device_ctx = Context::default()
         .with_technician_van(TechnicianVan::Assigned(d.van))
         .with_recalled(Arc::new(stock.recalled()));
-    let fit = |serial: &str| JobAction::UsePart {
-        line: LineId::from_uuid(Uuid::new_v4()),
-        sku: "PUMP-7".parse().unwrap(),
-        quantity: Quantity::new(1).unwrap(),
-        serials: vec![serial.to_owned()],
-        van: d.van,
-    };
     let mut offline =
         JobDoc::from_trusted(tech.doc(flagged).clone().with_actor(tech.actor.clone()));
     let heads = offline.doc().get_heads();
-    match offline.apply_in(&fit("SN-1"), tech.who, now(), &device_ctx) {
+    match offline.apply_in(&fit(d.van, "SN-1"), tech.who, now(), &device_ctx) {
         Err(ActionError::Rejected(r)) => {
             assert_eq!(r.code, RejectCode::Recalled, "{r}");
             assert!(
@@ -369,7 +459,7 @@ async fn a_recall_quarantines_refuses_and_tracks_its_remedies(backend: TestBacke
     let mut device_fit =
         JobDoc::from_trusted(tech.doc(flagged).clone().with_actor(tech.actor.clone()));
     device_fit
-        .apply_in(&fit("SN-7"), tech.who, now(), &device_ctx)
+        .apply_in(&fit(d.van, "SN-7"), tech.who, now(), &device_ctx)
         .expect("an unaffected unit fits");
     tech.docs.insert(DocId::Job(flagged), device_fit.into_doc());
     tech.act(
@@ -392,6 +482,14 @@ async fn a_recall_quarantines_refuses_and_tracks_its_remedies(backend: TestBacke
     assert_eq!(sn5_row["replacement"], "temporary");
     assert_eq!(sn5_row["committed_date"], due.to_string());
     assert_eq!(van_ledger(&app, &d).await.0, 0, "SN-7 left the van");
+    // The asset's history lists the recall and where its remedy stands.
+    let single = ok(&app, Method::GET, &d.admin, "/v1/assets/SN-5", None).await;
+    let recalls = single["history"]["recalls"].as_array().unwrap();
+    assert_eq!(recalls.len(), 1, "{single}");
+    assert_eq!(recalls[0]["campaign_id"], id.to_string());
+    assert_eq!(recalls[0]["job_id"], flagged.to_string());
+    assert_eq!(recalls[0]["state"], "pending");
+    assert_eq!(recalls[0]["committed_date"], due.to_string());
 
     // 8. The committed date passes (the server's clock moves 8 days): overdue.
     app.clock.advance(time::Duration::days(8));
@@ -421,4 +519,11 @@ async fn a_recall_quarantines_refuses_and_tracks_its_remedies(backend: TestBacke
     )
     .await;
     assert_eq!(status, 404);
+    let (status, list) = call(&app, Method::GET, &d.admin, "/v1/recalls", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["campaigns"][0]["id"], id.to_string());
+    let doc = ok(&app, Method::GET, &d.admin, "/openapi.json", None).await;
+    for path in ["/v1/recalls", "/v1/recalls/{id}"] {
+        assert!(doc["paths"][path].is_object(), "{path} not documented");
+    }
 }
