@@ -52,7 +52,9 @@ pub struct TestApp {
     /// The app's blob store (attachments).
     pub blobs: BlobStore,
     pub db: TestDatabase,
-    /// The server's clock: tests move it forward (recalls' overdue dates).
+    /// The server's clock: tests move it forward (recalls' overdue dates;
+    /// not every binary that includes this file reads it).
+    #[allow(dead_code)]
     pub clock: fieldsync_server::clock::Clock,
     shutdown: Option<oneshot::Sender<()>>,
 }
