@@ -14,6 +14,7 @@
 //! and returns it with the invoice for the response. The next office edit of
 //! that job checks its preconditions against the cached job.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use automerge::{Automerge, Change, ReadDoc};
@@ -106,59 +107,98 @@ pub enum DocLoadError {
     Corrupt(#[from] automerge::AutomergeError),
 }
 
-/// The latest stored state of a document, `None` if it was never written.
-///
-/// A cached copy is caught up with the change rows written since its
-/// version (by this or any other server process): one indexed query that
-/// usually returns nothing. Otherwise the document is loaded (snapshot plus
-/// later changes) and cached.
+/// The latest stored state of a document, `None` if it was never written
+/// (see [`load_many`]).
 pub async fn load(
     store: &dyn Store,
     cache: &Cache,
     doc_id: &DocId,
 ) -> Result<Option<Loaded>, DocLoadError> {
-    if let Some(cached) = cache.get(doc_id) {
-        let mut loaded = Loaded {
-            version: cached.version,
-            doc: cached.doc.doc,
-            parsed: cached.doc.parsed,
-        };
-        let newer = store.load_changes_since(doc_id, loaded.version).await?;
-        if let Some(last) = newer.last() {
-            for change in &newer {
-                loaded.doc.load_incremental(&change.bytes)?;
+    Ok(load_many(store, cache, std::slice::from_ref(doc_id))
+        .await?
+        .remove(doc_id))
+}
+
+/// The latest stored state of each document of `ids` that was ever written.
+///
+/// One read transaction for all of them: a query for their versions, and
+/// only if some need it one for snapshots and one per hundred documents
+/// for change rows. A cached copy is caught up with the change rows
+/// written since its version (by this or any other server process); an
+/// unchanged one costs nothing more. Others are loaded (snapshot plus
+/// later changes) and cached.
+pub async fn load_many(
+    store: &dyn Store,
+    cache: &Cache,
+    ids: &[DocId],
+) -> Result<BTreeMap<DocId, Loaded>, DocLoadError> {
+    let mut cached = BTreeMap::new();
+    let mut want = Vec::with_capacity(ids.len());
+    for id in ids {
+        match cache.get(id) {
+            Some(hit) => {
+                want.push((*id, Some(hit.version)));
+                cached.insert(*id, hit);
             }
-            loaded.version = last.seq;
-            // It reads differently now; the next reader reads it again.
-            loaded.parsed = None;
-            cache.put(
-                *doc_id,
-                loaded.version,
-                InMemory {
-                    doc: loaded.doc.clone(),
-                    parsed: None,
-                },
-            );
+            None => want.push((*id, None)),
         }
-        return Ok(Some(loaded));
     }
-    let Some(stored) = store.load_document(doc_id).await? else {
-        return Ok(None);
-    };
-    let doc = stored.to_automerge()?;
+    let mut out = BTreeMap::new();
+    for stored in store.load_documents(&want).await? {
+        let id = stored.doc_id;
+        let loaded = match cached.remove(&id) {
+            Some(hit) => {
+                let mut loaded = Loaded {
+                    version: hit.version,
+                    doc: hit.doc.doc,
+                    parsed: hit.doc.parsed,
+                };
+                if let Some(last) = stored.changes.last() {
+                    for change in &stored.changes {
+                        loaded.doc.load_incremental(&change.bytes)?;
+                    }
+                    loaded.version = last.seq;
+                    // It reads differently now; the next reader reads it again.
+                    loaded.parsed = None;
+                    cache_doc(cache, id, &loaded);
+                }
+                loaded
+            }
+            None => {
+                let loaded = Loaded {
+                    version: stored.version,
+                    doc: stored.to_automerge()?,
+                    parsed: None,
+                };
+                cache_doc(cache, id, &loaded);
+                loaded
+            }
+        };
+        out.insert(id, loaded);
+    }
+    // A cached document always has a row; kept as cached if not (as before).
+    for (id, hit) in cached {
+        out.insert(
+            id,
+            Loaded {
+                version: hit.version,
+                doc: hit.doc.doc,
+                parsed: hit.doc.parsed,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn cache_doc(cache: &Cache, id: DocId, loaded: &Loaded) {
     cache.put(
-        *doc_id,
-        stored.version,
+        id,
+        loaded.version,
         InMemory {
-            doc: doc.clone(),
+            doc: loaded.doc.clone(),
             parsed: None,
         },
     );
-    Ok(Some(Loaded {
-        version: stored.version,
-        doc,
-        parsed: None,
-    }))
 }
 
 /// The job a loaded job document reads as: the cached read if there is one,

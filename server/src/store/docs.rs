@@ -1,12 +1,14 @@
 //! Documents as change rows and snapshots: the [`DocumentStore`] trait and
 //! the commit workflow, once for every backend.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use automerge::ChangeHash;
 use fieldsync_core::DocId;
 
 use super::engine::Db;
-use super::sql::{Conn, Query, Row};
+use super::sql::{Conn, Query, QueryBuilder, Row};
 use super::*;
 
 /// Documents: the one write path ([`DocumentStore::commit`]) and loads.
@@ -17,6 +19,13 @@ pub trait DocumentStore: Send + Sync {
     async fn load_document(&self, doc_id: &DocId) -> Result<Option<StoredDoc>>;
     /// Changes with `seq` above `seq`, in order (empty if none or no document).
     async fn load_changes_since(&self, doc_id: &DocId, seq: i64) -> Result<Vec<StoredChange>>;
+    /// Many documents in one read transaction, with a few queries whatever
+    /// their number (a sync loads every document of the device's scope).
+    /// An id given with the version the caller already holds comes back
+    /// with only the change rows after it and no snapshot; one given with
+    /// `None` comes back whole, as [`Self::load_document`] gives it.
+    /// Documents never written are left out.
+    async fn load_documents(&self, want: &[(DocId, Option<i64>)]) -> Result<Vec<StoredDoc>>;
     /// The one write path for documents. In one transaction: takes the
     /// document's write lock, checks `base_version`, inserts new change rows
     /// (idempotent by hash), bumps the version, stores the snapshot and
@@ -106,6 +115,104 @@ async fn load_document(db: &Db, doc_id: &DocId) -> Result<Option<StoredDoc>> {
         snapshot,
         changes,
     }))
+}
+
+/// Ids per `IN (...)` list, and documents per change query (each adds an
+/// `OR` of two bound values).
+const IDS_PER_QUERY: usize = 500;
+const RANGES_PER_QUERY: usize = 100;
+
+async fn load_documents(db: &Db, want: &[(DocId, Option<i64>)]) -> Result<Vec<StoredDoc>> {
+    let mut tx = db.read_snapshot().await?;
+    let mut out = Vec::with_capacity(want.len());
+    for chunk in want.chunks(IDS_PER_QUERY) {
+        load_chunk(tx.as_mut(), chunk, &mut out).await?;
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// [`load_documents`] for at most [`IDS_PER_QUERY`] ids: their versions,
+/// the snapshots of those loaded whole, then every change row needed.
+async fn load_chunk(
+    conn: &mut dyn Conn,
+    want: &[(DocId, Option<i64>)],
+    out: &mut Vec<StoredDoc>,
+) -> Result<()> {
+    let ids: Vec<String> = want.iter().map(|(id, _)| id.to_string()).collect();
+    let mut q = QueryBuilder::new("SELECT doc_id, seq FROM documents WHERE doc_id IN (");
+    q.push_list(ids.iter().map(String::as_str)).push(")");
+    let mut versions = HashMap::new();
+    for row in conn.fetch_all(q.build()).await? {
+        versions.insert(row.get::<String>("doc_id")?, row.get::<i64>("seq")?);
+    }
+    let whole: Vec<&str> = want
+        .iter()
+        .zip(&ids)
+        .filter(|((_, have), id)| have.is_none() && versions.contains_key(*id))
+        .map(|(_, id)| id.as_str())
+        .collect();
+    let mut snapshots = HashMap::new();
+    if !whole.is_empty() {
+        let mut q = QueryBuilder::new(
+            "SELECT doc_id, covers_seq, bytes FROM doc_snapshots WHERE doc_id IN (",
+        );
+        q.push_list(whole.iter().copied()).push(")");
+        for row in conn.fetch_all(q.build()).await? {
+            let snapshot = Snapshot {
+                covers_seq: row.get("covers_seq")?,
+                bytes: row.get("bytes")?,
+            };
+            snapshots.insert(row.get::<String>("doc_id")?, snapshot);
+        }
+    }
+    // Change rows after what the caller holds or the snapshot covers, only
+    // for documents that have some (an unchanged cached one costs nothing).
+    let ranges: Vec<(&str, i64)> = want
+        .iter()
+        .zip(&ids)
+        .filter_map(|((_, have), id)| {
+            let version = *versions.get(id)?;
+            let after = have.unwrap_or_else(|| snapshots.get(id).map_or(0, |s| s.covers_seq));
+            (version > after).then_some((id.as_str(), after))
+        })
+        .collect();
+    let mut changes: HashMap<String, Vec<StoredChange>> = HashMap::new();
+    for part in ranges.chunks(RANGES_PER_QUERY) {
+        let mut q = QueryBuilder::new("SELECT doc_id, seq, hash, bytes FROM doc_changes WHERE ");
+        for (i, (id, after)) in part.iter().enumerate() {
+            q.push(if i == 0 {
+                "(doc_id = "
+            } else {
+                " OR (doc_id = "
+            });
+            q.push_bind(*id)
+                .push(" AND seq > ")
+                .push_bind(*after)
+                .push(")");
+        }
+        q.push(" ORDER BY doc_id, seq");
+        for row in conn.fetch_all(q.build()).await? {
+            let id: String = row.get("doc_id")?;
+            changes.entry(id).or_default().push(change_from(&row)?);
+        }
+    }
+    for ((doc_id, have), id) in want.iter().zip(&ids) {
+        let Some(&version) = versions.get(id) else {
+            continue;
+        };
+        out.push(StoredDoc {
+            doc_id: *doc_id,
+            version,
+            snapshot: if have.is_none() {
+                snapshots.remove(id)
+            } else {
+                None
+            },
+            changes: changes.remove(id).unwrap_or_default(),
+        });
+    }
+    Ok(())
 }
 
 /// One attempt of [`DocumentStore::commit`].
@@ -208,6 +315,10 @@ impl DocumentStore for SqlStore {
 
     async fn load_changes_since(&self, doc_id: &DocId, seq: i64) -> Result<Vec<StoredChange>> {
         changes_since(self.db.read().await?.as_mut(), &doc_id.to_string(), seq).await
+    }
+
+    async fn load_documents(&self, want: &[(DocId, Option<i64>)]) -> Result<Vec<StoredDoc>> {
+        load_documents(&self.db, want).await
     }
 
     async fn commit(&self, commit: &DocCommit) -> Result<CommitOutcome> {

@@ -165,11 +165,13 @@ async fn sync(
     // The version each document was loaded at: the base of its commit.
     let mut versions = BTreeMap::new();
     let mut price_book = None;
+    // Every document of the scope in one read (a few queries in all).
+    let ids: Vec<DocId> = scope.keys().copied().collect();
+    let mut loaded = documents::load_many(state.store.as_ref(), &state.docs, &ids)
+        .await
+        .map_err(ApiError::internal)?;
     for (id, access) in scope {
-        let loaded = documents::load(state.store.as_ref(), &state.docs, &id)
-            .await
-            .map_err(ApiError::internal)?;
-        if let Some(loaded) = loaded {
+        if let Some(loaded) = loaded.remove(&id) {
             if id == DocId::PriceBook {
                 // Read once per price book version, not once per sync.
                 price_book = documents::price_book_of(&state.docs, &loaded);

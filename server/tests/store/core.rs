@@ -25,6 +25,7 @@ conformance_tests!(
     commits_are_idempotent_and_versioned,
     stale_commits_write_nothing,
     snapshots_bound_what_a_load_applies,
+    many_documents_load_in_one_read,
     two_processes_committing_to_one_document_lose_nothing,
     cached_loads_catch_up_with_other_writers,
 );
@@ -470,6 +471,87 @@ async fn stale_commits_write_nothing(url: &str) {
         store.commit(&wrong).await,
         Err(StoreError::Other(_))
     ));
+}
+
+/// What a sync loads: some documents cached at a version, some not, one
+/// never written, more than one query's worth of ids.
+async fn many_documents_load_in_one_read(url: &str) {
+    let store = open(url).await;
+    let (_, a) = job_doc();
+    let (_, b) = job_doc();
+    let (_, never) = job_doc();
+    let (a_full, a_changes) = edits(1, 5);
+    let (b_full, b_changes) = edits(2, 3);
+    let mut snapshot = Automerge::new();
+    for c in &a_changes[..2] {
+        snapshot.load_incremental(&c.bytes).unwrap();
+    }
+    let mut c = DocCommit::new(a, 0);
+    c.changes = a_changes[..2].to_vec();
+    c.snapshot = Some(snapshot.save());
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(a, 2);
+    c.changes = a_changes[2..].to_vec();
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(b, 0);
+    c.changes = b_changes.clone();
+    store.commit(&c).await.unwrap();
+    // Enough unrelated documents that the ids span several queries.
+    let mut others = Vec::new();
+    for _ in 0..520 {
+        let (_, id) = job_doc();
+        let mut c = DocCommit::new(id, 0);
+        c.changes = edits(3, 1).1;
+        store.commit(&c).await.unwrap();
+        others.push((id, Some(1)));
+    }
+
+    let mut want = vec![(a, None), (b, Some(1)), (never, None)];
+    want.extend(others.iter().copied());
+    want.push((b, Some(3)));
+    let loaded = store.load_documents(&want).await.unwrap();
+    assert_eq!(
+        loaded.len(),
+        want.len() - 1,
+        "the never-written one is left out"
+    );
+
+    let whole = &loaded[0];
+    assert_eq!((whole.doc_id, whole.version), (a, 5));
+    assert_eq!(whole.snapshot.as_ref().unwrap().covers_seq, 2);
+    assert_eq!(
+        whole.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    assert_eq!(
+        whole.to_automerge().unwrap().get_heads(),
+        a_full.get_heads()
+    );
+
+    let since = &loaded[1];
+    assert_eq!((since.doc_id, since.version), (b, 3));
+    assert!(
+        since.snapshot.is_none(),
+        "a cached document needs no snapshot"
+    );
+    assert_eq!(
+        since.changes.iter().map(|c| c.hash).collect::<Vec<_>>(),
+        b_changes[1..].iter().map(|c| c.hash).collect::<Vec<_>>()
+    );
+    let mut caught_up = Automerge::new();
+    caught_up.load_incremental(&b_changes[0].bytes).unwrap();
+    for c in &since.changes {
+        caught_up.load_incremental(&c.bytes).unwrap();
+    }
+    assert_eq!(caught_up.get_heads(), b_full.get_heads());
+
+    for (stored, (id, _)) in loaded[2..].iter().zip(&others) {
+        assert_eq!((stored.doc_id, stored.version), (*id, 1));
+        assert!(stored.changes.is_empty() && stored.snapshot.is_none());
+    }
+    let current = loaded.last().unwrap();
+    assert_eq!((current.doc_id, current.version), (b, 3));
+    assert!(current.changes.is_empty(), "nothing after the version held");
 }
 
 async fn snapshots_bound_what_a_load_applies(url: &str) {

@@ -178,7 +178,11 @@ async fn two_technicians_and_the_office_converge(backend: fieldsync_server::test
 
     // tech1 reconnects: A merges, B leaves the device but its note is kept.
     let synced = tech1.sync(&app).await;
-    assert_eq!(synced.round_trips, 1, "a routine sync is one round trip");
+    assert_eq!(
+        synced.round_trips, 1,
+        "a routine sync is one round trip: {:?}",
+        synced.reports
+    );
     assert_eq!(synced.removed(), vec![DocId::Job(b)]);
     assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
     assert!(!tech1.holds(b));
