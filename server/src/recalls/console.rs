@@ -14,7 +14,32 @@ use crate::web::layout;
 use crate::web::{WebError, WebUser};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/console/recalls/{id}", get(campaign_page))
+    Router::new()
+        .route("/console/recalls", get(campaigns_page))
+        .route("/console/recalls/{id}", get(campaign_page))
+}
+
+async fn campaigns_page(State(state): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
+    let list = service::list(&state, user.principal()).await?;
+    Ok(layout::page(
+        &user,
+        "Recalls",
+        html! {
+            table.campaigns {
+                thead { tr { th { "Product" } th { "Reason" } th { "Remedy" } th { "Created" } } }
+                tbody {
+                    @for c in &list.campaigns {
+                        tr {
+                            td { a href={ "/console/recalls/" (c.id) } { (c.sku) } }
+                            td { (c.reason) }
+                            td { (c.remedy.as_str()) }
+                            td { (c.created_at.date()) }
+                        }
+                    }
+                }
+            }
+        },
+    ))
 }
 
 fn state_label(s: RemedyState) -> &'static str {
@@ -32,6 +57,13 @@ async fn campaign_page(
     Path(id): Path<Uuid>,
 ) -> Result<Markup, WebError> {
     let v = service::view(&state, user.principal(), id).await?;
+    let names: std::collections::HashMap<_, _> = state
+        .store
+        .locations()
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l.name))
+        .collect();
     let title = format!("Recall of {}", v.sku);
     Ok(layout::page(
         &user,
@@ -78,7 +110,11 @@ async fn campaign_page(
                 thead { tr { th { "Sku" } th { "Serial" } th { "Location" } } }
                 tbody {
                     @for u in &v.quarantined {
-                        tr { td { (u.sku) } td { (u.serial) } td { (u.location_id) } }
+                        tr {
+                            td { (u.sku) }
+                            td { (u.serial) }
+                            td { (names.get(&u.location_id).map_or(String::new(), Clone::clone)) }
+                        }
                     }
                 }
             }

@@ -35,6 +35,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         "Follow-ups",
         Permission::ViewFeedback,
     ),
+    ("/console/recalls", "Recalls", Permission::ManageCustomers),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.
@@ -56,6 +57,8 @@ svg{background:#fff;max-width:100%;height:auto}
 dl.job{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
 .attachments{display:flex;flex-wrap:wrap;gap:1rem}figure.attachment{margin:0;background:#fff;padding:.5rem;border-radius:6px;max-width:336px}
 figure.attachment img{display:block;max-width:320px;max-height:320px}
+dl.campaign{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+tr.pending td{background:#fff6d6}tr.overdue td{background:#fde2e1}tr.remedied td{background:#e3f4e8}
 "#;
 
 /// A whole page for a logged-in user.

@@ -50,8 +50,19 @@ async fn the_campaign_page_shows_pending_and_overdue_commitments_in_a_browser() 
         crate::helpers::PASSWORD,
     )
     .await;
+    // The campaign list links the campaign's page.
+    b.goto(&w.app.url("/console/recalls")).await;
+    b.click("table.campaigns a").await;
     let page = w.app.url(&format!("/console/recalls/{}", w.campaign));
-    b.goto(&page).await;
+    let mut at = Value::Null;
+    for _ in 0..100 {
+        at = b.eval("return location.href;").await;
+        if at == json!(page) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(at, json!(page));
     assert_eq!(b.text("h1").await, "Recall of PUMP-7");
     assert_eq!(b.text("#affected").await, "2");
     assert_eq!(b.text("#pending").await, "1");
@@ -68,6 +79,12 @@ async fn the_campaign_page_shows_pending_and_overdue_commitments_in_a_browser() 
     assert_eq!(
         b.text("tr[data-serial='SN-5'] td:nth-child(5)").await,
         due.to_string()
+    );
+    let units = b.text("table.quarantined").await;
+    assert!(units.contains("SN-1") && units.contains("Van 1"), "{units}");
+    assert!(
+        units.contains("SN-2") && units.contains("North depot"),
+        "{units}"
     );
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
