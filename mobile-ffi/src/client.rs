@@ -372,6 +372,28 @@ impl FieldsyncClient {
         self.with(|l| l.job(&job_id))
     }
 
+    /// The warranty extension offers for the job's asset, quoted from the
+    /// synced price book (with tax, and the warranty end each would give).
+    /// `NotAllowed` when the job has no registry asset or no price book has
+    /// been synced.
+    pub fn extension_offers(&self, job_id: String) -> Result<Vec<ExtensionQuote>> {
+        let today = time::OffsetDateTime::from_unix_timestamp(now_ms().div_euclid(1000))
+            .map(|t| t.date())
+            .map_err(|e| FieldsyncError::Internal {
+                reason: format!("the device clock: {e}"),
+            })?;
+        self.with(|l| l.extension_offers(&job_id, today))
+    }
+
+    /// Sells the warranty extension offer `code` (from `extensionOffers`) on
+    /// the job: one per job, while it is open. It becomes an invoice line;
+    /// the server extends the asset's warranty once the job completes.
+    /// `Rejected` (`not_in_price_book`, `forbidden`) for an offer the
+    /// synced price book lacks or that is for another product.
+    pub fn sell_extension(&self, job_id: String, code: String) -> Result<()> {
+        self.with(|l| l.sell_extension(&job_id, &code, now_ms()))
+    }
+
     /// My van: the server's last snapshot minus my unsynced use.
     pub fn van_stock(&self) -> Result<Option<VanStockView>> {
         self.with(|l| l.van_stock())

@@ -480,7 +480,10 @@ impl Local {
     /// labour. The server checks again with its own records.
     fn context(&self, action: &JobAction) -> Result<Context> {
         let fields = action.fields();
-        if !fields.contains(&keys::PARTS) && !fields.contains(&keys::LABOUR) {
+        if !fields.contains(&keys::PARTS)
+            && !fields.contains(&keys::LABOUR)
+            && !fields.contains(&keys::WARRANTY_EXTENSION)
+        {
             return Ok(Context::default());
         }
         self.known_context()
@@ -500,6 +503,38 @@ impl Local {
                 .with_technician_van(TechnicianVan::Assigned(stock.van)),
             None => ctx,
         })
+    }
+
+    /// The price book's warranty extension offers for the job's asset,
+    /// quoted on `today` (the device's date: shown only; the server dates
+    /// the extension itself when the job completes).
+    pub fn extension_offers(&self, job_id: &str, today: time::Date) -> Result<Vec<ExtensionQuote>> {
+        let id = DocId::Job(parse_job(job_id)?);
+        let doc = self.docs.get(&id).ok_or_else(|| not_found("job", job_id))?;
+        let job = read_job(doc, None)?;
+        let book = self
+            .price_book()?
+            .ok_or_else(|| FieldsyncError::NotAllowed {
+                reason: "the price book has not been synced yet: sync first".into(),
+            })?;
+        let quotes = fieldsync_core::warranty::quotes(&job, &book, today)
+            .map_err(|r| FieldsyncError::NotAllowed { reason: r.message })?;
+        Ok(quotes.into_iter().map(records::quote).collect())
+    }
+
+    /// Sells offer `code` of the synced price book on the job, at the
+    /// book's months and price (checked as the server will check them).
+    pub fn sell_extension(&mut self, job_id: &str, code: &str, now_ms: i64) -> Result<()> {
+        let id = DocId::Job(parse_job(job_id)?);
+        let doc = self.docs.get(&id).ok_or_else(|| not_found("job", job_id))?;
+        let job = read_job(doc, None)?;
+        let book = self
+            .price_book()?
+            .ok_or_else(|| FieldsyncError::NotAllowed {
+                reason: "the price book has not been synced yet: sync first".into(),
+            })?;
+        let action = fieldsync_core::warranty::sale(&job, &book, code.trim())?;
+        self.act(job_id, action, now_ms)
     }
 
     /// `use_part` with the checks only the device can make: the van it

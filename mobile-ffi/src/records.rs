@@ -63,6 +63,12 @@ pub struct JobDetail {
     /// `YYYY-MM-DD`.
     pub warranty_end: Option<String>,
     pub contract_ref: Option<String>,
+    /// The registry asset's product (sku) when the job was made from the
+    /// registry: which warranty extension offers fit it.
+    pub asset_sku: Option<String>,
+    /// The warranty extension sold on this job, if any (billed as a line
+    /// of kind `extension`).
+    pub warranty_extension: Option<ExtensionSale>,
     pub technician_id: Option<String>,
     pub notes: String,
     pub status_history: Vec<StatusEntry>,
@@ -111,6 +117,55 @@ pub struct RecallRemedyInfo {
     pub committed_date: Option<String>,
     pub service: Option<String>,
     pub device_time_ms: i64,
+}
+
+/// A warranty extension sold on a job.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ExtensionSale {
+    /// The price book's offer code.
+    pub offer: String,
+    pub months: u32,
+    /// Before tax, as quoted when sold.
+    pub price_minor: i64,
+    pub by_user_id: String,
+    pub device_time_ms: i64,
+}
+
+/// A warranty extension offer for a job's asset, quoted from the price
+/// book on this device: what to show the customer before selling it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ExtensionQuote {
+    /// Pass to `sellExtension`.
+    pub code: String,
+    pub name: String,
+    pub months: u32,
+    pub terms: String,
+    pub price_minor: i64,
+    /// This line's tax alone (the invoice rounds its tax once, on the subtotal).
+    pub tax_minor: i64,
+    pub price_with_tax_minor: i64,
+    pub currency: String,
+    pub tax_rate_bps: u32,
+    /// `YYYY-MM-DD`: the warranty end if bought today (from the current
+    /// end while it runs, else from today).
+    pub warranty_end_after: Option<String>,
+    pub price_book_version: i64,
+}
+
+pub(crate) fn quote(q: fieldsync_core::warranty::Quote) -> ExtensionQuote {
+    ExtensionQuote {
+        code: q.code,
+        name: q.name,
+        months: q.months,
+        terms: q.terms,
+        price_minor: q.price.0,
+        tax_minor: q.tax.0,
+        price_with_tax_minor: q.price_with_tax.0,
+        currency: q.currency,
+        tax_rate_bps: q.tax_rate_bps,
+        warranty_end_after: q.warranty_end_after.map(|d| d.to_string()),
+        price_book_version: q.price_book_version,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -505,6 +560,14 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
         asset_serial: job.asset.serial.clone(),
         warranty_end: job.asset.warranty_end.map(|d| d.to_string()),
         contract_ref: job.asset.contract_ref.clone(),
+        asset_sku: job.registry.asset_sku.as_ref().map(|s| s.to_string()),
+        warranty_extension: job.warranty_extension.as_ref().map(|s| ExtensionSale {
+            offer: s.offer.clone(),
+            months: s.months,
+            price_minor: s.price.0,
+            by_user_id: s.by.to_string(),
+            device_time_ms: s.device_time.0,
+        }),
         technician_id: job.technician.map(|t| t.to_string()),
         notes: job.notes.clone(),
         status_history: job.status_history.iter().map(status_entry).collect(),
@@ -685,6 +748,7 @@ pub(crate) fn bill(invoice: Invoice) -> Bill {
                     LineKind::Callout => "callout",
                     LineKind::Labour => "labour",
                     LineKind::Part => "part",
+                    LineKind::Extension => "extension",
                 }
                 .to_owned(),
                 source_id: l.source.map(|s| s.to_string()),

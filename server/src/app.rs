@@ -40,6 +40,10 @@ use crate::store::{self, DocCache, Store, StoreError, redact_url};
 use crate::web::WebSessionStore;
 use crate::{auth, feedback, inventory, jobs, ops, web};
 
+/// Documents whose covered change rows one housekeeping pass prunes: a
+/// backlog (after an upgrade) drains over minutes, in short transactions.
+const PRUNE_DOCS_PER_MINUTE: i64 = 1_000;
+
 /// Every store trait, as the application holds them: one object over one
 /// database ([`store::SqlStore`]). Storage itself knows none of the
 /// features; this is where they meet.
@@ -55,6 +59,7 @@ pub trait AppStore:
     + AttachmentStore
     + CustomerStore
     + crate::recalls::RecallStore
+    + crate::customers::WarrantyStore
 {
 }
 
@@ -70,18 +75,20 @@ impl<T> AppStore for T where
         + AttachmentStore
         + CustomerStore
         + crate::recalls::RecallStore
+        + crate::customers::WarrantyStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
 /// the inventory ledger, the feedback request, the job's registry ids, the
-/// attachment references.
+/// warranty extension a completed job sold, the attachment references.
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
         .register(crate::customers::RegistryProjector)
+        .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
         .register(crate::recalls::RemedyProjector)
 }
@@ -388,9 +395,11 @@ pub async fn serve_listeners(
     });
     let keys = state.keys.clone();
     let (store, retention) = (state.store.clone(), state.settings.rejection_retention_days);
+    let change_grace = state.settings.refresh_ttl();
     // Housekeeping, once a minute: signing keys reloaded, old sync
-    // rejections pruned (a delete by an indexed time: cheap when there is
-    // nothing to prune; every server process may run it).
+    // rejections pruned, change rows covered by old snapshots pruned (each
+    // a lookup by an indexed time: cheap when there is nothing to prune;
+    // every server process may run it).
     let reloader = tokio::spawn(async move {
         let mut every = tokio::time::interval(jwt::RELOAD_EVERY);
         every.tick().await;
@@ -405,6 +414,12 @@ pub async fn serve_listeners(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "old sync rejections pruned"),
                 Err(e) => tracing::warn!(error = %e, "pruning sync rejections failed"),
+            }
+            let before = crate::store::now_utc() - change_grace;
+            match store.prune_changes(before, PRUNE_DOCS_PER_MINUTE).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "change rows covered by snapshots pruned"),
+                Err(e) => tracing::warn!(error = %e, "pruning change rows failed"),
             }
         }
     });

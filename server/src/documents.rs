@@ -146,7 +146,10 @@ pub async fn load_many(
     let mut out = BTreeMap::new();
     for stored in store.load_documents(&want).await? {
         let id = stored.doc_id;
-        let loaded = match cached.remove(&id) {
+        // The store sends a snapshot only when the copy held is too old to
+        // catch up (rows it needs were pruned): then it loads whole.
+        let hit = cached.remove(&id);
+        let loaded = match hit.filter(|_| stored.snapshot.is_none()) {
             Some(hit) => {
                 let mut loaded = Loaded {
                     version: hit.version,

@@ -25,6 +25,10 @@
 //! - Payments collected on site are subtracted to give the balance due.
 //!
 //! - Voided labour entries, like voided part lines, are not billed.
+//! - **Warranty extension**: a sale on the job is one line at the price it
+//!   records (quoted from the price book when sold, checked against it by
+//!   the validator), never covered, taxed like the rest; not billed when
+//!   the visit ends unable to complete or cancelled (nothing is extended).
 //!
 //! The validator refuses skus and labour rates the price book lacks
 //! (`not_in_price_book`, [`crate::rules`]). One that is still there (a job
@@ -85,6 +89,9 @@ pub enum LineKind {
     Callout,
     Labour,
     Part,
+    /// A warranty extension sold on the visit, at the price the sale
+    /// records (never covered: it is a sale, not a repair).
+    Extension,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +224,27 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
             amount,
             covered,
         )?);
+    }
+
+    if let Some(sale) = &job.warranty_extension {
+        // Sold with the visit: a visit that did not complete extends
+        // nothing (the server applies it on completion), so it bills nothing.
+        if matches!(job.status, Status::Cancelled | Status::UnableToComplete) {
+            warnings.push(format!(
+                "warranty extension {} is not billed: the visit did not complete",
+                sale.offer
+            ));
+        } else {
+            lines.push(line(
+                LineKind::Extension,
+                None,
+                crate::warranty::describe(sale, book),
+                1,
+                sale.price,
+                i128::from(sale.price.0),
+                None,
+            )?);
+        }
     }
 
     let subtotal: i128 = lines.iter().map(|l| l.charged.0 as i128).sum();

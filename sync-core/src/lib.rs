@@ -17,6 +17,7 @@
 //!   function each, called by actions and the validator alike;
 //! - [`card`]: the card-number test every free-text field passes;
 //! - [`vanstock`]: a van's stock as the server last knew it;
+//! - [`warranty`]: warranty extensions sold on a job: quotes and the rules a sale meets;
 //! - [`sync`]: the sans-IO batched sync protocol (`docs/sync-protocol.md`).
 //!
 //! ```
@@ -65,6 +66,7 @@ pub mod status;
 pub mod sync;
 pub mod validate;
 pub mod vanstock;
+pub mod warranty;
 mod write;
 
 pub use automerge;

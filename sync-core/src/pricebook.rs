@@ -65,6 +65,22 @@ impl ExtensionOffer {
     pub fn extends(&self, end: Date) -> Option<Date> {
         add_months(end, self.months)
     }
+
+    /// The warranty end if this offer is bought `on` a date, for a
+    /// warranty that ends `current` (see [`warranty_end_after`]).
+    pub fn warranty_end_after(&self, current: Option<Date>, on: Date) -> Option<Date> {
+        warranty_end_after(current, on, self.months)
+    }
+}
+
+/// The warranty end after `months` more bought `on` a date: counted from
+/// the current end while the warranty runs (`current` on or after `on`),
+/// else from `on` (an ended or unknown warranty restarts that day). The one
+/// rule for the quote in the single view and on the device, and for the
+/// extension the server applies when the job completes.
+pub fn warranty_end_after(current: Option<Date>, on: Date, months: u32) -> Option<Date> {
+    let from = current.filter(|end| *end >= on).unwrap_or(on);
+    add_months(from, months)
 }
 
 /// `date` plus `months` calendar months, clamped to the month's last day.

@@ -548,6 +548,9 @@ fn check_touched(
                 )));
             }
         }
+        if touched.fields.contains_key(k::WARRANTY_EXTENSION) {
+            crate::warranty::check_sale(doc, deps, at, ctx)?;
+        }
     }
     for ((key, line), field) in &touched.lines {
         if field.writer == Writer::Technician && !who.role.is_field() {

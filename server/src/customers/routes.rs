@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_asset))
         .routes(routes!(edit_asset))
         .routes(routes!(get_asset))
+        .routes(routes!(super::warranty::sell_extension))
 }
 
 type Rejected<T> = Result<T, axum::extract::rejection::QueryRejection>;

@@ -451,11 +451,6 @@ impl<'a> Answering<'a> {
         let Some(book) = &self.book else {
             return Vec::new();
         };
-        // Extending an ended (or unknown) warranty starts today.
-        let from = asset
-            .warranty_end
-            .filter(|end| *end >= self.today)
-            .unwrap_or(self.today);
         book.extensions
             .iter()
             .filter(|(_, o)| o.sku == asset.sku)
@@ -468,7 +463,8 @@ impl<'a> Answering<'a> {
                     tax_rate_bps: book.tax_rate_bps,
                     currency: book.currency.clone(),
                     terms: o.terms.clone(),
-                    warranty_end_after: o.extends(from)?,
+                    // Extending an ended (or unknown) warranty starts today.
+                    warranty_end_after: o.warranty_end_after(asset.warranty_end, self.today)?,
                     price_book_version: book.version,
                 })
             })
@@ -612,6 +608,7 @@ pub async fn asset_view(
         .await?;
     let parts_fitted = state.store.fitted_parts(asset.id).await?;
     let asset_id = asset.id;
+    let warranty_extensions = state.store.warranty_extensions(asset.id).await?;
     let open: Vec<Visit> = visits
         .iter()
         .filter(|v| !is_closed(&v.status))
@@ -630,6 +627,7 @@ pub async fn asset_view(
             recalls: crate::recalls::service::of_asset(state, asset_id).await?,
             visits,
             parts_fitted,
+            warranty_extensions,
         },
     })
 }
@@ -720,6 +718,7 @@ impl Snapshot {
                 customer: Some(record.id),
                 site: site.as_ref().map(|s| s.id),
                 asset: asset.as_ref().map(|a| a.id),
+                asset_sku: asset.as_ref().map(|a| a.sku.clone()),
             },
             customer: Some(JobCustomer {
                 name: record.name,

@@ -664,8 +664,8 @@ pub struct RegistryProjector;
 
 impl JobProjector for RegistryProjector {
     fn project(&self, c: &JobCommit<'_>) -> Option<Arc<dyn Projection>> {
-        let r = c.job.registry;
-        if r == fieldsync_core::job::Registry::default() {
+        let r = &c.job.registry;
+        if *r == fieldsync_core::job::Registry::default() {
             return None;
         }
         Some(Arc::new(RegistryProjection {

@@ -280,6 +280,9 @@ pub struct AssetHistory {
     /// Recall campaigns that affect the asset, newest first, with where
     /// its remedy stands (see docs/recalls.md).
     pub recalls: Vec<crate::recalls::views::AssetRecall>,
+    /// Warranty extensions sold on those jobs and applied when they
+    /// completed, oldest first.
+    pub warranty_extensions: Vec<super::warranty::WarrantyExtension>,
 }
 
 /// `GET /v1/assets/{serial}`: the asset's single view.

@@ -125,7 +125,7 @@ async fn write_job(
 /// The job is read once: the actions' preconditions are checked against the
 /// cached job, and the job validation reads after them is the one projected,
 /// billed (once) and answered.
-async fn act(
+pub(crate) async fn act(
     state: &AppState,
     id: JobId,
     who: Principal,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use automerge::ChangeHash;
 use fieldsync_core::DocId;
+use time::OffsetDateTime;
 
 use super::engine::Db;
 use super::sql::{Conn, Query, QueryBuilder, Row};
@@ -17,14 +18,17 @@ use super::*;
 pub trait DocumentStore: Send + Sync {
     /// `None` if the document has never been written.
     async fn load_document(&self, doc_id: &DocId) -> Result<Option<StoredDoc>>;
-    /// Changes with `seq` above `seq`, in order (empty if none or no document).
+    /// Changes with `seq` above `seq`, in order (empty if none or no
+    /// document). Rows a snapshot covers may have been pruned
+    /// ([`Self::prune_changes`]): [`Self::load_documents`] knows when.
     async fn load_changes_since(&self, doc_id: &DocId, seq: i64) -> Result<Vec<StoredChange>>;
     /// Many documents in one read transaction, with a few queries whatever
     /// their number (a sync loads every document of the device's scope).
     /// An id given with the version the caller already holds comes back
     /// with only the change rows after it and no snapshot; one given with
-    /// `None` comes back whole, as [`Self::load_document`] gives it.
-    /// Documents never written are left out.
+    /// `None`, or with a version older than the rows pruned since, comes
+    /// back whole (with its snapshot), as [`Self::load_document`] gives it.
+    /// Documents never written are left out; ids are distinct.
     async fn load_documents(&self, want: &[(DocId, Option<i64>)]) -> Result<Vec<StoredDoc>>;
     /// The one write path for documents. In one transaction: takes the
     /// document's write lock, checks `base_version`, inserts new change rows
@@ -34,6 +38,11 @@ pub trait DocumentStore: Send + Sync {
     /// Stores a snapshot covering change rows up to `covers_seq`, unless a
     /// newer one is stored. Loads then start from it.
     async fn write_snapshot(&self, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) -> Result<()>;
+    /// Deletes the change rows covered by snapshots written before
+    /// `before`, for at most `limit` documents; returns the rows deleted.
+    /// The snapshot holds the whole history (automerge saves every change),
+    /// so no load loses anything.
+    async fn prune_changes(&self, before: OffsetDateTime, limit: i64) -> Result<u64>;
 }
 
 fn change_from(row: &Row) -> Result<StoredChange> {
@@ -140,16 +149,27 @@ async fn load_chunk(
     out: &mut Vec<StoredDoc>,
 ) -> Result<()> {
     let ids: Vec<String> = want.iter().map(|(id, _)| id.to_string()).collect();
-    let mut q = QueryBuilder::new("SELECT doc_id, seq FROM documents WHERE doc_id IN (");
+    let mut q =
+        QueryBuilder::new("SELECT doc_id, seq, pruned_seq FROM documents WHERE doc_id IN (");
     q.push_list(ids.iter().map(String::as_str)).push(")");
+    // Per document: its version, and whether it is loaded whole (not held,
+    // or held at a version whose later rows were partly pruned since).
     let mut versions = HashMap::new();
     for row in conn.fetch_all(q.build()).await? {
-        versions.insert(row.get::<String>("doc_id")?, row.get::<i64>("seq")?);
+        versions.insert(
+            row.get::<String>("doc_id")?,
+            (row.get::<i64>("seq")?, row.get::<i64>("pruned_seq")?),
+        );
     }
+    let wants_whole = |have: &Option<i64>, id: &String| {
+        versions
+            .get(id)
+            .map(|&(_, pruned)| have.is_none_or(|v| v < pruned))
+    };
     let whole: Vec<&str> = want
         .iter()
         .zip(&ids)
-        .filter(|((_, have), id)| have.is_none() && versions.contains_key(*id))
+        .filter(|((_, have), id)| wants_whole(have, id) == Some(true))
         .map(|(_, id)| id.as_str())
         .collect();
     let mut snapshots = HashMap::new();
@@ -172,8 +192,11 @@ async fn load_chunk(
         .iter()
         .zip(&ids)
         .filter_map(|((_, have), id)| {
-            let version = *versions.get(id)?;
-            let after = have.unwrap_or_else(|| snapshots.get(id).map_or(0, |s| s.covers_seq));
+            let (version, _) = *versions.get(id)?;
+            let after = match have {
+                Some(v) if wants_whole(have, id) == Some(false) => *v,
+                _ => snapshots.get(id).map_or(0, |s| s.covers_seq),
+            };
             (version > after).then_some((id.as_str(), after))
         })
         .collect();
@@ -198,13 +221,13 @@ async fn load_chunk(
         }
     }
     for ((doc_id, have), id) in want.iter().zip(&ids) {
-        let Some(&version) = versions.get(id) else {
+        let Some(&(version, _)) = versions.get(id) else {
             continue;
         };
         out.push(StoredDoc {
             doc_id: *doc_id,
             version,
-            snapshot: if have.is_none() {
+            snapshot: if wants_whole(have, id) == Some(true) {
                 snapshots.remove(id)
             } else {
                 None
@@ -307,6 +330,46 @@ async fn write_snapshot(db: &Db, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) 
     tx.commit().await
 }
 
+async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u64> {
+    let mut tx = db.begin().await?;
+    let due = tx
+        .fetch_all(
+            Query::new(
+                "SELECT s.doc_id, s.covers_seq FROM doc_snapshots s \
+                 JOIN documents d ON d.doc_id = s.doc_id \
+                 WHERE s.created_at < $1 AND s.covers_seq > d.pruned_seq \
+                 ORDER BY s.created_at LIMIT $2",
+            )
+            .bind(before)
+            .bind(limit),
+        )
+        .await?;
+    let mut deleted = 0;
+    for row in due {
+        let doc_id: String = row.get("doc_id")?;
+        let covers: i64 = row.get("covers_seq")?;
+        // The document row first (as a commit takes it): a reader sees the
+        // mark and the missing rows together, never one without the other.
+        tx.execute(
+            Query::new(
+                "UPDATE documents SET pruned_seq = $1 WHERE doc_id = $2 AND pruned_seq < $1",
+            )
+            .bind(covers)
+            .bind(&doc_id),
+        )
+        .await?;
+        deleted += tx
+            .execute(
+                Query::new("DELETE FROM doc_changes WHERE doc_id = $1 AND seq <= $2")
+                    .bind(&doc_id)
+                    .bind(covers),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(deleted)
+}
+
 #[async_trait]
 impl DocumentStore for SqlStore {
     async fn load_document(&self, doc_id: &DocId) -> Result<Option<StoredDoc>> {
@@ -331,6 +394,12 @@ impl DocumentStore for SqlStore {
     async fn write_snapshot(&self, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) -> Result<()> {
         self.db
             .retry(|| write_snapshot(&self.db, doc_id, covers_seq, bytes))
+            .await
+    }
+
+    async fn prune_changes(&self, before: OffsetDateTime, limit: i64) -> Result<u64> {
+        self.db
+            .retry(|| prune_changes(&self.db, before, limit))
             .await
     }
 }

@@ -26,6 +26,8 @@ conformance_tests!(
     stale_commits_write_nothing,
     snapshots_bound_what_a_load_applies,
     many_documents_load_in_one_read,
+    covered_change_rows_are_pruned_and_loads_stay_whole,
+    a_copy_cached_before_pruning_loads_whole,
     two_processes_committing_to_one_document_lose_nothing,
     cached_loads_catch_up_with_other_writers,
 );
@@ -552,6 +554,103 @@ async fn many_documents_load_in_one_read(url: &str) {
     let current = loaded.last().unwrap();
     assert_eq!((current.doc_id, current.version), (b, 3));
     assert!(current.changes.is_empty(), "nothing after the version held");
+}
+
+/// Pruning deletes only rows an old enough snapshot covers, a whole load is
+/// the same document after it, and a copy cached before the pruned rows
+/// comes back whole instead of with a gap.
+async fn covered_change_rows_are_pruned_and_loads_stay_whole(url: &str) {
+    let store = open(url).await;
+    let (_, doc_id) = job_doc();
+    let (full, changes) = edits(1, 10);
+    let mut snapshot = Automerge::new();
+    for c in &changes[..6] {
+        snapshot.load_incremental(&c.bytes).unwrap();
+    }
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..6].to_vec();
+    c.snapshot = Some(snapshot.save());
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(doc_id, 6);
+    c.changes = changes[6..].to_vec();
+    store.commit(&c).await.unwrap();
+
+    // The snapshot is newer than the cut-off: nothing goes.
+    let an_hour_ago = OffsetDateTime::now_utc() - Duration::hours(1);
+    assert_eq!(store.prune_changes(an_hour_ago, 100).await.unwrap(), 0);
+    assert_eq!(
+        store.load_changes_since(&doc_id, 0).await.unwrap().len(),
+        10
+    );
+
+    let later = OffsetDateTime::now_utc() + Duration::seconds(1);
+    assert_eq!(store.prune_changes(later, 100).await.unwrap(), 6);
+    assert_eq!(
+        store.prune_changes(later, 100).await.unwrap(),
+        0,
+        "done once"
+    );
+    let rows = store.load_changes_since(&doc_id, 0).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [7, 8, 9, 10]
+    );
+
+    let stored = store.load_document(&doc_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 10);
+    assert_eq!(stored.to_automerge().unwrap().get_heads(), full.get_heads());
+
+    // Held at 3 (before the pruned rows): whole. Held at 8: rows after it.
+    let old = store.load_documents(&[(doc_id, Some(3))]).await.unwrap();
+    assert_eq!(old[0].snapshot.as_ref().unwrap().covers_seq, 6);
+    assert_eq!(old[0].to_automerge().unwrap().get_heads(), full.get_heads());
+    let recent = store.load_documents(&[(doc_id, Some(8))]).await.unwrap();
+    assert!(recent[0].snapshot.is_none());
+    assert_eq!(
+        recent[0].changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [9, 10]
+    );
+
+    // Commits go on after pruning.
+    let (_, more) = edits(2, 1);
+    let mut c = DocCommit::new(doc_id, 10);
+    c.changes = more;
+    assert!(matches!(
+        store.commit(&c).await.unwrap(),
+        CommitOutcome::Committed { version: 11, .. }
+    ));
+}
+
+/// A server process that cached a document before rows it would catch up
+/// from were pruned (another process wrote and pruned meanwhile).
+async fn a_copy_cached_before_pruning_loads_whole(url: &str) {
+    use fieldsync_server::documents::{Cache, load};
+    let store = open(url).await;
+    let cache = Cache::new(64 << 20, None);
+    let (_, doc_id) = job_doc();
+    let (full, changes) = edits(1, 10);
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..3].to_vec();
+    store.commit(&c).await.unwrap();
+    assert_eq!(
+        load(&*store, &cache, &doc_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        3
+    );
+
+    let mut c = DocCommit::new(doc_id, 3);
+    c.changes = changes[3..].to_vec();
+    c.snapshot = Some(full.save());
+    store.commit(&c).await.unwrap();
+    let later = OffsetDateTime::now_utc() + Duration::seconds(1);
+    assert_eq!(store.prune_changes(later, 100).await.unwrap(), 10);
+
+    let loaded = load(&*store, &cache, &doc_id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 10);
+    assert_eq!(loaded.doc.get_heads(), full.get_heads());
 }
 
 async fn snapshots_bound_what_a_load_applies(url: &str) {

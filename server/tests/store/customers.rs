@@ -6,6 +6,7 @@ use fieldsync_core::{DocId, JobId, LineId, LocationId, Sku, Status, UserId};
 use fieldsync_server::app::AppStore;
 use fieldsync_server::authz::CustomerScope;
 use fieldsync_server::customers::model::*;
+use fieldsync_server::customers::warranty::WarrantyProjection;
 use fieldsync_server::customers::{RegistryProjection, VisitsOf};
 use fieldsync_server::inventory::{
     ConsumedLine, JobConsumption, Location, LocationKind, MovementKind, NewMovement, Part,
@@ -22,6 +23,7 @@ conformance_tests!(
     search_finds_each_key_in_scope,
     job_commits_link_jobs_to_the_registry,
     depot_stock_reads_the_balance,
+    completed_jobs_extend_the_warranty_once,
 );
 
 async fn depot(store: &dyn AppStore) -> LocationId {
@@ -512,4 +514,110 @@ async fn depot_stock_reads_the_balance(url: &str) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// The extension a completed job sold, projected in its commit: applied by
+/// the first commit only (a job syncing again, a retried commit), counted
+/// from the asset's end as the commit finds it, so two jobs extending one
+/// asset at once add up (PostgreSQL: the asset row is locked first).
+async fn completed_jobs_extend_the_warranty_once(url: &str) {
+    use fieldsync_core::pricebook::add_months;
+    let store = open(url).await;
+    let d = depot(store.as_ref()).await;
+    let f = company(store.as_ref(), d, "Acme Boilers", "BX-1").await;
+    // A warranty that runs a year from today: extensions count from its end.
+    let today = time::OffsetDateTime::now_utc().date();
+    let end = add_months(today, 12).unwrap();
+    let asset = Asset {
+        warranty_end: Some(end),
+        ..f.asset.clone()
+    };
+    store.update_asset(&asset, now()).await.unwrap();
+    let sale = |job: JobId, months: u32| WarrantyProjection {
+        job_id: job,
+        asset_id: f.asset.id,
+        offer: format!("EXT-{months}"),
+        months,
+        price_minor: 6900,
+        sold_by: UserId::from_uuid(Uuid::new_v4()),
+    };
+    let (first, doc_id) = job_doc();
+    for version in 0..3 {
+        let (_, changes) = edits(10 + version as u8, 1);
+        let mut c = DocCommit::new(doc_id, version);
+        c.changes = changes;
+        c.project(sale(first, 12));
+        store.commit(&c).await.unwrap();
+    }
+    let once = add_months(end, 12).unwrap();
+    assert_eq!(
+        store.asset(f.asset.id).await.unwrap().warranty_end,
+        Some(once)
+    );
+    let history = store.warranty_extensions(f.asset.id).await.unwrap();
+    assert_eq!(history.len(), 1, "three commits, one extension");
+    assert_eq!(history[0].job_id, first.as_uuid());
+    assert_eq!(
+        (history[0].previous_end, history[0].new_end),
+        (Some(end), once)
+    );
+    assert_eq!(history[0].months, 12);
+
+    // Two more jobs complete at once, each selling an extension.
+    let (a, a_doc) = job_doc();
+    let (b, b_doc) = job_doc();
+    let commit = |job: JobId, doc: DocId, actor: u8, months: u32| {
+        let store = store.clone();
+        async move {
+            let (_, changes) = edits(actor, 1);
+            let mut c = DocCommit::new(doc, 0);
+            c.changes = changes;
+            c.project(sale(job, months));
+            store.commit(&c).await.unwrap();
+        }
+    };
+    tokio::join!(commit(a, a_doc, 20, 24), commit(b, b_doc, 21, 6));
+    let all = add_months(once, 30).unwrap();
+    assert_eq!(
+        store.asset(f.asset.id).await.unwrap().warranty_end,
+        Some(all)
+    );
+    let history = store.warranty_extensions(f.asset.id).await.unwrap();
+    assert_eq!(history.len(), 3);
+    // Whichever got the asset first, the other counted from its end (the
+    // history lists them by the time each commit began, which need not be
+    // the order the lock gave them).
+    let (x, y) = (&history[1], &history[2]);
+    let (first_in, second_in) = if x.previous_end == Some(once) {
+        (x, y)
+    } else {
+        (y, x)
+    };
+    assert_eq!(first_in.previous_end, Some(once), "{history:?}");
+    assert_eq!(
+        second_in.previous_end,
+        Some(first_in.new_end),
+        "{history:?}"
+    );
+    assert_eq!(second_in.new_end, all);
+
+    // An ended warranty restarts from the day the job completed.
+    let ended = Asset {
+        warranty_end: Some(date!(2020 - 01 - 31)),
+        ..store.asset(f.asset.id).await.unwrap()
+    };
+    store.update_asset(&ended, now()).await.unwrap();
+    let (late, late_doc) = job_doc();
+    let (_, changes) = edits(22, 1);
+    let mut c = DocCommit::new(late_doc, 0);
+    c.changes = changes;
+    c.project(sale(late, 12));
+    store.commit(&c).await.unwrap();
+    let restarted = store.asset(f.asset.id).await.unwrap().warranty_end.unwrap();
+    // The commit's clock, not a device's: today (or tomorrow past midnight).
+    assert!(
+        restarted == add_months(today, 12).unwrap()
+            || restarted == add_months(today.next_day().unwrap(), 12).unwrap(),
+        "{restarted}"
+    );
 }

@@ -31,6 +31,8 @@ pub const ATTACHMENTS: &str = "attachments";
 /// (maps written whole: no container, no schema version).
 pub const RECALL: &str = "recall";
 pub const RECALL_REMEDY: &str = "recall_remedy";
+/// The warranty extension sold on the job (a map written once, no container).
+pub const WARRANTY_EXTENSION: &str = "warranty_extension";
 
 // Nested keys.
 pub const NAME: &str = "name";
@@ -79,6 +81,9 @@ pub const COMPENSATION: &str = "compensation";
 pub const REPLACEMENT: &str = "replacement";
 pub const COMMITTED_DATE: &str = "committed_date";
 pub const SERVICE: &str = "service";
+pub const OFFER: &str = "offer";
+pub const MONTHS: &str = "months";
+pub const PRICE: &str = "price";
 
 /// The `kind` value of a job document.
 pub const KIND_JOB: &str = "job";

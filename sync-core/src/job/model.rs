@@ -50,6 +50,11 @@ pub struct Job {
     /// from, when the office created the job from them.
     #[serde(default)]
     pub registry: Registry,
+    /// The warranty extension sold on this visit, if any
+    /// ([`crate::warranty`]): one per job, billed as an invoice line, and
+    /// added to the asset's warranty by the server once the job completes.
+    #[serde(default)]
+    pub warranty_extension: Option<ExtensionSale>,
     /// Plain fields, by key: those whose schema entry declares their value
     /// and that have no field of their own above ([`super::plain`]; read
     /// them with [`Job::field`], [`Job::text`], [`Job::flag`],
@@ -70,11 +75,30 @@ pub struct Job {
 /// these say which record it is, so the server can list an asset's visits
 /// and refresh the snapshot. Each is the `id` key of its map; jobs written
 /// before the registry read as `None`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
     pub customer: Option<uuid::Uuid>,
     pub site: Option<uuid::Uuid>,
     pub asset: Option<uuid::Uuid>,
+    /// The registry asset's product (the `sku` key of the asset map,
+    /// written with its id): which warranty extension offers fit it.
+    /// `None` for jobs made without a registry asset, or before it was kept.
+    #[serde(default)]
+    pub asset_sku: Option<Sku>,
+}
+
+/// A warranty extension sold on a job, as the job records it: the offer
+/// and the terms quoted from the price book (months and price before tax),
+/// who sold it and their clock (shown only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionSale {
+    /// The price book's offer code.
+    pub offer: String,
+    pub months: u32,
+    /// Price before tax, minor units, as quoted.
+    pub price: Money,
+    pub by: UserId,
+    pub device_time: Timestamp,
 }
 
 /// One field that holds concurrent values.

@@ -141,6 +141,15 @@ pub enum JobAction {
         committed_date: Option<time::Date>,
         service: Option<String>,
     },
+    /// Sells a warranty extension for the job's registry asset: the price
+    /// book's offer with the months and price quoted from it (build it with
+    /// [`crate::warranty::sale`]). The technician on site or the office,
+    /// once per job, while the job is open.
+    SellExtension {
+        offer: String,
+        months: u32,
+        price: Money,
+    },
     // Office.
     EditDetails(DetailsEdit),
     EditWindow(Window),
@@ -187,6 +196,7 @@ impl JobAction {
             JobAction::Complete => "complete",
             JobAction::UnableToComplete { .. } => "unable_to_complete",
             JobAction::AddAttachment { .. } => "add_attachment",
+            JobAction::SellExtension { .. } => "sell_extension",
             JobAction::EditDetails(_) => "edit_details",
             JobAction::EditWindow(_) => "edit_window",
             JobAction::EditNotes { .. } => "edit_notes",
@@ -216,6 +226,7 @@ impl JobAction {
             AddAttachment { .. } => &[k::ATTACHMENTS],
             RecordRecallRemedy { .. } => &[k::RECALL_REMEDY],
             FlagRecall(_) => &[k::RECALL],
+            SellExtension { .. } => &[k::WARRANTY_EXTENSION],
             EditDetails(_) => &[k::CUSTOMER, k::SITE, k::ASSET, k::PROBLEM, k::PRIORITY],
             EditWindow(_) => &[k::WINDOW],
             SetChecklistItem(_) => &[k::CHECKLIST],
@@ -372,6 +383,9 @@ impl JobDoc {
         )?;
         if let Some(id) = registry.asset {
             tx.put(&asset, k::ID, id.to_string())?;
+        }
+        if let Some(sku) = &registry.asset_sku {
+            tx.put(&asset, k::SKU, sku.as_str())?;
         }
         tx.put(ROOT, k::PROBLEM, spec.problem.trim())?;
         tx.put(ROOT, k::PRIORITY, spec.priority.as_str())?;
@@ -839,6 +853,26 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             };
             crate::rules::signature_attachment(job, &reference)?;
         }
+        SellExtension {
+            offer,
+            months,
+            price,
+        } => {
+            crate::warranty::sold_asset(job)
+                .map_err(|r| ActionError::NotAllowed(r.message.into()))?;
+            if job.warranty_extension.is_some() {
+                return deny("this job already sells a warranty extension: one per job");
+            }
+            if offer.trim().is_empty() || offer.trim().len() > 64 {
+                return Err(InvalidValue::new("offer", "an offer code has 1-64 characters").into());
+            }
+            if !(1..=crate::pricebook::MAX_EXTENSION_MONTHS).contains(months) {
+                return Err(InvalidValue::new("months", "must be between 1 and 120").into());
+            }
+            if price.0 < 0 {
+                return Err(InvalidValue::new("price", "must not be negative").into());
+            }
+        }
         EditDetails(edit) => {
             if let Some(n) = &edit.customer_name {
                 text_ok(rule(k::CUSTOMER, k::NAME), n, true)?;
@@ -1167,6 +1201,18 @@ fn write<T: Transactable>(
             tx.put(&a, k::KIND, kind.as_str())?;
             tx.put(&a, k::CAPTION, caption.trim())?;
             tx.put(&a, k::TAKEN_AT, ts)?;
+        }
+        SellExtension {
+            offer,
+            months,
+            price,
+        } => {
+            let e = tx.put_object(ROOT, k::WARRANTY_EXTENSION, ObjType::Map)?;
+            tx.put(&e, k::OFFER, offer.trim())?;
+            tx.put(&e, k::MONTHS, i64::from(*months))?;
+            tx.put(&e, k::PRICE, price.0)?;
+            tx.put(&e, k::BY, by)?;
+            tx.put(&e, k::DEVICE_TIME, ts)?;
         }
         EditDetails(edit) => write_details(tx, edit)?,
         EditWindow(w) => put_window(tx, w)?,

@@ -76,7 +76,12 @@ pub(crate) fn read_root(
             customer: registry_id(&customer)?,
             site: registry_id(&site)?,
             asset: registry_id(&asset)?,
+            asset_sku: registry_sku(&asset)?,
         },
+        warranty_extension: r
+            .opt_map(k::WARRANTY_EXTENSION)?
+            .map(|m| read_extension(MapRef::new(m, "/warranty_extension")))
+            .transpose()?,
         fields: super::plain::read_fields(&r)?,
         recall: r
             .opt_map(k::RECALL)?
@@ -94,6 +99,31 @@ pub(crate) fn registry_id(m: &MapRef<'_>) -> Result<Option<uuid::Uuid>, SchemaEr
     m.opt_str(k::ID)?
         .map(|s| s.parse().map_err(|_| m.err(k::ID, "not a registry id")))
         .transpose()
+}
+
+/// The product of a registry asset snapshot (see [`Registry::asset_sku`]).
+pub(crate) fn registry_sku(m: &MapRef<'_>) -> Result<Option<crate::ids::Sku>, SchemaError> {
+    m.opt_str(k::SKU)?
+        .map(|s| s.parse().map_err(|_| m.err(k::SKU, "not a sku")))
+        .transpose()
+}
+
+pub(crate) fn read_extension(m: MapRef<'_>) -> Result<ExtensionSale, SchemaError> {
+    let offer = m.str(k::OFFER)?;
+    if offer.trim().is_empty() || offer.len() > 64 {
+        return Err(m.err(k::OFFER, "an offer code has 1-64 characters"));
+    }
+    let price = m.int(k::PRICE)?;
+    if price < 0 {
+        return Err(m.err(k::PRICE, "must not be negative"));
+    }
+    Ok(ExtensionSale {
+        offer: offer.to_owned(),
+        months: m.u32_in(k::MONTHS, 1, crate::pricebook::MAX_EXTENSION_MONTHS)?,
+        price: crate::ids::Money(price),
+        by: m.parsed(k::BY)?,
+        device_time: m.timestamp(k::DEVICE_TIME)?,
+    })
 }
 
 pub(crate) fn read_technician(r: &MapRef<'_>) -> Result<Option<UserId>, SchemaError> {

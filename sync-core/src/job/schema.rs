@@ -421,6 +421,7 @@ pub static FIELDS: &[Field] = &[
             k::WARRANTY_END,
             k::CONTRACT_REF,
             k::ID,
+            k::SKU,
         ],
         texts: &[
             text(k::PRODUCT, "asset product", MAX_TEXT),
@@ -429,9 +430,12 @@ pub static FIELDS: &[Field] = &[
         ],
         read: Some(|m, _| {
             read::read_asset(*m)?;
+            read::registry_sku(m)?;
             read::registry_id(m).map(|_| Unit::default())
         }),
-        created_only: &[k::ID],
+        // The product decides which warranty extensions fit the asset: the
+        // server's, like the id.
+        created_only: &[k::ID, k::SKU],
         ..Field::new(k::ASSET, Shape::Map, Writer::Office)
     },
     Field {
@@ -653,6 +657,21 @@ pub static FIELDS: &[Field] = &[
             })
         }),
         ..Field::new(k::RECALL_REMEDY, Shape::Whole, Writer::Technician)
+    },
+    Field {
+        // Written whole, once (crate::warranty::check_sale refuses a second
+        // sale); a map at the root, not a container, so no upgrade. No
+        // free text: the offer is a price book code (1-64 characters, read
+        // strictly) that must be in the book.
+        keys: &[k::OFFER, k::MONTHS, k::PRICE, k::BY, k::DEVICE_TIME],
+        read: Some(|m, _| {
+            let sale = read::read_extension(*m)?;
+            Ok(Unit {
+                by: Some(sale.by),
+                voided: false,
+            })
+        }),
+        ..Field::new(k::WARRANTY_EXTENSION, Shape::Whole, Writer::Both)
     },
 ];
 

@@ -98,4 +98,87 @@ async fn a_second_round_brings_no_bytes_for_finished_documents(backend: TestBack
     assert!(again.rejected().is_empty());
 }
 
-backend_tests!(a_second_round_brings_no_bytes_for_finished_documents);
+/// Issue 19 item 4: change rows covered by a snapshot are pruned while a
+/// device works offline; its next sync is routine and nothing is lost.
+async fn a_device_offline_across_a_compaction_loses_nothing(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    app.user("admin", Role::Admin).await;
+    let admin = app.login("admin", &actor(1)).await.access_token;
+    assert_eq!(
+        put_price_book(&app, &admin, &price_book()).await.status(),
+        200
+    );
+    let tech = app.user("tech", Role::Technician).await;
+    app.user("dispatch", Role::Dispatcher).await;
+    let office = app.login("dispatch", &actor(2)).await.access_token;
+    let job = job_id(&create_job(&app, &office, &new_job("Ana", Some(tech))).await);
+    let mut device = Device::login(&app, "tech", Role::Technician, 3).await;
+    device.sync(&app).await;
+
+    // Offline: the technician starts travelling and writes a note.
+    let now = Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+    device.act(job, JobAction::StartTravel, now);
+    device.act(
+        job,
+        JobAction::AddNote {
+            text: "Gate is round the back.".into(),
+        },
+        now,
+    );
+    // Meanwhile the office edits the job enough for snapshots, and the
+    // rows they cover are pruned.
+    for i in 0..80 {
+        let res = patch_json(
+            &app,
+            &office,
+            &format!("/v1/jobs/{job}"),
+            &json!({"notes": format!("Office note {i}.")}),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+    }
+    let after_grace = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    let pruned = app.store.prune_changes(after_grace, 1_000).await.unwrap();
+    assert!(pruned >= 64, "pruned {pruned} rows");
+
+    let synced = device.sync(&app).await;
+    assert_eq!(synced.round_trips, 1, "{:?}", synced.reports);
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+    let on_device = device.job(job);
+    assert!(
+        on_device.notes.contains("Office note 79."),
+        "{}",
+        on_device.notes
+    );
+    assert!(
+        on_device.notes.contains("Gate is round"),
+        "{}",
+        on_device.notes
+    );
+    let view: serde_json::Value = get_job(&app, &office, job).await.json().await.unwrap();
+    assert_eq!(view["job"]["status"], "travelling", "{view}");
+    assert!(
+        view["job"]["notes"]
+            .as_str()
+            .unwrap()
+            .contains("Gate is round"),
+        "{view}"
+    );
+    // What is stored (snapshot plus the rows after it) is the same document.
+    let stored = app
+        .store
+        .load_document(&DocId::Job(job))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.snapshot.is_some());
+    assert_eq!(
+        stored.to_automerge().unwrap().get_heads(),
+        device.doc(job).get_heads()
+    );
+}
+
+backend_tests!(
+    a_second_round_brings_no_bytes_for_finished_documents,
+    a_device_offline_across_a_compaction_loses_nothing
+);

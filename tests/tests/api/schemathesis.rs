@@ -62,10 +62,12 @@ async fn generated_requests_get_documented_answers_and_no_5xx(backend: TestBacke
     app.user("admin", Role::Admin).await;
     let tech = app.user("marta", Role::Technician).await;
     let admin = app.login("admin", &actor(1)).await.access_token;
-    assert_eq!(
-        put_price_book(&app, &admin, &price_book()).await.status(),
-        200
-    );
+    // With a warranty extension offer for the asset below, so
+    // `POST /v1/jobs/{id}/extension` can sell one.
+    let mut book = price_book();
+    book["extensions"] = json!({"PUMP-EXT": {"sku": "PUMP-7", "name": "Pump +1 year",
+        "months": 12, "price": 2500, "terms": "Pump only"}});
+    assert_eq!(put_price_book(&app, &admin, &book).await.status(), 200);
     let depot: serde_json::Value = post_json(
         &app,
         &admin,

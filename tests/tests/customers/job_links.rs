@@ -143,11 +143,12 @@ async fn a_raw_change_cannot_relink_a_job(backend: TestBackend) {
     }
     assert_eq!(
         after[0]["job"]["registry"],
-        json!({"customer": acme.customer, "site": acme.site, "asset": acme.asset})
+        json!({"customer": acme.customer, "site": acme.site, "asset": acme.asset,
+               "asset_sku": "BOILER-X200"})
     );
     assert_eq!(
         after[1]["job"]["registry"],
-        json!({"customer": null, "site": null, "asset": null})
+        json!({"customer": null, "site": null, "asset": null, "asset_sku": null})
     );
     for column in ["customer_id", "site_id", "asset_id"] {
         let zen_id = match column {

@@ -1,7 +1,8 @@
 //! Customer registry end-to-end tests over real HTTP on loopback, each on
 //! SQLite and on PostgreSQL: records and search, the single view (one
 //! request answers a customer's call), jobs made from the registry, and
-//! what each role may see.
+//! what each role may see; warranty extensions sold on site and by the
+//! office.
 
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
@@ -26,3 +27,4 @@ mod recalls;
 mod registry;
 mod single_view;
 mod support;
+mod warranty;

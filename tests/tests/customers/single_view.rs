@@ -286,7 +286,8 @@ async fn jobs_take_their_snapshot_from_the_registry(backend: TestBackend) {
     assert_eq!(job["asset"]["warranty_end"], "2031-01-31");
     assert_eq!(
         job["registry"],
-        json!({"customer": acme.customer, "site": acme.site, "asset": acme.asset})
+        json!({"customer": acme.customer, "site": acme.site, "asset": acme.asset,
+               "asset_sku": "BOILER-X200"})
     );
 
     // A customer id with the site and asset typed in: only the customer is linked.
@@ -298,7 +299,7 @@ async fn jobs_take_their_snapshot_from_the_registry(backend: TestBackend) {
     assert_eq!(view["job"]["asset"]["serial"], "BX-1", "typed in");
     assert_eq!(
         view["job"]["registry"],
-        json!({"customer": zen.customer, "site": null, "asset": null})
+        json!({"customer": zen.customer, "site": null, "asset": null, "asset_sku": null})
     );
     let (_, zv) = call(
         &app,

@@ -12,6 +12,9 @@ mod process;
 #[path = "../inventory/setup.rs"]
 #[allow(dead_code)]
 mod setup;
+#[path = "../customers/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 mod attach;
 mod flaky;

@@ -1,24 +1,41 @@
-//! A technician's visit from Kotlin: log in, sync, offline work, a new
-//! process, sync; then the office sees it all through the API.
+//! A technician's visit from Kotlin: log in, sync, offline work (a
+//! warranty extension sold for the job's registry asset among it), a new
+//! process, sync; then the office sees it all through the API, and the
+//! asset's warranty extended.
 
 use fieldsync_core::Role;
 use fieldsync_server::testing::TestBackend;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, actor, spawn_app};
 use crate::kotlin::kotlin;
-use crate::office::{create_job, get_job, job_id, new_job, price_book, put_price_book};
+use crate::office::{create_job, get_job, job_id, price_book, put_price_book};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     let app = spawn_app(TestBackend::Sqlite).await;
     // A depot and technician "tech" whose van holds 4 VALVE-22 and pump SN-1.
     let depot = crate::setup::depot(&app).await;
-    let res = put_price_book(&app, &depot.admin, &price_book()).await;
+    let mut book = price_book();
+    book["extensions"] = json!({
+        "EXT-12": {"sku": "BOILER-X200", "name": "Boiler +1 year", "months": 12, "price": 6900,
+                   "terms": "Parts and labour, one more year"},
+        "PUMP-EXT": {"sku": "PUMP-7", "name": "Pump +1 year", "months": 12, "price": 2500,
+                     "terms": "Pump only"},
+    });
+    let res = put_price_book(&app, &depot.admin, &book).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     app.user("dispatch", Role::Dispatcher).await;
     let office = app.login("dispatch", &actor(2)).await.access_token;
-    let id = job_id(&create_job(&app, &office, &new_job("Ana Lima", Some(depot.tech))).await);
+    // The job is made from a registry asset whose warranty has ended.
+    let depot_id = depot.depot.to_string();
+    let acme =
+        crate::support::customer(&app, &office, &depot_id, "Ana Lima", "BX-K1", "2025-01-31").await;
+    let from_asset = crate::support::job_from_registry(
+        json!({"asset_id": acme.asset}),
+        Some(&depot.tech.to_string()),
+    );
+    let id = job_id(&create_job(&app, &office, &from_asset).await);
     let van = depot.van.to_string();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().to_str().unwrap().to_owned();
@@ -91,4 +108,24 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     assert_eq!(job["signature"]["signer"], "Ana Lima");
     assert_eq!(view["billing"]["total"], total, "{view}");
     assert_eq!(view["billing"]["balance_due"], total - 5000);
+    // The extension sold on the phone: an invoice line, and the asset's
+    // warranty (ended) extended from the day the job completed.
+    assert_eq!(job["warranty_extension"]["offer"], "EXT-12");
+    let lines = view["billing"]["lines"].as_array().unwrap();
+    let ext: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "extension").collect();
+    assert_eq!(ext.len(), 1, "{view}");
+    assert_eq!(ext[0]["charged"], 6900);
+    let res = crate::setup::send(
+        &app,
+        reqwest::Method::GET,
+        &office,
+        "/v1/assets/BX-K1",
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let asset: Value = res.json().await.unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let after = fieldsync_core::pricebook::add_months(today, 12).unwrap();
+    assert_eq!(asset["warranty"]["end"], after.to_string(), "{asset}");
 }

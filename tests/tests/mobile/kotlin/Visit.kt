@@ -1,7 +1,9 @@
 // A technician's visit through the generated Kotlin bindings, on the JVM.
 // Run by tests/tests/mobile/visit.rs in two processes:
 //   visit <dir> <server> <user> <password> <jobId> <vanId>  log in, sync, then offline: the whole visit
-//                                                           (the user's van, holding 4 VALVE-22 and pump SN-1)
+//                                                           (the user's van, holding 4 VALVE-22 and pump SN-1;
+//                                                           the job's registry asset BOILER-X200, warranty
+//                                                           ended 2025-01-31, offers EXT-12 and PUMP-EXT)
 //   check <dir> <jobId> <ids...> <total>                    a new process: everything is still there; sync
 import com.fieldsync.*
 import kotlin.system.exitProcess
@@ -18,6 +20,31 @@ inline fun <reified E : Throwable> refused(what: String, block: () -> Unit): E {
         throw AssertionError("$what: expected ${E::class.simpleName}, got $e")
     }
     throw AssertionError("$what: expected ${E::class.simpleName}, nothing thrown")
+}
+
+// The asset's warranty end, shown through the library, and an extension
+// quoted from the price book the phone holds and sold on site.
+fun sellExtension(c: FieldsyncClient, jobId: String) {
+    val job = c.job(jobId)
+    check(job.warrantyEnd == "2025-01-31" && job.assetSku == "BOILER-X200", "asset ${job.warrantyEnd} ${job.assetSku}")
+    // Only the offers for the asset's product (PUMP-EXT is the pump's).
+    val offers = c.extensionOffers(jobId)
+    check(offers.map { it.code } == listOf("EXT-12"), "offers $offers")
+    val ext = offers.single()
+    check(ext.priceMinor == 6900L && ext.taxMinor == 1380L && ext.priceWithTaxMinor == 8280L && ext.currency == "EUR", "quote $ext")
+    // An ended warranty restarts from today.
+    val today = java.time.LocalDate.now(java.time.ZoneOffset.UTC)
+    check(ext.warrantyEndAfter == today.plusMonths(12).toString(), "ends ${ext.warrantyEndAfter}")
+    val foreign = refused<FieldsyncException.Rejected>("another product's offer") { c.sellExtension(jobId, "PUMP-EXT") }
+    check(foreign.code == "forbidden" && foreign.reason.contains("not for this asset's product"), "foreign $foreign")
+    val unknown = refused<FieldsyncException.Rejected>("an unknown offer") { c.sellExtension(jobId, "EXT-99") }
+    check(unknown.code == "not_in_price_book", "unknown $unknown")
+    c.sellExtension(jobId, "EXT-12")
+    refused<FieldsyncException.NotAllowed>("a second sale") { c.sellExtension(jobId, "EXT-12") }
+    val sold = c.job(jobId)
+    check(sold.warrantyExtension?.offer == "EXT-12" && sold.warrantyExtension?.months == 12u, "sale ${sold.warrantyExtension}")
+    val line = sold.billing!!.lines.single { it.kind == "extension" }
+    check(line.chargedMinor == 6900L && line.coveredBy == null, "line $line")
 }
 
 fun visit(dir: String, server: String, user: String, password: String, jobId: String, vanId: String) {
@@ -44,6 +71,7 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         refused<FieldsyncException.NotAllowed>("complete before arriving") { c.complete(jobId) }
         c.startTravel(jobId)
         c.arrive(jobId)
+        sellExtension(c, jobId)
         val labour = c.addLabour(jobId, 90u, "standard", "Replaced the pump")
         // A typo corrected in place, then the entry voided: kept, not billed.
         val typo = c.addLabour(jobId, 600u, "standard", "Flushed the system")
@@ -71,13 +99,14 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         val payment = c.recordPayment(jobId, "card", 5000L, "TERM-42")
         c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
         c.complete(jobId)
-        check(c.pendingChangeCount() == 14UL, "pending ${c.pendingChangeCount()}")
+        check(c.pendingChangeCount() == 15UL, "pending ${c.pendingChangeCount()}")
 
         val job = c.job(jobId)
         val bill = job.billing ?: throw AssertionError("no bill: ${job.billingUnavailable}")
-        // 45.00 call-out + 90 min at 60.00/h + 2 x 12.50 + 189.00 = 349.00, +20% tax.
-        check(bill.subtotalMinor == 34900L, "subtotal ${bill.subtotalMinor}")
-        check(bill.totalMinor == 41880L && bill.balanceDueMinor == 36880L, "bill $bill")
+        // 45.00 call-out + 90 min at 60.00/h + 2 x 12.50 + 189.00 + the
+        // extension 69.00 = 418.00, +20% tax.
+        check(bill.subtotalMinor == 41800L, "subtotal ${bill.subtotalMinor}")
+        check(bill.totalMinor == 50160L && bill.balanceDueMinor == 45160L, "bill $bill")
         println("IDS $labour $valve $pump $payment ${bill.totalMinor}")
     }
 }
@@ -98,7 +127,8 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         check(job.notes.contains("noise at night"), "notes")
         check(job.signature?.signer == "Ana Lima", "signature")
         check(job.billing?.totalMinor == total, "total")
-        check(c.pendingChangeCount() == 14UL, "pending after reopen ${c.pendingChangeCount()}")
+        check(job.warrantyExtension?.offer == "EXT-12", "sale after reopen")
+        check(c.pendingChangeCount() == 15UL, "pending after reopen ${c.pendingChangeCount()}")
 
         val result = c.sync()
         val outcome = result.jobs.single { it.jobId == jobId }.outcome
