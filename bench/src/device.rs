@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
-use fieldsync_core::job::{PaymentMethod, read_job};
+use fieldsync_core::job::{AttachmentKind, PaymentMethod, read_job};
 use fieldsync_core::sync::{ClientSession, DocSet, SyncRequest, decode_response};
 use fieldsync_core::{
     DocId, JobAction, JobDoc, JobId, LineId, LocationId, Money, Principal, Quantity, Role,
@@ -61,6 +61,8 @@ pub struct SyncRecord {
     pub request_bytes: usize,
     pub response_bytes: usize,
     pub latency: Duration,
+    /// When the sync's first request was sent.
+    pub started: Instant,
     /// Changes the device sent (new since the server's acknowledged heads).
     pub changes_up: usize,
     /// Changes the device received (the office's edits).
@@ -135,6 +137,7 @@ impl Device {
             request_bytes: 0,
             response_bytes: 0,
             latency: Duration::ZERO,
+            started,
             changes_up: prepared.changes_up,
             changes_down: 0,
             raw_bytes: prepared.raw_up,
@@ -220,8 +223,15 @@ impl Device {
 
     /// A whole visit made offline: arrive (travel already started), 5-15
     /// part lines, labour, checklist, notes, payment, signature, complete;
-    /// 20-40 changes in all. Returns how many changes it made.
-    pub fn work_job(&mut self, job: JobId, start: Timestamp) -> anyhow::Result<usize> {
+    /// 20-40 changes in all, and one more per photo in `photos` (SHA-256
+    /// and size: references to files the device holds, attached before the
+    /// payment). Returns how many changes it made.
+    pub fn work_job(
+        &mut self,
+        job: JobId,
+        start: Timestamp,
+        photos: &[(String, u64)],
+    ) -> anyhow::Result<usize> {
         let target = self.rng.random_range(20..=40usize);
         let parts = self.rng.random_range(5..=15usize);
         let labour = self.rng.random_range(1..=3usize);
@@ -308,6 +318,24 @@ impl Device {
             let text = NOTES[(k + self.index) % NOTES.len()].to_owned();
             let now = tick(&mut self.rng);
             self.act(job, &JobAction::AddNote { text }, now)?;
+            made += 1;
+        }
+        const KINDS: [AttachmentKind; 3] = [
+            AttachmentKind::Before,
+            AttachmentKind::SerialPlate,
+            AttachmentKind::After,
+        ];
+        for (i, (sha256, size)) in photos.iter().enumerate() {
+            let action = JobAction::AddAttachment {
+                attachment: LineId::from_bytes(self.rng.random()),
+                sha256: sha256.clone(),
+                size: *size,
+                media_type: "image/jpeg".into(),
+                kind: KINDS[i % KINDS.len()],
+                caption: format!("Photo {}", i + 1),
+            };
+            let now = tick(&mut self.rng);
+            self.act(job, &action, now)?;
             made += 1;
         }
         let finish = [

@@ -15,6 +15,7 @@
 mod ceiling;
 mod device;
 mod pg;
+mod photos;
 mod report;
 mod scenario;
 mod server;
@@ -52,6 +53,13 @@ struct Args {
     /// default: the server's own default.
     #[arg(long)]
     doc_cache_entries: Option<usize>,
+    /// Photos each visit attaches (every other visit), uploaded through the
+    /// device's protocol while the next stretch syncs; 0: none.
+    #[arg(long, default_value_t = 0)]
+    photos_per_visit: usize,
+    /// Size of each photo in bytes (a JPEG).
+    #[arg(long, default_value_t = 2_000_000)]
+    photo_bytes: usize,
     /// The server binary (default: fieldsync-bench-server next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -86,6 +94,8 @@ async fn main() -> anyhow::Result<()> {
             max_in_flight: args.max_in_flight.max(1),
             seed: args.seed,
             doc_cache_entries: args.doc_cache_entries,
+            photos_per_visit: args.photos_per_visit,
+            photo_bytes: args.photo_bytes,
         };
         let measured = scenario::run(&cfg)
             .await
@@ -116,6 +126,16 @@ async fn main() -> anyhow::Result<()> {
             figures.routine.wire_over_raw,
             figures.routine.one_round_trip_share * 100.0
         );
+        if let Some(p) = &figures.photos {
+            eprintln!(
+                "[{}/{n}] sync p50/p95 with uploads / without: {:.2} / {:.2}; uploads {:.1} MB/s; curl / protocol {:.2}",
+                backend.name(),
+                p.p50_with_over_without,
+                p.p95_with_over_without,
+                p.upload_mb_per_sec,
+                p.curl_over_protocol
+            );
+        }
         runs.push(figures);
     }
     let report = Report {

@@ -119,6 +119,119 @@ pub struct RunFigures {
     /// changes_per_sec / ceiling_changes_per_sec.
     pub throughput_over_ceiling: f64,
     pub setup_secs: f64,
+    /// With `--photos-per-visit`: uploads beside the syncs.
+    pub photos: Option<PhotoFigures>,
+}
+
+/// The attachment part of a run (MB = 10^6 bytes).
+#[derive(Clone, Debug, Serialize)]
+pub struct PhotoFigures {
+    pub photos_per_visit: usize,
+    pub photo_bytes: usize,
+    /// Uploads during the stretches (every device at once, each one photo
+    /// after another) and their bytes.
+    pub uploads: usize,
+    pub upload_bytes: usize,
+    pub requests_per_upload: f64,
+    /// Syncs of the stretches without uploads (1, 3, 5 of the day: the
+    /// visits that attach the photos) and with them (2, 4, 6).
+    pub latency_without_uploads: Latency,
+    pub latency_with_uploads: Latency,
+    pub p50_with_over_without: f64,
+    pub p95_with_over_without: f64,
+    /// Of the syncs with uploads, the share that ran from start to end
+    /// while uploads were under way.
+    pub with_uploads_overlapped_share: f64,
+    /// Upload bytes over the upload stretches' wall time (first upload's
+    /// start to the last one's end), all devices together.
+    pub upload_mb_per_sec: f64,
+    /// The median upload's own rate during the stretches (sharing the
+    /// server with the others).
+    pub upload_p50_mb_per_sec_each: f64,
+    /// One at a time with nothing else running: the device's protocol
+    /// (status query, 256 KiB chunks) and `curl` (one `PUT`), medians.
+    pub compare_uploads: usize,
+    pub protocol_mb_per_sec: f64,
+    pub curl_mb_per_sec: f64,
+    /// curl's rate over the protocol's (target <= 2).
+    pub curl_over_protocol: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn photo_figures(m: &Measured) -> Option<PhotoFigures> {
+    let run = m.photos.as_ref()?;
+    let mb_per_sec = |bytes: usize, d: Duration| bytes as f64 / 1e6 / d.as_secs_f64().max(1e-9);
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    let mut overlapped = 0;
+    for (r, &k) in m.day.iter().zip(&m.day_stretch) {
+        if !crate::scenario::uploads_during(k) {
+            without.push(r);
+            continue;
+        }
+        with.push(r);
+        let inside = run
+            .windows
+            .iter()
+            .any(|&(w, start, end)| w == k && r.started >= start && r.started + r.latency <= end);
+        if inside {
+            overlapped += 1;
+        }
+    }
+    let latency_with_uploads = Latency::of(&with);
+    let latency_without_uploads = Latency::of(&without);
+    let upload_bytes: usize = run.uploads.iter().map(|(_, u)| u.bytes).sum();
+    let window: Duration = run.windows.iter().map(|&(_, s, e)| e - s).sum();
+    let protocol = median(
+        run.compare_protocol
+            .iter()
+            .map(|u| mb_per_sec(u.bytes, u.elapsed))
+            .collect(),
+    );
+    let curl = median(
+        run.compare_curl
+            .iter()
+            .map(|&d| mb_per_sec(run.bytes, d))
+            .collect(),
+    );
+    Some(PhotoFigures {
+        photos_per_visit: run.per_visit,
+        photo_bytes: run.bytes,
+        uploads: run.uploads.len(),
+        upload_bytes,
+        requests_per_upload: run.uploads.iter().map(|(_, u)| u.requests).sum::<usize>() as f64
+            / run.uploads.len().max(1) as f64,
+        p50_with_over_without: latency_with_uploads.p50_ms
+            / latency_without_uploads.p50_ms.max(1e-9),
+        p95_with_over_without: latency_with_uploads.p95_ms
+            / latency_without_uploads.p95_ms.max(1e-9),
+        with_uploads_overlapped_share: overlapped as f64 / with.len().max(1) as f64,
+        latency_with_uploads,
+        latency_without_uploads,
+        upload_mb_per_sec: mb_per_sec(upload_bytes, window),
+        upload_p50_mb_per_sec_each: median(
+            run.uploads
+                .iter()
+                .map(|(_, u)| mb_per_sec(u.bytes, u.elapsed))
+                .collect(),
+        ),
+        compare_uploads: run.compare_curl.len(),
+        protocol_mb_per_sec: protocol,
+        curl_mb_per_sec: curl,
+        curl_over_protocol: curl / protocol.max(1e-9),
+    })
 }
 
 pub fn figures(
@@ -165,6 +278,7 @@ pub fn figures(
         throughput_over_ceiling: changes_per_sec / ceiling_rate,
         routine: routine_traffic,
         setup_secs: m.setup_wall.as_secs_f64(),
+        photos: photo_figures(m),
     }
 }
 
@@ -323,6 +437,74 @@ impl Report {
             let mut line = format!("| {name} | ");
             for r in &self.runs {
                 line.push_str(&value(r));
+                line.push_str(" | ");
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        if self.runs.iter().any(|r| r.photos.is_some()) {
+            out.push_str(&self.photo_rows());
+        }
+        out
+    }
+
+    /// The attachment rows, for runs with photos ("-" for the others).
+    fn photo_rows(&self) -> String {
+        fn ms(l: &Latency) -> String {
+            format!("{} / {}", f(l.p50_ms, 1), f(l.p95_ms, 1))
+        }
+        type Row = (&'static str, fn(&PhotoFigures) -> String);
+        let rows: &[Row] = &[
+            ("photos per visit (every other visit) x bytes", |p| {
+                format!("{} x {}", p.photos_per_visit, p.photo_bytes)
+            }),
+            ("uploads during the stretches (MB)", |p| {
+                format!("{} ({})", p.uploads, f(p.upload_bytes as f64 / 1e6, 1))
+            }),
+            ("HTTP requests per upload", |p| f(p.requests_per_upload, 1)),
+            ("sync latency p50/p95 ms, stretches without uploads", |p| {
+                ms(&p.latency_without_uploads)
+            }),
+            ("sync latency p50/p95 ms, stretches with uploads", |p| {
+                ms(&p.latency_with_uploads)
+            }),
+            (
+                "**with / without uploads, p50 / p95** (target <= 1.10)",
+                |p| {
+                    format!(
+                        "{} / {}",
+                        f(p.p50_with_over_without, 2),
+                        f(p.p95_with_over_without, 2)
+                    )
+                },
+            ),
+            ("syncs with uploads run wholly during uploads", |p| {
+                format!("{}%", f(p.with_uploads_overlapped_share * 100.0, 0))
+            }),
+            ("upload MB/s, all devices (each upload's own p50)", |p| {
+                format!(
+                    "{} ({})",
+                    f(p.upload_mb_per_sec, 1),
+                    f(p.upload_p50_mb_per_sec_each, 2)
+                )
+            }),
+            ("one upload alone: protocol / curl MB/s (medians)", |p| {
+                format!(
+                    "{} / {} (n={})",
+                    f(p.protocol_mb_per_sec, 1),
+                    f(p.curl_mb_per_sec, 1),
+                    p.compare_uploads
+                )
+            }),
+            ("**curl / protocol upload rate** (target <= 2)", |p| {
+                f(p.curl_over_protocol, 2)
+            }),
+        ];
+        let mut out = String::new();
+        for (name, value) in rows {
+            let mut line = format!("| {name} | ");
+            for r in &self.runs {
+                line.push_str(&r.photos.as_ref().map_or("-".into(), value));
                 line.push_str(" | ");
             }
             out.push_str(line.trim_end());

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -33,6 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::device::{Device, PARTS, SyncRecord, id_bytes};
 use crate::pg::PgCluster;
+use crate::photos::{self, COMPARE_UPLOADS, Photo, PhotoMaker, UploadRecord};
 use crate::server::{PASSWORD, ServerProcess, create_user};
 
 pub const JOBS_PER_TECHNICIAN: usize = 6;
@@ -63,6 +64,9 @@ pub struct Config {
     pub max_in_flight: usize,
     pub seed: u64,
     pub doc_cache_entries: Option<usize>,
+    /// Photos attached per visit (every other visit; 0: none).
+    pub photos_per_visit: usize,
+    pub photo_bytes: usize,
 }
 
 /// Everything measured in one run, for [`crate::report`].
@@ -85,7 +89,37 @@ pub struct Measured {
     /// copies at that moment, where the in-process replay starts.
     pub start_docs: Vec<BTreeMap<DocId, Automerge>>,
     pub devices: Vec<(UserId, fieldsync_core::automerge::ActorId)>,
+    /// The stretch (0-5) of each record of `day`.
+    pub day_stretch: Vec<usize>,
+    /// With `--photos-per-visit`: the uploads and the curl comparison.
+    pub photos: Option<PhotoRun>,
 }
+
+/// The attachment part of a run with photos. Visits 1, 3 and 5 (stretches
+/// 0, 2, 4) attach photos; each device uploads them while it syncs the
+/// next stretch, so stretches 1, 3, 5 are the syncs "with uploads" and 0,
+/// 2, 4 the ones without, in the same run.
+pub struct PhotoRun {
+    pub per_visit: usize,
+    pub bytes: usize,
+    /// Every upload of the stretches, with its stretch.
+    pub uploads: Vec<(usize, UploadRecord)>,
+    /// Per upload stretch: from the first upload's start to the last's end.
+    pub windows: Vec<(usize, Instant, Instant)>,
+    /// One at a time, nothing else running: the device's protocol, then
+    /// curl's single `PUT` of another photo of the same size, alternately.
+    pub compare_protocol: Vec<UploadRecord>,
+    pub compare_curl: Vec<Duration>,
+}
+
+/// Stretches whose syncs run while the previous visit's photos upload.
+pub fn uploads_during(stretch: usize) -> bool {
+    stretch % 2 == 1
+}
+
+/// How long the uploads run before the stretch's syncs start, so the
+/// syncs meet them under way.
+const UPLOAD_LEAD: Duration = Duration::from_millis(200);
 
 struct Office {
     client: reqwest::Client,
@@ -470,7 +504,39 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     let mut server_cpu = server.cpu_seconds()? - cpu0;
 
     // The stretches.
+    let maker = if cfg.photos_per_visit > 0 {
+        eprintln!(
+            "[{}/{}] making {} B photos",
+            cfg.backend.name(),
+            cfg.technicians,
+            cfg.photo_bytes
+        );
+        let maker = PhotoMaker::new(cfg.photo_bytes)?;
+        eprintln!(
+            "[{}/{}] photos: {} x {} px JPEGs padded to {} B",
+            cfg.backend.name(),
+            cfg.technicians,
+            maker.width,
+            maker.height,
+            cfg.photo_bytes
+        );
+        Some(Arc::new(maker))
+    } else {
+        None
+    };
+    let tokens: Vec<String> = devices.iter().map(|d| d.token.clone()).collect();
+    let mut pending: Vec<Vec<Photo>> = vec![Vec::new(); devices.len()];
+    let mut compare: Vec<Photo> = Vec::new();
+    let mut photo_run = maker.as_ref().map(|_| PhotoRun {
+        per_visit: cfg.photos_per_visit,
+        bytes: cfg.photo_bytes,
+        uploads: Vec::new(),
+        windows: Vec::new(),
+        compare_protocol: Vec::new(),
+        compare_curl: Vec::new(),
+    });
     let mut day = Vec::new();
+    let mut day_stretch = Vec::new();
     let mut day_wall = Duration::ZERO;
     for k in 0..JOBS_PER_TECHNICIAN {
         eprintln!(
@@ -480,22 +546,127 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             k + 1
         );
         office_count += office_edits(&office, &plan, k + 1).await?;
+        let attached = Mutex::new(Vec::new());
         on_devices(&mut devices, |d| {
             let job = d.jobs[k];
-            d.work_job(job, Timestamp(window_start(k)))?;
+            // Photos on the visits before an upload stretch; the last
+            // visit of device 0 also gets the photos of the comparison.
+            let mut count = 0;
+            if let Some(maker) = &maker {
+                if uploads_during(k + 1) {
+                    count += cfg.photos_per_visit;
+                }
+                if d.index == 0 && k + 1 == JOBS_PER_TECHNICIAN {
+                    count += 2 * COMPARE_UPLOADS;
+                }
+                let mut refs = Vec::with_capacity(count);
+                let mut made = Vec::with_capacity(count);
+                for j in 0..count {
+                    let id = ((d.index * JOBS_PER_TECHNICIAN + k) * 1000 + j) as u64;
+                    let sha256 = photos::sha256_hex(&maker.make(id));
+                    refs.push((sha256.clone(), cfg.photo_bytes as u64));
+                    made.push(Photo { job, id, sha256 });
+                }
+                d.work_job(job, Timestamp(window_start(k)), &refs)?;
+                attached
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((d.index, made));
+            } else {
+                d.work_job(job, Timestamp(window_start(k)), &[])?;
+            }
             if let Some(next) = d.jobs.get(k + 1).copied() {
                 d.start_travel(next, Timestamp(window_start(k + 1) - 20 * 60_000))?;
             }
             d.prepare();
             Ok(())
         })?;
+        // What the previous visit attached uploads during this stretch.
+        let uploading = match (&maker, uploads_during(k)) {
+            (Some(maker), true) => {
+                let batch: Vec<(usize, Vec<Photo>)> = pending
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, p)| (i, std::mem::take(p)))
+                    .collect();
+                let handle = tokio::spawn(upload_all(
+                    client.clone(),
+                    base.clone(),
+                    tokens.clone(),
+                    batch,
+                    maker.clone(),
+                ));
+                Some(handle)
+            }
+            _ => None,
+        };
+        if maker.is_some() {
+            // Every stretch of a photo run pauses alike, so the stretches
+            // with and without uploads differ only by the uploads.
+            tokio::time::sleep(UPLOAD_LEAD).await;
+        }
+        for (i, made) in attached
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            if i == 0 && k + 1 == JOBS_PER_TECHNICIAN {
+                let keep = made.len() - 2 * COMPARE_UPLOADS;
+                let mut made = made;
+                compare = made.split_off(keep);
+                pending[i].extend(made);
+            } else {
+                pending[i].extend(made);
+            }
+        }
         let cpu0 = server.cpu_seconds()?;
         let (next, records, wall) =
             sync_all(devices, &client, &sync_url, None, cfg.max_in_flight).await?;
         server_cpu += server.cpu_seconds()? - cpu0;
         devices = next;
         day_wall += wall;
+        day_stretch.extend(std::iter::repeat_n(k, records.len()));
         day.extend(records);
+        if let (Some(handle), Some(run)) = (uploading, photo_run.as_mut()) {
+            let uploads = handle.await??;
+            if let (Some(first), Some(last)) = (
+                uploads.iter().map(|u| u.started).min(),
+                uploads.iter().map(|u| u.started + u.elapsed).max(),
+            ) {
+                run.windows.push((k, first, last));
+            }
+            run.uploads.extend(uploads.into_iter().map(|u| (k, u)));
+        }
+    }
+    if pending.iter().any(|p| !p.is_empty()) {
+        bail!("photos attached on the last visit were never uploaded");
+    }
+    if let (Some(maker), Some(run)) = (&maker, photo_run.as_mut()) {
+        eprintln!(
+            "[{}/{}] uploads one at a time: the device's protocol against curl",
+            cfg.backend.name(),
+            cfg.technicians
+        );
+        let scratch = tempfile::tempdir()?;
+        for pair in compare.chunks(2) {
+            let [ours, theirs] = pair else {
+                bail!("odd number of comparison photos");
+            };
+            let bytes = maker.make(ours.id);
+            run.compare_protocol
+                .push(photos::upload(&client, &base, &tokens[0], ours, &bytes).await?);
+            let bytes = maker.make(theirs.id);
+            let (dir, base, token, photo) = (
+                scratch.path().to_owned(),
+                base.clone(),
+                tokens[0].clone(),
+                theirs.clone(),
+            );
+            let took = tokio::task::spawn_blocking(move || {
+                photos::curl_upload(&dir, &base, &token, &photo, &bytes)
+            })
+            .await??;
+            run.compare_curl.push(took);
+        }
     }
     let peak_rss_bytes = server.peak_rss_bytes()?;
     drop(server);
@@ -517,7 +688,42 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             .iter()
             .map(|d| (d.who.user, d.actor.clone()))
             .collect(),
+        day_stretch,
+        photos: photo_run,
     })
+}
+
+/// Each device uploads its photos one after another (as the app does);
+/// the devices at once.
+async fn upload_all(
+    client: reqwest::Client,
+    base: String,
+    tokens: Vec<String>,
+    batch: Vec<(usize, Vec<Photo>)>,
+    maker: Arc<PhotoMaker>,
+) -> anyhow::Result<Vec<UploadRecord>> {
+    let mut set = JoinSet::new();
+    for (device, photos) in batch {
+        let (client, base, token, maker) = (
+            client.clone(),
+            base.clone(),
+            tokens[device].clone(),
+            maker.clone(),
+        );
+        set.spawn(async move {
+            let mut done = Vec::with_capacity(photos.len());
+            for p in &photos {
+                let bytes = maker.make(p.id);
+                done.push(photos::upload(&client, &base, &token, p, &bytes).await?);
+            }
+            anyhow::Ok(done)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = set.join_next().await {
+        out.extend(done??);
+    }
+    Ok(out)
 }
 
 /// Technicians through the admin CLI, a few processes at a time.

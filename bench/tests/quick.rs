@@ -44,3 +44,50 @@ fn quick_run_syncs_a_day_and_writes_the_figures() {
     assert!(table.contains("| sqlite x3 |"), "{table}");
     assert!(table.contains("end-to-end / ceiling"), "{table}");
 }
+
+/// `--photos-per-visit`: every photo is uploaded through the device's
+/// protocol beside the syncs, and the same bytes by curl for comparison.
+#[test]
+fn quick_run_with_photos_uploads_each_one_and_compares_with_curl() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_fieldsync-bench"))
+        .args(["--quick", "--burst-window-ms", "200"])
+        .args([
+            "--photos-per-visit",
+            "2",
+            "--photo-bytes",
+            "300000",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .expect("run fieldsync-bench");
+    assert!(
+        status.success(),
+        "fieldsync-bench --photos-per-visit failed: {status}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("sqlite.json")).unwrap())
+            .unwrap();
+    let run = &json["runs"][0];
+    assert_eq!(run["routine"]["rejected_documents"], 0);
+    let photos = &run["photos"];
+    // 3 technicians, visits 1, 3 and 5, 2 photos each; every upload ended
+    // with the server's `complete: true` (the bench fails otherwise).
+    assert_eq!(photos["uploads"], 3 * 3 * 2, "{photos}");
+    assert_eq!(photos["upload_bytes"], 3 * 3 * 2 * 300_000);
+    // The status query, then 262,144 + 37,856 bytes.
+    assert_eq!(photos["requests_per_upload"].as_f64().unwrap(), 3.0);
+    assert_eq!(photos["compare_uploads"], 4);
+    assert!(photos["curl_mb_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(photos["protocol_mb_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(photos["latency_with_uploads"]["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(
+        photos["latency_without_uploads"]["p50_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let table = std::fs::read_to_string(out.path().join("sqlite.md")).unwrap();
+    assert!(table.contains("curl / protocol upload rate"), "{table}");
+}

@@ -131,7 +131,6 @@ impl Blobs {
     }
 
     /// The hashes of every stored blob.
-    #[cfg(test)]
     pub fn list(&self) -> Result<Vec<String>> {
         let entries =
             fs::read_dir(&self.dir).map_err(|e| FieldsyncError::storage("list blobs", e))?;

@@ -615,6 +615,7 @@ impl FieldsyncClient {
             return Ok(report);
         }
         if pending.is_empty() {
+            report.pruned = u32::try_from(self.with(|l| l.prune_blobs())?).unwrap_or(u32::MAX);
             return Ok(report);
         }
         let (base, _) = self.online_session()?;
@@ -633,7 +634,16 @@ impl FieldsyncClient {
         }
         report.remaining =
             u32::try_from(self.with(|l| l.pending_uploads())?.len()).unwrap_or(u32::MAX);
+        // Uploaded blobs of closed jobs are not needed here any more.
+        report.pruned = u32::try_from(self.with(|l| l.prune_blobs())?).unwrap_or(u32::MAX);
         Ok(report)
+    }
+
+    /// Sends `job_id`'s refused attachments again on the next
+    /// `uploadAttachments` (the refusal, `AttachmentUpload.refused`, is
+    /// forgotten). Returns how many will be retried.
+    pub fn retry_refused_uploads(&self, job_id: String) -> Result<u32> {
+        self.with(|l| l.retry_refused_uploads(&job_id))
     }
 
     /// Pauses (or resumes) uploads, e.g. on a metered network; kept across

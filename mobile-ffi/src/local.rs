@@ -821,6 +821,70 @@ impl Local {
         self.save_uploads(next)
     }
 
+    /// Removes the blobs this device no longer needs, and the upload marks
+    /// of hashes no held job references; returns how many blobs went.
+    ///
+    /// - A blob the server holds (`uploaded`) goes once every held job that
+    ///   references it is closed (completed, unable to complete,
+    ///   cancelled): while a job is open the technician may still look at
+    ///   its photos offline.
+    /// - A blob no held job references goes: its reference was refused and
+    ///   rolled back, a crash came between the copy and the reference, or
+    ///   its job left the device (the server answers 404 to an upload for a
+    ///   job the caller does not hold, so the device could not send it).
+    /// - Every other blob stays: not uploaded yet, or refused (the app may
+    ///   retry it, [`Self::retry_refused_uploads`]).
+    pub fn prune_blobs(&mut self) -> Result<usize> {
+        // Hash -> whether an open held job references it.
+        let mut referenced: BTreeMap<String, bool> = BTreeMap::new();
+        for (id, doc) in &self.docs {
+            let DocId::Job(_) = id else { continue };
+            let job = read_job(doc, None)?;
+            let open = !job.status.is_final();
+            for a in job.attachments {
+                *referenced.entry(a.sha256).or_default() |= open;
+            }
+        }
+        let mut removed = 0;
+        for sha in self.blobs.list()? {
+            let keep = match referenced.get(&sha) {
+                None => false,
+                Some(&open) => open || !self.uploads.uploaded.contains(&sha),
+            };
+            if !keep {
+                self.blobs.remove(&sha)?;
+                self.progress.remove(&sha);
+                removed += 1;
+            }
+        }
+        let mut next = self.uploads.clone();
+        next.uploaded.retain(|s| referenced.contains_key(s));
+        next.refused.retain(|s, _| referenced.contains_key(s));
+        if next != self.uploads {
+            self.save_uploads(next)?;
+        }
+        Ok(removed)
+    }
+
+    /// Forgets the server's refusal of `job_id`'s attachments whose bytes
+    /// are still here, so the next upload sends them again (after the
+    /// server's limit was raised, say). Returns how many.
+    pub fn retry_refused_uploads(&mut self, job_id: &str) -> Result<u32> {
+        let id = DocId::Job(parse_job(job_id)?);
+        let doc = self.docs.get(&id).ok_or_else(|| not_found("job", job_id))?;
+        let mut next = self.uploads.clone();
+        let mut count = 0;
+        for a in read_job(doc, None)?.attachments {
+            if self.blobs.has(&a.sha256) && next.refused.remove(&a.sha256).is_some() {
+                count += 1;
+            }
+        }
+        if count > 0 {
+            self.save_uploads(next)?;
+        }
+        Ok(count)
+    }
+
     fn save_uploads(&mut self, next: UploadState) -> Result<()> {
         self.store.write_json(UPLOADS_FILE, &next)?;
         self.uploads = next;
@@ -975,6 +1039,10 @@ impl Local {
         }
         self.save_sync_state()?;
         self.prune_journals()?;
+        // Blobs of refused references (rolled back above) or of jobs that
+        // left the device. The sync itself is durable by now: a failed
+        // removal only leaves a blob for the next prune.
+        let _ = self.prune_blobs();
         let count = |set: &BTreeSet<DocId>| {
             set.iter().filter(|d| matches!(d, DocId::Job(_))).count() as u32
         };

@@ -317,12 +317,16 @@ pub struct UploadReport {
     pub already_on_server: u32,
     /// Files whose reference the server does not hold yet: sync first.
     pub waiting_for_sync: u32,
-    /// Files the server refused for good in this call.
+    /// Files the server refused in this call (`AttachmentUpload.refused`
+    /// says why); not sent again unless `retryRefusedUploads`.
     pub refused: u32,
     /// Bytes sent in this call.
     pub bytes_sent: u64,
     /// Files still to upload after this call.
     pub remaining: u32,
+    /// Blobs removed from the store after this call: on the server and
+    /// their jobs closed, or no held job references them (docs/mobile.md).
+    pub pruned: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]

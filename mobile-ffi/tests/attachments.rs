@@ -421,3 +421,89 @@ fn sigkill_while_attaching_loses_nothing() {
         assert!(server.attachments.iter().any(|a| &a.id.to_string() == id));
     }
 }
+
+/// A reference the server refuses is rolled back on the device, and its
+/// blob goes with it; a blob whose reference stands stays until its job
+/// leaves the device (nothing could upload it then: the server answers
+/// 404 for a job the caller does not hold).
+#[test]
+fn blobs_of_refused_references_and_of_jobs_that_left_are_pruned() {
+    let store = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = synced_client(store.path(), &mut office);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    office.sync(&client);
+    let path = |name: &str| files.path().join(name).to_str().unwrap().to_owned();
+    let refused = random_file(&files.path().join("refused.jpg"), 50_000);
+    let kept = random_file(&files.path().join("kept.jpg"), 40_000);
+
+    // 1. The server refuses the attachment: the reference is rolled back
+    //    and the blob it named is removed.
+    client
+        .attach_file(
+            job.clone(),
+            path("refused.jpg"),
+            "before".into(),
+            String::new(),
+            "image/jpeg".into(),
+        )
+        .unwrap();
+    assert!(blob(store.path(), &sha(&refused)).is_some());
+    office.job_read_only = true;
+    let first = office.round(&client, client.sync_request().unwrap());
+    office.job_read_only = false;
+    assert!(
+        first
+            .rejected_actions
+            .iter()
+            .any(|a| a.action == "add_attachment" && a.refused_by_server),
+        "{first:?}"
+    );
+    assert!(
+        client
+            .job_uploads(job.clone())
+            .unwrap()
+            .attachments
+            .is_empty()
+    );
+    assert_eq!(blob(store.path(), &sha(&refused)), None, "orphan pruned");
+    if first.more_rounds {
+        office.round(&client, client.next_sync_request().unwrap().unwrap());
+    }
+
+    // 2. An accepted reference keeps its blob: not uploaded yet, the job
+    //    is open. A restart changes nothing.
+    client
+        .attach_file(
+            job.clone(),
+            path("kept.jpg"),
+            "after".into(),
+            String::new(),
+            "image/jpeg".into(),
+        )
+        .unwrap();
+    office.sync(&client);
+    drop(client);
+    let client = open(store.path());
+    assert_eq!(blob(store.path(), &sha(&kept)), Some(kept.clone()));
+    let report = client.upload_attachments();
+    // No server behind this office: the upload itself fails, nothing is
+    // pruned by it.
+    assert!(report.is_err(), "{report:?}");
+    assert_eq!(blob(store.path(), &sha(&kept)), Some(kept.clone()));
+
+    // 3. The job leaves the device: its blob goes with it.
+    office.reassign_away();
+    let left = office.sync(&client);
+    assert_eq!(left.removed_jobs, 1, "{left:?}");
+    assert_eq!(blob(store.path(), &sha(&kept)), None);
+    assert!(
+        std::fs::read_dir(store.path().join("blobs"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}

@@ -119,6 +119,9 @@ pub struct AppState {
     /// "Today" for the features that compare dates with it (recalls'
     /// overdue commitments); tests move it forward.
     pub clock: crate::clock::Clock,
+    /// Uploads being checked and stored at once (slots, memory from the
+    /// sync gate's budget).
+    pub finishing: Arc<crate::attachments::finishing::Finishing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +190,9 @@ impl AppState {
             settings.max_in_flight_syncs,
             settings.memory_budget_bytes(),
         ));
+        let finishing = Arc::new(crate::attachments::finishing::Finishing::from_settings(
+            settings.attachments.max_finishing_uploads,
+        ));
         Ok(Self {
             store,
             projectors: Arc::new(projectors(&settings)),
@@ -202,6 +208,7 @@ impl AppState {
             sync_gate,
             blobs,
             clock: crate::clock::Clock::default(),
+            finishing,
         })
     }
 }

@@ -72,6 +72,26 @@ pub fn sniff(bytes: &[u8]) -> Option<Media> {
     Media::from_mime(infer::get(bytes)?.mime_type())
 }
 
+/// Bytes from the start of a file enough to tell its type (HEIC's and
+/// WebP's signatures end within the first 12; a little room beyond).
+pub const HEAD_BYTES: usize = 32;
+
+/// The first chunk's verdict, before any byte of an upload is kept: `Err`
+/// when `head` (the file's first bytes, at least [`HEAD_BYTES`] of them
+/// or the whole file) is not an accepted type or not `expected`.
+pub fn check_head(head: &[u8], expected: Option<Media>) -> Result<Media, String> {
+    let Some(media) = sniff(head) else {
+        return Err("the bytes are not an accepted type (JPEG, PNG, PDF, HEIC, WebP)".into());
+    };
+    if expected != Some(media) {
+        return Err(format!(
+            "the bytes are {}, not the type the job references",
+            media.mime()
+        ));
+    }
+    Ok(media)
+}
+
 /// What [`strip_gps`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stripped {
@@ -136,15 +156,16 @@ fn rewrite_without_gps(exif: &[u8]) -> Result<Option<Vec<u8>>, exif::Error> {
 }
 
 /// A JPEG thumbnail of `image` (longest side [`THUMBNAIL_SIDE`]), or
-/// `None` when it cannot be decoded within the limits.
-pub fn thumbnail(image: &[u8]) -> Option<Vec<u8>> {
+/// `None` when it cannot be decoded within the limits: at most
+/// `max_alloc` bytes of decoder memory (what the finish reserved).
+pub fn thumbnail(image: &[u8], max_alloc: u64) -> Option<Vec<u8>> {
     let mut reader = ImageReader::new(Cursor::new(image))
         .with_guessed_format()
         .ok()?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DECODE_SIDE);
     limits.max_image_height = Some(MAX_DECODE_SIDE);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_alloc = Some(max_alloc);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().ok()?;
     let orientation = decoder.orientation().ok();
@@ -183,10 +204,10 @@ mod tests {
 
     #[test]
     fn thumbnails_keep_the_aspect_within_320() {
-        let thumb = thumbnail(&png(1000, 500)).expect("a thumbnail");
+        let thumb = thumbnail(&png(1000, 500), 64 << 20).expect("a thumbnail");
         let img = image::load_from_memory(&thumb).unwrap();
         assert_eq!((img.width(), img.height()), (320, 160));
         assert_eq!(sniff(&thumb), Some(Media::Jpeg));
-        assert!(thumbnail(b"not an image").is_none());
+        assert!(thumbnail(b"not an image", 64 << 20).is_none());
     }
 }

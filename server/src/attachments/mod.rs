@@ -6,6 +6,7 @@
 //! - [`blobs`]: the object store (filesystem by default, S3 by URL).
 //! - [`store`]: references, uploads and blobs in SQL ([`AttachmentStore`]),
 //!   and the projector that keeps each job's references in step.
+//! - [`finishing`]: how many uploads are checked and stored at once.
 //! - [`media`]: the type from the bytes, EXIF GPS stripping, thumbnails.
 //! - [`ranges`]: `Content-Range` and received ranges.
 //! - [`service`]: the workflow (scope, chunks, final checks, downloads).
@@ -21,6 +22,7 @@
 
 pub mod blobs;
 pub mod console;
+pub mod finishing;
 pub mod lifecycle;
 pub mod media;
 pub mod ranges;

@@ -32,10 +32,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// What the server holds of an upload: the received ranges, and whether
 /// the blob is stored (then the device skips it). 404 for a job the
-/// caller does not see or a hash the job does not reference.
+/// caller does not see or a hash the job does not reference. An upload
+/// whose every byte is staged but not yet checked (its last chunk got 503)
+/// is finished first, with the answers of a last chunk.
 #[utoipa::path(get, path = "/v1/jobs/{id}/attachments/{sha256}/upload", tag = "attachments",
     params(("id" = Uuid, Path), ("sha256" = String, Path, description = "SHA-256 the job references, hex")),
-    responses((status = 200, body = UploadStatus), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = UploadStatus), (status = 404, body = ErrorBody),
+        (status = 415, description = "`media_type`: finishing a fully staged upload refused its type", body = ErrorBody),
+        (status = 422, description = "`hash_mismatch`: finishing a fully staged upload refused its hash", body = ErrorBody),
+        (status = 503, description = "`overloaded`: too many uploads finishing; retry after `Retry-After`", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn upload_status(
     State(state): State<AppState>,
@@ -43,7 +48,7 @@ async fn upload_status(
     Path((id, sha256)): Path<(Uuid, String)>,
 ) -> Result<axum::Json<UploadStatus>, ApiError> {
     let t = service::target(&state, caller.scope(), JobId::from_uuid(id), &sha256).await?;
-    Ok(axum::Json(service::status(&state, &t).await?))
+    Ok(axum::Json(service::query(&state, &t).await?))
 }
 
 /// One chunk of an upload: `Content-Range: bytes START-END/TOTAL` (END
@@ -61,7 +66,8 @@ async fn upload_status(
         (status = 409, description = "The upload was reset meanwhile: start again", body = ErrorBody),
         (status = 413, description = "`too_large`: the file is over the limit or the chunk over 4 MiB", body = ErrorBody),
         (status = 415, description = "`media_type`: not JPEG, PNG, PDF, HEIC or WebP, or not the referenced type", body = ErrorBody),
-        (status = 422, description = "`hash_mismatch`: the whole's SHA-256 differs; staged bytes discarded", body = ErrorBody)),
+        (status = 422, description = "`hash_mismatch`: the whole's SHA-256 differs; staged bytes discarded", body = ErrorBody),
+        (status = 503, description = "`overloaded`: the last chunk is staged but too many uploads are finishing; the next status query or chunk finishes it", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn put_chunk(
     State(state): State<AppState>,

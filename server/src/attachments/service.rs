@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::blobs::{self, BlobError};
+use super::finishing;
 use super::media::{self, Media, Stripped};
 use super::ranges::{self, ChunkRange};
 use super::store::{AttachmentRef, BlobRow};
@@ -147,6 +148,15 @@ pub async fn put_chunk(
     if state.store.blob(sha).await?.is_some() {
         return Ok(UploadStatus::complete(&t.reference));
     }
+    // The file's first bytes say what it is: a renamed executable is
+    // refused now, not after the whole upload (and nothing of it is kept).
+    if range.start == 0 && (body.len() >= media::HEAD_BYTES || range.end == range.total) {
+        let expected = Media::from_mime(&t.reference.media_type);
+        if let Err(why) = media::check_head(&body, expected) {
+            discard(state, t.job, sha).await?;
+            return Err(ApiError::MediaType(why));
+        }
+    }
     // The bytes first, then the row that says they are there.
     let key = blobs::chunk_key(t.job, sha, range.start, range.end);
     state.blobs.put(&key, body).await.map_err(blob_error)?;
@@ -165,6 +175,19 @@ pub async fn put_chunk(
         return Ok(status);
     }
     finish(state, t).await
+}
+
+/// What the server holds of `t`'s upload, finishing it first if every
+/// byte is staged but it is not complete (its last chunk was answered 503
+/// while the server was busy finishing others): the device's next status
+/// query completes it.
+pub async fn query(state: &AppState, t: &Target) -> Result<UploadStatus, ApiError> {
+    let s = status(state, t).await?;
+    let covered: Vec<(u64, u64)> = s.received.iter().map(|r| (r[0], r[1])).collect();
+    match s.size {
+        Some(total) if !s.complete && ranges::covers(&covered, total) => finish(state, t).await,
+        _ => Ok(s),
+    }
 }
 
 fn as_i64(v: u64) -> Result<i64, ApiError> {
@@ -196,6 +219,22 @@ async fn finish(state: &AppState, t: &Target) -> Result<UploadStatus, ApiError> 
         return status(state, t).await;
     };
     let total = usize::try_from(upload.total).map_err(ApiError::internal)?;
+    // A slot and the memory for the whole file, or 503 (the bytes stay
+    // staged: the next request finishes them).
+    let _pass = state
+        .finishing
+        .enter(&state.sync_gate, total as u64)
+        .await?;
+    // Another request may have finished or discarded it while this waited.
+    if state.store.blob(&sha).await?.is_some() {
+        return Ok(UploadStatus::complete(&t.reference));
+    }
+    let Some(upload) = state.store.upload(t.job, &sha).await? else {
+        return status(state, t).await;
+    };
+    if usize::try_from(upload.total).ok() != Some(total) {
+        return reset(state, t).await;
+    }
     let mut whole = BytesMut::with_capacity(total);
     for (start, end) in &upload.chunks {
         let (start, end) = (
@@ -291,20 +330,11 @@ fn process(
     expected: Option<Media>,
     keep_location: bool,
 ) -> Result<Processed, Refused> {
+    let whole_len = whole.len() as u64;
     if hex::encode(Sha256::digest(&whole)) != sha {
         return Err(Refused::Hash);
     }
-    let Some(media) = media::sniff(&whole) else {
-        return Err(Refused::Media(
-            "the bytes are not an accepted type (JPEG, PNG, PDF, HEIC, WebP)".into(),
-        ));
-    };
-    if expected != Some(media) {
-        return Err(Refused::Media(format!(
-            "the bytes are {}, not the type the job references",
-            media.mime()
-        )));
-    }
+    let media = media::check_head(&whole, expected).map_err(Refused::Media)?;
     let (bytes, gps_stripped) = if media == Media::Jpeg && !keep_location {
         match media::strip_gps(whole.clone()) {
             Some((b, s)) => (b, s != Stripped::Nothing),
@@ -317,7 +347,7 @@ fn process(
     };
     let thumbnail = media
         .has_thumbnail()
-        .then(|| media::thumbnail(&bytes))
+        .then(|| media::thumbnail(&bytes, finishing::decode_bytes(whole_len)))
         .flatten();
     Ok(Processed {
         stored_sha256: hex::encode(Sha256::digest(&bytes)),

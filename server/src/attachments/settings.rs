@@ -49,6 +49,11 @@ pub struct AttachmentSettings {
         global = true
     )]
     pub attachment_sweep_secs: u64,
+    /// Uploads checked and stored at once (hash, type, EXIF, thumbnail:
+    /// CPU-bound, holding the whole file); more wait, then get 503.
+    /// Default: half the cores, at least one, so syncs keep the rest.
+    #[arg(long, env = "FIELDSYNC_MAX_FINISHING_UPLOADS", global = true)]
+    pub max_finishing_uploads: Option<usize>,
 }
 
 impl Default for AttachmentSettings {
@@ -59,6 +64,7 @@ impl Default for AttachmentSettings {
             attachment_grace_hours: 24,
             cancelled_attachment_retention_days: 90,
             attachment_sweep_secs: 3600,
+            max_finishing_uploads: None,
         }
     }
 }
@@ -91,6 +97,7 @@ impl fmt::Debug for AttachmentSettings {
                 &self.cancelled_attachment_retention_days,
             )
             .field("attachment_sweep_secs", &self.attachment_sweep_secs)
+            .field("max_finishing_uploads", &self.max_finishing_uploads)
             .finish()
     }
 }

@@ -102,6 +102,23 @@ impl SyncGate {
         Ok(pass)
     }
 
+    /// Waits up to `wait` for `bytes` of the budget, for work beside the
+    /// syncs that shares it (finishing an upload). A request larger than
+    /// the whole budget takes all of it: it then runs alone rather than
+    /// never. `None` if the budget stayed taken.
+    pub async fn reserve_waiting(
+        &self,
+        bytes: u64,
+        wait: std::time::Duration,
+    ) -> Option<OwnedSemaphorePermit> {
+        let kib = bytes.div_ceil(KIB).clamp(1, self.memory_kib.max(1));
+        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+        tokio::time::timeout(wait, self.memory.clone().acquire_many_owned(kib))
+            .await
+            .ok()?
+            .ok()
+    }
+
     /// KiB of the budget not reserved right now (for tests and metrics).
     pub fn memory_free_kib(&self) -> u64 {
         self.memory.available_permits() as u64

@@ -567,8 +567,36 @@ async fn refused_uploads_store_nothing(backend: TestBackend, store: Store) {
         AttachmentKind::Document,
     )
     .await;
-    let res = upload_all(&w.app, &t, job, &exe_hash, &exe, 4096).await;
+    // Refused at its first chunk, not after the whole upload: nothing of
+    // it staged, and a chunk sent after it does not make it an upload.
+    let res = put_chunk(&w.app, &t, job, &exe_hash, &exe, (0, 4096), exe.len()).await;
     assert_error(res, 415, "media_type").await;
+    assert_eq!(keys(&w, "staging").await, Vec::<String>::new());
+    let body: Value = status(&w.app, &t, job, &exe_hash)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({"sha256": exe_hash, "size": null, "received": [], "complete": false})
+    );
+    // A later chunk carries no signature and is staged; when the first
+    // chunk comes, it is refused and the staged one discarded with it.
+    let res = put_chunk(
+        &w.app,
+        &t,
+        job,
+        &exe_hash,
+        &exe,
+        (4096, exe.len()),
+        exe.len(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = put_chunk(&w.app, &t, job, &exe_hash, &exe, (0, 4096), exe.len()).await;
+    assert_error(res, 415, "media_type").await;
+    assert_eq!(keys(&w, "staging").await, Vec::<String>::new());
     let body: Value = status(&w.app, &t, job, &exe_hash)
         .await
         .json()
@@ -1153,4 +1181,231 @@ async fn an_upload_resumes_on_another_server_process_sharing_s3() {
         assert!(!has_gps(&stored));
         assert_eq!(image::load_from_memory(&stored).unwrap().width(), 700);
     }
+}
+
+/// Finishing an upload holds the whole file: a few finish at once (slots,
+/// memory from the sync gate's budget) and the rest wait, or get 503 with
+/// `Retry-After` once the wait is over, never a 500. A 503'd upload loses
+/// nothing: its bytes stay staged, and the next status query finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_finishing_beyond_the_bound_wait_or_get_503_and_lose_nothing() {
+    use fieldsync_server::attachments::finishing::Finishing;
+    let s3 = None;
+    let app = crate::helpers::spawn_app_with_state(
+        TestBackend::Sqlite,
+        &[],
+        |_| {},
+        |state| {
+            state.finishing =
+                std::sync::Arc::new(Finishing::new(1, std::time::Duration::from_millis(1500)))
+        },
+    )
+    .await;
+    let office = office(&app).await.dispatcher;
+    let w = World { app, s3, office };
+    let (mut dev, job) = technician(&w, "tech", 1).await;
+    let t = dev.token.clone();
+    // Six different PNGs, all but their last 100 bytes sent.
+    let mut files = Vec::new();
+    for i in 0..6u8 {
+        let mut png = Cursor::new(Vec::new());
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([i, x as u8, y as u8]))
+            .write_to(&mut png, image::ImageFormat::Png)
+            .unwrap();
+        let png = png.into_inner();
+        let hash = sha(&png);
+        attach(
+            &w.app,
+            &mut dev,
+            job,
+            &hash,
+            png.len() as u64,
+            "image/png",
+            AttachmentKind::Before,
+        )
+        .await;
+        let cut = png.len() - 100;
+        let res = put_chunk(&w.app, &t, job, &hash, &png, (0, cut), png.len()).await;
+        assert_eq!(res.status(), 200);
+        files.push((png, hash));
+    }
+    let last = |(png, hash): &(Vec<u8>, String)| {
+        let (app, t, png, hash) = (&w.app, &t, png.clone(), hash.clone());
+        async move {
+            put_chunk(
+                app,
+                t,
+                job,
+                &hash,
+                &png,
+                (png.len() - 100, png.len()),
+                png.len(),
+            )
+            .await
+        }
+    };
+    let last_chunks = |three: &[(Vec<u8>, String)]| {
+        let (a, b, c) = (last(&three[0]), last(&three[1]), last(&three[2]));
+        async move {
+            let (a, b, c) = tokio::join!(a, b, c);
+            [a, b, c]
+        }
+    };
+
+    // The one slot is taken (as by a long finish): three last chunks wait
+    // out the wait, then 503 with Retry-After; every byte stays staged.
+    let held = w.app.finishing.enter(&w.app.sync_gate, 1).await.unwrap();
+    for res in last_chunks(&files[..3]).await {
+        assert!(res.headers().contains_key("retry-after"), "{res:?}");
+        assert_error(res, 503, "overloaded").await;
+    }
+    for (_, hash) in &files[..3] {
+        let staged = keys(&w, &format!("staging/{job}/{hash}")).await;
+        assert_eq!(staged.len(), 2, "both chunks kept: {staged:?}");
+    }
+    // A status query tries to finish it too: the same 503 while the slot
+    // is taken.
+    let res = status(&w.app, &t, job, &files[0].1).await;
+    assert!(res.headers().contains_key("retry-after"), "{res:?}");
+    assert_error(res, 503, "overloaded").await;
+    drop(held);
+    // The next status query finishes each one.
+    for (png, hash) in &files[..3] {
+        let res = status(&w.app, &t, job, hash).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["complete"], true, "{body}");
+        let got = fetch(
+            &w.app,
+            &w.office,
+            &format!("/v1/jobs/{job}/attachments/{hash}"),
+        )
+        .await;
+        assert_eq!(got.bytes().await.unwrap().as_ref(), png.as_slice());
+    }
+
+    // Three at once with the slot free: they take turns (one at a time)
+    // and all complete.
+    for res in last_chunks(&files[3..]).await {
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["complete"], true, "{body}");
+    }
+    assert_eq!(w.app.finishing.peak(), 1);
+    assert_eq!(keys(&w, "staging").await, Vec::<String>::new());
+    let view: Value = get_job(&w.app, &w.office, job).await.json().await.unwrap();
+    let listed = view["attachments"].as_array().unwrap();
+    assert_eq!(listed.len(), 6);
+    assert!(listed.iter().all(|a| a["uploaded"] == true), "{view}");
+}
+
+/// The mobile library against the real server: what the server refused is
+/// surfaced per attachment and sent again on request; a blob the server
+/// holds stays on the phone while its job is open and goes once the job is
+/// closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_prunes_what_the_server_holds_and_retries_refused_uploads() {
+    use fieldsync_ffi::FieldsyncClient;
+    let app = crate::helpers::spawn_app(TestBackend::Sqlite).await;
+    let office = office(&app).await.dispatcher;
+    let tech = app.user("phone-tech", Role::Technician).await;
+    let job = job_id(&create_job(&app, &office, &new_job("Ana Lima", Some(tech))).await);
+    let files = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let photo = photo_with_gps(400, 300);
+    let mut png = Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(16, 16, image::Rgb([9, 9, 9]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let png = png.into_inner();
+    std::fs::write(files.path().join("photo.jpg"), &photo).unwrap();
+    // A PNG the app labels a JPEG: the server refuses it (415).
+    std::fs::write(files.path().join("mislabelled.jpg"), &png).unwrap();
+    let phone = FieldsyncClient::open(store.path().to_str().unwrap().into()).unwrap();
+    let on_phone = |f: Box<dyn FnOnce(&FieldsyncClient) + Send>| {
+        let phone = phone.clone();
+        tokio::task::spawn_blocking(move || f(&phone))
+    };
+    let (base, job_s) = (app.url(""), job.to_string());
+    let dir = files.path().to_owned();
+    let blob_of = |bytes: &[u8]| store.path().join("blobs").join(sha(bytes));
+    on_phone(Box::new(move |p| {
+        p.login(
+            base,
+            "phone-tech".into(),
+            crate::helpers::PASSWORD.into(),
+            "phone".into(),
+        )
+        .unwrap();
+        p.sync().unwrap();
+        p.start_travel(job_s.clone()).unwrap();
+        p.arrive(job_s.clone()).unwrap();
+        for (file, kind) in [("photo.jpg", "before"), ("mislabelled.jpg", "document")] {
+            p.attach_file(
+                job_s.clone(),
+                dir.join(file).to_str().unwrap().into(),
+                kind.into(),
+                String::new(),
+                "image/jpeg".into(),
+            )
+            .unwrap();
+        }
+        p.sync().unwrap();
+        let report = p.upload_attachments().unwrap();
+        assert_eq!((report.completed, report.refused), (1, 1), "{report:?}");
+        // The job is open: the uploaded photo stays for offline viewing.
+        assert_eq!(report.pruned, 0, "{report:?}");
+        let uploads = p.job_uploads(job_s.clone()).unwrap();
+        assert!(!uploads.all_uploaded, "{uploads:?}");
+        let refused: Vec<_> = uploads
+            .attachments
+            .iter()
+            .filter_map(|a| a.refused.clone())
+            .collect();
+        assert_eq!(refused, vec!["media_type".to_owned()]);
+
+        // Retried on request: sent again, refused again.
+        assert_eq!(p.retry_refused_uploads(job_s.clone()).unwrap(), 1);
+        assert!(
+            p.job_uploads(job_s.clone())
+                .unwrap()
+                .attachments
+                .iter()
+                .all(|a| a.refused.is_none())
+        );
+        let again = p.upload_attachments().unwrap();
+        assert_eq!((again.completed, again.refused), (0, 1), "{again:?}");
+    }))
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(blob_of(&photo)).unwrap(), photo);
+    assert_eq!(std::fs::read(blob_of(&png)).unwrap(), png);
+
+    // The job closes: the photo the server holds leaves the phone; the
+    // refused file stays (not on the server).
+    let job_s = job.to_string();
+    on_phone(Box::new(move |p| {
+        p.unable_to_complete(job_s.clone(), "No access to the boiler room".into())
+            .unwrap();
+        // The sync that carries the closing prunes (so would the next
+        // upload call): the upload marks stay while the job is held.
+        p.sync().unwrap();
+        let uploads = p.job_uploads(job_s).unwrap();
+        assert_eq!(uploads.attachments.iter().filter(|a| a.uploaded).count(), 1);
+        let report = p.upload_attachments().unwrap();
+        assert_eq!((report.completed, report.remaining), (0, 0), "{report:?}");
+    }))
+    .await
+    .unwrap();
+    assert!(!blob_of(&photo).exists(), "pruned once the job closed");
+    assert_eq!(std::fs::read(blob_of(&png)).unwrap(), png);
+    let view: Value = get_job(&app, &office, job).await.json().await.unwrap();
+    let uploaded: Vec<_> = view["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["uploaded"] == true)
+        .map(|a| a["sha256"].clone())
+        .collect();
+    assert_eq!(uploaded, vec![json!(sha(&photo))]);
 }

@@ -51,6 +51,10 @@ pub struct TestApp {
     pub store: Arc<dyn AppStore>,
     /// The app's blob store (attachments).
     pub blobs: BlobStore,
+    /// The app's bound on uploads finishing at once, and the sync gate
+    /// whose memory budget they share (tests hold them to fill them).
+    pub finishing: Arc<fieldsync_server::attachments::finishing::Finishing>,
+    pub sync_gate: Arc<fieldsync_server::sync::gate::SyncGate>,
     pub db: TestDatabase,
     /// The server's clock: tests move it forward (recalls' overdue dates;
     /// not every binary that includes this file reads it).
@@ -83,6 +87,16 @@ pub async fn spawn_app_on(
     s3_options: &[(&str, &str)],
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    spawn_app_with_state(backend, s3_options, adjust, |_| {}).await
+}
+
+/// [`spawn_app_on`], with the built state adjusted before it serves.
+pub async fn spawn_app_with_state(
+    backend: TestBackend,
+    s3_options: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Settings),
+    adjust_state: impl FnOnce(&mut AppState),
+) -> TestApp {
     let db = TestDatabase::new(backend).await;
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -98,12 +112,14 @@ pub async fn spawn_app_on(
         s3_options,
     )
     .expect("open the blob store");
-    let state = AppState::with_parts(settings, store, blobs)
+    let mut state = AppState::with_parts(settings, store, blobs)
         .await
         .expect("build app state");
+    adjust_state(&mut state);
     let store = state.store.clone();
     let blobs = state.blobs.clone();
     let clock = state.clock.clone();
+    let (finishing, sync_gate) = (state.finishing.clone(), state.sync_gate.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
@@ -119,6 +135,8 @@ pub async fn spawn_app_on(
         client: reqwest::Client::new(),
         store,
         blobs,
+        finishing,
+        sync_gate,
         db,
         clock,
         shutdown: Some(tx),

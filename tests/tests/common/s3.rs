@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// Polls happen every 100 ms; this many make the longest wait (30 s).
 const MAX_POLLS: usize = 300;
+/// Ports tried before giving up.
+const ATTEMPTS: usize = 5;
 
 pub struct S3Server {
     pub endpoint: String,
@@ -19,6 +21,21 @@ pub struct S3Server {
 impl S3Server {
     /// Starts moto and creates the bucket `fieldsync-test`.
     pub async fn start() -> Self {
+        let mut last = String::new();
+        for _ in 0..ATTEMPTS {
+            match Self::try_start().await {
+                Ok(server) => return server,
+                Err(e) => last = e,
+            }
+        }
+        panic!("{last}: run scripts/install-test-tools (PyPI moto[server])");
+    }
+
+    /// One start on a free port. The port is free when picked but may be
+    /// taken before moto binds it (tests run in parallel): then moto exits,
+    /// or another server answers the bucket request, and the caller tries
+    /// another port.
+    async fn try_start() -> Result<Self, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -46,21 +63,29 @@ impl S3Server {
         let client = reqwest::Client::new();
         for _ in 0..MAX_POLLS {
             if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "moto's server exited ({status}): run scripts/install-test-tools \
-                     (PyPI moto[server])"
-                );
+                return Err(format!("moto's server exited ({status}) on port {port}"));
             }
             // moto takes unsigned requests: the bucket is made with a plain PUT.
             let url = format!("{}/{}", server.endpoint, server.bucket);
-            if let Ok(res) = client.put(&url).send().await {
-                assert!(res.status().is_success(), "create bucket: {}", res.status());
-                return server;
+            match client.put(&url).send().await {
+                Ok(res) if res.status().is_success() => return Ok(server),
+                Ok(res) => {
+                    // Not moto (yet): keep polling until moto answers or exits.
+                    let answer = res.status();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if server.child.try_wait().unwrap().is_some() {
+                        server.stop();
+                        return Err(format!("port {port} was taken ({answer} to create bucket)"));
+                    }
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         server.stop();
-        panic!("moto's server did not answer on {}", server.endpoint);
+        Err(format!(
+            "moto's server did not answer on {}",
+            server.endpoint
+        ))
     }
 
     /// The `--blob-url` of this server's bucket under `prefix`.

@@ -1,0 +1,168 @@
+//! How many uploads are finished at once, and with how much memory.
+//!
+//! Finishing an upload holds the whole file twice (as assembled, and as
+//! stored after EXIF stripping) and, for an image, its decoded pixels for
+//! the thumbnail. Each finish reserves that from the sync gate's memory
+//! budget (one pool: syncs and finishing uploads together stay within
+//! it) and takes one of a few slots, half the cores, so the CPU-bound
+//! checks never take every core from the syncs (blobs must not block
+//! sync). A finish that cannot start within [`FINISH_WAIT`] is answered
+//! 503 with `Retry-After`; its bytes stay staged, and the next request for
+//! the upload (the status query, or any chunk) finishes it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ApiError;
+use crate::sync::gate::SyncGate;
+
+/// How long a finish waits for a slot and its memory before 503.
+pub const FINISH_WAIT: Duration = Duration::from_secs(10);
+
+/// The decoder may use at most this much for a thumbnail (pixels).
+pub const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+/// At least this much is kept for decoding small files (a PNG signature
+/// compresses its pixels 50-100 times).
+const MIN_DECODE_BYTES: u64 = 8 * 1024 * 1024;
+/// Decoded pixels per byte of a file, estimated high: JPEG photos expand
+/// 10-20 times into RGB.
+const DECODE_FACTOR: u64 = 24;
+
+/// The decoder memory a finish of a `total`-byte file reserves (and the
+/// thumbnail's decoder is limited to).
+pub fn decode_bytes(total: u64) -> u64 {
+    total
+        .saturating_mul(DECODE_FACTOR)
+        .clamp(MIN_DECODE_BYTES, MAX_DECODE_BYTES)
+}
+
+/// What finishing a `total`-byte upload reserves: the file twice and its
+/// decoded pixels.
+pub fn finish_bytes(total: u64) -> u64 {
+    total.saturating_mul(2).saturating_add(decode_bytes(total))
+}
+
+/// The slots of one server process.
+#[derive(Debug)]
+pub struct Finishing {
+    slots: Arc<Semaphore>,
+    wait: Duration,
+    running: Arc<AtomicUsize>,
+    peak: AtomicUsize,
+}
+
+/// One finish admitted: its slot and memory, released when dropped.
+#[derive(Debug)]
+pub struct FinishPass {
+    _slot: OwnedSemaphorePermit,
+    _memory: OwnedSemaphorePermit,
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for FinishPass {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Finishing {
+    /// At most `slots` finishes at once, each waiting at most `wait`.
+    pub fn new(slots: usize, wait: Duration) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            wait,
+            running: Arc::new(AtomicUsize::new(0)),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// `slots` (`--max-finishing-uploads`), else half the cores (at least
+    /// one), waiting [`FINISH_WAIT`].
+    pub fn from_settings(slots: Option<usize>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(slots.unwrap_or(cores / 2), FINISH_WAIT)
+    }
+
+    /// Admits one finish of a `total`-byte upload, waiting for a slot and
+    /// then its memory; 503 `overloaded` (with `Retry-After`) if they do
+    /// not come within the wait.
+    pub async fn enter(&self, gate: &SyncGate, total: u64) -> Result<FinishPass, ApiError> {
+        let started = tokio::time::Instant::now();
+        let slot = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Overloaded)?
+            .map_err(|_| ApiError::Overloaded)?;
+        let left = self.wait.saturating_sub(started.elapsed());
+        let memory = gate
+            .reserve_waiting(finish_bytes(total), left)
+            .await
+            .ok_or(ApiError::Overloaded)?;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        Ok(FinishPass {
+            _slot: slot,
+            _memory: memory,
+            running: self.running.clone(),
+        })
+    }
+
+    /// The most finishes that ran at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn finishes_beyond_the_slots_wait_and_then_get_503() {
+        let gate = SyncGate::new(4, 1 << 30);
+        let finishing = Finishing::new(2, Duration::from_millis(200));
+        let a = finishing.enter(&gate, 1000).await.unwrap();
+        let _b = finishing.enter(&gate, 1000).await.unwrap();
+        // The third waits for a slot, and gets one when a finish ends.
+        let third = finishing.enter(&gate, 1000);
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(a);
+        };
+        let (third, ()) = tokio::join!(third, release);
+        let _c = third.unwrap();
+        // No slot frees within the wait: 503 with Retry-After.
+        let e = finishing.enter(&gate, 1000).await.unwrap_err();
+        assert!(matches!(e, ApiError::Overloaded), "{e:?}");
+        assert!(e.retry_after().is_some());
+        assert_eq!(finishing.peak(), 2);
+    }
+
+    #[tokio::test]
+    async fn finishes_reserve_from_the_sync_budget_and_give_it_back() {
+        // The file twice and 24 times its size for the decoder, within
+        // 8 MiB..256 MiB.
+        assert_eq!(finish_bytes(4_000_000), 8_000_000 + 96_000_000);
+        assert_eq!(decode_bytes(10_000), MIN_DECODE_BYTES);
+        assert_eq!(decode_bytes(25 << 20), MAX_DECODE_BYTES);
+        // 64 MiB budget: 48 MiB for work.
+        let gate = SyncGate::new(4, 64 << 20);
+        let finishing = Finishing::new(4, Duration::from_millis(100));
+        let free = gate.memory_free_kib();
+        // Larger than the whole budget: it runs alone, holding all of it.
+        let big = finishing.enter(&gate, 25 << 20).await.unwrap();
+        assert_eq!(gate.memory_free_kib(), 0);
+        let e = finishing.enter(&gate, 100_000).await.unwrap_err();
+        assert!(matches!(e, ApiError::Overloaded), "{e:?}");
+        drop(big);
+        assert_eq!(gate.memory_free_kib(), free);
+        // Small ones share it: two of 100 kB reserve 2 x (0.2 MB + 8 MiB).
+        let _x = finishing.enter(&gate, 100_000).await.unwrap();
+        let _y = finishing.enter(&gate, 100_000).await.unwrap();
+        let each = finish_bytes(100_000).div_ceil(1024);
+        assert_eq!(gate.memory_free_kib(), free - 2 * each);
+        assert_eq!(finishing.peak(), 2);
+    }
+}
