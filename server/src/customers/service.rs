@@ -623,6 +623,7 @@ pub async fn asset_view(
         .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
         .await?;
     let parts_fitted = state.store.fitted_parts(asset.id).await?;
+    let asset_id = asset.id;
     let warranty_extensions = state.store.warranty_extensions(asset.id).await?;
     let open: Vec<Visit> = visits
         .iter()
@@ -639,6 +640,7 @@ pub async fn asset_view(
         site,
         contacts,
         history: AssetHistory {
+            recalls: crate::recalls::service::of_asset(state, asset_id).await?,
             visits,
             parts_fitted,
             warranty_extensions,

@@ -201,6 +201,60 @@ pub(crate) async fn refresh_snapshot(
     Ok(wrote)
 }
 
+/// Marks a job as one for a recall campaign: one office change by `who`
+/// writing the job's `recall`, validated and projected like any edit. With
+/// `create`, a job that does not exist yet is created from that spec first
+/// (the campaign opens a job per affected asset with no open one). A job
+/// already flagged for this recall, or closed, gets no change. Whether it
+/// wrote is answered.
+pub(crate) async fn flag_recall(
+    state: &AppState,
+    id: JobId,
+    who: Principal,
+    create: Option<(&fieldsync_core::JobSpec, &fieldsync_core::job::Registry)>,
+    notice: &fieldsync_core::job::RecallNotice,
+) -> Result<bool, ApiError> {
+    let actor = office_actor(who.user);
+    let mut wrote = false;
+    write_job(state, id, |doc, _, now| {
+        wrote = false;
+        let created = doc.get_heads().is_empty();
+        if created {
+            let Some((spec, registry)) = create else {
+                return Err(ApiError::NotFound);
+            };
+            let job = JobDoc::create_from(spec, registry, actor.clone(), who, timestamp(now))
+                .map_err(action_error)?;
+            *doc = job.into_doc();
+        }
+        let before = if created { Vec::new() } else { doc.get_heads() };
+        let current = read_job(doc, None).map_err(ApiError::internal)?;
+        if current.status.is_final() || current.recall.as_ref() == Some(notice) {
+            wrote = created;
+            return Ok(Edit {
+                changes: doc.get_changes(&before),
+                job: None,
+            });
+        }
+        let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
+        let result = job.apply_all(
+            &[JobAction::FlagRecall(notice.clone())],
+            who,
+            timestamp(now),
+            Some(&current),
+        );
+        *doc = job.into_doc();
+        let merged = result.map_err(action_error)?;
+        wrote = true;
+        Ok(Edit {
+            changes: doc.get_changes(&before),
+            job: Some(merged),
+        })
+    })
+    .await?;
+    Ok(wrote)
+}
+
 fn view(projected: Projected, version: i64) -> JobView {
     JobView {
         job: Arc::unwrap_or_clone(projected.job),

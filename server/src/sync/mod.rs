@@ -155,7 +155,11 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
-    let context = schema::context(&caller, &scope);
+    let mut context = schema::context(&caller, &scope);
+    if caller.role.is_field() {
+        // A part line may not fit a serial under recall (quarantined).
+        context = context.with_recalled(crate::recalls::service::recalled(&state).await?);
+    }
 
     let mut held = BTreeMap::new();
     // The version each document was loaded at: the base of its commit.
