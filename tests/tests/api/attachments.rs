@@ -1050,11 +1050,7 @@ async fn the_console_job_page_shows_thumbnails_in_chromium() {
 /// Logs in on the console (waiting for the login's answer: see
 /// [`crate::webdriver::Browser::console_login`]).
 async fn console_login(b: &crate::webdriver::Browser, app: &TestApp, user: &str) {
-<<<<<<< HEAD
     b.console_login(&app.url(""), user, crate::helpers::PASSWORD)
-=======
-    b.console_login(&app.url("/console/login"), user, crate::helpers::PASSWORD)
->>>>>>> recalls
         .await;
 }
 

@@ -230,39 +230,6 @@ impl Browser {
         png.len()
     }
 
-    /// Logs in on the console's login page at `login_url` and waits until
-    /// the login has answered (a `goto` issued while the form posts cancels
-    /// it and lands on the login page again).
-    pub async fn console_login(&self, login_url: &str, user: &str, password: &str) {
-        self.goto(login_url).await;
-        self.type_into("#username", user).await;
-        self.type_into("#password", password).await;
-        self.click("#login").await;
-        let mut path = Value::Null;
-        for _ in 0..100 {
-            // A script run while the page is unloading may fail: not yet.
-            if let Ok(p) = self
-                .try_cmd(
-                    "POST",
-                    "/execute/sync",
-                    json!({"script": "return location.pathname;", "args": []}),
-                )
-                .await
-            {
-                path = p;
-                if path != json!("/console/login") {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_ne!(
-            path,
-            json!("/console/login"),
-            "{user} is still on the login page"
-        );
-    }
-
     pub async fn quit(self) {
         self.cmd("DELETE", "", json!({})).await;
     }

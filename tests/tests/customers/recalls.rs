@@ -45,7 +45,7 @@ async fn the_campaign_page_shows_pending_and_overdue_commitments_in_a_browser() 
 
     let b = Browser::start(LAPTOP).await;
     b.console_login(
-        &w.app.url("/console/login"),
+        &w.app.url(""),
         "admin",
         crate::helpers::PASSWORD,
     )
@@ -97,7 +97,7 @@ async fn the_campaign_page_shows_pending_and_overdue_commitments_in_a_browser() 
     // A technician's console session is refused the page.
     let b = Browser::start(LAPTOP).await;
     b.console_login(
-        &w.app.url("/console/login"),
+        &w.app.url(""),
         "tech",
         crate::helpers::PASSWORD,
     )
