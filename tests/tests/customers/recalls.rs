@@ -44,12 +44,8 @@ async fn the_campaign_page_shows_pending_and_overdue_commitments_in_a_browser() 
     temporary_replacement(&mut tech, &w.app, w.d.van, w.flagged, due).await;
 
     let b = Browser::start(LAPTOP).await;
-    b.console_login(
-        &w.app.url(""),
-        "admin",
-        crate::helpers::PASSWORD,
-    )
-    .await;
+    b.console_login(&w.app.url(""), "admin", crate::helpers::PASSWORD)
+        .await;
     // The campaign list links the campaign's page.
     b.goto(&w.app.url("/console/recalls")).await;
     b.click("table.campaigns a").await;
@@ -96,12 +92,8 @@ async fn the_campaign_page_shows_pending_and_overdue_commitments_in_a_browser() 
 
     // A technician's console session is refused the page.
     let b = Browser::start(LAPTOP).await;
-    b.console_login(
-        &w.app.url(""),
-        "tech",
-        crate::helpers::PASSWORD,
-    )
-    .await;
+    b.console_login(&w.app.url(""), "tech", crate::helpers::PASSWORD)
+        .await;
     b.goto(&page).await;
     let body = b.text("body").await;
     assert!(body.contains("may not manage customers"), "{body}");
