@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use fieldsync_core::job::DetailsEdit;
 use fieldsync_core::job::{Asset as JobAsset, Customer as JobCustomer, Registry, Site as JobSite};
 use fieldsync_core::pricebook::PriceBook;
-use fieldsync_core::{Email, Job, LocationId, Principal, Sku, UserId};
+use fieldsync_core::{Email, Job, LocationId, Sku, UserId};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
