@@ -802,16 +802,51 @@ async fn refresh_open_jobs(
         .store
         .visits(VisitsOf::Customer(customer), true, REFRESH_LIMIT)
         .await?;
-    if open.is_empty() {
-        return Ok(());
+    let refreshed = refresh_visits(state, caller.principal(), open).await?;
+    if refreshed > 0 {
+        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
     }
-    let record = state.store.customer(customer).await?;
-    let contact = state.store.contacts(customer).await?.into_iter().next();
-    let who = caller.principal();
+    Ok(())
+}
+
+/// [`refresh_open_jobs`] for the open jobs made from one asset (after its
+/// warranty was extended by another job's commit): each is rebuilt from
+/// the registry as it now is, so running it again completes a run that
+/// failed part way. How many jobs got a change is answered.
+pub(crate) async fn refresh_open_jobs_of_asset(
+    state: &AppState,
+    who: Principal,
+    asset: Uuid,
+) -> Result<usize, ApiError> {
+    let open = state
+        .store
+        .visits(VisitsOf::Asset(asset), true, REFRESH_LIMIT)
+        .await?;
+    refresh_visits(state, who, open).await
+}
+
+/// Brings each of `open`'s snapshots up to its registry records, as an
+/// office change by `who`; answers how many got a change.
+async fn refresh_visits(
+    state: &AppState,
+    who: Principal,
+    open: Vec<Visit>,
+) -> Result<usize, ApiError> {
+    // A customer's record and first contact, read once per customer.
+    let mut customers: HashMap<Uuid, (Customer, Option<Contact>)> = HashMap::new();
     let mut refreshed = 0;
     for visit in open {
         let id = fieldsync_core::JobId::from_uuid(visit.job_id);
         let linked = state.store.job_registry(id).await?;
+        let Some(customer) = linked.customer else {
+            continue;
+        };
+        if let std::collections::hash_map::Entry::Vacant(e) = customers.entry(customer) {
+            let record = state.store.customer(customer).await?;
+            let contact = state.store.contacts(customer).await?.into_iter().next();
+            e.insert((record, contact));
+        }
+        let (record, contact) = &customers[&customer];
         let site = match linked.site {
             Some(s) => Some(state.store.site(s).await?),
             None => None,
@@ -825,8 +860,5 @@ async fn refresh_open_jobs(
             refreshed += 1;
         }
     }
-    if refreshed > 0 {
-        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
-    }
-    Ok(())
+    Ok(refreshed)
 }

@@ -133,7 +133,7 @@ pub(crate) async fn act(
 ) -> Result<JobView, ApiError> {
     // The user's own actor, so a conflict's values name the dispatcher.
     let actor = office_actor(who.user);
-    write_job(state, id, |doc, current, now| {
+    let view = write_job(state, id, |doc, current, now| {
         if doc.get_heads().is_empty() {
             return Err(ApiError::NotFound);
         }
@@ -147,7 +147,11 @@ pub(crate) async fn act(
             job: Some(merged),
         })
     })
-    .await
+    .await?;
+    // An office edit that completes a job with a sale (or edits such a job
+    // again) brings the asset's other open jobs along, after the commit.
+    crate::customers::warranty::refresh_after_commits(state, [&view.job]).await;
+    Ok(view)
 }
 
 /// Brings an open job's customer, site and asset snapshots up to the
