@@ -6,6 +6,7 @@
 //! extensions sold on jobs and applied to assets (`warranty.rs`). See
 //! docs/customers.md.
 
+pub mod console;
 pub mod model;
 pub mod routes;
 pub mod service;

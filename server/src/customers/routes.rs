@@ -49,7 +49,9 @@ async fn search_customers(
     q: Rejected<Query<SearchQuery>>,
 ) -> Result<axum::Json<CustomerList>, ApiError> {
     let q = query(q)?;
-    Ok(axum::Json(service::search(&state, &caller, q).await?))
+    Ok(axum::Json(
+        service::search(&state, caller.principal(), q).await?,
+    ))
 }
 
 /// Creates a customer account served by one of the caller's depots.
@@ -79,7 +81,7 @@ async fn get_customer(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<CustomerView>, ApiError> {
     Ok(axum::Json(
-        service::customer_view(&state, &caller, id).await?,
+        service::customer_view(&state, caller.principal(), id).await?,
     ))
 }
 
@@ -219,6 +221,6 @@ async fn get_asset(
 ) -> Result<axum::Json<AssetView>, ApiError> {
     let q = query(q)?;
     Ok(axum::Json(
-        service::asset_view(&state, &caller, &serial, q).await?,
+        service::asset_view(&state, caller.principal(), &serial, q).await?,
     ))
 }

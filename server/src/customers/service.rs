@@ -20,7 +20,7 @@ use super::store::{DepotStock, VisitsOf};
 use super::views::*;
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::authz::{CustomerScope, Permission};
+use crate::authz::{self, CustomerScope, Permission, Principal, Scope};
 use crate::documents;
 use crate::error::ApiError;
 use crate::inventory::LocationKind;
@@ -82,10 +82,12 @@ fn phone(text: Option<&str>) -> Result<Option<String>, ApiError> {
     Ok(p)
 }
 
-/// The caller's customer scope, after the permission check.
-pub async fn scope(state: &AppState, caller: &AuthUser) -> Result<CustomerScope, ApiError> {
-    caller.require(Permission::ViewCustomers)?;
-    Ok(caller.scope().customers(state.store.as_ref()).await?)
+/// The caller's customer scope, after the permission check. Reads take a
+/// [`Principal`] so the console (a session, not a bearer token) asks the
+/// same rules as the API.
+pub async fn scope(state: &AppState, caller: Principal) -> Result<CustomerScope, ApiError> {
+    authz::require(caller, Permission::ViewCustomers)?;
+    Ok(Scope::of(caller).customers(state.store.as_ref()).await?)
 }
 
 /// The caller's scope for a change (`ManageCustomers` first).
@@ -134,7 +136,7 @@ async fn visible_customer(
 
 pub async fn search(
     state: &AppState,
-    caller: &AuthUser,
+    caller: Principal,
     q: SearchQuery,
 ) -> Result<CustomerList, ApiError> {
     let scope = scope(state, caller).await?;
@@ -147,6 +149,20 @@ pub async fn search(
         .search_customers(query, &scope, q.limit.unwrap_or(50))
         .await?;
     Ok(CustomerList { customers })
+}
+
+/// The assets in the caller's scope whose serial is `serial` (any case):
+/// the console's search leads to them as well as to their customers.
+pub async fn assets_with_serial(
+    state: &AppState,
+    caller: Principal,
+    serial: &str,
+) -> Result<Vec<Asset>, ApiError> {
+    let scope = scope(state, caller).await?;
+    if serial.chars().count() > MAX_CODE {
+        return Ok(Vec::new());
+    }
+    Ok(state.store.assets_by_serial(serial, None, &scope).await?)
 }
 
 pub async fn create_customer(
@@ -418,14 +434,14 @@ const REFRESH_LIMIT: u32 = 1000;
 /// and the depot stock already looked up.
 struct Answering<'a> {
     state: &'a AppState,
-    caller: &'a AuthUser,
+    caller: Principal,
     today: Date,
     book: Option<std::sync::Arc<PriceBook>>,
     stock: HashMap<(LocationId, Sku), DepotStock>,
 }
 
 impl<'a> Answering<'a> {
-    async fn new(state: &'a AppState, caller: &'a AuthUser) -> Result<Self, ApiError> {
+    async fn new(state: &'a AppState, caller: Principal) -> Result<Self, ApiError> {
         let book = documents::price_book(state.store.as_ref(), &state.docs)
             .await
             .map_err(ApiError::internal)?;
@@ -440,7 +456,7 @@ impl<'a> Answering<'a> {
 
     /// Open jobs the caller may see (a technician: their own).
     fn visible(&self, visits: Vec<Visit>) -> Vec<Visit> {
-        let scope = self.caller.scope();
+        let scope = Scope::of(self.caller);
         visits
             .into_iter()
             .filter(|v| scope.sees_job(v.technician_id.map(UserId::from_uuid)))
@@ -528,7 +544,7 @@ impl<'a> Answering<'a> {
 /// `GET /v1/customers/{id}`.
 pub async fn customer_view(
     state: &AppState,
-    caller: &AuthUser,
+    caller: Principal,
     id: Uuid,
 ) -> Result<CustomerView, ApiError> {
     let scope = scope(state, caller).await?;
@@ -563,7 +579,7 @@ pub async fn customer_view(
 /// `GET /v1/assets/{serial}`.
 pub async fn asset_view(
     state: &AppState,
-    caller: &AuthUser,
+    caller: Principal,
     serial: &str,
     q: AssetQuery,
 ) -> Result<AssetView, ApiError> {
@@ -607,6 +623,7 @@ pub async fn asset_view(
         .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
         .await?;
     let parts_fitted = state.store.fitted_parts(asset.id).await?;
+    let asset_id = asset.id;
     let warranty_extensions = state.store.warranty_extensions(asset.id).await?;
     let open: Vec<Visit> = visits
         .iter()
@@ -623,6 +640,7 @@ pub async fn asset_view(
         site,
         contacts,
         history: AssetHistory {
+            recalls: crate::recalls::service::of_asset(state, asset_id).await?,
             visits,
             parts_fitted,
             warranty_extensions,
@@ -784,16 +802,51 @@ async fn refresh_open_jobs(
         .store
         .visits(VisitsOf::Customer(customer), true, REFRESH_LIMIT)
         .await?;
-    if open.is_empty() {
-        return Ok(());
+    let refreshed = refresh_visits(state, caller.principal(), open).await?;
+    if refreshed > 0 {
+        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
     }
-    let record = state.store.customer(customer).await?;
-    let contact = state.store.contacts(customer).await?.into_iter().next();
-    let who = caller.principal();
+    Ok(())
+}
+
+/// [`refresh_open_jobs`] for the open jobs made from one asset (after its
+/// warranty was extended by another job's commit): each is rebuilt from
+/// the registry as it now is, so running it again completes a run that
+/// failed part way. How many jobs got a change is answered.
+pub(crate) async fn refresh_open_jobs_of_asset(
+    state: &AppState,
+    who: Principal,
+    asset: Uuid,
+) -> Result<usize, ApiError> {
+    let open = state
+        .store
+        .visits(VisitsOf::Asset(asset), true, REFRESH_LIMIT)
+        .await?;
+    refresh_visits(state, who, open).await
+}
+
+/// Brings each of `open`'s snapshots up to its registry records, as an
+/// office change by `who`; answers how many got a change.
+async fn refresh_visits(
+    state: &AppState,
+    who: Principal,
+    open: Vec<Visit>,
+) -> Result<usize, ApiError> {
+    // A customer's record and first contact, read once per customer.
+    let mut customers: HashMap<Uuid, (Customer, Option<Contact>)> = HashMap::new();
     let mut refreshed = 0;
     for visit in open {
         let id = fieldsync_core::JobId::from_uuid(visit.job_id);
         let linked = state.store.job_registry(id).await?;
+        let Some(customer) = linked.customer else {
+            continue;
+        };
+        if let std::collections::hash_map::Entry::Vacant(e) = customers.entry(customer) {
+            let record = state.store.customer(customer).await?;
+            let contact = state.store.contacts(customer).await?.into_iter().next();
+            e.insert((record, contact));
+        }
+        let (record, contact) = &customers[&customer];
         let site = match linked.site {
             Some(s) => Some(state.store.site(s).await?),
             None => None,
@@ -807,8 +860,5 @@ async fn refresh_open_jobs(
             refreshed += 1;
         }
     }
-    if refreshed > 0 {
-        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
-    }
-    Ok(())
+    Ok(refreshed)
 }

@@ -12,7 +12,7 @@ use axum::routing::get;
 use fieldsync_core::{LocationId, Sku};
 use maud::{Markup, html};
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use uuid::Uuid;
 
 use super::discrepancies::Discrepancy;
@@ -185,7 +185,7 @@ async fn history(
                 thead { tr { th { "When (UTC)" } th { "Kind" } th.num { "Qty" } th { "From" } th { "To" } th { "Details" } } }
                 tbody { @for m in &moves { @let n = &m.movement;
                     tr {
-                        td { (fmt_time(m.created_at)) }
+                        td { (layout::date_time(m.created_at)) }
                         td { (n.kind.as_str()) @if let Some(r) = n.reason { " (" (r.as_str()) ")" } }
                         td.num { (n.quantity) }
                         td { (at(n.from)) }
@@ -517,15 +517,4 @@ fn chart(values: &[i64], first: time::Date) -> Markup {
             text x=(w - pad) y=(h - 8.0) font-size="11" text-anchor="end" { (first + Duration::days(values.len() as i64 - 1)) }
         }
     }
-}
-
-fn fmt_time(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
 }

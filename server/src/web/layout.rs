@@ -2,6 +2,7 @@
 
 use fieldsync_core::Permission;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use time::OffsetDateTime;
 
 use super::csrf::CSRF_FIELD;
 use super::session::WebUser;
@@ -29,12 +30,14 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         "Consumption",
         Permission::ManageStock,
     ),
+    ("/console/customers", "Customers", Permission::ViewCustomers),
     ("/console/feedback", "Feedback", Permission::ViewFeedback),
     (
         "/console/feedback/followups",
         "Follow-ups",
         Permission::ViewFeedback,
     ),
+    ("/console/recalls", "Recalls", Permission::ManageCustomers),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.
@@ -56,6 +59,11 @@ svg{background:#fff;max-width:100%;height:auto}
 dl.job{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
 .attachments{display:flex;flex-wrap:wrap;gap:1rem}figure.attachment{margin:0;background:#fff;padding:.5rem;border-radius:6px;max-width:336px}
 figure.attachment img{display:block;max-width:320px;max-height:320px}
+form.search{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}form.search label{display:block;width:100%}form.search input{flex:1;min-width:14rem}
+section.asset{background:#fff;padding:.2rem 1rem 1rem;border-radius:6px;margin-bottom:1rem}.badge.active{background:#c7ebd1}.badge.ended{background:#fde2e1}
+.in-stock{color:#067647;font-weight:600}.out-of-stock{color:#b42318;font-weight:600}
+dl.campaign{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+tr.pending td{background:#fff6d6}tr.overdue td{background:#fde2e1}tr.remedied td{background:#e3f4e8}
 "#;
 
 /// A whole page for a logged-in user.
@@ -112,4 +120,16 @@ pub fn bare_page(title: &str, content: Markup) -> Markup {
 /// The hidden CSRF input every POST form must contain.
 pub fn csrf_field(user: &WebUser) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(user.csrf_token); }
+}
+
+/// A UTC time to the minute, "2026-11-30 09:05", as the console shows them.
+pub fn date_time(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }

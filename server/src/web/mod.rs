@@ -58,4 +58,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::inventory::console::router())
         .merge(crate::feedback::console::router())
         .merge(crate::attachments::console::router())
+        .merge(crate::customers::console::router())
+        .merge(crate::recalls::console::router())
 }

@@ -1047,37 +1047,11 @@ async fn the_console_job_page_shows_thumbnails_in_chromium() {
     b.quit().await;
 }
 
-/// Logs in on the console and waits until the login form's answer has
-/// loaded: a `goto` issued while the form is still posting would cancel it
-/// and land on the login page without a session.
+/// Logs in on the console (waiting for the login's answer: see
+/// [`crate::webdriver::Browser::console_login`]).
 async fn console_login(b: &crate::webdriver::Browser, app: &TestApp, user: &str) {
-    b.goto(&app.url("/console/login")).await;
-    b.type_into("#username", user).await;
-    b.type_into("#password", crate::helpers::PASSWORD).await;
-    b.click("#login").await;
-    let mut path = Value::Null;
-    for _ in 0..100 {
-        // A script run while the page is unloading may fail: not yet.
-        if let Ok(p) = b
-            .try_cmd(
-                "POST",
-                "/execute/sync",
-                json!({"script": "return location.pathname;", "args": []}),
-            )
-            .await
-        {
-            path = p;
-            if path != json!("/console/login") {
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_ne!(
-        path,
-        json!("/console/login"),
-        "{user} is still on the login page"
-    );
+    b.console_login(&app.url(""), user, crate::helpers::PASSWORD)
+        .await;
 }
 
 /// Two real server processes on one PostgreSQL share one S3 bucket, set up

@@ -179,6 +179,46 @@ impl Browser {
         .await
     }
 
+    /// The page's path, once a script can run in it (`None` while it is
+    /// unloading).
+    pub async fn path(&self) -> Option<String> {
+        self.try_cmd(
+            "POST",
+            "/execute/sync",
+            json!({"script": "return location.pathname + location.search;", "args": []}),
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+    }
+
+    /// Waits (bounded) until the page's path and query satisfy `done`:
+    /// after a click that submits a form or follows a link, so the next
+    /// command reads the new page, not the old one.
+    pub async fn wait_for_path(&self, done: impl Fn(&str) -> bool) -> String {
+        let mut last = None;
+        for _ in 0..100 {
+            last = self.path().await;
+            if last.as_deref().is_some_and(&done) {
+                return last.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page did not change as expected: still at {last:?}")
+    }
+
+    /// Logs in on the console at `base` (http://host:port) and waits until
+    /// the login form's answer has loaded: a `goto` issued while the form
+    /// is still posting would cancel it and land on the login page without
+    /// a session.
+    pub async fn console_login(&self, base: &str, user: &str, password: &str) {
+        self.goto(&format!("{base}/console/login")).await;
+        self.type_into("#username", user).await;
+        self.type_into("#password", password).await;
+        self.click("#login").await;
+        self.wait_for_path(|p| p != "/console/login").await;
+    }
+
     /// Saves a PNG of the window; returns its size in bytes.
     pub async fn screenshot(&self, path: &std::path::Path) -> usize {
         let b64 = self.cmd("GET", "/screenshot", json!({})).await;

@@ -9,6 +9,8 @@
 mod helpers;
 #[path = "../common/raw.rs"]
 mod raw;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
 #[path = "../api/device.rs"]
 mod device;
@@ -20,7 +22,9 @@ mod setup;
 
 mod access;
 mod bench;
+mod console;
 mod job_links;
+mod recalls;
 mod registry;
 mod single_view;
 mod support;

@@ -28,7 +28,7 @@ fn now() -> Timestamp {
 
 /// The test price book plus three extension offers: two for the boiler,
 /// one for another product.
-fn book_with_offers() -> Value {
+pub(crate) fn book_with_offers() -> Value {
     let mut book = price_book();
     book["extensions"] = json!({
         "EXT-13": {"sku": "BOILER-X200", "name": "Thirteen more months", "months": 13, "price": 6900, "terms": "Parts and labour, one visit a year"},
