@@ -170,6 +170,7 @@ pub fn fixture() -> &'static Fixture {
                     StockItem {
                         quantity: 4,
                         serials: vec![],
+                        quarantined: vec![],
                     },
                 ),
                 (
@@ -177,6 +178,7 @@ pub fn fixture() -> &'static Fixture {
                     StockItem {
                         quantity: 1,
                         serials: vec!["P-1".into()],
+                        quarantined: vec![],
                     },
                 ),
             ]),

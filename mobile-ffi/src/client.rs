@@ -683,6 +683,30 @@ impl FieldsyncClient {
         )
     }
 
+    /// Records the remedy of the job's recall (see the job's `recall`):
+    /// `replacement` `none`, `temporary` or `permanent`, the serials fitted
+    /// instead, for a temporary one the committed date (`YYYY-MM-DD`) of the
+    /// permanent one, and any value-added service given.
+    pub fn record_recall_remedy(
+        &self,
+        job_id: String,
+        replacement: String,
+        serials: Vec<String>,
+        committed_date: Option<String>,
+        service: Option<String>,
+    ) -> Result<()> {
+        self.with(|l| {
+            l.record_recall_remedy(
+                &job_id,
+                &replacement,
+                serials,
+                committed_date.as_deref(),
+                service,
+                now_ms(),
+            )
+        })
+    }
+
     pub fn complete(&self, job_id: String) -> Result<()> {
         self.act(&job_id, JobAction::Complete)
     }

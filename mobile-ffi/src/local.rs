@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
-use fieldsync_core::job::{AttachmentKind, PaymentMethod, keys};
+use fieldsync_core::job::{AttachmentKind, PaymentMethod, Replacement, keys};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
 use fieldsync_core::sync::{ClientSession, DocSet, Outcome, SyncResponse, decode_response};
 use fieldsync_core::validate::{Context, TechnicianVan};
@@ -350,6 +350,7 @@ impl Local {
                     serialized: price.is_some_and(|p| p.serialized)
                         || item.is_some_and(|i| !i.serials.is_empty()),
                     serials: item.map(|i| i.serials.clone()).unwrap_or_default(),
+                    quarantined: item.map(|i| i.quarantined.clone()).unwrap_or_default(),
                     sku: sku.to_string(),
                 }
             })
@@ -495,7 +496,11 @@ impl Local {
             ctx = ctx.with_price_book(Arc::new(book));
         }
         Ok(match self.van()? {
-            Some(stock) => ctx.with_technician_van(TechnicianVan::Assigned(stock.van)),
+            // The van's quarantined serials: fitting one is refused here as
+            // the server refuses it.
+            Some(stock) => ctx
+                .with_recalled(Arc::new(stock.recalled()))
+                .with_technician_van(TechnicianVan::Assigned(stock.van)),
             None => ctx,
         })
     }
@@ -581,6 +586,39 @@ impl Local {
             now_ms,
         )?;
         Ok(line.to_string())
+    }
+
+    /// Records the remedy of a job's recall: `replacement` is `none`,
+    /// `temporary` or `permanent`; a temporary one needs `committed_date`
+    /// (`YYYY-MM-DD`), the day the permanent one is promised.
+    pub fn record_recall_remedy(
+        &mut self,
+        job_id: &str,
+        replacement: &str,
+        serials: Vec<String>,
+        committed_date: Option<&str>,
+        service: Option<String>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let replacement = Replacement::parse(replacement).ok_or_else(|| {
+            FieldsyncError::invalid("replacement must be none, temporary or permanent")
+        })?;
+        let committed_date = committed_date
+            .map(|d| {
+                time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+                    .map_err(|_| FieldsyncError::invalid("committed_date: expected YYYY-MM-DD"))
+            })
+            .transpose()?;
+        self.act(
+            job_id,
+            JobAction::RecordRecallRemedy {
+                replacement,
+                serials: serials.into_iter().map(|s| s.trim().to_owned()).collect(),
+                committed_date,
+                service,
+            },
+            now_ms,
+        )
     }
 
     pub fn add_labour(

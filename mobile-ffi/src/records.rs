@@ -88,9 +88,35 @@ pub struct JobDetail {
     /// by itself, without a member of their own here), by key. A scalar
     /// that is unset is absent; a list is always there (maybe empty).
     pub fields: Vec<JobField>,
+    /// The recall campaign this job is for, if any.
+    pub recall: Option<RecallInfo>,
+    /// The remedy recorded for that recall.
+    pub recall_remedy: Option<RecallRemedyInfo>,
     /// `None` until the price book has been synced (see `billing_unavailable`).
     pub billing: Option<Bill>,
     pub billing_unavailable: Option<String>,
+}
+
+/// A product recall a job is for (the office's notice).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RecallInfo {
+    pub campaign_id: String,
+    pub reason: String,
+    /// `inspect`, `repair` or `replace`.
+    pub remedy: String,
+    pub compensation: Option<String>,
+}
+
+/// What the technician recorded as a recall's remedy.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RecallRemedyInfo {
+    /// `none`, `temporary` or `permanent`.
+    pub replacement: String,
+    pub serials: Vec<String>,
+    /// `YYYY-MM-DD`: when the permanent replacement is promised.
+    pub committed_date: Option<String>,
+    pub service: Option<String>,
+    pub device_time_ms: i64,
 }
 
 /// A warranty extension sold on a job.
@@ -363,6 +389,8 @@ pub struct StockLine {
     pub serialized: bool,
     /// Serial numbers on board per the snapshot.
     pub serials: Vec<String>,
+    /// Serials on board held back by a recall: not available, not fittable.
+    pub quarantined: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -640,6 +668,19 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
             .iter()
             .map(|(key, value)| job_field(key, value))
             .collect(),
+        recall: job.recall.as_ref().map(|r| RecallInfo {
+            campaign_id: r.campaign.to_string(),
+            reason: r.reason.clone(),
+            remedy: r.remedy.as_str().to_owned(),
+            compensation: r.compensation.clone(),
+        }),
+        recall_remedy: job.recall_remedy.as_ref().map(|r| RecallRemedyInfo {
+            replacement: r.replacement.as_str().to_owned(),
+            serials: r.serials.clone(),
+            committed_date: r.committed_date.map(|d| d.to_string()),
+            service: r.service.clone(),
+            device_time_ms: r.device_time.0,
+        }),
         billing,
         billing_unavailable,
     }

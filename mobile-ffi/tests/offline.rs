@@ -798,3 +798,149 @@ fn a_late_answer_from_before_a_reassignment_does_not_bring_the_job_back() {
     assert!(reopened.jobs().unwrap().is_empty(), "the job came back");
     assert_eq!(reopened.pending_change_count().unwrap(), 0);
 }
+
+/// A recall through the library, offline: the job shows the campaign the
+/// office flagged it with, the van lists the quarantined unit (not
+/// available), fitting it is refused before anything is kept, another unit
+/// fits, and the remedy is recorded (its rules checked here too) and synced.
+#[test]
+fn a_recall_shows_offline_and_its_quarantined_unit_is_never_fitted() {
+    use fieldsync_core::automerge::Automerge;
+    use fieldsync_core::job::{RecallAction, RecallNotice};
+    use fieldsync_core::vanstock::{StockItem, VanStock, write_van_stock};
+    use fieldsync_core::{DocId, JobAction, JobDoc, Principal, Role, Timestamp, UserId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let campaign = fieldsync_core::JobId::from_bytes([8; 16]).as_uuid();
+    {
+        let held = office.docs.get_mut(&DocId::Job(office.job)).unwrap();
+        let mut doc = JobDoc::from_trusted(held.doc.clone().with_actor(office_actor()));
+        doc.apply(
+            &JobAction::FlagRecall(RecallNotice {
+                campaign,
+                reason: "Seal may leak".into(),
+                remedy: RecallAction::Replace,
+                compensation: Some("A free service".into()),
+            }),
+            Principal::new(UserId::from_bytes([2; 16]), Role::Dispatcher),
+            Timestamp(T0),
+        )
+        .unwrap();
+        held.doc = doc.into_doc();
+        // The server's snapshot after the campaign: P-1 quarantined.
+        let mut stock = Automerge::new().with_actor(office_actor());
+        write_van_stock(
+            &mut stock,
+            &VanStock {
+                van: office.van,
+                as_of: Timestamp(T0),
+                items: [(
+                    sku("PUMP-9"),
+                    StockItem {
+                        quantity: 1,
+                        serials: vec!["P-2".into()],
+                        quarantined: vec!["P-1".into()],
+                    },
+                )]
+                .into(),
+            },
+            Timestamp(T0),
+        )
+        .unwrap();
+        office
+            .docs
+            .get_mut(&DocId::VanStock(office.van))
+            .unwrap()
+            .doc = stock;
+    }
+    let client = open(dir.path());
+    client.set_session(office.tokens()).unwrap();
+    office.sync(&client);
+
+    let recall = client
+        .job(job.clone())
+        .unwrap()
+        .recall
+        .expect("the recall shows");
+    assert_eq!(recall.campaign_id, campaign.to_string());
+    assert_eq!(
+        (recall.remedy.as_str(), recall.reason.as_str()),
+        ("replace", "Seal may leak")
+    );
+    assert_eq!(recall.compensation.as_deref(), Some("A free service"));
+    let van = client.van_stock().unwrap().expect("van synced");
+    let pumps = van.items.iter().find(|i| i.sku == "PUMP-9").unwrap();
+    assert_eq!(
+        (pumps.available, pumps.quarantined.clone()),
+        (1, vec!["P-1".to_owned()])
+    );
+    assert_eq!(pumps.serials, ["P-2"]);
+
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let pending = client.pending_change_count().unwrap();
+    match client.use_part(job.clone(), "PUMP-9".into(), 1, vec!["P-1".into()], None) {
+        Err(FieldsyncError::Rejected { code, reason }) => {
+            assert_eq!(code, "recalled");
+            assert!(reason.contains("P-1"), "{reason}");
+        }
+        other => panic!("fitting a recalled unit was not refused: {other:?}"),
+    }
+    assert_eq!(
+        client.pending_change_count().unwrap(),
+        pending,
+        "nothing kept"
+    );
+    client
+        .use_part(job.clone(), "PUMP-9".into(), 1, vec!["P-2".into()], None)
+        .unwrap();
+
+    for (replacement, date) in [
+        ("temporary", None),
+        ("sideways", Some("2031-02-01")),
+        ("temporary", Some("1 Feb")),
+    ] {
+        let refused = client.record_recall_remedy(
+            job.clone(),
+            replacement.into(),
+            vec!["P-2".into()],
+            date.map(Into::into),
+            None,
+        );
+        assert!(
+            matches!(refused, Err(FieldsyncError::InvalidInput { .. })),
+            "{replacement} {date:?}: {refused:?}"
+        );
+    }
+    client
+        .record_recall_remedy(
+            job.clone(),
+            "temporary".into(),
+            vec!["P-2".into()],
+            Some("2031-02-01".into()),
+            Some("Annual service, free".into()),
+        )
+        .unwrap();
+    let remedy = client
+        .job(job.clone())
+        .unwrap()
+        .recall_remedy
+        .expect("recorded");
+    assert_eq!(remedy.replacement, "temporary");
+    assert_eq!(remedy.serials, ["P-2"]);
+    assert_eq!(remedy.committed_date.as_deref(), Some("2031-02-01"));
+    assert_eq!(remedy.service.as_deref(), Some("Annual service, free"));
+
+    let synced = office.sync(&client);
+    assert!(
+        synced
+            .jobs
+            .iter()
+            .all(|j| matches!(j.outcome, JobSyncOutcome::Accepted)),
+        "{synced:?}"
+    );
+    let stored = office.job_doc().read().unwrap();
+    assert_eq!(stored.recall_remedy.unwrap().serials, ["P-2"]);
+}

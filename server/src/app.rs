@@ -58,6 +58,7 @@ pub trait AppStore:
     + LockoutStore
     + AttachmentStore
     + CustomerStore
+    + crate::recalls::RecallStore
     + crate::customers::WarrantyStore
 {
 }
@@ -73,6 +74,7 @@ impl<T> AppStore for T where
         + LockoutStore
         + AttachmentStore
         + CustomerStore
+        + crate::recalls::RecallStore
         + crate::customers::WarrantyStore
 {
 }
@@ -88,6 +90,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::customers::RegistryProjector)
         .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
+        .register(crate::recalls::RemedyProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -113,6 +116,9 @@ pub struct AppState {
     pub sync_gate: Arc<crate::sync::gate::SyncGate>,
     /// Where attachment bytes live (see [`crate::attachments::blobs`]).
     pub blobs: BlobStore,
+    /// "Today" for the features that compare dates with it (recalls'
+    /// overdue commitments); tests move it forward.
+    pub clock: crate::clock::Clock,
     /// Uploads being checked and stored at once (slots, memory from the
     /// sync gate's budget).
     pub finishing: Arc<crate::attachments::finishing::Finishing>,
@@ -201,6 +207,7 @@ impl AppState {
             actor: automerge::ActorId::random(),
             sync_gate,
             blobs,
+            clock: crate::clock::Clock::default(),
             finishing,
         })
     }
@@ -221,6 +228,7 @@ impl AppState {
         (name = "pricebook", description = "The price book devices bill with"),
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
+        (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
     )
 )]
 struct ApiDoc;
@@ -252,6 +260,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::jobs::router())
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
+        .merge(crate::recalls::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

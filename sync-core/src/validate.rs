@@ -88,6 +88,9 @@ pub enum RejectCode {
     /// A photo checklist item answered with something other than the id of
     /// an image attachment of the job.
     PhotoAnswer,
+    /// A part line (or a recall's replacement) fitting a serial under a
+    /// recall campaign (quarantined: see [`Context::recalled`]).
+    Recalled,
 }
 
 impl Rejection {
@@ -127,7 +130,14 @@ pub struct Context {
     /// The price book the job bills with (the server's current one); `None`
     /// where it is not known, which skips the price-book rules.
     pub price_book: Option<Arc<PriceBook>>,
+    /// Serials under recall (quarantined), by sku: a part line may not fit
+    /// one. The server knows every quarantined unit; a device knows those
+    /// its van stock document lists. `None` skips the rule.
+    pub recalled: Option<Arc<Recalled>>,
 }
+
+/// Quarantined serials, by sku.
+pub type Recalled = std::collections::BTreeSet<(crate::ids::Sku, String)>;
 
 impl Context {
     pub fn with_technician_van(mut self, van: TechnicianVan) -> Self {
@@ -137,6 +147,11 @@ impl Context {
 
     pub fn with_price_book(mut self, book: Arc<PriceBook>) -> Self {
         self.price_book = Some(book);
+        self
+    }
+
+    pub fn with_recalled(mut self, recalled: Arc<Recalled>) -> Self {
+        self.recalled = Some(recalled);
         self
     }
 }
@@ -425,6 +440,9 @@ fn whole_object(doc: &Automerge, patch: &automerge::Patch, depth: usize, hash: C
     match (&patch.action, depth) {
         (PatchAction::PutMap { value, .. }, 1) => created_by(doc, &value.1, hash),
         (PatchAction::PutMap { .. }, 2) => created_by(doc, &patch.obj, hash),
+        // A list of the new map (a remedy's replacement serials): the list
+        // is new too, so its map was put by this change (checked above).
+        (PatchAction::Insert { .. }, 3) => created_by(doc, &patch.obj, hash),
         _ => false,
     }
 }
@@ -572,6 +590,10 @@ fn check_touched(
             let part = read::read_part(id, m)?;
             own_van(&part, prior.as_ref(), who, ctx)?;
             priced_part(&part, prior.as_ref(), ctx)?;
+            if prior.is_none() {
+                // Serials are written with the line and never change.
+                not_recalled(&part.sku, &part.serials, ctx)?;
+            }
         }
         if *key == k::LABOUR {
             let prior = prior
@@ -700,6 +722,23 @@ fn own_van(
             wrong("part lines take stock from your own van; this one names another")
         }
         TechnicianVan::NoVan => wrong("part lines take stock from your own van; you have none"),
+    }
+}
+
+/// No serial of `sku` in `serials` is under recall (quarantined).
+fn not_recalled(sku: &crate::ids::Sku, serials: &[String], ctx: &Context) -> Result<(), Rejection> {
+    let Some(recalled) = &ctx.recalled else {
+        return Ok(());
+    };
+    match serials
+        .iter()
+        .find(|s| recalled.contains(&(sku.clone(), (*s).clone())))
+    {
+        Some(s) => Err(Rejection::new(
+            RejectCode::Recalled,
+            format!("serial {s} of {sku} is under recall: it may not be fitted"),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -31,8 +31,13 @@ pub struct VanStock {
 pub struct StockItem {
     /// On hand per the ledger; negative when more was fitted than was loaded.
     pub quantity: i64,
-    /// Serial numbers on board, for serialized parts.
+    /// Serial numbers on board, for serialized parts (quarantined ones not
+    /// included: they are not available).
     pub serials: Vec<String>,
+    /// Serial numbers on board held back by a recall campaign: not
+    /// available, not fittable (older snapshots read as none).
+    #[serde(default)]
+    pub quarantined: Vec<String>,
 }
 
 const KIND: &str = "kind";
@@ -53,7 +58,12 @@ pub fn write_van_stock(
     let before = tx.pending_ops();
     sync_entries(&mut tx, &items, &stock.items, |tx, m, item| {
         put_if_changed(tx, m, "quantity", item.quantity)?;
-        put_str_list_if_changed(tx, m, "serials", &item.serials)
+        put_str_list_if_changed(tx, m, "serials", &item.serials)?;
+        // Snapshots from before recalls have no such list: none is none.
+        if item.quarantined.is_empty() && tx.get(m, "quarantined")?.is_none() {
+            return Ok(());
+        }
+        put_str_list_if_changed(tx, m, "quarantined", &item.quarantined)
     })?;
     // The time stamp alone is not worth a change.
     if tx.pending_ops() > before || tx.get(&root, "as_of")?.is_none() {
@@ -88,6 +98,7 @@ pub fn read_van_stock(
                 StockItem {
                     quantity: m.int("quantity")?,
                     serials: m.str_list("serials")?,
+                    quarantined: m.str_list("quarantined")?,
                 },
             ))
         })?,
@@ -125,6 +136,15 @@ pub fn pending_consumption(
 }
 
 impl VanStock {
+    /// The serials this snapshot lists as quarantined, for the validator
+    /// ([`crate::validate::Context::with_recalled`]).
+    pub fn recalled(&self) -> crate::validate::Recalled {
+        self.items
+            .iter()
+            .flat_map(|(sku, i)| i.quarantined.iter().map(|s| (sku.clone(), s.clone())))
+            .collect()
+    }
+
     /// The stock the technician should see: snapshot minus unsynced consumption.
     pub fn minus(&self, pending: &BTreeMap<Sku, i64>) -> BTreeMap<Sku, i64> {
         let mut out: BTreeMap<Sku, i64> = self

@@ -33,7 +33,8 @@ use fieldsync_core::{
 const CARD: &str = "4111 1111 1111 1111";
 
 /// A job on site with one unit of every line field, written by technician 1
-/// from van 1 through the library.
+/// from van 1 through the library, for a recall (the office's `recall` and
+/// the technician's `recall_remedy`).
 fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
     let id = ids.job();
     let mut job = JobDoc::from_trusted(new_job(id, Some(user(1))).into_doc().with_actor(actor(1)));
@@ -76,7 +77,25 @@ fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
             signer: "Ana Silva".into(),
             image_sha256: "cd".repeat(32),
         },
+        JobAction::RecordRecallRemedy {
+            replacement: fieldsync_core::job::Replacement::None,
+            serials: vec![],
+            committed_date: None,
+            service: Some("Seal checked".into()),
+        },
     ];
+    // The office's recall comes first (the remedy needs one).
+    job.apply(
+        &JobAction::FlagRecall(fieldsync_core::job::RecallNotice {
+            campaign: uuid::Uuid::from_bytes([7; 16]),
+            reason: "Seal may leak".into(),
+            remedy: fieldsync_core::job::RecallAction::Inspect,
+            compensation: Some("A free service".into()),
+        }),
+        dispatcher(),
+        Timestamp(T0),
+    )
+    .unwrap();
     for action in &actions {
         job.apply(action, t, Timestamp(T0)).unwrap();
     }
@@ -332,6 +351,9 @@ fn every_text_of_the_schema_keeps_its_limit_and_holds_no_card_number_through_syn
         "/signature/signer",
         "/checklist/question",
         "/attachments/caption",
+        "/recall/reason",
+        "/recall/compensation",
+        "/recall_remedy/service",
     ] {
         assert!(checked.iter().any(|c| c == path), "{path} not checked");
     }
@@ -1518,4 +1540,80 @@ fn a_signature_attachment_must_be_the_image_the_signature_holds() {
         RejectCode::SignatureMismatch,
         &["after the signature is captured"],
     );
+}
+
+/// A serial under recall (quarantined) is never fitted: the library refuses
+/// the action with what the device's van document lists, and the server's
+/// validator refuses a raw change fitting it anyway; other serials fit. A
+/// remedy keeps its rules on the sync path too: a temporary replacement
+/// without the permanent one's committed date is refused.
+#[test]
+fn a_recalled_serial_is_refused_on_device_and_server() {
+    let mut ids = Ids::default();
+    let (id, job) = worked_job(&mut ids);
+    let t = tech(1);
+    let recalled = std::sync::Arc::new(
+        [(sku("PUMP-9"), "P-1".to_owned())]
+            .into_iter()
+            .collect::<fieldsync_core::validate::Recalled>(),
+    );
+    let ctx = Context::default()
+        .with_technician_van(TechnicianVan::Assigned(van(1)))
+        .with_recalled(recalled);
+    let fit = |serial: &str| JobAction::UsePart {
+        line: LineId::from_bytes(rand_bytes()),
+        sku: sku("PUMP-9"),
+        quantity: Quantity::new(1).unwrap(),
+        serials: vec![serial.to_owned()],
+        van: van(1),
+    };
+
+    let mut device = job.clone();
+    let before = device.doc().get_heads();
+    let err = device
+        .apply_in(&fit("P-1"), t, Timestamp(T0), &ctx)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Rejected(r) if r.code == RejectCode::Recalled
+            && r.message.contains("P-1") && r.message.contains("recall")),
+        "{err:?}"
+    );
+    assert_eq!(device.doc().get_heads(), before, "nothing was kept");
+    device
+        .apply_in(&fit("P-2"), t, Timestamp(T0), &ctx)
+        .unwrap();
+
+    rejected(
+        &sync(id, &job, &raw_part(&job, "PUMP-9", 1, &["P-1"]), t, &ctx),
+        RejectCode::Recalled,
+        &["P-1", "recall"],
+    );
+    assert_eq!(
+        sync(id, &job, &raw_part(&job, "PUMP-9", 1, &["P-2"]), t, &ctx),
+        Outcome::Accepted
+    );
+
+    let forged = device_with(&job, |tx| {
+        let r = tx.put_object(ROOT, "recall_remedy", ObjType::Map)?;
+        tx.put(&r, "replacement", "temporary")?;
+        let list = tx.put_object(&r, "serials", ObjType::List)?;
+        tx.insert(&list, 0, "P-2")?;
+        tx.put(&r, "by", user(1).to_string())?;
+        tx.put(&r, "device_time", ScalarValue::Timestamp(T0))
+    });
+    rejected(
+        &sync(id, &job, &forged, t, &ctx),
+        RejectCode::Schema,
+        &["recall_remedy", "committed date"],
+    );
+    let with_date = device_with(&job, |tx| {
+        let r = tx.put_object(ROOT, "recall_remedy", ObjType::Map)?;
+        tx.put(&r, "replacement", "temporary")?;
+        let list = tx.put_object(&r, "serials", ObjType::List)?;
+        tx.insert(&list, 0, "P-2")?;
+        tx.put(&r, "committed_date", "2031-02-01")?;
+        tx.put(&r, "by", user(1).to_string())?;
+        tx.put(&r, "device_time", ScalarValue::Timestamp(T0))
+    });
+    assert_eq!(sync(id, &job, &with_date, t, &ctx), Outcome::Accepted);
 }

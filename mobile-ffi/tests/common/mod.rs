@@ -94,6 +94,7 @@ impl Office {
                         StockItem {
                             quantity: 10,
                             serials: vec![],
+                            quarantined: vec![],
                         },
                     ),
                     (
@@ -101,6 +102,7 @@ impl Office {
                         StockItem {
                             quantity: 2,
                             serials: vec!["P-1".into(), "P-2".into()],
+                            quarantined: vec![],
                         },
                     ),
                 ]),

@@ -624,20 +624,22 @@ pub async fn asset_view(
     };
     // The reads below depend only on the asset: side by side on the pool
     // (see `customer_view`).
-    let (customer, site, contacts, visits, parts_fitted, warranty_extensions, mut answer) = tokio::try_join!(
-        async { Ok::<_, ApiError>(state.store.customer(asset.customer_id).await?) },
-        async { Ok(state.store.site(asset.site_id).await?) },
-        async { Ok(state.store.contacts(asset.customer_id).await?) },
-        async {
-            Ok(state
-                .store
-                .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
-                .await?)
-        },
-        async { Ok(state.store.fitted_parts(asset.id).await?) },
-        async { Ok(state.store.warranty_extensions(asset.id).await?) },
-        Answering::new(state, caller),
-    )?;
+    let (customer, site, contacts, visits, parts_fitted, warranty_extensions, recalls, mut answer) =
+        tokio::try_join!(
+            async { Ok::<_, ApiError>(state.store.customer(asset.customer_id).await?) },
+            async { Ok(state.store.site(asset.site_id).await?) },
+            async { Ok(state.store.contacts(asset.customer_id).await?) },
+            async {
+                Ok(state
+                    .store
+                    .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
+                    .await?)
+            },
+            async { Ok(state.store.fitted_parts(asset.id).await?) },
+            async { Ok(state.store.warranty_extensions(asset.id).await?) },
+            crate::recalls::service::of_asset(state, asset.id),
+            Answering::new(state, caller),
+        )?;
     let open: Vec<Visit> = visits
         .iter()
         .filter(|v| !is_closed(&v.status))
@@ -652,6 +654,7 @@ pub async fn asset_view(
         site,
         contacts,
         history: AssetHistory {
+            recalls,
             visits,
             parts_fitted,
             warranty_extensions,
@@ -813,16 +816,51 @@ async fn refresh_open_jobs(
         .store
         .visits(VisitsOf::Customer(customer), true, REFRESH_LIMIT)
         .await?;
-    if open.is_empty() {
-        return Ok(());
+    let refreshed = refresh_visits(state, caller.principal(), open).await?;
+    if refreshed > 0 {
+        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
     }
-    let record = state.store.customer(customer).await?;
-    let contact = state.store.contacts(customer).await?.into_iter().next();
-    let who = caller.principal();
+    Ok(())
+}
+
+/// [`refresh_open_jobs`] for the open jobs made from one asset (after its
+/// warranty was extended by another job's commit): each is rebuilt from
+/// the registry as it now is, so running it again completes a run that
+/// failed part way. How many jobs got a change is answered.
+pub(crate) async fn refresh_open_jobs_of_asset(
+    state: &AppState,
+    who: Principal,
+    asset: Uuid,
+) -> Result<usize, ApiError> {
+    let open = state
+        .store
+        .visits(VisitsOf::Asset(asset), true, REFRESH_LIMIT)
+        .await?;
+    refresh_visits(state, who, open).await
+}
+
+/// Brings each of `open`'s snapshots up to its registry records, as an
+/// office change by `who`; answers how many got a change.
+async fn refresh_visits(
+    state: &AppState,
+    who: Principal,
+    open: Vec<Visit>,
+) -> Result<usize, ApiError> {
+    // A customer's record and first contact, read once per customer.
+    let mut customers: HashMap<Uuid, (Customer, Option<Contact>)> = HashMap::new();
     let mut refreshed = 0;
     for visit in open {
         let id = fieldsync_core::JobId::from_uuid(visit.job_id);
         let linked = state.store.job_registry(id).await?;
+        let Some(customer) = linked.customer else {
+            continue;
+        };
+        if let std::collections::hash_map::Entry::Vacant(e) = customers.entry(customer) {
+            let record = state.store.customer(customer).await?;
+            let contact = state.store.contacts(customer).await?.into_iter().next();
+            e.insert((record, contact));
+        }
+        let (record, contact) = &customers[&customer];
         let site = match linked.site {
             Some(s) => Some(state.store.site(s).await?),
             None => None,
@@ -836,8 +874,5 @@ async fn refresh_open_jobs(
             refreshed += 1;
         }
     }
-    if refreshed > 0 {
-        tracing::info!(%customer, refreshed, "open jobs' snapshots refreshed from the registry");
-    }
-    Ok(())
+    Ok(refreshed)
 }

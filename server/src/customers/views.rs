@@ -277,6 +277,9 @@ pub struct AssetHistory {
     pub visits: Vec<Visit>,
     /// Serialized parts the ledger records as fitted on those jobs.
     pub parts_fitted: Vec<FittedPart>,
+    /// Recall campaigns that affect the asset, newest first, with where
+    /// its remedy stands (see docs/recalls.md).
+    pub recalls: Vec<crate::recalls::views::AssetRecall>,
     /// Warranty extensions sold on those jobs and applied when they
     /// completed, oldest first.
     pub warranty_extensions: Vec<super::warranty::WarrantyExtension>,

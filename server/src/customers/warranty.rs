@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::extract::{Path, State};
 use fieldsync_core::pricebook::warranty_end_after;
-use fieldsync_core::{DocId, JobId, Status, UserId, warranty};
+use fieldsync_core::{DocId, Job, JobId, Principal, Role, Status, UserId, warranty};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
@@ -216,6 +216,61 @@ impl JobProjector for WarrantyProjector {
             price_minor: sale.price.minor_units(),
             sold_by: sale.by,
         }))
+    }
+}
+
+/// The asset whose warranty a commit of `job` extends (or extended at an
+/// earlier commit): the projector's condition, read from the committed job.
+pub(crate) fn extended_asset(job: &Job) -> Option<Uuid> {
+    job.warranty_extension.as_ref()?;
+    (job.status == Status::Completed)
+        .then_some(job.registry.asset)
+        .flatten()
+}
+
+/// Who writes the snapshot refresh that follows an extension: the server on
+/// the registry's behalf, in an office role (the asset snapshot is the
+/// office's to write; the technician whose sync completed the job may not).
+/// No user has this id, so the job's history shows no person for it.
+fn registry_refresh() -> Principal {
+    Principal::new(UserId::from_uuid(Uuid::nil()), Role::Dispatcher)
+}
+
+/// After commits of `jobs` (sync or office): for each that is a completed
+/// job with a sale and a registry asset, the asset's other open jobs get
+/// their snapshots brought up to the registry (`refresh_snapshot`, as a
+/// registry edit does), so they bill warranty cover from the new end.
+///
+/// Outside the commit's transaction: the commit stands whatever happens
+/// here. Idempotent (a job already up to date gets no change), and it runs
+/// again after every later commit of the completed job and on every
+/// registry edit of the asset's customer, so a run that failed part way is
+/// completed by the next one. A failure is logged, not answered: the
+/// caller's own changes are stored, and failing its request would not
+/// bring a retry here (a resend commits nothing new).
+pub(crate) async fn refresh_after_commits<'a>(
+    state: &AppState,
+    jobs: impl IntoIterator<Item = &'a Job>,
+) {
+    let mut assets: Vec<Uuid> = jobs.into_iter().filter_map(extended_asset).collect();
+    assets.sort_unstable();
+    assets.dedup();
+    for asset in assets {
+        match crate::customers::service::refresh_open_jobs_of_asset(
+            state,
+            registry_refresh(),
+            asset,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(refreshed) => {
+                tracing::info!(%asset, refreshed, "open jobs brought up to an extended warranty")
+            }
+            Err(e) => {
+                tracing::warn!(%asset, error = %e, "refreshing open jobs after a warranty extension failed")
+            }
+        }
     }
 }
 

@@ -52,6 +52,7 @@ pub fn check_shape(
             Ok(())
         }
         (MovementKind::Adjustment, _, _) => bad("needs exactly one of `from` and `to`"),
+        (MovementKind::Quarantine, _, _) => bad("recorded by recall campaigns only"),
     }
 }
 

@@ -20,6 +20,9 @@ str_enum!(
         Consumption = "consumption",
         Return = "return",
         Adjustment = "adjustment",
+        // Out of a location's available stock, held back by a recall
+        // campaign (recorded by `recalls`, never by a client).
+        Quarantine = "quarantine",
     }
 );
 

@@ -184,8 +184,13 @@ async fn serial_location(
 }
 
 /// Inserts a movement and applies it to balances and serials. `false`: the
-/// id exists already (the caller compares).
-async fn append(conn: &mut dyn Conn, m: &NewMovement, now: OffsetDateTime) -> Result<bool> {
+/// id exists already (the caller compares). Recalls append their
+/// quarantine movements with it, in their own transaction.
+pub(crate) async fn append(
+    conn: &mut dyn Conn,
+    m: &NewMovement,
+    now: OffsetDateTime,
+) -> Result<bool> {
     let done = conn
         .execute(
             Query::new(

@@ -52,6 +52,10 @@ pub async fn ledger_stock(
     for s in rows.serials {
         items.entry(s.sku).or_default().serials.push(s.serial);
     }
+    // Units a recall quarantined here: shown, but not available.
+    for (sku, serial) in state.store.quarantined_at(van).await? {
+        items.entry(sku).or_default().quarantined.push(serial);
+    }
     Ok(Some(VanStock {
         van,
         as_of: Timestamp((now_utc().unix_timestamp_nanos() / 1_000_000) as i64),

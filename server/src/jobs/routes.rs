@@ -133,7 +133,7 @@ pub(crate) async fn act(
 ) -> Result<JobView, ApiError> {
     // The user's own actor, so a conflict's values name the dispatcher.
     let actor = office_actor(who.user);
-    write_job(state, id, |doc, current, now| {
+    let view = write_job(state, id, |doc, current, now| {
         if doc.get_heads().is_empty() {
             return Err(ApiError::NotFound);
         }
@@ -147,7 +147,11 @@ pub(crate) async fn act(
             job: Some(merged),
         })
     })
-    .await
+    .await?;
+    // An office edit that completes a job with a sale (or edits such a job
+    // again) brings the asset's other open jobs along, after the commit.
+    crate::customers::warranty::refresh_after_commits(state, [&view.job]).await;
+    Ok(view)
 }
 
 /// Brings an open job's customer, site and asset snapshots up to the
@@ -185,6 +189,60 @@ pub(crate) async fn refresh_snapshot(
         let before = job.doc().get_heads();
         let result = job.apply_all(
             &[JobAction::EditDetails(details)],
+            who,
+            timestamp(now),
+            Some(&current),
+        );
+        *doc = job.into_doc();
+        let merged = result.map_err(action_error)?;
+        wrote = true;
+        Ok(Edit {
+            changes: doc.get_changes(&before),
+            job: Some(merged),
+        })
+    })
+    .await?;
+    Ok(wrote)
+}
+
+/// Marks a job as one for a recall campaign: one office change by `who`
+/// writing the job's `recall`, validated and projected like any edit. With
+/// `create`, a job that does not exist yet is created from that spec first
+/// (the campaign opens a job per affected asset with no open one). A job
+/// already flagged for this recall, or closed, gets no change. Whether it
+/// wrote is answered.
+pub(crate) async fn flag_recall(
+    state: &AppState,
+    id: JobId,
+    who: Principal,
+    create: Option<(&fieldsync_core::JobSpec, &fieldsync_core::job::Registry)>,
+    notice: &fieldsync_core::job::RecallNotice,
+) -> Result<bool, ApiError> {
+    let actor = office_actor(who.user);
+    let mut wrote = false;
+    write_job(state, id, |doc, _, now| {
+        wrote = false;
+        let created = doc.get_heads().is_empty();
+        if created {
+            let Some((spec, registry)) = create else {
+                return Err(ApiError::NotFound);
+            };
+            let job = JobDoc::create_from(spec, registry, actor.clone(), who, timestamp(now))
+                .map_err(action_error)?;
+            *doc = job.into_doc();
+        }
+        let before = if created { Vec::new() } else { doc.get_heads() };
+        let current = read_job(doc, None).map_err(ApiError::internal)?;
+        if current.status.is_final() || current.recall.as_ref() == Some(notice) {
+            wrote = created;
+            return Ok(Edit {
+                changes: doc.get_changes(&before),
+                job: None,
+            });
+        }
+        let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
+        let result = job.apply_all(
+            &[JobAction::FlagRecall(notice.clone())],
             who,
             timestamp(now),
             Some(&current),

@@ -155,7 +155,11 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
-    let context = schema::context(&caller, &scope);
+    let mut context = schema::context(&caller, &scope);
+    if caller.role.is_field() {
+        // A part line may not fit a serial under recall (quarantined).
+        context = context.with_recalled(crate::recalls::service::recalled(&state).await?);
+    }
 
     let mut held = BTreeMap::new();
     // The version each document was loaded at: the base of its commit.
@@ -235,6 +239,8 @@ async fn sync(
     } = served;
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();
+    // Jobs committed here, for what follows their commits (warranty).
+    let mut committed_jobs = Vec::new();
     for accepted in accepted {
         if accepted.changes.is_empty() {
             continue;
@@ -265,6 +271,7 @@ async fn sync(
             .map_err(ApiError::internal)?;
             if let Some(applied) = committed {
                 touched_vans.extend(applied.vans);
+                committed_jobs.extend(applied.projected.map(|p| p.job));
                 continue;
             }
         }
@@ -287,8 +294,16 @@ async fn sync(
             e => ApiError::internal(e),
         })?;
         touched_vans.extend(written.vans);
+        committed_jobs.extend(written.projected.map(|p| p.job));
     }
     drop(held);
+    // A job that completed with a warranty sale extended its asset: the
+    // asset's other open jobs follow, after the commits (not in them).
+    crate::customers::warranty::refresh_after_commits(
+        &state,
+        committed_jobs.iter().map(|j| j.as_ref()),
+    )
+    .await;
     // The ledger took the parts in the commits above; the vans' stock
     // documents follow (the device gets them on its next sync).
     crate::inventory::vanstock::refresh_known(&state, touched_vans).await;

@@ -37,6 +37,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         "Follow-ups",
         Permission::ViewFeedback,
     ),
+    ("/console/recalls", "Recalls", Permission::ManageCustomers),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.
@@ -61,6 +62,8 @@ figure.attachment img{display:block;max-width:320px;max-height:320px}
 form.search{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}form.search label{display:block;width:100%}form.search input{flex:1;min-width:14rem}
 section.asset{background:#fff;padding:.2rem 1rem 1rem;border-radius:6px;margin-bottom:1rem}.badge.active{background:#c7ebd1}.badge.ended{background:#fde2e1}
 .in-stock{color:#067647;font-weight:600}.out-of-stock{color:#b42318;font-weight:600}
+dl.campaign{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+tr.pending td{background:#fff6d6}tr.overdue td{background:#fde2e1}tr.remedied td{background:#e3f4e8}
 "#;
 
 /// A whole page for a logged-in user.

@@ -59,4 +59,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::feedback::console::router())
         .merge(crate::attachments::console::router())
         .merge(crate::customers::console::router())
+        .merge(crate::recalls::console::router())
 }

@@ -52,6 +52,7 @@ mod inventory;
 mod jobs;
 mod migrations;
 mod outbox;
+mod recalls;
 mod rejections;
 mod web;
 

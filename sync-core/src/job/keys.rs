@@ -27,6 +27,10 @@ pub const CANCEL_REASON: &str = "cancel_reason";
 pub const UNABLE_REASON: &str = "unable_reason";
 /// Since schema 2.
 pub const ATTACHMENTS: &str = "attachments";
+/// The recall campaign the job is for (office), and the technician's remedy
+/// (maps written whole: no container, no schema version).
+pub const RECALL: &str = "recall";
+pub const RECALL_REMEDY: &str = "recall_remedy";
 /// The warranty extension sold on the job (a map written once, no container).
 pub const WARRANTY_EXTENSION: &str = "warranty_extension";
 
@@ -70,6 +74,13 @@ pub const SIZE: &str = "size";
 pub const MEDIA_TYPE: &str = "media_type";
 pub const CAPTION: &str = "caption";
 pub const TAKEN_AT: &str = "taken_at";
+pub const CAMPAIGN: &str = "campaign";
+pub const REASON: &str = "reason";
+pub const REMEDY: &str = "remedy";
+pub const COMPENSATION: &str = "compensation";
+pub const REPLACEMENT: &str = "replacement";
+pub const COMMITTED_DATE: &str = "committed_date";
+pub const SERVICE: &str = "service";
 pub const OFFER: &str = "offer";
 pub const MONTHS: &str = "months";
 pub const PRICE: &str = "price";

@@ -6,10 +6,12 @@ mod model;
 mod ops;
 pub mod plain;
 pub(crate) mod read;
+pub mod recall;
 pub mod schema;
 
 pub use model::*;
 pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec};
 pub use plain::{FieldRecord, FieldValue};
 pub use read::{read_job, read_status};
+pub use recall::{RecallAction, RecallNotice, RecallRemedy, Replacement};
 pub use schema::{MAX_NOTES, MAX_TEXT, upgrade};

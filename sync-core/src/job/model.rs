@@ -62,6 +62,12 @@ pub struct Job {
     /// always there (empty when the job has none or predates it).
     #[serde(default)]
     pub fields: BTreeMap<String, FieldValue>,
+    /// The recall campaign the job is for ([`super::recall`]).
+    #[serde(default)]
+    pub recall: Option<super::RecallNotice>,
+    /// The remedy the technician recorded for that recall.
+    #[serde(default)]
+    pub recall_remedy: Option<super::RecallRemedy>,
 }
 
 /// Ids of the server's customer registry (an account, one of its sites,

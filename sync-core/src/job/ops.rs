@@ -133,6 +133,14 @@ pub enum JobAction {
         kind: AttachmentKind,
         caption: String,
     },
+    /// Records the remedy of the job's recall (see [`super::recall`]):
+    /// written whole, again when the permanent replacement is fitted.
+    RecordRecallRemedy {
+        replacement: super::Replacement,
+        serials: Vec<String>,
+        committed_date: Option<time::Date>,
+        service: Option<String>,
+    },
     /// Sells a warranty extension for the job's registry asset: the price
     /// book's offer with the months and price quoted from it (build it with
     /// [`crate::warranty::sale`]). The technician on site or the office,
@@ -164,6 +172,9 @@ pub enum JobAction {
         field: String,
         actor: String,
     },
+    /// Marks the job as one for a recall campaign (the server does, when
+    /// the campaign opens or flags it).
+    FlagRecall(super::RecallNotice),
 }
 
 impl JobAction {
@@ -193,6 +204,8 @@ impl JobAction {
             JobAction::Reassign { .. } => "reassign",
             JobAction::Cancel { .. } => "cancel",
             JobAction::ResolveConflict { .. } => "resolve_conflict",
+            JobAction::RecordRecallRemedy { .. } => "record_recall_remedy",
+            JobAction::FlagRecall(_) => "flag_recall",
         }
     }
 
@@ -211,6 +224,8 @@ impl JobAction {
             RecordPayment { .. } => &[k::PAYMENTS],
             CaptureSignature { .. } => &[k::SIGNATURE],
             AddAttachment { .. } => &[k::ATTACHMENTS],
+            RecordRecallRemedy { .. } => &[k::RECALL_REMEDY],
+            FlagRecall(_) => &[k::RECALL],
             SellExtension { .. } => &[k::WARRANTY_EXTENSION],
             EditDetails(_) => &[k::CUSTOMER, k::SITE, k::ASSET, k::PROBLEM, k::PRIORITY],
             EditWindow(_) => &[k::WINDOW],
@@ -889,6 +904,29 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
         ResolveConflict { field, actor } => {
             kept_value(job, field, actor)?;
         }
+        RecordRecallRemedy {
+            replacement,
+            serials,
+            committed_date,
+            service,
+        } => {
+            if job.recall.is_none() {
+                return deny("this job is not for a recall");
+            }
+            super::recall::check_remedy(*replacement, serials, *committed_date)
+                .map_err(|why| InvalidValue::new("recall remedy", why))?;
+            opt_text_ok(rule(k::RECALL_REMEDY, k::SERVICE), service.as_deref())?;
+        }
+        FlagRecall(notice) => {
+            text_ok(rule(k::RECALL, k::REASON), &notice.reason, true)?;
+            opt_text_ok(
+                rule(k::RECALL, k::COMPENSATION),
+                notice.compensation.as_deref(),
+            )?;
+            if job.recall.as_ref() == Some(notice) {
+                return deny("the job is flagged for this recall already");
+            }
+        }
         EditWindow(_) | Reassign { .. } => {}
     }
     Ok(())
@@ -1192,6 +1230,41 @@ fn write<T: Transactable>(
                 k::TECHNICIAN,
                 technician.map(|t| t.to_string()).as_deref(),
             )?;
+        }
+        RecordRecallRemedy {
+            replacement,
+            serials,
+            committed_date,
+            service,
+        } => {
+            let r = tx.put_object(ROOT, k::RECALL_REMEDY, ObjType::Map)?;
+            tx.put(&r, k::REPLACEMENT, replacement.as_str())?;
+            let list = tx.put_object(&r, k::SERIALS, ObjType::List)?;
+            for (i, s) in serials.iter().enumerate() {
+                tx.insert(&list, i, s.trim())?;
+            }
+            if let Some(d) = committed_date {
+                tx.put(&r, k::COMMITTED_DATE, format_date(*d))?;
+            }
+            if let Some(s) = service.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                tx.put(&r, k::SERVICE, s)?;
+            }
+            tx.put(&r, k::BY, by)?;
+            tx.put(&r, k::DEVICE_TIME, ts)?;
+        }
+        FlagRecall(notice) => {
+            let r = tx.put_object(ROOT, k::RECALL, ObjType::Map)?;
+            tx.put(&r, k::CAMPAIGN, notice.campaign.to_string())?;
+            tx.put(&r, k::REASON, notice.reason.trim())?;
+            tx.put(&r, k::REMEDY, notice.remedy.as_str())?;
+            if let Some(c) = notice
+                .compensation
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                tx.put(&r, k::COMPENSATION, c)?;
+            }
         }
     }
     Ok(())

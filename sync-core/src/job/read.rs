@@ -83,6 +83,14 @@ pub(crate) fn read_root(
             .map(|m| read_extension(MapRef::new(m, "/warranty_extension")))
             .transpose()?,
         fields: super::plain::read_fields(&r)?,
+        recall: r
+            .opt_map(k::RECALL)?
+            .map(|m| super::recall::read_recall(MapRef::new(m, "/recall")))
+            .transpose()?,
+        recall_remedy: r
+            .opt_map(k::RECALL_REMEDY)?
+            .map(|m| super::recall::read_recall_remedy(MapRef::new(m, "/recall_remedy")))
+            .transpose()?,
     })
 }
 

@@ -628,6 +628,37 @@ pub static FIELDS: &[Field] = &[
         )
     },
     Field {
+        // Written whole by the office (the server, when a recall campaign
+        // opens or flags the job): see `recall.rs`.
+        keys: &[k::CAMPAIGN, k::REASON, k::REMEDY, k::COMPENSATION],
+        texts: &[
+            text(k::REASON, "recall reason", MAX_TEXT),
+            text(k::COMPENSATION, "recall compensation", MAX_TEXT),
+        ],
+        read: Some(|m, _| super::recall::read_recall(*m).map(|_| Unit::default())),
+        ..Field::new(k::RECALL, Shape::Whole, Writer::Office)
+    },
+    Field {
+        when: When::OnSite,
+        keys: &[
+            k::REPLACEMENT,
+            k::SERIALS,
+            k::COMMITTED_DATE,
+            k::SERVICE,
+            k::BY,
+            k::DEVICE_TIME,
+        ],
+        texts: &[text(k::SERVICE, "value-added service", MAX_TEXT)],
+        read: Some(|m, _| {
+            let r = super::recall::read_recall_remedy(*m)?;
+            Ok(Unit {
+                by: Some(r.by),
+                voided: false,
+            })
+        }),
+        ..Field::new(k::RECALL_REMEDY, Shape::Whole, Writer::Technician)
+    },
+    Field {
         // Written whole, once (crate::warranty::check_sale refuses a second
         // sale); a map at the root, not a container, so no upgrade. No
         // free text: the offer is a price book code (1-64 characters, read

@@ -56,6 +56,10 @@ pub struct TestApp {
     pub finishing: Arc<fieldsync_server::attachments::finishing::Finishing>,
     pub sync_gate: Arc<fieldsync_server::sync::gate::SyncGate>,
     pub db: TestDatabase,
+    /// The server's clock: tests move it forward (recalls' overdue dates;
+    /// not every binary that includes this file reads it).
+    #[allow(dead_code)]
+    pub clock: fieldsync_server::clock::Clock,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -114,6 +118,7 @@ pub async fn spawn_app_with_state(
     adjust_state(&mut state);
     let store = state.store.clone();
     let blobs = state.blobs.clone();
+    let clock = state.clock.clone();
     let (finishing, sync_gate) = (state.finishing.clone(), state.sync_gate.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -133,6 +138,7 @@ pub async fn spawn_app_with_state(
         finishing,
         sync_gate,
         db,
+        clock,
         shutdown: Some(tx),
     }
 }

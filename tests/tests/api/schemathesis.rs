@@ -88,7 +88,8 @@ async fn generated_requests_get_documented_answers_and_no_5xx(backend: TestBacke
     assert_eq!(res.status(), 201);
     create_job(&app, &admin, &new_job("Ana Lima", Some(tech))).await;
     // A customer with a site, a contact and an asset (and a job made from
-    // them), so generated requests reach the registry's records.
+    // them, and a recall campaign over the asset), so generated requests
+    // reach the registry's records and the campaign.
     let created = |path: &'static str, body: serde_json::Value| {
         let (app, admin) = (&app, &admin);
         async move {
@@ -130,6 +131,17 @@ async fn generated_requests_get_documented_answers_and_no_5xx(backend: TestBacke
     from_registry.as_object_mut().unwrap().remove("asset");
     from_registry["asset_id"] = asset["id"].clone();
     create_job(&app, &admin, &from_registry).await;
+    // A recall campaign over that asset's serial (it flags the job).
+    let res = post_json(
+        &app,
+        &admin,
+        "/v1/recalls",
+        &json!({"id": uuid::Uuid::new_v4(), "sku": "PUMP-7", "serials": ["SN-1"],
+            "ranges": [{"first": "SN-100", "last": "SN-199"}],
+            "reason": "Seal may leak", "remedy": "replace"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
 
     schemathesis(
         &app,

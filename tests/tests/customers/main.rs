@@ -24,6 +24,7 @@ mod access;
 mod bench;
 mod console;
 mod job_links;
+mod recalls;
 mod registry;
 mod single_view;
 mod support;

@@ -5,7 +5,9 @@
 //! once; the invoice carries the line and device and server bill the same
 //! total. A forged raw change selling an unknown offer, or another
 //! product's, is refused and stores nothing; the office sells one through
-//! `POST /v1/jobs/{id}/extension`, with its rules and permission.
+//! `POST /v1/jobs/{id}/extension`, with its rules and permission. Another
+//! open job on the same asset follows the extension (API and device) and
+//! bills its labour as covered from then on.
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use crate::support::{call, customer, job_from_registry};
 
 backend_tests!(
     an_extension_sold_offline_extends_the_warranty_once,
+    other_open_jobs_on_the_asset_bill_from_the_extended_end,
     forged_sales_are_refused_and_the_office_sells_by_the_rules
 );
 
@@ -265,6 +268,175 @@ async fn an_extension_sold_offline_extends_the_warranty_once(backend: TestBacken
     assert_eq!(
         bill(&phone.job(id), &device_book(&phone)).unwrap().total,
         device_total.total
+    );
+}
+
+/// The labour lines of an invoice as the API answers it.
+fn labour(billing: &Value) -> Vec<&Value> {
+    billing["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "labour")
+        .collect()
+}
+
+async fn other_open_jobs_on_the_asset_bill_from_the_extended_end(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let d = setup::depot(&app).await;
+    let res = put_price_book(&app, &d.admin, &book_with_offers()).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    app.user("dispatch", Role::Dispatcher).await;
+    let office = app.login("dispatch", &actor(84)).await.access_token;
+    // The warranty ended yesterday: today's visits pay for labour.
+    let today = time::OffsetDateTime::now_utc().date();
+    let ended = today.previous_day().unwrap();
+    let ended_text = ended.to_string();
+    let acme = customer(
+        &app,
+        &office,
+        &d.depot.to_string(),
+        "Acme Boilers",
+        "BW-1",
+        &ended_text,
+    )
+    .await;
+    let tech = d.tech.to_string();
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let body = job_from_registry(json!({"asset_id": acme.asset}), Some(&tech));
+        jobs.push(job_id(
+            &ok(&app, Method::POST, &office, "/v1/jobs", Some(body)).await,
+        ));
+    }
+    let (selling, other) = (jobs[0], jobs[1]);
+
+    let mut phone = Device::login(&app, "tech", Role::Technician, 85).await;
+    assert!(phone.sync(&app).await.rejected().is_empty());
+    // The other visit first: on site, 30 minutes of labour, synced.
+    for action in [
+        JobAction::StartTravel,
+        JobAction::Arrive,
+        JobAction::AddLabour {
+            entry: line(),
+            minutes: 30,
+            rate: "standard".into(),
+            description: "Checked the flue".into(),
+        },
+    ] {
+        act_knowing(&mut phone, other, action);
+    }
+    let synced = phone.sync(&app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+    let before = job_view(&app, &office, other).await;
+    assert_eq!(before["job"]["asset"]["warranty_end"], ended_text.as_str());
+    let charged = labour(&before["billing"]);
+    assert_eq!(charged.len(), 1, "{}", before["billing"]);
+    assert_eq!(charged[0]["covered_by"], Value::Null, "the warranty ended");
+    let labour_price = charged[0]["amount"].as_i64().unwrap();
+    assert!(labour_price > 0);
+    assert_eq!(charged[0]["charged"], labour_price);
+    let book = device_book(&phone);
+    assert_eq!(
+        json!(bill(&phone.job(other), &book).unwrap().total.0),
+        before["billing"]["total"],
+        "device and server bill the same before"
+    );
+
+    // The selling visit, offline: works, sells a year, is paid, completes.
+    let job = phone.job(selling);
+    for action in [
+        JobAction::StartTravel,
+        JobAction::Arrive,
+        JobAction::AddLabour {
+            entry: line(),
+            minutes: 15,
+            rate: "standard".into(),
+            description: "Serviced the boiler".into(),
+        },
+    ] {
+        act_knowing(&mut phone, selling, action);
+    }
+    act_knowing(
+        &mut phone,
+        selling,
+        warranty::sale(&job, &book, "EXT-12").unwrap(),
+    );
+    let due = bill(&phone.job(selling), &book).unwrap().total;
+    for action in [
+        JobAction::RecordPayment {
+            payment: line(),
+            method: PaymentMethod::Card,
+            amount: due,
+            reference: None,
+        },
+        JobAction::CaptureSignature {
+            signer: "Ana Lima".into(),
+            image_sha256: "cd".repeat(32),
+        },
+        JobAction::Complete,
+    ] {
+        act_knowing(&mut phone, selling, action);
+    }
+    let synced = phone.sync(&app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+
+    // The asset's warranty restarted from today; the other open job shows
+    // the new end right after that sync, and its labour is now covered.
+    let asset = asset_view(&app, &office, "BW-1").await;
+    let new_end = asset["warranty"]["end"].as_str().unwrap().to_owned();
+    assert!(new_end > today.to_string(), "{asset}");
+    let after = job_view(&app, &office, other).await;
+    assert_eq!(after["job"]["asset"]["warranty_end"], new_end.as_str());
+    let covered = labour(&after["billing"]);
+    assert_eq!(covered.len(), 1, "{}", after["billing"]);
+    assert_eq!(covered[0]["covered_by"], json!({"type": "warranty"}));
+    assert_eq!(covered[0]["charged"], 0);
+    assert_eq!(
+        after["billing"]["total"].as_i64().unwrap(),
+        before["billing"]["total"].as_i64().unwrap() - labour_price * 6 / 5,
+        "the labour and its 20% tax are no longer charged"
+    );
+    // The completed job keeps the snapshot its visit was made with.
+    let sold = job_view(&app, &office, selling).await;
+    assert_eq!(sold["job"]["asset"]["warranty_end"], ended_text.as_str());
+
+    // The technician's device gets the refresh on its next sync and bills
+    // what the server bills.
+    let synced = phone.sync(&app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+    let on_phone = phone.job(other);
+    assert_eq!(
+        on_phone.asset.warranty_end.map(|d| d.to_string()),
+        Some(new_end.clone())
+    );
+    let device_bill = bill(&on_phone, &device_book(&phone)).unwrap();
+    let line = device_bill
+        .lines
+        .iter()
+        .find(|l| l.kind == LineKind::Labour)
+        .unwrap();
+    assert_eq!(line.charged, Money(0));
+    assert_eq!(json!(device_bill.total.0), after["billing"]["total"]);
+
+    // A later commit of the completed job repeats the refresh: nothing to
+    // write, so the other job's version stays.
+    act_knowing(
+        &mut phone,
+        selling,
+        JobAction::AddNote {
+            text: "Extension explained".into(),
+        },
+    );
+    let synced = phone.sync(&app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+    assert_eq!(
+        job_view(&app, &office, other).await["version"],
+        after["version"]
+    );
+    assert_eq!(
+        asset_view(&app, &office, "BW-1").await["warranty"]["end"],
+        new_end.as_str()
     );
 }
 
