@@ -128,10 +128,11 @@ async fn visible_customer(
     scope: &CustomerScope,
     id: Uuid,
 ) -> Result<Customer, ApiError> {
-    if !state.store.customer_in_scope(id, scope).await? {
-        return Err(ApiError::NotFound);
-    }
-    Ok(state.store.customer(id).await?)
+    state
+        .store
+        .customer_within(id, scope)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 pub async fn search(
@@ -549,14 +550,20 @@ pub async fn customer_view(
 ) -> Result<CustomerView, ApiError> {
     let scope = scope(state, caller).await?;
     let customer = visible_customer(state, &scope, id).await?;
-    let sites = state.store.sites(id).await?;
-    let contacts = state.store.contacts(id).await?;
-    let assets = state.store.assets(id, &scope).await?;
-    let open = state
-        .store
-        .visits(VisitsOf::Customer(id), true, MAX_VISITS)
-        .await?;
-    let mut answer = Answering::new(state, caller).await?;
+    // Independent reads run side by side on the pool: on a loaded machine
+    // each sequential round trip is another chance to wait for a core.
+    let (sites, contacts, assets, open, mut answer) = tokio::try_join!(
+        async { Ok::<_, ApiError>(state.store.sites(id).await?) },
+        async { Ok(state.store.contacts(id).await?) },
+        async { Ok(state.store.assets(id, &scope).await?) },
+        async {
+            Ok(state
+                .store
+                .visits(VisitsOf::Customer(id), true, MAX_VISITS)
+                .await?)
+        },
+        Answering::new(state, caller),
+    )?;
     let mut summaries = Vec::with_capacity(assets.len());
     for asset in assets {
         let site = sites.iter().find(|s| s.id == asset.site_id);
@@ -615,22 +622,29 @@ pub async fn asset_view(
             )));
         }
     };
-    let customer = state.store.customer(asset.customer_id).await?;
-    let site = state.store.site(asset.site_id).await?;
-    let contacts = state.store.contacts(asset.customer_id).await?;
-    let visits = state
-        .store
-        .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
-        .await?;
-    let parts_fitted = state.store.fitted_parts(asset.id).await?;
-    let asset_id = asset.id;
-    let warranty_extensions = state.store.warranty_extensions(asset.id).await?;
+    // The reads below depend only on the asset: side by side on the pool
+    // (see `customer_view`).
+    let (customer, site, contacts, visits, parts_fitted, warranty_extensions, recalls, mut answer) =
+        tokio::try_join!(
+            async { Ok::<_, ApiError>(state.store.customer(asset.customer_id).await?) },
+            async { Ok(state.store.site(asset.site_id).await?) },
+            async { Ok(state.store.contacts(asset.customer_id).await?) },
+            async {
+                Ok(state
+                    .store
+                    .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
+                    .await?)
+            },
+            async { Ok(state.store.fitted_parts(asset.id).await?) },
+            async { Ok(state.store.warranty_extensions(asset.id).await?) },
+            crate::recalls::service::of_asset(state, asset.id),
+            Answering::new(state, caller),
+        )?;
     let open: Vec<Visit> = visits
         .iter()
         .filter(|v| !is_closed(&v.status))
         .cloned()
         .collect();
-    let mut answer = Answering::new(state, caller).await?;
     let summary = answer
         .summary(asset, &customer, Some(&site), open, part.as_ref())
         .await?;
@@ -640,7 +654,7 @@ pub async fn asset_view(
         site,
         contacts,
         history: AssetHistory {
-            recalls: crate::recalls::service::of_asset(state, asset_id).await?,
+            recalls,
             visits,
             parts_fitted,
             warranty_extensions,

@@ -53,6 +53,9 @@ pub trait CustomerStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Customer>>;
     async fn customer_in_scope(&self, id: Uuid, scope: &CustomerScope) -> Result<bool>;
+    /// The customer if `scope` holds it: the scope check and the read in
+    /// one round trip.
+    async fn customer_within(&self, id: Uuid, scope: &CustomerScope) -> Result<Option<Customer>>;
 
     async fn create_site(&self, s: &Site, now: OffsetDateTime) -> Result<()>;
     async fn update_site(&self, s: &Site, now: OffsetDateTime) -> Result<()>;
@@ -314,6 +317,18 @@ impl CustomerStore for SqlStore {
         q.push_bind(id);
         customers_in(&mut q, scope);
         self.db().exists(q.build()).await
+    }
+
+    async fn customer_within(&self, id: Uuid, scope: &CustomerScope) -> Result<Option<Customer>> {
+        let mut q = QueryBuilder::new(CUSTOMER_COLS);
+        q.push(" WHERE c.id = ").push_bind(id);
+        customers_in(&mut q, scope);
+        self.db()
+            .fetch_optional(q.build())
+            .await?
+            .as_ref()
+            .map(customer_from)
+            .transpose()
     }
 
     async fn create_site(&self, s: &Site, now: OffsetDateTime) -> Result<()> {
