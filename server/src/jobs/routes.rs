@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use automerge::Automerge;
+use automerge::{ActorId, Automerge, ChangeHash};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use fieldsync_core::actors::{office_actor, office_user_hex};
@@ -185,21 +185,18 @@ pub(crate) async fn refresh_snapshot(
         if details == DetailsEdit::default() {
             return Ok(unchanged());
         }
-        let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
-        let before = job.doc().get_heads();
-        let result = job.apply_all(
-            &[JobAction::EditDetails(details)],
+        let before = doc.get_heads();
+        let edit = apply_office_action(
+            doc,
+            &actor,
             who,
-            timestamp(now),
-            Some(&current),
-        );
-        *doc = job.into_doc();
-        let merged = result.map_err(action_error)?;
+            JobAction::EditDetails(details),
+            now,
+            &current,
+            &before,
+        )?;
         wrote = true;
-        Ok(Edit {
-            changes: doc.get_changes(&before),
-            job: Some(merged),
-        })
+        Ok(edit)
     })
     .await?;
     Ok(wrote)
@@ -240,23 +237,34 @@ pub(crate) async fn flag_recall(
                 job: None,
             });
         }
-        let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
-        let result = job.apply_all(
-            &[JobAction::FlagRecall(notice.clone())],
-            who,
-            timestamp(now),
-            Some(&current),
-        );
-        *doc = job.into_doc();
-        let merged = result.map_err(action_error)?;
+        let action = JobAction::FlagRecall(notice.clone());
+        let edit = apply_office_action(doc, &actor, who, action, now, &current, &before)?;
         wrote = true;
-        Ok(Edit {
-            changes: doc.get_changes(&before),
-            job: Some(merged),
-        })
+        Ok(edit)
     })
     .await?;
     Ok(wrote)
+}
+
+/// One office action on `doc` (which reads as `current`) by `who` under
+/// `actor`; the edit carries the changes made since `before`.
+fn apply_office_action(
+    doc: &mut Automerge,
+    actor: &ActorId,
+    who: Principal,
+    action: JobAction,
+    now: OffsetDateTime,
+    current: &Job,
+    before: &[ChangeHash],
+) -> Result<Edit, ApiError> {
+    let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
+    let result = job.apply_all(&[action], who, timestamp(now), Some(current));
+    *doc = job.into_doc();
+    let merged = result.map_err(action_error)?;
+    Ok(Edit {
+        changes: doc.get_changes(before),
+        job: Some(merged),
+    })
 }
 
 fn view(projected: Projected, version: i64) -> JobView {
