@@ -1,7 +1,8 @@
 //! A technician's visit from Kotlin: log in, sync, offline work (a
-//! warranty extension sold for the job's registry asset among it), a new
-//! process, sync; then the office sees it all through the API, and the
-//! asset's warranty extended.
+//! warranty extension sold for the job's registry asset and the remedy of
+//! the recall that flagged the job among it), a new process, sync; then
+//! the office sees it all through the API, the asset's warranty extended
+//! and the asset remedied on the recall campaign.
 
 use fieldsync_core::Role;
 use fieldsync_server::testing::TestBackend;
@@ -36,17 +37,44 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
         Some(&depot.tech.to_string()),
     );
     let id = job_id(&create_job(&app, &office, &from_asset).await);
+    // A recall of the asset's boiler, sent before the device's first sync:
+    // it flags the open job, which the device then shows.
+    let campaign = uuid::Uuid::new_v4();
+    let recalls = format!("/v1/recalls/{campaign}");
+    let res = crate::setup::send(
+        &app,
+        reqwest::Method::POST,
+        &office,
+        "/v1/recalls",
+        Some(json!({
+            "id": campaign,
+            "sku": "BOILER-X200",
+            "serials": ["BX-K1"],
+            "reason": "Flue seal may perish",
+            "remedy": "inspect",
+            "compensation": "A free annual service",
+        })),
+    )
+    .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let page = crate::setup::ok(&app, reqwest::Method::GET, &office, &recalls, None).await;
+    assert_eq!(page["assets"][0]["serial"], "BX-K1", "{page}");
+    assert_eq!(page["assets"][0]["job_id"], id.to_string(), "{page}");
+    assert_eq!(page["assets"][0]["opened"], false, "flagged, not opened");
+    assert_eq!(page["assets"][0]["state"], "awaiting");
     let van = depot.van.to_string();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().to_str().unwrap().to_owned();
     let server = app.url("");
 
     // 1. Log in, sync, then the whole visit offline (one JVM).
-    let (job, store2) = (id.to_string(), store.clone());
+    let (job, store2, recall) = (id.to_string(), store.clone(), campaign.to_string());
     let out = tokio::task::spawn_blocking(move || {
         kotlin().java(
             "VisitKt",
-            &["visit", &store2, &server, "tech", PASSWORD, &job, &van],
+            &[
+                "visit", &store2, &server, "tech", PASSWORD, &job, &van, &recall,
+            ],
         )
     })
     .await
@@ -66,6 +94,8 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     // Nothing reached the server yet.
     let view: Value = get_job(&app, &office, id).await.json().await.unwrap();
     assert_eq!(view["job"]["status"], "scheduled");
+    let page = crate::setup::ok(&app, reqwest::Method::GET, &office, &recalls, None).await;
+    assert_eq!(page["assets"][0]["state"], "awaiting", "{page}");
 
     // 2. A new JVM: everything is still there; sync.
     let job = id.to_string();
@@ -128,4 +158,20 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     let today = time::OffsetDateTime::now_utc().date();
     let after = fieldsync_core::pricebook::add_months(today, 12).unwrap();
     assert_eq!(asset["warranty"]["end"], after.to_string(), "{asset}");
+
+    // The recall's remedy recorded on the phone (inspected, no
+    // replacement): the campaign shows the asset remedied.
+    let page = crate::setup::ok(&app, reqwest::Method::GET, &office, &recalls, None).await;
+    let assets = page["assets"].as_array().unwrap();
+    assert_eq!(assets.len(), 1, "{page}");
+    assert_eq!(assets[0]["serial"], "BX-K1");
+    assert_eq!(assets[0]["state"], "remedied", "{page}");
+    assert_eq!(assets[0]["replacement"], "none", "{page}");
+    assert_eq!(assets[0]["job_status"], "completed", "{page}");
+    assert_eq!(page["counts"]["remedied"], 1, "{page}");
+    assert_eq!(page["counts"]["awaiting"], 0, "{page}");
+    assert_eq!(
+        view["job"]["recall_remedy"]["replacement"], "none",
+        "{view}"
+    );
 }

@@ -1,9 +1,12 @@
 // A technician's visit through the generated Kotlin bindings, on the JVM.
 // Run by tests/tests/mobile/visit.rs in two processes:
-//   visit <dir> <server> <user> <password> <jobId> <vanId>  log in, sync, then offline: the whole visit
+//   visit <dir> <server> <user> <password> <jobId> <vanId> <campaignId>
+//                                                           log in, sync, then offline: the whole visit
 //                                                           (the user's van, holding 4 VALVE-22 and pump SN-1;
 //                                                           the job's registry asset BOILER-X200, warranty
-//                                                           ended 2025-01-31, offers EXT-12 and PUMP-EXT)
+//                                                           ended 2025-01-31, offers EXT-12 and PUMP-EXT;
+//                                                           the job flagged by recall campaign <campaignId>,
+//                                                           remedy "inspect")
 //   check <dir> <jobId> <ids...> <total>                    a new process: everything is still there; sync
 import com.fieldsync.*
 import kotlin.system.exitProcess
@@ -47,7 +50,29 @@ fun sellExtension(c: FieldsyncClient, jobId: String) {
     check(line.chargedMinor == 6900L && line.coveredBy == null, "line $line")
 }
 
-fun visit(dir: String, server: String, user: String, password: String, jobId: String, vanId: String) {
+// The recall that flagged the job, shown through the library, and its
+// remedy recorded: inspected on site, nothing replaced.
+fun remedyRecall(c: FieldsyncClient, jobId: String, campaignId: String) {
+    val job = c.job(jobId)
+    val recall = job.recall ?: throw AssertionError("the job shows no recall")
+    check(recall.campaignId == campaignId, "campaign ${recall.campaignId}")
+    check(recall.reason == "Flue seal may perish" && recall.remedy == "inspect", "recall $recall")
+    check(recall.compensation == "A free annual service", "compensation ${recall.compensation}")
+    check(job.recallRemedy == null, "remedy before ${job.recallRemedy}")
+    refused<FieldsyncException.InvalidInput>("an unknown replacement") {
+        c.recordRecallRemedy(jobId, "swapped", listOf(), null, null)
+    }
+    refused<FieldsyncException.InvalidInput>("a temporary replacement without its committed date") {
+        c.recordRecallRemedy(jobId, "temporary", listOf("BX-K9"), null, null)
+    }
+    check(c.job(jobId).recallRemedy == null, "nothing kept from a refused remedy")
+    c.recordRecallRemedy(jobId, "none", listOf(), null, "A free annual service")
+    val remedy = c.job(jobId).recallRemedy ?: throw AssertionError("no remedy recorded")
+    check(remedy.replacement == "none" && remedy.serials.isEmpty() && remedy.committedDate == null, "remedy $remedy")
+    check(remedy.service == "A free annual service", "service ${remedy.service}")
+}
+
+fun visit(dir: String, server: String, user: String, password: String, jobId: String, vanId: String, campaignId: String) {
     FieldsyncClient.open(dir).use { c ->
         refused<FieldsyncException.BadCredentials>("wrong password") {
             c.login(server, user, "wrong password", "Kotlin test device")
@@ -72,6 +97,7 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         c.startTravel(jobId)
         c.arrive(jobId)
         sellExtension(c, jobId)
+        remedyRecall(c, jobId, campaignId)
         val labour = c.addLabour(jobId, 90u, "standard", "Replaced the pump")
         // A typo corrected in place, then the entry voided: kept, not billed.
         val typo = c.addLabour(jobId, 600u, "standard", "Flushed the system")
@@ -99,7 +125,8 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         val payment = c.recordPayment(jobId, "card", 5000L, "TERM-42")
         c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
         c.complete(jobId)
-        check(c.pendingChangeCount() == 15UL, "pending ${c.pendingChangeCount()}")
+        // 15 changes, and 1 for the recall's remedy.
+        check(c.pendingChangeCount() == 16UL, "pending ${c.pendingChangeCount()}")
 
         val job = c.job(jobId)
         val bill = job.billing ?: throw AssertionError("no bill: ${job.billingUnavailable}")
@@ -128,7 +155,8 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         check(job.signature?.signer == "Ana Lima", "signature")
         check(job.billing?.totalMinor == total, "total")
         check(job.warrantyExtension?.offer == "EXT-12", "sale after reopen")
-        check(c.pendingChangeCount() == 15UL, "pending after reopen ${c.pendingChangeCount()}")
+        check(job.recallRemedy?.replacement == "none", "remedy after reopen ${job.recallRemedy}")
+        check(c.pendingChangeCount() == 16UL, "pending after reopen ${c.pendingChangeCount()}")
 
         val result = c.sync()
         val outcome = result.jobs.single { it.jobId == jobId }.outcome
@@ -151,7 +179,7 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
 
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
-        "visit" -> visit(args[1], args[2], args[3], args[4], args[5], args[6])
+        "visit" -> visit(args[1], args[2], args[3], args[4], args[5], args[6], args[7])
         "check" -> checkAgain(args[1], args[2], args[3], args[4], args[5], args[6], args[7].toLong())
         else -> {
             System.err.println("usage: visit|check ...")
