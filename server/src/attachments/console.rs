@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
-use fieldsync_core::{DocId, JobId};
+use fieldsync_core::JobId;
 use maud::{Markup, html};
 use uuid::Uuid;
 
@@ -16,7 +16,6 @@ use super::media::Media;
 use super::routes::file_response;
 use super::service;
 use crate::app::AppState;
-use crate::documents;
 use crate::web::layout;
 use crate::web::{WebError, WebUser};
 
@@ -36,13 +35,7 @@ async fn job_page(
     Path(id): Path<Uuid>,
 ) -> Result<Markup, WebError> {
     let id = JobId::from_uuid(id);
-    crate::jobs::visible_job(&state, &user.scope(), id).await?;
-    let doc_id = DocId::Job(id);
-    let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
-        .await
-        .map_err(WebError::internal)?
-        .ok_or(WebError::NotFound)?;
-    let job = documents::job_of(&state.docs, doc_id, &loaded).map_err(WebError::internal)?;
+    let (job, _) = crate::jobs::visible_job_doc(&state, &user.scope(), id).await?;
     let hashes: Vec<String> = job.attachments.iter().map(|a| a.sha256.clone()).collect();
     let stored = state.store.stored_blobs(&hashes).await?;
     let title = format!("Job for {}", job.customer.name);

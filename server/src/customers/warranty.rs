@@ -310,13 +310,7 @@ pub async fn sell_extension(
 ) -> std::result::Result<axum::Json<JobView>, ApiError> {
     caller.require(Permission::ManageJobs)?;
     let id = JobId::from_uuid(id);
-    crate::jobs::visible_job(&state, &caller.scope(), id).await?;
-    let doc_id = DocId::Job(id);
-    let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound)?;
-    let job = documents::job_of(&state.docs, doc_id, &loaded).map_err(ApiError::internal)?;
+    let (job, _) = crate::jobs::visible_job_doc(&state, &caller.scope(), id).await?;
     let (asset, _) = warranty::sold_asset(&job).map_err(|r| ApiError::Conflict(r.message))?;
     // The asset must be one the caller's depots serve, as for the single view.
     let scope = caller.scope().customers(state.store.as_ref()).await?;

@@ -12,7 +12,7 @@ pub mod store;
 pub mod views;
 
 pub use rejections::{NewRejection, RejectionRecord, RejectionStore};
-pub(crate) use routes::{act, flag_recall, refresh_snapshot, visible_job};
+pub(crate) use routes::{act, flag_recall, refresh_snapshot, visible_job, visible_job_doc};
 pub use store::{JobFilter, JobProjection, JobRow, JobStore, ListProjector};
 
 use utoipa_axum::router::OpenApiRouter;

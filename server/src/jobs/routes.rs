@@ -459,6 +459,23 @@ pub(crate) async fn visible_job(
     }
 }
 
+/// The job `scope` may see, as its document reads now, and the version it
+/// was read at: 404 outside the scope, as for a job that does not exist.
+pub(crate) async fn visible_job_doc(
+    state: &AppState,
+    scope: &Scope,
+    id: JobId,
+) -> Result<(Arc<Job>, i64), ApiError> {
+    visible_job(state, scope, id).await?;
+    let doc_id = DocId::Job(id);
+    let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound)?;
+    let job = documents::job_of(&state.docs, doc_id, &loaded).map_err(ApiError::internal)?;
+    Ok((job, loaded.version))
+}
+
 /// One job with its billing. Technicians may read only jobs assigned to them.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = Uuid, Path)),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)),
@@ -468,19 +485,12 @@ async fn get_job(
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<JobView>, ApiError> {
-    let id = job_id(id);
-    visible_job(&state, &caller.scope(), id).await?;
-    let doc_id = DocId::Job(id);
-    let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound)?;
-    let job = documents::job_of(&state.docs, doc_id, &loaded).map_err(ApiError::internal)?;
+    let (job, version) = visible_job_doc(&state, &caller.scope(), job_id(id)).await?;
     let book = documents::price_book(state.store.as_ref(), &state.docs)
         .await
         .map_err(ApiError::internal)?;
     let invoice = book.as_deref().and_then(|b| bill(&job, b).ok());
-    let view = view(Projected { job, invoice }, loaded.version);
+    let view = view(Projected { job, invoice }, version);
     let view = with_writers(&state, view).await?;
     Ok(axum::Json(with_attachments(&state, view).await?))
 }
