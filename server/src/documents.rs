@@ -138,7 +138,12 @@ pub async fn load_many(
         match cache.get(id) {
             Some(hit) => {
                 want.push((*id, Some(hit.version)));
-                cached.insert(*id, hit);
+                let loaded = Loaded {
+                    version: hit.version,
+                    doc: hit.doc.doc,
+                    parsed: hit.doc.parsed,
+                };
+                cached.insert(*id, loaded);
             }
             None => want.push((*id, None)),
         }
@@ -148,14 +153,9 @@ pub async fn load_many(
         let id = stored.doc_id;
         // The store sends a snapshot only when the copy held is too old to
         // catch up (rows it needs were pruned): then it loads whole.
-        let hit = cached.remove(&id);
-        let loaded = match hit.filter(|_| stored.snapshot.is_none()) {
-            Some(hit) => {
-                let mut loaded = Loaded {
-                    version: hit.version,
-                    doc: hit.doc.doc,
-                    parsed: hit.doc.parsed,
-                };
+        let held = cached.remove(&id);
+        let loaded = match held.filter(|_| stored.snapshot.is_none()) {
+            Some(mut loaded) => {
                 if let Some(last) = stored.changes.last() {
                     for change in &stored.changes {
                         loaded.doc.load_incremental(&change.bytes)?;
@@ -180,16 +180,7 @@ pub async fn load_many(
         out.insert(id, loaded);
     }
     // A cached document always has a row; kept as cached if not (as before).
-    for (id, hit) in cached {
-        out.insert(
-            id,
-            Loaded {
-                version: hit.version,
-                doc: hit.doc.doc,
-                parsed: hit.doc.parsed,
-            },
-        );
-    }
+    out.extend(cached);
     Ok(out)
 }
 
