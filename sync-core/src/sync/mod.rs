@@ -124,7 +124,7 @@ pub(crate) fn primed_state(
     doc: &automerge::Automerge,
     heads: &[automerge::ChangeHash],
 ) -> automerge::sync::State {
-    use automerge::sync::{Capability, Have, State};
+    use automerge::sync::{Capability, State};
     let usable = !heads.is_empty() && heads.iter().all(|h| has_change(doc, h));
     if !usable {
         return State::new();
@@ -134,12 +134,19 @@ pub(crate) fn primed_state(
     state.shared_heads = heads.clone();
     state.their_heads = Some(heads.clone());
     state.their_need = Some(Vec::new());
-    state.their_have = Some(vec![Have {
-        last_sync: heads,
-        bloom: Default::default(),
-    }]);
+    state.their_have = Some(exactly(heads));
     state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
     state
+}
+
+/// A `have` that says "I hold exactly these heads and their history": an
+/// empty Bloom filter, so the peer sends every change after them. A filter
+/// of changes would let about 1% of them test as held and not be sent.
+pub(crate) fn exactly(heads: Vec<automerge::ChangeHash>) -> Vec<automerge::sync::Have> {
+    vec![automerge::sync::Have {
+        last_sync: heads,
+        bloom: Default::default(),
+    }]
 }
 
 pub(crate) fn sorted(mut heads: Vec<automerge::ChangeHash>) -> Vec<automerge::ChangeHash> {

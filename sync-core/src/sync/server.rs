@@ -11,7 +11,7 @@ use serde_bytes::ByteBuf;
 use super::bounds::measure_within;
 use super::guard::{contained, decode_message, receive_copy};
 use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use super::{Footprint, Limits, Scope, SyncError, has_change, primed_state, same_heads};
+use super::{Footprint, Limits, Scope, SyncError, exactly, has_change, primed_state, same_heads};
 use crate::doc_id::DocId;
 use crate::job::Job;
 use crate::role::Principal;
@@ -447,10 +447,7 @@ fn serve_doc(
         // history: answer with every change outside it. Their bloom filter
         // only guesses, and a false positive (about 1% per change) withholds
         // a change and costs the routine sync a second round.
-        state.their_have = Some(vec![Have {
-            last_sync: msg.heads.clone(),
-            bloom: Default::default(),
-        }]);
+        state.their_have = Some(exactly(msg.heads.clone()));
     }
     let out_msg = held
         .doc
@@ -488,10 +485,7 @@ fn resend(held: &HeldDoc, theirs: &Message) -> Message {
         && held.doc.get_changes(&synced).is_empty();
     let mut ask = if they_hold_ours {
         let mut ask = heads_only(&held.doc);
-        ask.have = vec![Have {
-            last_sync: ours,
-            bloom: Default::default(),
-        }];
+        ask.have = exactly(ours);
         ask
     } else {
         held.doc
