@@ -170,6 +170,7 @@ async fn history(
                 locations: Some(locations),
                 sku: Some(sku.clone()),
                 job_id: None,
+                serial: None,
                 limit: Some(500),
             })
             .await?
@@ -442,6 +443,7 @@ async fn consumption(
                 locations: Some(vans.clone()),
                 sku: sku.clone(),
                 job_id: None,
+                serial: None,
                 limit: Some(10_000),
             })
             .await?
