@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 
 async fn page(State(state): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     let section = parts_to_send(&state, &user, PAGE).await?;
-    Ok(layout::page(&user, "Parts to send", section))
+    Ok(layout::page(&user, "Shipping queue", section))
 }
 
 fn status_label(s: ShipmentStatus) -> &'static str {

@@ -352,7 +352,10 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
     )
     .await;
     assert_eq!(st, 409, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("holds 4"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("holds 4"),
+        "{e}"
+    );
     assert_eq!(on_hand(&stock(&w).await, depot, "VALVE-22"), 4);
 
     // 6. The customer's single view shows the shipments, status and tracking.
@@ -470,7 +473,10 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
     ] {
         let (st, e) = call(app, Method::POST, mgr, "/v1/shipments", Some(body)).await;
         assert_eq!(st, 400, "{why}: {e}");
-        assert!(e["error"]["message"].as_str().unwrap().contains(why), "{why}: {e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(why),
+            "{why}: {e}"
+        );
     }
     let (st, e) = call(
         app,
@@ -492,5 +498,138 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
         4,
         "no bad order was stored"
     );
+    ledger_agrees(app).await;
+}
+
+/// Waits (bounded) until `css`'s text is `want`.
+async fn wait_text(b: &crate::webdriver::Browser, css: &str, want: &str) {
+    let mut got = String::new();
+    for _ in 0..100 {
+        got = b
+            .eval(&format!(
+                "const e = document.querySelector({}); return e ? e.textContent.trim() : '';",
+                json!(css)
+            ))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css}: {got:?}, not {want:?}");
+}
+
+/// The "parts to send" section in headless Chromium (one backend: the
+/// section calls the same service as the API, which the test above runs
+/// on both): a depot manager marks a valve picked, dispatches it with a
+/// tracking reference and marks it delivered; the ledger follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parts_to_send_section_dispatches_and_delivers_in_a_browser() {
+    use crate::webdriver::{Browser, LAPTOP};
+    let w = world(TestBackend::Sqlite).await;
+    let (app, mgr) = (&w.app, w.d.manager.as_str());
+    let depot = w.d.depot;
+    let valve = Uuid::new_v4();
+    let pump = Uuid::new_v4();
+    for (id, sku, n, serials) in [
+        (valve, "VALVE-22", 2, &[][..]),
+        (pump, "PUMP-7", 1, &["SN-2"][..]),
+    ] {
+        let (st, v) = call(
+            app,
+            Method::POST,
+            mgr,
+            "/v1/shipments",
+            Some(order(&w, id, sku, n, serials)),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+    }
+
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(&app.url(""), "mgr", crate::helpers::PASSWORD)
+        .await;
+    b.goto(&app.url("/console")).await;
+    b.click("header nav a[href='/console/shipping/parts']")
+        .await;
+    b.wait_for_path(|p| p == "/console/shipping/parts").await;
+    let row = format!("tr[data-shipment='{valve}']");
+    assert_eq!(b.text(&format!("{row} td.status")).await, "ordered");
+    assert_eq!(
+        b.text(&format!("{row} td.to")).await,
+        "Acme Boilers, Head office: Rua das Flores 1, Porto"
+    );
+    assert_eq!(
+        b.text(&format!("tr[data-shipment='{pump}'] td.serials"))
+            .await,
+        "SN-2"
+    );
+
+    // Picked, then dispatched with the carrier's reference.
+    b.click(&format!("{row} form.pick button")).await;
+    wait_text(&b, &format!("{row} td.status"), "picked").await;
+    b.type_into(&format!("{row} form.dispatch input[name='carrier']"), "CTT")
+        .await;
+    b.type_into(
+        &format!("{row} form.dispatch input[name='reference']"),
+        "EA123456789PT",
+    )
+    .await;
+    b.click(&format!("{row} form.dispatch button")).await;
+    wait_text(&b, &format!("{row} td.status"), "in transit").await;
+    assert_eq!(
+        b.text(&format!("{row} td.tracking")).await,
+        "CTT EA123456789PT"
+    );
+    let s = stock(&w).await;
+    assert_eq!(on_hand(&s, depot, "VALVE-22"), 4);
+    assert_eq!(on_hand(&s, transit_of(depot), "VALVE-22"), 2);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    let shot = dir.join("shipping-parts-to-send.png");
+    let bytes = b.screenshot(&shot).await;
+    assert!(bytes > 1000, "{bytes} bytes");
+    assert_eq!(&std::fs::read(&shot).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+
+    // Delivered: it leaves the queue, and the ledger's transit holding.
+    b.click(&format!("{row} form.deliver button")).await;
+    let mut left = json!(1);
+    for _ in 0..100 {
+        left = b
+            .eval(&format!(
+                "return document.querySelectorAll({}).length;",
+                json!(row)
+            ))
+            .await;
+        if left == json!(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, json!(0), "a delivered shipment is no longer to send");
+    assert_eq!(
+        b.text(&format!("tr[data-shipment='{pump}'] td.status"))
+            .await,
+        "ordered"
+    );
+    b.quit().await;
+    let v = ok(
+        app,
+        Method::GET,
+        mgr,
+        &format!("/v1/shipments/{valve}"),
+        None,
+    )
+    .await;
+    assert_eq!(v["status"], "delivered");
+    assert_eq!(v["tracking"]["reference"], "EA123456789PT");
+    let s = stock(&w).await;
+    assert_eq!(on_hand(&s, depot, "VALVE-22"), 4);
+    assert_eq!(on_hand(&s, transit_of(depot), "VALVE-22"), 0);
     ledger_agrees(app).await;
 }
