@@ -499,6 +499,28 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
         "no bad order was stored"
     );
     ledger_agrees(app).await;
+
+    // 9. The routes are in /openapi.json.
+    let doc = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let doc: Value = doc.json().await.unwrap();
+    for (path, method) in [
+        ("/v1/shipments", "post"),
+        ("/v1/shipments", "get"),
+        ("/v1/shipments/{id}", "get"),
+        ("/v1/shipments/{id}/pick", "post"),
+        ("/v1/shipments/{id}/dispatch", "post"),
+        ("/v1/shipments/{id}/deliver", "post"),
+        ("/v1/shipments/{id}/cancel", "post"),
+        ("/v1/shipments/{id}/tracking", "put"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert!(doc["components"]["schemas"]["CustomerView"]["properties"]["shipments"].is_object());
 }
 
 /// Waits (bounded) until `css`'s text is `want`.
