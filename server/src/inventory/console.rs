@@ -217,7 +217,8 @@ fn transfer_page(
     let movable: Vec<&Location> = ctx
         .sorted()
         .into_iter()
-        .filter(|l| ctx.scope.can_manage(l.id))
+        // Transit holdings move by their shipments only.
+        .filter(|l| ctx.scope.can_manage(l.id) && l.kind != LocationKind::Transit)
         .collect();
     layout::page(
         user,

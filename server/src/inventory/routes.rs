@@ -450,6 +450,17 @@ async fn put_reorder_rule(
     }
     user.require(Permission::ManageStock)?;
     let sku = parse_sku(&sku)?;
+    let transit = state
+        .store
+        .locations()
+        .await?
+        .iter()
+        .any(|l| l.id == location && l.kind == LocationKind::Transit);
+    if transit {
+        return Err(ApiError::BadRequest(
+            "a transit holding has no reorder point (it holds shipments on their way)".into(),
+        ));
+    }
     if !state.store.parts().await?.iter().any(|p| p.sku == sku) {
         return Err(ApiError::BadRequest(format!("unknown sku {sku}")));
     }

@@ -492,6 +492,15 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
     assert_eq!(res.status(), 400);
     let res = movement(app, mgr, json!({"id": Uuid::new_v4(), "kind": "delivery", "sku": "VALVE-22", "quantity": 1, "from": depot})).await;
     assert_eq!(res.status(), 400);
+    let (st, e) = call(
+        app,
+        Method::PUT,
+        mgr,
+        &format!("/v1/inventory/locations/{transit}/reorder/VALVE-22"),
+        Some(json!({"reorder_point": 1, "reorder_quantity": 1})),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
     let listed = ok(app, Method::GET, mgr, "/v1/shipments", None).await;
     assert_eq!(
         listed["shipments"].as_array().unwrap().len(),
