@@ -107,6 +107,36 @@ pub async fn parts_to_send(
     })
 }
 
+/// A customer's shipments, for the customer's page of the console (the
+/// single view): part, status, tracking and when it left and arrived.
+pub fn customer_shipments(list: &[Shipment]) -> Markup {
+    let day = |t: Option<time::OffsetDateTime>| t.map(|t| t.date().to_string()).unwrap_or_default();
+    html! {
+        @if list.is_empty() {
+            p.muted id="no-shipments" { "No parts shipped." }
+        } @else {
+            div.scroll { table #shipments {
+                thead { tr {
+                    th scope="col" { "Part" } th scope="col" { "Qty" } th scope="col" { "Serials" }
+                    th scope="col" { "Status" } th scope="col" { "Tracking" }
+                    th scope="col" { "Dispatched" } th scope="col" { "Delivered" }
+                } }
+                tbody { @for s in list {
+                    tr data-shipment=(s.id) {
+                        td.sku { (s.sku) }
+                        td.quantity { (s.quantity) }
+                        td.serials { (s.serials.join(", ")) }
+                        td.status { (status_label(s.status)) }
+                        td.tracking { @if let Some(t) = &s.tracking { (t.carrier) " " (t.reference) } }
+                        td.dispatched { (day(s.dispatched_at)) }
+                        td.delivered { (day(s.delivered_at)) }
+                    }
+                } }
+            } }
+        }
+    }
+}
+
 fn actions(user: &WebUser, s: &Shipment, back: &str) -> Markup {
     let action = |step: &str| format!("/console/shipping/parts/{}/{step}", s.id);
     html! {

@@ -648,6 +648,34 @@ async fn the_parts_to_send_section_dispatches_and_delivers_in_a_browser() {
             .await,
         "ordered"
     );
+
+    // The office answering Acme's call sees it on the customer's page.
+    b.console_login(&app.url(""), "dispatch", crate::helpers::PASSWORD)
+        .await;
+    b.goto(&app.url(&format!("/console/customers/{}", w.acme.customer)))
+        .await;
+    let shipped = format!("#shipments tr[data-shipment='{valve}']");
+    assert_eq!(b.text(&format!("{shipped} td.status")).await, "delivered");
+    assert_eq!(
+        b.text(&format!("{shipped} td.tracking")).await,
+        "CTT EA123456789PT"
+    );
+    // The day the server recorded (its clock, UTC).
+    let stored = ok(
+        app,
+        Method::GET,
+        mgr,
+        &format!("/v1/shipments/{valve}"),
+        None,
+    )
+    .await;
+    let day = &stored["delivered_at"].as_str().unwrap()[..10];
+    assert_eq!(b.text(&format!("{shipped} td.delivered")).await, day);
+    assert_eq!(
+        b.text(&format!("#shipments tr[data-shipment='{pump}'] td.status"))
+            .await,
+        "ordered"
+    );
     b.quit().await;
     let v = ok(
         app,
