@@ -251,6 +251,17 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
         .await;
         assert_eq!(st, 200, "{step}: {v}");
     }
+    //    The office's retry of the order, after delivery, is still the
+    //    same shipment (not a new order of a unit no longer on the shelf).
+    let (st, v) = call(
+        app,
+        Method::POST,
+        mgr,
+        "/v1/shipments",
+        Some(order(&w, pump, "PUMP-7", 1, &["SN-2"])),
+    )
+    .await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("delivered")), "{v}");
     let trail = ok(
         app,
         Method::GET,
@@ -457,6 +468,10 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
     // 8. Bad input: a clear 400, nothing stored.
     let mut bad_site = order(&w, Uuid::new_v4(), "VALVE-22", 1, &[]);
     bad_site["site_id"] = json!(Uuid::new_v4());
+    let mut card = order(&w, Uuid::new_v4(), "VALVE-22", 1, &[]);
+    card["note"] = json!("paid with 4111 1111 1111 1111");
+    let mut bad_depot = order(&w, Uuid::new_v4(), "VALVE-22", 1, &[]);
+    bad_depot["depot_id"] = json!(w.d.van);
     for (body, why) in [
         (order(&w, Uuid::new_v4(), "VALVE-22", 0, &[]), "quantity"),
         (order(&w, Uuid::new_v4(), "PUMP-7", 1, &[]), "serialized"),
@@ -470,6 +485,8 @@ async fn a_shipment_travels_the_ledger_to_the_customer(backend: TestBackend) {
         ),
         (order(&w, Uuid::new_v4(), "NOPE-1", 1, &[]), "unknown sku"),
         (bad_site, "site"),
+        (card, "note"),
+        (bad_depot, "not a depot"),
     ] {
         let (st, e) = call(app, Method::POST, mgr, "/v1/shipments", Some(body)).await;
         assert_eq!(st, 400, "{why}: {e}");
