@@ -50,14 +50,15 @@ impl Step {
 }
 
 /// The ledger side of a step: which holding the units leave and enter.
+/// The discriminants go into movement ids: never renumber them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Move {
     /// depot -> transit
-    Ship,
+    Ship = 1,
     /// transit -> the customer's site (out of stock)
-    Deliver,
+    Deliver = 2,
     /// transit -> depot
-    Return,
+    Return = 3,
 }
 
 impl Move {

@@ -264,8 +264,8 @@ async fn step_once(
             ),
             actor: Some(actor),
         };
-        // The id is derived from the step, and the status changes with it:
-        // a movement already there means the row would say so.
+        // Under the row lock the status and the movement change together,
+        // so the step's (derived) movement id is never there yet.
         crate::inventory::store::append(tx.as_mut(), &movement, now).await?;
     }
     let stamp = match to {
