@@ -156,32 +156,13 @@ async fn ensure_transit(
     Ok(id)
 }
 
-/// Whether `depot` holds the shipment's units now (locking what it reads).
-async fn in_stock(
+/// Whether each of the shipment's serials is on the depot's shelf (the
+/// serial rows locked until the transaction ends, so two shipments of one
+/// unit cannot both take it).
+async fn serials_on_shelf(
     conn: &mut dyn Conn,
     s: &Shipment,
 ) -> Result<std::result::Result<(), StepRefused>> {
-    if s.serials.is_empty() {
-        let q = conn
-            .dialect()
-            .locked(
-                "SELECT quantity FROM stock_balances WHERE location_id = $1 AND sku = $2",
-                "FOR UPDATE",
-            )
-            .bind(s.depot_id)
-            .bind(&s.sku);
-        let have: i64 = match conn.fetch_optional(q).await? {
-            Some(r) => r.get("quantity")?,
-            None => 0,
-        };
-        if have < s.quantity {
-            return Ok(Err(StepRefused::NotInStock(format!(
-                "the depot holds {have} of {} (the shipment needs {})",
-                s.sku, s.quantity
-            ))));
-        }
-        return Ok(Ok(()));
-    }
     for serial in &s.serials {
         let q = conn
             .dialect()
@@ -200,6 +181,34 @@ async fn in_stock(
                 "serial {serial} is not at the depot"
             ))));
         }
+    }
+    Ok(Ok(()))
+}
+
+/// After the dispatch's movement: the depot's balance may not have gone
+/// below zero. Checked after `append`, whose upserts lock the balance rows
+/// in location order, so concurrent dispatches (and cancellations) queue
+/// on the same rows in the same order and one of two racing for the last
+/// units sees the other's result.
+async fn shelf_held(
+    conn: &mut dyn Conn,
+    s: &Shipment,
+) -> Result<std::result::Result<(), StepRefused>> {
+    let left: i64 = conn
+        .fetch_one(
+            Query::new("SELECT quantity FROM stock_balances WHERE location_id = $1 AND sku = $2")
+                .bind(s.depot_id)
+                .bind(&s.sku),
+        )
+        .await?
+        .get("quantity")?;
+    if left < 0 {
+        return Ok(Err(StepRefused::NotInStock(format!(
+            "the depot holds {} of {} (the shipment needs {})",
+            left + s.quantity,
+            s.sku,
+            s.quantity
+        ))));
     }
     Ok(Ok(()))
 }
@@ -236,7 +245,7 @@ async fn step_once(
     if let Some(m) = movement {
         let (from, dest) = match m {
             Move::Ship => {
-                if let Err(e) = in_stock(tx.as_mut(), &s).await? {
+                if let Err(e) = serials_on_shelf(tx.as_mut(), &s).await? {
                     return Ok(Err(e));
                 }
                 (
@@ -267,6 +276,12 @@ async fn step_once(
         // Under the row lock the status and the movement change together,
         // so the step's (derived) movement id is never there yet.
         crate::inventory::store::append(tx.as_mut(), &movement, now).await?;
+        if m == Move::Ship {
+            // A refusal drops the transaction: the movement is rolled back.
+            if let Err(e) = shelf_held(tx.as_mut(), &s).await? {
+                return Ok(Err(e));
+            }
+        }
     }
     let stamp = match to {
         ShipmentStatus::Picked => "picked_at",
