@@ -61,6 +61,7 @@ pub trait AppStore:
     + crate::recalls::RecallStore
     + crate::customers::WarrantyStore
     + crate::shipments::ShipmentStore
+    + crate::users::UserAdminStore
 {
 }
 
@@ -78,6 +79,7 @@ impl<T> AppStore for T where
         + crate::recalls::RecallStore
         + crate::customers::WarrantyStore
         + crate::shipments::ShipmentStore
+        + crate::users::UserAdminStore
 {
 }
 
@@ -265,6 +267,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
         .merge(crate::shipments::routes::router())
+        .merge(crate::users::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

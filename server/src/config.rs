@@ -58,6 +58,23 @@ pub enum AdminCommand {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Disable a user: every device of theirs is revoked at once and login
+    /// is refused until they are enabled again.
+    DisableUser {
+        #[arg(long)]
+        username: String,
+    },
+    /// Let a disabled user log in again (their old devices stay revoked).
+    EnableUser {
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a user's password (from FIELDSYNC_PASSWORD or the first line of
+    /// standard input); every device of theirs is revoked.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
     /// Revoke a device: its tokens stop working at once.
     RevokeDevice {
         #[arg(long)]
