@@ -94,6 +94,7 @@ const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_MEMORY_BUDGET_MB: u64 = 512;
 const DEFAULT_MAX_IN_FLIGHT_SYNCS: usize = 32;
 const DEFAULT_REJECTION_RETENTION_DAYS: u64 = 90;
+const DEFAULT_STALE_DEVICE_HOURS: u32 = 24;
 
 /// Server settings. `Debug` hides the database password.
 #[derive(Clone, Args)]
@@ -143,6 +144,10 @@ pub struct Settings {
     /// once a minute by the server's housekeeping); 0 keeps them for good.
     #[arg(long, env = "FIELDSYNC_REJECTION_RETENTION_DAYS", default_value_t = DEFAULT_REJECTION_RETENTION_DAYS, global = true)]
     pub rejection_retention_days: u64,
+    /// Hours after which a device that has not synced counts as stale on
+    /// the sync-health page (which can ask for another) and in `/metrics`.
+    #[arg(long, env = "FIELDSYNC_STALE_DEVICE_HOURS", default_value_t = DEFAULT_STALE_DEVICE_HOURS, global = true)]
+    pub stale_device_hours: u32,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
     /// Reverse proxies (addresses or networks, comma-separated) whose
@@ -175,6 +180,7 @@ impl Default for Settings {
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             max_in_flight_syncs: DEFAULT_MAX_IN_FLIGHT_SYNCS,
             rejection_retention_days: DEFAULT_REJECTION_RETENTION_DAYS,
+            stale_device_hours: DEFAULT_STALE_DEVICE_HOURS,
             feedback: crate::feedback::FeedbackSettings::default(),
             trusted_proxies: Vec::new(),
             login: crate::auth::throttle::ThrottleSettings::default(),
@@ -242,6 +248,7 @@ impl fmt::Debug for Settings {
             .field("memory_budget_mb", &self.memory_budget_mb)
             .field("max_in_flight_syncs", &self.max_in_flight_syncs)
             .field("rejection_retention_days", &self.rejection_retention_days)
+            .field("stale_device_hours", &self.stale_device_hours)
             .field("feedback", &self.feedback)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login", &self.login)

@@ -227,3 +227,13 @@ pub async fn revoke_device(
     tracing::info!(device_id = %device, by = %caller.user, "device revoked");
     Ok(())
 }
+
+/// Sync health with devices counted stale after `hours` without a sync
+/// (by the server's clock, never a device's).
+pub async fn health(
+    state: &crate::app::AppState,
+    hours: u32,
+) -> Result<super::store::SyncHealth, StoreError> {
+    let before = state.clock.now() - time::Duration::hours(i64::from(hours));
+    state.store.sync_health(before).await
+}

@@ -133,8 +133,18 @@ async fn disable_enable_and_reset_password_commands(backend: TestBackend) {
     let said = ok(app.fieldsync(&["admin", "disable-user", "--username", "ana"], &[], None));
     assert!(said.contains("disabled user ana"), "{said}");
     assert_error(app.me(&tokens.access_token).await, 401, "unauthorized").await;
-    assert_error(app.refresh(&tokens.refresh_token).await, 401, "unauthorized").await;
-    assert_error(app.login_raw("ana", PASSWORD, &actor(2)).await, 403, "forbidden").await;
+    assert_error(
+        app.refresh(&tokens.refresh_token).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        app.login_raw("ana", PASSWORD, &actor(2)).await,
+        403,
+        "forbidden",
+    )
+    .await;
 
     ok(app.fieldsync(&["admin", "enable-user", "--username", "ana"], &[], None));
     let again = app.login("ana", &actor(2)).await;
@@ -146,21 +156,33 @@ async fn disable_enable_and_reset_password_commands(backend: TestBackend) {
         Some("another long password\n"),
     ));
     assert_error(app.me(&again.access_token).await, 401, "unauthorized").await;
-    assert_error(app.login_raw("ana", PASSWORD, &actor(3)).await, 401, "unauthorized").await;
-    let res = app.login_raw("ana", "another long password", &actor(3)).await;
+    assert_error(
+        app.login_raw("ana", PASSWORD, &actor(3)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let res = app
+        .login_raw("ana", "another long password", &actor(3))
+        .await;
     assert_eq!(res.status(), 200);
 
     // Unknown users and short passwords fail with a message, changing nothing.
     for (args, stdin) in [
         (&["admin", "disable-user", "--username", "nobody"][..], None),
         (&["admin", "enable-user", "--username", "nobody"][..], None),
-        (&["admin", "reset-password", "--username", "ana"][..], Some("short\n")),
+        (
+            &["admin", "reset-password", "--username", "ana"][..],
+            Some("short\n"),
+        ),
     ] {
         let out = app.fieldsync(args, &[], stdin);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(!out.stderr.is_empty());
     }
-    let res = app.login_raw("ana", "another long password", &actor(4)).await;
+    let res = app
+        .login_raw("ana", "another long password", &actor(4))
+        .await;
     assert_eq!(res.status(), 200, "the refused reset kept the password");
 }
 

@@ -14,6 +14,7 @@ backend_tests!(
     a_password_reset_revokes_the_devices,
     roles_and_depots_are_assigned_by_admins_only,
     the_devices_list_shows_what_the_last_sync_reported,
+    sync_health_gauges_count_a_seeded_situation,
 );
 
 async fn admin_token(app: &TestApp) -> String {
@@ -357,4 +358,140 @@ async fn the_devices_list_shows_what_the_last_sync_reported(backend: TestBackend
     let body = phone.session.start(&phone.docs).encode();
     let res = phone.post(&app, body).await;
     assert_error(res, 401, "unauthorized").await;
+}
+
+/// The value of the sample `name` (with its labels) in a Prometheus text.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn metrics(app: &TestApp) -> String {
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+async fn sync_health_gauges_count_a_seeded_situation(backend: TestBackend) {
+    use fieldsync_core::{DocId, JobId, Status};
+    use fieldsync_server::feedback::{Channel, Delivery, FeedbackTrigger};
+    use fieldsync_server::jobs::rejections::NewRejection;
+    use fieldsync_server::store::{DeviceId, DocCommit, now_utc};
+    use fieldsync_server::users::store::SyncReport;
+    use uuid::Uuid;
+
+    // No outbox worker: the seeded messages stay as seeded.
+    let app = spawn_app_with(backend, |s| s.feedback.outbox_worker = false).await;
+    let empty = metrics(&app).await;
+    assert_eq!(
+        sample(&empty, "fieldsync_devices_not_synced{hours=\"24\"}"),
+        0.0
+    );
+    assert_eq!(sample(&empty, "fieldsync_jobs_with_rejected_changes"), 0.0);
+    assert_eq!(sample(&empty, "fieldsync_outbox_backlog"), 0.0);
+    assert_eq!(sample(&empty, "fieldsync_outbox_failed"), 0.0);
+
+    // Four phones: one last synced 30 hours ago (stale), one syncs now, one
+    // stale but revoked (not counted), one registered now and never synced.
+    let user = app.user("tom", Role::Technician).await;
+    let stale = app.login("tom", &actor(1)).await;
+    let mut fresh = Device::login(&app, "tom", Role::Technician, 2).await;
+    let revoked = app.login("tom", &actor(3)).await;
+    app.login("tom", &actor(4)).await;
+    let long_ago = now_utc() - time::Duration::hours(30);
+    for device in [stale.device_id, revoked.device_id] {
+        app.store
+            .record_sync(&SyncReport {
+                device,
+                at: long_ago,
+                app_version: Some("1.0.0"),
+                pending_changes: Some(3),
+            })
+            .await
+            .unwrap();
+    }
+    fresh.sync(&app).await;
+    app.store
+        .revoke_device(revoked.device_id, now_utc())
+        .await
+        .unwrap();
+
+    // Two jobs with rejected changes (one of them twice).
+    let device: DeviceId = stale.device_id;
+    let (job_a, job_b) = (
+        JobId::from_uuid(Uuid::new_v4()),
+        JobId::from_uuid(Uuid::new_v4()),
+    );
+    let rejection = |job_id| NewRejection {
+        job_id,
+        device_id: device,
+        user_id: user,
+        code: "forbidden".into(),
+        message: "not your job".into(),
+        change: None,
+        at: now_utc(),
+    };
+    app.store
+        .record_rejections(&[rejection(job_a), rejection(job_a), rejection(job_b)])
+        .await
+        .unwrap();
+
+    // Three feedback messages queued; one fails for good.
+    for _ in 0..3 {
+        let job = JobId::from_uuid(Uuid::new_v4());
+        let mut commit = DocCommit::new(DocId::Job(job), 0);
+        commit.project(FeedbackTrigger {
+            request_id: Uuid::new_v4(),
+            message_id: Uuid::new_v4(),
+            job_id: job,
+            job_status: Status::Completed,
+            technician_id: None,
+            customer_name: "Ana Lima".into(),
+            channel: Channel::Email,
+            contact: "ana@example.com".into(),
+            opt_out_keys: vec!["ana@example.com".into()],
+            visit_date: "2026-11-23".into(),
+            work_done: "Replaced valve".into(),
+            send_after: now_utc() - time::Duration::minutes(1),
+            max_attempts: 5,
+        });
+        app.store.commit(&commit).await.unwrap();
+    }
+    let t = now_utc();
+    let claimed = app
+        .store
+        .claim_outbox("test", t, t + time::Duration::minutes(5), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let failed = Delivery::Failed {
+        error: "mailbox unavailable".into(),
+    };
+    app.store
+        .finish_outbox(claimed[0].id, "test", &failed, t)
+        .await
+        .unwrap();
+
+    let text = metrics(&app).await;
+    assert_eq!(
+        sample(&text, "fieldsync_devices_not_synced{hours=\"24\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(sample(&text, "fieldsync_jobs_with_rejected_changes"), 2.0);
+    assert_eq!(sample(&text, "fieldsync_outbox_backlog"), 2.0);
+    assert_eq!(sample(&text, "fieldsync_outbox_failed"), 1.0);
+
+    // A day later by the server's clock, every phone not revoked is stale.
+    app.clock.advance(time::Duration::hours(25));
+    let text = metrics(&app).await;
+    assert_eq!(
+        sample(&text, "fieldsync_devices_not_synced{hours=\"24\"}"),
+        3.0,
+        "{text}"
+    );
 }
