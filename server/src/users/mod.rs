@@ -4,8 +4,10 @@
 //! and the counts the sync-health page and `/metrics` show.
 //!
 //! - [`store`]: the rows and the one-transaction cut-off of a user.
-//! - [`service`]: the rules (admins only); [`routes`]: `/v1/users`.
+//! - [`service`]: the rules (admins only); [`routes`]: `/v1/users`;
+//!   [`console`]: the users, user and sync-health pages.
 
+pub mod console;
 pub mod routes;
 pub mod service;
 pub mod store;
