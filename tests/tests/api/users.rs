@@ -495,3 +495,121 @@ async fn sync_health_gauges_count_a_seeded_situation(backend: TestBackend) {
         "{text}"
     );
 }
+
+/// Polls `script` in the page (bounded) until it returns `want`.
+async fn wait_for(b: &crate::webdriver::Browser, script: &str, want: Value) {
+    let mut got = Value::Null;
+    for _ in 0..100 {
+        got = b.eval(script).await;
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{script} gave {got}, wanted {want}");
+}
+
+/// The users page in headless Chromium: the devices list shows a phone's
+/// last sync and app version, revoking one phone from it cuts that phone
+/// off (only), and disabling the user from the users page makes the other
+/// phone's next sync a 401 and refuses their console login.
+/// Screenshot: target/test-artifacts/users-page.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_disables_a_user_in_chromium() {
+    use crate::webdriver::{Browser, LAPTOP};
+    let app = spawn_app_with(TestBackend::Sqlite, |s| s.console_insecure_cookies = true).await;
+    app.user("root", Role::Admin).await;
+    let id = app.user("leaver", Role::Technician).await;
+    let mut phone = Device::login(&app, "leaver", Role::Technician, 1).await;
+    let lost = app.login("leaver", &actor(2)).await;
+    let body = phone.session.start(&phone.docs).encode();
+    let res = app
+        .client
+        .post(app.url("/v1/sync"))
+        .bearer_auth(&phone.token)
+        .header("content-type", "application/cbor")
+        .header("x-fieldsync-app-version", "3.1.0")
+        .header("x-fieldsync-pending-changes", "2")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(&app.url(""), "root", PASSWORD).await;
+    b.goto(&app.url(&format!("/console/users/{id}"))).await;
+    let row = format!("tr[data-device='{}']", phone.device_id);
+    let last_sync = b.text(&format!("{row} td.last-sync")).await;
+    assert!(
+        last_sync.starts_with("20"),
+        "last sync shown: {last_sync:?}"
+    );
+    assert_eq!(b.text(&format!("{row} td.app-version")).await, "3.1.0");
+    assert_eq!(b.text(&format!("{row} td.pending")).await, "2");
+    let lost_row = format!("tr[data-device='{}']", lost.device_id);
+    assert_eq!(b.text(&format!("{lost_row} td.last-sync")).await, "never");
+
+    // Revoke the lost phone from the list.
+    b.click(&format!("{lost_row} button.revoke")).await;
+    let state = format!(
+        "const c = document.querySelector(\"{lost_row} td.state\"); \
+         return c ? c.textContent.trim().startsWith('revoked') : null;"
+    );
+    wait_for(&b, &state, json!(true)).await;
+    assert_error(app.me(&lost.access_token).await, 401, "unauthorized").await;
+    assert_eq!(app.me(&phone.token).await.status(), 200, "only that phone");
+
+    // Disable the user from the users page.
+    b.goto(&app.url("/console/users")).await;
+    b.click("tr[data-username='leaver'] button.disable").await;
+    let state = "const c = document.querySelector(\"tr[data-username='leaver'] td.state\"); \
+         return c ? c.textContent.trim() : null;";
+    wait_for(&b, state, json!("disabled")).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    let bytes = b.screenshot(&dir.join("users-page.png")).await;
+    assert!(bytes > 1000);
+
+    // The phone's next sync is refused; so are API and console logins.
+    let body = phone.session.start(&phone.docs).encode();
+    assert_error(phone.post(&app, body).await, 401, "unauthorized").await;
+    assert_error(
+        app.login_raw("leaver", PASSWORD, &actor(3)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    b.click("#logout").await;
+    b.wait_for_path(|p| p == "/console/login").await;
+    b.type_into("#username", "leaver").await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("#login").await;
+    wait_for(
+        &b,
+        "const e = document.querySelector('.error'); return e ? e.textContent.trim() : null;",
+        json!("This account is disabled."),
+    )
+    .await;
+
+    // Re-enabled from the users page: a new login works.
+    b.console_login(&app.url(""), "root", PASSWORD).await;
+    b.goto(&app.url("/console/users")).await;
+    b.click("tr[data-username='leaver'] button.enable").await;
+    wait_for(&b, state, json!("active")).await;
+    let back = app.login("leaver", &actor(4)).await;
+    assert_eq!(app.me(&back.access_token).await.status(), 200);
+
+    // The sync-health page counts the stale devices for the hours asked
+    // (revoked phones never count; the new one registered just now).
+    b.goto(&app.url("/console/sync-health?hours=1")).await;
+    assert_eq!(b.text("#stale-devices").await, "0");
+    app.clock.advance(time::Duration::hours(2));
+    b.goto(&app.url("/console/sync-health?hours=1")).await;
+    assert_eq!(b.text("#stale-devices").await, "1");
+    b.goto(&app.url("/console/sync-health?hours=3")).await;
+    assert_eq!(b.text("#stale-devices").await, "0");
+    b.quit().await;
+}
