@@ -65,6 +65,19 @@ pub struct NewUser {
     pub password: String,
 }
 
+/// Longer passwords are refused before hashing (argon2 over megabytes is
+/// a cheap way to tie up a core).
+const MAX_PASSWORD_CHARS: usize = 1024;
+
+fn bounded(password: &str) -> Result<(), UserError> {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(UserError::Invalid(format!(
+            "password: at most {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
 fn admin(caller: Principal) -> Result<(), UserError> {
     Ok(authz::require(caller, Permission::ManageUsers)?)
 }
@@ -104,6 +117,7 @@ pub async fn create_unchecked(
         .username
         .parse()
         .map_err(|e| UserError::Invalid(format!("username: {e}")))?;
+    bounded(&new.password)?;
     let password_hash = password::hash_password(new.password).await?;
     let user = User {
         id: UserId::from_uuid(uuid::Uuid::new_v4()),
@@ -173,6 +187,7 @@ pub async fn reset_password_unchecked(
 ) -> Result<(), UserError> {
     // A missing user is a 404 before the (slow) hash.
     store.user_account(id).await?;
+    bounded(&new_password)?;
     let hash = password::hash_password(new_password).await?;
     store.reset_password(id, &hash, now_utc()).await?;
     tracing::info!(user_id = %id, "password reset; devices revoked");
