@@ -60,6 +60,7 @@ pub trait AppStore:
     + CustomerStore
     + crate::recalls::RecallStore
     + crate::customers::WarrantyStore
+    + crate::refunds::RefundStore
 {
 }
 
@@ -76,6 +77,7 @@ impl<T> AppStore for T where
         + CustomerStore
         + crate::recalls::RecallStore
         + crate::customers::WarrantyStore
+        + crate::refunds::RefundStore
 {
 }
 
@@ -91,6 +93,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
         .register(crate::recalls::RemedyProjector)
+        .register(crate::refunds::RefundProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -229,6 +232,7 @@ impl AppState {
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
+        (name = "refunds", description = "Refunds and credit notes within limits: giving, the approvals queue, decisions, the audit"),
     )
 )]
 struct ApiDoc;
@@ -261,6 +265,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
+        .merge(crate::refunds::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

@@ -62,7 +62,7 @@ use crate::status::Status;
 /// The document format every reader requires at `schema_version`.
 pub const FORMAT: i64 = 1;
 /// The schema version this code writes at `schema_revision`.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// The longest free text of most fields, in characters.
 pub const MAX_TEXT: usize = 10_000;
@@ -672,6 +672,48 @@ pub static FIELDS: &[Field] = &[
             })
         }),
         ..Field::new(k::WARRANTY_EXTENSION, Shape::Whole, Writer::Both)
+    },
+    Field {
+        // Refunds and credit notes (see `refund.rs`): the technician or the
+        // office gives one, on a closed job too; a supervisor's decision is
+        // the only later write (refund::check_line holds who and when).
+        since: 3,
+        when: When::Always,
+        keys: &[
+            k::KIND,
+            k::AGAINST,
+            k::AMOUNT,
+            k::REASON,
+            k::BY,
+            k::ROLE,
+            k::APPROVAL,
+            k::DEVICE_TIME,
+            k::DECISION,
+            k::DECIDED_BY,
+            k::DECISION_REASON,
+            k::DECIDED_AT,
+        ],
+        editable: &[
+            k::DECISION,
+            k::DECIDED_BY,
+            k::DECISION_REASON,
+            k::DECIDED_AT,
+        ],
+        texts: &[
+            text(k::REASON, "refund reason", super::refund::MAX_REASON),
+            text(
+                k::DECISION_REASON,
+                "decision reason",
+                super::refund::MAX_REASON,
+            ),
+        ],
+        read: Some(super::refund::read_unit),
+        line: "refund",
+        ..Field::new(
+            k::REFUNDS,
+            Shape::Lines { replaceable: false },
+            Writer::Both,
+        )
     },
 ];
 
