@@ -18,4 +18,4 @@ pub use recall::{RecallAction, RecallNotice, RecallRemedy, Replacement};
 pub use refund::{
     Approval, Decision, Refund, RefundDecision, RefundKind, RefundLimits, RefundState,
 };
-pub use schema::{MAX_NOTES, MAX_TEXT, upgrade};
+pub use schema::{MAX_NOTES, MAX_TEXT, upgrade, upgrade_to};
