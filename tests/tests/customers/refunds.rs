@@ -23,10 +23,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::device::Device;
-use crate::helpers::{TestApp, actor, backend_tests, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, actor, backend_tests, spawn_app};
 use crate::office::{job_id, new_job, price_book, put_price_book};
 use crate::setup::{self, ok};
 use crate::support::call;
+use crate::webdriver::{Browser, LAPTOP};
 
 backend_tests!(
     a_refund_over_the_limit_waits_offline_until_a_supervisor_approves,
@@ -488,4 +489,110 @@ async fn forged_refund_changes_are_refused(backend: TestBackend) {
         phone.doc(above).get(ROOT, "refunds").unwrap().is_some(),
         "the forged line stays on the forging device only"
     );
+}
+
+/// The approvals queue in headless Chromium (SQLite; the queue's SQL runs
+/// on both backends in the API test above): the supervisor opens it from
+/// the menu, sees the two refunds over the technician's limit, approves one
+/// with a reason; the other stays, and the job's bill counts only the one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_approvals_queue_approves_one_in_the_browser() {
+    let Visit {
+        app,
+        office,
+        mut phone,
+        id,
+        payment,
+        ..
+    } = paid_visit(TestBackend::Sqlite, 160).await;
+    let first = give_refund(&mut phone, id, payment, 6000);
+    let second = give_refund(&mut phone, id, payment, 6500);
+    assert!(phone.sync(&app).await.rejected().is_empty());
+
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(&app.url(""), "sup", PASSWORD).await;
+    b.goto(&app.url("/console")).await;
+    b.click("header nav a[href='/console/refunds']").await;
+    b.wait_for_path(|p| p == "/console/refunds").await;
+    assert_eq!(b.text("h1").await, "Refunds to approve");
+    let rows = "return document.querySelectorAll('table.refunds tbody tr').length;";
+    assert_eq!(b.eval(rows).await, 2);
+    let row = format!("tr[data-refund='{first}']");
+    assert_eq!(b.text(&format!("{row} td.amount")).await, "60.00");
+    b.type_into(
+        &format!("{row} input[name=reason]"),
+        "Second visit was free",
+    )
+    .await;
+    b.click(&format!("{row} button[value=approved]")).await;
+    b.wait_for_path(|p| p == "/console/refunds").await;
+    // The page reloads after the redirect: wait for the approved row to go.
+    for _ in 0..50 {
+        if b.eval(rows).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(b.eval(rows).await, 1, "one refund is left to decide");
+    assert_eq!(
+        b.eval("return document.querySelector('table.refunds tbody tr').dataset.refund;")
+            .await,
+        json!(second.to_string())
+    );
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    let shot = dir.join("refunds-approvals-queue.png");
+    let bytes = b.screenshot(&shot).await;
+    assert!(bytes > 1000, "{bytes} bytes");
+    assert_eq!(&std::fs::read(&shot).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    b.quit().await;
+
+    let billing = job_view(&app, &office, id).await["billing"].clone();
+    assert_eq!(billing["refunded"], 6000, "{billing}");
+    assert_eq!(billing["pending_refunds"], 6500);
+    let (_, audit) = call(
+        &app,
+        Method::GET,
+        &office,
+        &format!("/v1/jobs/{id}/refunds"),
+        None,
+    )
+    .await;
+    let approved: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "approved")
+        .collect();
+    assert_eq!(approved.len(), 1, "{audit}");
+    assert_eq!(approved[0]["refund_id"], first.to_string());
+    assert_eq!(approved[0]["reason"], "Second visit was free");
+}
+
+/// The refund routes are in the OpenAPI document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refund_routes_are_documented() {
+    let app = spawn_app(TestBackend::Sqlite).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/v1/jobs/{id}/refunds", "post"),
+        ("/v1/jobs/{id}/refunds", "get"),
+        ("/v1/jobs/{id}/refunds/{refund_id}/decision", "post"),
+        ("/v1/refunds/pending", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
 }
