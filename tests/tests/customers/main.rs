@@ -27,6 +27,7 @@ mod job_links;
 mod recalls;
 mod refunds;
 mod registry;
+mod shipments;
 mod single_view;
 mod support;
 mod warranty;
