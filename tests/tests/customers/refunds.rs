@@ -120,6 +120,7 @@ struct Visit {
     phone: Device,
     id: JobId,
     payment: LineId,
+    labour: LineId,
 }
 
 async fn paid_visit(backend: TestBackend, n: u8) -> Visit {
@@ -158,11 +159,12 @@ async fn paid_visit(backend: TestBackend, n: u8) -> Visit {
         "the price book carries the server's limits to the device"
     );
     let payment = line();
+    let labour = line();
     for action in [
         JobAction::StartTravel,
         JobAction::Arrive,
         JobAction::AddLabour {
-            entry: line(),
+            entry: labour,
             minutes: 60,
             rate: "standard".into(),
             description: "Replaced the igniter".into(),
@@ -185,6 +187,7 @@ async fn paid_visit(backend: TestBackend, n: u8) -> Visit {
         phone,
         id,
         payment,
+        labour,
     }
 }
 
@@ -198,6 +201,7 @@ async fn a_refund_over_the_limit_waits_offline_until_a_supervisor_approves(backe
         mut phone,
         id,
         payment,
+        labour,
     } = paid_visit(backend, 120).await;
 
     // Offline: 2000 back (within the 5000 limit), then 8000 more (above it).
@@ -345,6 +349,59 @@ async fn a_refund_over_the_limit_waits_offline_until_a_supervisor_approves(backe
     let device_bill = bill(&job, &device_book(&phone)).unwrap();
     assert_eq!(device_bill.refunded, Money(10000));
     assert_eq!(device_bill.balance_due, Money(10000));
+    let server = job_view(&app, &office, id).await;
+    assert_same_bill(&server["billing"], &device_bill);
+
+    // The office gives credit notes against the labour line through the
+    // API: within the dispatcher's limit (20000) at once, above it pending.
+    let credit = |amount: i64| {
+        json!({"id": uuid::Uuid::new_v4(), "kind": "credit", "against": labour.to_string(),
+               "amount": amount, "reason": "Long wait for the part"})
+    };
+    let give = format!("/v1/jobs/{id}/refunds");
+    let (status, given) = call(&app, Method::POST, &office, &give, Some(credit(3000))).await;
+    assert_eq!(status, 200, "{given}");
+    assert_eq!(given["billing"]["credited"], 3000);
+    assert_eq!(given["billing"]["balance_due"], 7000);
+    let (status, given) = call(&app, Method::POST, &office, &give, Some(credit(21000))).await;
+    assert_eq!(status, 200, "{given}");
+    assert_eq!(
+        given["billing"]["credited"], 3000,
+        "the pending credit is not counted"
+    );
+    assert_eq!(given["billing"]["pending_refunds"], 21000);
+    for (body, status_wanted) in [
+        (
+            json!({"id": uuid::Uuid::new_v4(), "kind": "credit", "against": labour.to_string(),
+                "amount": 0, "reason": "x"}),
+            400,
+        ),
+        (
+            json!({"id": uuid::Uuid::new_v4(), "kind": "credit", "against": uuid::Uuid::new_v4(),
+                "amount": 100, "reason": "x"}),
+            400,
+        ),
+        (
+            json!({"id": uuid::Uuid::new_v4(), "kind": "credit", "against": labour.to_string(),
+                "amount": 100, "reason": "to 4111 1111 1111 1111"}),
+            400,
+        ),
+    ] {
+        let (status, body) = call(&app, Method::POST, &office, &give, Some(body)).await;
+        assert_eq!(status, status_wanted, "{body}");
+    }
+    let (status, _) = call(&app, Method::POST, &phone.token, &give, Some(credit(100))).await;
+    assert_eq!(status, 403, "technicians give refunds on the device");
+    let (_, queue) = call(&app, Method::GET, &supervisor, "/v1/refunds/pending", None).await;
+    let pending = queue["refunds"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{queue}");
+    assert_eq!(pending[0]["kind"], "credit");
+    assert_eq!(pending[0]["actor_role"], "dispatcher");
+    let synced = phone.sync(&app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+    let device_bill = bill(&phone.job(id), &device_book(&phone)).unwrap();
+    assert_eq!(device_bill.credited, Money(3000));
+    assert_eq!(device_bill.pending_refunds, Money(21000));
     let server = job_view(&app, &office, id).await;
     assert_same_bill(&server["billing"], &device_bill);
 }
