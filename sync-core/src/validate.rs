@@ -596,6 +596,7 @@ fn check_touched(
                 &job,
                 who,
                 ctx.refund_limits.as_ref(),
+                ctx.price_book.as_deref(),
             )?;
             continue;
         }

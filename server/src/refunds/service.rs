@@ -28,7 +28,23 @@ pub async fn give(
     refund: NewRefund,
 ) -> Result<JobView, ApiError> {
     crate::authz::require(who, Permission::ManageJobs)?;
-    crate::jobs::visible_job(state, &Scope::of(who), job).await?;
+    let (current, _) = crate::jobs::visible_job_doc(state, &Scope::of(who), job).await?;
+    if refund.kind == RefundKind::Credit {
+        // The validator checks this on devices' syncs; the office's own
+        // change is validated without the price book, so check it here.
+        let book = crate::documents::price_book(state.store.as_ref(), &state.docs)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some(book) = book
+            && let Some(room) =
+                fieldsync_core::job::refund::credit_room(&current, &book, refund.against)
+            && refund.amount > room
+        {
+            return Err(ApiError::Conflict(format!(
+                "credit notes of this line take off at most {room} more"
+            )));
+        }
+    }
     let approval = state
         .settings
         .refund_limits()

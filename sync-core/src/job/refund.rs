@@ -24,6 +24,7 @@ use super::{Job, read};
 use crate::error::{ActionError, SchemaError};
 use crate::hydrated::MapRef;
 use crate::ids::{LineId, Money, Timestamp, UserId};
+use crate::pricebook::PriceBook;
 use crate::role::{Permission, Principal, Role};
 use crate::validate::{RejectCode, Rejection};
 
@@ -248,6 +249,7 @@ pub(crate) fn check_line(
     job: &Job,
     who: &Principal,
     limits: Option<&RefundLimits>,
+    book: Option<&PriceBook>,
 ) -> Result<(), Rejection> {
     let Some(prior) = prior else {
         if now.by != who.user || now.role != who.role {
@@ -269,7 +271,11 @@ pub(crate) fn check_line(
                 "the refund is above your limit: it waits for a supervisor's approval",
             ));
         }
-        return against_ok(now, job);
+        against_ok(now, job)?;
+        if let Some(book) = book {
+            credit_within_line(job, book, now)?;
+        }
+        return Ok(());
     };
     if prior.decision.is_some() {
         return Err(forbidden("a decided refund never changes"));
@@ -299,6 +305,51 @@ pub(crate) fn check_line(
         return Err(forbidden("only the decision of a refund is written later"));
     }
     Ok(())
+}
+
+/// A credit note, with the other credits of its line not declined, takes
+/// off at most what the line charges (before tax; a covered line charges
+/// nothing). Needs the price book the job bills with: skipped without one.
+fn credit_within_line(job: &Job, book: &PriceBook, refund: &Refund) -> Result<(), Rejection> {
+    if refund.kind != RefundKind::Credit {
+        return Ok(());
+    }
+    let others = Job {
+        refunds: job
+            .refunds
+            .iter()
+            .filter(|r| r.id != refund.id)
+            .cloned()
+            .collect(),
+        ..job.clone()
+    };
+    match credit_room(&others, book, refund.against) {
+        Some(room) if refund.amount <= room => Ok(()),
+        _ => Err(Rejection::new(
+            RejectCode::Schema,
+            "credit notes of a line take off at most what the line charges",
+        )),
+    }
+}
+
+/// What credit notes may still take off the invoice line that bills
+/// `line` (a labour entry or part line): its charged amount less the
+/// credits against it not declined. `None` when the job does not bill it.
+pub fn credit_room(job: &Job, book: &PriceBook, line: LineId) -> Option<Money> {
+    let invoice = crate::billing::bill(job, book).ok()?;
+    let charged = invoice
+        .lines
+        .iter()
+        .find(|l| l.source == Some(line))?
+        .charged;
+    let given: i64 = job
+        .refunds
+        .iter()
+        .filter(|r| r.kind == RefundKind::Credit && r.against == line)
+        .filter(|r| r.state() != RefundState::Declined)
+        .map(|r| r.amount.0)
+        .sum();
+    Some(Money(charged.0.saturating_sub(given).max(0)))
 }
 
 /// The validator's side of [`check_against`]: `job` already holds the line.

@@ -352,24 +352,78 @@ async fn a_refund_over_the_limit_waits_offline_until_a_supervisor_approves(backe
     let server = job_view(&app, &office, id).await;
     assert_same_bill(&server["billing"], &device_bill);
 
-    // The office gives credit notes against the labour line through the
-    // API: within the dispatcher's limit (20000) at once, above it pending.
-    let credit = |amount: i64| {
-        json!({"id": uuid::Uuid::new_v4(), "kind": "credit", "against": labour.to_string(),
+    // Five more hours of labour (30000), then the office gives credit notes
+    // against that line through the API: within the dispatcher's limit
+    // (20000) at once, above it pending, never more than the line charges.
+    let long = line();
+    act_knowing(
+        &mut phone,
+        id,
+        JobAction::AddLabour {
+            entry: long,
+            minutes: 300,
+            rate: "standard".into(),
+            description: "Descaled the heat exchanger".into(),
+        },
+    );
+    assert!(phone.sync(&app).await.rejected().is_empty());
+    let credit = |line: LineId, amount: i64| {
+        json!({"id": uuid::Uuid::new_v4(), "kind": "credit", "against": line.to_string(),
                "amount": amount, "reason": "Long wait for the part"})
     };
     let give = format!("/v1/jobs/{id}/refunds");
-    let (status, given) = call(&app, Method::POST, &office, &give, Some(credit(3000))).await;
+    let (status, given) = call(&app, Method::POST, &office, &give, Some(credit(long, 3000))).await;
     assert_eq!(status, 200, "{given}");
     assert_eq!(given["billing"]["credited"], 3000);
-    assert_eq!(given["billing"]["balance_due"], 7000);
-    let (status, given) = call(&app, Method::POST, &office, &give, Some(credit(21000))).await;
+    // 12600 + 36000 (30000 and its tax) - 3000 credited - 12600 paid + 10000 refunded.
+    assert_eq!(given["billing"]["balance_due"], 43000);
+    let (status, given) = call(
+        &app,
+        Method::POST,
+        &office,
+        &give,
+        Some(credit(long, 21000)),
+    )
+    .await;
     assert_eq!(status, 200, "{given}");
     assert_eq!(
         given["billing"]["credited"], 3000,
         "the pending credit is not counted"
     );
     assert_eq!(given["billing"]["pending_refunds"], 21000);
+    // 6000 is left on the long line; the first labour line charges 6000.
+    let (status, body) = call(&app, Method::POST, &office, &give, Some(credit(long, 6001))).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &office,
+        &give,
+        Some(credit(labour, 6001)),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    // The device's library refuses the same, with the validator the server runs.
+    let book = device_book(&phone);
+    let ctx = Context::default()
+        .with_refund_limits(book.refund_limits)
+        .with_price_book(Arc::new(book));
+    let mut doc = JobDoc::from_trusted(phone.doc(id).clone().with_actor(phone.actor.clone()));
+    let over = JobAction::GiveRefund {
+        refund: line(),
+        kind: RefundKind::Credit,
+        against: labour,
+        amount: Money(6001),
+        reason: "Too much".into(),
+        approval: fieldsync_core::job::Approval::Pending,
+    };
+    let refused = doc.apply_in(&over, phone.who, now(), &ctx).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("at most what the line charges"),
+        "{refused}"
+    );
     for (body, status_wanted) in [
         (
             json!({"id": uuid::Uuid::new_v4(), "kind": "credit", "against": labour.to_string(),
@@ -390,7 +444,14 @@ async fn a_refund_over_the_limit_waits_offline_until_a_supervisor_approves(backe
         let (status, body) = call(&app, Method::POST, &office, &give, Some(body)).await;
         assert_eq!(status, status_wanted, "{body}");
     }
-    let (status, _) = call(&app, Method::POST, &phone.token, &give, Some(credit(100))).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &phone.token,
+        &give,
+        Some(credit(labour, 100)),
+    )
+    .await;
     assert_eq!(status, 403, "technicians give refunds on the device");
     let (_, queue) = call(&app, Method::GET, &supervisor, "/v1/refunds/pending", None).await;
     let pending = queue["refunds"].as_array().unwrap();
