@@ -65,6 +65,8 @@ pub enum Permission {
     /// Create, disable and re-enable users, reset their passwords, set
     /// their role and depots, and see every device.
     ManageUsers,
+    /// Approve or decline refunds above the giver's limit (the approvals queue).
+    ApproveRefunds,
 }
 
 impl Role {
@@ -90,6 +92,7 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                ApproveRefunds,
             ],
             Role::Admin => &[
                 ManageJobs,
@@ -103,6 +106,7 @@ impl Role {
                 ViewCustomers,
                 ManageCustomers,
                 ManageUsers,
+                ApproveRefunds,
             ],
         }
     }
