@@ -20,6 +20,7 @@ mod webdriver;
 mod api;
 mod browser;
 mod console;
+mod count;
 mod ledger;
 mod own_van;
 mod sync_e2e;
