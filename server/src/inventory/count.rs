@@ -170,7 +170,7 @@ async fn sheet(
                                 td {
                                     @for s in serials {
                                         input type="hidden" name={ "serial:" (sku) } value=(s);
-                                        label { input type="checkbox" name={ "found:" (sku) } value=(s) id={ "found-" (sku) "-" (s) }; " " (s) }
+                                        label.serial { input type="checkbox" name={ "found:" (sku) } value=(s) id={ "found-" (sku) "-" (s) }; " " (s) }
                                     }
                                     label { "Other serials found (comma-separated)"
                                         input name={ "extra:" (sku) } id={ "extra-" (sku) }; }
