@@ -111,7 +111,11 @@ async fn stock(
         &user,
         "Stock",
         html! {
-            @if q.done.is_some() { p.ok role="status" id="notice" { "Transfer recorded." } }
+            @if let Some(done) = &q.done { p.ok role="status" id="notice" { (match done.as_str() {
+                "receipt" => "Receipt recorded.",
+                "adjustment" => "Adjustment recorded.",
+                _ => "Transfer recorded.",
+            }) } }
             form method="get" action="/console/inventory/stock" {
                 label { "Location "
                     select name="location" onchange="this.form.submit()" {

@@ -16,6 +16,16 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ManageStock,
     ),
     (
+        "/console/inventory/receipt",
+        "Receipt",
+        Permission::ManageStock,
+    ),
+    (
+        "/console/inventory/adjustment",
+        "Adjustment",
+        Permission::ManageStock,
+    ),
+    (
         "/console/inventory/count",
         "Cycle count",
         Permission::ManageStock,

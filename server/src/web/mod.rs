@@ -57,6 +57,7 @@ pub fn router() -> Router<AppState> {
     login::router()
         .merge(crate::inventory::console::router())
         .merge(crate::inventory::count::router())
+        .merge(crate::inventory::stockforms::router())
         .merge(crate::feedback::console::router())
         .merge(crate::attachments::console::router())
         .merge(crate::customers::console::router())

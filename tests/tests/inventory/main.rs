@@ -23,4 +23,5 @@ mod console;
 mod count;
 mod ledger;
 mod own_van;
+mod stockforms;
 mod sync_e2e;
