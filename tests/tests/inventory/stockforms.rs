@@ -16,6 +16,9 @@ backend_tests!(
     bad_receipts_and_adjustments_write_nothing,
 );
 
+/// A bad post: form, its fields (besides csrf, id and direction), status, message.
+type Case<'a> = (&'a str, [(&'a str, &'a str); 4], u16, &'a str);
+
 const MOVES: &str = "SELECT COUNT(*) FROM stock_movements";
 
 async fn receipt_and_adjustment_forms_move_stock_once(backend: TestBackend) {
@@ -143,7 +146,7 @@ async fn bad_receipts_and_adjustments_write_nothing(backend: TestBackend) {
     let moves = sql_count(&app, MOVES).await;
 
     let id = uuid::Uuid::new_v4().to_string();
-    let cases: [(&str, [(&str, &str); 4], u16, &str); 6] = [
+    let cases: [Case; 6] = [
         (
             "receipt",
             [
