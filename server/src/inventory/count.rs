@@ -7,9 +7,11 @@
 //! - Idempotent: the sheet carries a batch id and every movement id derives
 //!   from batch id + sku (+ serial), so re-posting the same sheet replays
 //!   and moves nothing twice; posting it changed is a 409.
-//! - The sheet records the quantities and serials it showed, and adjusts by
-//!   counted - shown: a movement recorded between printing and posting (a
-//!   transfer, a van's consumption) stays in the balance on top of the count.
+//! - The sheet records the quantities and serials it showed. If a line's
+//!   stock changed between printing and posting (a transfer, a van's
+//!   consumption), the post is refused (409, nothing written): whether the
+//!   count saw that movement is unknowable. Otherwise it adjusts by
+//!   counted - shown (= counted - current).
 //! - Serialized parts: a listed serial left unticked goes out (missing), a
 //!   serial typed under "other serials found" comes in, unless the ledger has
 //!   it at another location (then it should be transferred: refused).
@@ -30,7 +32,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::console::Ctx;
-use super::model::{AdjustReason, LocationKind, MovementKind, NewMovement, Recorded};
+use super::model::{
+    AdjustReason, LocationKind, MovementFilter, MovementKind, NewMovement, Recorded,
+};
 use super::service;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -139,7 +143,7 @@ async fn sheet(
                 p.ok role="status" id="notice" { "Count posted: " (n) " adjustment(s) recorded." }
             }
             (picker)
-            p.muted { "Printed " (layout::date_time(time::OffsetDateTime::now_utc())) " UTC. Count every line; leave a count blank to skip that part. Posting adjusts by counted minus the expected quantity shown here." }
+            p.muted { "Printed " (layout::date_time(time::OffsetDateTime::now_utc())) " UTC. Count every line; leave a count blank to skip that part. Post soon after counting: if stock on a line moves before the post, the post is refused and a fresh sheet is needed." }
             form method="post" action="/console/inventory/count" id="count-sheet" {
                 (csrf_field(&user))
                 // One batch id per printed sheet: posting it twice records once.
@@ -195,6 +199,26 @@ impl crate::freetext::FreeText for SheetForm {
     fn free_text(&self) -> Vec<(&'static str, &str)> {
         Vec::new()
     }
+}
+
+/// Whether movement `id` (of `sku` at `location`) is among the recent ones.
+async fn posted(
+    state: &AppState,
+    location: LocationId,
+    sku: &Sku,
+    id: Uuid,
+) -> Result<bool, WebError> {
+    let recent = state
+        .store
+        .movements(&MovementFilter {
+            locations: Some(vec![location]),
+            sku: Some(sku.clone()),
+            job_id: None,
+            serial: None,
+            limit: Some(500),
+        })
+        .await?;
+    Ok(recent.iter().any(|m| m.movement.id == id))
 }
 
 fn bad(msg: impl Into<String>) -> WebError {
@@ -313,6 +337,7 @@ async fn post(
         }
     }
     let units = state.store.serial_units(None).await?;
+    let balances = state.store.balances().await?;
     for sku in listed.keys().chain(extra.keys()).collect::<BTreeSet<_>>() {
         let here = listed.get(sku).cloned().unwrap_or_default();
         let ticked = found.get(sku).cloned().unwrap_or_default();
@@ -345,6 +370,50 @@ async fn post(
             }
             moves.push(adjustment(sku, Some(s), 1));
         }
+    }
+
+    // Refuse, rather than guess, when stock changed since the sheet was
+    // printed: the count may or may not include that movement. A line that
+    // differs because this batch already adjusted it is a re-post.
+    let here: BTreeMap<&Sku, i64> = balances
+        .iter()
+        .filter(|b| b.location_id == location)
+        .map(|b| (&b.sku, b.quantity))
+        .collect();
+    let mut changed = Vec::new();
+    for (sku, n) in &counted {
+        let was = shown[sku];
+        if here.get(sku).copied().unwrap_or(0) != was
+            && !(*n != was
+                && posted(&state, location, sku, count_movement_id(batch, sku, None)).await?)
+        {
+            changed.push(sku.to_string());
+        }
+    }
+    for (sku, serials) in &listed {
+        for s in serials {
+            let at = units
+                .iter()
+                .find(|u| &u.sku == sku && &u.serial == s)
+                .and_then(|u| u.location_id);
+            if at != Some(location)
+                && !posted(
+                    &state,
+                    location,
+                    sku,
+                    count_movement_id(batch, sku, Some(s)),
+                )
+                .await?
+            {
+                changed.push(format!("{sku} {s}"));
+            }
+        }
+    }
+    if !changed.is_empty() {
+        return Err(WebError::Conflict(format!(
+            "Stock changed since this sheet was printed ({}): nothing was recorded. Open a fresh sheet and count again.",
+            changed.join(", ")
+        )));
     }
 
     let mut applied = 0u32;

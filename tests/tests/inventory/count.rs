@@ -194,6 +194,40 @@ async fn bad_cycle_counts_are_refused_and_write_nothing(backend: TestBackend) {
         assert_eq!(sql_count(&app, MOVES).await, moves, "{lines:?}");
     }
 
+    // Stock moved after the sheet was printed (a valve went to the van):
+    // whether the count saw it is unknown, so the post is refused whole.
+    let res = setup::movement(
+        &app,
+        &d.manager,
+        json!({
+            "id": uuid::Uuid::new_v4(), "kind": "transfer", "sku": "VALVE-22", "quantity": 1,
+            "from": d.depot, "to": d.van,
+        }),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let moves = sql_count(&app, MOVES).await;
+    let res = c
+        .post(
+            "/console/inventory/count",
+            &[
+                ("csrf", csrf.as_str()),
+                ("batch", batch.as_str()),
+                ("location", depot.as_str()),
+                ("shown:VALVE-22", "6"),
+                ("count:VALVE-22", "5"),
+                ("serial:PUMP-7", "SN-2"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("Stock changed since this sheet was printed (VALVE-22)"),
+        "{body}"
+    );
+    assert_eq!(sql_count(&app, MOVES).await, moves);
+
     // Another depot's sheet: not found, to view or to post.
     let res = c
         .get(&format!("/console/inventory/count?location={other}"))
@@ -226,5 +260,5 @@ async fn bad_cycle_counts_are_refused_and_write_nothing(backend: TestBackend) {
         .await;
     assert_eq!(res.status(), 403);
     assert_eq!(sql_count(&app, MOVES).await, moves);
-    assert_eq!(stock(&app, &d.manager, d.depot, "VALVE-22").await, 6);
+    assert_eq!(stock(&app, &d.manager, d.depot, "VALVE-22").await, 5);
 }
