@@ -36,14 +36,14 @@ pub fn router() -> Router<AppState> {
         .route("/console/inventory/consumption", get(consumption))
 }
 
-struct Ctx {
-    scope: Locations,
-    locations: BTreeMap<LocationId, Location>,
-    parts: BTreeMap<Sku, Part>,
+pub(super) struct Ctx {
+    pub(super) scope: Locations,
+    pub(super) locations: BTreeMap<LocationId, Location>,
+    pub(super) parts: BTreeMap<Sku, Part>,
 }
 
 impl Ctx {
-    async fn load(state: &AppState, user: &WebUser) -> Result<Ctx, WebError> {
+    pub(super) async fn load(state: &AppState, user: &WebUser) -> Result<Ctx, WebError> {
         user.require(Permission::ManageStock)?;
         let scope = user.scope().locations(state.store.as_ref()).await?;
         let locations = state
@@ -68,7 +68,7 @@ impl Ctx {
         })
     }
 
-    fn name(&self, l: LocationId) -> String {
+    pub(super) fn name(&self, l: LocationId) -> String {
         self.locations
             .get(&l)
             .map_or_else(|| "(other location)".to_owned(), |l| l.name.clone())
@@ -80,7 +80,7 @@ impl Ctx {
             .map_or_else(String::new, |p| p.name.clone())
     }
 
-    fn sorted(&self) -> Vec<&Location> {
+    pub(super) fn sorted(&self) -> Vec<&Location> {
         let mut v: Vec<&Location> = self.locations.values().collect();
         v.sort_by(|a, b| {
             (a.kind != LocationKind::Depot, &a.name).cmp(&(b.kind != LocationKind::Depot, &b.name))
@@ -111,7 +111,11 @@ async fn stock(
         &user,
         "Stock",
         html! {
-            @if q.done.is_some() { p.ok role="status" id="notice" { "Transfer recorded." } }
+            @if let Some(done) = &q.done { p.ok role="status" id="notice" { (match done.as_str() {
+                "receipt" => "Receipt recorded.",
+                "adjustment" => "Adjustment recorded.",
+                _ => "Transfer recorded.",
+            }) } }
             form method="get" action="/console/inventory/stock" {
                 label { "Location "
                     select name="location" onchange="this.form.submit()" {

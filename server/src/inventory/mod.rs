@@ -9,18 +9,21 @@
 //! - [`vanstock`]: keeping each van's stock document up to date.
 //! - [`service`]: what the API and the console both do, over the caller's
 //!   scope ([`crate::authz`]: which locations a user may see and manage);
-//!   [`routes`]: the JSON API; [`console`]: the web pages.
+//!   [`routes`]: the JSON API; [`console`]: the web pages; [`count`]: the
+//!   cycle-count sheet; [`stockforms`]: the receipt and adjustment forms.
 //! - [`store`]: the [`InventoryStore`] trait and its SQL, and the projection
 //!   that applies a job's part lines inside the job's commit.
 
 pub mod console;
 pub mod consumption;
+pub mod count;
 pub mod discrepancies;
 pub mod ledger;
 pub mod model;
 pub mod replenishment;
 pub mod routes;
 pub mod service;
+pub mod stockforms;
 pub mod store;
 pub mod vanstock;
 

@@ -16,6 +16,21 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ManageStock,
     ),
     (
+        "/console/inventory/receipt",
+        "Receipt",
+        Permission::ManageStock,
+    ),
+    (
+        "/console/inventory/adjustment",
+        "Adjustment",
+        Permission::ManageStock,
+    ),
+    (
+        "/console/inventory/count",
+        "Cycle count",
+        Permission::ManageStock,
+    ),
+    (
         "/console/inventory/discrepancies",
         "Discrepancies",
         Permission::ManageStock,
@@ -79,6 +94,8 @@ form.search{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}form.search
 section.asset{background:#fff;padding:.2rem 1rem 1rem;border-radius:6px;margin-bottom:1rem}.badge.active{background:#c7ebd1}.badge.ended{background:#fde2e1}
 .in-stock{color:#067647;font-weight:600}.out-of-stock{color:#b42318;font-weight:600}
 dl.campaign{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+input.count{width:6rem;text-align:right}label.serial{display:flex;gap:.4rem;align-items:center}
+@media print{header,.noprint{display:none}body{background:#fff}main{max-width:none;padding:0}input.count{border:0;border-bottom:1px solid #000;border-radius:0}}
 tr.pending td{background:#fff6d6}tr.overdue td{background:#fde2e1}tr.remedied td{background:#e3f4e8}
 "#;
 

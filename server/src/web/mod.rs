@@ -56,6 +56,8 @@ pub use store::{NewWebSession, WebSession, WebSessionStore};
 pub fn router() -> Router<AppState> {
     login::router()
         .merge(crate::inventory::console::router())
+        .merge(crate::inventory::count::router())
+        .merge(crate::inventory::stockforms::router())
         .merge(crate::feedback::console::router())
         .merge(crate::attachments::console::router())
         .merge(crate::customers::console::router())

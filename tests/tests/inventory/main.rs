@@ -20,6 +20,8 @@ mod webdriver;
 mod api;
 mod browser;
 mod console;
+mod count;
 mod ledger;
 mod own_van;
+mod stockforms;
 mod sync_e2e;
