@@ -67,6 +67,9 @@ pub struct Config {
     /// Photos attached per visit (every other visit; 0: none).
     pub photos_per_visit: usize,
     pub photo_bytes: usize,
+    /// The server's blobs go to a fresh directory in here (`--blob-url
+    /// file://...`) instead of the data dir beside the database.
+    pub blob_dir: Option<PathBuf>,
 }
 
 /// Everything measured in one run, for [`crate::report`].
@@ -356,7 +359,26 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         .collect();
     let users = create_users(&cfg.server_bin, &url, &data_dir, &names)?;
 
-    let server = ServerProcess::start(&cfg.server_bin, &url, &data_dir, cfg.doc_cache_entries)?;
+    // Removed with the run, like the data dir.
+    let blob_dir = match &cfg.blob_dir {
+        Some(parent) => Some(
+            tempfile::Builder::new()
+                .prefix("fieldsync-bench-blobs-")
+                .tempdir_in(parent)
+                .with_context(|| format!("create a blob directory in {}", parent.display()))?,
+        ),
+        None => None,
+    };
+    let blob_url = blob_dir
+        .as_ref()
+        .map(|d| format!("file://{}", d.path().display()));
+    let server = ServerProcess::start(
+        &cfg.server_bin,
+        &url,
+        &data_dir,
+        cfg.doc_cache_entries,
+        blob_url.as_deref(),
+    )?;
     let base = server.url("");
     // For attaching a profiler (perf record -p PID) to the measured phases.
     eprintln!(
