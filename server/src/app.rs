@@ -60,6 +60,7 @@ pub trait AppStore:
     + CustomerStore
     + crate::recalls::RecallStore
     + crate::customers::WarrantyStore
+    + crate::shipments::ShipmentStore
 {
 }
 
@@ -76,6 +77,7 @@ impl<T> AppStore for T where
         + CustomerStore
         + crate::recalls::RecallStore
         + crate::customers::WarrantyStore
+        + crate::shipments::ShipmentStore
 {
 }
 
@@ -229,6 +231,7 @@ impl AppState {
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
+        (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
     )
 )]
 struct ApiDoc;
@@ -261,6 +264,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
+        .merge(crate::shipments::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
