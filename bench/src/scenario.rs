@@ -646,6 +646,21 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         server_cpu += server.cpu_seconds()? - cpu0;
         devices = next;
         day_wall += wall;
+        // Per stretch, to tell where a photo run's syncs lose time.
+        let l = crate::report::Latency::of(&records.iter().collect::<Vec<_>>());
+        eprintln!(
+            "[{}/{}] stretch {} syncs: p50 {:.0} ms, p95 {:.0} ms{}",
+            cfg.backend.name(),
+            cfg.technicians,
+            k + 1,
+            l.p50_ms,
+            l.p95_ms,
+            if uploading.is_some() {
+                ", with uploads"
+            } else {
+                ""
+            }
+        );
         day_stretch.extend(std::iter::repeat_n(k, records.len()));
         day.extend(records);
         if let (Some(handle), Some(run)) = (uploading, photo_run.as_mut()) {
