@@ -307,7 +307,9 @@ fn attach(n: u8, caption: &str) -> JobAction {
 #[test]
 fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     let mut server = Server { doc: v1_server() };
-    schema::upgrade(&mut server.doc, Timestamp(T0 + HOUR))
+    // The fixtures below were made when the server's schema was 2: upgrade
+    // as that server did (step 5 brings the job to the current version).
+    schema::upgrade_to(&mut server.doc, 2, Timestamp(T0 + HOUR))
         .unwrap()
         .expect("upgraded");
 
@@ -321,7 +323,7 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     assert_eq!(job.checklist.len(), 3, "the office's v1 question is there");
     assert_eq!(job.customer.phone.as_deref(), Some("+351 910 000 002"));
     assert_eq!(phone.doc().get_heads(), server.doc.get_heads());
-    assert_eq!(schema::revision(phone.doc()).unwrap(), schema::VERSION);
+    assert_eq!(schema::revision(phone.doc()).unwrap(), 2);
 
     // 2. The tablet (new app) gets the upgraded job and attaches a photo.
     let mut tablet = Device::new(technician(), tablet_actor(), None);
@@ -369,6 +371,19 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     assert_eq!(job.attachments.len(), 1, "v1 edits keep the new field");
     assert!(job.notes.contains("bell twice"), "{}", job.notes);
     assert!(job.notes.contains("0.2 bar") && job.notes.contains("1.4 bar"));
+    for device in [&phone, &tablet] {
+        assert_eq!(device.doc().get_heads(), server.doc.get_heads());
+        assert_eq!(read_job(device.doc(), None).unwrap(), job);
+    }
+
+    // 5. A newer server upgrades the job again (schema 3 adds refunds): the
+    //    v1 phone and the tablet receive it and read the same job.
+    schema::upgrade(&mut server.doc, Timestamp(T0 + 30 * HOUR))
+        .unwrap()
+        .expect("upgraded to the current version");
+    assert_eq!(schema::revision(&server.doc).unwrap(), schema::VERSION);
+    accepted(&phone.sync(&mut server));
+    accepted(&tablet.sync(&mut server));
     for device in [&phone, &tablet] {
         assert_eq!(device.doc().get_heads(), server.doc.get_heads());
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
