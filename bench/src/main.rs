@@ -60,6 +60,11 @@ struct Args {
     /// Size of each photo in bytes (a JPEG).
     #[arg(long, default_value_t = 2_000_000)]
     photo_bytes: usize,
+    /// Put the server's blobs in a fresh directory inside this one (passed
+    /// as `--blob-url file://...`), e.g. /dev/shm, to keep their writeback
+    /// off the database's filesystem; default: the data dir beside it.
+    #[arg(long)]
+    blob_dir: Option<PathBuf>,
     /// The server binary (default: fieldsync-bench-server next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -96,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
             doc_cache_entries: args.doc_cache_entries,
             photos_per_visit: args.photos_per_visit,
             photo_bytes: args.photo_bytes,
+            blob_dir: args.blob_dir.clone(),
         };
         let measured = scenario::run(&cfg)
             .await

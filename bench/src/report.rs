@@ -18,7 +18,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(records: &[&SyncRecord]) -> Self {
+    pub(crate) fn of(records: &[&SyncRecord]) -> Self {
         let mut ms: Vec<f64> = records
             .iter()
             .map(|r| r.latency.as_secs_f64() * 1000.0)

@@ -67,6 +67,9 @@ pub struct Config {
     /// Photos attached per visit (every other visit; 0: none).
     pub photos_per_visit: usize,
     pub photo_bytes: usize,
+    /// The server's blobs go to a fresh directory in here (`--blob-url
+    /// file://...`) instead of the data dir beside the database.
+    pub blob_dir: Option<PathBuf>,
 }
 
 /// Everything measured in one run, for [`crate::report`].
@@ -356,7 +359,26 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         .collect();
     let users = create_users(&cfg.server_bin, &url, &data_dir, &names)?;
 
-    let server = ServerProcess::start(&cfg.server_bin, &url, &data_dir, cfg.doc_cache_entries)?;
+    // Removed with the run, like the data dir.
+    let blob_dir = match &cfg.blob_dir {
+        Some(parent) => Some(
+            tempfile::Builder::new()
+                .prefix("fieldsync-bench-blobs-")
+                .tempdir_in(parent)
+                .with_context(|| format!("create a blob directory in {}", parent.display()))?,
+        ),
+        None => None,
+    };
+    let blob_url = blob_dir
+        .as_ref()
+        .map(|d| format!("file://{}", d.path().display()));
+    let server = ServerProcess::start(
+        &cfg.server_bin,
+        &url,
+        &data_dir,
+        cfg.doc_cache_entries,
+        blob_url.as_deref(),
+    )?;
     let base = server.url("");
     // For attaching a profiler (perf record -p PID) to the measured phases.
     eprintln!(
@@ -624,6 +646,21 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         server_cpu += server.cpu_seconds()? - cpu0;
         devices = next;
         day_wall += wall;
+        // Per stretch, to tell where a photo run's syncs lose time.
+        let l = crate::report::Latency::of(&records.iter().collect::<Vec<_>>());
+        eprintln!(
+            "[{}/{}] stretch {} syncs: p50 {:.0} ms, p95 {:.0} ms{}",
+            cfg.backend.name(),
+            cfg.technicians,
+            k + 1,
+            l.p50_ms,
+            l.p95_ms,
+            if uploading.is_some() {
+                ", with uploads"
+            } else {
+                ""
+            }
+        );
         day_stretch.extend(std::iter::repeat_n(k, records.len()));
         day.extend(records);
         if let (Some(handle), Some(run)) = (uploading, photo_run.as_mut()) {

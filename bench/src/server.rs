@@ -76,16 +76,21 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `fieldsync serve` on a free loopback port.
+    /// Starts `fieldsync serve` on a free loopback port, its blobs in
+    /// `blob_url` (`FIELDSYNC_BLOB_URL`) if given, else under the data dir.
     pub fn start(
         bin: &Path,
         database_url: &str,
         data_dir: &Path,
         doc_cache_entries: Option<usize>,
+        blob_url: Option<&str>,
     ) -> anyhow::Result<Self> {
         let mut command = Command::new(bin);
         if let Some(n) = doc_cache_entries {
             command.env("FIELDSYNC_DOC_CACHE_ENTRIES", n.to_string());
+        }
+        if let Some(url) = blob_url {
+            command.env("FIELDSYNC_BLOB_URL", url);
         }
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])

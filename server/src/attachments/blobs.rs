@@ -7,18 +7,18 @@
 //! - `thumbnails/<sha256>.jpg`: its thumbnail, for images;
 //! - `staging/<job>/<sha256>/<start>-<end>`: one received chunk of an
 //!   upload in progress (every process sees them, so an upload resumed on
-//!   another process finds them).
+//!   another process finds them; see [`super::staging`]).
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fieldsync_core::JobId;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, PutPayload};
+use time::OffsetDateTime;
 
 /// A blob store that cannot be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -135,9 +135,28 @@ impl BlobStore {
 
     /// Every key under `prefix`.
     pub async fn list(&self, prefix: &Path) -> Result<Vec<Path>, BlobError> {
+        Ok(self
+            .list_meta(prefix)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// Every key under `prefix`, with when it was written (by the store's
+    /// clock: the file's modification time, S3's `LastModified`).
+    pub async fn list_meta(&self, prefix: &Path) -> Result<Vec<(Path, OffsetDateTime)>, BlobError> {
         use futures::TryStreamExt as _;
         let metas: Vec<_> = self.inner.list(Some(prefix)).try_collect().await?;
-        Ok(metas.into_iter().map(|m| m.location).collect())
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let nanos = m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX);
+                let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                (m.location, at)
+            })
+            .collect())
     }
 }
 
@@ -148,14 +167,4 @@ pub fn blob_key(sha256: &str) -> Path {
 
 pub fn thumbnail_key(sha256: &str) -> Path {
     Path::from(format!("thumbnails/{sha256}.jpg"))
-}
-
-/// The prefix of one upload's staged chunks.
-pub fn staging_prefix(job: JobId, sha256: &str) -> Path {
-    Path::from(format!("staging/{job}/{sha256}"))
-}
-
-/// The key of the staged chunk `[start, end)`.
-pub fn chunk_key(job: JobId, sha256: &str, start: u64, end: u64) -> Path {
-    Path::from(format!("staging/{job}/{sha256}/{start:012}-{end:012}"))
 }

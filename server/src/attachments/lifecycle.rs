@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::blobs::{self, BlobStore};
 use super::settings::AttachmentSettings;
+use super::staging;
 use crate::app::AppStore;
 use crate::store::now_utc;
 
@@ -69,18 +70,11 @@ impl Sweeper {
     pub async fn run_once_at(&self, now: OffsetDateTime) -> Result<Swept, SweepError> {
         let mut swept = Swept::default();
         let grace = now - self.settings.grace();
-        for stale in self.store.stale_uploads(grace).await? {
-            // Rows first: a chunk arriving meanwhile starts a fresh upload.
-            self.store
-                .discard_upload(stale.job_id, &stale.sha256)
-                .await?;
-            for key in self
-                .blobs
-                .list(&blobs::staging_prefix(stale.job_id, &stale.sha256))
-                .await?
-            {
-                self.blobs.delete(&key).await?;
-            }
+        // An upload's age is its newest staged chunk's: a chunk arriving
+        // after the listing is not deleted, and the upload resumes from
+        // the ranges that remain.
+        for stale in staging::stale(&self.blobs, grace).await? {
+            staging::discard(&self.blobs, stale.job_id, &stale.sha256).await?;
             swept.uploads += 1;
         }
         let cancelled = now - self.settings.cancelled_retention();

@@ -4,8 +4,10 @@
 //!
 //! - [`settings`]: `--blob-url`, `--max-attachment-mb`, grace and retention.
 //! - [`blobs`]: the object store (filesystem by default, S3 by URL).
-//! - [`store`]: references, uploads and blobs in SQL ([`AttachmentStore`]),
-//!   and the projector that keeps each job's references in step.
+//! - [`store`]: references and blobs in SQL ([`AttachmentStore`]), and the
+//!   projector that keeps each job's references in step.
+//! - [`staging`]: uploads in progress, their chunks as objects whose keys
+//!   name the ranges received.
 //! - [`finishing`]: how many uploads are checked and stored at once.
 //! - [`media`]: the type from the bytes, EXIF GPS stripping, thumbnails.
 //! - [`ranges`]: `Content-Range` and received ranges.
@@ -29,6 +31,7 @@ pub mod ranges;
 mod routes;
 pub mod service;
 pub mod settings;
+pub mod staging;
 pub mod store;
 
 pub use blobs::{BlobError, BlobStore};

@@ -12,6 +12,7 @@ use super::blobs::{self, BlobError};
 use super::finishing;
 use super::media::{self, Media, Stripped};
 use super::ranges::{self, ChunkRange};
+use super::staging;
 use super::store::{AttachmentRef, BlobRow};
 use crate::app::AppState;
 use crate::authz::Scope;
@@ -27,6 +28,8 @@ pub const MAX_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Target {
     pub job: JobId,
     pub reference: AttachmentRef,
+    /// The blob was stored when the request began.
+    pub stored: bool,
 }
 
 /// `GET`/`PUT .../upload`: what the server holds of one upload.
@@ -51,6 +54,17 @@ impl UploadStatus {
             complete: true,
         }
     }
+
+    /// An upload in progress holding `merged` (the chunks staged).
+    fn partial(r: &AttachmentRef, merged: &[(u64, u64)]) -> Self {
+        Self {
+            sha256: r.sha256.clone(),
+            // Every chunk staged was checked to name the referenced size.
+            size: (!merged.is_empty()).then(|| u64::try_from(r.size).unwrap_or(0)),
+            received: merged.iter().map(|&(s, e)| [s, e]).collect(),
+            complete: false,
+        }
+    }
 }
 
 fn blob_error(e: BlobError) -> ApiError {
@@ -60,7 +74,8 @@ fn blob_error(e: BlobError) -> ApiError {
 /// The blob `sha256` of job `job` if `caller` may touch it; 404 otherwise
 /// (the same answer for a job that does not exist, one the caller does
 /// not see, and a hash the job does not reference: nothing says whether
-/// the hash exists elsewhere).
+/// the hash exists elsewhere). One query: the job's assignee, the
+/// reference, and whether the blob is stored.
 pub async fn target(
     state: &AppState,
     scope: Scope,
@@ -71,44 +86,37 @@ pub async fn target(
         return Err(ApiError::NotFound);
     }
     let sha256 = sha256.to_ascii_lowercase();
-    crate::jobs::visible_job(state, &scope, job).await?;
-    let reference = state
+    let found = state
         .store
-        .attachment_ref(job, &sha256)
+        .reference_in_job(job, &sha256)
         .await?
+        .filter(|r| scope.sees_job(r.technician_id))
         .ok_or(ApiError::NotFound)?;
-    Ok(Target { job, reference })
-}
-
-/// What the server holds of `t`'s upload.
-pub async fn status(state: &AppState, t: &Target) -> Result<UploadStatus, ApiError> {
-    if state.store.blob(&t.reference.sha256).await?.is_some() {
-        return Ok(UploadStatus::complete(&t.reference));
-    }
-    let upload = state.store.upload(t.job, &t.reference.sha256).await?;
-    Ok(match upload {
-        None => UploadStatus {
-            sha256: t.reference.sha256.clone(),
-            size: None,
-            received: Vec::new(),
-            complete: false,
-        },
-        Some(u) => UploadStatus {
-            sha256: t.reference.sha256.clone(),
-            size: u64::try_from(u.total).ok(),
-            received: merged(&u.chunks).into_iter().map(|(s, e)| [s, e]).collect(),
-            complete: false,
-        },
+    Ok(Target {
+        job,
+        reference: found.reference,
+        stored: found.stored,
     })
 }
 
-fn merged(chunks: &[(i64, i64)]) -> Vec<(u64, u64)> {
-    ranges::merge(
-        chunks
-            .iter()
-            .filter_map(|&(s, e)| Some((u64::try_from(s).ok()?, u64::try_from(e).ok()?)))
-            .collect(),
-    )
+/// The upload's staged chunks, merged.
+async fn staged(state: &AppState, t: &Target) -> Result<Vec<(u64, u64)>, ApiError> {
+    let chunks = staging::chunks(&state.blobs, t.job, &t.reference.sha256)
+        .await
+        .map_err(blob_error)?;
+    Ok(staging::merged(&chunks))
+}
+
+/// What the server holds of `t`'s upload: complete if the blob is stored,
+/// else the ranges staged.
+async fn status(state: &AppState, t: &Target) -> Result<UploadStatus, ApiError> {
+    if t.stored {
+        return Ok(UploadStatus::complete(&t.reference));
+    }
+    Ok(UploadStatus::partial(
+        &t.reference,
+        &staged(state, t).await?,
+    ))
 }
 
 /// Checks a chunk's range before its body is read: the whole must be the
@@ -137,7 +145,8 @@ pub fn check_range(state: &AppState, t: &Target, range: &ChunkRange) -> Result<(
 
 /// Stores one chunk (its range checked by [`check_range`], `body` exactly
 /// its bytes); when it was the last missing one, checks and stores the
-/// whole blob.
+/// whole blob. No database write: the chunk is an object whose key names
+/// its range ([`staging`]), and the answer lists the keys.
 pub async fn put_chunk(
     state: &AppState,
     t: &Target,
@@ -145,7 +154,7 @@ pub async fn put_chunk(
     body: Bytes,
 ) -> Result<UploadStatus, ApiError> {
     let sha = &t.reference.sha256;
-    if state.store.blob(sha).await?.is_some() {
+    if t.stored {
         return Ok(UploadStatus::complete(&t.reference));
     }
     // The file's first bytes say what it is: a renamed executable is
@@ -157,22 +166,12 @@ pub async fn put_chunk(
             return Err(ApiError::MediaType(why));
         }
     }
-    // The bytes first, then the row that says they are there.
-    let key = blobs::chunk_key(t.job, sha, range.start, range.end);
-    state.blobs.put(&key, body).await.map_err(blob_error)?;
-    let (start, end, total) = (
-        as_i64(range.start)?,
-        as_i64(range.end)?,
-        as_i64(range.total)?,
-    );
-    state
-        .store
-        .record_chunk(t.job, sha, total, start, end, now_utc())
-        .await?;
-    let status = status(state, t).await?;
-    let covered: Vec<(u64, u64)> = status.received.iter().map(|r| (r[0], r[1])).collect();
-    if status.complete || !ranges::covers(&covered, range.total) {
-        return Ok(status);
+    staging::put(&state.blobs, t.job, sha, range.start, range.end, body)
+        .await
+        .map_err(blob_error)?;
+    let held = staged(state, t).await?;
+    if !ranges::covers(&held, range.total) {
+        return Ok(UploadStatus::partial(&t.reference, &held));
     }
     finish(state, t).await
 }
@@ -214,41 +213,37 @@ enum Refused {
 /// discards the staged bytes.
 async fn finish(state: &AppState, t: &Target) -> Result<UploadStatus, ApiError> {
     let sha = t.reference.sha256.clone();
-    let Some(upload) = state.store.upload(t.job, &sha).await? else {
-        // Another request finished (or discarded) it meanwhile.
-        return status(state, t).await;
-    };
-    let total = usize::try_from(upload.total).map_err(ApiError::internal)?;
+    let total = usize::try_from(t.reference.size).map_err(ApiError::internal)?;
     // A slot and the memory for the whole file, or 503 (the bytes stay
     // staged: the next request finishes them).
     let _pass = state
         .finishing
         .enter(&state.sync_gate, total as u64)
         .await?;
-    // Another request may have finished or discarded it while this waited.
+    // Another request may have finished or discarded it while this waited
+    // (what it left staged, a chunk repeated meanwhile, is of no use now).
     if state.store.blob(&sha).await?.is_some() {
+        discard(state, t.job, &sha).await?;
         return Ok(UploadStatus::complete(&t.reference));
     }
-    let Some(upload) = state.store.upload(t.job, &sha).await? else {
-        return status(state, t).await;
-    };
-    if usize::try_from(upload.total).ok() != Some(total) {
-        return reset(state, t).await;
-    }
+    let chunks = staging::chunks(&state.blobs, t.job, &sha)
+        .await
+        .map_err(blob_error)?;
     let mut whole = BytesMut::with_capacity(total);
-    for (start, end) in &upload.chunks {
+    for c in &chunks {
         let (start, end) = (
-            usize::try_from(*start).map_err(ApiError::internal)?,
-            usize::try_from(*end).map_err(ApiError::internal)?,
+            usize::try_from(c.start).map_err(ApiError::internal)?,
+            usize::try_from(c.end).map_err(ApiError::internal)?,
         );
         if end <= whole.len() {
             continue;
         }
-        if start > whole.len() {
-            // A gap: chunks were discarded meanwhile (see below).
+        if start > whole.len() || end > total {
+            // A gap (chunks discarded meanwhile), or a chunk of another
+            // size: the device starts again.
             return reset(state, t).await;
         }
-        let key = blobs::chunk_key(t.job, &sha, start as u64, end as u64);
+        let key = staging::chunk_key(t.job, &sha, c.start, c.end);
         let chunk = match state.blobs.get(&key).await {
             Ok(c) if c.len() == end - start => c,
             // Gone or damaged (a concurrent discard): the device starts again.
@@ -358,18 +353,11 @@ fn process(
     })
 }
 
-/// Forgets an upload: its rows, then its staged bytes.
+/// Forgets an upload: its staged bytes.
 pub async fn discard(state: &AppState, job: JobId, sha256: &str) -> Result<(), ApiError> {
-    state.store.discard_upload(job, sha256).await?;
-    let keys = state
-        .blobs
-        .list(&blobs::staging_prefix(job, sha256))
+    staging::discard(&state.blobs, job, sha256)
         .await
-        .map_err(blob_error)?;
-    for key in keys {
-        state.blobs.delete(&key).await.map_err(blob_error)?;
-    }
-    Ok(())
+        .map_err(blob_error)
 }
 
 /// A stored blob's bytes and row; 404 before it is uploaded.

@@ -1,12 +1,13 @@
 //! What attachments keep in SQL: each job's references (projected from its
-//! document), uploads in progress and their received ranges, stored blobs,
-//! and the office's per-job options. The trait and its SQL, written once
-//! for both backends.
+//! document), stored blobs, and the office's per-job options. The trait
+//! and its SQL, written once for both backends. Uploads in progress are
+//! not here: their chunks are objects in the blob store
+//! ([`super::staging`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fieldsync_core::{DocId, JobId};
+use fieldsync_core::{DocId, JobId, UserId};
 use time::OffsetDateTime;
 
 use crate::documents::{JobCommit, JobProjector};
@@ -22,13 +23,13 @@ pub struct AttachmentRef {
     pub kind: String,
 }
 
-/// An upload in progress: the whole's size and the ranges received.
+/// A job's reference with whom the job is assigned to and whether its
+/// blob is stored ([`AttachmentStore::reference_in_job`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upload {
-    pub total: i64,
-    /// `[start, end)` per stored chunk, ordered by start (may overlap).
-    pub chunks: Vec<(i64, i64)>,
-    pub updated_at: OffsetDateTime,
+pub struct RefInJob {
+    pub technician_id: Option<UserId>,
+    pub reference: AttachmentRef,
+    pub stored: bool,
 }
 
 /// A stored blob.
@@ -46,41 +47,22 @@ pub struct BlobRow {
     pub created_at: OffsetDateTime,
 }
 
-/// An upload nobody continued (see [`AttachmentStore::stale_uploads`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StaleUpload {
-    pub job_id: JobId,
-    pub sha256: String,
-}
-
 #[async_trait]
 pub trait AttachmentStore: Send + Sync {
     /// The reference of `job` to `sha256`, if its document holds one.
     async fn attachment_ref(&self, job: JobId, sha256: &str) -> Result<Option<AttachmentRef>>;
+    /// The reference of `job` to `sha256` with what an upload or download
+    /// checks first, in one query: whom the job is assigned to (the scope
+    /// check) and whether the blob is stored.
+    async fn reference_in_job(&self, job: JobId, sha256: &str) -> Result<Option<RefInJob>>;
     async fn blob(&self, sha256: &str) -> Result<Option<BlobRow>>;
     /// Which of `hashes` are stored blobs.
     async fn stored_blobs(&self, hashes: &[String]) -> Result<Vec<String>>;
-    async fn upload(&self, job: JobId, sha256: &str) -> Result<Option<Upload>>;
-    /// Records a received chunk `[start, end)` of a `total`-byte upload
-    /// (starting the upload if needed); a repeated chunk changes nothing.
-    async fn record_chunk(
-        &self,
-        job: JobId,
-        sha256: &str,
-        total: i64,
-        start: i64,
-        end: i64,
-        now: OffsetDateTime,
-    ) -> Result<()>;
-    /// Forgets an upload and its chunks (their bytes are the caller's).
-    async fn discard_upload(&self, job: JobId, sha256: &str) -> Result<()>;
     /// Records a stored blob; one already recorded stays as it was.
     async fn insert_blob(&self, blob: &BlobRow) -> Result<()>;
     /// Whether the office let `job` keep JPEG EXIF GPS data.
     async fn keep_location(&self, job: JobId) -> Result<bool>;
     async fn set_keep_location(&self, job: JobId, keep: bool) -> Result<()>;
-    /// Uploads not continued since `before`.
-    async fn stale_uploads(&self, before: OffsetDateTime) -> Result<Vec<StaleUpload>>;
     /// Deletes the rows of blobs created before `created_before` that no
     /// job keeps: none references them, or only cancelled jobs last
     /// updated before `cancelled_before`. Returns their hashes (whose
@@ -138,6 +120,36 @@ impl AttachmentStore for SqlStore {
         .transpose()
     }
 
+    async fn reference_in_job(&self, job: JobId, sha256: &str) -> Result<Option<RefInJob>> {
+        let row = self
+            .db()
+            .fetch_optional(
+                Query::new(
+                    "SELECT j.technician_id, ja.sha256, ja.size, ja.media_type, ja.kind, \
+                         b.sha256 AS stored FROM job_attachments ja \
+                     JOIN jobs j ON j.job_id = ja.job_id \
+                     LEFT JOIN blobs b ON b.sha256 = ja.sha256 \
+                     WHERE ja.job_id = $1 AND ja.sha256 = $2",
+                )
+                .bind(job)
+                .bind(sha256),
+            )
+            .await?;
+        row.map(|r| {
+            Ok(RefInJob {
+                technician_id: r.get("technician_id")?,
+                reference: AttachmentRef {
+                    sha256: r.get("sha256")?,
+                    size: r.get("size")?,
+                    media_type: r.get("media_type")?,
+                    kind: r.get("kind")?,
+                },
+                stored: r.get::<Option<String>>("stored")?.is_some(),
+            })
+        })
+        .transpose()
+    }
+
     async fn blob(&self, sha256: &str) -> Result<Option<BlobRow>> {
         let row = self
             .db()
@@ -160,96 +172,6 @@ impl AttachmentStore for SqlStore {
         q.push_list(hashes.iter()).push(")");
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(|r| r.get("sha256")).collect()
-    }
-
-    async fn upload(&self, job: JobId, sha256: &str) -> Result<Option<Upload>> {
-        let mut conn = self.db().read_snapshot().await?;
-        let Some(row) = conn
-            .fetch_optional(
-                Query::new(
-                    "SELECT total, updated_at FROM attachment_uploads \
-                     WHERE job_id = $1 AND sha256 = $2",
-                )
-                .bind(job)
-                .bind(sha256),
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let chunks = conn
-            .fetch_all(
-                Query::new(
-                    "SELECT start_byte, end_byte FROM attachment_chunks \
-                     WHERE job_id = $1 AND sha256 = $2 ORDER BY start_byte, end_byte",
-                )
-                .bind(job)
-                .bind(sha256),
-            )
-            .await?
-            .iter()
-            .map(|r| Ok((r.get("start_byte")?, r.get("end_byte")?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Upload {
-            total: row.get("total")?,
-            chunks,
-            updated_at: row.get("updated_at")?,
-        }))
-    }
-
-    async fn record_chunk(
-        &self,
-        job: JobId,
-        sha256: &str,
-        total: i64,
-        start: i64,
-        end: i64,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        self.db()
-            .retry(|| async {
-                let mut tx = self.db().begin().await?;
-                tx.execute(
-                    Query::new(
-                        "INSERT INTO attachment_uploads (job_id, sha256, total, started_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $4) \
-                         ON CONFLICT (job_id, sha256) DO UPDATE SET updated_at = excluded.updated_at",
-                    )
-                    .bind(job)
-                    .bind(sha256)
-                    .bind(total)
-                    .bind(now),
-                )
-                .await?;
-                tx.execute(
-                    Query::new(
-                        "INSERT INTO attachment_chunks (job_id, sha256, start_byte, end_byte) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(job)
-                    .bind(sha256)
-                    .bind(start)
-                    .bind(end),
-                )
-                .await?;
-                tx.commit().await
-            })
-            .await
-    }
-
-    async fn discard_upload(&self, job: JobId, sha256: &str) -> Result<()> {
-        self.db()
-            .retry(|| async {
-                let mut tx = self.db().begin().await?;
-                for sql in [
-                    "DELETE FROM attachment_chunks WHERE job_id = $1 AND sha256 = $2",
-                    "DELETE FROM attachment_uploads WHERE job_id = $1 AND sha256 = $2",
-                ] {
-                    tx.execute(Query::new(sql).bind(job).bind(sha256)).await?;
-                }
-                tx.commit().await
-            })
-            .await
     }
 
     async fn insert_blob(&self, b: &BlobRow) -> Result<()> {
@@ -298,27 +220,6 @@ impl AttachmentStore for SqlStore {
             )
             .await?;
         Ok(())
-    }
-
-    async fn stale_uploads(&self, before: OffsetDateTime) -> Result<Vec<StaleUpload>> {
-        let rows = self
-            .db()
-            .fetch_all(
-                Query::new(
-                    "SELECT job_id, sha256 FROM attachment_uploads WHERE updated_at < $1 \
-                     ORDER BY updated_at LIMIT 1000",
-                )
-                .bind(before),
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StaleUpload {
-                    job_id: r.get("job_id")?,
-                    sha256: r.get("sha256")?,
-                })
-            })
-            .collect()
     }
 
     async fn collect_blobs(

@@ -1,5 +1,5 @@
 //! Attachments ([`fieldsync_server::attachments::AttachmentStore`]): the
-//! references a job commit projects, uploads and their chunks, blobs, the
+//! references a job commit projects (with their job's assignee), blobs, the
 //! office's options, and what the sweep may collect.
 
 use fieldsync_core::{Status, UserId};
@@ -13,7 +13,7 @@ use crate::{edits, job_doc, now, open};
 
 conformance_tests!(
     references_are_projected_with_the_commit,
-    chunks_accumulate_idempotently_and_discard_whole,
+    a_reference_is_found_with_its_assignee_and_whether_it_is_stored,
     blobs_are_recorded_once_and_options_default_to_stripping,
     only_blobs_no_job_keeps_are_collected,
 );
@@ -84,40 +84,43 @@ async fn references_are_projected_with_the_commit(url: &str) {
     assert_eq!(store.attachment_ref(other, &a).await.unwrap(), None);
 }
 
-async fn chunks_accumulate_idempotently_and_discard_whole(url: &str) {
+/// What an upload or download checks first, in one query: the reference,
+/// whom its job is assigned to, and whether the blob is stored. (Uploads in
+/// progress are not in SQL: `fieldsync_server::attachments::staging`.)
+async fn a_reference_is_found_with_its_assignee_and_whether_it_is_stored(url: &str) {
     let store = open(url).await;
-    let (job, _) = job_doc();
+    let (job, doc_id) = job_doc();
+    let tech = UserId::from_uuid(Uuid::new_v4());
+    let (_, changes) = edits(1, 1);
     let a = "aa".repeat(32);
-    assert_eq!(store.upload(job, &a).await.unwrap(), None);
-    let t0 = now();
-    store.record_chunk(job, &a, 100, 50, 100, t0).await.unwrap();
-    store.record_chunk(job, &a, 100, 0, 50, t0).await.unwrap();
-    store
-        .record_chunk(job, &a, 100, 0, 50, t0 + Duration::seconds(5))
-        .await
-        .unwrap();
-    let up = store.upload(job, &a).await.unwrap().unwrap();
-    assert_eq!(up.total, 100);
-    assert_eq!(up.chunks, vec![(0, 50), (50, 100)]);
-    assert_eq!(up.updated_at, t0 + Duration::seconds(5));
-    // Another job's upload of the same hash is its own.
-    let (other, _) = job_doc();
-    assert_eq!(store.upload(other, &a).await.unwrap(), None);
-    // Stale before a later instant, not before an earlier one.
-    assert!(store.stale_uploads(t0).await.unwrap().is_empty());
-    let stale = store
-        .stale_uploads(t0 + Duration::minutes(1))
-        .await
-        .unwrap();
-    assert_eq!(stale.len(), 1);
-    assert_eq!(
-        (stale[0].job_id, stale[0].sha256.as_str()),
-        (job, a.as_str())
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes;
+    c.project(projection(job, Status::OnSite, Some(tech)));
+    c.project(AttachmentProjection {
+        job_id: job,
+        refs: vec![reference(&a, 10)],
+    });
+    store.commit(&c).await.unwrap();
+    let found = store.reference_in_job(job, &a).await.unwrap().unwrap();
+    assert_eq!(found.technician_id, Some(tech));
+    assert_eq!(found.reference, reference(&a, 10));
+    assert!(!found.stored);
+    store.insert_blob(&blob(&a, now())).await.unwrap();
+    assert!(
+        store
+            .reference_in_job(job, &a)
+            .await
+            .unwrap()
+            .unwrap()
+            .stored
     );
-    store.discard_upload(job, &a).await.unwrap();
-    assert_eq!(store.upload(job, &a).await.unwrap(), None);
-    // Discarding again is fine.
-    store.discard_upload(job, &a).await.unwrap();
+    // A hash the job does not reference, and another job: nothing.
+    assert_eq!(
+        store.reference_in_job(job, &"bb".repeat(32)).await.unwrap(),
+        None
+    );
+    let (other, _) = job_doc();
+    assert_eq!(store.reference_in_job(other, &a).await.unwrap(), None);
 }
 
 async fn blobs_are_recorded_once_and_options_default_to_stripping(url: &str) {

@@ -1057,7 +1057,7 @@ async fn console_login(b: &crate::webdriver::Browser, app: &TestApp, user: &str)
 /// Two real server processes on one PostgreSQL share one S3 bucket, set up
 /// as a deployment would (`FIELDSYNC_BLOB_URL` and the AWS_* environment):
 /// an upload begun through one finishes through the other (the staged
-/// chunks are in the bucket, their ranges in the database), and both serve it.
+/// chunks are in the bucket, their ranges in their keys), and both serve it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_resumes_on_another_server_process_sharing_s3() {
     use crate::process::ServerProcess;
@@ -1180,6 +1180,197 @@ async fn an_upload_resumes_on_another_server_process_sharing_s3() {
         assert!(!has_gps(&stored));
         assert_eq!(image::load_from_memory(&stored).unwrap().width(), 700);
     }
+}
+
+/// The ranges the server reports are on disk, whatever kills it: a server
+/// process is killed (SIGKILL) after some chunks were answered and while
+/// another is in flight; a new process on the same database and blob
+/// directory (`--blob-url file://...`) reports the ranges from the staged
+/// chunks alone, the device sends what is missing, and the final hash
+/// check passes (a reported range with wrong or missing bytes would fail
+/// it, or the gap would reset the upload).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ranges_reported_survive_a_killed_server() {
+    use crate::process::ServerProcess;
+    let db = fieldsync_server::testing::TestDatabase::new(TestBackend::Sqlite).await;
+    let blob_dir = tempfile::tempdir().unwrap();
+    let blob_url = format!("file://{}", blob_dir.path().display());
+    let env = [("FIELDSYNC_BLOB_URL", blob_url.as_str())];
+    // Users first, while no server has the SQLite file open.
+    let store = fieldsync_server::store::open(&db.url).await.unwrap();
+    let tech = fieldsync_server::cli::create_user(
+        store.as_ref(),
+        "tech".parse().unwrap(),
+        Role::Technician,
+        crate::helpers::PASSWORD.into(),
+    )
+    .await
+    .unwrap();
+    fieldsync_server::cli::create_user(
+        store.as_ref(),
+        "dispatch".parse().unwrap(),
+        Role::Dispatcher,
+        crate::helpers::PASSWORD.into(),
+    )
+    .await
+    .unwrap();
+    drop(store);
+    let mut a = ServerProcess::start_with_env(&db.url, &env);
+    let client = reqwest::Client::new();
+    let login = async |server: &ServerProcess, name: &str, n: u8| {
+        let res = client
+            .post(server.url("/v1/auth/login"))
+            .json(
+                &json!({"username": name, "password": crate::helpers::PASSWORD,
+                "device": {"name": "test", "actor_id": crate::helpers::actor(n)}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<fieldsync_server::auth::TokenResponse>()
+            .await
+            .unwrap()
+    };
+    let office = login(&a, "dispatch", 100).await.access_token;
+    let res = client
+        .post(a.url("/v1/jobs"))
+        .bearer_auth(&office)
+        .json(&new_job("Ana Lima", Some(tech)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let job = job_id(&res.json::<Value>().await.unwrap());
+    let mut dev = Device::from_tokens(login(&a, "tech", 1).await, Role::Technician, 1);
+    assert!(
+        dev.sync_at(&client, &a.url("/v1/sync"))
+            .await
+            .rejected()
+            .is_empty()
+    );
+    dev.act(job, JobAction::StartTravel, now());
+    dev.act(job, JobAction::Arrive, now());
+    let photo = photo_with_gps(800, 600);
+    let (hash, total) = (sha(&photo), photo.len());
+    dev.act(
+        job,
+        JobAction::AddAttachment {
+            attachment: LineId::from_uuid(Uuid::new_v4()),
+            sha256: hash.clone(),
+            size: total as u64,
+            media_type: "image/jpeg".into(),
+            kind: AttachmentKind::Before,
+            caption: String::new(),
+        },
+        now(),
+    );
+    assert!(
+        dev.sync_at(&client, &a.url("/v1/sync"))
+            .await
+            .rejected()
+            .is_empty()
+    );
+
+    let put = |server: &ServerProcess, (start, end): (usize, usize)| {
+        client
+            .put(server.url(&upload_path(job, &hash)))
+            .bearer_auth(&dev.token)
+            .header(
+                "content-range",
+                format!("bytes {start}-{}/{total}", end - 1),
+            )
+            .body(photo[start..end].to_vec())
+            .send()
+    };
+    let quarter = total / 4;
+    for range in [(0, quarter), (2 * quarter, 3 * quarter)] {
+        let res = put(&a, range).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.json::<Value>().await.unwrap()["complete"], false);
+    }
+    // A third chunk in flight when the server dies: kept whole or not at all.
+    let in_flight = tokio::spawn(put(&a, (3 * quarter, total)));
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    a.kill();
+    let _ = in_flight.await;
+
+    let b = ServerProcess::start_with_env(&db.url, &env);
+    let status_at = async |server: &ServerProcess| {
+        let res = client
+            .get(server.url(&upload_path(job, &hash)))
+            .bearer_auth(&dev.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()
+    };
+    let body = status_at(&b).await;
+    assert_eq!(body["size"], total, "{body}");
+    assert_eq!(body["complete"], false, "{body}");
+    let received: Vec<(usize, usize)> =
+        serde_json::from_value::<Vec<[usize; 2]>>(body["received"].clone())
+            .unwrap()
+            .into_iter()
+            .map(|[s, e]| (s, e))
+            .collect();
+    assert!(
+        received == [(0, quarter), (2 * quarter, 3 * quarter)]
+            || received == [(0, quarter), (2 * quarter, total)],
+        "the answered chunks, and the one in flight whole or not at all: {received:?}"
+    );
+    // The device sends what the server says is missing.
+    let mut missing = Vec::new();
+    let mut at = 0;
+    for &(s, e) in received.iter().chain([(total, total)].iter()) {
+        if s > at {
+            missing.push((at, s));
+        }
+        at = e;
+    }
+    let mut last = Value::Null;
+    for range in missing {
+        let res = put(&b, range).await.unwrap();
+        assert_eq!(res.status(), 200);
+        last = res.json().await.unwrap();
+    }
+    assert_eq!(last["complete"], true, "{last}");
+    assert_eq!(status_at(&b).await["complete"], true);
+    let res = client
+        .get(b.url(&format!("/v1/jobs/{job}/attachments/{hash}")))
+        .bearer_auth(&office)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let stored = res.bytes().await.unwrap();
+    assert!(!has_gps(&stored));
+    assert_eq!(image::load_from_memory(&stored).unwrap().width(), 800);
+    // The blob is in the directory the URL names; nothing staged is left.
+    assert!(blob_dir.path().join("blobs").join(&hash).is_file());
+    let staged: Vec<_> = walk(&blob_dir.path().join("staging"));
+    assert!(
+        staged.iter().all(|p| p.to_string_lossy().contains('#')),
+        "only a write cut off by the kill may remain: {staged:?}"
+    );
+}
+
+/// Every file under `dir` (none if it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Finishing an upload holds the whole file: a few finish at once (slots,
