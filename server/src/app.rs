@@ -59,6 +59,7 @@ pub trait AppStore:
     + AttachmentStore
     + CustomerStore
     + crate::recalls::RecallStore
+    + crate::returns::ReturnStore
     + crate::customers::WarrantyStore
 {
 }
@@ -75,6 +76,7 @@ impl<T> AppStore for T where
         + AttachmentStore
         + CustomerStore
         + crate::recalls::RecallStore
+        + crate::returns::ReturnStore
         + crate::customers::WarrantyStore
 {
 }
@@ -91,6 +93,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
         .register(crate::recalls::RemedyProjector)
+        .register(crate::returns::ReturnProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -229,6 +232,7 @@ impl AppState {
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
+        (name = "returns", description = "Returns (RMA): opened on a visit or by the office, numbered by the server, received at a depot"),
     )
 )]
 struct ApiDoc;
@@ -261,6 +265,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
+        .merge(crate::returns::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

@@ -51,6 +51,7 @@ pub mod jobs;
 pub mod ops;
 pub mod outbox;
 pub mod recalls;
+pub mod returns;
 pub mod store;
 mod str_enum;
 pub mod sync;

@@ -7,6 +7,7 @@ mod ops;
 pub mod plain;
 pub(crate) mod read;
 pub mod recall;
+pub mod rma;
 pub mod schema;
 
 pub use model::*;
@@ -14,4 +15,5 @@ pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec};
 pub use plain::{FieldRecord, FieldValue};
 pub use read::{read_job, read_status};
 pub use recall::{RecallAction, RecallNotice, RecallRemedy, Replacement};
+pub use rma::{ReturnCondition, ReturnLine};
 pub use schema::{MAX_NOTES, MAX_TEXT, upgrade};
