@@ -22,4 +22,5 @@ mod browser;
 mod console;
 mod ledger;
 mod own_van;
+mod returns;
 mod sync_e2e;
