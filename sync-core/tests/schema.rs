@@ -307,7 +307,9 @@ fn attach(n: u8, caption: &str) -> JobAction {
 #[test]
 fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     let mut server = Server { doc: v1_server() };
-    schema::upgrade(&mut server.doc, Timestamp(T0 + HOUR))
+    // The fixtures were made on the upgrade to schema 2 (attachments); the
+    // later versions' upgrade follows in step 5.
+    schema::upgrade_to(&mut server.doc, 2, Timestamp(T0 + HOUR))
         .unwrap()
         .expect("upgraded");
 
@@ -321,7 +323,7 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     assert_eq!(job.checklist.len(), 3, "the office's v1 question is there");
     assert_eq!(job.customer.phone.as_deref(), Some("+351 910 000 002"));
     assert_eq!(phone.doc().get_heads(), server.doc.get_heads());
-    assert_eq!(schema::revision(phone.doc()).unwrap(), schema::VERSION);
+    assert_eq!(schema::revision(phone.doc()).unwrap(), 2);
 
     // 2. The tablet (new app) gets the upgraded job and attaches a photo.
     let mut tablet = Device::new(technician(), tablet_actor(), None);
@@ -372,5 +374,20 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     for device in [&phone, &tablet] {
         assert_eq!(device.doc().get_heads(), server.doc.get_heads());
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
+    }
+
+    // 5. A newer server upgrades the job again (schema 3: returns); both
+    //    devices receive it and still agree with the server.
+    schema::upgrade(&mut server.doc, Timestamp(T0 + 30 * HOUR))
+        .unwrap()
+        .expect("upgraded to the current schema");
+    assert_eq!(schema::revision(&server.doc).unwrap(), schema::VERSION);
+    accepted(&phone.sync(&mut server));
+    accepted(&tablet.sync(&mut server));
+    let upgraded = read_job(&server.doc, None).unwrap();
+    assert_eq!(upgraded, job, "the upgrade changes nothing a reader sees");
+    for device in [&phone, &tablet] {
+        assert_eq!(device.doc().get_heads(), server.doc.get_heads());
+        assert_eq!(schema::revision(device.doc()).unwrap(), schema::VERSION);
     }
 }

@@ -38,6 +38,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ViewFeedback,
     ),
     ("/console/recalls", "Recalls", Permission::ManageCustomers),
+    ("/console/shipping", "Shipping", Permission::ManageStock),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.

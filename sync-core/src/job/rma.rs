@@ -118,7 +118,13 @@ pub fn check_return(serial: &str, reason: &str) -> Result<(), &'static str> {
 pub(crate) fn read_return(id: LineId, m: MapRef<'_>) -> Result<ReturnLine, SchemaError> {
     let serial = m.str(k::SERIAL)?;
     let reason = m.str(k::REASON)?;
-    check_return(serial, reason).map_err(|why| m.err(k::SERIAL, why))?;
+    // Lengths are the schema's text rules (checked beside this read).
+    if serial.trim().is_empty() {
+        return Err(m.err(k::SERIAL, "a return names the unit's serial"));
+    }
+    if reason.trim().is_empty() {
+        return Err(m.err(k::REASON, "a return needs a reason"));
+    }
     Ok(ReturnLine {
         id,
         sku: m.parsed(k::SKU)?,
@@ -174,4 +180,32 @@ pub fn write_rma_numbers(
             .with_time(now.0.div_euclid(1000)),
     );
     Ok(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_provisional_references_cannot_be_confused() {
+        let n = format_rma_number(2026, 42);
+        assert_eq!(n, "RMA-2026-000042");
+        assert!(is_rma_number(&n));
+        assert!(is_rma_number(&format_rma_number(2026, 1_234_567)));
+        for bad in ["RMA-2026-", "RMA-26-000042", "rma-2026-000042", "RMA-2026-00004x", ""] {
+            assert!(!is_rma_number(bad), "{bad}");
+        }
+        let id = LineId::from_bytes([0xab; 16]);
+        let p = provisional_reference(id);
+        assert_eq!(p, "PRE-ABABABAB");
+        assert!(!is_rma_number(&p));
+    }
+
+    #[test]
+    fn a_return_needs_a_serial_and_a_reason() {
+        assert!(check_return("SN-1", "leaks").is_ok());
+        assert!(check_return(" ", "leaks").is_err());
+        assert!(check_return("SN-1", "  ").is_err());
+        assert!(check_return(&"x".repeat(101), "leaks").is_err());
+    }
 }

@@ -840,25 +840,37 @@ fn put_container<T: Transactable>(tx: &mut T, field: &Field) -> Result<(), Actio
 /// Only the server calls this, and it commits the change through its
 /// versioned write, so the containers are created once (see the module docs).
 pub fn upgrade(doc: &mut Automerge, now: Timestamp) -> Result<Option<ChangeHash>, ActionError> {
+    upgrade_to(doc, VERSION, now)
+}
+
+/// [`upgrade`] to version `target` (at most [`VERSION`]): what a server of
+/// that version wrote, byte for byte (the fixtures of older upgrades are
+/// made by it).
+pub fn upgrade_to(
+    doc: &mut Automerge,
+    target: i64,
+    now: Timestamp,
+) -> Result<Option<ChangeHash>, ActionError> {
+    let target = target.min(VERSION);
     // Only a job that reads is upgraded.
     read::read_job(doc, None)?;
     let from = revision(doc)?;
-    if from >= VERSION {
+    if from >= target {
         return Ok(None);
     }
     let mut tx = doc.transaction();
     for f in FIELDS
         .iter()
-        .filter(|f| f.since > from && f.shape.is_container())
+        .filter(|f| f.since > from && f.since <= target && f.shape.is_container())
     {
         if !matches!(tx.get(ROOT, f.key)?, Some((automerge::Value::Object(_), _))) {
             put_container(&mut tx, f)?;
         }
     }
-    tx.put(ROOT, k::SCHEMA_REVISION, VERSION)?;
+    tx.put(ROOT, k::SCHEMA_REVISION, target)?;
     let (hash, _) = tx.commit_with(
         automerge::transaction::CommitOptions::default()
-            .with_message(format!("upgrade_schema_{VERSION}"))
+            .with_message(format!("upgrade_schema_{target}"))
             .with_time(now.0.div_euclid(1000)),
     );
     Ok(hash)
