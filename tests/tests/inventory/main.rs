@@ -23,4 +23,5 @@ mod console;
 mod ledger;
 mod own_van;
 mod returns;
+mod shipping;
 mod sync_e2e;
