@@ -635,9 +635,10 @@ impl Local {
         now_ms: i64,
     ) -> Result<String> {
         let sku: Sku = sku.trim().parse()?;
-        let condition = fieldsync_core::job::ReturnCondition::parse(condition.trim()).ok_or_else(
-            || FieldsyncError::invalid("condition must be unused, working, faulty or damaged"),
-        )?;
+        let condition =
+            fieldsync_core::job::ReturnCondition::parse(condition.trim()).ok_or_else(|| {
+                FieldsyncError::invalid("condition must be unused, working, faulty or damaged")
+            })?;
         let id = new_line();
         self.act(
             job_id,

@@ -152,7 +152,10 @@ fn applied_from(r: &Row) -> Result<AppliedLine> {
     })
 }
 
-pub(crate) async fn location_kind(conn: &mut dyn Conn, id: LocationId) -> Result<Option<LocationKind>> {
+pub(crate) async fn location_kind(
+    conn: &mut dyn Conn,
+    id: LocationId,
+) -> Result<Option<LocationKind>> {
     conn.fetch_optional(Query::new("SELECT kind FROM locations WHERE id = $1").bind(id))
         .await?
         .map(|r| r.get("kind"))

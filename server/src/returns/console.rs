@@ -169,10 +169,18 @@ async fn receive(
         let open = service::list(&state, user.principal(), Some(ReturnStatus::Open)).await?;
         let depots = depots(&state, &user).await?;
         let names = names(&state).await?;
-        Ok((status, queue(&user, &open, &depots, &names, Some(("error", msg)))).into_response())
+        Ok((
+            status,
+            queue(&user, &open, &depots, &names, Some(("error", msg))),
+        )
+            .into_response())
     };
     let Ok(disposition) = form.disposition.parse::<Disposition>() else {
-        return again(StatusCode::BAD_REQUEST, "Choose restock, refurbish or scrap.").await;
+        return again(
+            StatusCode::BAD_REQUEST,
+            "Choose restock, refurbish or scrap.",
+        )
+        .await;
     };
     match service::receive(
         &state,
@@ -184,8 +192,9 @@ async fn receive(
     )
     .await
     {
-        Ok(row) => Ok(Redirect::to(&format!("/console/shipping?received={}", row.rma_number))
-            .into_response()),
+        Ok(row) => Ok(
+            Redirect::to(&format!("/console/shipping?received={}", row.rma_number)).into_response(),
+        ),
         Err(crate::error::ApiError::BadRequest(msg)) => again(StatusCode::BAD_REQUEST, &msg).await,
         Err(crate::error::ApiError::Conflict(msg)) => again(StatusCode::CONFLICT, &msg).await,
         Err(e) => Err(e.into()),

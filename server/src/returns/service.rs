@@ -208,10 +208,9 @@ pub async fn trail(
     {
         // Only fits on jobs of the returns the caller sees, or all of them
         // for those who see every return.
-        if f.technician.is_some() || f.depots.is_some() {
-            if !returns.iter().any(|r| r.ret.job_id == Some(fit.job_id)) {
-                continue;
-            }
+        let limited = f.technician.is_some() || f.depots.is_some();
+        if limited && !returns.iter().any(|r| r.ret.job_id == Some(fit.job_id)) {
+            continue;
         }
         steps.push(TrailStep {
             at: fit.fitted_at,

@@ -48,10 +48,7 @@ pub trait ReturnStore: Send + Sync {
     /// refurbish or scrap, an `adjustment` out of the sellable balance,
     /// with the return's row, in one transaction. The same receipt again
     /// (same movement id, depot and disposition) is a replay.
-    async fn receive(
-        &self,
-        r: &Receipt,
-    ) -> Result<std::result::Result<ReturnRow, ReceiptRefused>>;
+    async fn receive(&self, r: &Receipt) -> Result<std::result::Result<ReturnRow, ReceiptRefused>>;
 }
 
 const COLS: &str = "SELECT id, rma_number, sku, serial, reason, condition, job_id, customer_id, \
@@ -157,7 +154,12 @@ async fn insert(conn: &mut dyn Conn, r: &NewReturn, now: OffsetDateTime) -> Resu
         .bind(r.fingerprint().to_vec()),
     )
     .await?;
-    let detail = format!("{number}: {} {} ({})", r.sku, r.serial, r.condition.as_str());
+    let detail = format!(
+        "{number}: {} {} ({})",
+        r.sku,
+        r.serial,
+        r.condition.as_str()
+    );
     event(conn, r.id, "opened", &detail, Some(r.opened_by), now).await?;
     Ok(true)
 }
@@ -294,7 +296,10 @@ impl ReturnStore for SqlStore {
             None => return Ok(Err(Refused::UnknownLocation(rc.depot_id).into())),
         }
         if tx
-            .exists(Query::new("SELECT 1 AS one FROM stock_movements WHERE id = $1").bind(rc.movement_id))
+            .exists(
+                Query::new("SELECT 1 AS one FROM stock_movements WHERE id = $1")
+                    .bind(rc.movement_id),
+            )
             .await?
         {
             return Ok(Err(Refused::IdReused(rc.movement_id).into()));
@@ -360,7 +365,15 @@ impl ReturnStore for SqlStore {
             .bind(rc.movement_id),
         )
         .await?;
-        event(tx.as_mut(), rc.return_id, "received", &note, Some(rc.actor), now).await?;
+        event(
+            tx.as_mut(),
+            rc.return_id,
+            "received",
+            &note,
+            Some(rc.actor),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Ok(self.return_by_id(rc.return_id).await?))
     }

@@ -101,11 +101,12 @@ fn read_returns(r: &MapRef<'_>) -> Result<Vec<super::ReturnLine>, SchemaError> {
     if returns.is_empty() {
         return Ok(returns);
     }
-    let numbers: std::collections::BTreeMap<LineId, String> = entries(r, k::RMA_NUMBERS, |id, m| {
-        super::rma::read_rma_number(id, m).map(|n| (id, n))
-    })?
-    .into_iter()
-    .collect();
+    let numbers: std::collections::BTreeMap<LineId, String> =
+        entries(r, k::RMA_NUMBERS, |id, m| {
+            super::rma::read_rma_number(id, m).map(|n| (id, n))
+        })?
+        .into_iter()
+        .collect();
     for line in &mut returns {
         line.rma_number = numbers.get(&line.id).cloned();
     }

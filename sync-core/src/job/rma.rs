@@ -35,7 +35,8 @@ pub enum ReturnCondition {
 }
 
 impl ReturnCondition {
-    pub const ALL: [ReturnCondition; 4] = [Self::Unused, Self::Working, Self::Faulty, Self::Damaged];
+    pub const ALL: [ReturnCondition; 4] =
+        [Self::Unused, Self::Working, Self::Faulty, Self::Damaged];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,7 +167,9 @@ pub fn write_rma_numbers(
     let mut tx = doc.transaction();
     for (id, number) in numbers {
         if !is_rma_number(number) {
-            return Err(crate::error::InvalidValue::new("RMA number", "expected RMA-YYYY-NNNNNN").into());
+            return Err(
+                crate::error::InvalidValue::new("RMA number", "expected RMA-YYYY-NNNNNN").into(),
+            );
         }
         if tx.get(&container, id.to_string())?.is_some() {
             continue;
@@ -192,7 +195,13 @@ mod tests {
         assert_eq!(n, "RMA-2026-000042");
         assert!(is_rma_number(&n));
         assert!(is_rma_number(&format_rma_number(2026, 1_234_567)));
-        for bad in ["RMA-2026-", "RMA-26-000042", "rma-2026-000042", "RMA-2026-00004x", ""] {
+        for bad in [
+            "RMA-2026-",
+            "RMA-26-000042",
+            "rma-2026-000042",
+            "RMA-2026-00004x",
+            "",
+        ] {
             assert!(!is_rma_number(bad), "{bad}");
         }
         let id = LineId::from_bytes([0xab; 16]);

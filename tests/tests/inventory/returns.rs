@@ -28,14 +28,18 @@ fn now() -> Timestamp {
     Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000)
 }
 
-async fn an_offline_return_is_numbered_received_for_refurbishment_and_traced(
-    backend: TestBackend,
-) {
+async fn an_offline_return_is_numbered_received_for_refurbishment_and_traced(backend: TestBackend) {
     let app = spawn_app(backend).await;
     let d = setup::depot(&app).await;
-    assert_eq!(put_price_book(&app, &d.admin, &price_book()).await.status(), 200);
+    assert_eq!(
+        put_price_book(&app, &d.admin, &price_book()).await.status(),
+        200
+    );
     app.user("dispatch", Role::Dispatcher).await;
-    let dispatcher = app.login("dispatch", &crate::helpers::actor(213)).await.access_token;
+    let dispatcher = app
+        .login("dispatch", &crate::helpers::actor(213))
+        .await
+        .access_token;
     let job = job_id(&create_job(&app, &dispatcher, &new_job("Ana Lima", Some(d.tech))).await);
 
     // 1. On site the technician fits pump SN-1 from the van and syncs.
@@ -73,21 +77,35 @@ async fn an_offline_return_is_numbered_received_for_refurbishment_and_traced(
     let offline = tech.job(job).returns;
     assert_eq!(offline.len(), 1);
     assert_eq!(offline[0].rma_number, None);
-    assert!(offline[0].reference().starts_with("PRE-"), "{}", offline[0].reference());
+    assert!(
+        offline[0].reference().starts_with("PRE-"),
+        "{}",
+        offline[0].reference()
+    );
 
     // 3. Sync: the server numbers it; by the next sync the device has the number.
     let synced = tech.sync(&app).await;
     assert!(synced.reports.iter().all(|r| r.rejected.is_empty()));
     tech.sync(&app).await;
     let on_device = tech.job(job).returns;
-    let number = on_device[0].rma_number.clone().expect("the RMA number reached the device");
+    let number = on_device[0]
+        .rma_number
+        .clone()
+        .expect("the RMA number reached the device");
     let year = time::OffsetDateTime::now_utc().year();
     assert_eq!(number, format!("RMA-{year}-000001"));
     assert_eq!(on_device[0].reference(), number);
 
     // 4. The shipping queue (the depot's manager) lists it to receive; the
     // technician sees their own job's return; the API agrees on the number.
-    let queue = ok(&app, Method::GET, &d.manager, "/v1/returns?status=open", None).await;
+    let queue = ok(
+        &app,
+        Method::GET,
+        &d.manager,
+        "/v1/returns?status=open",
+        None,
+    )
+    .await;
     let listed = &queue["returns"][0];
     assert_eq!(queue["returns"].as_array().unwrap().len(), 1);
     assert_eq!(listed["id"], rid.to_string());
@@ -95,7 +113,14 @@ async fn an_offline_return_is_numbered_received_for_refurbishment_and_traced(
     assert_eq!(listed["depot_id"], d.depot.to_string());
     assert_eq!(listed["condition"], "faulty");
     assert_eq!(listed["job_id"], job.to_string());
-    let own = ok(&app, Method::GET, &tech.token, &format!("/v1/returns/{rid}"), None).await;
+    let own = ok(
+        &app,
+        Method::GET,
+        &tech.token,
+        &format!("/v1/returns/{rid}"),
+        None,
+    )
+    .await;
     assert_eq!(own["rma_number"], number);
 
     // 5. The depot receives it for refurbishment.
@@ -111,13 +136,21 @@ async fn an_offline_return_is_numbered_received_for_refurbishment_and_traced(
     // Idempotent: the same receipt again changes nothing; other details are a conflict.
     let again = ok(&app, Method::POST, &d.manager, &path, Some(receipt)).await;
     assert_eq!(again, received);
-    let other = json!({"movement_id": Uuid::new_v4(), "depot_id": d.depot, "disposition": "restock"});
+    let other =
+        json!({"movement_id": Uuid::new_v4(), "depot_id": d.depot, "disposition": "restock"});
     let res = send(&app, Method::POST, &d.manager, &path, Some(other)).await;
     assert_eq!(res.status(), 409);
     let body: Value = res.json().await.unwrap();
     assert!(body["error"]["message"].is_string(), "{body}");
     // Not open any more.
-    let queue = ok(&app, Method::GET, &d.manager, "/v1/returns?status=open", None).await;
+    let queue = ok(
+        &app,
+        Method::GET,
+        &d.manager,
+        "/v1/returns?status=open",
+        None,
+    )
+    .await;
     assert_eq!(queue["returns"].as_array().unwrap().len(), 0);
 
     // 6. The ledger: a `return` movement of SN-1 into the depot, and the
@@ -180,7 +213,11 @@ async fn an_offline_return_is_numbered_received_for_refurbishment_and_traced(
     let mut tx = doc.transaction();
     let (_, numbers) = tx.get(ROOT, "rma_numbers").unwrap().expect("rma_numbers");
     let forged = tx
-        .put_object(&numbers, LineId::from_uuid(Uuid::new_v4()).to_string(), ObjType::Map)
+        .put_object(
+            &numbers,
+            LineId::from_uuid(Uuid::new_v4()).to_string(),
+            ObjType::Map,
+        )
         .unwrap();
     tx.put(&forged, "number", "RMA-2026-999999").unwrap();
     tx.commit();
@@ -191,7 +228,11 @@ async fn an_offline_return_is_numbered_received_for_refurbishment_and_traced(
         .find_map(|r| r.rejected.get(&DocId::Job(job)))
         .expect("the forged change is rejected");
     assert_eq!(rejection.code, RejectCode::Forbidden);
-    assert!(rejection.message.contains("rma_numbers"), "{}", rejection.message);
+    assert!(
+        rejection.message.contains("rma_numbers"),
+        "{}",
+        rejection.message
+    );
     let all = ok(&app, Method::GET, &d.admin, "/v1/returns", None).await;
     assert!(!all.to_string().contains("RMA-2026-999999"));
 }
@@ -200,18 +241,35 @@ async fn the_office_opens_a_return_and_bad_input_is_refused(backend: TestBackend
     let app = spawn_app(backend).await;
     let d = setup::depot(&app).await;
     app.user("dispatch", Role::Dispatcher).await;
-    let dispatcher = app.login("dispatch", &crate::helpers::actor(214)).await.access_token;
+    let dispatcher = app
+        .login("dispatch", &crate::helpers::actor(214))
+        .await
+        .access_token;
     let id = Uuid::new_v4();
     let body = json!({"id": id, "sku": "VALVE-22", "serial": "V-100", "reason": "Wrong size",
         "condition": "unused", "depot_id": d.depot});
-    let res = send(&app, Method::POST, &dispatcher, "/v1/returns", Some(body.clone())).await;
+    let res = send(
+        &app,
+        Method::POST,
+        &dispatcher,
+        "/v1/returns",
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(res.status(), 201);
     let opened: Value = res.json().await.unwrap();
     let year = time::OffsetDateTime::now_utc().year();
     assert_eq!(opened["rma_number"], format!("RMA-{year}-000001"));
     assert_eq!(opened["status"], "open");
     // A retry answers the same return; the id with other content is a 409.
-    let res = send(&app, Method::POST, &dispatcher, "/v1/returns", Some(body.clone())).await;
+    let res = send(
+        &app,
+        Method::POST,
+        &dispatcher,
+        "/v1/returns",
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap(), opened);
     let mut other = body.clone();
@@ -247,23 +305,49 @@ async fn the_office_opens_a_return_and_bad_input_is_refused(backend: TestBackend
 
     // Scope: a technician may not open one, and sees none of the office's;
     // receiving at a van or an unknown return is refused.
-    let tech = app.login("tech", &crate::helpers::actor(215)).await.access_token;
+    let tech = app
+        .login("tech", &crate::helpers::actor(215))
+        .await
+        .access_token;
     let res = send(&app, Method::POST, &tech, "/v1/returns", Some(body.clone())).await;
     assert_eq!(res.status(), 403);
     let mine = ok(&app, Method::GET, &tech, "/v1/returns", None).await;
     assert_eq!(mine["returns"].as_array().unwrap().len(), 0);
     let res = send(&app, Method::GET, &tech, &format!("/v1/returns/{id}"), None).await;
     assert_eq!(res.status(), 404);
-    let at_van = json!({"movement_id": Uuid::new_v4(), "depot_id": d.van, "disposition": "restock"});
-    let res = send(&app, Method::POST, &d.manager, &format!("/v1/returns/{id}/receive"), Some(at_van)).await;
+    let at_van =
+        json!({"movement_id": Uuid::new_v4(), "depot_id": d.van, "disposition": "restock"});
+    let res = send(
+        &app,
+        Method::POST,
+        &d.manager,
+        &format!("/v1/returns/{id}/receive"),
+        Some(at_van),
+    )
+    .await;
     assert_eq!(res.status(), 400);
-    let restock = json!({"movement_id": Uuid::new_v4(), "depot_id": d.depot, "disposition": "restock"});
-    let res = send(&app, Method::POST, &d.manager, &format!("/v1/returns/{}/receive", Uuid::new_v4()), Some(restock.clone())).await;
+    let restock =
+        json!({"movement_id": Uuid::new_v4(), "depot_id": d.depot, "disposition": "restock"});
+    let res = send(
+        &app,
+        Method::POST,
+        &d.manager,
+        &format!("/v1/returns/{}/receive", Uuid::new_v4()),
+        Some(restock.clone()),
+    )
+    .await;
     assert_eq!(res.status(), 404);
     // Restock puts the unit into the depot's sellable stock.
     let stock = ok(&app, Method::GET, &d.manager, "/v1/inventory/stock", None).await;
     let before = on_hand(&stock, d.depot, "VALVE-22");
-    let done = ok(&app, Method::POST, &d.manager, &format!("/v1/returns/{id}/receive"), Some(restock)).await;
+    let done = ok(
+        &app,
+        Method::POST,
+        &d.manager,
+        &format!("/v1/returns/{id}/receive"),
+        Some(restock),
+    )
+    .await;
     assert_eq!(done["disposition"], "restock");
     let stock = ok(&app, Method::GET, &d.manager, "/v1/inventory/stock", None).await;
     assert_eq!(on_hand(&stock, d.depot, "VALVE-22"), before + 1);

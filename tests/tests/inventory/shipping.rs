@@ -18,7 +18,10 @@ async fn the_shipping_queue_receives_an_rma_and_prints_its_packing_slip() {
     let app = spawn_app_with(TestBackend::Sqlite, |s| s.console_insecure_cookies = true).await;
     let d = setup::depot(&app).await;
     app.user("dispatch", Role::Dispatcher).await;
-    let dispatcher = app.login("dispatch", &crate::helpers::actor(216)).await.access_token;
+    let dispatcher = app
+        .login("dispatch", &crate::helpers::actor(216))
+        .await
+        .access_token;
     let mut numbers = Vec::new();
     for (serial, reason) in [("V-1", "Wrong size"), ("V-2", "Cracked housing")] {
         let body = json!({"id": Uuid::new_v4(), "sku": "VALVE-22", "serial": serial,
@@ -56,10 +59,16 @@ async fn the_shipping_queue_receives_an_rma_and_prints_its_packing_slip() {
 
     // Receive the second one for scrap through the page.
     b.goto(&app.url("/console/shipping")).await;
-    b.click(&format!("{row} select[name=disposition] option[value=scrap]")).await;
+    b.click(&format!(
+        "{row} select[name=disposition] option[value=scrap]"
+    ))
+    .await;
     b.click(&format!("{row} button")).await;
     b.wait_for_path(|p| p.contains("received=")).await;
-    assert_eq!(b.text("#message").await, format!("Received {}.", numbers[1]));
+    assert_eq!(
+        b.text("#message").await,
+        format!("Received {}.", numbers[1])
+    );
     let rows = b
         .eval("return [...document.querySelectorAll('#rmas-to-receive tr[data-rma]')].map(r => r.dataset.rma);")
         .await;
@@ -83,7 +92,14 @@ async fn the_shipping_queue_receives_an_rma_and_prints_its_packing_slip() {
 
     // The ledger: the scrap unit came back into the depot and was held off
     // its sellable stock.
-    let all = ok(&app, Method::GET, &d.manager, "/v1/returns?status=received", None).await;
+    let all = ok(
+        &app,
+        Method::GET,
+        &d.manager,
+        "/v1/returns?status=received",
+        None,
+    )
+    .await;
     let received = &all["returns"][0];
     assert_eq!(received["rma_number"], numbers[1]);
     assert_eq!(received["disposition"], "scrap");
@@ -102,7 +118,10 @@ async fn the_shipping_queue_receives_an_rma_and_prints_its_packing_slip() {
         .filter(|m| m["note"].as_str().is_some_and(|n| n.contains(&numbers[1])))
         .collect();
     let kinds: Vec<&str> = ret.iter().map(|m| m["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"return") && kinds.contains(&"adjustment"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"return") && kinds.contains(&"adjustment"),
+        "{kinds:?}"
+    );
     let stock = ok(&app, Method::GET, &d.manager, "/v1/inventory/stock", None).await;
     assert_eq!(on_hand(&stock, d.depot, "VALVE-22"), before);
 }
