@@ -61,6 +61,7 @@ pub trait AppStore:
     + crate::recalls::RecallStore
     + crate::returns::ReturnStore
     + crate::customers::WarrantyStore
+    + crate::shipments::ShipmentStore
 {
 }
 
@@ -78,6 +79,7 @@ impl<T> AppStore for T where
         + crate::recalls::RecallStore
         + crate::returns::ReturnStore
         + crate::customers::WarrantyStore
+        + crate::shipments::ShipmentStore
 {
 }
 
@@ -233,6 +235,7 @@ impl AppState {
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
         (name = "returns", description = "Returns (RMA): opened on a visit or by the office, numbered by the server, received at a depot"),
+        (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
     )
 )]
 struct ApiDoc;
@@ -266,6 +269,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
         .merge(crate::returns::routes::router())
+        .merge(crate::shipments::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

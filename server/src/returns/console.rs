@@ -1,6 +1,7 @@
 //! The console's shipping queue, `/console/shipping` (the shipping team:
 //! inventory managers for the depots they staff, supervisors, admins): the
-//! "RMAs to receive" section with a receipt form per return, and each
+//! "RMAs to receive" section with a receipt form per return, the "Parts to
+//! send" section of `shipments` (its forms come back here), and each
 //! return's printable packing slip.
 
 use std::collections::HashMap;
@@ -67,6 +68,7 @@ fn queue(
     open: &[ReturnRow],
     depots: &[(LocationId, String)],
     names: &HashMap<LocationId, String>,
+    parts_to_send: Markup,
     message: Option<(&str, &str)>,
 ) -> Markup {
     layout::page(
@@ -122,8 +124,14 @@ fn queue(
                     }
                 }
             }
+            (parts_to_send)
         },
     )
+}
+
+/// The shipments' "Parts to send" section, its forms coming back here.
+async fn parts_to_send(state: &AppState, user: &WebUser) -> Result<Markup, WebError> {
+    crate::shipments::console::parts_to_send(state, user, "/console/shipping").await
 }
 
 async fn queue_page(
@@ -135,12 +143,14 @@ async fn queue_page(
     let open = service::list(&state, user.principal(), Some(ReturnStatus::Open)).await?;
     let depots = depots(&state, &user).await?;
     let names = names(&state).await?;
+    let parts = parts_to_send(&state, &user).await?;
     let done = q.received.map(|n| format!("Received {n}."));
     Ok(queue(
         &user,
         &open,
         &depots,
         &names,
+        parts,
         done.as_deref().map(|t| ("ok", t)),
     ))
 }
@@ -169,9 +179,10 @@ async fn receive(
         let open = service::list(&state, user.principal(), Some(ReturnStatus::Open)).await?;
         let depots = depots(&state, &user).await?;
         let names = names(&state).await?;
+        let parts = parts_to_send(&state, &user).await?;
         Ok((
             status,
-            queue(&user, &open, &depots, &names, Some(("error", msg))),
+            queue(&user, &open, &depots, &names, parts, Some(("error", msg))),
         )
             .into_response())
     };

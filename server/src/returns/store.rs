@@ -287,9 +287,9 @@ impl ReturnStore for SqlStore {
         };
         match location_kind(tx.as_mut(), rc.depot_id).await? {
             Some(LocationKind::Depot) => {}
-            Some(LocationKind::Van) => {
+            Some(LocationKind::Van | LocationKind::Transit) => {
                 return Ok(Err(Refused::Invalid(
-                    "a return is received at a depot, not a van".into(),
+                    "a return is received at a depot, not a van or a transit holding".into(),
                 )
                 .into()));
             }

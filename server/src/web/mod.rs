@@ -61,4 +61,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::customers::console::router())
         .merge(crate::recalls::console::router())
         .merge(crate::returns::console::router())
+        .merge(crate::shipments::console::router())
 }

@@ -26,6 +26,7 @@ mod console;
 mod job_links;
 mod recalls;
 mod registry;
+mod shipments;
 mod single_view;
 mod support;
 mod warranty;

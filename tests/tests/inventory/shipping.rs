@@ -1,5 +1,6 @@
 //! The shipping queue in headless Chromium: the depot manager sees the RMAs
-//! to receive, opens a packing slip (print CSS), and receives one for
+//! to receive (and the "Parts to send" section beside them), opens a
+//! packing slip (print CSS), and receives one for
 //! scrap through the page; the ledger agrees. A technician gets the 403
 //! page. Screenshot: target/test-artifacts/shipping-queue.png.
 
@@ -37,6 +38,8 @@ async fn the_shipping_queue_receives_an_rma_and_prints_its_packing_slip() {
     b.console_login(&base, "mgr", PASSWORD).await;
     b.goto(&app.url("/console/shipping")).await;
     assert_eq!(b.text("#rmas-to-receive h2").await, "RMAs to receive");
+    // The shipments' section shares the page.
+    assert_eq!(b.text("#parts-to-send h2").await, "Parts to send");
     let rows = b
         .eval("return [...document.querySelectorAll('#rmas-to-receive tr[data-rma]')].map(r => r.dataset.rma);")
         .await;
