@@ -138,6 +138,28 @@ pub async fn get(state: &AppState, who: Principal, id: Uuid) -> Result<ReturnRow
         .ok_or(ApiError::NotFound)
 }
 
+/// The returns of an asset's jobs that `who` sees (none for a role that
+/// sees no returns), for the asset's history in the single view.
+pub async fn of_asset(
+    state: &AppState,
+    who: Principal,
+    asset: Uuid,
+) -> Result<Vec<super::routes::ReturnView>, ApiError> {
+    let mut f = match filter_for(state, who).await {
+        Ok(f) => f,
+        Err(ApiError::Forbidden(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    f.asset = Some(asset);
+    Ok(state
+        .store
+        .returns(&f)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
 /// Receives a returned unit at a depot the caller manages.
 pub async fn receive(
     state: &AppState,

@@ -31,6 +31,8 @@ pub struct ReturnFilter {
     pub depots: Option<Vec<LocationId>>,
     pub serial: Option<(Sku, String)>,
     pub id: Option<Uuid>,
+    /// Returns of jobs for this registry asset.
+    pub asset: Option<Uuid>,
 }
 
 #[async_trait]
@@ -196,6 +198,9 @@ impl ReturnStore for SqlStore {
         q.push(" WHERE 1 = 1");
         if let Some(id) = f.id {
             q.push(" AND id = ").push_bind(id);
+        }
+        if let Some(asset) = f.asset {
+            q.push(" AND asset_id = ").push_bind(asset);
         }
         if let Some(s) = f.status {
             q.push(" AND status = ").push_bind(s);

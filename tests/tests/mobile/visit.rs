@@ -190,4 +190,17 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     assert_eq!(listed[0]["condition"], "faulty");
     assert_eq!(listed[0]["job_id"], id.to_string());
     assert_eq!(listed[0]["depot_id"], depot.depot.to_string());
+    // The asset's history in the single view lists it under that number.
+    let asset = crate::setup::ok(
+        &app,
+        reqwest::Method::GET,
+        &office,
+        "/v1/assets/BX-K1",
+        None,
+    )
+    .await;
+    let returns = asset["history"]["returns"].as_array().unwrap();
+    assert_eq!(returns.len(), 1, "{asset}");
+    assert_eq!(returns[0]["rma_number"], number);
+    assert_eq!(returns[0]["status"], "open");
 }
