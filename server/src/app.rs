@@ -61,6 +61,7 @@ pub trait AppStore:
     + crate::recalls::RecallStore
     + crate::returns::ReturnStore
     + crate::customers::WarrantyStore
+    + crate::refunds::RefundStore
     + crate::shipments::ShipmentStore
 {
 }
@@ -79,6 +80,7 @@ impl<T> AppStore for T where
         + crate::recalls::RecallStore
         + crate::returns::ReturnStore
         + crate::customers::WarrantyStore
+        + crate::refunds::RefundStore
         + crate::shipments::ShipmentStore
 {
 }
@@ -96,6 +98,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::attachments::RefProjector)
         .register(crate::recalls::RemedyProjector)
         .register(crate::returns::ReturnProjector)
+        .register(crate::refunds::RefundProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -235,6 +238,7 @@ impl AppState {
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
         (name = "returns", description = "Returns (RMA): opened on a visit or by the office, numbered by the server, received at a depot"),
+        (name = "refunds", description = "Refunds and credit notes within limits: giving, the approvals queue, decisions, the audit"),
         (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
     )
 )]
@@ -269,6 +273,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
         .merge(crate::returns::routes::router())
+        .merge(crate::refunds::routes::router())
         .merge(crate::shipments::routes::router())
 }
 

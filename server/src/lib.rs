@@ -51,6 +51,7 @@ pub mod jobs;
 pub mod ops;
 pub mod outbox;
 pub mod recalls;
+pub mod refunds;
 pub mod returns;
 pub mod shipments;
 pub mod store;

@@ -62,6 +62,8 @@ pub enum Permission {
     ViewCustomers,
     /// Create and change customers, sites, contacts and assets.
     ManageCustomers,
+    /// Approve or decline refunds above the giver's limit (the approvals queue).
+    ApproveRefunds,
 }
 
 impl Role {
@@ -87,6 +89,7 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                ApproveRefunds,
             ],
             Role::Admin => &[
                 ManageJobs,
@@ -99,6 +102,7 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                ApproveRefunds,
             ],
         }
     }

@@ -307,8 +307,8 @@ fn attach(n: u8, caption: &str) -> JobAction {
 #[test]
 fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     let mut server = Server { doc: v1_server() };
-    // The fixtures were made on the upgrade to schema 2 (attachments); the
-    // later versions' upgrade follows in step 5.
+    // The fixtures below were made when the server's schema was 2: upgrade
+    // as that server did (step 5 brings the job to the current version).
     schema::upgrade_to(&mut server.doc, 2, Timestamp(T0 + HOUR))
         .unwrap()
         .expect("upgraded");
@@ -376,11 +376,11 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
     }
 
-    // 5. A newer server upgrades the job again (schema 3: returns); both
-    //    devices receive it and still agree with the server.
+    // 5. A newer server upgrades the job again (schema 3 adds refunds, 4
+    //    returns): the v1 phone and the tablet receive it and read the same job.
     schema::upgrade(&mut server.doc, Timestamp(T0 + 30 * HOUR))
         .unwrap()
-        .expect("upgraded to the current schema");
+        .expect("upgraded to the current version");
     assert_eq!(schema::revision(&server.doc).unwrap(), schema::VERSION);
     accepted(&phone.sync(&mut server));
     accepted(&tablet.sync(&mut server));
@@ -388,6 +388,7 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     assert_eq!(upgraded, job, "the upgrade changes nothing a reader sees");
     for device in [&phone, &tablet] {
         assert_eq!(device.doc().get_heads(), server.doc.get_heads());
+        assert_eq!(read_job(device.doc(), None).unwrap(), job);
         assert_eq!(schema::revision(device.doc()).unwrap(), schema::VERSION);
     }
 }

@@ -61,5 +61,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::customers::console::router())
         .merge(crate::recalls::console::router())
         .merge(crate::returns::console::router())
+        .merge(crate::refunds::console::router())
         .merge(crate::shipments::console::router())
 }

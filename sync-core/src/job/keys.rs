@@ -33,10 +33,12 @@ pub const RECALL: &str = "recall";
 pub const RECALL_REMEDY: &str = "recall_remedy";
 /// The warranty extension sold on the job (a map written once, no container).
 pub const WARRANTY_EXTENSION: &str = "warranty_extension";
-/// Since schema 3: returns opened on the visit, and the server's RMA
+/// Since schema 4: returns opened on the visit, and the server's RMA
 /// numbers for them (see `rma.rs`).
 pub const RETURNS: &str = "returns";
 pub const RMA_NUMBERS: &str = "rma_numbers";
+/// Refunds and credit notes (since schema 3).
+pub const REFUNDS: &str = "refunds";
 
 // Nested keys.
 pub const NAME: &str = "name";
@@ -90,6 +92,12 @@ pub const SERVICE: &str = "service";
 pub const OFFER: &str = "offer";
 pub const MONTHS: &str = "months";
 pub const PRICE: &str = "price";
+pub const AGAINST: &str = "against";
+pub const APPROVAL: &str = "approval";
+pub const DECISION: &str = "decision";
+pub const DECIDED_BY: &str = "decided_by";
+pub const DECISION_REASON: &str = "decision_reason";
+pub const DECIDED_AT: &str = "decided_at";
 
 /// The `kind` value of a job document.
 pub const KIND_JOB: &str = "job";

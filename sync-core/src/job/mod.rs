@@ -7,6 +7,7 @@ mod ops;
 pub mod plain;
 pub(crate) mod read;
 pub mod recall;
+pub mod refund;
 pub mod rma;
 pub mod schema;
 
@@ -15,5 +16,8 @@ pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec};
 pub use plain::{FieldRecord, FieldValue};
 pub use read::{read_job, read_status};
 pub use recall::{RecallAction, RecallNotice, RecallRemedy, Replacement};
+pub use refund::{
+    Approval, Decision, Refund, RefundDecision, RefundKind, RefundLimits, RefundState,
+};
 pub use rma::{ReturnCondition, ReturnLine};
-pub use schema::{MAX_NOTES, MAX_TEXT, upgrade};
+pub use schema::{MAX_NOTES, MAX_TEXT, upgrade, upgrade_to};

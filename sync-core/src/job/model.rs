@@ -69,9 +69,13 @@ pub struct Job {
     #[serde(default)]
     pub recall_remedy: Option<super::RecallRemedy>,
     /// Returns opened on the visit, with their RMA numbers once the server
-    /// gave them (schema 3; empty on older jobs).
+    /// gave them (schema 4; empty on older jobs).
     #[serde(default)]
     pub returns: Vec<super::ReturnLine>,
+    /// Refunds and credit notes given on the job ([`super::refund`];
+    /// schema 3, empty on older jobs).
+    #[serde(default)]
+    pub refunds: Vec<super::Refund>,
 }
 
 /// Ids of the server's customer registry (an account, one of its sites,

@@ -1,6 +1,6 @@
 //! Returns (RMA) opened on a visit (issue 16 item 1).
 //!
-//! Two containers of lines keyed by the return's id (schema 3):
+//! Two containers of lines keyed by the return's id (schema 4):
 //!
 //! - `returns`: what the technician opened on site, offline, in their name:
 //!   the unit's sku and serial, why it goes back and its condition. Written

@@ -25,6 +25,7 @@ mod bench;
 mod console;
 mod job_links;
 mod recalls;
+mod refunds;
 mod registry;
 mod shipments;
 mod single_view;
