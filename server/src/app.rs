@@ -63,6 +63,7 @@ pub trait AppStore:
     + crate::customers::WarrantyStore
     + crate::refunds::RefundStore
     + crate::shipments::ShipmentStore
+    + crate::users::UserAdminStore
 {
 }
 
@@ -82,6 +83,7 @@ impl<T> AppStore for T where
         + crate::customers::WarrantyStore
         + crate::refunds::RefundStore
         + crate::shipments::ShipmentStore
+        + crate::users::UserAdminStore
 {
 }
 
@@ -275,6 +277,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::returns::routes::router())
         .merge(crate::refunds::routes::router())
         .merge(crate::shipments::routes::router())
+        .merge(crate::users::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].

@@ -49,6 +49,12 @@ pub const NAV: &[(&str, &str, Permission)] = &[
     ),
     ("/console/recalls", "Recalls", Permission::ManageCustomers),
     ("/console/shipping", "Shipping", Permission::ManageStock),
+    ("/console/users", "Users", Permission::ManageUsers),
+    (
+        "/console/sync-health",
+        "Sync health",
+        Permission::ManageUsers,
+    ),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.

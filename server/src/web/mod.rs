@@ -63,4 +63,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::returns::console::router())
         .merge(crate::refunds::console::router())
         .merge(crate::shipments::console::router())
+        .merge(crate::users::console::router())
 }
