@@ -723,6 +723,21 @@ impl FieldsyncClient {
         })
     }
 
+    /// Opens a return (RMA) offline for a part or the product: its sku and
+    /// serial, why it goes back, and its `condition` (`unused`, `working`,
+    /// `faulty` or `damaged`). Returns the return's id. The job's `returns`
+    /// show a provisional reference until a sync brings the RMA number.
+    pub fn open_return(
+        &self,
+        job_id: String,
+        sku: String,
+        serial: String,
+        reason: String,
+        condition: String,
+    ) -> Result<String> {
+        self.with(|l| l.open_return(&job_id, &sku, serial, reason, &condition, now_ms()))
+    }
+
     pub fn complete(&self, job_id: String) -> Result<()> {
         self.act(&job_id, JobAction::Complete)
     }

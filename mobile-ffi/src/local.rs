@@ -624,6 +624,39 @@ impl Local {
         )
     }
 
+    /// Opens a return (RMA) for a part or the product, offline: `condition`
+    /// is `unused`, `working`, `faulty` or `damaged`. Returns the return's
+    /// id; the job shows its provisional reference until the server's RMA
+    /// number arrives with a sync.
+    pub fn open_return(
+        &mut self,
+        job_id: &str,
+        sku: &str,
+        serial: String,
+        reason: String,
+        condition: &str,
+        now_ms: i64,
+    ) -> Result<String> {
+        let sku: Sku = sku.trim().parse()?;
+        let condition =
+            fieldsync_core::job::ReturnCondition::parse(condition.trim()).ok_or_else(|| {
+                FieldsyncError::invalid("condition must be unused, working, faulty or damaged")
+            })?;
+        let id = new_line();
+        self.act(
+            job_id,
+            JobAction::OpenReturn {
+                id,
+                sku,
+                serial,
+                reason,
+                condition,
+            },
+            now_ms,
+        )?;
+        Ok(id.to_string())
+    }
+
     pub fn add_labour(
         &mut self,
         job_id: &str,

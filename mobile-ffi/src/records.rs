@@ -92,6 +92,8 @@ pub struct JobDetail {
     pub recall: Option<RecallInfo>,
     /// The remedy recorded for that recall.
     pub recall_remedy: Option<RecallRemedyInfo>,
+    /// Returns (RMA) opened on this job.
+    pub returns: Vec<ReturnInfo>,
     /// `None` until the price book has been synced (see `billing_unavailable`).
     pub billing: Option<Bill>,
     pub billing_unavailable: Option<String>,
@@ -105,6 +107,23 @@ pub struct RecallInfo {
     /// `inspect`, `repair` or `replace`.
     pub remedy: String,
     pub compensation: Option<String>,
+}
+
+/// A return (RMA) opened on a job.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReturnInfo {
+    pub id: String,
+    pub sku: String,
+    pub serial: String,
+    pub reason: String,
+    /// `unused`, `working`, `faulty` or `damaged`.
+    pub condition: String,
+    /// The server's RMA number (`RMA-2026-000042`) once a sync brought it.
+    pub rma_number: Option<String>,
+    /// What to show: the RMA number, or until then a provisional
+    /// reference derived from the id (`PRE-1A2B3C4D`).
+    pub reference: String,
+    pub device_time_ms: i64,
 }
 
 /// What the technician recorded as a recall's remedy.
@@ -703,6 +722,20 @@ pub(crate) fn detail(job: &Job, summary: JobSummary, billing: Result<Bill, Strin
             service: r.service.clone(),
             device_time_ms: r.device_time.0,
         }),
+        returns: job
+            .returns
+            .iter()
+            .map(|r| ReturnInfo {
+                id: r.id.to_string(),
+                sku: r.sku.to_string(),
+                serial: r.serial.clone(),
+                reason: r.reason.clone(),
+                condition: r.condition.as_str().to_owned(),
+                rma_number: r.rma_number.clone(),
+                reference: r.reference(),
+                device_time_ms: r.device_time.0,
+            })
+            .collect(),
         billing,
         billing_unavailable,
     }

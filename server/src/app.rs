@@ -59,6 +59,7 @@ pub trait AppStore:
     + AttachmentStore
     + CustomerStore
     + crate::recalls::RecallStore
+    + crate::returns::ReturnStore
     + crate::customers::WarrantyStore
     + crate::refunds::RefundStore
     + crate::shipments::ShipmentStore
@@ -78,6 +79,7 @@ impl<T> AppStore for T where
         + AttachmentStore
         + CustomerStore
         + crate::recalls::RecallStore
+        + crate::returns::ReturnStore
         + crate::customers::WarrantyStore
         + crate::refunds::RefundStore
         + crate::shipments::ShipmentStore
@@ -97,6 +99,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
         .register(crate::recalls::RemedyProjector)
+        .register(crate::returns::ReturnProjector)
         .register(crate::refunds::RefundProjector)
 }
 
@@ -236,6 +239,7 @@ impl AppState {
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
+        (name = "returns", description = "Returns (RMA): opened on a visit or by the office, numbered by the server, received at a depot"),
         (name = "refunds", description = "Refunds and credit notes within limits: giving, the approvals queue, decisions, the audit"),
         (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
     )
@@ -270,6 +274,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
+        .merge(crate::returns::routes::router())
         .merge(crate::refunds::routes::router())
         .merge(crate::shipments::routes::router())
         .merge(crate::users::routes::router())

@@ -53,6 +53,7 @@ pub mod ops;
 pub mod outbox;
 pub mod recalls;
 pub mod refunds;
+pub mod returns;
 pub mod shipments;
 pub mod store;
 mod str_enum;

@@ -34,7 +34,7 @@ const CARD: &str = "4111 1111 1111 1111";
 
 /// A job on site with one unit of every line field, written by technician 1
 /// from van 1 through the library, for a recall (the office's `recall` and
-/// the technician's `recall_remedy`).
+/// the technician's `recall_remedy`), with a return opened.
 fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
     let id = ids.job();
     let mut job = JobDoc::from_trusted(new_job(id, Some(user(1))).into_doc().with_actor(actor(1)));
@@ -91,6 +91,13 @@ fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
             serials: vec![],
             committed_date: None,
             service: Some("Seal checked".into()),
+        },
+        JobAction::OpenReturn {
+            id: ids.line(),
+            sku: sku("VALVE-1"),
+            serial: "V-77".into(),
+            reason: "Cracked on arrival".into(),
+            condition: fieldsync_core::job::ReturnCondition::Damaged,
         },
     ];
     // The office's recall comes first (the remedy needs one).

@@ -376,16 +376,19 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
     }
 
-    // 5. A newer server upgrades the job again (schema 3 adds refunds): the
-    //    v1 phone and the tablet receive it and read the same job.
+    // 5. A newer server upgrades the job again (schema 3 adds refunds, 4
+    //    returns): the v1 phone and the tablet receive it and read the same job.
     schema::upgrade(&mut server.doc, Timestamp(T0 + 30 * HOUR))
         .unwrap()
         .expect("upgraded to the current version");
     assert_eq!(schema::revision(&server.doc).unwrap(), schema::VERSION);
     accepted(&phone.sync(&mut server));
     accepted(&tablet.sync(&mut server));
+    let upgraded = read_job(&server.doc, None).unwrap();
+    assert_eq!(upgraded, job, "the upgrade changes nothing a reader sees");
     for device in [&phone, &tablet] {
         assert_eq!(device.doc().get_heads(), server.doc.get_heads());
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
+        assert_eq!(schema::revision(device.doc()).unwrap(), schema::VERSION);
     }
 }

@@ -635,6 +635,7 @@ pub async fn asset_view(
         warranty_extensions,
         recalls,
         shipments,
+        returns,
         mut answer,
     ) = tokio::try_join!(
         async { Ok::<_, ApiError>(state.store.customer(asset.customer_id).await?) },
@@ -650,6 +651,7 @@ pub async fn asset_view(
         async { Ok(state.store.warranty_extensions(asset.id).await?) },
         crate::recalls::service::of_asset(state, asset.id),
         crate::shipments::service::of_customer(state, asset.customer_id),
+        crate::returns::service::of_asset(state, caller, asset.id),
         Answering::new(state, caller),
     )?;
     let shipments = shipments
@@ -674,6 +676,7 @@ pub async fn asset_view(
             visits,
             parts_fitted,
             warranty_extensions,
+            returns,
         },
         shipments,
     })

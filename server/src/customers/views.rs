@@ -286,6 +286,9 @@ pub struct AssetHistory {
     /// Warranty extensions sold on those jobs and applied when they
     /// completed, oldest first.
     pub warranty_extensions: Vec<super::warranty::WarrantyExtension>,
+    /// Returns (RMA) opened on the asset's jobs, oldest first, with their
+    /// RMA number, status and disposition (see docs/returns.md).
+    pub returns: Vec<crate::returns::routes::ReturnView>,
 }
 
 /// `GET /v1/assets/{serial}`: the asset's single view.

@@ -152,14 +152,17 @@ fn applied_from(r: &Row) -> Result<AppliedLine> {
     })
 }
 
-async fn location_kind(conn: &mut dyn Conn, id: LocationId) -> Result<Option<LocationKind>> {
+pub(crate) async fn location_kind(
+    conn: &mut dyn Conn,
+    id: LocationId,
+) -> Result<Option<LocationKind>> {
     conn.fetch_optional(Query::new("SELECT kind FROM locations WHERE id = $1").bind(id))
         .await?
         .map(|r| r.get("kind"))
         .transpose()
 }
 
-async fn part_serialized(conn: &mut dyn Conn, sku: &Sku) -> Result<Option<bool>> {
+pub(crate) async fn part_serialized(conn: &mut dyn Conn, sku: &Sku) -> Result<Option<bool>> {
     conn.fetch_optional(Query::new("SELECT serialized FROM parts WHERE sku = $1").bind(sku))
         .await?
         .map(|r| r.get("serialized"))
@@ -168,7 +171,7 @@ async fn part_serialized(conn: &mut dyn Conn, sku: &Sku) -> Result<Option<bool>>
 
 /// Where the ledger has a serialized unit: `None` if it does not know the
 /// serial, `Some(None)` if the unit is fitted on a job.
-async fn serial_location(
+pub(crate) async fn serial_location(
     conn: &mut dyn Conn,
     sku: &Sku,
     serial: &str,

@@ -311,6 +311,9 @@ async fn sync(
         committed_jobs.iter().map(|j| j.as_ref()),
     )
     .await;
+    // Returns opened on the visit got their RMA numbers in the commits:
+    // they go into the jobs now (the device gets them on its next sync).
+    crate::returns::service::number_after_commits(&state, &committed_jobs).await;
     // The ledger took the parts in the commits above; the vans' stock
     // documents follow (the device gets them on its next sync).
     crate::inventory::vanstock::refresh_known(&state, touched_vans).await;

@@ -63,6 +63,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ViewFeedback,
     ),
     ("/console/recalls", "Recalls", Permission::ManageCustomers),
+    ("/console/shipping", "Shipping", Permission::ManageStock),
     ("/console/users", "Users", Permission::ManageUsers),
     (
         "/console/sync-health",

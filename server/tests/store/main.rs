@@ -54,6 +54,7 @@ mod migrations;
 mod outbox;
 mod recalls;
 mod rejections;
+mod returns;
 mod shipments;
 mod web;
 

@@ -33,6 +33,10 @@ pub const RECALL: &str = "recall";
 pub const RECALL_REMEDY: &str = "recall_remedy";
 /// The warranty extension sold on the job (a map written once, no container).
 pub const WARRANTY_EXTENSION: &str = "warranty_extension";
+/// Since schema 4: returns opened on the visit, and the server's RMA
+/// numbers for them (see `rma.rs`).
+pub const RETURNS: &str = "returns";
+pub const RMA_NUMBERS: &str = "rma_numbers";
 /// Refunds and credit notes (since schema 3).
 pub const REFUNDS: &str = "refunds";
 
@@ -59,6 +63,8 @@ pub const MINUTES: &str = "minutes";
 pub const RATE: &str = "rate";
 pub const DESCRIPTION: &str = "description";
 pub const SKU: &str = "sku";
+pub const CONDITION: &str = "condition";
+pub const NUMBER: &str = "number";
 pub const QUANTITY: &str = "quantity";
 pub const SERIALS: &str = "serials";
 pub const VAN: &str = "van";

@@ -8,6 +8,7 @@ pub mod plain;
 pub(crate) mod read;
 pub mod recall;
 pub mod refund;
+pub mod rma;
 pub mod schema;
 
 pub use model::*;
@@ -18,4 +19,5 @@ pub use recall::{RecallAction, RecallNotice, RecallRemedy, Replacement};
 pub use refund::{
     Approval, Decision, Refund, RefundDecision, RefundKind, RefundLimits, RefundState,
 };
+pub use rma::{ReturnCondition, ReturnLine};
 pub use schema::{MAX_NOTES, MAX_TEXT, upgrade, upgrade_to};

@@ -68,6 +68,10 @@ pub struct Job {
     /// The remedy the technician recorded for that recall.
     #[serde(default)]
     pub recall_remedy: Option<super::RecallRemedy>,
+    /// Returns opened on the visit, with their RMA numbers once the server
+    /// gave them (schema 4; empty on older jobs).
+    #[serde(default)]
+    pub returns: Vec<super::ReturnLine>,
     /// Refunds and credit notes given on the job ([`super::refund`];
     /// schema 3, empty on older jobs).
     #[serde(default)]

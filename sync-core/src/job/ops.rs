@@ -133,6 +133,15 @@ pub enum JobAction {
         kind: AttachmentKind,
         caption: String,
     },
+    /// Opens a return (RMA) for a part or the product, offline (see
+    /// [`super::rma`]): the server numbers it on the next sync.
+    OpenReturn {
+        id: LineId,
+        sku: Sku,
+        serial: String,
+        reason: String,
+        condition: super::ReturnCondition,
+    },
     /// Records the remedy of the job's recall (see [`super::recall`]):
     /// written whole, again when the permanent replacement is fitted.
     RecordRecallRemedy {
@@ -225,6 +234,7 @@ impl JobAction {
             JobAction::Cancel { .. } => "cancel",
             JobAction::ResolveConflict { .. } => "resolve_conflict",
             JobAction::RecordRecallRemedy { .. } => "record_recall_remedy",
+            JobAction::OpenReturn { .. } => "open_return",
             JobAction::FlagRecall(_) => "flag_recall",
             JobAction::GiveRefund { .. } => "give_refund",
             JobAction::DecideRefund { .. } => "decide_refund",
@@ -247,6 +257,7 @@ impl JobAction {
             CaptureSignature { .. } => &[k::SIGNATURE],
             AddAttachment { .. } => &[k::ATTACHMENTS],
             RecordRecallRemedy { .. } => &[k::RECALL_REMEDY],
+            OpenReturn { .. } => &[k::RETURNS],
             FlagRecall(_) => &[k::RECALL],
             GiveRefund { .. } | DecideRefund { .. } => &[k::REFUNDS],
             SellExtension { .. } => &[k::WARRANTY_EXTENSION],
@@ -279,6 +290,7 @@ impl JobAction {
             }
             AnswerChecklist { item, .. } => Some(*item),
             RecordPayment { payment, .. } => Some(*payment),
+            OpenReturn { id, .. } => Some(*id),
             GiveRefund { refund, .. } | DecideRefund { refund, .. } => Some(*refund),
             _ => None,
         }
@@ -941,6 +953,17 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
                 .map_err(|why| InvalidValue::new("recall remedy", why))?;
             opt_text_ok(rule(k::RECALL_REMEDY, k::SERVICE), service.as_deref())?;
         }
+        OpenReturn {
+            id, serial, reason, ..
+        } => {
+            text_ok(rule(k::RETURNS, k::SERIAL), serial, true)?;
+            text_ok(rule(k::RETURNS, k::REASON), reason, true)?;
+            super::rma::check_return(serial, reason)
+                .map_err(|why| InvalidValue::new("return", why))?;
+            if job.returns.iter().any(|r| r.id == *id) {
+                return deny("this return already exists");
+            }
+        }
         FlagRecall(notice) => {
             text_ok(rule(k::RECALL, k::REASON), &notice.reason, true)?;
             opt_text_ok(
@@ -1339,6 +1362,22 @@ fn write<T: Transactable>(
                 tx.put(&r, k::SERVICE, s)?;
             }
             tx.put(&r, k::BY, by)?;
+            tx.put(&r, k::DEVICE_TIME, ts)?;
+        }
+        OpenReturn {
+            id,
+            sku,
+            serial,
+            reason,
+            condition,
+        } => {
+            let returns = obj(tx, k::RETURNS)?;
+            let r = tx.put_object(&returns, id.to_string(), ObjType::Map)?;
+            tx.put(&r, k::BY, by)?;
+            tx.put(&r, k::SKU, sku.as_str())?;
+            tx.put(&r, k::SERIAL, serial.trim())?;
+            tx.put(&r, k::REASON, reason.trim())?;
+            tx.put(&r, k::CONDITION, condition.as_str())?;
             tx.put(&r, k::DEVICE_TIME, ts)?;
         }
         FlagRecall(notice) => {

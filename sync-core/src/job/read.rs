@@ -91,8 +91,27 @@ pub(crate) fn read_root(
             .opt_map(k::RECALL_REMEDY)?
             .map(|m| super::recall::read_recall_remedy(MapRef::new(m, "/recall_remedy")))
             .transpose()?,
+        returns: read_returns(&r)?,
         refunds: super::refund::read_refunds(&r)?,
     })
+}
+
+/// The job's returns, each with the server's RMA number when it has one.
+fn read_returns(r: &MapRef<'_>) -> Result<Vec<super::ReturnLine>, SchemaError> {
+    let mut returns = entries(r, k::RETURNS, super::rma::read_return)?;
+    if returns.is_empty() {
+        return Ok(returns);
+    }
+    let numbers: std::collections::BTreeMap<LineId, String> =
+        entries(r, k::RMA_NUMBERS, |id, m| {
+            super::rma::read_rma_number(id, m).map(|n| (id, n))
+        })?
+        .into_iter()
+        .collect();
+    for line in &mut returns {
+        line.rma_number = numbers.get(&line.id).cloned();
+    }
+    Ok(returns)
 }
 
 /// The registry id of a customer, site or asset snapshot (see [`Registry`]).

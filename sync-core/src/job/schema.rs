@@ -62,7 +62,7 @@ use crate::status::Status;
 /// The document format every reader requires at `schema_version`.
 pub const FORMAT: i64 = 1;
 /// The schema version this code writes at `schema_revision`.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// The longest free text of most fields, in characters.
 pub const MAX_TEXT: usize = 10_000;
@@ -713,6 +713,50 @@ pub static FIELDS: &[Field] = &[
             k::REFUNDS,
             Shape::Lines { replaceable: false },
             Writer::Both,
+        )
+    },
+    Field {
+        // A return opened on the visit (see `rma.rs`): written once.
+        since: 4,
+        keys: &[
+            k::BY,
+            k::SKU,
+            k::SERIAL,
+            k::REASON,
+            k::CONDITION,
+            k::DEVICE_TIME,
+        ],
+        texts: &[
+            code(k::SERIAL, "return serial", super::rma::MAX_SERIAL),
+            text(k::REASON, "return reason", super::rma::MAX_REASON),
+        ],
+        read: Some(|m, id| {
+            let r = super::rma::read_return(line_id(m, id)?, *m)?;
+            Ok(Unit {
+                by: Some(r.by),
+                voided: false,
+            })
+        }),
+        line: "return",
+        ..Field::new(
+            k::RETURNS,
+            Shape::Lines { replaceable: false },
+            Writer::Technician,
+        )
+    },
+    Field {
+        // The server's RMA number of each return, by the return's id:
+        // nobody else writes it (`rma::write_rma_numbers`).
+        since: 4,
+        keys: &[k::NUMBER],
+        read: Some(|m, id| {
+            super::rma::read_rma_number(line_id(m, id)?, *m).map(|_| Unit::default())
+        }),
+        line: "RMA number",
+        ..Field::new(
+            k::RMA_NUMBERS,
+            Shape::Lines { replaceable: false },
+            Writer::Server,
         )
     },
 ];

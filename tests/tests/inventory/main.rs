@@ -23,5 +23,7 @@ mod console;
 mod count;
 mod ledger;
 mod own_van;
+mod returns;
+mod shipping;
 mod stockforms;
 mod sync_e2e;

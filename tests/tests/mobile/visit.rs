@@ -86,7 +86,7 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
         .split(' ')
         .map(str::to_owned)
         .collect();
-    let [labour, valve, pump, payment, total] = &ids[..] else {
+    let [labour, valve, pump, payment, total, rma] = &ids[..] else {
         panic!("ids {ids:?}")
     };
     let total: i64 = total.parse().unwrap();
@@ -102,7 +102,7 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     let args: Vec<String> = ["check", &store, &job, labour, valve, pump, payment]
         .iter()
         .map(|s| s.to_string())
-        .chain([total.to_string()])
+        .chain([total.to_string(), rma.clone()])
         .collect();
     let out = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -111,6 +111,10 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     .await
     .unwrap();
     assert!(out.contains("SYNCED rounds=1"), "{out}");
+    let number = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RMA "))
+        .unwrap_or_else(|| panic!("no RMA number in {out}"));
 
     // 3. The office sees the job, its parts and its bill through the API.
     let res = get_job(&app, &office, id).await;
@@ -177,4 +181,29 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
         view["job"]["recall_remedy"]["replacement"], "none",
         "{view}"
     );
+
+    // The return opened on the phone: the office lists it under the RMA
+    // number the phone showed, for the job, going to the van's depot.
+    let returns = crate::setup::ok(&app, reqwest::Method::GET, &office, "/v1/returns", None).await;
+    let listed = returns["returns"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{returns}");
+    assert_eq!(listed[0]["id"], rma.as_str());
+    assert_eq!(listed[0]["rma_number"], number);
+    assert_eq!(listed[0]["serial"], "PUMP-OLD-9");
+    assert_eq!(listed[0]["condition"], "faulty");
+    assert_eq!(listed[0]["job_id"], id.to_string());
+    assert_eq!(listed[0]["depot_id"], depot.depot.to_string());
+    // The asset's history in the single view lists it under that number.
+    let asset = crate::setup::ok(
+        &app,
+        reqwest::Method::GET,
+        &office,
+        "/v1/assets/BX-K1",
+        None,
+    )
+    .await;
+    let returns = asset["history"]["returns"].as_array().unwrap();
+    assert_eq!(returns.len(), 1, "{asset}");
+    assert_eq!(returns[0]["rma_number"], number);
+    assert_eq!(returns[0]["status"], "open");
 }

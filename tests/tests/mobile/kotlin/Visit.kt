@@ -7,7 +7,7 @@
 //                                                           ended 2025-01-31, offers EXT-12 and PUMP-EXT;
 //                                                           the job flagged by recall campaign <campaignId>,
 //                                                           remedy "inspect")
-//   check <dir> <jobId> <ids...> <total>                    a new process: everything is still there; sync
+//   check <dir> <jobId> <ids...> <total> <returnId>         a new process: everything is still there; sync
 import com.fieldsync.*
 import kotlin.system.exitProcess
 
@@ -70,6 +70,24 @@ fun remedyRecall(c: FieldsyncClient, jobId: String, campaignId: String) {
     val remedy = c.job(jobId).recallRemedy ?: throw AssertionError("no remedy recorded")
     check(remedy.replacement == "none" && remedy.serials.isEmpty() && remedy.committedDate == null, "remedy $remedy")
     check(remedy.service == "A free annual service", "service ${remedy.service}")
+}
+
+// The old pump goes back: a return (RMA) opened offline, shown by its
+// provisional reference until a sync brings the server's RMA number.
+fun openReturn(c: FieldsyncClient, jobId: String): String {
+    refused<FieldsyncException.InvalidInput>("an unknown condition") {
+        c.openReturn(jobId, "PUMP-7", "PUMP-OLD-9", "Seized bearing", "melted")
+    }
+    refused<FieldsyncException.InvalidInput>("a return without a serial") {
+        c.openReturn(jobId, "PUMP-7", " ", "Seized bearing", "faulty")
+    }
+    check(c.job(jobId).returns.isEmpty(), "nothing kept from a refused return")
+    val id = c.openReturn(jobId, "PUMP-7", "PUMP-OLD-9", "Seized bearing", "faulty")
+    val ret = c.job(jobId).returns.single()
+    check(ret.id == id && ret.sku == "PUMP-7" && ret.serial == "PUMP-OLD-9", "return $ret")
+    check(ret.reason == "Seized bearing" && ret.condition == "faulty", "return $ret")
+    check(ret.rmaNumber == null && ret.reference.startsWith("PRE-"), "offline reference $ret")
+    return id
 }
 
 // A refund within the technician's limit (50.00, which the price book
@@ -144,6 +162,7 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         }
         check(noSerial.reason.contains("serialized"), "reason ${noSerial.reason}")
         val pump = c.usePart(jobId, "PUMP-7", 1u, listOf("SN-1"), null)
+        val rma = openReturn(c, jobId)
         // The van as the server last sent it, minus this device's unsynced use.
         val valves = c.vanStock()!!.items.single { it.sku == "VALVE-22" }
         check(valves.serverQuantity == 4L && valves.pendingUse == 2L && valves.available == 2L, "valves $valves")
@@ -152,8 +171,8 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         giveRefund(c, jobId, payment)
         c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
         c.complete(jobId)
-        // 15 changes, 1 for the recall's remedy and 1 for the refund.
-        check(c.pendingChangeCount() == 17UL, "pending ${c.pendingChangeCount()}")
+        // 15 changes, 1 for the recall's remedy, 1 for the refund and 1 for the return.
+        check(c.pendingChangeCount() == 18UL, "pending ${c.pendingChangeCount()}")
 
         val job = c.job(jobId)
         val bill = job.billing ?: throw AssertionError("no bill: ${job.billingUnavailable}")
@@ -162,11 +181,11 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         check(bill.subtotalMinor == 41800L, "subtotal ${bill.subtotalMinor}")
         // The refund of 15.00 (within the limit) is paid back: owed again.
         check(bill.totalMinor == 50160L && bill.balanceDueMinor == 46660L, "bill $bill")
-        println("IDS $labour $valve $pump $payment ${bill.totalMinor}")
+        println("IDS $labour $valve $pump $payment ${bill.totalMinor} $rma")
     }
 }
 
-fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: String, payment: String, total: Long) {
+fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: String, payment: String, total: Long, rma: String) {
     FieldsyncClient.open(dir).use { c ->
         check(c.session()?.role == "technician", "session kept")
         val job = c.job(jobId)
@@ -184,8 +203,10 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         check(job.billing?.totalMinor == total, "total")
         check(job.warrantyExtension?.offer == "EXT-12", "sale after reopen")
         check(job.recallRemedy?.replacement == "none", "remedy after reopen ${job.recallRemedy}")
+        val offline = job.returns.single()
+        check(offline.id == rma && offline.rmaNumber == null && offline.reference.startsWith("PRE-"), "return after reopen $offline")
         check(job.billing?.refunds?.single()?.state == "approved", "refund after reopen ${job.billing?.refunds}")
-        check(c.pendingChangeCount() == 17UL, "pending after reopen ${c.pendingChangeCount()}")
+        check(c.pendingChangeCount() == 18UL, "pending after reopen ${c.pendingChangeCount()}")
 
         val result = c.sync()
         val outcome = result.jobs.single { it.jobId == jobId }.outcome
@@ -198,6 +219,11 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         c.sync()
         val valves = c.vanStock()!!.items.single { it.sku == "VALVE-22" }
         check(valves.serverQuantity == 2L && valves.pendingUse == 0L && valves.available == 2L, "valves after sync $valves")
+        // The server numbered the return: its RMA number came with a sync.
+        val numbered = c.job(jobId).returns.single()
+        val number = numbered.rmaNumber ?: throw AssertionError("no RMA number after sync: $numbered")
+        check(Regex("RMA-\\d{4}-\\d{6}").matches(number) && numbered.reference == number, "numbered $numbered")
+        println("RMA $number")
     }
     // The store is released: a second client opens it (and a second at once would not).
     FieldsyncClient.open(dir).use { c ->
@@ -209,7 +235,7 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "visit" -> visit(args[1], args[2], args[3], args[4], args[5], args[6], args[7])
-        "check" -> checkAgain(args[1], args[2], args[3], args[4], args[5], args[6], args[7].toLong())
+        "check" -> checkAgain(args[1], args[2], args[3], args[4], args[5], args[6], args[7].toLong(), args[8])
         else -> {
             System.err.println("usage: visit|check ...")
             exitProcess(2)
