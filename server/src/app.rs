@@ -60,6 +60,7 @@ pub trait AppStore:
     + CustomerStore
     + crate::recalls::RecallStore
     + crate::customers::WarrantyStore
+    + crate::desk::DeskStore
 {
 }
 
@@ -76,12 +77,14 @@ impl<T> AppStore for T where
         + CustomerStore
         + crate::recalls::RecallStore
         + crate::customers::WarrantyStore
+        + crate::desk::DeskStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
 /// the inventory ledger, the feedback request, the job's registry ids, the
-/// warranty extension a completed job sold, the attachment references.
+/// warranty extension a completed job sold, the attachment references,
+/// the recall remedy, the contacts a technician logged (the service desk).
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
@@ -91,6 +94,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
         .register(crate::recalls::RemedyProjector)
+        .register(crate::desk::ContactProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -229,6 +233,7 @@ impl AppState {
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
+        (name = "desk", description = "The service desk: customer contacts, team queues, escalations, routing rules"),
     )
 )]
 struct ApiDoc;
@@ -261,6 +266,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
+        .merge(crate::desk::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -403,6 +409,10 @@ pub async fn serve_listeners(
     let keys = state.keys.clone();
     let (store, retention) = (state.store.clone(), state.settings.rejection_retention_days);
     let change_grace = state.settings.refresh_ttl();
+    let (clock, alert_attempts) = (
+        state.clock.clone(),
+        state.settings.feedback.outbox_max_attempts,
+    );
     // Housekeeping, once a minute: signing keys reloaded, old sync
     // rejections pruned, change rows covered by old snapshots pruned (each
     // a lookup by an indexed time: cheap when there is nothing to prune;
@@ -427,6 +437,13 @@ pub async fn serve_listeners(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "change rows covered by snapshots pruned"),
                 Err(e) => tracing::warn!(error = %e, "pruning change rows failed"),
+            }
+            // Service desk items past their due time: each alerts its
+            // team's supervisor once (by the server's injectable clock).
+            match store.alert_breaches(clock.now(), alert_attempts).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(items = n, "service desk SLA breaches alerted"),
+                Err(e) => tracing::warn!(error = %e, "alerting SLA breaches failed"),
             }
         }
     });

@@ -62,6 +62,12 @@ pub enum Permission {
     ViewCustomers,
     /// Create and change customers, sites, contacts and assets.
     ManageCustomers,
+    /// Work the service desk: log contacts, see and answer the queues of
+    /// the teams the user belongs to or supervises (the server's desk
+    /// decides which).
+    UseServiceDesk,
+    /// Set the desk's teams (members, supervisors) and routing rules.
+    ManageDesk,
 }
 
 impl Role {
@@ -78,8 +84,8 @@ impl Role {
         use Permission::*;
         match self {
             Role::Technician => &[WorkAssignedJobs, ViewCustomers],
-            Role::Dispatcher => &[ManageJobs, ViewCustomers, ManageCustomers],
-            Role::InventoryManager => &[EditParts, ManageStock],
+            Role::Dispatcher => &[ManageJobs, ViewCustomers, ManageCustomers, UseServiceDesk],
+            Role::InventoryManager => &[EditParts, ManageStock, UseServiceDesk],
             Role::Supervisor => &[
                 ManageJobs,
                 ManageStock,
@@ -87,6 +93,7 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                UseServiceDesk,
             ],
             Role::Admin => &[
                 ManageJobs,
@@ -99,6 +106,8 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                UseServiceDesk,
+                ManageDesk,
             ],
         }
     }
@@ -214,6 +223,11 @@ mod tests {
             ["technician", "dispatcher", "supervisor", "admin"]
         );
         assert_eq!(who(ManageCustomers), ["dispatcher", "supervisor", "admin"]);
+        assert_eq!(
+            who(UseServiceDesk),
+            ["dispatcher", "inventory_manager", "supervisor", "admin"]
+        );
+        assert_eq!(who(ManageDesk), ["admin"]);
         // A role is either office or field for jobs, never both.
         assert!(Role::ALL.iter().all(|r| !(r.is_office() && r.is_field())));
     }

@@ -59,6 +59,8 @@ pub fn refusal(p: Permission) -> &'static str {
         Permission::RevokeAnyDevice => "your role may not revoke other users' devices",
         Permission::ViewCustomers => "your role may not see customers",
         Permission::ManageCustomers => "your role may not manage customers",
+        Permission::UseServiceDesk => "your role does not work the service desk",
+        Permission::ManageDesk => "your role may not set the service desk's teams and rules",
     }
 }
 

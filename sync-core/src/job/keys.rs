@@ -33,6 +33,8 @@ pub const RECALL: &str = "recall";
 pub const RECALL_REMEDY: &str = "recall_remedy";
 /// The warranty extension sold on the job (a map written once, no container).
 pub const WARRANTY_EXTENSION: &str = "warranty_extension";
+/// Since schema 3: contacts the technician logged on site (see `contact.rs`).
+pub const CONTACTS: &str = "contacts";
 
 // Nested keys.
 pub const NAME: &str = "name";
@@ -87,3 +89,7 @@ pub const PRICE: &str = "price";
 
 /// The `kind` value of a job document.
 pub const KIND_JOB: &str = "job";
+pub const CHANNEL: &str = "channel";
+pub const DIRECTION: &str = "direction";
+pub const CATEGORY: &str = "category";
+pub const SUMMARY: &str = "summary";

@@ -62,7 +62,7 @@ use crate::status::Status;
 /// The document format every reader requires at `schema_version`.
 pub const FORMAT: i64 = 1;
 /// The schema version this code writes at `schema_revision`.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// The longest free text of most fields, in characters.
 pub const MAX_TEXT: usize = 10_000;
@@ -199,6 +199,8 @@ pub enum Kind {
     Time,
     /// A user id; a column `by` of this kind names the line's writer.
     User,
+    /// One of these codes (a closed set: no free text, no text rule).
+    Choice(&'static [&'static str]),
 }
 
 /// One key of a plain record.
@@ -672,6 +674,16 @@ pub static FIELDS: &[Field] = &[
             })
         }),
         ..Field::new(k::WARRANTY_EXTENSION, Shape::Whole, Writer::Both)
+    },
+    Field {
+        // Contacts the technician logged on site (issue 17): plain records
+        // the server projects into the service desk's contact log.
+        texts: &[text(
+            k::SUMMARY,
+            "contact summary",
+            super::contact::MAX_SUMMARY,
+        )],
+        ..Field::records(k::CONTACTS, Writer::Technician, super::contact::COLUMNS, 3)
     },
 ];
 
