@@ -88,6 +88,7 @@ CREATE INDEX desk_items_due ON desk_items (due_at) WHERE breach_alerted_at IS NU
 -- Every change of owner, team, state or escalation of an item.
 CREATE TABLE desk_item_history (
     id         UUID PRIMARY KEY,
+    seq        INTEGER NOT NULL,
     item_id    UUID NOT NULL REFERENCES desk_items (id),
     kind       TEXT NOT NULL CHECK (kind IN ('routed', 'assigned', 'state', 'escalated',
                                              'moved')),
@@ -97,7 +98,7 @@ CREATE TABLE desk_item_history (
     reason     TEXT,
     at         TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX desk_item_history_item ON desk_item_history (item_id, at);
+CREATE UNIQUE INDEX desk_item_history_item ON desk_item_history (item_id, seq);
 
 -- SLA alerts go out through the outbox: a new kind, and the item it is about.
 ALTER TABLE outbox_messages DROP CONSTRAINT outbox_messages_kind_check;

@@ -176,8 +176,10 @@ async fn history_entry(
 ) -> Result<()> {
     conn.execute(
         Query::new(
-            "INSERT INTO desk_item_history (id, item_id, kind, actor_id, from_value, to_value, \
-                 reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO desk_item_history (id, seq, item_id, kind, actor_id, from_value, \
+                 to_value, reason, at) \
+             VALUES ($1, (SELECT COUNT(*) + 1 FROM desk_item_history WHERE item_id = $2), \
+                 $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(Uuid::new_v4())
         .bind(item)
@@ -535,7 +537,7 @@ impl DeskStore for SqlStore {
                     "SELECT h.kind, h.actor_id, COALESCE(u.display_name, u.username) AS actor_name, \
                          h.from_value, h.to_value, h.reason, h.at \
                      FROM desk_item_history h LEFT JOIN users u ON u.id = h.actor_id \
-                     WHERE h.item_id = $1 ORDER BY h.at, h.id",
+                     WHERE h.item_id = $1 ORDER BY h.seq",
                 )
                 .bind(id),
             )
