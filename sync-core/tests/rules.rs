@@ -83,6 +83,13 @@ fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
             committed_date: None,
             service: Some("Seal checked".into()),
         },
+        JobAction::LogContact {
+            contact: ids.line(),
+            channel: fieldsync_core::job::ContactChannel::OnSite,
+            direction: fieldsync_core::job::ContactDirection::Inbound,
+            category: fieldsync_core::job::ContactCategory::SalesLead,
+            summary: "Asks about a second boiler".into(),
+        },
     ];
     // The office's recall comes first (the remedy needs one).
     job.apply(

@@ -300,14 +300,17 @@ fn attach(n: u8, caption: &str) -> JobAction {
     }
 }
 
-/// The whole story: the v1 office's edits are on the server, the new server
+/// The whole story: the v1 office's edits are on the server, the v2 server
 /// upgrades the job, the v1 phone syncs its offline visit, the tablet (new
 /// app) attaches a photo, and the v1 phone, having received all that, goes
 /// on working with v1 code (the `v1/later_on_upgraded.changes` fixture).
+/// Then today's server upgrades the job again (schema 3: the contacts), and
+/// the v1 phone's and the tablet's copies still merge with it.
 #[test]
 fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     let mut server = Server { doc: v1_server() };
-    schema::upgrade(&mut server.doc, Timestamp(T0 + HOUR))
+    // The v2 server's upgrade, as it was when the fixtures were recorded.
+    schema::upgrade_to(&mut server.doc, 2, Timestamp(T0 + HOUR))
         .unwrap()
         .expect("upgraded");
 
@@ -321,7 +324,7 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     assert_eq!(job.checklist.len(), 3, "the office's v1 question is there");
     assert_eq!(job.customer.phone.as_deref(), Some("+351 910 000 002"));
     assert_eq!(phone.doc().get_heads(), server.doc.get_heads());
-    assert_eq!(schema::revision(phone.doc()).unwrap(), schema::VERSION);
+    assert_eq!(schema::revision(phone.doc()).unwrap(), 2);
 
     // 2. The tablet (new app) gets the upgraded job and attaches a photo.
     let mut tablet = Device::new(technician(), tablet_actor(), None);
@@ -371,6 +374,20 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     assert!(job.notes.contains("0.2 bar") && job.notes.contains("1.4 bar"));
     for device in [&phone, &tablet] {
         assert_eq!(device.doc().get_heads(), server.doc.get_heads());
+        assert_eq!(read_job(device.doc(), None).unwrap(), job);
+    }
+
+    // 5. Today's server upgrades the job to the current schema; both copies
+    //    take the upgrade and still read what they read before.
+    schema::upgrade(&mut server.doc, Timestamp(T0 + 30 * HOUR))
+        .unwrap()
+        .expect("upgraded to the current schema");
+    assert_eq!(schema::revision(&server.doc).unwrap(), schema::VERSION);
+    accepted(&phone.sync(&mut server));
+    accepted(&tablet.sync(&mut server));
+    for device in [&phone, &tablet] {
+        assert_eq!(device.doc().get_heads(), server.doc.get_heads());
+        assert_eq!(schema::revision(device.doc()).unwrap(), schema::VERSION);
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
     }
 }
