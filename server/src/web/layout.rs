@@ -38,6 +38,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ViewFeedback,
     ),
     ("/console/recalls", "Recalls", Permission::ManageCustomers),
+    ("/console/desk", "Desk", Permission::UseServiceDesk),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.

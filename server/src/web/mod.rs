@@ -60,4 +60,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::attachments::console::router())
         .merge(crate::customers::console::router())
         .merge(crate::recalls::console::router())
+        .merge(crate::desk::console::router())
 }

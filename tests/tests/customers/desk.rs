@@ -28,6 +28,117 @@ backend_tests!(
     an_sla_breach_alerts_the_supervisor_once,
 );
 
+/// The desk's pages in headless Chromium (one backend: they read the same
+/// service as the API, which the tests above run on both): engineering's
+/// queue (and "Take"), the supervisor's escalation board and the
+/// customer's contact timeline, with screenshots in target/test-artifacts/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_the_board_and_the_timeline_in_a_browser() {
+    use crate::webdriver::{Browser, LAPTOP};
+    let w = world(TestBackend::Sqlite).await;
+    let app = &w.app;
+    let mut logged = Vec::new();
+    for (token, category, summary) in [
+        (&w.eng, "technical", "Boiler pressure drops overnight"),
+        (&w.sales, "sales_lead", "Asks for a quote for solar panels"),
+    ] {
+        let item = ok(
+            app,
+            Method::POST,
+            token,
+            "/v1/desk/contacts",
+            Some(json!({
+                "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "phone",
+                "direction": "inbound", "category": category, "summary": summary,
+            })),
+        )
+        .await;
+        logged.push(item["id"].as_str().unwrap().to_owned());
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+
+    // 1. The engineering user's queue: their item, taken with one click.
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(&app.url(""), "eng1", crate::helpers::PASSWORD)
+        .await;
+    let queue = app.url("/console/desk/queues/engineering");
+    b.goto(&queue).await;
+    assert_eq!(b.text("h1").await, "Queue: engineering");
+    let row = format!("tr[data-item='{}']", logged[0]);
+    assert_eq!(
+        b.text(&format!("{row} td.summary")).await,
+        "Boiler pressure drops overnight"
+    );
+    assert_eq!(b.text(&format!("{row} td.state")).await, "new");
+    b.click(&format!("{row} button")).await;
+    // The form posts and the queue reloads: read the owner by script (no
+    // element handle goes stale while the page changes).
+    let script = format!(
+        "var e = document.querySelector(\"{row} td.owner\"); return e ? e.textContent : null;"
+    );
+    let mut owner = Value::Null;
+    for _ in 0..100 {
+        owner = b.eval(&script).await;
+        if owner == "eng1" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(owner, "eng1");
+    assert_eq!(b.text(&format!("{row} td.state")).await, "in_progress");
+    let body = b.text("body").await;
+    assert!(!body.contains("solar panels"), "sales' item: {body}");
+    assert!(b.screenshot(&dir.join("desk-queue-page.png")).await > 1000);
+    // Sales' queue is not theirs: not found.
+    b.goto(&app.url("/console/desk/queues/sales")).await;
+    let body = b.text("body").await;
+    assert!(!body.contains("solar panels"), "{body}");
+    assert_ne!(b.text("h1").await, "Queue: sales");
+    b.quit().await;
+
+    // 2. Escalated: on the supervisor's board, with the reason.
+    ok(
+        app,
+        Method::POST,
+        &w.eng,
+        &format!("/v1/desk/items/{}/escalate", logged[0]),
+        Some(json!({"reason": "Needs a site survey, over my limit"})),
+    )
+    .await;
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(&app.url(""), "boss", crate::helpers::PASSWORD)
+        .await;
+    b.goto(&app.url("/console/desk/escalations")).await;
+    assert_eq!(b.text("h1").await, "Escalation board");
+    assert_eq!(
+        b.text(&format!("{row} td.reason")).await,
+        "Needs a site survey, over my limit"
+    );
+    assert_eq!(b.text(&format!("{row} td.owner")).await, "eng1");
+    assert!(b.screenshot(&dir.join("desk-escalation-board.png")).await > 1000);
+
+    // 3. The customer's timeline: both contacts, newest first, with teams.
+    b.click(&format!("{row} td.customer a")).await;
+    let path = b
+        .wait_for_path(|p| p.starts_with("/console/desk/customers/"))
+        .await;
+    assert_eq!(path, format!("/console/desk/customers/{}", w.acme.customer));
+    assert_eq!(b.text("h1").await, "Contacts: Acme Boilers");
+    let timeline = b.text("ol.timeline").await;
+    let solar = timeline.find("solar panels").expect("the sales lead");
+    let boiler = timeline.find("pressure drops").expect("the technical one");
+    assert!(solar < boiler, "newest first: {timeline}");
+    assert!(
+        timeline.contains("sales") && timeline.contains("engineering"),
+        "{timeline}"
+    );
+    assert!(b.screenshot(&dir.join("desk-customer-timeline.png")).await > 1000);
+    b.quit().await;
+}
+
 const BOSS_EMAIL: &str = "boss@fieldsync.example";
 
 /// A depot (admin, manager, technician "tech"), customer Acme with a
@@ -268,6 +379,16 @@ async fn a_sales_lead_logged_offline_reaches_sales_only(backend: TestBackend) {
         contacts[0]["summary"],
         "Wants a quote for a second boiler in the annex"
     );
+    // The engineering user reads Acme's timeline without sales' contact.
+    let theirs = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        &format!("/v1/desk/customers/{}/contacts", w.acme.customer),
+        None,
+    )
+    .await;
+    assert_eq!(theirs["contacts"], json!([]), "{theirs}");
 }
 
 async fn a_low_feedback_result_is_a_complaint_in_engineerings_queue(backend: TestBackend) {
