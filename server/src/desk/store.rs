@@ -164,14 +164,19 @@ async fn routing_in(conn: &mut dyn Conn) -> Result<Routing> {
     })
 }
 
+/// One history entry to append.
+struct Entry<'a> {
+    kind: HistoryKind,
+    actor: Option<UserId>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    reason: Option<&'a str>,
+}
+
 async fn history_entry(
     conn: &mut dyn Conn,
     item: Uuid,
-    kind: HistoryKind,
-    actor: Option<UserId>,
-    from: Option<&str>,
-    to: Option<&str>,
-    reason: Option<&str>,
+    e: Entry<'_>,
     now: OffsetDateTime,
 ) -> Result<()> {
     conn.execute(
@@ -183,11 +188,11 @@ async fn history_entry(
         )
         .bind(Uuid::new_v4())
         .bind(item)
-        .bind(kind)
-        .bind(actor)
-        .bind(from)
-        .bind(to)
-        .bind(reason)
+        .bind(e.kind)
+        .bind(e.actor)
+        .bind(e.from)
+        .bind(e.to)
+        .bind(e.reason)
         .bind(now),
     )
     .await?;
@@ -267,17 +272,14 @@ pub async fn record_contact(
         .bind(now),
     )
     .await?;
-    history_entry(
-        conn,
-        item,
-        HistoryKind::Routed,
-        c.logged_by,
-        None,
-        Some(team.as_str()),
-        None,
-        now,
-    )
-    .await?;
+    let routed = Entry {
+        kind: HistoryKind::Routed,
+        actor: c.logged_by,
+        from: None,
+        to: Some(team.as_str()),
+        reason: None,
+    };
+    history_entry(conn, item, routed, now).await?;
     tracing::info!(%item, team = team.as_str(), category = c.category.as_str(), "contact routed");
     Ok(true)
 }
@@ -515,17 +517,14 @@ impl DeskStore for SqlStore {
             }
         };
         tx.execute(q.bind(now).bind(id)).await?;
-        history_entry(
-            tx.as_mut(),
-            id,
+        let entry = Entry {
             kind,
-            Some(actor),
-            from.as_deref(),
-            to.as_deref(),
+            actor: Some(actor),
+            from: from.as_deref(),
+            to: to.as_deref(),
             reason,
-            now,
-        )
-        .await?;
+        };
+        history_entry(tx.as_mut(), id, entry, now).await?;
         tx.commit().await
     }
 
