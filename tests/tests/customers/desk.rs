@@ -389,6 +389,20 @@ async fn a_sales_lead_logged_offline_reaches_sales_only(backend: TestBackend) {
     )
     .await;
     assert_eq!(theirs["contacts"], json!([]), "{theirs}");
+    let doc = ok(app, Method::GET, &w.d.admin, "/openapi.json", None).await;
+    for path in [
+        "/v1/desk/contacts",
+        "/v1/desk/customers/{id}/contacts",
+        "/v1/desk/queues/{team}",
+        "/v1/desk/items/{id}",
+        "/v1/desk/items/{id}/escalate",
+        "/v1/desk/escalations",
+        "/v1/desk/teams",
+        "/v1/desk/teams/{team}",
+        "/v1/desk/rules",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} not documented");
+    }
 }
 
 async fn a_low_feedback_result_is_a_complaint_in_engineerings_queue(backend: TestBackend) {
