@@ -31,6 +31,10 @@ pub enum CliError {
     Invalid(#[from] fieldsync_core::InvalidValue),
     #[error("no device {0}")]
     NoSuchDevice(DeviceId),
+    #[error("no user {0}")]
+    NoSuchUser(String),
+    #[error(transparent)]
+    Team(#[from] crate::desk::service::TeamError),
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error("cannot read the password from standard input: {0}")]
@@ -98,6 +102,22 @@ async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError
                 Err(e) => return Err(e.into()),
             }
         }
+        AdminCommand::SetTeam {
+            team,
+            supervisor,
+            members,
+        } => {
+            let mut ids = Vec::with_capacity(members.len());
+            for name in &members {
+                ids.push(user_id(store.as_ref(), name).await?);
+            }
+            let supervisor = match &supervisor {
+                Some(name) => Some(user_id(store.as_ref(), name).await?),
+                None => None,
+            };
+            crate::desk::service::replace_team(store.as_ref(), team, supervisor, &ids).await?;
+            println!("team {team}: {} members", ids.len());
+        }
         AdminCommand::RotateKey => {
             let key = new_signing_key();
             store.rotate_signing_key(&key).await?;
@@ -105,6 +125,16 @@ async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+/// The id of the user called `name`.
+async fn user_id(store: &dyn crate::store::Store, name: &str) -> Result<UserId, CliError> {
+    let username: Username = name.parse()?;
+    match store.user_credentials(&username).await {
+        Ok(c) => Ok(c.user.id),
+        Err(StoreError::NotFound) => Err(CliError::NoSuchUser(name.to_owned())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates a user with an argon2id hash of `password`.

@@ -345,7 +345,63 @@ pub async fn team_list(state: &AppState, caller: Principal) -> Result<TeamList, 
     })
 }
 
-/// Replaces a team's members and supervisor (users of the desk's roles).
+/// Why a team's members or supervisor cannot be set.
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<TeamError> for ApiError {
+    fn from(e: TeamError) -> Self {
+        match e {
+            TeamError::Invalid(why) => bad(why),
+            TeamError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The most members a team has.
+pub const MAX_MEMBERS: usize = 500;
+
+/// Replaces a team's members and supervisor, after the one check the API
+/// and `fieldsync admin set-team` share: members have a desk role, the
+/// supervisor the supervisor or admin role.
+pub async fn replace_team(
+    store: &dyn crate::app::AppStore,
+    team: Team,
+    supervisor: Option<UserId>,
+    members: &[UserId],
+) -> Result<(), TeamError> {
+    if members.len() > MAX_MEMBERS {
+        return Err(TeamError::Invalid(format!("at most {MAX_MEMBERS} members")));
+    }
+    for user in members.iter().chain(supervisor.iter()) {
+        let u = match store.user(*user).await {
+            Ok(u) => u,
+            Err(crate::store::StoreError::NotFound) => {
+                return Err(TeamError::Invalid(format!("no user {user}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !u.role.can(Permission::UseServiceDesk) {
+            return Err(TeamError::Invalid(format!(
+                "user {user}'s role does not work the service desk"
+            )));
+        }
+        if Some(*user) == supervisor && !matches!(u.role, Role::Supervisor | Role::Admin) {
+            return Err(TeamError::Invalid(
+                "a team's supervisor has the supervisor or admin role".into(),
+            ));
+        }
+    }
+    store.set_team(team, supervisor, members).await?;
+    Ok(())
+}
+
+/// `PUT /v1/desk/teams/{team}` (admins).
 pub async fn set_team(
     state: &AppState,
     caller: Principal,
@@ -353,33 +409,13 @@ pub async fn set_team(
     body: TeamBody,
 ) -> Result<TeamList, ApiError> {
     authz::require(caller, Permission::ManageDesk)?;
-    if body.members.len() > 500 {
-        return Err(bad("at most 500 members"));
-    }
-    for user in body.members.iter().chain(body.supervisor_id.iter()) {
-        let u = match state.store.user(*user).await {
-            Ok(u) => u,
-            Err(crate::store::StoreError::NotFound) => {
-                return Err(bad(format!("no user {user}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !u.role.can(Permission::UseServiceDesk) {
-            return Err(bad(format!(
-                "user {user}'s role does not work the service desk"
-            )));
-        }
-    }
-    if let Some(s) = body.supervisor_id {
-        let u = state.store.user(s).await?;
-        if !matches!(u.role, Role::Supervisor | Role::Admin) {
-            return Err(bad("a team's supervisor has the supervisor or admin role"));
-        }
-    }
-    state
-        .store
-        .set_team(team, body.supervisor_id, &body.members)
-        .await?;
+    replace_team(
+        state.store.as_ref(),
+        team,
+        body.supervisor_id,
+        &body.members,
+    )
+    .await?;
     team_list(state, caller).await
 }
 
