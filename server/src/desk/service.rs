@@ -87,6 +87,37 @@ pub async fn log_contact(
         .await?
         .ok_or_else(|| bad(format!("no customer {}", body.customer_id)))?;
     let summary = text("summary", &body.summary)?;
+    // A site, asset or job the contact names is the customer's own.
+    if let Some(site) = body.site_id
+        && !state
+            .store
+            .sites(customer.id)
+            .await?
+            .iter()
+            .any(|s| s.id == site)
+    {
+        return Err(bad(format!("no site {site} of this customer")));
+    }
+    if let Some(asset) = body.asset_id
+        && !state
+            .store
+            .assets(customer.id, &scope)
+            .await?
+            .iter()
+            .any(|a| a.id == asset)
+    {
+        return Err(bad(format!("no asset {asset} of this customer")));
+    }
+    if let Some(job) = body.job_id {
+        let of_customer = match state.store.job_registry(job).await {
+            Ok(r) => r.customer == Some(customer.id),
+            Err(crate::store::StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !of_customer {
+            return Err(bad(format!("no job {job} of this customer")));
+        }
+    }
     let contact = NewContact {
         id: body.id,
         customer_id: Some(customer.id),

@@ -483,11 +483,35 @@ async fn an_sla_breach_alerts_the_supervisor_once(backend: TestBackend) {
             "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "phone",
             "direction": "inbound", "category": "technical",
             "summary": "Boiler pressure drops overnight",
+            "site_id": w.acme.site, "asset_id": w.acme.asset, "job_id": w.job,
         })),
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    assert_eq!(body["contact"]["asset_id"], w.acme.asset.as_str());
+    assert_eq!(body["contact"]["job_id"], w.job.to_string());
     assert_eq!(body["team"], "engineering");
+    // A site, asset or job not the customer's: 400, nothing stored.
+    for (key, value) in [
+        ("site_id", Uuid::new_v4().to_string()),
+        ("asset_id", Uuid::new_v4().to_string()),
+        ("job_id", Uuid::new_v4().to_string()),
+    ] {
+        let mut contact = json!({
+            "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "email",
+            "direction": "inbound", "category": "billing", "summary": "Invoice question",
+        });
+        contact[key] = json!(value);
+        let (status, body) = call(
+            app,
+            Method::POST,
+            &w.eng,
+            "/v1/desk/contacts",
+            Some(contact),
+        )
+        .await;
+        assert_eq!(status, 400, "{key}: {body}");
+    }
     assert_eq!(body["priority"], "normal");
     // A card number in the summary: 400, nothing stored.
     let (status, body) = call(
@@ -534,5 +558,19 @@ async fn an_sla_breach_alerts_the_supervisor_once(backend: TestBackend) {
         None,
     )
     .await;
+    assert_eq!(
+        items(&queue).len(),
+        1,
+        "the refused contacts left nothing: {queue}"
+    );
     assert_eq!(items(&queue)[0]["overdue"], true, "{queue}");
+    let finance = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        "/v1/desk/queues/finance",
+        None,
+    )
+    .await;
+    assert!(items(&finance).is_empty(), "{finance}");
 }
