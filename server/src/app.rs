@@ -60,6 +60,7 @@ pub trait AppStore:
     + CustomerStore
     + crate::recalls::RecallStore
     + crate::customers::WarrantyStore
+    + crate::shipments::ShipmentStore
     + crate::desk::DeskStore
 {
 }
@@ -77,6 +78,7 @@ impl<T> AppStore for T where
         + CustomerStore
         + crate::recalls::RecallStore
         + crate::customers::WarrantyStore
+        + crate::shipments::ShipmentStore
         + crate::desk::DeskStore
 {
 }
@@ -233,6 +235,7 @@ impl AppState {
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
+        (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
         (name = "desk", description = "The service desk: customer contacts, team queues, escalations, routing rules"),
     )
 )]
@@ -266,6 +269,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
+        .merge(crate::shipments::routes::router())
         .merge(crate::desk::routes::router())
 }
 

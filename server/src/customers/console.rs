@@ -170,6 +170,8 @@ async fn customer(
             }
             h2 { "Open jobs" }
             (jobs_table("open-jobs", &v.open_jobs, false))
+            h2 { "Parts shipped" }
+            (crate::shipments::console::customer_shipments(&v.shipments))
             h2 { "Contacts" }
             (contacts(&v.contacts))
             h2 { "Sites" }

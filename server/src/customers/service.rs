@@ -552,7 +552,7 @@ pub async fn customer_view(
     let customer = visible_customer(state, &scope, id).await?;
     // Independent reads run side by side on the pool: on a loaded machine
     // each sequential round trip is another chance to wait for a core.
-    let (sites, contacts, assets, open, mut answer) = tokio::try_join!(
+    let (sites, contacts, assets, open, shipments, mut answer) = tokio::try_join!(
         async { Ok::<_, ApiError>(state.store.sites(id).await?) },
         async { Ok(state.store.contacts(id).await?) },
         async { Ok(state.store.assets(id, &scope).await?) },
@@ -562,6 +562,7 @@ pub async fn customer_view(
                 .visits(VisitsOf::Customer(id), true, MAX_VISITS)
                 .await?)
         },
+        crate::shipments::service::of_customer(state, id),
         Answering::new(state, caller),
     )?;
     let mut summaries = Vec::with_capacity(assets.len());
@@ -580,6 +581,7 @@ pub async fn customer_view(
         sites,
         contacts,
         assets: summaries,
+        shipments,
     })
 }
 
@@ -624,22 +626,36 @@ pub async fn asset_view(
     };
     // The reads below depend only on the asset: side by side on the pool
     // (see `customer_view`).
-    let (customer, site, contacts, visits, parts_fitted, warranty_extensions, recalls, mut answer) =
-        tokio::try_join!(
-            async { Ok::<_, ApiError>(state.store.customer(asset.customer_id).await?) },
-            async { Ok(state.store.site(asset.site_id).await?) },
-            async { Ok(state.store.contacts(asset.customer_id).await?) },
-            async {
-                Ok(state
-                    .store
-                    .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
-                    .await?)
-            },
-            async { Ok(state.store.fitted_parts(asset.id).await?) },
-            async { Ok(state.store.warranty_extensions(asset.id).await?) },
-            crate::recalls::service::of_asset(state, asset.id),
-            Answering::new(state, caller),
-        )?;
+    let (
+        customer,
+        site,
+        contacts,
+        visits,
+        parts_fitted,
+        warranty_extensions,
+        recalls,
+        shipments,
+        mut answer,
+    ) = tokio::try_join!(
+        async { Ok::<_, ApiError>(state.store.customer(asset.customer_id).await?) },
+        async { Ok(state.store.site(asset.site_id).await?) },
+        async { Ok(state.store.contacts(asset.customer_id).await?) },
+        async {
+            Ok(state
+                .store
+                .visits(VisitsOf::Asset(asset.id), false, MAX_VISITS)
+                .await?)
+        },
+        async { Ok(state.store.fitted_parts(asset.id).await?) },
+        async { Ok(state.store.warranty_extensions(asset.id).await?) },
+        crate::recalls::service::of_asset(state, asset.id),
+        crate::shipments::service::of_customer(state, asset.customer_id),
+        Answering::new(state, caller),
+    )?;
+    let shipments = shipments
+        .into_iter()
+        .filter(|s| s.site_id == asset.site_id)
+        .collect();
     let open: Vec<Visit> = visits
         .iter()
         .filter(|v| !is_closed(&v.status))
@@ -659,6 +675,7 @@ pub async fn asset_view(
             parts_fitted,
             warranty_extensions,
         },
+        shipments,
     })
 }
 

@@ -268,6 +268,9 @@ pub struct CustomerView {
     pub assets: Vec<AssetSummary>,
     /// Jobs for the customer that are not closed (those the caller may see).
     pub open_jobs: Vec<Visit>,
+    /// Spare parts shipped (or being shipped) to the customer, newest
+    /// first, with status and tracking (see docs/inventory.md).
+    pub shipments: Vec<crate::shipments::model::Shipment>,
 }
 
 /// What happened to an asset.
@@ -294,4 +297,6 @@ pub struct AssetView {
     pub site: Site,
     pub contacts: Vec<Contact>,
     pub history: AssetHistory,
+    /// Spare parts shipped (or being shipped) to the asset's site, newest first.
+    pub shipments: Vec<crate::shipments::model::Shipment>,
 }

@@ -170,6 +170,7 @@ async fn history(
                 locations: Some(locations),
                 sku: Some(sku.clone()),
                 job_id: None,
+                serial: None,
                 limit: Some(500),
             })
             .await?
@@ -216,7 +217,8 @@ fn transfer_page(
     let movable: Vec<&Location> = ctx
         .sorted()
         .into_iter()
-        .filter(|l| ctx.scope.can_manage(l.id))
+        // Transit holdings move by their shipments only.
+        .filter(|l| ctx.scope.can_manage(l.id) && l.kind != LocationKind::Transit)
         .collect();
     layout::page(
         user,
@@ -442,6 +444,7 @@ async fn consumption(
                 locations: Some(vans.clone()),
                 sku: sku.clone(),
                 job_id: None,
+                serial: None,
                 limit: Some(10_000),
             })
             .await?

@@ -30,6 +30,9 @@ pub fn check_shape(
     if m.note.chars().count() > 500 {
         return Err(Refused::Invalid("note: at most 500 characters".into()));
     }
+    if from == Some(LocationKind::Transit) || to == Some(LocationKind::Transit) {
+        return bad("parts in transit to customers move by their shipment only");
+    }
     match (m.kind, from, to) {
         (MovementKind::Receipt, None, Some(Depot)) => Ok(()),
         (MovementKind::Receipt, _, _) => bad("needs `to` (a depot) and no `from`"),
@@ -53,6 +56,9 @@ pub fn check_shape(
         }
         (MovementKind::Adjustment, _, _) => bad("needs exactly one of `from` and `to`"),
         (MovementKind::Quarantine, _, _) => bad("recorded by recall campaigns only"),
+        (MovementKind::Shipment | MovementKind::Delivery | MovementKind::ShipmentCancel, _, _) => {
+            bad("recorded by shipments only (/v1/shipments)")
+        }
     }
 }
 

@@ -8,8 +8,9 @@ use uuid::Uuid;
 use crate::str_enum::str_enum;
 
 str_enum!(
-    /// A depot (warehouse) or a technician's van.
-    LocationKind { Depot = "depot", Van = "van" }
+    /// A depot (warehouse), a technician's van, or a depot's holding of
+    /// parts in transit to customers (made by `shipments`, never by a client).
+    LocationKind { Depot = "depot", Van = "van", Transit = "transit" }
 );
 
 str_enum!(
@@ -23,6 +24,12 @@ str_enum!(
         // Out of a location's available stock, held back by a recall
         // campaign (recorded by `recalls`, never by a client).
         Quarantine = "quarantine",
+        // A shipment to a customer: depot -> transit at dispatch, transit ->
+        // the customer's site at delivery, transit -> depot when cancelled
+        // (recorded by `shipments`, never by a client).
+        Shipment = "shipment",
+        Delivery = "delivery",
+        ShipmentCancel = "shipment_cancel",
     }
 );
 
@@ -207,6 +214,8 @@ pub struct MovementFilter {
     pub locations: Option<Vec<LocationId>>,
     pub sku: Option<Sku>,
     pub job_id: Option<JobId>,
+    /// Movements of this serialized unit (with `sku`).
+    pub serial: Option<String>,
     pub limit: Option<u32>,
 }
 

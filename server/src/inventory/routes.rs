@@ -204,6 +204,11 @@ async fn create_location(
                 "a van needs the id of an existing depot".into(),
             ));
         }
+        (LocationKind::Transit, _) => {
+            return Err(ApiError::BadRequest(
+                "transit holdings are made by shipments (/v1/shipments)".into(),
+            ));
+        }
     }
     let technician_id = match body.technician_id.map(UserId::from_uuid) {
         Some(t) => match state.store.user(t).await {
@@ -445,6 +450,17 @@ async fn put_reorder_rule(
     }
     user.require(Permission::ManageStock)?;
     let sku = parse_sku(&sku)?;
+    let transit = state
+        .store
+        .locations()
+        .await?
+        .iter()
+        .any(|l| l.id == location && l.kind == LocationKind::Transit);
+    if transit {
+        return Err(ApiError::BadRequest(
+            "a transit holding has no reorder point (it holds shipments on their way)".into(),
+        ));
+    }
     if !state.store.parts().await?.iter().any(|p| p.sku == sku) {
         return Err(ApiError::BadRequest(format!("unknown sku {sku}")));
     }
@@ -538,11 +554,14 @@ pub struct MovementQuery {
     /// Only movements into or out of this location.
     pub location: Option<Uuid>,
     pub sku: Option<String>,
+    /// Only movements of this serialized unit (needs `sku`): its trail.
+    pub serial: Option<String>,
     /// At most this many (default 200).
     pub limit: Option<u32>,
 }
 
-/// Movements of the visible locations, newest first.
+/// Movements of the visible locations, newest first; with `sku` and
+/// `serial`, one unit's trail (received, moved, shipped, delivered, ...).
 #[utoipa::path(get, path = "/v1/inventory/movements", tag = "inventory", security(("bearer" = [])),
     params(MovementQuery),
     responses((status = 200, body = Vec<MovementView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -561,10 +580,21 @@ async fn list_movements(
     if locations.is_empty() {
         return Ok(Json(Vec::new()));
     }
+    let sku = q.sku.as_deref().map(parse_sku).transpose()?;
+    if q.serial.is_some() && sku.is_none() {
+        return Err(ApiError::BadRequest("serial: give the sku too".into()));
+    }
+    if q.serial
+        .as_ref()
+        .is_some_and(|s| s.is_empty() || s.len() > 100)
+    {
+        return Err(ApiError::BadRequest("serials have 1-100 characters".into()));
+    }
     let filter = MovementFilter {
         locations: Some(locations),
-        sku: q.sku.as_deref().map(parse_sku).transpose()?,
+        sku,
         job_id: None,
+        serial: q.serial,
         limit: q.limit,
     };
     let ms = state.store.movements(&filter).await?;

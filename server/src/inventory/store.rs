@@ -660,10 +660,26 @@ impl InventoryStore for SqlStore {
         if let Some(j) = f.job_id {
             q.push(" AND job_id = ").push_bind(j);
         }
+        if let Some(serial) = &f.serial {
+            // The JSON list holds the serial as a JSON string; LIKE narrows
+            // (case-insensitively on SQLite), the exact test is below.
+            let quoted = serde_json::to_string(serial).expect("strings serialize");
+            let escaped = quoted
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            q.push(" AND serials LIKE ")
+                .push_bind(format!("%{escaped}%"))
+                .push(" ESCAPE '\\'");
+        }
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(f.limit.unwrap_or(200).clamp(1, 10_000)));
         let rows = self.db().fetch_all(q.build()).await?;
-        rows.iter().map(movement_from).collect()
+        let mut out = rows.iter().map(movement_from).collect::<Result<Vec<_>>>()?;
+        if let Some(serial) = &f.serial {
+            out.retain(|m| m.movement.serials.contains(serial));
+        }
+        Ok(out)
     }
 
     async fn balances(&self) -> Result<Vec<Balance>> {

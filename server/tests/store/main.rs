@@ -54,6 +54,7 @@ mod migrations;
 mod outbox;
 mod recalls;
 mod rejections;
+mod shipments;
 mod web;
 
 /// The store of `url`, as the application holds it (every store trait).

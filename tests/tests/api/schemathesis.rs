@@ -142,6 +142,24 @@ async fn generated_requests_get_documented_answers_and_no_5xx(backend: TestBacke
     )
     .await;
     assert_eq!(res.status(), 201);
+    // A part on the depot's shelf and a shipment of it to the site, for
+    // the shipment routes.
+    let res = app
+        .client
+        .put(app.url("/v1/inventory/parts/VALVE-22"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Valve", "unit_cost_minor": 700}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = post_json(&app, &admin, "/v1/inventory/movements",
+        &json!({"id": uuid::Uuid::new_v4(), "kind": "receipt", "sku": "VALVE-22", "quantity": 5, "to": depot["id"]})).await;
+    assert_eq!(res.status(), 201);
+    let res = post_json(&app, &admin, "/v1/shipments",
+        &json!({"id": uuid::Uuid::new_v4(), "customer_id": c, "site_id": site["id"], "depot_id": depot["id"],
+            "sku": "VALVE-22", "quantity": 1})).await;
+    assert_eq!(res.status(), 201);
     // A service desk contact (and so a queue item) for that customer.
     let res = post_json(
         &app,

@@ -27,6 +27,7 @@ mod desk;
 mod job_links;
 mod recalls;
 mod registry;
+mod shipments;
 mod single_view;
 mod support;
 mod warranty;
