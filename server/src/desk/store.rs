@@ -458,10 +458,16 @@ impl DeskStore for SqlStore {
         now: OffsetDateTime,
     ) -> Result<()> {
         let mut tx = self.db().begin().await?;
+        // PostgreSQL: the item's row lock queues concurrent changes, so
+        // each reads the state the one before it left and the history's
+        // sequence numbers never collide. (SQLite's write transaction
+        // already holds the database.)
+        let lock = tx.dialect().locked(
+            "SELECT team, owner_id, state FROM desk_items WHERE id = $1",
+            "FOR UPDATE",
+        );
         let row = tx
-            .fetch_optional(
-                Query::new("SELECT team, owner_id, state FROM desk_items WHERE id = $1").bind(id),
-            )
+            .fetch_optional(lock.bind(id))
             .await?
             .ok_or(StoreError::NotFound)?;
         let (kind, from, to, reason, q) = match change {

@@ -573,4 +573,47 @@ async fn an_sla_breach_alerts_the_supervisor_once(backend: TestBackend) {
     )
     .await;
     assert!(items(&finance).is_empty(), "{finance}");
+
+    // Eight state changes at once: each answered, each in the history once,
+    // in order (the item's row lock queues them on PostgreSQL).
+    let id = items(&queue)[0]["id"].as_str().unwrap().to_owned();
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/v1/desk/items/{id}")),
+            w.eng.clone(),
+        );
+        let state = ["in_progress", "waiting_on_customer"][n % 2];
+        calls.spawn(async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .json(&json!({ "state": state }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    while let Some(status) = calls.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let item = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        &format!("/v1/desk/items/{id}"),
+        None,
+    )
+    .await;
+    let history = item["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1 + 8, "{item}");
+    for pair in history[1..].windows(2) {
+        assert_eq!(
+            pair[0]["to"], pair[1]["from"],
+            "each change saw the one before: {item}"
+        );
+    }
 }
