@@ -104,6 +104,7 @@ pub fn price_book() -> PriceBook {
             },
         )]),
         extensions: BTreeMap::new(),
+        refund_limits: Default::default(),
     }
 }
 

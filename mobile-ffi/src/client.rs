@@ -550,6 +550,22 @@ impl FieldsyncClient {
         self.with(|l| l.record_payment(&job_id, &method, amount_minor, reference, now_ms()))
     }
 
+    /// Gives a refund (`kind` = `refund`, `against_id` a payment of the
+    /// job) or a credit note (`credit`, against a labour entry or part
+    /// line), with a reason (never card data). Above the user's limit (the
+    /// price book carries it) it waits for a supervisor: the bill lists it
+    /// as `pending` and does not count it. Returns the refund's id.
+    pub fn give_refund(
+        &self,
+        job_id: String,
+        kind: String,
+        against_id: String,
+        amount_minor: i64,
+        reason: String,
+    ) -> Result<String> {
+        self.with(|l| l.give_refund(&job_id, &kind, &against_id, amount_minor, reason, now_ms()))
+    }
+
     /// Logs a customer contact on site: `channel` (phone, email, sms,
     /// on_site, web, feedback), `direction` (inbound, outbound), `category`
     /// (technical, billing, contract, return, parts, sales_lead, complaint)

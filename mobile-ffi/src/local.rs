@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
-use fieldsync_core::job::{AttachmentKind, PaymentMethod, Replacement, keys};
+use fieldsync_core::job::{AttachmentKind, PaymentMethod, RefundKind, Replacement, keys};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
 use fieldsync_core::sync::{ClientSession, DocSet, Outcome, SyncResponse, decode_response};
 use fieldsync_core::validate::{Context, TechnicianVan};
@@ -483,6 +483,7 @@ impl Local {
         if !fields.contains(&keys::PARTS)
             && !fields.contains(&keys::LABOUR)
             && !fields.contains(&keys::WARRANTY_EXTENSION)
+            && !fields.contains(&keys::REFUNDS)
         {
             return Ok(Context::default());
         }
@@ -493,6 +494,8 @@ impl Local {
     fn known_context(&self) -> Result<Context> {
         let mut ctx = Context::default();
         if let Some(book) = self.price_book()? {
+            // The server's refund limits, as the price book carries them.
+            ctx = ctx.with_refund_limits(book.refund_limits);
             ctx = ctx.with_price_book(Arc::new(book));
         }
         Ok(match self.van()? {
@@ -953,6 +956,46 @@ impl Local {
             now_ms,
         )?;
         Ok(payment.to_string())
+    }
+
+    /// Gives a refund (`kind` refund, against a payment of the job) or a
+    /// credit note (`credit`, against a labour entry or part line). Within
+    /// the limit the price book carries for the user's role it is given at
+    /// once; above it (or before any price book arrived) it is recorded
+    /// pending a supervisor's approval and not counted as paid out. Returns
+    /// the new refund's id.
+    pub fn give_refund(
+        &mut self,
+        job_id: &str,
+        kind: &str,
+        against_id: &str,
+        amount_minor: i64,
+        reason: String,
+        now_ms: i64,
+    ) -> Result<String> {
+        let kind = RefundKind::parse(kind)
+            .ok_or_else(|| FieldsyncError::invalid("kind must be refund or credit"))?;
+        let against = parse_line(against_id)?;
+        let who = self.principal()?;
+        let limits = self
+            .price_book()?
+            .map(|b| b.refund_limits)
+            .unwrap_or_default();
+        let amount = Money(amount_minor);
+        let refund = new_line();
+        self.act(
+            job_id,
+            JobAction::GiveRefund {
+                refund,
+                kind,
+                against,
+                amount,
+                reason,
+                approval: limits.approval(who.role, amount),
+            },
+            now_ms,
+        )?;
+        Ok(refund.to_string())
     }
 
     // ----- sync, sans-IO -----

@@ -347,8 +347,30 @@ pub struct Bill {
     pub tax_minor: i64,
     pub total_minor: i64,
     pub paid_minor: i64,
+    /// `total - credited - paid + refunded`: approved refunds and credits only.
     pub balance_due_minor: i64,
     pub warnings: Vec<String>,
+    /// Approved credit notes (off what the customer owes).
+    pub credited_minor: i64,
+    /// Approved refunds (paid back).
+    pub refunded_minor: i64,
+    /// Refunds and credits pending a supervisor's approval: not counted.
+    pub pending_refunds_minor: i64,
+    pub refunds: Vec<BillRefund>,
+}
+
+/// A refund or credit note on the bill.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BillRefund {
+    pub id: String,
+    /// `refund` or `credit`.
+    pub kind: String,
+    /// The payment, labour entry or part line it is against.
+    pub against_id: String,
+    pub amount_minor: i64,
+    /// `pending` (approval), `approved` or `declined`.
+    pub state: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -774,5 +796,20 @@ pub(crate) fn bill(invoice: Invoice) -> Bill {
         paid_minor: invoice.paid.0,
         balance_due_minor: invoice.balance_due.0,
         warnings: invoice.warnings,
+        credited_minor: invoice.credited.0,
+        refunded_minor: invoice.refunded.0,
+        pending_refunds_minor: invoice.pending_refunds.0,
+        refunds: invoice
+            .refunds
+            .into_iter()
+            .map(|r| BillRefund {
+                id: r.id.to_string(),
+                kind: r.kind.as_str().to_owned(),
+                against_id: r.against.to_string(),
+                amount_minor: r.amount.0,
+                state: r.state.as_str().to_owned(),
+                reason: r.reason,
+            })
+            .collect(),
     }
 }

@@ -60,6 +60,7 @@ pub trait AppStore:
     + CustomerStore
     + crate::recalls::RecallStore
     + crate::customers::WarrantyStore
+    + crate::refunds::RefundStore
     + crate::shipments::ShipmentStore
     + crate::desk::DeskStore
 {
@@ -78,6 +79,7 @@ impl<T> AppStore for T where
         + CustomerStore
         + crate::recalls::RecallStore
         + crate::customers::WarrantyStore
+        + crate::refunds::RefundStore
         + crate::shipments::ShipmentStore
         + crate::desk::DeskStore
 {
@@ -96,6 +98,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::customers::WarrantyProjector)
         .register(crate::attachments::RefProjector)
         .register(crate::recalls::RemedyProjector)
+        .register(crate::refunds::RefundProjector)
         .register(crate::desk::ContactProjector)
 }
 
@@ -235,6 +238,7 @@ impl AppState {
         (name = "attachments", description = "Photos, documents and signature images of jobs: resumable uploads, downloads, thumbnails"),
         (name = "customers", description = "Customers, sites, contacts, the installed base and the single view"),
         (name = "recalls", description = "Product recall campaigns: affected assets, quarantined stock, remedies"),
+        (name = "refunds", description = "Refunds and credit notes within limits: giving, the approvals queue, decisions, the audit"),
         (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
         (name = "desk", description = "The service desk: customer contacts, team queues, escalations, routing rules"),
     )
@@ -269,6 +273,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::attachments::router())
         .merge(crate::customers::routes::router())
         .merge(crate::recalls::routes::router())
+        .merge(crate::refunds::routes::router())
         .merge(crate::shipments::routes::router())
         .merge(crate::desk::routes::router())
 }

@@ -90,6 +90,8 @@ const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_MEMORY_BUDGET_MB: u64 = 512;
 const DEFAULT_MAX_IN_FLIGHT_SYNCS: usize = 32;
 const DEFAULT_REJECTION_RETENTION_DAYS: u64 = 90;
+const DEFAULT_REFUND_LIMIT_TECHNICIAN: i64 = 5_000;
+const DEFAULT_REFUND_LIMIT_DISPATCHER: i64 = 20_000;
 
 /// Server settings. `Debug` hides the database password.
 #[derive(Clone, Args)]
@@ -150,6 +152,13 @@ pub struct Settings {
     pub attachments: crate::attachments::AttachmentSettings,
     #[command(flatten)]
     pub login: crate::auth::throttle::ThrottleSettings,
+    /// The most a technician may refund or credit on a job without a
+    /// supervisor's approval, in minor units of the price book's currency.
+    #[arg(long, env = "FIELDSYNC_REFUND_LIMIT_TECHNICIAN", default_value_t = DEFAULT_REFUND_LIMIT_TECHNICIAN, value_parser = clap::value_parser!(i64).range(0..), global = true)]
+    pub refund_limit_technician: i64,
+    /// The same for a dispatcher (supervisors and admins have no limit).
+    #[arg(long, env = "FIELDSYNC_REFUND_LIMIT_DISPATCHER", default_value_t = DEFAULT_REFUND_LIMIT_DISPATCHER, value_parser = clap::value_parser!(i64).range(0..), global = true)]
+    pub refund_limit_dispatcher: i64,
     /// Send the console's session cookie without `Secure` (plain-HTTP development and tests only).
     #[arg(long, env = "FIELDSYNC_CONSOLE_INSECURE_COOKIES", global = true)]
     pub console_insecure_cookies: bool,
@@ -175,6 +184,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             login: crate::auth::throttle::ThrottleSettings::default(),
             attachments: crate::attachments::AttachmentSettings::default(),
+            refund_limit_technician: DEFAULT_REFUND_LIMIT_TECHNICIAN,
+            refund_limit_dispatcher: DEFAULT_REFUND_LIMIT_DISPATCHER,
             console_insecure_cookies: false,
         }
     }
@@ -210,6 +221,14 @@ impl Settings {
         Duration::from_secs(self.request_timeout_secs)
     }
 
+    /// What each role may refund without approval (see `crate::refunds`).
+    pub fn refund_limits(&self) -> fieldsync_core::job::RefundLimits {
+        fieldsync_core::job::RefundLimits {
+            technician: fieldsync_core::Money(self.refund_limit_technician),
+            dispatcher: fieldsync_core::Money(self.refund_limit_dispatcher),
+        }
+    }
+
     pub fn memory_budget_bytes(&self) -> u64 {
         self.memory_budget_mb.saturating_mul(1024 * 1024)
     }
@@ -242,6 +261,8 @@ impl fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login", &self.login)
             .field("attachments", &self.attachments)
+            .field("refund_limit_technician", &self.refund_limit_technician)
+            .field("refund_limit_dispatcher", &self.refund_limit_dispatcher)
             .field("console_insecure_cookies", &self.console_insecure_cookies)
             .finish()
     }
@@ -335,6 +356,27 @@ mod tests {
         assert_eq!(defaults.metrics_listen, None);
         assert!(defaults.trusted_proxies.is_empty());
         assert_eq!(defaults.login.login_max_failures, 10);
+    }
+
+    #[test]
+    fn refund_limits_are_settings_and_never_negative() {
+        let defaults = Cli::try_parse_from(["fieldsync"]).unwrap().settings;
+        assert_eq!(
+            defaults.refund_limits().technician.0,
+            DEFAULT_REFUND_LIMIT_TECHNICIAN
+        );
+        let set = Cli::try_parse_from([
+            "fieldsync",
+            "--refund-limit-technician",
+            "2500",
+            "--refund-limit-dispatcher",
+            "30000",
+        ])
+        .unwrap()
+        .settings;
+        assert_eq!(set.refund_limits().technician.0, 2500);
+        assert_eq!(set.refund_limits().dispatcher.0, 30000);
+        assert!(Cli::try_parse_from(["fieldsync", "--refund-limit-technician", "-1"]).is_err());
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub mod jobs;
 pub mod ops;
 pub mod outbox;
 pub mod recalls;
+pub mod refunds;
 pub mod shipments;
 pub mod store;
 mod str_enum;

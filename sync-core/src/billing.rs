@@ -23,6 +23,12 @@
 //!   rounded half up (half away from zero) to the minor unit. Rounding once on
 //!   the subtotal, not per line, keeps the total independent of line order.
 //! - Payments collected on site are subtracted to give the balance due.
+//! - **Refunds and credit notes** ([`crate::job::refund`]) are listed with
+//!   their state. Approved ones count: a credit note is taken off what the
+//!   customer owes, a refund is money paid back (it adds to the balance
+//!   the payments reduced). A refund pending approval, or declined, is not
+//!   paid out: it is listed and its pending amount shown, never counted.
+//!   `balance_due = total - credited - paid + refunded`.
 //!
 //! - Voided labour entries, like voided part lines, are not billed.
 //! - **Warranty extension**: a sale on the job is one line at the price it
@@ -46,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::ids::{LineId, Money};
-use crate::job::Job;
+use crate::job::{Job, RefundKind, RefundState};
 use crate::pricebook::PriceBook;
 use crate::status::Status;
 
@@ -64,6 +70,30 @@ pub struct Invoice {
     pub paid: Money,
     pub balance_due: Money,
     pub warnings: Vec<String>,
+    /// Refund and credit lines with their state (empty on jobs without).
+    #[serde(default)]
+    pub refunds: Vec<RefundLine>,
+    /// Approved credit notes: taken off what the customer owes.
+    #[serde(default)]
+    pub credited: Money,
+    /// Approved refunds: paid back to the customer.
+    #[serde(default)]
+    pub refunded: Money,
+    /// Refunds and credits waiting for a supervisor: not counted.
+    #[serde(default)]
+    pub pending_refunds: Money,
+}
+
+/// One refund or credit note on the bill.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub id: LineId,
+    pub kind: RefundKind,
+    /// The payment, labour entry or part line it is against.
+    pub against: LineId,
+    pub amount: Money,
+    pub state: RefundState,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +281,29 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
     let tax = round_half_up(subtotal * i128::from(book.tax_rate_bps), 10_000);
     let total = subtotal + tax;
     let paid: i128 = job.payments.iter().map(|p| p.amount.0 as i128).sum();
+    let counted = |kind: RefundKind, state: RefundState| -> i128 {
+        job.refunds
+            .iter()
+            .filter(|r| r.kind == kind && r.state() == state)
+            .map(|r| i128::from(r.amount.0))
+            .sum()
+    };
+    let credited = counted(RefundKind::Credit, RefundState::Approved);
+    let refunded = counted(RefundKind::Refund, RefundState::Approved);
+    let pending = counted(RefundKind::Credit, RefundState::Pending)
+        + counted(RefundKind::Refund, RefundState::Pending);
+    let refunds = job
+        .refunds
+        .iter()
+        .map(|r| RefundLine {
+            id: r.id,
+            kind: r.kind,
+            against: r.against,
+            amount: r.amount,
+            state: r.state(),
+            reason: r.reason.clone(),
+        })
+        .collect();
     Ok(Invoice {
         currency: book.currency.clone(),
         price_book_version: book.version,
@@ -261,8 +314,12 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
         tax: money(tax)?,
         total: money(total)?,
         paid: money(paid)?,
-        balance_due: money(total - paid)?,
+        balance_due: money(total - credited - paid + refunded)?,
         warnings,
+        refunds,
+        credited: money(credited)?,
+        refunded: money(refunded)?,
+        pending_refunds: money(pending)?,
     })
 }
 

@@ -37,6 +37,11 @@ pub struct PriceBook {
     /// written before offers existed, which read as none.
     #[serde(default)]
     pub extensions: BTreeMap<String, ExtensionOffer>,
+    /// What each role may refund without a supervisor's approval: the
+    /// server's settings, which it writes here so devices know them
+    /// offline (a client's value is ignored). Absent in older books: none.
+    #[serde(default)]
+    pub refund_limits: crate::job::RefundLimits,
 }
 
 /// A warranty extension sold for one product: `months` more of warranty
@@ -146,6 +151,9 @@ impl PriceBook {
         if negative {
             return Err(InvalidValue::new("price", "must not be negative"));
         }
+        if self.refund_limits.technician.0 < 0 || self.refund_limits.dispatcher.0 < 0 {
+            return Err(InvalidValue::new("refund limit", "must not be negative"));
+        }
         if self
             .labour_rates
             .keys()
@@ -190,6 +198,8 @@ impl PriceBook {
 }
 
 const KIND: &str = "kind";
+const REFUND_TECHNICIAN: &str = "refund_limit_technician";
+const REFUND_DISPATCHER: &str = "refund_limit_dispatcher";
 const KIND_PRICE_BOOK: &str = "price_book";
 
 /// Writes `book` into `doc` (creating the structure on first use) as one
@@ -240,6 +250,12 @@ pub fn write_price_book(
             put_if_changed(tx, m, "price", o.price.0)?;
             put_if_changed(tx, m, "terms", o.terms.as_str())
         })?;
+    }
+    // Only once a limit is set: books without any keep their shape.
+    let limits = book.refund_limits;
+    if limits != crate::job::RefundLimits::default() || doc_has(&tx, REFUND_TECHNICIAN) {
+        put_if_changed(&mut tx, &root, REFUND_TECHNICIAN, limits.technician.0)?;
+        put_if_changed(&mut tx, &root, REFUND_DISPATCHER, limits.dispatcher.0)?;
     }
     let (hash, _) = tx.commit_with(
         CommitOptions::default()
@@ -316,6 +332,10 @@ pub fn read_price_book(
                 },
             ))
         })?,
+        refund_limits: crate::job::RefundLimits {
+            technician: Money(r.opt_int(REFUND_TECHNICIAN)?.unwrap_or(0)),
+            dispatcher: Money(r.opt_int(REFUND_DISPATCHER)?.unwrap_or(0)),
+        },
     };
     book.check()
         .map_err(|e| SchemaError::new("/", e.to_string()))?;

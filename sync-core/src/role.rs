@@ -62,6 +62,8 @@ pub enum Permission {
     ViewCustomers,
     /// Create and change customers, sites, contacts and assets.
     ManageCustomers,
+    /// Approve or decline refunds above the giver's limit (the approvals queue).
+    ApproveRefunds,
     /// Work the service desk: log contacts, see and answer the queues of
     /// the teams the user belongs to or supervises (the server's desk
     /// decides which).
@@ -93,6 +95,7 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                ApproveRefunds,
                 UseServiceDesk,
             ],
             Role::Admin => &[
@@ -106,6 +109,7 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                ApproveRefunds,
                 UseServiceDesk,
                 ManageDesk,
             ],

@@ -44,7 +44,7 @@ use crate::ids::{LineId, LocationId, UserId};
 use crate::job::keys as k;
 use crate::job::read::{self, read_job, read_status};
 use crate::job::schema::{self, Field, Shape, When, Writer};
-use crate::job::{AttachmentKind, ChecklistKind, Job, LabourEntry, PartLine};
+use crate::job::{AttachmentKind, ChecklistKind, Job, LabourEntry, PartLine, RefundLimits};
 use crate::pricebook::PriceBook;
 use crate::role::Principal;
 use crate::rules;
@@ -91,6 +91,10 @@ pub enum RejectCode {
     /// A part line (or a recall's replacement) fitting a serial under a
     /// recall campaign (quarantined: see [`Context::recalled`]).
     Recalled,
+    /// A refund recorded as given above its writer's limit, or a refund
+    /// decided by someone who may not approve refunds
+    /// ([`crate::job::refund`]).
+    RefundLimit,
 }
 
 impl Rejection {
@@ -134,6 +138,10 @@ pub struct Context {
     /// one. The server knows every quarantined unit; a device knows those
     /// its van stock document lists. `None` skips the rule.
     pub recalled: Option<Arc<Recalled>>,
+    /// What each role may refund without approval: the server's settings,
+    /// or on a device the limits its price book carries. `None` skips the
+    /// limit (the server checks it on receipt).
+    pub refund_limits: Option<RefundLimits>,
 }
 
 /// Quarantined serials, by sku.
@@ -152,6 +160,11 @@ impl Context {
 
     pub fn with_recalled(mut self, recalled: Arc<Recalled>) -> Self {
         self.recalled = Some(recalled);
+        self
+    }
+
+    pub fn with_refund_limits(mut self, limits: RefundLimits) -> Self {
+        self.refund_limits = Some(limits);
         self
     }
 }
@@ -569,6 +582,24 @@ fn check_touched(
         let unit = field.read_unit(&m, Some(id))?;
         schema::check_unit_texts(field, &m)?;
         let prior = hydrate_map_at(doc, &[key, line], deps);
+        if *key == k::REFUNDS {
+            // A supervisor decides someone else's line: refund.rs has the rules.
+            let prior = prior
+                .as_ref()
+                .map(|p| crate::job::refund::read_refund(id, MapRef::new(p, &path)))
+                .transpose()?;
+            let now = crate::job::refund::read_refund(id, m)?;
+            let job = read_job(doc, Some(at))?;
+            crate::job::refund::check_line(
+                &now,
+                prior.as_ref(),
+                &job,
+                who,
+                ctx.refund_limits.as_ref(),
+                ctx.price_book.as_deref(),
+            )?;
+            continue;
+        }
         if let (Some(prior), Shape::Lines { replaceable: false }) = (&prior, field.shape) {
             // Edited in place: only live lines, only by the one who wrote them.
             let prior = field.read_unit(&MapRef::new(prior, &path), Some(id))?;

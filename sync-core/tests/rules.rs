@@ -39,6 +39,7 @@ fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
     let id = ids.job();
     let mut job = JobDoc::from_trusted(new_job(id, Some(user(1))).into_doc().with_actor(actor(1)));
     let t = tech(1);
+    let payment = ids.line();
     let actions = [
         JobAction::StartTravel,
         JobAction::Arrive,
@@ -56,10 +57,18 @@ fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
             van: van(1),
         },
         JobAction::RecordPayment {
-            payment: ids.line(),
+            payment,
             method: PaymentMethod::Card,
             amount: Money(1000),
             reference: Some("TERM-1".into()),
+        },
+        JobAction::GiveRefund {
+            refund: ids.line(),
+            kind: fieldsync_core::job::RefundKind::Refund,
+            against: payment,
+            amount: Money(100),
+            reason: "Goodwill".into(),
+            approval: fieldsync_core::job::Approval::WithinLimit,
         },
         JobAction::AnswerChecklist {
             item: LineId::from_bytes([9; 16]),
@@ -361,6 +370,8 @@ fn every_text_of_the_schema_keeps_its_limit_and_holds_no_card_number_through_syn
         "/recall/reason",
         "/recall/compensation",
         "/recall_remedy/service",
+        "/refunds/reason",
+        "/refunds/decision_reason",
     ] {
         assert!(checked.iter().any(|c| c == path), "{path} not checked");
     }

@@ -304,12 +304,13 @@ fn attach(n: u8, caption: &str) -> JobAction {
 /// upgrades the job, the v1 phone syncs its offline visit, the tablet (new
 /// app) attaches a photo, and the v1 phone, having received all that, goes
 /// on working with v1 code (the `v1/later_on_upgraded.changes` fixture).
-/// Then today's server upgrades the job again (schema 3: the contacts), and
+/// Then today's server upgrades the job again (schema 3: refunds and contacts), and
 /// the v1 phone's and the tablet's copies still merge with it.
 #[test]
 fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     let mut server = Server { doc: v1_server() };
-    // The v2 server's upgrade, as it was when the fixtures were recorded.
+    // The fixtures below were made when the server's schema was 2: upgrade
+    // as that server did (step 5 brings the job to the current version).
     schema::upgrade_to(&mut server.doc, 2, Timestamp(T0 + HOUR))
         .unwrap()
         .expect("upgraded");
@@ -377,11 +378,12 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
     }
 
-    // 5. Today's server upgrades the job to the current schema; both copies
-    //    take the upgrade and still read what they read before.
+    // 5. A newer server upgrades the job again (schema 3 adds refunds and
+    //    contacts): the v1 phone and the tablet receive it and read the
+    //    same job.
     schema::upgrade(&mut server.doc, Timestamp(T0 + 30 * HOUR))
         .unwrap()
-        .expect("upgraded to the current schema");
+        .expect("upgraded to the current version");
     assert_eq!(schema::revision(&server.doc).unwrap(), schema::VERSION);
     accepted(&phone.sync(&mut server));
     accepted(&tablet.sync(&mut server));

@@ -304,6 +304,7 @@ pub fn price_book() -> PriceBook {
         )]),
         contracts: BTreeMap::new(),
         extensions: BTreeMap::new(),
+        refund_limits: Default::default(),
     }
 }
 

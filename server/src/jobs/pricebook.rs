@@ -49,8 +49,36 @@ async fn put_price_book(
     Json(mut book): Json<PriceBook>,
 ) -> Result<axum::Json<PriceBook>, ApiError> {
     caller.require(Permission::EditPriceBook)?;
+    // The refund limits are the server's settings, carried to devices here.
+    book.refund_limits = state.settings.refund_limits();
     book.check()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(axum::Json(store_book(&state, book).await?))
+}
+
+/// Writes the server's refund limits into the stored price book when it
+/// carries others (the settings changed since it was written), so devices
+/// know the limits the validator applies. Nothing without a price book.
+pub(crate) async fn carry_refund_limits(state: &AppState) -> Result<(), ApiError> {
+    let Some(book) = documents::price_book(state.store.as_ref(), &state.docs)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(());
+    };
+    let limits = state.settings.refund_limits();
+    if book.refund_limits == limits {
+        return Ok(());
+    }
+    let book = PriceBook {
+        refund_limits: limits,
+        ..std::sync::Arc::unwrap_or_clone(book)
+    };
+    store_book(state, book).await.map(drop)
+}
+
+/// Stores `book` as the next version, when it differs from the stored one.
+async fn store_book(state: &AppState, mut book: PriceBook) -> Result<PriceBook, ApiError> {
     let now = now_utc();
     let derive = Derive {
         price_book: None,
@@ -89,6 +117,5 @@ async fn put_price_book(
     )
     .await
     .map_err(super::routes::write_error)?;
-    let book = read_price_book(&stored.doc, None).map_err(ApiError::internal)?;
-    Ok(axum::Json(book))
+    read_price_book(&stored.doc, None).map_err(ApiError::internal)
 }

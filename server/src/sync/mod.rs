@@ -155,6 +155,10 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
+    if scope.contains_key(&DocId::PriceBook) {
+        // Devices learn the refund limits from the price book.
+        crate::jobs::carry_refund_limits(&state).await?;
+    }
     let mut context = schema::context(&caller, &scope);
     if caller.role.is_field() {
         // A part line may not fit a serial under recall (quarantined).
@@ -192,6 +196,8 @@ async fn sync(
         Some(book) => context.with_price_book(Arc::clone(book)),
         None => context,
     };
+    // Refunds are checked against the server's limits, whatever the book says.
+    let context = context.with_refund_limits(state.settings.refund_limits());
     let derive = Derive {
         price_book: price_book.as_deref(),
         now,

@@ -36,6 +36,11 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ManageStock,
     ),
     ("/console/customers", "Customers", Permission::ViewCustomers),
+    (
+        "/console/refunds",
+        "Refunds to approve",
+        Permission::ApproveRefunds,
+    ),
     ("/console/feedback", "Feedback", Permission::ViewFeedback),
     (
         "/console/feedback/followups",

@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::attachments::console::router())
         .merge(crate::customers::console::router())
         .merge(crate::recalls::console::router())
+        .merge(crate::refunds::console::router())
         .merge(crate::shipments::console::router())
         .merge(crate::desk::console::router())
 }

@@ -33,6 +33,8 @@ pub const RECALL: &str = "recall";
 pub const RECALL_REMEDY: &str = "recall_remedy";
 /// The warranty extension sold on the job (a map written once, no container).
 pub const WARRANTY_EXTENSION: &str = "warranty_extension";
+/// Refunds and credit notes (since schema 3).
+pub const REFUNDS: &str = "refunds";
 /// Since schema 3: contacts the technician logged on site (see `contact.rs`).
 pub const CONTACTS: &str = "contacts";
 
@@ -86,6 +88,12 @@ pub const SERVICE: &str = "service";
 pub const OFFER: &str = "offer";
 pub const MONTHS: &str = "months";
 pub const PRICE: &str = "price";
+pub const AGAINST: &str = "against";
+pub const APPROVAL: &str = "approval";
+pub const DECISION: &str = "decision";
+pub const DECIDED_BY: &str = "decided_by";
+pub const DECISION_REASON: &str = "decision_reason";
+pub const DECIDED_AT: &str = "decided_at";
 
 /// The `kind` value of a job document.
 pub const KIND_JOB: &str = "job";

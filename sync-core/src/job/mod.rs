@@ -8,6 +8,7 @@ mod ops;
 pub mod plain;
 pub(crate) mod read;
 pub mod recall;
+pub mod refund;
 pub mod schema;
 
 pub use contact::{ContactCategory, ContactChannel, ContactDirection};
@@ -16,4 +17,7 @@ pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec};
 pub use plain::{FieldRecord, FieldValue};
 pub use read::{read_job, read_status};
 pub use recall::{RecallAction, RecallNotice, RecallRemedy, Replacement};
-pub use schema::{MAX_NOTES, MAX_TEXT, upgrade};
+pub use refund::{
+    Approval, Decision, Refund, RefundDecision, RefundKind, RefundLimits, RefundState,
+};
+pub use schema::{MAX_NOTES, MAX_TEXT, upgrade, upgrade_to};

@@ -68,6 +68,10 @@ pub struct Job {
     /// The remedy the technician recorded for that recall.
     #[serde(default)]
     pub recall_remedy: Option<super::RecallRemedy>,
+    /// Refunds and credit notes given on the job ([`super::refund`];
+    /// schema 3, empty on older jobs).
+    #[serde(default)]
+    pub refunds: Vec<super::Refund>,
 }
 
 /// Ids of the server's customer registry (an account, one of its sites,

@@ -185,6 +185,26 @@ pub enum JobAction {
     /// Marks the job as one for a recall campaign (the server does, when
     /// the campaign opens or flags it).
     FlagRecall(super::RecallNotice),
+    /// Gives a refund (against a payment of the job) or a credit note
+    /// (against a labour entry or part line): the technician or the office.
+    /// `approval` is what [`super::RefundLimits::approval`] says for the
+    /// giver with the limits the caller knows (on a device, its price
+    /// book's); above the limit it is pending until a supervisor decides.
+    GiveRefund {
+        refund: LineId,
+        kind: super::RefundKind,
+        against: LineId,
+        amount: Money,
+        reason: String,
+        approval: super::Approval,
+    },
+    /// A supervisor approves or declines a pending refund, with a reason
+    /// (the server writes it; `now` is the server's time).
+    DecideRefund {
+        refund: LineId,
+        decision: super::Decision,
+        reason: String,
+    },
 }
 
 impl JobAction {
@@ -217,6 +237,8 @@ impl JobAction {
             JobAction::ResolveConflict { .. } => "resolve_conflict",
             JobAction::RecordRecallRemedy { .. } => "record_recall_remedy",
             JobAction::FlagRecall(_) => "flag_recall",
+            JobAction::GiveRefund { .. } => "give_refund",
+            JobAction::DecideRefund { .. } => "decide_refund",
         }
     }
 
@@ -237,6 +259,7 @@ impl JobAction {
             AddAttachment { .. } => &[k::ATTACHMENTS],
             RecordRecallRemedy { .. } => &[k::RECALL_REMEDY],
             FlagRecall(_) => &[k::RECALL],
+            GiveRefund { .. } | DecideRefund { .. } => &[k::REFUNDS],
             SellExtension { .. } => &[k::WARRANTY_EXTENSION],
             LogContact { .. } => &[k::CONTACTS],
             EditDetails(_) => &[k::CUSTOMER, k::SITE, k::ASSET, k::PROBLEM, k::PRIORITY],
@@ -268,6 +291,7 @@ impl JobAction {
             }
             AnswerChecklist { item, .. } => Some(*item),
             RecordPayment { payment, .. } => Some(*payment),
+            GiveRefund { refund, .. } | DecideRefund { refund, .. } => Some(*refund),
             LogContact { contact, .. } => Some(*contact),
             _ => None,
         }
@@ -948,6 +972,37 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
                 return deny("the job is flagged for this recall already");
             }
         }
+        GiveRefund {
+            refund,
+            kind,
+            against,
+            amount,
+            reason,
+            ..
+        } => {
+            if amount.0 <= 0 {
+                return Err(InvalidValue::new("amount", "must be positive").into());
+            }
+            text_ok(rule(k::REFUNDS, k::REASON), reason, true)?;
+            if job.refunds.iter().any(|r| r.id == *refund) {
+                return deny("this refund already exists");
+            }
+            super::refund::check_against(job, *kind, *against, *amount)?;
+        }
+        DecideRefund { refund, reason, .. } => {
+            if !who.role.can(crate::role::Permission::ApproveRefunds) {
+                return deny("only a supervisor approves or declines a refund");
+            }
+            text_ok(rule(k::REFUNDS, k::DECISION_REASON), reason, true)?;
+            let r = job
+                .refunds
+                .iter()
+                .find(|r| r.id == *refund)
+                .ok_or_else(|| ActionError::NotFound("refund".into()))?;
+            if r.state() != super::RefundState::Pending {
+                return deny("the refund is not pending approval");
+            }
+        }
         EditWindow(_) | Reassign { .. } => {}
     }
     Ok(())
@@ -1179,6 +1234,40 @@ fn write<T: Transactable>(
             tx.put(&a, k::VALUE, value.trim())?;
             tx.put(&a, k::BY, by)?;
             tx.put(&a, k::DEVICE_TIME, ts)?;
+        }
+        GiveRefund {
+            refund,
+            kind,
+            against,
+            amount,
+            reason,
+            approval,
+        } => {
+            let refunds = obj(tx, k::REFUNDS)?;
+            let r = tx.put_object(&refunds, refund.to_string(), ObjType::Map)?;
+            tx.put(&r, k::KIND, kind.as_str())?;
+            tx.put(&r, k::AGAINST, against.to_string())?;
+            tx.put(&r, k::AMOUNT, amount.0)?;
+            tx.put(&r, k::REASON, reason.trim())?;
+            tx.put(&r, k::BY, by)?;
+            tx.put(&r, k::ROLE, who.role.as_str())?;
+            tx.put(&r, k::APPROVAL, approval.as_str())?;
+            tx.put(&r, k::DEVICE_TIME, ts)?;
+        }
+        DecideRefund {
+            refund,
+            decision,
+            reason,
+        } => {
+            let refunds = obj(tx, k::REFUNDS)?;
+            let Some((Value::Object(ObjType::Map), r)) = tx.get(&refunds, refund.to_string())?
+            else {
+                return Err(ActionError::NotFound("refund".into()));
+            };
+            tx.put(&r, k::DECISION, decision.as_str())?;
+            tx.put(&r, k::DECIDED_BY, by)?;
+            tx.put(&r, k::DECISION_REASON, reason.trim())?;
+            tx.put(&r, k::DECIDED_AT, ts)?;
         }
         RecordPayment {
             payment,

@@ -91,6 +91,7 @@ pub(crate) fn read_root(
             .opt_map(k::RECALL_REMEDY)?
             .map(|m| super::recall::read_recall_remedy(MapRef::new(m, "/recall_remedy")))
             .transpose()?,
+        refunds: super::refund::read_refunds(&r)?,
     })
 }
 
@@ -187,7 +188,7 @@ fn read_history(root: &Map) -> Result<Vec<StatusChange>, SchemaError> {
 
 /// Reads a map of entries keyed by line id, sorted by id so every replica
 /// lists them in the same order.
-fn entries<T>(
+pub(crate) fn entries<T>(
     r: &MapRef<'_>,
     key: &str,
     read: impl Fn(LineId, MapRef<'_>) -> Result<T, SchemaError>,

@@ -676,6 +676,48 @@ pub static FIELDS: &[Field] = &[
         ..Field::new(k::WARRANTY_EXTENSION, Shape::Whole, Writer::Both)
     },
     Field {
+        // Refunds and credit notes (see `refund.rs`): the technician or the
+        // office gives one, on a closed job too; a supervisor's decision is
+        // the only later write (refund::check_line holds who and when).
+        since: 3,
+        when: When::Always,
+        keys: &[
+            k::KIND,
+            k::AGAINST,
+            k::AMOUNT,
+            k::REASON,
+            k::BY,
+            k::ROLE,
+            k::APPROVAL,
+            k::DEVICE_TIME,
+            k::DECISION,
+            k::DECIDED_BY,
+            k::DECISION_REASON,
+            k::DECIDED_AT,
+        ],
+        editable: &[
+            k::DECISION,
+            k::DECIDED_BY,
+            k::DECISION_REASON,
+            k::DECIDED_AT,
+        ],
+        texts: &[
+            text(k::REASON, "refund reason", super::refund::MAX_REASON),
+            text(
+                k::DECISION_REASON,
+                "decision reason",
+                super::refund::MAX_REASON,
+            ),
+        ],
+        read: Some(super::refund::read_unit),
+        line: "refund",
+        ..Field::new(
+            k::REFUNDS,
+            Shape::Lines { replaceable: false },
+            Writer::Both,
+        )
+    },
+    Field {
         // Contacts the technician logged on site (issue 17): plain records
         // the server projects into the service desk's contact log.
         texts: &[text(
@@ -811,35 +853,34 @@ pub fn upgrade(doc: &mut Automerge, now: Timestamp) -> Result<Option<ChangeHash>
     upgrade_to(doc, VERSION, now)
 }
 
-/// [`upgrade`] to schema version `to` (at most [`VERSION`]): what a server
-/// of that version wrote, byte for byte. The schema tests replay an older
-/// server's upgrade with it, so documents recorded then (fixtures) still
-/// come out the same.
+/// [`upgrade`] to version `target` (at most [`VERSION`]): what a server of
+/// that version wrote, byte for byte (the schema tests replay documents an
+/// older server upgraded).
 pub fn upgrade_to(
     doc: &mut Automerge,
-    to: i64,
+    target: i64,
     now: Timestamp,
 ) -> Result<Option<ChangeHash>, ActionError> {
     // Only a job that reads is upgraded.
     read::read_job(doc, None)?;
+    let target = target.min(VERSION);
     let from = revision(doc)?;
-    let to = to.min(VERSION);
-    if from >= to {
+    if from >= target {
         return Ok(None);
     }
     let mut tx = doc.transaction();
     for f in FIELDS
         .iter()
-        .filter(|f| f.since > from && f.since <= to && f.shape.is_container())
+        .filter(|f| f.since > from && f.since <= target && f.shape.is_container())
     {
         if !matches!(tx.get(ROOT, f.key)?, Some((automerge::Value::Object(_), _))) {
             put_container(&mut tx, f)?;
         }
     }
-    tx.put(ROOT, k::SCHEMA_REVISION, to)?;
+    tx.put(ROOT, k::SCHEMA_REVISION, target)?;
     let (hash, _) = tx.commit_with(
         automerge::transaction::CommitOptions::default()
-            .with_message(format!("upgrade_schema_{to}"))
+            .with_message(format!("upgrade_schema_{target}"))
             .with_time(now.0.div_euclid(1000)),
     );
     Ok(hash)

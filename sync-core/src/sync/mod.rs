@@ -22,6 +22,7 @@
 //!     labour_rates: BTreeMap::new(),
 //!     contracts: BTreeMap::new(),
 //!     extensions: BTreeMap::new(),
+//!     refund_limits: Default::default(),
 //! };
 //! write_price_book(&mut book, &prices, Timestamp(0)).unwrap();
 //! let mut server_docs = BTreeMap::from([(DocId::PriceBook, HeldDoc { doc: book, access: Access::ReadOnly })]);

@@ -148,5 +148,6 @@ pub fn price_book() -> PriceBook {
             },
         )]),
         extensions: BTreeMap::new(),
+        refund_limits: Default::default(),
     }
 }

@@ -26,6 +26,7 @@ mod console;
 mod desk;
 mod job_links;
 mod recalls;
+mod refunds;
 mod registry;
 mod shipments;
 mod single_view;

@@ -137,7 +137,10 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     assert_eq!(job["payments"][0]["id"], payment.as_str());
     assert_eq!(job["signature"]["signer"], "Ana Lima");
     assert_eq!(view["billing"]["total"], total, "{view}");
-    assert_eq!(view["billing"]["balance_due"], total - 5000);
+    // Paid 5000 by card, 1500 of it refunded on the phone within the limit.
+    assert_eq!(view["billing"]["balance_due"], total - 5000 + 1500);
+    assert_eq!(view["billing"]["refunded"], 1500, "{view}");
+    assert_eq!(view["billing"]["refunds"][0]["state"], "approved", "{view}");
     // The extension sold on the phone: an invoice line, and the asset's
     // warranty (ended) extended from the day the job completed.
     assert_eq!(job["warranty_extension"]["offer"], "EXT-12");

@@ -72,6 +72,32 @@ fun remedyRecall(c: FieldsyncClient, jobId: String, campaignId: String) {
     check(remedy.service == "A free annual service", "service ${remedy.service}")
 }
 
+// A refund within the technician's limit (50.00, which the price book
+// carries) against the card payment: bad input is a typed error and keeps
+// nothing; the refund is given at once and shows on the bill.
+fun giveRefund(c: FieldsyncClient, jobId: String, payment: String) {
+    refused<FieldsyncException.InvalidInput>("a refund of nothing") {
+        c.giveRefund(jobId, "refund", payment, 0L, "Arrived late")
+    }
+    refused<FieldsyncException.InvalidInput>("an unknown kind") {
+        c.giveRefund(jobId, "voucher", payment, 1500L, "Arrived late")
+    }
+    val card = refused<FieldsyncException.InvalidInput>("card data in the reason") {
+        c.giveRefund(jobId, "refund", payment, 1500L, "back to card 4111 1111 1111 1111")
+    }
+    check(!card.reason.contains("4111"), "the number is never echoed: ${card.reason}")
+    refused<FieldsyncException.NotFound>("against no payment of the job") {
+        c.giveRefund(jobId, "refund", "00000000-0000-0000-0000-000000000001", 1500L, "Arrived late")
+    }
+    check(c.job(jobId).billing!!.refunds.isEmpty(), "nothing kept from a refused refund")
+    val refund = c.giveRefund(jobId, "refund", payment, 1500L, "Arrived late")
+    val bill = c.job(jobId).billing!!
+    val given = bill.refunds.single()
+    check(given.id == refund && given.kind == "refund" && given.againstId == payment, "refund $given")
+    check(given.state == "approved" && given.amountMinor == 1500L, "within the limit $given")
+    check(bill.refundedMinor == 1500L && bill.pendingRefundsMinor == 0L, "bill $bill")
+}
+
 fun visit(dir: String, server: String, user: String, password: String, jobId: String, vanId: String, campaignId: String) {
     FieldsyncClient.open(dir).use { c ->
         refused<FieldsyncException.BadCredentials>("wrong password") {
@@ -123,17 +149,19 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         check(valves.serverQuantity == 4L && valves.pendingUse == 2L && valves.available == 2L, "valves $valves")
         c.addNote(jobId, "Customer mentioned a noise at night")
         val payment = c.recordPayment(jobId, "card", 5000L, "TERM-42")
+        giveRefund(c, jobId, payment)
         c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
         c.complete(jobId)
-        // 15 changes, and 1 for the recall's remedy.
-        check(c.pendingChangeCount() == 16UL, "pending ${c.pendingChangeCount()}")
+        // 15 changes, 1 for the recall's remedy and 1 for the refund.
+        check(c.pendingChangeCount() == 17UL, "pending ${c.pendingChangeCount()}")
 
         val job = c.job(jobId)
         val bill = job.billing ?: throw AssertionError("no bill: ${job.billingUnavailable}")
         // 45.00 call-out + 90 min at 60.00/h + 2 x 12.50 + 189.00 + the
         // extension 69.00 = 418.00, +20% tax.
         check(bill.subtotalMinor == 41800L, "subtotal ${bill.subtotalMinor}")
-        check(bill.totalMinor == 50160L && bill.balanceDueMinor == 45160L, "bill $bill")
+        // The refund of 15.00 (within the limit) is paid back: owed again.
+        check(bill.totalMinor == 50160L && bill.balanceDueMinor == 46660L, "bill $bill")
         println("IDS $labour $valve $pump $payment ${bill.totalMinor}")
     }
 }
@@ -156,7 +184,8 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         check(job.billing?.totalMinor == total, "total")
         check(job.warrantyExtension?.offer == "EXT-12", "sale after reopen")
         check(job.recallRemedy?.replacement == "none", "remedy after reopen ${job.recallRemedy}")
-        check(c.pendingChangeCount() == 16UL, "pending after reopen ${c.pendingChangeCount()}")
+        check(job.billing?.refunds?.single()?.state == "approved", "refund after reopen ${job.billing?.refunds}")
+        check(c.pendingChangeCount() == 17UL, "pending after reopen ${c.pendingChangeCount()}")
 
         val result = c.sync()
         val outcome = result.jobs.single { it.jobId == jobId }.outcome
