@@ -62,6 +62,7 @@ pub trait AppStore:
     + crate::customers::WarrantyStore
     + crate::refunds::RefundStore
     + crate::shipments::ShipmentStore
+    + crate::users::UserAdminStore
     + crate::desk::DeskStore
 {
 }
@@ -81,6 +82,7 @@ impl<T> AppStore for T where
         + crate::customers::WarrantyStore
         + crate::refunds::RefundStore
         + crate::shipments::ShipmentStore
+        + crate::users::UserAdminStore
         + crate::desk::DeskStore
 {
 }
@@ -275,6 +277,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::recalls::routes::router())
         .merge(crate::refunds::routes::router())
         .merge(crate::shipments::routes::router())
+        .merge(crate::users::routes::router())
         .merge(crate::desk::routes::router())
 }
 

@@ -10,6 +10,7 @@ use crate::auth::jwt::new_signing_key;
 use crate::auth::password::{self, PasswordError};
 use crate::config::{AdminCommand, Cli, Command, Settings};
 use crate::store::{DeviceId, StoreError, User, UserCredentials, Username, now_utc};
+use crate::users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -29,10 +30,12 @@ pub enum CliError {
     Email(String),
     #[error(transparent)]
     Invalid(#[from] fieldsync_core::InvalidValue),
+    #[error("no user {0}")]
+    NoSuchUser(Username),
+    #[error(transparent)]
+    User(#[from] users::service::UserError),
     #[error("no device {0}")]
     NoSuchDevice(DeviceId),
-    #[error("no user {0}")]
-    NoSuchUser(String),
     #[error(transparent)]
     Team(#[from] crate::desk::service::TeamError),
     #[error(transparent)]
@@ -102,6 +105,22 @@ async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError
                 Err(e) => return Err(e.into()),
             }
         }
+        AdminCommand::DisableUser { username } => {
+            let id = user_named(store.as_ref(), &username).await?;
+            users::service::set_disabled(store.as_ref(), id, true).await?;
+            println!("disabled user {username}; every device of theirs is revoked");
+        }
+        AdminCommand::EnableUser { username } => {
+            let id = user_named(store.as_ref(), &username).await?;
+            users::service::set_disabled(store.as_ref(), id, false).await?;
+            println!("enabled user {username}");
+        }
+        AdminCommand::ResetPassword { username } => {
+            let id = user_named(store.as_ref(), &username).await?;
+            let password = read_password()?;
+            users::service::reset_password_unchecked(store.as_ref(), id, password).await?;
+            println!("new password set for {username}; every device of theirs is revoked");
+        }
         AdminCommand::SetTeam {
             team,
             supervisor,
@@ -109,10 +128,10 @@ async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError
         } => {
             let mut ids = Vec::with_capacity(members.len());
             for name in &members {
-                ids.push(user_id(store.as_ref(), name).await?);
+                ids.push(user_named(store.as_ref(), name).await?);
             }
             let supervisor = match &supervisor {
-                Some(name) => Some(user_id(store.as_ref(), name).await?),
+                Some(name) => Some(user_named(store.as_ref(), name).await?),
                 None => None,
             };
             crate::desk::service::replace_team(store.as_ref(), team, supervisor, &ids).await?;
@@ -128,11 +147,11 @@ async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError
 }
 
 /// The id of the user called `name`.
-async fn user_id(store: &dyn crate::store::Store, name: &str) -> Result<UserId, CliError> {
+async fn user_named(store: &dyn crate::app::AppStore, name: &str) -> Result<UserId, CliError> {
     let username: Username = name.parse()?;
     match store.user_credentials(&username).await {
         Ok(c) => Ok(c.user.id),
-        Err(StoreError::NotFound) => Err(CliError::NoSuchUser(name.to_owned())),
+        Err(StoreError::NotFound) => Err(CliError::NoSuchUser(username)),
         Err(e) => Err(e.into()),
     }
 }

@@ -58,6 +58,23 @@ pub enum AdminCommand {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Disable a user: every device of theirs is revoked at once and login
+    /// is refused until they are enabled again.
+    DisableUser {
+        #[arg(long)]
+        username: String,
+    },
+    /// Let a disabled user log in again (their old devices stay revoked).
+    EnableUser {
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a user's password (from FIELDSYNC_PASSWORD or the first line of
+    /// standard input); every device of theirs is revoked.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
     /// Revoke a device: its tokens stop working at once.
     RevokeDevice {
         #[arg(long)]
@@ -90,6 +107,7 @@ const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_MEMORY_BUDGET_MB: u64 = 512;
 const DEFAULT_MAX_IN_FLIGHT_SYNCS: usize = 32;
 const DEFAULT_REJECTION_RETENTION_DAYS: u64 = 90;
+const DEFAULT_STALE_DEVICE_HOURS: u32 = 24;
 const DEFAULT_REFUND_LIMIT_TECHNICIAN: i64 = 5_000;
 const DEFAULT_REFUND_LIMIT_DISPATCHER: i64 = 20_000;
 
@@ -141,6 +159,10 @@ pub struct Settings {
     /// once a minute by the server's housekeeping); 0 keeps them for good.
     #[arg(long, env = "FIELDSYNC_REJECTION_RETENTION_DAYS", default_value_t = DEFAULT_REJECTION_RETENTION_DAYS, global = true)]
     pub rejection_retention_days: u64,
+    /// Hours after which a device that has not synced counts as stale on
+    /// the sync-health page (which can ask for another) and in `/metrics`.
+    #[arg(long, env = "FIELDSYNC_STALE_DEVICE_HOURS", default_value_t = DEFAULT_STALE_DEVICE_HOURS, global = true)]
+    pub stale_device_hours: u32,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
     /// Reverse proxies (addresses or networks, comma-separated) whose
@@ -180,6 +202,7 @@ impl Default for Settings {
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             max_in_flight_syncs: DEFAULT_MAX_IN_FLIGHT_SYNCS,
             rejection_retention_days: DEFAULT_REJECTION_RETENTION_DAYS,
+            stale_device_hours: DEFAULT_STALE_DEVICE_HOURS,
             feedback: crate::feedback::FeedbackSettings::default(),
             trusted_proxies: Vec::new(),
             login: crate::auth::throttle::ThrottleSettings::default(),
@@ -257,6 +280,7 @@ impl fmt::Debug for Settings {
             .field("memory_budget_mb", &self.memory_budget_mb)
             .field("max_in_flight_syncs", &self.max_in_flight_syncs)
             .field("rejection_retention_days", &self.rejection_retention_days)
+            .field("stale_device_hours", &self.stale_device_hours)
             .field("feedback", &self.feedback)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login", &self.login)

@@ -20,6 +20,7 @@
 //! - [`ops`]: health, readiness, Prometheus metrics.
 //! - [`feedback`]: customer feedback requests, the public form, results.
 //! - [`outbox`]: at-least-once delivery of messages (SMTP, SMS webhook).
+//! - [`users`]: user administration, devices' last sync, sync health.
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
 //! - [`client_addr`]: the client's address (trusted proxies' `X-Forwarded-For`).
 //!
@@ -60,4 +61,5 @@ pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod users;
 pub mod web;

@@ -7,6 +7,13 @@
 //! bound cardinality) and status:
 //! - `http_requests_total` (counter)
 //! - `http_request_duration_seconds` (histogram)
+//!
+//! Sync health, read from the database at each scrape (so every server
+//! process sharing it reports the same; see [`crate::users::store::SyncHealth`]):
+//! - `fieldsync_devices_not_synced{hours}`: devices not revoked that have
+//!   not synced within `--stale-device-hours`
+//! - `fieldsync_jobs_with_rejected_changes`
+//! - `fieldsync_outbox_backlog` (pending messages), `fieldsync_outbox_failed`
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -57,11 +64,33 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<StatusBody>, ApiEr
 
 async fn render_metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+    let mut body = state.metrics.render();
+    // Gauges of this database, written here rather than into the
+    // process-wide recorder (which several apps in one process share).
+    let hours = state.settings.stale_device_hours;
+    match crate::users::service::health(&state, hours).await {
+        Ok(h) => body.push_str(&health_text(&h, hours)),
+        Err(e) => tracing::warn!(error = %e, "sync health unavailable for /metrics"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+fn health_text(h: &crate::users::store::SyncHealth, hours: u32) -> String {
+    format!(
+        "# HELP fieldsync_devices_not_synced Devices (not revoked) without a sync in the last `hours` hours.\n\
+         # TYPE fieldsync_devices_not_synced gauge\n\
+         fieldsync_devices_not_synced{{hours=\"{hours}\"}} {}\n\
+         # HELP fieldsync_jobs_with_rejected_changes Jobs with a rejected change on record.\n\
+         # TYPE fieldsync_jobs_with_rejected_changes gauge\n\
+         fieldsync_jobs_with_rejected_changes {}\n\
+         # HELP fieldsync_outbox_backlog Outbound messages waiting to be sent.\n\
+         # TYPE fieldsync_outbox_backlog gauge\n\
+         fieldsync_outbox_backlog {}\n\
+         # HELP fieldsync_outbox_failed Outbound messages that failed for good.\n\
+         # TYPE fieldsync_outbox_failed gauge\n\
+         fieldsync_outbox_failed {}\n",
+        h.stale_devices, h.jobs_with_rejections, h.outbox_pending, h.outbox_failed
     )
-        .into_response()
 }
 
 /// Buckets for request latency, in seconds (1 ms .. 30 s).

@@ -62,6 +62,9 @@ pub enum Permission {
     ViewCustomers,
     /// Create and change customers, sites, contacts and assets.
     ManageCustomers,
+    /// Create, disable and re-enable users, reset their passwords, set
+    /// their role and depots, and see every device.
+    ManageUsers,
     /// Approve or decline refunds above the giver's limit (the approvals queue).
     ApproveRefunds,
     /// Work the service desk: log contacts, see and answer the queues of
@@ -109,6 +112,7 @@ impl Role {
                 RevokeAnyDevice,
                 ViewCustomers,
                 ManageCustomers,
+                ManageUsers,
                 ApproveRefunds,
                 UseServiceDesk,
                 ManageDesk,

@@ -13,7 +13,7 @@ use crate::store::{DeviceActor, DeviceId, StoreError, now_utc};
 /// The authenticated caller of a request.
 ///
 /// Extracting it verifies the JWT, then reads the device and its user's
-/// role in one primary-key query, on every request. That query is what
+/// role and state in one primary-key query, on every request. That query is what
 /// makes revocation immediate (no cache to expire, also across server
 /// processes) and means a role change applies to the next request; it costs
 /// one indexed lookup, small next to any request that does real work.
@@ -76,6 +76,11 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         if principal.device.is_revoked() {
             return Err(ApiError::Unauthorized("device revoked"));
+        }
+        // Disabling revokes the devices too; this also covers a token
+        // issued in the moment between the two.
+        if principal.user_disabled {
+            return Err(ApiError::Unauthorized("account disabled"));
         }
         Ok(AuthUser {
             user_id: claims.user_id,

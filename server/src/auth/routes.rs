@@ -120,7 +120,7 @@ const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid username or pa
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
-        (status = 403, description = "This device was revoked", body = ErrorBody),
+        (status = 403, description = "This device was revoked, or the account is disabled", body = ErrorBody),
         (status = 409, description = "The actor id belongs to another user's device", body = ErrorBody),
         (status = 429, description = "Too many failed logins for this account or address: wait `Retry-After` seconds", body = ErrorBody),
     )
@@ -164,6 +164,10 @@ async fn login(
         Some(c) if verified => c.user,
         _ => return Err(BAD_CREDENTIALS),
     };
+    // Told only to someone who knows the password.
+    if state.store.user_disabled(user.id).await? {
+        return Err(ApiError::Forbidden("this account is disabled"));
+    }
 
     let now = now_utc();
     let device = state

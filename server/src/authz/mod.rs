@@ -59,6 +59,7 @@ pub fn refusal(p: Permission) -> &'static str {
         Permission::RevokeAnyDevice => "your role may not revoke other users' devices",
         Permission::ViewCustomers => "your role may not see customers",
         Permission::ManageCustomers => "your role may not manage customers",
+        Permission::ManageUsers => "your role may not manage users",
         Permission::ApproveRefunds => "your role may not approve refunds",
         Permission::UseServiceDesk => "your role does not work the service desk",
         Permission::ManageDesk => "your role may not set the service desk's teams and rules",

@@ -416,7 +416,7 @@ impl AccountStore for SqlStore {
             .fetch_one(
                 Query::new(
                     "SELECT d.id, d.user_id, d.name, d.actor_id, d.registered_at, \
-                         d.revoked_at, u.role \
+                         d.revoked_at, u.role, u.disabled_at \
                      FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1",
                 )
                 .bind(id),
@@ -425,6 +425,7 @@ impl AccountStore for SqlStore {
         Ok(DevicePrincipal {
             device: device_from(&row)?,
             role: row.get("role")?,
+            user_disabled: row.get::<Option<OffsetDateTime>>("disabled_at")?.is_some(),
         })
     }
 

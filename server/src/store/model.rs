@@ -191,11 +191,13 @@ impl Device {
 }
 
 /// What the auth extractor needs per request, read in one indexed query:
-/// the device (with its revocation) and its user's current role.
+/// the device (with its revocation) and its user's current role and state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DevicePrincipal {
     pub device: Device,
     pub role: Role,
+    /// The user is disabled: every request of theirs is refused.
+    pub user_disabled: bool,
 }
 
 /// SHA-256 of a refresh token. The token itself is never stored.

@@ -144,6 +144,7 @@ pub fn limits(max_body_bytes: usize) -> Limits {
 async fn sync(
     State(state): State<AppState>,
     admitted: Admitted,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -325,6 +326,18 @@ async fn sync(
     state
         .store
         .record_rejections(&rejections)
+        .await
+        .map_err(ApiError::internal)?;
+    // The devices list and sync health: one UPDATE per sync.
+    let report = crate::users::store::SyncReport {
+        device: caller.device_id,
+        at: now,
+        app_version: crate::users::sync_report::app_version(&headers),
+        pending_changes: crate::users::sync_report::pending_changes(&headers),
+    };
+    state
+        .store
+        .record_sync(&report)
         .await
         .map_err(ApiError::internal)?;
 

@@ -48,6 +48,12 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ViewFeedback,
     ),
     ("/console/recalls", "Recalls", Permission::ManageCustomers),
+    ("/console/users", "Users", Permission::ManageUsers),
+    (
+        "/console/sync-health",
+        "Sync health",
+        Permission::ManageUsers,
+    ),
     ("/console/desk", "Desk", Permission::UseServiceDesk),
 ];
 

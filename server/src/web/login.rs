@@ -126,6 +126,12 @@ async fn login(
         *res.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(res);
     };
+    // Told only to someone who knows the password.
+    if state.store.user_disabled(credentials.user.id).await? {
+        let mut res = login_page(&cookie_token, Some("This account is disabled.")).into_response();
+        *res.status_mut() = StatusCode::FORBIDDEN;
+        return Ok(res);
+    }
     let (mut headers, _) =
         session::start(state.store.as_ref(), &credentials.user, secure(&state)).await?;
     headers.append(SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0, secure(&state)));

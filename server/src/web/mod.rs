@@ -62,5 +62,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::recalls::console::router())
         .merge(crate::refunds::console::router())
         .merge(crate::shipments::console::router())
+        .merge(crate::users::console::router())
         .merge(crate::desk::console::router())
 }

@@ -68,7 +68,8 @@ impl WebSessionStore for SqlStore {
                 Query::new(
                     "SELECT u.id, u.username, u.role, u.created_at, s.csrf_token, s.expires_at \
                      FROM web_sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.token_hash = $1 AND s.expires_at > $2",
+                     WHERE s.token_hash = $1 AND s.expires_at > $2 \
+                       AND u.disabled_at IS NULL",
                 )
                 .bind(&h.0[..])
                 .bind(now),

@@ -13,6 +13,7 @@ backend_tests!(
     create_user_reads_the_password_from_env_or_stdin,
     create_user_refuses_bad_input,
     revoke_device_command_cuts_a_device_off,
+    disable_enable_and_reset_password_commands,
     set_team_command_fills_a_desk_team,
     the_binary_serves_and_stops_on_sigterm,
 );
@@ -115,6 +116,75 @@ async fn revoke_device_command_cuts_a_device_off(backend: TestBackend) {
     let unknown = uuid::Uuid::new_v4().to_string();
     let out = app.fieldsync(&["admin", "revoke-device", "--device", &unknown], &[], None);
     assert!(!out.status.success());
+}
+
+async fn disable_enable_and_reset_password_commands(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    app.user("ana", Role::Technician).await;
+    let tokens = app.login("ana", &actor(1)).await;
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let said = ok(app.fieldsync(&["admin", "disable-user", "--username", "ana"], &[], None));
+    assert!(said.contains("disabled user ana"), "{said}");
+    assert_error(app.me(&tokens.access_token).await, 401, "unauthorized").await;
+    assert_error(
+        app.refresh(&tokens.refresh_token).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        app.login_raw("ana", PASSWORD, &actor(2)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    ok(app.fieldsync(&["admin", "enable-user", "--username", "ana"], &[], None));
+    let again = app.login("ana", &actor(2)).await;
+    assert_eq!(app.me(&again.access_token).await.status(), 200);
+
+    ok(app.fieldsync(
+        &["admin", "reset-password", "--username", "ana"],
+        &[],
+        Some("another long password\n"),
+    ));
+    assert_error(app.me(&again.access_token).await, 401, "unauthorized").await;
+    assert_error(
+        app.login_raw("ana", PASSWORD, &actor(3)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let res = app
+        .login_raw("ana", "another long password", &actor(3))
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // Unknown users and short passwords fail with a message, changing nothing.
+    for (args, stdin) in [
+        (&["admin", "disable-user", "--username", "nobody"][..], None),
+        (&["admin", "enable-user", "--username", "nobody"][..], None),
+        (
+            &["admin", "reset-password", "--username", "ana"][..],
+            Some("short\n"),
+        ),
+    ] {
+        let out = app.fieldsync(args, &[], stdin);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!out.stderr.is_empty());
+    }
+    let res = app
+        .login_raw("ana", "another long password", &actor(4))
+        .await;
+    assert_eq!(res.status(), 200, "the refused reset kept the password");
 }
 
 /// `fieldsync --listen` on its own database: it migrates, serves, and exits

@@ -33,3 +33,4 @@ mod schemathesis;
 mod sync;
 mod sync_security;
 mod throttle;
+mod users;

@@ -6,7 +6,9 @@
 //! Left out: `POST /v1/sync` (CBOR, fuzzed by `fuzz/` instead), and
 //! `POST /v1/devices/{id}/revoke` in the first pass: stateful testing finds
 //! the caller's own device in `/v1/me` and revokes it, which would end the
-//! run's credentials early. It gets a pass of its own at the end.
+//! run's credentials early. It gets a pass of its own at the end, with
+//! `POST /v1/users/{id}/password` (the caller's own id, found the same way,
+//! gets a new password and its devices revoked).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -179,6 +181,8 @@ async fn generated_requests_get_documented_answers_and_no_5xx(backend: TestBacke
             "/v1/sync",
             "--exclude-path",
             "/v1/devices/{id}/revoke",
+            "--exclude-path",
+            "/v1/users/{id}/password",
             "--max-time",
             MAIN_PASS_SECS,
         ],
@@ -190,6 +194,8 @@ async fn generated_requests_get_documented_answers_and_no_5xx(backend: TestBacke
         &[
             "--include-path",
             "/v1/devices/{id}/revoke",
+            "--include-path",
+            "/v1/users/{id}/password",
             "--max-time",
             REVOKE_PASS_SECS,
         ],
