@@ -566,6 +566,23 @@ impl FieldsyncClient {
         self.with(|l| l.give_refund(&job_id, &kind, &against_id, amount_minor, reason, now_ms()))
     }
 
+    /// Logs a customer contact on site: `channel` (phone, email, sms,
+    /// on_site, web, feedback), `direction` (inbound, outbound), `category`
+    /// (technical, billing, contract, return, parts, sales_lead, complaint)
+    /// and a summary (never a card number). It reaches the office's service
+    /// desk with the next sync. Refused on a job the server has not upgraded
+    /// to schema 3 yet (sync first). Returns the contact's id.
+    pub fn log_contact(
+        &self,
+        job_id: String,
+        channel: String,
+        direction: String,
+        category: String,
+        summary: String,
+    ) -> Result<String> {
+        self.with(|l| l.log_contact(&job_id, &channel, &direction, &category, summary, now_ms()))
+    }
+
     /// Attaches a file to the job by reference: its SHA-256 (64 hex digits),
     /// size, media type (`image/jpeg`), `kind` (before, after, serial_plate,
     /// signature or document) and a caption (may be empty). The bytes travel

@@ -711,6 +711,45 @@ impl Local {
         Ok(attachment.to_string())
     }
 
+    /// Logs a customer contact on site (see sync-core's `job::contact`):
+    /// `channel`, `direction` and `category` are their codes. Returns the
+    /// contact's id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log_contact(
+        &mut self,
+        job_id: &str,
+        channel: &str,
+        direction: &str,
+        category: &str,
+        summary: String,
+        now_ms: i64,
+    ) -> Result<String> {
+        use fieldsync_core::job::{ContactCategory, ContactChannel, ContactDirection};
+        let channel = ContactChannel::parse(channel).ok_or_else(|| {
+            FieldsyncError::invalid("channel must be phone, email, sms, on_site, web or feedback")
+        })?;
+        let direction = ContactDirection::parse(direction)
+            .ok_or_else(|| FieldsyncError::invalid("direction must be inbound or outbound"))?;
+        let category = ContactCategory::parse(category).ok_or_else(|| {
+            FieldsyncError::invalid(
+                "category must be technical, billing, contract, return, parts, sales_lead or complaint",
+            )
+        })?;
+        let contact = new_line();
+        self.act(
+            job_id,
+            JobAction::LogContact {
+                contact,
+                channel,
+                direction,
+                category,
+                summary,
+            },
+            now_ms,
+        )?;
+        Ok(contact.to_string())
+    }
+
     /// Copies the file into the store (content-addressed, durable) and adds
     /// the reference through the journaled action path. A refused action
     /// leaves no new blob behind.

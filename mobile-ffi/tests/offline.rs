@@ -944,3 +944,81 @@ fn a_recall_shows_offline_and_its_quarantined_unit_is_never_fitted() {
     let stored = office.job_doc().read().unwrap();
     assert_eq!(stored.recall_remedy.unwrap().serials, ["P-2"]);
 }
+
+/// A contact logged on site: refused with a clear error for an unknown
+/// code or a card number (nothing recorded), shown in the job's fields,
+/// and on the office's copy after sync, in the technician's name.
+#[test]
+fn a_contact_logged_on_site_reaches_the_office() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = Office::new();
+    let job = office.job.to_string();
+    let client = open(dir.path());
+    client.set_session(office.tokens()).unwrap();
+    office.sync(&client);
+    client.start_travel(job.clone()).unwrap();
+    client.arrive(job.clone()).unwrap();
+    let before = client.pending_change_count().unwrap();
+    for (channel, category, summary, why) in [
+        ("pigeon", "sales_lead", "A quote", "channel"),
+        ("on_site", "gossip", "A quote", "category"),
+        (
+            "on_site",
+            "sales_lead",
+            "Pays with 4111 1111 1111 1111",
+            "card",
+        ),
+        ("on_site", "sales_lead", "  ", "empty"),
+    ] {
+        let err = client
+            .log_contact(
+                job.clone(),
+                channel.into(),
+                "inbound".into(),
+                category.into(),
+                summary.into(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, FieldsyncError::InvalidInput { reason } if !reason.contains("4111")),
+            "{why}: {err:?}"
+        );
+    }
+    assert_eq!(
+        client.pending_change_count().unwrap(),
+        before,
+        "nothing recorded"
+    );
+
+    let id = client
+        .log_contact(
+            job.clone(),
+            "on_site".into(),
+            "inbound".into(),
+            "sales_lead".into(),
+            "Asks for a quote for a second boiler".into(),
+        )
+        .unwrap();
+    let detail = client.job(job.clone()).unwrap();
+    let contacts = detail
+        .fields
+        .iter()
+        .find(|f| f.key == "contacts")
+        .expect("the contacts field");
+    assert_eq!(contacts.records.len(), 1);
+    assert_eq!(contacts.records[0].id, id);
+
+    office.sync(&client);
+    let server = office.job_doc().read().unwrap();
+    let records = server.records("contacts");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].id.to_string(), id);
+    assert_eq!(
+        records[0].get("category").and_then(|v| v.as_text()),
+        Some("sales_lead")
+    );
+    assert!(matches!(
+        records[0].get("by"),
+        Some(fieldsync_core::job::FieldValue::User(_))
+    ));
+}

@@ -64,6 +64,7 @@ pub trait AppStore:
     + crate::refunds::RefundStore
     + crate::shipments::ShipmentStore
     + crate::users::UserAdminStore
+    + crate::desk::DeskStore
 {
 }
 
@@ -84,12 +85,14 @@ impl<T> AppStore for T where
         + crate::refunds::RefundStore
         + crate::shipments::ShipmentStore
         + crate::users::UserAdminStore
+        + crate::desk::DeskStore
 {
 }
 
 /// The projectors every job commit runs, in this order: the jobs list,
 /// the inventory ledger, the feedback request, the job's registry ids, the
-/// warranty extension a completed job sold, the attachment references.
+/// warranty extension a completed job sold, the attachment references,
+/// the recall remedy, the contacts a technician logged (the service desk).
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
         .register(jobs::ListProjector)
@@ -101,6 +104,7 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::recalls::RemedyProjector)
         .register(crate::returns::ReturnProjector)
         .register(crate::refunds::RefundProjector)
+        .register(crate::desk::ContactProjector)
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -242,6 +246,7 @@ impl AppState {
         (name = "returns", description = "Returns (RMA): opened on a visit or by the office, numbered by the server, received at a depot"),
         (name = "refunds", description = "Refunds and credit notes within limits: giving, the approvals queue, decisions, the audit"),
         (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
+        (name = "desk", description = "The service desk: customer contacts, team queues, escalations, routing rules"),
     )
 )]
 struct ApiDoc;
@@ -278,6 +283,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::refunds::routes::router())
         .merge(crate::shipments::routes::router())
         .merge(crate::users::routes::router())
+        .merge(crate::desk::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -420,6 +426,10 @@ pub async fn serve_listeners(
     let keys = state.keys.clone();
     let (store, retention) = (state.store.clone(), state.settings.rejection_retention_days);
     let change_grace = state.settings.refresh_ttl();
+    let (clock, alert_attempts) = (
+        state.clock.clone(),
+        state.settings.feedback.outbox_max_attempts,
+    );
     // Housekeeping, once a minute: signing keys reloaded, old sync
     // rejections pruned, change rows covered by old snapshots pruned (each
     // a lookup by an indexed time: cheap when there is nothing to prune;
@@ -444,6 +454,13 @@ pub async fn serve_listeners(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "change rows covered by snapshots pruned"),
                 Err(e) => tracing::warn!(error = %e, "pruning change rows failed"),
+            }
+            // Service desk items past their due time: each alerts its
+            // team's supervisor once (by the server's injectable clock).
+            match store.alert_breaches(clock.now(), alert_attempts).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(items = n, "service desk SLA breaches alerted"),
+                Err(e) => tracing::warn!(error = %e, "alerting SLA breaches failed"),
             }
         }
     });

@@ -37,6 +37,8 @@ pub enum CliError {
     #[error("no device {0}")]
     NoSuchDevice(DeviceId),
     #[error(transparent)]
+    Team(#[from] crate::desk::service::TeamError),
+    #[error(transparent)]
     Password(#[from] PasswordError),
     #[error("cannot read the password from standard input: {0}")]
     Stdin(#[source] std::io::Error),
@@ -118,6 +120,22 @@ async fn admin(settings: Settings, command: AdminCommand) -> Result<(), CliError
             let password = read_password()?;
             users::service::reset_password_unchecked(store.as_ref(), id, password).await?;
             println!("new password set for {username}; every device of theirs is revoked");
+        }
+        AdminCommand::SetTeam {
+            team,
+            supervisor,
+            members,
+        } => {
+            let mut ids = Vec::with_capacity(members.len());
+            for name in &members {
+                ids.push(user_named(store.as_ref(), name).await?);
+            }
+            let supervisor = match &supervisor {
+                Some(name) => Some(user_named(store.as_ref(), name).await?),
+                None => None,
+            };
+            crate::desk::service::replace_team(store.as_ref(), team, supervisor, &ids).await?;
+            println!("team {team}: {} members", ids.len());
         }
         AdminCommand::RotateKey => {
             let key = new_signing_key();

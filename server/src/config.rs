@@ -82,6 +82,19 @@ pub enum AdminCommand {
     },
     /// Start signing access tokens with a new key (old tokens stay valid until they expire).
     RotateKey,
+    /// Set a service desk team's supervisor and members, by username
+    /// (replacing the team's current ones).
+    SetTeam {
+        /// engineering, finance, shipping or sales.
+        #[arg(long)]
+        team: crate::desk::model::Team,
+        /// The team's supervisor (a supervisor or admin).
+        #[arg(long)]
+        supervisor: Option<String>,
+        /// A member (repeat for each).
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

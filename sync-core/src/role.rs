@@ -67,6 +67,12 @@ pub enum Permission {
     ManageUsers,
     /// Approve or decline refunds above the giver's limit (the approvals queue).
     ApproveRefunds,
+    /// Work the service desk: log contacts, see and answer the queues of
+    /// the teams the user belongs to or supervises (the server's desk
+    /// decides which).
+    UseServiceDesk,
+    /// Set the desk's teams (members, supervisors) and routing rules.
+    ManageDesk,
 }
 
 impl Role {
@@ -83,8 +89,8 @@ impl Role {
         use Permission::*;
         match self {
             Role::Technician => &[WorkAssignedJobs, ViewCustomers],
-            Role::Dispatcher => &[ManageJobs, ViewCustomers, ManageCustomers],
-            Role::InventoryManager => &[EditParts, ManageStock],
+            Role::Dispatcher => &[ManageJobs, ViewCustomers, ManageCustomers, UseServiceDesk],
+            Role::InventoryManager => &[EditParts, ManageStock, UseServiceDesk],
             Role::Supervisor => &[
                 ManageJobs,
                 ManageStock,
@@ -93,6 +99,7 @@ impl Role {
                 ViewCustomers,
                 ManageCustomers,
                 ApproveRefunds,
+                UseServiceDesk,
             ],
             Role::Admin => &[
                 ManageJobs,
@@ -107,6 +114,8 @@ impl Role {
                 ManageCustomers,
                 ManageUsers,
                 ApproveRefunds,
+                UseServiceDesk,
+                ManageDesk,
             ],
         }
     }
@@ -222,6 +231,11 @@ mod tests {
             ["technician", "dispatcher", "supervisor", "admin"]
         );
         assert_eq!(who(ManageCustomers), ["dispatcher", "supervisor", "admin"]);
+        assert_eq!(
+            who(UseServiceDesk),
+            ["dispatcher", "inventory_manager", "supervisor", "admin"]
+        );
+        assert_eq!(who(ManageDesk), ["admin"]);
         // A role is either office or field for jobs, never both.
         assert!(Role::ALL.iter().all(|r| !(r.is_office() && r.is_field())));
     }

@@ -99,6 +99,13 @@ fn worked_job(ids: &mut Ids) -> (JobId, JobDoc) {
             reason: "Cracked on arrival".into(),
             condition: fieldsync_core::job::ReturnCondition::Damaged,
         },
+        JobAction::LogContact {
+            contact: ids.line(),
+            channel: fieldsync_core::job::ContactChannel::OnSite,
+            direction: fieldsync_core::job::ContactDirection::Inbound,
+            category: fieldsync_core::job::ContactCategory::SalesLead,
+            summary: "Asks about a second boiler".into(),
+        },
     ];
     // The office's recall comes first (the remedy needs one).
     job.apply(

@@ -300,10 +300,12 @@ fn attach(n: u8, caption: &str) -> JobAction {
     }
 }
 
-/// The whole story: the v1 office's edits are on the server, the new server
+/// The whole story: the v1 office's edits are on the server, the v2 server
 /// upgrades the job, the v1 phone syncs its offline visit, the tablet (new
 /// app) attaches a photo, and the v1 phone, having received all that, goes
 /// on working with v1 code (the `v1/later_on_upgraded.changes` fixture).
+/// Then today's server upgrades the job again (schema 3: refunds and contacts), and
+/// the v1 phone's and the tablet's copies still merge with it.
 #[test]
 fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     let mut server = Server { doc: v1_server() };
@@ -376,8 +378,9 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
         assert_eq!(read_job(device.doc(), None).unwrap(), job);
     }
 
-    // 5. A newer server upgrades the job again (schema 3 adds refunds, 4
-    //    returns): the v1 phone and the tablet receive it and read the same job.
+    // 5. A newer server upgrades the job again (schema 3 adds refunds and
+    //    contacts, 4 returns): the v1 phone and the tablet receive it and
+    //    read the same job.
     schema::upgrade(&mut server.doc, Timestamp(T0 + 30 * HOUR))
         .unwrap()
         .expect("upgraded to the current version");
@@ -388,7 +391,7 @@ fn a_v1_phone_and_a_new_tablet_share_an_upgraded_job() {
     assert_eq!(upgraded, job, "the upgrade changes nothing a reader sees");
     for device in [&phone, &tablet] {
         assert_eq!(device.doc().get_heads(), server.doc.get_heads());
-        assert_eq!(read_job(device.doc(), None).unwrap(), job);
         assert_eq!(schema::revision(device.doc()).unwrap(), schema::VERSION);
+        assert_eq!(read_job(device.doc(), None).unwrap(), job);
     }
 }

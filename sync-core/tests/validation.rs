@@ -648,3 +648,47 @@ fn the_device_refuses_actions_before_they_become_changes() {
         "a refused action leaves no change"
     );
 }
+
+/// A contact written past the device library (a modified app): its codes
+/// come from closed sets, it is in the writer's own name, the office does
+/// not write one, and a valid one passes.
+#[test]
+fn a_forged_contact_needs_known_codes_and_the_writers_name() {
+    let mut ids = Ids::default();
+    let (job, _) = on_site(&mut ids);
+    let mut contact = |by: Principal, channel: &'static str, category: &'static str| {
+        let id = ids.line().to_string();
+        move |tx: &mut Tx<'_>| {
+            let c = obj(tx, "contacts");
+            let e = tx.put_object(&c, id.as_str(), ObjType::Map)?;
+            tx.put(&e, "by", by.user.to_string())?;
+            tx.put(&e, "channel", channel)?;
+            tx.put(&e, "direction", "inbound")?;
+            tx.put(&e, "category", category)?;
+            tx.put(&e, "summary", "Asks about a second boiler")?;
+            tx.put(&e, "device_time", ScalarValue::Timestamp(T0))
+        }
+    };
+    let t = tech(1);
+    raw(&job, t, contact(t, "on_site", "sales_lead")).expect("a valid contact passes");
+    expect(
+        raw(&job, t, contact(t, "pigeon", "sales_lead")),
+        RejectCode::Schema,
+        "channel",
+    );
+    expect(
+        raw(&job, t, contact(t, "on_site", "gossip")),
+        RejectCode::Schema,
+        "category",
+    );
+    expect(
+        raw(&job, t, contact(tech(3), "on_site", "sales_lead")),
+        RejectCode::Forbidden,
+        "own name",
+    );
+    let d = dispatcher();
+    assert!(
+        raw(&job, d, contact(d, "phone", "billing")).is_err(),
+        "the office logs contacts through the desk's API, not the job"
+    );
+}

@@ -61,6 +61,8 @@ pub fn refusal(p: Permission) -> &'static str {
         Permission::ManageCustomers => "your role may not manage customers",
         Permission::ManageUsers => "your role may not manage users",
         Permission::ApproveRefunds => "your role may not approve refunds",
+        Permission::UseServiceDesk => "your role does not work the service desk",
+        Permission::ManageDesk => "your role may not set the service desk's teams and rules",
     }
 }
 

@@ -76,6 +76,8 @@ pub async fn compose(
                 sms,
             })
         }
+        // Composed by the desk (see outbox::Worker::attempt).
+        MessageKind::DeskAlert => Err(SendError::Permanent("not a feedback message".into())),
         MessageKind::FollowupAlert => {
             let answer = request
                 .answer

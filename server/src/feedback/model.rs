@@ -47,6 +47,8 @@ pub enum MessageKind {
     FeedbackRequest,
     /// A low result, to the depot's supervisor.
     FollowupAlert,
+    /// A service desk item past its due time, to its team's supervisor.
+    DeskAlert,
 }
 
 impl MessageKind {
@@ -54,6 +56,7 @@ impl MessageKind {
         match self {
             MessageKind::FeedbackRequest => "feedback_request",
             MessageKind::FollowupAlert => "followup_alert",
+            MessageKind::DeskAlert => "desk_alert",
         }
     }
 }
@@ -64,6 +67,7 @@ impl FromStr for MessageKind {
         match s {
             "feedback_request" => Ok(MessageKind::FeedbackRequest),
             "followup_alert" => Ok(MessageKind::FollowupAlert),
+            "desk_alert" => Ok(MessageKind::DeskAlert),
             other => Err(format!("unknown message kind {other:?}")),
         }
     }
@@ -179,6 +183,9 @@ pub struct OutboxMessage {
     pub channel: Channel,
     pub recipient: String,
     pub request_id: Option<Uuid>,
+    /// The service desk item an alert is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desk_item_id: Option<Uuid>,
     /// Stable across retries: the email Message-ID and the webhook's
     /// `Idempotency-Key` carry it so the far side can drop duplicates.
     pub idempotency_key: String,

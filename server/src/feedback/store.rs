@@ -180,6 +180,7 @@ async fn write_trigger(
         channel: t.channel,
         recipient: &t.contact,
         request_id: Some(t.request_id),
+        desk_item_id: None,
         idempotency_key: &key,
         max_attempts: t.max_attempts,
         send_after: t.send_after,
@@ -261,6 +262,42 @@ async fn submit(db: &Db, request: Uuid, a: &Answer, max_attempts: u32) -> Result
         .bind(request),
     )
     .await?;
+    // The low result is a complaint contact in the service desk's log,
+    // routed like any other (same transaction: both or neither).
+    let about = tx
+        .fetch_one(
+            Query::new(
+                "SELECT r.customer_name, r.job_id, j.customer_id, j.site_id, j.asset_id \
+                 FROM feedback_requests r LEFT JOIN job_registry j ON j.job_id = r.job_id \
+                 WHERE r.id = $1",
+            )
+            .bind(request),
+        )
+        .await?;
+    let mut summary = format!("Low feedback result: {}", a.low_reason());
+    if let Some(comment) = a.values.get(COMMENT) {
+        summary.push_str(&format!(". Comment: {comment}"));
+    }
+    let summary: String = summary
+        .chars()
+        .take(fieldsync_core::job::contact::MAX_SUMMARY)
+        .collect();
+    let contact = crate::desk::model::NewContact {
+        id: followup,
+        customer_id: about.get("customer_id")?,
+        customer_name: about.get("customer_name")?,
+        site_id: about.get("site_id")?,
+        asset_id: about.get("asset_id")?,
+        job_id: Some(about.get("job_id")?),
+        channel: fieldsync_core::job::ContactChannel::Feedback,
+        direction: fieldsync_core::job::ContactDirection::Inbound,
+        category: fieldsync_core::job::ContactCategory::Complaint,
+        summary,
+        logged_by: None,
+        source: crate::desk::model::Source::Feedback,
+        device_time: None,
+    };
+    crate::desk::store::record_contact(tx.as_mut(), &contact, a.answered_at).await?;
     let supervisors = tx
         .fetch_all(
             Query::new(
@@ -283,6 +320,7 @@ async fn submit(db: &Db, request: Uuid, a: &Answer, max_attempts: u32) -> Result
             channel: Channel::Email,
             recipient: &email,
             request_id: Some(request),
+            desk_item_id: None,
             idempotency_key: &key,
             max_attempts,
             send_after: a.answered_at,

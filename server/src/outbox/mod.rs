@@ -150,14 +150,18 @@ impl Worker {
     }
 
     async fn attempt(&self, message: &OutboxMessage, now: OffsetDateTime) -> Result<(), SendError> {
-        let composed = messages::compose(
-            self.store.as_ref(),
-            &self.settings,
-            &self.public_url,
-            message,
-            now,
-        )
-        .await?;
+        let composed = if message.kind == crate::feedback::MessageKind::DeskAlert {
+            crate::desk::messages::compose(self.store.as_ref(), &self.public_url, message).await?
+        } else {
+            messages::compose(
+                self.store.as_ref(),
+                &self.settings,
+                &self.public_url,
+                message,
+                now,
+            )
+            .await?
+        };
         match message.channel {
             Channel::Email => {
                 let mailer = self.mailer.as_ref().ok_or_else(|| {

@@ -50,6 +50,8 @@ pub struct NewMessage<'a> {
     pub channel: Channel,
     pub recipient: &'a str,
     pub request_id: Option<Uuid>,
+    /// The service desk item an alert is about.
+    pub desk_item_id: Option<Uuid>,
     /// Unique: queuing the same key twice queues one message.
     pub idempotency_key: &'a str,
     pub max_attempts: u32,
@@ -62,8 +64,9 @@ pub async fn enqueue(conn: &mut dyn Conn, m: &NewMessage<'_>, now: OffsetDateTim
     conn.execute(
         Query::new(
             "INSERT INTO outbox_messages (id, kind, channel, recipient, request_id, \
-                 idempotency_key, status, attempts, max_attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9) \
+                 idempotency_key, status, attempts, max_attempts, next_attempt_at, created_at, \
+                 desk_item_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(m.id)
@@ -74,14 +77,15 @@ pub async fn enqueue(conn: &mut dyn Conn, m: &NewMessage<'_>, now: OffsetDateTim
         .bind(m.idempotency_key)
         .bind(m.max_attempts)
         .bind(m.send_after)
-        .bind(now),
+        .bind(now)
+        .bind(m.desk_item_id),
     )
     .await?;
     Ok(())
 }
 
 const MESSAGE_COLS: &str = "id, kind, channel, recipient, request_id, idempotency_key, status, \
-     attempts, max_attempts, next_attempt_at, last_error, created_at, sent_at";
+     attempts, max_attempts, next_attempt_at, last_error, created_at, sent_at, desk_item_id";
 
 fn message_from(row: &Row) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
@@ -90,6 +94,7 @@ fn message_from(row: &Row) -> Result<OutboxMessage> {
         channel: row.get("channel")?,
         recipient: row.get("recipient")?,
         request_id: row.get("request_id")?,
+        desk_item_id: row.get("desk_item_id")?,
         idempotency_key: row.get("idempotency_key")?,
         status: row.get("status")?,
         attempts: row.get("attempts")?,

@@ -70,6 +70,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         "Sync health",
         Permission::ManageUsers,
     ),
+    ("/console/desk", "Desk", Permission::UseServiceDesk),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.

@@ -66,4 +66,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::refunds::console::router())
         .merge(crate::shipments::console::router())
         .merge(crate::users::console::router())
+        .merge(crate::desk::console::router())
 }

@@ -38,6 +38,7 @@ async fn queue(
         channel: Channel::Email,
         recipient,
         request_id: None,
+        desk_item_id: None,
         idempotency_key: key,
         max_attempts: 2,
         send_after: due,

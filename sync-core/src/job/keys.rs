@@ -39,6 +39,8 @@ pub const RETURNS: &str = "returns";
 pub const RMA_NUMBERS: &str = "rma_numbers";
 /// Refunds and credit notes (since schema 3).
 pub const REFUNDS: &str = "refunds";
+/// Since schema 3: contacts the technician logged on site (see `contact.rs`).
+pub const CONTACTS: &str = "contacts";
 
 // Nested keys.
 pub const NAME: &str = "name";
@@ -101,3 +103,7 @@ pub const DECIDED_AT: &str = "decided_at";
 
 /// The `kind` value of a job document.
 pub const KIND_JOB: &str = "job";
+pub const CHANNEL: &str = "channel";
+pub const DIRECTION: &str = "direction";
+pub const CATEGORY: &str = "category";
+pub const SUMMARY: &str = "summary";

@@ -1,6 +1,7 @@
 //! The job (work order) document: model, reading, named edits.
 
 pub mod conflicts;
+pub mod contact;
 pub mod keys;
 mod model;
 mod ops;
@@ -11,6 +12,7 @@ pub mod refund;
 pub mod rma;
 pub mod schema;
 
+pub use contact::{ContactCategory, ContactChannel, ContactDirection};
 pub use model::*;
 pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec};
 pub use plain::{FieldRecord, FieldValue};

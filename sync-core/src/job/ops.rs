@@ -159,6 +159,16 @@ pub enum JobAction {
         months: u32,
         price: Money,
     },
+    /// Logs a customer contact on site (schema 3; see [`super::contact`]):
+    /// the server projects it into the service desk's contact log, which
+    /// routes it to a team's queue.
+    LogContact {
+        contact: LineId,
+        channel: super::ContactChannel,
+        direction: super::ContactDirection,
+        category: super::ContactCategory,
+        summary: String,
+    },
     // Office.
     EditDetails(DetailsEdit),
     EditWindow(Window),
@@ -226,6 +236,7 @@ impl JobAction {
             JobAction::UnableToComplete { .. } => "unable_to_complete",
             JobAction::AddAttachment { .. } => "add_attachment",
             JobAction::SellExtension { .. } => "sell_extension",
+            JobAction::LogContact { .. } => "log_contact",
             JobAction::EditDetails(_) => "edit_details",
             JobAction::EditWindow(_) => "edit_window",
             JobAction::EditNotes { .. } => "edit_notes",
@@ -261,6 +272,7 @@ impl JobAction {
             FlagRecall(_) => &[k::RECALL],
             GiveRefund { .. } | DecideRefund { .. } => &[k::REFUNDS],
             SellExtension { .. } => &[k::WARRANTY_EXTENSION],
+            LogContact { .. } => &[k::CONTACTS],
             EditDetails(_) => &[k::CUSTOMER, k::SITE, k::ASSET, k::PROBLEM, k::PRIORITY],
             EditWindow(_) => &[k::WINDOW],
             SetChecklistItem(_) => &[k::CHECKLIST],
@@ -292,6 +304,7 @@ impl JobAction {
             RecordPayment { payment, .. } => Some(*payment),
             OpenReturn { id, .. } => Some(*id),
             GiveRefund { refund, .. } | DecideRefund { refund, .. } => Some(*refund),
+            LogContact { contact, .. } => Some(*contact),
             _ => None,
         }
     }
@@ -889,6 +902,14 @@ fn check_allowed(job: &Job, action: &JobAction, who: Principal) -> Result<(), Ac
             };
             crate::rules::signature_attachment(job, &reference)?;
         }
+        LogContact {
+            contact, summary, ..
+        } => {
+            text_ok(rule(k::CONTACTS, k::SUMMARY), summary, true)?;
+            if job.records(k::CONTACTS).iter().any(|r| r.id == *contact) {
+                return deny("this contact is already logged");
+            }
+        }
         SellExtension {
             offer,
             months,
@@ -1325,6 +1346,22 @@ fn write<T: Transactable>(
             tx.put(&e, k::PRICE, price.0)?;
             tx.put(&e, k::BY, by)?;
             tx.put(&e, k::DEVICE_TIME, ts)?;
+        }
+        LogContact {
+            contact,
+            channel,
+            direction,
+            category,
+            summary,
+        } => {
+            let contacts = obj(tx, k::CONTACTS)?;
+            let c = tx.put_object(&contacts, contact.to_string(), ObjType::Map)?;
+            tx.put(&c, k::BY, by)?;
+            tx.put(&c, k::CHANNEL, channel.as_str())?;
+            tx.put(&c, k::DIRECTION, direction.as_str())?;
+            tx.put(&c, k::CATEGORY, category.as_str())?;
+            tx.put(&c, k::SUMMARY, summary.trim())?;
+            tx.put(&c, k::DEVICE_TIME, ts)?;
         }
         EditDetails(edit) => write_details(tx, edit)?,
         EditWindow(w) => put_window(tx, w)?,

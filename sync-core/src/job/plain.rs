@@ -176,6 +176,11 @@ fn read_value(m: &MapRef<'_>, key: &str, kind: Kind) -> Result<Option<FieldValue
             None | Some(Value::Scalar(ScalarValue::Null)) => None,
             Some(_) => Some(FieldValue::Time(m.timestamp(key)?)),
         },
+        Kind::Choice(codes) => match m.opt_text(key)? {
+            Some(v) if codes.contains(&v.as_str()) => Some(FieldValue::Text(v)),
+            Some(_) => return Err(m.err(key, "not one of the allowed codes")),
+            None => None,
+        },
         Kind::User => m
             .opt_str(key)?
             .map(|s| s.parse::<UserId>())

@@ -199,6 +199,8 @@ pub enum Kind {
     Time,
     /// A user id; a column `by` of this kind names the line's writer.
     User,
+    /// One of these codes (a closed set: no free text, no text rule).
+    Choice(&'static [&'static str]),
 }
 
 /// One key of a plain record.
@@ -714,6 +716,16 @@ pub static FIELDS: &[Field] = &[
             Shape::Lines { replaceable: false },
             Writer::Both,
         )
+    },
+    Field {
+        // Contacts the technician logged on site (issue 17): plain records
+        // the server projects into the service desk's contact log.
+        texts: &[text(
+            k::SUMMARY,
+            "contact summary",
+            super::contact::MAX_SUMMARY,
+        )],
+        ..Field::records(k::CONTACTS, Writer::Technician, super::contact::COLUMNS, 3)
     },
     Field {
         // A return opened on the visit (see `rma.rs`): written once.

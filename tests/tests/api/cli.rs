@@ -14,6 +14,7 @@ backend_tests!(
     create_user_refuses_bad_input,
     revoke_device_command_cuts_a_device_off,
     disable_enable_and_reset_password_commands,
+    set_team_command_fills_a_desk_team,
     the_binary_serves_and_stops_on_sigterm,
 );
 
@@ -250,4 +251,81 @@ async fn the_binary_serves_and_stops_on_sigterm(backend: TestBackend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status}");
+}
+
+async fn set_team_command_fills_a_desk_team(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    app.user("admin", Role::Admin).await;
+    let sales = app.user("sales1", Role::Dispatcher).await;
+    let boss = app.user("boss", Role::Supervisor).await;
+    app.user("tech", Role::Technician).await;
+    let run = |args: &[&str]| {
+        let mut all = vec!["admin", "set-team"];
+        all.extend_from_slice(args);
+        app.fieldsync(&all, &[], None)
+    };
+    let out = run(&[
+        "--team",
+        "sales",
+        "--supervisor",
+        "boss",
+        "--member",
+        "sales1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin = app.login("admin", &actor(1)).await.access_token;
+    let teams: serde_json::Value = app
+        .client
+        .get(app.url("/v1/desk/teams"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let team = teams["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["team"] == "sales")
+        .unwrap()
+        .clone();
+    assert_eq!(team["supervisor"]["id"], boss.to_string(), "{team}");
+    assert_eq!(team["members"][0]["id"], sales.to_string(), "{team}");
+
+    // Refused, naming why, changing nothing: a technician, a missing user,
+    // a dispatcher as supervisor, an unknown team.
+    for (args, words) in [
+        (vec!["--team", "sales", "--member", "tech"], "service desk"),
+        (
+            vec!["--team", "sales", "--member", "nobody"],
+            "no user nobody",
+        ),
+        (
+            vec!["--team", "sales", "--supervisor", "sales1"],
+            "supervisor",
+        ),
+        (vec!["--team", "marketing"], "marketing"),
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+    let again: serde_json::Value = app
+        .client
+        .get(app.url("/v1/desk/teams"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, teams, "a refused command changes nothing");
 }

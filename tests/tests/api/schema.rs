@@ -118,6 +118,20 @@ fn technician_edits(card: &'static str) -> Vec<(&'static str, Edit)> {
                 tx.put(&e, "taken_at", ScalarValue::Timestamp(0)).unwrap();
             }),
         ),
+        (
+            "/contacts",
+            Box::new(move |tx, by| {
+                let c = map(tx, "contacts");
+                let e = tx.put_object(&c, line(), ObjType::Map).unwrap();
+                tx.put(&e, "by", by).unwrap();
+                tx.put(&e, "channel", "on_site").unwrap();
+                tx.put(&e, "direction", "inbound").unwrap();
+                tx.put(&e, "category", "billing").unwrap();
+                tx.put(&e, "summary", card).unwrap();
+                tx.put(&e, "device_time", ScalarValue::Timestamp(0))
+                    .unwrap();
+            }),
+        ),
     ]
 }
 

@@ -162,6 +162,16 @@ async fn generated_requests_get_documented_answers_and_no_5xx(backend: TestBacke
         &json!({"id": uuid::Uuid::new_v4(), "customer_id": c, "site_id": site["id"], "depot_id": depot["id"],
             "sku": "VALVE-22", "quantity": 1})).await;
     assert_eq!(res.status(), 201);
+    // A service desk contact (and so a queue item) for that customer.
+    let res = post_json(
+        &app,
+        &admin,
+        "/v1/desk/contacts",
+        &json!({"id": uuid::Uuid::new_v4(), "customer_id": c, "channel": "phone",
+            "direction": "inbound", "category": "technical", "summary": "Pump is noisy"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
 
     schemathesis(
         &app,

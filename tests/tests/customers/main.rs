@@ -23,6 +23,7 @@ mod setup;
 mod access;
 mod bench;
 mod console;
+mod desk;
 mod job_links;
 mod recalls;
 mod refunds;

@@ -1,0 +1,619 @@
+//! The service desk end to end (issue 17 items 1-3), over real HTTP and
+//! `/v1/sync`, on SQLite and PostgreSQL: a technician logs a sales lead
+//! offline on site, it reaches the sales queue after sync, a salesperson
+//! takes it and escalates it to the supervisor's board, and the
+//! engineering user cannot see it; a low feedback result becomes a
+//! complaint in engineering's queue; an SLA breach (the server's injected
+//! clock) alerts the team's supervisor once, through the outbox.
+
+use fieldsync_core::job::{ContactCategory, ContactChannel, ContactDirection};
+use fieldsync_core::{DocId, JobAction, JobDoc, JobId, LineId, Role, Status, Timestamp};
+use fieldsync_server::feedback::questions::Value as Answered;
+use fieldsync_server::feedback::{Answer, Channel, FeedbackTrigger, MessageKind};
+use fieldsync_server::store::DocCommit;
+use fieldsync_server::testing::TestBackend;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::device::Device;
+use crate::helpers::{TestApp, backend_tests, spawn_app};
+use crate::office::job_id;
+use crate::setup::{self, Depot, ok};
+use crate::support::{Made, call, customer, job_from_registry};
+
+backend_tests!(
+    a_sales_lead_logged_offline_reaches_sales_only,
+    a_low_feedback_result_is_a_complaint_in_engineerings_queue,
+    an_sla_breach_alerts_the_supervisor_once,
+);
+
+/// The desk's pages in headless Chromium (one backend: they read the same
+/// service as the API, which the tests above run on both): engineering's
+/// queue (and "Take"), the supervisor's escalation board and the
+/// customer's contact timeline, with screenshots in target/test-artifacts/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_the_board_and_the_timeline_in_a_browser() {
+    use crate::webdriver::{Browser, LAPTOP};
+    let w = world(TestBackend::Sqlite).await;
+    let app = &w.app;
+    let mut logged = Vec::new();
+    for (token, category, summary) in [
+        (&w.eng, "technical", "Boiler pressure drops overnight"),
+        (&w.sales, "sales_lead", "Asks for a quote for solar panels"),
+    ] {
+        let item = ok(
+            app,
+            Method::POST,
+            token,
+            "/v1/desk/contacts",
+            Some(json!({
+                "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "phone",
+                "direction": "inbound", "category": category, "summary": summary,
+            })),
+        )
+        .await;
+        logged.push(item["id"].as_str().unwrap().to_owned());
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+
+    // 1. The engineering user's queue: their item, taken with one click.
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(&app.url(""), "eng1", crate::helpers::PASSWORD)
+        .await;
+    let queue = app.url("/console/desk/queues/engineering");
+    b.goto(&queue).await;
+    assert_eq!(b.text("h1").await, "Queue: engineering");
+    let row = format!("tr[data-item='{}']", logged[0]);
+    assert_eq!(
+        b.text(&format!("{row} td.summary")).await,
+        "Boiler pressure drops overnight"
+    );
+    assert_eq!(b.text(&format!("{row} td.state")).await, "new");
+    b.click(&format!("{row} button")).await;
+    // The form posts and the queue reloads: read the owner by script (no
+    // element handle goes stale while the page changes).
+    let script = format!(
+        "var e = document.querySelector(\"{row} td.owner\"); return e ? e.textContent : null;"
+    );
+    let mut owner = Value::Null;
+    for _ in 0..100 {
+        owner = b.eval(&script).await;
+        if owner == "eng1" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(owner, "eng1");
+    assert_eq!(b.text(&format!("{row} td.state")).await, "in_progress");
+    let body = b.text("body").await;
+    assert!(!body.contains("solar panels"), "sales' item: {body}");
+    assert!(b.screenshot(&dir.join("desk-queue-page.png")).await > 1000);
+    // Sales' queue is not theirs: not found.
+    b.goto(&app.url("/console/desk/queues/sales")).await;
+    let body = b.text("body").await;
+    assert!(!body.contains("solar panels"), "{body}");
+    assert_ne!(b.text("h1").await, "Queue: sales");
+    b.quit().await;
+
+    // 2. Escalated: on the supervisor's board, with the reason.
+    ok(
+        app,
+        Method::POST,
+        &w.eng,
+        &format!("/v1/desk/items/{}/escalate", logged[0]),
+        Some(json!({"reason": "Needs a site survey, over my limit"})),
+    )
+    .await;
+    let b = Browser::start(LAPTOP).await;
+    b.console_login(&app.url(""), "boss", crate::helpers::PASSWORD)
+        .await;
+    b.goto(&app.url("/console/desk/escalations")).await;
+    assert_eq!(b.text("h1").await, "Escalation board");
+    assert_eq!(
+        b.text(&format!("{row} td.reason")).await,
+        "Needs a site survey, over my limit"
+    );
+    assert_eq!(b.text(&format!("{row} td.owner")).await, "eng1");
+    assert!(b.screenshot(&dir.join("desk-escalation-board.png")).await > 1000);
+
+    // 3. The customer's timeline: both contacts, newest first, with teams.
+    b.click(&format!("{row} td.customer a")).await;
+    let path = b
+        .wait_for_path(|p| p.starts_with("/console/desk/customers/"))
+        .await;
+    assert_eq!(path, format!("/console/desk/customers/{}", w.acme.customer));
+    assert_eq!(b.text("h1").await, "Contacts: Acme Boilers");
+    let timeline = b.text("ol.timeline").await;
+    let solar = timeline.find("solar panels").expect("the sales lead");
+    let boiler = timeline.find("pressure drops").expect("the technical one");
+    assert!(solar < boiler, "newest first: {timeline}");
+    assert!(
+        timeline.contains("sales") && timeline.contains("engineering"),
+        "{timeline}"
+    );
+    assert!(b.screenshot(&dir.join("desk-customer-timeline.png")).await > 1000);
+    b.quit().await;
+}
+
+const BOSS_EMAIL: &str = "boss@fieldsync.example";
+
+/// A depot (admin, manager, technician "tech"), customer Acme with a
+/// boiler, a job of the boiler assigned to the technician; desk users
+/// "sales1" (sales team), "eng1" (engineering) and supervisor "boss" of
+/// both teams, with an email.
+struct World {
+    app: TestApp,
+    d: Depot,
+    acme: Made,
+    job: JobId,
+    sales: String,
+    eng: String,
+    boss: String,
+}
+
+async fn world(backend: TestBackend) -> World {
+    let app = spawn_app(backend).await;
+    let d = setup::depot(&app).await;
+    let depot = d.depot.to_string();
+    let acme = customer(&app, &d.admin, &depot, "Acme Boilers", "BX-1", "2031-01-31").await;
+    let sales_id = app.user("sales1", Role::Dispatcher).await;
+    let eng_id = app.user("eng1", Role::Dispatcher).await;
+    let boss_id = app.user("boss", Role::Supervisor).await;
+    app.store
+        .set_user_profile(boss_id, Some("Bea Boss"), Some(BOSS_EMAIL))
+        .await
+        .unwrap();
+    for (team, member) in [("sales", sales_id), ("engineering", eng_id)] {
+        ok(
+            &app,
+            Method::PUT,
+            &d.admin,
+            &format!("/v1/desk/teams/{team}"),
+            Some(json!({"members": [member.to_string()], "supervisor_id": boss_id.to_string()})),
+        )
+        .await;
+    }
+    let tech = d.tech.to_string();
+    let job = job_id(
+        &ok(
+            &app,
+            Method::POST,
+            &d.admin,
+            "/v1/jobs",
+            Some(job_from_registry(
+                json!({"asset_id": acme.asset}),
+                Some(&tech),
+            )),
+        )
+        .await,
+    );
+    let sales = app
+        .login("sales1", &crate::helpers::actor(150))
+        .await
+        .access_token;
+    let eng = app
+        .login("eng1", &crate::helpers::actor(151))
+        .await
+        .access_token;
+    let boss = app
+        .login("boss", &crate::helpers::actor(152))
+        .await
+        .access_token;
+    World {
+        app,
+        d,
+        acme,
+        job,
+        sales,
+        eng,
+        boss,
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000)
+}
+
+fn log_contact(category: ContactCategory, summary: &str) -> JobAction {
+    JobAction::LogContact {
+        contact: LineId::from_uuid(Uuid::new_v4()),
+        channel: ContactChannel::OnSite,
+        direction: ContactDirection::Inbound,
+        category,
+        summary: summary.into(),
+    }
+}
+
+fn items(list: &Value) -> &Vec<Value> {
+    list["items"].as_array().unwrap()
+}
+
+async fn a_sales_lead_logged_offline_reaches_sales_only(backend: TestBackend) {
+    let w = world(backend).await;
+    let (app, job) = (&w.app, w.job);
+
+    // 1. On site, offline, the customer asks about a second appliance.
+    let mut tech = Device::login(app, "tech", Role::Technician, 43).await;
+    assert!(tech.sync(app).await.rejected().is_empty());
+    tech.act(job, JobAction::StartTravel, now());
+    tech.act(job, JobAction::Arrive, now());
+    // A card number in the summary is refused on the device.
+    let mut probe = JobDoc::from_trusted(tech.docs[&DocId::Job(job)].clone());
+    let refused = probe.apply(
+        &log_contact(ContactCategory::SalesLead, "pays with 4111 1111 1111 1111"),
+        fieldsync_core::Principal::new(tech.user(), Role::Technician),
+        now(),
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    tech.act(
+        job,
+        log_contact(
+            ContactCategory::SalesLead,
+            "Wants a quote for a second boiler in the annex",
+        ),
+        now(),
+    );
+    let before = ok(app, Method::GET, &w.sales, "/v1/desk/queues/sales", None).await;
+    assert!(items(&before).is_empty(), "offline: nothing yet {before}");
+
+    // 2. After sync it is in the sales queue, about Acme and the job.
+    assert!(tech.sync(app).await.rejected().is_empty());
+    let queue = ok(app, Method::GET, &w.sales, "/v1/desk/queues/sales", None).await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+    let item = &items(&queue)[0];
+    assert_eq!(item["state"], "new");
+    assert_eq!(item["team"], "sales");
+    assert_eq!(item["contact"]["category"], "sales_lead");
+    assert_eq!(item["contact"]["channel"], "on_site");
+    assert_eq!(item["contact"]["source"], "device");
+    assert_eq!(item["contact"]["customer_id"], w.acme.customer.as_str());
+    assert_eq!(item["contact"]["job_id"], job.to_string());
+    assert_eq!(item["contact"]["logged_by"], w.d.tech.to_string());
+    let id = item["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/desk/items/{id}");
+
+    // A second sync (the job committed again) logs nothing twice.
+    tech.act(
+        job,
+        JobAction::AddNote {
+            text: "Done.".into(),
+        },
+        now(),
+    );
+    assert!(tech.sync(app).await.rejected().is_empty());
+    let queue = ok(app, Method::GET, &w.sales, "/v1/desk/queues/sales", None).await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+
+    // 3. The engineering user sees neither the queue nor the item.
+    for (method, p, body) in [
+        (Method::GET, "/v1/desk/queues/sales".to_owned(), None),
+        (Method::GET, path.clone(), None),
+        (Method::PATCH, path.clone(), Some(json!({"take": true}))),
+        (
+            Method::POST,
+            format!("{path}/escalate"),
+            Some(json!({"reason": "mine now"})),
+        ),
+    ] {
+        let (status, body) = call(app, method, &w.eng, &p, body).await;
+        assert_eq!(status, 404, "{p}: {body}");
+    }
+    let eng_queue = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        "/v1/desk/queues/engineering",
+        None,
+    )
+    .await;
+    assert!(items(&eng_queue).is_empty(), "{eng_queue}");
+
+    // 4. The salesperson takes it: owner, in progress, in its history.
+    let taken = ok(
+        app,
+        Method::PATCH,
+        &w.sales,
+        &path,
+        Some(json!({"take": true})),
+    )
+    .await;
+    assert_eq!(taken["owner_name"], "sales1");
+    assert_eq!(taken["state"], "in_progress");
+    let kinds: Vec<&str> = taken["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["routed", "assigned", "state"], "{taken}");
+
+    // 5. Escalated with a reason: on the supervisor's board, in the history.
+    let (status, body) = call(
+        app,
+        Method::POST,
+        &w.sales,
+        &format!("{path}/escalate"),
+        Some(json!({"reason": "Asks 4111 1111 1111 1111 be charged"})),
+    )
+    .await;
+    assert_eq!(status, 400, "a card number is refused: {body}");
+    let escalated = ok(
+        app,
+        Method::POST,
+        &w.sales,
+        &format!("{path}/escalate"),
+        Some(json!({"reason": "Wants a discount beyond my limit"})),
+    )
+    .await;
+    assert_eq!(escalated["escalated"], true);
+    let last = escalated["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["kind"], "escalated");
+    assert_eq!(last["reason"], "Wants a discount beyond my limit");
+    let board = ok(app, Method::GET, &w.boss, "/v1/desk/escalations", None).await;
+    assert_eq!(items(&board).len(), 1, "{board}");
+    assert_eq!(items(&board)[0]["id"], id.as_str());
+    let (status, _) = call(app, Method::GET, &w.sales, "/v1/desk/escalations", None).await;
+    assert_eq!(status, 403, "the board is the supervisor's");
+
+    // 6. The customer's timeline lists it.
+    let timeline = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/desk/customers/{}/contacts", w.acme.customer),
+        None,
+    )
+    .await;
+    let contacts = timeline["contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 1, "{timeline}");
+    assert_eq!(
+        contacts[0]["summary"],
+        "Wants a quote for a second boiler in the annex"
+    );
+    // The engineering user reads Acme's timeline without sales' contact.
+    let theirs = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        &format!("/v1/desk/customers/{}/contacts", w.acme.customer),
+        None,
+    )
+    .await;
+    assert_eq!(theirs["contacts"], json!([]), "{theirs}");
+    let doc = ok(app, Method::GET, &w.d.admin, "/openapi.json", None).await;
+    for path in [
+        "/v1/desk/contacts",
+        "/v1/desk/customers/{id}/contacts",
+        "/v1/desk/queues/{team}",
+        "/v1/desk/items/{id}",
+        "/v1/desk/items/{id}/escalate",
+        "/v1/desk/escalations",
+        "/v1/desk/teams",
+        "/v1/desk/teams/{team}",
+        "/v1/desk/rules",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} not documented");
+    }
+}
+
+async fn a_low_feedback_result_is_a_complaint_in_engineerings_queue(backend: TestBackend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    // A completed job's feedback request, committed as a sync would.
+    let feedback_job = JobId::from_uuid(Uuid::new_v4());
+    let t = FeedbackTrigger {
+        request_id: Uuid::new_v4(),
+        message_id: Uuid::new_v4(),
+        job_id: feedback_job,
+        job_status: Status::Completed,
+        technician_id: Some(w.d.tech),
+        customer_name: "Ana Lima".into(),
+        channel: Channel::Email,
+        contact: "ana@example.com".into(),
+        opt_out_keys: vec!["ana@example.com".into()],
+        visit_date: "2026-11-23".into(),
+        work_done: "Replaced valve".into(),
+        send_after: time::OffsetDateTime::now_utc(),
+        max_attempts: 5,
+    };
+    let mut c = DocCommit::new(DocId::Job(feedback_job), 0);
+    c.project(t.clone());
+    app.store.commit(&c).await.unwrap();
+    let low = Answer {
+        answered_at: time::OffsetDateTime::now_utc(),
+        values: [
+            ("fixed", Answered::Yes(false)),
+            ("rating", Answered::Score(1)),
+            ("courtesy", Answered::Score(4)),
+            ("recommend", Answered::Score(2)),
+            ("comment", Answered::Text("Still leaking".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
+    app.store
+        .submit_feedback(t.request_id, &low, 3)
+        .await
+        .unwrap();
+
+    let queue = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        "/v1/desk/queues/engineering",
+        None,
+    )
+    .await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+    let item = &items(&queue)[0];
+    assert_eq!(item["contact"]["category"], "complaint");
+    assert_eq!(item["contact"]["channel"], "feedback");
+    assert_eq!(item["contact"]["source"], "feedback");
+    assert_eq!(item["contact"]["customer_name"], "Ana Lima");
+    assert_eq!(item["contact"]["job_id"], feedback_job.to_string());
+    assert_eq!(item["priority"], "high", "the default rule for complaints");
+    let summary = item["contact"]["summary"].as_str().unwrap();
+    assert!(summary.contains("Still leaking"), "{summary}");
+    // Not in the sales queue.
+    let sales = ok(app, Method::GET, &w.sales, "/v1/desk/queues/sales", None).await;
+    assert!(items(&sales).is_empty(), "{sales}");
+}
+
+async fn an_sla_breach_alerts_the_supervisor_once(backend: TestBackend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    // The office logs a billing question; a rule sends billing to sales
+    // when the summary names a quote, else finance (default rules).
+    let (status, body) = call(
+        app,
+        Method::POST,
+        &w.eng,
+        "/v1/desk/contacts",
+        Some(json!({
+            "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "phone",
+            "direction": "inbound", "category": "technical",
+            "summary": "Boiler pressure drops overnight",
+            "site_id": w.acme.site, "asset_id": w.acme.asset, "job_id": w.job,
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["contact"]["asset_id"], w.acme.asset.as_str());
+    assert_eq!(body["contact"]["job_id"], w.job.to_string());
+    assert_eq!(body["team"], "engineering");
+    // A site, asset or job not the customer's: 400, nothing stored.
+    for (key, value) in [
+        ("site_id", Uuid::new_v4().to_string()),
+        ("asset_id", Uuid::new_v4().to_string()),
+        ("job_id", Uuid::new_v4().to_string()),
+    ] {
+        let mut contact = json!({
+            "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "email",
+            "direction": "inbound", "category": "billing", "summary": "Invoice question",
+        });
+        contact[key] = json!(value);
+        let (status, body) = call(
+            app,
+            Method::POST,
+            &w.eng,
+            "/v1/desk/contacts",
+            Some(contact),
+        )
+        .await;
+        assert_eq!(status, 400, "{key}: {body}");
+    }
+    assert_eq!(body["priority"], "normal");
+    // A card number in the summary: 400, nothing stored.
+    let (status, body) = call(
+        app,
+        Method::POST,
+        &w.eng,
+        "/v1/desk/contacts",
+        Some(json!({
+            "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "phone",
+            "direction": "inbound", "category": "billing",
+            "summary": "Card 4111 1111 1111 1111 please",
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.to_string().contains("4111"), "{body}");
+
+    let sweep = || async { app.store.alert_breaches(app.clock.now(), 5).await.unwrap() };
+    let alerts = || async {
+        app.store
+            .outbox_messages(None, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == MessageKind::DeskAlert)
+            .collect::<Vec<_>>()
+    };
+    // Within its 24 hours: nothing.
+    assert_eq!(sweep().await, 0);
+    assert!(alerts().await.is_empty());
+    // A day and an hour later it is breached: one alert, then no more.
+    app.clock.advance(time::Duration::hours(25));
+    assert_eq!(sweep().await, 1);
+    assert_eq!(sweep().await, 0);
+    let sent = alerts().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].recipient, BOSS_EMAIL);
+    assert_eq!(sent[0].channel, Channel::Email);
+    let queue = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        "/v1/desk/queues/engineering",
+        None,
+    )
+    .await;
+    assert_eq!(
+        items(&queue).len(),
+        1,
+        "the refused contacts left nothing: {queue}"
+    );
+    assert_eq!(items(&queue)[0]["overdue"], true, "{queue}");
+    let finance = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        "/v1/desk/queues/finance",
+        None,
+    )
+    .await;
+    assert!(items(&finance).is_empty(), "{finance}");
+
+    // Eight state changes at once: each answered, each in the history once,
+    // in order (the item's row lock queues them on PostgreSQL).
+    let id = items(&queue)[0]["id"].as_str().unwrap().to_owned();
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/v1/desk/items/{id}")),
+            w.eng.clone(),
+        );
+        let state = ["in_progress", "waiting_on_customer"][n % 2];
+        calls.spawn(async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .json(&json!({ "state": state }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    while let Some(status) = calls.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let item = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        &format!("/v1/desk/items/{id}"),
+        None,
+    )
+    .await;
+    let history = item["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1 + 8, "{item}");
+    for pair in history[1..].windows(2) {
+        assert_eq!(
+            pair[0]["to"], pair[1]["from"],
+            "each change saw the one before: {item}"
+        );
+    }
+}
