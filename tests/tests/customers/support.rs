@@ -111,3 +111,9 @@ pub fn job_from_registry(fields: Value, technician: Option<&str>) -> Value {
     }
     body
 }
+
+/// Whether a response repeats the test card number 4111 1111 1111 1111,
+/// spaced or not. (Not a bare "4111": random ids in a response can hold it.)
+pub fn echoes_card(response: &str) -> bool {
+    response.contains("4111 1111") || response.contains("41111111")
+}
