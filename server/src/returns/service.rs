@@ -5,7 +5,7 @@
 
 use fieldsync_core::job::ReturnCondition;
 use fieldsync_core::job::rma::{check_return, write_rma_numbers};
-use fieldsync_core::{DocId, Job, JobId, LocationId, Sku};
+use fieldsync_core::{DocId, Job, JobId, LineId, LocationId, Sku};
 use uuid::Uuid;
 
 use super::model::*;
@@ -262,9 +262,12 @@ pub async fn trail(
     Ok(steps)
 }
 
+/// Jobs whose pending RMA numbers one housekeeping round writes back.
+pub const WRITE_BACK_JOBS_PER_ROUND: i64 = 100;
+
 /// After a sync's commits: writes the server's RMA numbers into the jobs
 /// whose returns lack one (the device gets them on its next sync). A
-/// failure is logged; the next commit of the job tries again.
+/// failure is logged; the housekeeping ([`write_back_pending`]) retries.
 pub async fn number_after_commits(state: &AppState, jobs: &[std::sync::Arc<Job>]) {
     for job in jobs {
         if job.returns.iter().all(|r| r.rma_number.is_some()) {
@@ -276,6 +279,26 @@ pub async fn number_after_commits(state: &AppState, jobs: &[std::sync::Arc<Job>]
     }
 }
 
+/// One housekeeping round: writes the numbers of returns still pending
+/// (a write after a sync that failed, or never ran) into their jobs, for
+/// at most `max_jobs` jobs, oldest return first. Idempotent: a number
+/// already in the document is not written again. The count of jobs
+/// written; a job that fails is logged and stays pending for the next round.
+pub async fn write_back_pending(state: &AppState, max_jobs: i64) -> Result<usize, ApiError> {
+    let jobs = state.store.jobs_with_pending_numbers(max_jobs).await?;
+    let mut written = 0;
+    for job in jobs {
+        match write_numbers(state, job).await {
+            Ok(()) => written += 1,
+            Err(e) => tracing::warn!(%job, error = %e, "writing pending RMA numbers failed"),
+        }
+    }
+    Ok(written)
+}
+
+/// Writes the stored numbers of `id`'s returns that its document holds
+/// without one, then marks the job's returns as written (returns the
+/// office opened are in SQL only: nothing to write for them).
 async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
     let numbers = state.store.job_rma_numbers(id).await?;
     if numbers.is_empty() {
@@ -296,10 +319,33 @@ async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
         &state.docs,
         DocId::Job(id),
         &derive,
-        |doc, _| {
+        |doc, known| {
+            let read;
+            let job = match known {
+                Some(job) => job,
+                None => {
+                    read = fieldsync_core::job::read_job(doc, None)?;
+                    &read
+                }
+            };
+            let missing: Vec<(LineId, String)> = numbers
+                .iter()
+                .filter(|(line, _)| {
+                    job.returns
+                        .iter()
+                        .any(|r| r.id == *line && r.rma_number.is_none())
+                })
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                return Ok(Edit {
+                    changes: Vec::new(),
+                    job: None,
+                });
+            }
             doc.set_actor(actor.clone());
             let before = doc.get_heads();
-            write_rma_numbers(doc, &numbers, timestamp(now))?;
+            write_rma_numbers(doc, &missing, timestamp(now))?;
             Ok::<_, fieldsync_core::ActionError>(Edit {
                 changes: doc.get_changes(&before),
                 job: None,
@@ -308,5 +354,7 @@ async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
     )
     .await
     .map_err(ApiError::internal)?;
+    let ids: Vec<LineId> = numbers.into_iter().map(|(line, _)| line).collect();
+    state.store.numbers_written(id, &ids).await?;
     Ok(())
 }
