@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::authz::{JobScope, Permission, Principal, Scope};
 use crate::documents::{self, Derive, Edit};
 use crate::error::ApiError;
-use crate::inventory::LocationKind;
+use crate::inventory::{LocationKind, MovementFilter, MovementKind};
 use crate::jobs::views::timestamp;
 use crate::store::now_utc;
 
@@ -201,17 +201,38 @@ pub async fn receive(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrailStep {
     pub at: time::OffsetDateTime,
-    /// `fitted`, `returned` (opened), `received`.
+    /// `fitted`, `returned` (opened), `received`; from the ledger, a
+    /// shipment to a customer's `shipped` (depot to transit), `delivered`
+    /// (transit to the customer's site) and `shipment_cancelled` (transit
+    /// back to the depot).
     pub event: String,
     pub job_id: Option<JobId>,
     pub rma_number: Option<String>,
+    /// The van it was fitted from, the depot it goes to, was received at
+    /// or shipped from, the transit holding it was delivered from.
     pub depot_id: Option<LocationId>,
     pub disposition: Option<Disposition>,
+    /// The ledger movement of the step (receipts and shipment steps).
+    pub movement_id: Option<Uuid>,
     pub detail: String,
 }
 
-/// The path of one serialized unit: fitted on jobs, returned (the RMA
-/// number), received at a depot and what was done with it.
+/// The ledger movements that tell a shipment's steps, by their trail name.
+fn shipment_step(kind: MovementKind) -> Option<&'static str> {
+    match kind {
+        MovementKind::Shipment => Some("shipped"),
+        MovementKind::Delivery => Some("delivered"),
+        MovementKind::ShipmentCancel => Some("shipment_cancelled"),
+        _ => None,
+    }
+}
+
+/// Most ledger movements of one unit the trail reads.
+const TRAIL_MOVEMENTS: u32 = 1_000;
+
+/// The path of one serialized unit: fitted on jobs, shipped to and
+/// delivered at a customer's site, returned (the RMA number), received at
+/// a depot and what was done with it.
 pub async fn trail(
     state: &AppState,
     who: Principal,
@@ -222,16 +243,20 @@ pub async fn trail(
     let mut f = filter_for(state, who).await?;
     f.serial = Some((sku.clone(), serial.to_owned()));
     let returns = state.store.returns(&f).await?;
+    // Those who see every return see the unit's whole path; others its
+    // steps on the jobs of the returns they see (and, for the shipments,
+    // at the locations they see, as the ledger's own trail shows them).
+    let limited = f.technician.is_some() || f.depots.is_some();
+    let on_seen_job = |job: Option<JobId>| {
+        job.is_some_and(|j| returns.iter().any(|r| r.ret.job_id == Some(j)))
+    };
     let mut steps = Vec::new();
     let fits = state.store.serial_fits().await?;
     for fit in fits
         .iter()
         .filter(|x| x.sku == sku && x.serial == serial && x.voided_at.is_none())
     {
-        // Only fits on jobs of the returns the caller sees, or all of them
-        // for those who see every return.
-        let limited = f.technician.is_some() || f.depots.is_some();
-        if limited && !returns.iter().any(|r| r.ret.job_id == Some(fit.job_id)) {
+        if limited && !on_seen_job(Some(fit.job_id)) {
             continue;
         }
         steps.push(TrailStep {
@@ -241,7 +266,52 @@ pub async fn trail(
             rma_number: None,
             depot_id: Some(fit.van_id),
             disposition: None,
+            movement_id: None,
             detail: format!("fitted from van {}", fit.van_id),
+        });
+    }
+    let locations = if limited {
+        Some(Scope::of(who).locations(state.store.as_ref()).await?)
+    } else {
+        None
+    };
+    let moves = state
+        .store
+        .movements(&MovementFilter {
+            locations: None,
+            sku: Some(sku.clone()),
+            job_id: None,
+            serial: Some(serial.to_owned()),
+            limit: Some(TRAIL_MOVEMENTS),
+        })
+        .await?;
+    // The ledger answers newest first: read oldest first, so steps at the
+    // same instant keep the ledger's order after the stable sort below.
+    for m in moves.into_iter().rev() {
+        let (mv, at) = (m.movement, m.created_at);
+        let Some(event) = shipment_step(mv.kind) else {
+            continue;
+        };
+        let seen = match &locations {
+            None => true,
+            Some(l) => {
+                on_seen_job(mv.job_id)
+                    || mv.from.is_some_and(|x| l.can_see(x))
+                    || mv.to.is_some_and(|x| l.can_see(x))
+            }
+        };
+        if !seen {
+            continue;
+        }
+        steps.push(TrailStep {
+            at,
+            event: event.into(),
+            job_id: mv.job_id,
+            rma_number: None,
+            depot_id: mv.from.or(mv.to),
+            disposition: None,
+            movement_id: Some(mv.id),
+            detail: mv.note,
         });
     }
     for r in &returns {
@@ -254,10 +324,12 @@ pub async fn trail(
                 rma_number: Some(r.rma_number.clone()),
                 depot_id: r.ret.depot_id,
                 disposition: if received { r.disposition } else { None },
+                movement_id: if received { r.movement_id } else { None },
                 detail: e.detail,
             });
         }
     }
+    // Stable: steps at the same instant keep the order above.
     steps.sort_by_key(|s| s.at);
     Ok(steps)
 }
