@@ -391,8 +391,7 @@ pub async fn housekeeping_round(state: &AppState) {
         tracing::warn!(error = %e, "reloading signing keys failed");
     }
     let retention = state.settings.rejection_retention_days;
-    match crate::jobs::rejections::prune(store.as_ref(), retention, crate::store::now_utc()).await
-    {
+    match crate::jobs::rejections::prune(store.as_ref(), retention, crate::store::now_utc()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(pruned = n, "old sync rejections pruned"),
         Err(e) => tracing::warn!(error = %e, "pruning sync rejections failed"),

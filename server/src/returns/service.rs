@@ -247,9 +247,8 @@ pub async fn trail(
     // steps on the jobs of the returns they see (and, for the shipments,
     // at the locations they see, as the ledger's own trail shows them).
     let limited = f.technician.is_some() || f.depots.is_some();
-    let on_seen_job = |job: Option<JobId>| {
-        job.is_some_and(|j| returns.iter().any(|r| r.ret.job_id == Some(j)))
-    };
+    let on_seen_job =
+        |job: Option<JobId>| job.is_some_and(|j| returns.iter().any(|r| r.ret.job_id == Some(j)));
     let mut steps = Vec::new();
     let fits = state.store.serial_fits().await?;
     for fit in fits
