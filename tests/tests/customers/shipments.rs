@@ -573,10 +573,12 @@ async fn wait_text(b: &crate::webdriver::Browser, css: &str, want: &str) {
     panic!("{css}: {got:?}, not {want:?}");
 }
 
-/// The "parts to send" section in headless Chromium (one backend: the
-/// section calls the same service as the API, which the test above runs
-/// on both): a depot manager marks a valve picked, dispatches it with a
-/// tracking reference and marks it delivered; the ledger follows.
+/// The "parts to send" section of the shipping queue in headless Chromium
+/// (one backend: the section calls the same service as the API, which the
+/// tests above run on both): reached by the one "Shipping" menu entry (its
+/// old address redirects there), a depot manager marks a valve picked,
+/// dispatches it with a tracking reference and marks it delivered; the
+/// ledger follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_parts_to_send_section_dispatches_and_delivers_in_a_browser() {
     use crate::webdriver::{Browser, LAPTOP};
@@ -603,10 +605,19 @@ async fn the_parts_to_send_section_dispatches_and_delivers_in_a_browser() {
     let b = Browser::start(LAPTOP).await;
     b.console_login(&app.url(""), "mgr", crate::helpers::PASSWORD)
         .await;
+    // The section's old address leads to the one shipping queue page.
+    b.goto(&app.url("/console/shipping/parts")).await;
+    b.wait_for_path(|p| p == "/console/shipping").await;
+    // One menu entry for the queue, which holds both sections.
     b.goto(&app.url("/console")).await;
-    b.click("header nav a[href='/console/shipping/parts']")
+    let entries = b
+        .eval("return [...document.querySelectorAll('header nav a')].map(a => a.getAttribute('href')).filter(h => h.startsWith('/console/shipping'));")
         .await;
-    b.wait_for_path(|p| p == "/console/shipping/parts").await;
+    assert_eq!(entries, json!(["/console/shipping"]));
+    b.click("header nav a[href='/console/shipping']").await;
+    b.wait_for_path(|p| p == "/console/shipping").await;
+    assert_eq!(b.text("#parts-to-send h2").await, "Parts to send");
+    assert_eq!(b.text("main h2").await, "RMAs to receive");
     let row = format!("tr[data-shipment='{valve}']");
     assert_eq!(b.text(&format!("{row} td.status")).await, "ordered");
     assert_eq!(
@@ -784,7 +795,11 @@ async fn a_shipped_unit_returned_and_received_has_one_history(backend: TestBacke
     let mut ledger = ledger.as_array().unwrap().clone();
     ledger.reverse();
     let kinds: Vec<&str> = ledger.iter().map(|m| m["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["receipt", "shipment", "delivery", "return"], "{ledger:?}");
+    assert_eq!(
+        kinds,
+        ["receipt", "shipment", "delivery", "return"],
+        "{ledger:?}"
+    );
 
     // The serial's history: the same story, in time order, for the
     // shipping team and the office alike.
