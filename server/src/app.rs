@@ -379,6 +379,47 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
      img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// One round of the housekeeping the server runs once a minute: signing
+/// keys reloaded, old sync rejections pruned, change rows covered by old
+/// snapshots pruned (each a lookup by an indexed time: cheap when there is
+/// nothing to prune), service desk breaches alerted, RMA numbers still
+/// pending written into their jobs. Failures are logged; the next round
+/// tries again.
+pub async fn housekeeping_round(state: &AppState) {
+    let store = &state.store;
+    if let Err(e) = state.keys.reload().await {
+        tracing::warn!(error = %e, "reloading signing keys failed");
+    }
+    let retention = state.settings.rejection_retention_days;
+    match crate::jobs::rejections::prune(store.as_ref(), retention, crate::store::now_utc()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(pruned = n, "old sync rejections pruned"),
+        Err(e) => tracing::warn!(error = %e, "pruning sync rejections failed"),
+    }
+    let before = crate::store::now_utc() - state.settings.refresh_ttl();
+    match store.prune_changes(before, PRUNE_DOCS_PER_MINUTE).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "change rows covered by snapshots pruned"),
+        Err(e) => tracing::warn!(error = %e, "pruning change rows failed"),
+    }
+    // Service desk items past their due time: each alerts its team's
+    // supervisor once (by the server's injectable clock).
+    let attempts = state.settings.feedback.outbox_max_attempts;
+    match store.alert_breaches(state.clock.now(), attempts).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(items = n, "service desk SLA breaches alerted"),
+        Err(e) => tracing::warn!(error = %e, "alerting SLA breaches failed"),
+    }
+    // Returns numbered in a commit whose write into the job failed (or
+    // never ran): bounded per round, oldest first.
+    let per_round = crate::returns::service::WRITE_BACK_JOBS_PER_ROUND;
+    match crate::returns::service::write_back_pending(state, per_round).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "pending RMA numbers written into jobs"),
+        Err(e) => tracing::warn!(error = %e, "writing pending RMA numbers failed"),
+    }
+}
+
 /// Serves `router(state)` on `listener` until `shutdown` completes, then
 /// finishes in-flight requests. With `--metrics-listen`, `/metrics` is
 /// served on that address instead (bound here).
@@ -423,45 +464,14 @@ pub async fn serve_listeners(
                 .await
         })
     });
-    let keys = state.keys.clone();
-    let (store, retention) = (state.store.clone(), state.settings.rejection_retention_days);
-    let change_grace = state.settings.refresh_ttl();
-    let (clock, alert_attempts) = (
-        state.clock.clone(),
-        state.settings.feedback.outbox_max_attempts,
-    );
-    // Housekeeping, once a minute: signing keys reloaded, old sync
-    // rejections pruned, change rows covered by old snapshots pruned (each
-    // a lookup by an indexed time: cheap when there is nothing to prune;
-    // every server process may run it).
+    // Housekeeping, once a minute (every server process may run it).
+    let housekeeper = state.clone();
     let reloader = tokio::spawn(async move {
         let mut every = tokio::time::interval(jwt::RELOAD_EVERY);
         every.tick().await;
         loop {
             every.tick().await;
-            if let Err(e) = keys.reload().await {
-                tracing::warn!(error = %e, "reloading signing keys failed");
-            }
-            match crate::jobs::rejections::prune(store.as_ref(), retention, crate::store::now_utc())
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, "old sync rejections pruned"),
-                Err(e) => tracing::warn!(error = %e, "pruning sync rejections failed"),
-            }
-            let before = crate::store::now_utc() - change_grace;
-            match store.prune_changes(before, PRUNE_DOCS_PER_MINUTE).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "change rows covered by snapshots pruned"),
-                Err(e) => tracing::warn!(error = %e, "pruning change rows failed"),
-            }
-            // Service desk items past their due time: each alerts its
-            // team's supervisor once (by the server's injectable clock).
-            match store.alert_breaches(clock.now(), alert_attempts).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(items = n, "service desk SLA breaches alerted"),
-                Err(e) => tracing::warn!(error = %e, "alerting SLA breaches failed"),
-            }
+            housekeeping_round(&housekeeper).await;
         }
     });
     let outbox = state.settings.feedback.outbox_worker.then(|| {

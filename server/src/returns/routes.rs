@@ -143,13 +143,17 @@ pub struct TrailQuery {
 pub struct TrailStepView {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// `fitted`, `returned` or `received`.
+    /// `fitted`, `returned` or `received`; a shipment to a customer's
+    /// `shipped`, `delivered` or `shipment_cancelled` (from the ledger).
     pub event: String,
     pub job_id: Option<Uuid>,
     pub rma_number: Option<String>,
-    /// The van it was fitted from, or the depot it goes to / was received at.
+    /// The van it was fitted from, the depot it goes to / was received at
+    /// / was shipped from, or the transit holding it was delivered from.
     pub location_id: Option<Uuid>,
     pub disposition: Option<Disposition>,
+    /// The ledger movement of a receipt or a shipment's step.
+    pub movement_id: Option<Uuid>,
     pub detail: String,
 }
 
@@ -162,6 +166,7 @@ impl From<TrailStep> for TrailStepView {
             rma_number: s.rma_number,
             location_id: s.depot_id.map(|d| d.as_uuid()),
             disposition: s.disposition,
+            movement_id: s.movement_id,
             detail: s.detail,
         }
     }
@@ -263,8 +268,9 @@ async fn receive_return(
     Ok(axum::Json(row.into()))
 }
 
-/// A serial's path: fitted on jobs, returned (RMA number), received and
-/// its disposition, oldest first.
+/// A serial's path, oldest first: fitted on jobs, shipped to and
+/// delivered at a customer's site (the ledger's shipment movements),
+/// returned (RMA number), received and its disposition.
 #[utoipa::path(get, path = "/v1/returns/trail", tag = "returns", params(TrailQuery),
     responses((status = 200, body = Vec<TrailStepView>), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody)),

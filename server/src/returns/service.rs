@@ -5,7 +5,7 @@
 
 use fieldsync_core::job::ReturnCondition;
 use fieldsync_core::job::rma::{check_return, write_rma_numbers};
-use fieldsync_core::{DocId, Job, JobId, LocationId, Sku};
+use fieldsync_core::{DocId, Job, JobId, LineId, LocationId, Sku};
 use uuid::Uuid;
 
 use super::model::*;
@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::authz::{JobScope, Permission, Principal, Scope};
 use crate::documents::{self, Derive, Edit};
 use crate::error::ApiError;
-use crate::inventory::LocationKind;
+use crate::inventory::{LocationKind, MovementFilter, MovementKind};
 use crate::jobs::views::timestamp;
 use crate::store::now_utc;
 
@@ -201,17 +201,38 @@ pub async fn receive(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrailStep {
     pub at: time::OffsetDateTime,
-    /// `fitted`, `returned` (opened), `received`.
+    /// `fitted`, `returned` (opened), `received`; from the ledger, a
+    /// shipment to a customer's `shipped` (depot to transit), `delivered`
+    /// (transit to the customer's site) and `shipment_cancelled` (transit
+    /// back to the depot).
     pub event: String,
     pub job_id: Option<JobId>,
     pub rma_number: Option<String>,
+    /// The van it was fitted from, the depot it goes to, was received at
+    /// or shipped from, the transit holding it was delivered from.
     pub depot_id: Option<LocationId>,
     pub disposition: Option<Disposition>,
+    /// The ledger movement of the step (receipts and shipment steps).
+    pub movement_id: Option<Uuid>,
     pub detail: String,
 }
 
-/// The path of one serialized unit: fitted on jobs, returned (the RMA
-/// number), received at a depot and what was done with it.
+/// The ledger movements that tell a shipment's steps, by their trail name.
+fn shipment_step(kind: MovementKind) -> Option<&'static str> {
+    match kind {
+        MovementKind::Shipment => Some("shipped"),
+        MovementKind::Delivery => Some("delivered"),
+        MovementKind::ShipmentCancel => Some("shipment_cancelled"),
+        _ => None,
+    }
+}
+
+/// Most ledger movements of one unit the trail reads.
+const TRAIL_MOVEMENTS: u32 = 1_000;
+
+/// The path of one serialized unit: fitted on jobs, shipped to and
+/// delivered at a customer's site, returned (the RMA number), received at
+/// a depot and what was done with it.
 pub async fn trail(
     state: &AppState,
     who: Principal,
@@ -222,16 +243,19 @@ pub async fn trail(
     let mut f = filter_for(state, who).await?;
     f.serial = Some((sku.clone(), serial.to_owned()));
     let returns = state.store.returns(&f).await?;
+    // Those who see every return see the unit's whole path; others its
+    // steps on the jobs of the returns they see (and, for the shipments,
+    // at the locations they see, as the ledger's own trail shows them).
+    let limited = f.technician.is_some() || f.depots.is_some();
+    let on_seen_job =
+        |job: Option<JobId>| job.is_some_and(|j| returns.iter().any(|r| r.ret.job_id == Some(j)));
     let mut steps = Vec::new();
     let fits = state.store.serial_fits().await?;
     for fit in fits
         .iter()
         .filter(|x| x.sku == sku && x.serial == serial && x.voided_at.is_none())
     {
-        // Only fits on jobs of the returns the caller sees, or all of them
-        // for those who see every return.
-        let limited = f.technician.is_some() || f.depots.is_some();
-        if limited && !returns.iter().any(|r| r.ret.job_id == Some(fit.job_id)) {
+        if limited && !on_seen_job(Some(fit.job_id)) {
             continue;
         }
         steps.push(TrailStep {
@@ -241,7 +265,52 @@ pub async fn trail(
             rma_number: None,
             depot_id: Some(fit.van_id),
             disposition: None,
+            movement_id: None,
             detail: format!("fitted from van {}", fit.van_id),
+        });
+    }
+    let locations = if limited {
+        Some(Scope::of(who).locations(state.store.as_ref()).await?)
+    } else {
+        None
+    };
+    let moves = state
+        .store
+        .movements(&MovementFilter {
+            locations: None,
+            sku: Some(sku.clone()),
+            job_id: None,
+            serial: Some(serial.to_owned()),
+            limit: Some(TRAIL_MOVEMENTS),
+        })
+        .await?;
+    // The ledger answers newest first: read oldest first, so steps at the
+    // same instant keep the ledger's order after the stable sort below.
+    for m in moves.into_iter().rev() {
+        let (mv, at) = (m.movement, m.created_at);
+        let Some(event) = shipment_step(mv.kind) else {
+            continue;
+        };
+        let seen = match &locations {
+            None => true,
+            Some(l) => {
+                on_seen_job(mv.job_id)
+                    || mv.from.is_some_and(|x| l.can_see(x))
+                    || mv.to.is_some_and(|x| l.can_see(x))
+            }
+        };
+        if !seen {
+            continue;
+        }
+        steps.push(TrailStep {
+            at,
+            event: event.into(),
+            job_id: mv.job_id,
+            rma_number: None,
+            depot_id: mv.from.or(mv.to),
+            disposition: None,
+            movement_id: Some(mv.id),
+            detail: mv.note,
         });
     }
     for r in &returns {
@@ -254,17 +323,22 @@ pub async fn trail(
                 rma_number: Some(r.rma_number.clone()),
                 depot_id: r.ret.depot_id,
                 disposition: if received { r.disposition } else { None },
+                movement_id: if received { r.movement_id } else { None },
                 detail: e.detail,
             });
         }
     }
+    // Stable: steps at the same instant keep the order above.
     steps.sort_by_key(|s| s.at);
     Ok(steps)
 }
 
+/// Jobs whose pending RMA numbers one housekeeping round writes back.
+pub const WRITE_BACK_JOBS_PER_ROUND: i64 = 100;
+
 /// After a sync's commits: writes the server's RMA numbers into the jobs
 /// whose returns lack one (the device gets them on its next sync). A
-/// failure is logged; the next commit of the job tries again.
+/// failure is logged; the housekeeping ([`write_back_pending`]) retries.
 pub async fn number_after_commits(state: &AppState, jobs: &[std::sync::Arc<Job>]) {
     for job in jobs {
         if job.returns.iter().all(|r| r.rma_number.is_some()) {
@@ -276,6 +350,26 @@ pub async fn number_after_commits(state: &AppState, jobs: &[std::sync::Arc<Job>]
     }
 }
 
+/// One housekeeping round: writes the numbers of returns still pending
+/// (a write after a sync that failed, or never ran) into their jobs, for
+/// at most `max_jobs` jobs, oldest return first. Idempotent: a number
+/// already in the document is not written again. The count of jobs
+/// written; a job that fails is logged and stays pending for the next round.
+pub async fn write_back_pending(state: &AppState, max_jobs: i64) -> Result<usize, ApiError> {
+    let jobs = state.store.jobs_with_pending_numbers(max_jobs).await?;
+    let mut written = 0;
+    for job in jobs {
+        match write_numbers(state, job).await {
+            Ok(()) => written += 1,
+            Err(e) => tracing::warn!(%job, error = %e, "writing pending RMA numbers failed"),
+        }
+    }
+    Ok(written)
+}
+
+/// Writes the stored numbers of `id`'s returns that its document holds
+/// without one, then marks the job's returns as written (returns the
+/// office opened are in SQL only: nothing to write for them).
 async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
     let numbers = state.store.job_rma_numbers(id).await?;
     if numbers.is_empty() {
@@ -296,10 +390,33 @@ async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
         &state.docs,
         DocId::Job(id),
         &derive,
-        |doc, _| {
+        |doc, known| {
+            let read;
+            let job = match known {
+                Some(job) => job,
+                None => {
+                    read = fieldsync_core::job::read_job(doc, None)?;
+                    &read
+                }
+            };
+            let missing: Vec<(LineId, String)> = numbers
+                .iter()
+                .filter(|(line, _)| {
+                    job.returns
+                        .iter()
+                        .any(|r| r.id == *line && r.rma_number.is_none())
+                })
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                return Ok(Edit {
+                    changes: Vec::new(),
+                    job: None,
+                });
+            }
             doc.set_actor(actor.clone());
             let before = doc.get_heads();
-            write_rma_numbers(doc, &numbers, timestamp(now))?;
+            write_rma_numbers(doc, &missing, timestamp(now))?;
             Ok::<_, fieldsync_core::ActionError>(Edit {
                 changes: doc.get_changes(&before),
                 job: None,
@@ -308,5 +425,7 @@ async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
     )
     .await
     .map_err(ApiError::internal)?;
+    let ids: Vec<LineId> = numbers.into_iter().map(|(line, _)| line).collect();
+    state.store.numbers_written(id, &ids).await?;
     Ok(())
 }

@@ -45,6 +45,12 @@ pub trait ReturnStore: Send + Sync {
     async fn returns(&self, filter: &ReturnFilter) -> Result<Vec<ReturnRow>>;
     /// The RMA numbers of a job's returns, for writing back into its document.
     async fn job_rma_numbers(&self, job: JobId) -> Result<Vec<(LineId, String)>>;
+    /// Jobs with returns whose number is not yet in the job document
+    /// (oldest return first), at most `limit`.
+    async fn jobs_with_pending_numbers(&self, limit: i64) -> Result<Vec<JobId>>;
+    /// Marks these returns of `job` as written into its document (or as
+    /// having nothing to write there: the office's).
+    async fn numbers_written(&self, job: JobId, ids: &[LineId]) -> Result<()>;
     async fn return_events(&self, id: Uuid) -> Result<Vec<ReturnEvent>>;
     /// Receives the unit at a depot: a `return` movement into it and, for
     /// refurbish or scrap, an `adjustment` out of the sellable balance,
@@ -126,8 +132,15 @@ async fn event(
     Ok(())
 }
 
-/// Inserts and numbers a return that is not stored yet; `None` if its id is.
-async fn insert(conn: &mut dyn Conn, r: &NewReturn, now: OffsetDateTime) -> Result<bool> {
+/// Inserts and numbers a return that is not stored yet; `false` if its id
+/// is. `in_document`: opened on a visit, so its number is still to be
+/// written into the job document.
+async fn insert(
+    conn: &mut dyn Conn,
+    r: &NewReturn,
+    now: OffsetDateTime,
+    in_document: bool,
+) -> Result<bool> {
     if conn
         .exists(Query::new("SELECT 1 AS one FROM returns WHERE id = $1").bind(r.id))
         .await?
@@ -138,8 +151,9 @@ async fn insert(conn: &mut dyn Conn, r: &NewReturn, now: OffsetDateTime) -> Resu
     conn.execute(
         Query::new(
             "INSERT INTO returns (id, rma_number, sku, serial, reason, condition, job_id, \
-                 customer_id, asset_id, depot_id, opened_by, opened_at, status, fingerprint) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13)",
+                 customer_id, asset_id, depot_id, opened_by, opened_at, status, fingerprint, \
+                 number_pending) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13, $14)",
         )
         .bind(r.id)
         .bind(number.as_str())
@@ -153,7 +167,8 @@ async fn insert(conn: &mut dyn Conn, r: &NewReturn, now: OffsetDateTime) -> Resu
         .bind(r.depot_id)
         .bind(r.opened_by)
         .bind(now)
-        .bind(r.fingerprint().to_vec()),
+        .bind(r.fingerprint().to_vec())
+        .bind(in_document),
     )
     .await?;
     let detail = format!(
@@ -170,7 +185,7 @@ async fn insert(conn: &mut dyn Conn, r: &NewReturn, now: OffsetDateTime) -> Resu
 impl ReturnStore for SqlStore {
     async fn open_return(&self, r: &NewReturn) -> Result<Opened> {
         let mut tx = self.db().begin().await?;
-        let created = insert(tx.as_mut(), r, crate::store::now_utc()).await?;
+        let created = insert(tx.as_mut(), r, crate::store::now_utc(), false).await?;
         let row = tx
             .fetch_one(Query::new("SELECT fingerprint FROM returns WHERE id = $1").bind(r.id))
             .await?;
@@ -240,6 +255,35 @@ impl ReturnStore for SqlStore {
         rows.iter()
             .map(|r| Ok((r.get("id")?, r.get("rma_number")?)))
             .collect()
+    }
+
+    async fn jobs_with_pending_numbers(&self, limit: i64) -> Result<Vec<JobId>> {
+        let rows = self
+            .db()
+            .fetch_all(
+                Query::new(
+                    "SELECT job_id FROM returns WHERE number_pending AND job_id IS NOT NULL \
+                     GROUP BY job_id ORDER BY MIN(opened_at), job_id LIMIT $1",
+                )
+                .bind(limit),
+            )
+            .await?;
+        rows.iter().map(|r| r.get("job_id")).collect()
+    }
+
+    async fn numbers_written(&self, job: JobId, ids: &[LineId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::new("UPDATE returns SET number_pending = ");
+        q.push_bind(false)
+            .push(" WHERE job_id = ")
+            .push_bind(job)
+            .push(" AND id IN (")
+            .push_list(ids.iter().map(|id| id.as_uuid()))
+            .push(")");
+        self.db().execute(q.build()).await?;
+        Ok(())
     }
 
     async fn return_events(&self, id: Uuid) -> Result<Vec<ReturnEvent>> {
@@ -431,7 +475,7 @@ impl Projection for ReturnProjection {
                 depot_id: depot,
                 opened_by: line.by,
             };
-            insert(tx, &r, now).await?;
+            insert(tx, &r, now, true).await?;
         }
         Ok(())
     }

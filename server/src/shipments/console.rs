@@ -1,10 +1,11 @@
 //! The "parts to send" section of the shipping queue: the open shipments
 //! from the caller's depots with their actions (mark picked, dispatch with
 //! a carrier and tracking reference, mark delivered). [`parts_to_send`]
-//! renders the section so the shipping queue page can hold it; until that
-//! page exists it is served on its own at `/console/shipping/parts`.
-//! The forms post to `/console/shipping/parts/{id}/{step}` and come back to
-//! the page they were on (`back`, a `/console/shipping` path).
+//! renders the section for the one shipping queue page, `/console/shipping`
+//! (`returns::console`), beside the RMAs to receive. The section's old
+//! address, `/console/shipping/parts`, redirects there (bookmarks keep
+//! working). The forms post to `/console/shipping/parts/{id}/{step}` and
+//! come back to the page they were on (`back`, a `/console/shipping` path).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -21,17 +22,15 @@ use crate::app::AppState;
 use crate::web::layout;
 use crate::web::{CsrfForm, WebError, WebUser};
 
-pub const PAGE: &str = "/console/shipping/parts";
+/// The shipping queue, which holds the section.
+pub const PAGE: &str = "/console/shipping";
+/// Where the section was served on its own before the queue held it.
+const OLD_PAGE: &str = "/console/shipping/parts";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(PAGE, get(page))
+        .route(OLD_PAGE, get(Redirect::permanent(PAGE)))
         .route("/console/shipping/parts/{id}/{step}", post(take_step))
-}
-
-async fn page(State(state): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
-    let section = parts_to_send(&state, &user, PAGE).await?;
-    Ok(layout::page(&user, "Shipping queue", section))
 }
 
 fn status_label(s: ShipmentStatus) -> &'static str {

@@ -45,11 +45,6 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         "Consumption",
         Permission::ManageStock,
     ),
-    (
-        "/console/shipping/parts",
-        "Parts to send",
-        Permission::ManageStock,
-    ),
     ("/console/customers", "Customers", Permission::ViewCustomers),
     (
         "/console/refunds",

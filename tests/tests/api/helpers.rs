@@ -55,6 +55,10 @@ pub struct TestApp {
     /// whose memory budget they share (tests hold them to fill them).
     pub finishing: Arc<fieldsync_server::attachments::finishing::Finishing>,
     pub sync_gate: Arc<fieldsync_server::sync::gate::SyncGate>,
+    /// The served state (tests run a housekeeping round with it); before
+    /// `db`, so its connections close before the database is dropped.
+    #[allow(dead_code)]
+    pub state: AppState,
     pub db: TestDatabase,
     /// The server's clock: tests move it forward (recalls' overdue dates;
     /// not every binary that includes this file reads it).
@@ -120,6 +124,7 @@ pub async fn spawn_app_with_state(
     let blobs = state.blobs.clone();
     let clock = state.clock.clone();
     let (finishing, sync_gate) = (state.finishing.clone(), state.sync_gate.clone());
+    let served = state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
@@ -139,6 +144,7 @@ pub async fn spawn_app_with_state(
         sync_gate,
         db,
         clock,
+        state: served,
         shutdown: Some(tx),
     }
 }

@@ -19,7 +19,10 @@ use crate::helpers::{TestApp, actor, backend_tests, spawn_app};
 use crate::setup::{self, Depot, movement, ok, on_hand};
 use crate::support::{Made, call, customer};
 
-backend_tests!(a_shipment_travels_the_ledger_to_the_customer);
+backend_tests!(
+    a_shipment_travels_the_ledger_to_the_customer,
+    a_shipped_unit_returned_and_received_has_one_history
+);
 
 struct World {
     app: TestApp,
@@ -570,10 +573,12 @@ async fn wait_text(b: &crate::webdriver::Browser, css: &str, want: &str) {
     panic!("{css}: {got:?}, not {want:?}");
 }
 
-/// The "parts to send" section in headless Chromium (one backend: the
-/// section calls the same service as the API, which the test above runs
-/// on both): a depot manager marks a valve picked, dispatches it with a
-/// tracking reference and marks it delivered; the ledger follows.
+/// The "parts to send" section of the shipping queue in headless Chromium
+/// (one backend: the section calls the same service as the API, which the
+/// tests above run on both): reached by the one "Shipping" menu entry (its
+/// old address redirects there), a depot manager marks a valve picked,
+/// dispatches it with a tracking reference and marks it delivered; the
+/// ledger follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_parts_to_send_section_dispatches_and_delivers_in_a_browser() {
     use crate::webdriver::{Browser, LAPTOP};
@@ -600,10 +605,19 @@ async fn the_parts_to_send_section_dispatches_and_delivers_in_a_browser() {
     let b = Browser::start(LAPTOP).await;
     b.console_login(&app.url(""), "mgr", crate::helpers::PASSWORD)
         .await;
+    // The section's old address leads to the one shipping queue page.
+    b.goto(&app.url("/console/shipping/parts")).await;
+    b.wait_for_path(|p| p == "/console/shipping").await;
+    // One menu entry for the queue, which holds both sections.
     b.goto(&app.url("/console")).await;
-    b.click("header nav a[href='/console/shipping/parts']")
+    let entries = b
+        .eval("return [...document.querySelectorAll('header nav a')].map(a => a.getAttribute('href')).filter(h => h.startsWith('/console/shipping'));")
         .await;
-    b.wait_for_path(|p| p == "/console/shipping/parts").await;
+    assert_eq!(entries, json!(["/console/shipping"]));
+    b.click("header nav a[href='/console/shipping']").await;
+    b.wait_for_path(|p| p == "/console/shipping").await;
+    assert_eq!(b.text("#parts-to-send h2").await, "Parts to send");
+    assert_eq!(b.text("main h2").await, "RMAs to receive");
     let row = format!("tr[data-shipment='{valve}']");
     assert_eq!(b.text(&format!("{row} td.status")).await, "ordered");
     assert_eq!(
@@ -708,4 +722,140 @@ async fn the_parts_to_send_section_dispatches_and_delivers_in_a_browser() {
     assert_eq!(on_hand(&s, depot, "VALVE-22"), 4);
     assert_eq!(on_hand(&s, transit_of(depot), "VALVE-22"), 0);
     ledger_agrees(app).await;
+}
+
+/// The serial's history (`/v1/returns/trail`) tells the whole path of a
+/// unit shipped to a customer and later returned: shipped, delivered,
+/// returned (the RMA number), received; its ledger steps are the ledger's
+/// own movements of the unit (`/v1/inventory/movements`).
+async fn a_shipped_unit_returned_and_received_has_one_history(backend: TestBackend) {
+    let w = world(backend).await;
+    let (app, mgr) = (&w.app, w.d.manager.as_str());
+    let depot = w.d.depot;
+    let transit: LocationId = transit_of(depot);
+
+    // Shipped to Acme's site and delivered.
+    let pump = Uuid::new_v4();
+    let (st, v) = call(
+        app,
+        Method::POST,
+        mgr,
+        "/v1/shipments",
+        Some(order(&w, pump, "PUMP-7", 1, &["SN-2"])),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    for step in ["dispatch", "deliver"] {
+        let body = (step == "dispatch").then(|| json!({}));
+        let (st, v) = call(
+            app,
+            Method::POST,
+            mgr,
+            &format!("/v1/shipments/{pump}/{step}"),
+            body,
+        )
+        .await;
+        assert_eq!(st, 200, "{step}: {v}");
+    }
+
+    // Later the customer sends it back: the office opens a return and the
+    // depot receives it into stock.
+    let rid = Uuid::new_v4();
+    let opened = ok(
+        app,
+        Method::POST,
+        &w.office,
+        "/v1/returns",
+        Some(json!({"id": rid, "sku": "PUMP-7", "serial": "SN-2",
+            "reason": "Not the model ordered", "condition": "unused",
+            "depot_id": depot, "customer_id": w.acme.customer})),
+    )
+    .await;
+    let number = opened["rma_number"].as_str().unwrap().to_owned();
+    let back = Uuid::new_v4();
+    ok(
+        app,
+        Method::POST,
+        mgr,
+        &format!("/v1/returns/{rid}/receive"),
+        Some(json!({"movement_id": back, "depot_id": depot, "disposition": "restock"})),
+    )
+    .await;
+    assert_eq!(on_hand(&stock(&w).await, depot, "PUMP-7"), 1);
+
+    // The ledger's trail of the unit, oldest first.
+    let ledger = ok(
+        app,
+        Method::GET,
+        mgr,
+        "/v1/inventory/movements?sku=PUMP-7&serial=SN-2",
+        None,
+    )
+    .await;
+    let mut ledger = ledger.as_array().unwrap().clone();
+    ledger.reverse();
+    let kinds: Vec<&str> = ledger.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["receipt", "shipment", "delivery", "return"],
+        "{ledger:?}"
+    );
+
+    // The serial's history: the same story, in time order, for the
+    // shipping team and the office alike.
+    for who in [mgr, w.office.as_str()] {
+        let trail = ok(
+            app,
+            Method::GET,
+            who,
+            "/v1/returns/trail?sku=PUMP-7&serial=SN-2",
+            None,
+        )
+        .await;
+        let steps = trail.as_array().unwrap();
+        let events: Vec<&str> = steps.iter().map(|s| s["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            events,
+            ["shipped", "delivered", "returned", "received"],
+            "{trail}"
+        );
+        let at: Vec<time::OffsetDateTime> = steps
+            .iter()
+            .map(|s| {
+                time::OffsetDateTime::parse(
+                    s["at"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap()
+            })
+            .collect();
+        assert!(at.windows(2).all(|p| p[0] <= p[1]), "{trail}");
+        // Each ledger step is the ledger's movement of the unit.
+        assert_eq!(steps[0]["movement_id"], ledger[1]["id"], "{trail}");
+        assert_eq!(steps[0]["location_id"], depot.to_string());
+        assert!(
+            steps[0]["detail"].as_str().unwrap().contains(&w.acme.site),
+            "{trail}"
+        );
+        assert_eq!(steps[1]["movement_id"], ledger[2]["id"], "{trail}");
+        assert_eq!(steps[1]["location_id"], transit.to_string());
+        assert_eq!(steps[2]["rma_number"], number);
+        assert_eq!(steps[3]["rma_number"], number);
+        assert_eq!(steps[3]["disposition"], "restock");
+        assert_eq!(steps[3]["movement_id"], back.to_string());
+        assert_eq!(steps[3]["movement_id"], ledger[3]["id"]);
+        assert_eq!(steps[3]["location_id"], depot.to_string());
+    }
+
+    // A technician sees no return of this unit, nor its shipment.
+    let tech = app.login("tech", &actor(71)).await.access_token;
+    let trail = ok(
+        app,
+        Method::GET,
+        &tech,
+        "/v1/returns/trail?sku=PUMP-7&serial=SN-2",
+        None,
+    )
+    .await;
+    assert_eq!(trail, json!([]));
 }

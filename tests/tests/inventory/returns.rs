@@ -8,20 +8,22 @@ use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
 use fieldsync_core::job::ReturnCondition;
 use fieldsync_core::validate::RejectCode;
-use fieldsync_core::{DocId, JobAction, LineId, Quantity, Role, Timestamp};
+use fieldsync_core::{DocId, JobAction, JobId, LineId, Quantity, Role, Timestamp};
+use fieldsync_server::documents::{self, Derive, Edit};
 use fieldsync_server::testing::TestBackend;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::device::Device;
-use crate::helpers::{backend_tests, spawn_app};
+use crate::helpers::{TestApp, backend_tests, spawn_app};
 use crate::office::{create_job, job_id, new_job, price_book, put_price_book};
 use crate::setup::{self, ok, on_hand, send};
 
 backend_tests!(
     an_offline_return_is_numbered_received_for_refurbishment_and_traced,
-    the_office_opens_a_return_and_bad_input_is_refused
+    the_office_opens_a_return_and_bad_input_is_refused,
+    a_number_not_written_back_reaches_the_job_in_housekeeping
 );
 
 fn now() -> Timestamp {
@@ -351,4 +353,141 @@ async fn the_office_opens_a_return_and_bad_input_is_refused(backend: TestBackend
     assert_eq!(done["disposition"], "restock");
     let stock = ok(&app, Method::GET, &d.manager, "/v1/inventory/stock", None).await;
     assert_eq!(on_hand(&stock, d.depot, "VALVE-22"), before + 1);
+}
+
+/// Commits the device's copy of a job into the store the way a sync does
+/// (the projections run: the return is stored and numbered), but without
+/// the write-back that follows a sync's commits: the state a failed or
+/// interrupted write-back leaves.
+async fn commit_without_write_back(app: &TestApp, job: JobId, device: &automerge::Automerge) {
+    let state = &app.state;
+    let book = documents::price_book(state.store.as_ref(), &state.docs)
+        .await
+        .unwrap();
+    let derive = Derive {
+        price_book: book.as_deref(),
+        now: time::OffsetDateTime::now_utc(),
+        projectors: &state.projectors,
+    };
+    documents::write(
+        state.store.as_ref(),
+        &state.docs,
+        DocId::Job(job),
+        &derive,
+        |doc, _| {
+            let before = doc.get_heads();
+            doc.merge(&mut device.clone())?;
+            Ok::<_, automerge::AutomergeError>(Edit {
+                changes: doc.get_changes(&before),
+                job: None,
+            })
+        },
+    )
+    .await
+    .expect("commit the device's changes");
+}
+
+/// The keys of the job document's `rma_numbers` on the device.
+fn numbers_on(tech: &Device, job: JobId) -> Vec<String> {
+    let doc = tech.doc(job);
+    let (_, numbers) = doc.get(ROOT, "rma_numbers").unwrap().expect("rma_numbers");
+    doc.keys(&numbers).collect()
+}
+
+async fn a_number_not_written_back_reaches_the_job_in_housekeeping(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let d = setup::depot(&app).await;
+    assert_eq!(
+        put_price_book(&app, &d.admin, &price_book()).await.status(),
+        200
+    );
+    app.user("dispatch", Role::Dispatcher).await;
+    let dispatcher = app
+        .login("dispatch", &crate::helpers::actor(216))
+        .await
+        .access_token;
+    let job = job_id(&create_job(&app, &dispatcher, &new_job("Ana Lima", Some(d.tech))).await);
+    let mut tech = Device::login(&app, "tech", Role::Technician, 1).await;
+    tech.sync(&app).await;
+    tech.act(job, JobAction::StartTravel, now());
+    tech.act(job, JobAction::Arrive, now());
+    tech.sync(&app).await;
+
+    // The office opens a return naming the job too: it lives in SQL only
+    // and never goes into the job document.
+    let office_id = Uuid::new_v4();
+    let body = json!({"id": office_id, "sku": "VALVE-22", "serial": "V-9", "reason": "Wrong size",
+        "condition": "unused", "depot_id": d.depot, "job_id": job});
+    ok(&app, Method::POST, &dispatcher, "/v1/returns", Some(body)).await;
+
+    // Offline, a return; its commit reaches the store but the write-back
+    // after it does not happen.
+    let rid = LineId::from_uuid(Uuid::new_v4());
+    tech.act(
+        job,
+        JobAction::OpenReturn {
+            id: rid,
+            sku: "PUMP-7".parse().unwrap(),
+            serial: "SN-4".into(),
+            reason: "Noisy bearing".into(),
+            condition: ReturnCondition::Faulty,
+        },
+        now(),
+    );
+    let device_doc = tech.doc(job).clone();
+    commit_without_write_back(&app, job, &device_doc).await;
+    let stored = ok(
+        &app,
+        Method::GET,
+        &tech.token,
+        &format!("/v1/returns/{rid}"),
+        None,
+    )
+    .await;
+    let number = stored["rma_number"].as_str().expect("numbered").to_owned();
+    assert_eq!(
+        app.store.jobs_with_pending_numbers(100).await.unwrap(),
+        vec![job]
+    );
+    // Syncing alone brings nothing: the number is not in the job yet.
+    tech.sync(&app).await;
+    tech.sync(&app).await;
+    assert_eq!(tech.job(job).returns[0].rma_number, None);
+    assert!(numbers_on(&tech, job).is_empty());
+
+    // A housekeeping round writes it; the device gets it on its next sync.
+    fieldsync_server::app::housekeeping_round(&app.state).await;
+    assert!(
+        app.store
+            .jobs_with_pending_numbers(100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tech.sync(&app).await;
+    let on_device = tech.job(job).returns;
+    assert_eq!(on_device[0].rma_number.as_deref(), Some(number.as_str()));
+    assert_eq!(on_device[0].reference(), number);
+    // Only the visit's return is in the document, not the office's.
+    assert_eq!(numbers_on(&tech, job), [rid.to_string()]);
+
+    // Nothing is left pending: another round changes nothing in the document.
+    let heads = documents::load(app.store.as_ref(), &app.state.docs, &DocId::Job(job))
+        .await
+        .unwrap()
+        .expect("the job")
+        .doc
+        .get_heads();
+    fieldsync_server::app::housekeeping_round(&app.state).await;
+    let written = fieldsync_server::returns::service::write_back_pending(&app.state, 100)
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+    let after = documents::load(app.store.as_ref(), &app.state.docs, &DocId::Job(job))
+        .await
+        .unwrap()
+        .expect("the job")
+        .doc
+        .get_heads();
+    assert_eq!(after, heads);
 }
