@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::model::Team;
@@ -17,7 +16,7 @@ use super::service;
 use super::views::{ItemList, ItemUpdate, ItemView};
 use crate::app::AppState;
 use crate::web::layout;
-use crate::web::{CsrfForm, WebError, WebUser};
+use crate::web::{CsrfForm, NoFields, WebError, WebUser};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -152,22 +151,13 @@ async fn timeline_page(
     ))
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
-impl crate::freetext::FreeText for Empty {
-    fn free_text(&self) -> Vec<(&'static str, &str)> {
-        Vec::new()
-    }
-}
-
 async fn take(
     State(state): State<AppState>,
     Path(id): Path<String>,
     CsrfForm {
         user,
-        form: Empty {},
-    }: CsrfForm<Empty>,
+        form: NoFields {},
+    }: CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
     let id = Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
     let item = service::update(

@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::RequestFilter;
@@ -19,7 +18,7 @@ use crate::app::AppState;
 use crate::authz::Permission;
 use crate::store::now_utc;
 use crate::web::layout;
-use crate::web::{CsrfForm, WebError, WebUser};
+use crate::web::{CsrfForm, NoFields, WebError, WebUser};
 
 /// Periods offered, in days.
 const PERIODS: [i64; 4] = [7, 30, 90, 365];
@@ -209,22 +208,13 @@ async fn followups(State(state): State<AppState>, user: WebUser) -> Result<Marku
     ))
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
-impl crate::freetext::FreeText for Empty {
-    fn free_text(&self) -> Vec<(&'static str, &str)> {
-        Vec::new()
-    }
-}
-
 async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
     CsrfForm {
         user,
-        form: Empty {},
-    }: CsrfForm<Empty>,
+        form: NoFields {},
+    }: CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
     user.require(Permission::ViewFeedback)?;
     let id = Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;

@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::freetext::FreeText;
 use crate::store::DeviceId;
 use crate::web::layout::{self, csrf_field, date_time};
-use crate::web::{CsrfForm, WebError, WebUser};
+use crate::web::{CsrfForm, NoFields, WebError, WebUser};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -225,19 +225,10 @@ async fn user_page(
     ))
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
-impl FreeText for Empty {
-    fn free_text(&self) -> Vec<(&'static str, &str)> {
-        Vec::new()
-    }
-}
-
 async fn disable(
     State(state): State<AppState>,
     Path(id): Path<UserId>,
-    CsrfForm { user, .. }: CsrfForm<Empty>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
     service::disable(state.store.as_ref(), user.principal(), id).await?;
     Ok(Redirect::to("/console/users"))
@@ -246,7 +237,7 @@ async fn disable(
 async fn enable(
     State(state): State<AppState>,
     Path(id): Path<UserId>,
-    CsrfForm { user, .. }: CsrfForm<Empty>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
     service::enable(state.store.as_ref(), user.principal(), id).await?;
     Ok(Redirect::to("/console/users"))
@@ -328,7 +319,7 @@ async fn depots(
 async fn revoke(
     State(state): State<AppState>,
     Path((id, device)): Path<(UserId, DeviceId)>,
-    CsrfForm { user, .. }: CsrfForm<Empty>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
     service::revoke_device(state.store.as_ref(), user.principal(), id, device).await?;
     Ok(Redirect::to(&user_path(id)))

@@ -23,6 +23,17 @@ pub struct CsrfForm<T> {
     pub form: T,
 }
 
+/// The form of a button that posts nothing but its CSRF token (take,
+/// resolve, disable, log out).
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+impl FreeText for NoFields {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+}
+
 #[derive(Deserialize)]
 struct Token {
     csrf: Option<String>,

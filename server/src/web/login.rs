@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, NoFields};
 use super::error::WebError;
 use super::layout::{self, NAV};
 use super::session::{self, WebUser, cookie, same_secret, set_cookie};
@@ -138,21 +138,12 @@ async fn login(
     Ok((headers, Redirect::to("/console")).into_response())
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
-impl crate::freetext::FreeText for Empty {
-    fn free_text(&self) -> Vec<(&'static str, &str)> {
-        Vec::new()
-    }
-}
-
 async fn logout(
     State(state): State<AppState>,
     CsrfForm {
         user,
-        form: Empty {},
-    }: CsrfForm<Empty>,
+        form: NoFields {},
+    }: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
     let headers = session::end(state.store.as_ref(), &user, secure(&state)).await?;
     Ok((headers, Redirect::to("/console/login")).into_response())

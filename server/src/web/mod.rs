@@ -47,7 +47,7 @@ use axum::Router;
 
 use crate::app::AppState;
 
-pub use csrf::CsrfForm;
+pub use csrf::{CsrfForm, NoFields};
 pub use error::WebError;
 pub use session::WebUser;
 pub use store::{NewWebSession, WebSession, WebSessionStore};
