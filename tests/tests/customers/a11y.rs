@@ -184,6 +184,21 @@ const NOT_PAGES: &[&str] = &[
     "/console/shipping/parts",
 ];
 
+/// What the seed must put on a page (a CSS selector that matches), so
+/// that what axe checks is a page with data, not its empty state.
+const SHOWS: &[(&str, &str)] = &[
+    ("/console/inventory/stock", "tr.low"),
+    ("/console/customers/{id}", "section.asset"),
+    ("/console/jobs/{id}", "#status"),
+    ("/console/feedback", "#comments tbody tr"),
+    ("/console/feedback/followups", "#followups tbody tr"),
+    ("/console/recalls/{id}", "table.quarantined tbody tr"),
+    ("/console/shipping", "table.rmas tbody tr"),
+    ("/console/users/{id}", "table.devices tbody tr"),
+    ("/console/refunds", "table.refunds tbody tr"),
+    ("/console/desk/queues/{team}", "table.items tbody tr"),
+];
+
 /// The console's error page (a 404 as a logged-in user sees it).
 const ERROR_PAGE: &str = "/console/customers/00000000-0000-4000-8000-000000000000";
 
@@ -674,6 +689,11 @@ async fn every_console_page_passes_axe_at_tablet_width() {
             !h1.is_empty() && !h1.starts_with(|c: char| c.is_ascii_digit()),
             "{url} as {who:?}: an error page or no heading: {h1:?}"
         );
+        if let Some((_, css)) = SHOWS.iter().find(|(r, _)| r == route) {
+            let script = format!("return document.querySelectorAll({css:?}).length;");
+            let n = b.eval(&script).await.as_u64().unwrap();
+            assert!(n > 0, "{url}: the seed shows nothing at {css}");
+        }
         if shots.contains(route) {
             let name = route.trim_start_matches('/').replace(['/', '{', '}'], "-");
             b.screenshot(&artifact(&format!("a11y-{name}-768.png")))
