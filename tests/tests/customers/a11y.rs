@@ -694,6 +694,20 @@ async fn every_console_page_passes_axe_at_tablet_width() {
             let n = b.eval(&script).await.as_u64().unwrap();
             assert!(n > 0, "{url}: the seed shows nothing at {css}");
         }
+        if *route == "/console/inventory/stock" {
+            // The first Tab reaches the skip link, shown when focused.
+            let tab = json!([{"type": "keyDown", "value": "\u{E004}"}, {"type": "keyUp", "value": "\u{E004}"}]);
+            b.cmd(
+                "POST",
+                "/actions",
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": tab}]}),
+            )
+            .await;
+            let focused = b
+                .eval("const a = document.activeElement; return [a.className, a.getBoundingClientRect().top >= 0];")
+                .await;
+            assert_eq!(focused, json!(["skip", true]), "the first Tab stop");
+        }
         if shots.contains(route) {
             let name = route.trim_start_matches('/').replace(['/', '{', '}'], "-");
             b.screenshot(&artifact(&format!("a11y-{name}-768.png")))
