@@ -54,6 +54,8 @@ const SCRIPT: &str = include_str!("board.js");
 
 /// The timeline's look (bars placed by inline `left`/`width` percentages).
 const BOARD_CSS: &str = "
+form.filters label{width:auto}form.filters input,form.filters select{flex:0 1 auto;min-width:0}
+table.timeline thead th:last-child{padding:.45rem 0}
 table.timeline th[scope=row]{width:11rem;vertical-align:top}
 .hours{display:flex}.hours span{flex:1;font-size:.8rem;color:#5b6670;border-left:1px solid #dde1e6;padding-left:2px}
 td.lane{position:relative;height:2.6rem;min-width:40rem;padding:0;background:#fbfcfd}

@@ -295,6 +295,24 @@ async fn the_board_works_with_plain_html_forms(backend: TestBackend) {
     assert_eq!(v["job"]["technician"], json!(t1.to_string()));
     assert_eq!(v["job"]["status"], "scheduled");
 
+    // The job page lists every change with the server's time it was
+    // stored (a receipt per change, on this database too).
+    let receipts = app
+        .store
+        .change_receipts(&fieldsync_core::DocId::Job(a))
+        .await
+        .unwrap();
+    assert!(receipts.len() >= 2, "created and rescheduled: {receipts:?}");
+    let page = console
+        .get(&format!("/console/jobs/{a}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(page.matches("<tr class=\"change\"").count(), receipts.len());
+    assert!(!page.contains("before sync times were kept"));
+    assert!(page.contains("edit_window"), "the reschedule is a change");
+
     // A technician has no board.
     let mut tech = Console::new(&app);
     let tech_csrf = tech.login("tech1").await;
