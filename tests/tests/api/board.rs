@@ -350,7 +350,7 @@ async fn a_dispatcher_reassigns_on_the_board_and_the_phone_drops_the_job() {
     van_for(&app, t1).await;
     van_for(&app, t2).await;
     let id = job_id(&create_job(&app, &office.dispatcher, &new_job("Ana Lima", Some(t1))).await);
-    create_job(&app, &office.dispatcher, &new_job("Bruno Reis", None)).await;
+    let loose = job_id(&create_job(&app, &office.dispatcher, &new_job("Bruno Reis", None)).await);
     let mut phone1 = Device::login(&app, "tech1", Role::Technician, 1).await;
     let mut phone2 = Device::login(&app, "tech2", Role::Technician, 2).await;
     phone1.sync(&app).await;
@@ -394,6 +394,26 @@ async fn a_dispatcher_reassigns_on_the_board_and_the_phone_drops_the_job() {
     phone2.sync(&app).await;
     assert!(phone2.holds(id));
     assert_eq!(phone2.job(id).technician, Some(t2));
+
+    // With JavaScript, a bar dropped on a technician's row assigns the job
+    // (the script submits the same assign form).
+    b.eval(&format!(
+        "const dt = new DataTransfer(); \
+         document.querySelector(\"a.bar[data-job='{loose}']\").dispatchEvent(new DragEvent('dragstart', {{dataTransfer: dt, bubbles: true}})); \
+         document.querySelector(\"tr.tech[data-technician='{t1}']\").dispatchEvent(new DragEvent('drop', {{dataTransfer: dt, bubbles: true, cancelable: true}})); \
+         return null;"
+    ))
+    .await;
+    wait_for(
+        &b,
+        &format!(
+            "return document.querySelector(\"tr.tech[data-technician='{t1}'] a.bar[data-job='{loose}']\") !== null;"
+        ),
+        json!(true),
+    )
+    .await;
+    let v = view(&app, &office.dispatcher, loose).await;
+    assert_eq!(v["job"]["technician"], json!(t1.to_string()));
 
     // The bar links to the job page.
     b.click(&format!("a.bar[data-job='{id}']")).await;
