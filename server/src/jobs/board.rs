@@ -658,3 +658,64 @@ async fn cancel(
     .await;
     answer(&state, &user, &form.filters, "cancelled", result).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filters(date: &str, depot: &str, status: &str) -> Filters {
+        let some = |v: &str| Some(v.to_owned());
+        Filters {
+            date: some(date),
+            depot: some(depot),
+            status: some(status),
+        }
+    }
+
+    #[test]
+    fn empty_filters_mean_any_and_today() {
+        let today = time::macros::date!(2026 - 11 - 30);
+        let p = filters("", " ", "").parse(today).unwrap();
+        assert_eq!((p.date, p.depot, p.status), (today, None, None));
+        assert_eq!(filters("", "", "").url(None), "/console/dispatch");
+    }
+
+    #[test]
+    fn bad_filters_name_the_value() {
+        let today = time::macros::date!(2026 - 11 - 30);
+        let e = filters("30/11/2026", "", "").parse(today).err().unwrap();
+        assert!(e.contains("30/11/2026"), "{e}");
+        let e = filters("", "north", "").parse(today).err().unwrap();
+        assert!(e.contains("not a depot id"), "{e}");
+        let e = filters("", "", "done").parse(today).err().unwrap();
+        assert!(e.contains("not a job status"), "{e}");
+    }
+
+    #[test]
+    fn the_redirect_keeps_the_filters_encoded() {
+        let f = filters("2026-11-30", "", "on_site");
+        assert_eq!(
+            f.url(Some("assigned")),
+            "/console/dispatch?date=2026-11-30&status=on_site&done=assigned"
+        );
+        let odd = filters("a&b=c", "", "");
+        assert_eq!(odd.url(None), "/console/dispatch?date=a%26b%3Dc");
+    }
+
+    #[test]
+    fn datetime_local_values_are_utc() {
+        let t = instant("start", "2026-11-30T09:05").unwrap();
+        assert_eq!(t, time::macros::datetime!(2026-11-30 09:05 UTC));
+        let t = instant("start", "2026-11-30T09:05:30").unwrap();
+        assert_eq!(t, time::macros::datetime!(2026-11-30 09:05:30 UTC));
+        assert!(instant("end", "tomorrow").is_err());
+    }
+
+    #[test]
+    fn bars_stay_within_the_day() {
+        let day = time::macros::datetime!(2026-11-30 00:00 UTC);
+        assert_eq!(clamp_hours(day - time::Duration::HOUR, day), 0.0);
+        assert_eq!(clamp_hours(day + time::Duration::hours(30), day), 24.0);
+        assert_eq!(clamp_hours(day + time::Duration::minutes(90), day), 1.5);
+    }
+}

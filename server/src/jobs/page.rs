@@ -155,7 +155,9 @@ async fn job_page(
         &user,
         &title,
         html! {
-            p { a href="/console/dispatch" { "Dispatch board" } }
+            @if user.can(fieldsync_core::Permission::ManageJobs) {
+                p { a href="/console/dispatch" { "Dispatch board" } }
+            }
             section id="summary" aria-labelledby="summary-h" {
                 h2 id="summary-h" { "Summary" }
                 dl.job {
@@ -221,7 +223,7 @@ async fn job_page(
                             }
                         } }
                     } }
-                    p.muted { "Keep one value with POST /v1/jobs/{id}/conflicts/resolve." }
+                    p.muted { "Keep one value with POST /v1/jobs/" (id) "/conflicts/resolve." }
                 }
             }
 
