@@ -487,3 +487,80 @@ pub async fn sweep(state: &AppState) -> crate::store::Result<usize> {
         )
         .await
 }
+
+/// Sets a customer's service contract term (office roles, the customer in
+/// the caller's scope: 404 otherwise). The reference is one the system
+/// knows: an asset of the customer's carries it, or the price book sells
+/// it. A later end than before is a renewal: the old term's item in
+/// sales' queue is resolved.
+pub async fn set_contract(
+    state: &AppState,
+    caller: Principal,
+    customer: Uuid,
+    reference: &str,
+    body: super::contracts::ContractBody,
+) -> Result<super::contracts::ServiceContract, ApiError> {
+    authz::require(caller, Permission::ManageCustomers)?;
+    let scope = crate::customers::service::scope(state, caller).await?;
+    let c = state
+        .store
+        .customer_within(customer, &scope)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    body.check().map_err(bad)?;
+    let reference = reference.trim();
+    let max = crate::customers::service::MAX_CODE;
+    if reference.is_empty() || reference.chars().count() > max {
+        return Err(bad(format!(
+            "the contract reference has 1-{max} characters"
+        )));
+    }
+    let on_asset = state
+        .store
+        .assets(c.id, &scope)
+        .await?
+        .iter()
+        .any(|a| a.contract_ref.as_deref() == Some(reference));
+    let in_book = || async {
+        crate::documents::price_book(state.store.as_ref(), &state.docs)
+            .await
+            .map_err(ApiError::internal)
+            .map(|b| b.is_some_and(|b| b.contracts.contains_key(reference)))
+    };
+    if !on_asset && !in_book().await? {
+        return Err(bad(format!(
+            "no contract {reference:?}: neither an asset of the customer's nor the price book has it"
+        )));
+    }
+    Ok(state
+        .store
+        .set_contract(c.id, reference, &body, state.clock.now())
+        .await?)
+}
+
+/// A customer's service contracts (404 outside the caller's scope).
+pub async fn contracts(
+    state: &AppState,
+    caller: Principal,
+    customer: Uuid,
+) -> Result<super::contracts::ContractList, ApiError> {
+    authz::require(caller, Permission::ViewCustomers)?;
+    let scope = crate::customers::service::scope(state, caller).await?;
+    let c = state
+        .store
+        .customer_within(customer, &scope)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(super::contracts::ContractList {
+        contracts: state.store.contracts(c.id).await?,
+    })
+}
+
+/// Puts the contracts due for renewal today (the server's clock) into
+/// sales' queue, once per term (the housekeeping loop, every minute).
+pub async fn open_renewals(state: &AppState) -> crate::store::Result<usize> {
+    state
+        .store
+        .open_renewals(state.clock.today(), state.clock.now())
+        .await
+}

@@ -68,6 +68,17 @@ pub trait DeskStore: Send + Sync {
     ) -> Result<bool>;
     /// The item of a system source, if it has one.
     async fn system_item(&self, source: &ItemSource) -> Result<Option<Item>>;
+    /// [`super::contracts::set_contract`] in a transaction of its own.
+    async fn set_contract(
+        &self,
+        customer: Uuid,
+        reference: &str,
+        body: &super::contracts::ContractBody,
+        now: OffsetDateTime,
+    ) -> Result<super::contracts::ServiceContract>;
+    async fn contracts(&self, customer: Uuid) -> Result<Vec<super::contracts::ServiceContract>>;
+    /// [`super::contracts::open_renewals`] in a transaction of its own.
+    async fn open_renewals(&self, today: time::Date, now: OffsetDateTime) -> Result<usize>;
     async fn items(&self, filter: &ItemFilter) -> Result<Vec<Item>>;
     async fn item(&self, id: Uuid) -> Result<Item>;
     /// Applies `change`, with its history entry, in one transaction.
@@ -611,6 +622,33 @@ impl DeskStore for SqlStore {
             .as_ref()
             .map(item_from)
             .transpose()
+    }
+
+    async fn set_contract(
+        &self,
+        customer: Uuid,
+        reference: &str,
+        body: &super::contracts::ContractBody,
+        now: OffsetDateTime,
+    ) -> Result<super::contracts::ServiceContract> {
+        let mut tx = self.db().begin().await?;
+        let c = super::contracts::set_contract(tx.as_mut(), customer, reference, body, now).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn contracts(&self, customer: Uuid) -> Result<Vec<super::contracts::ServiceContract>> {
+        let mut tx = self.db().begin().await?;
+        let c = super::contracts::contracts_of(tx.as_mut(), customer).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn open_renewals(&self, today: time::Date, now: OffsetDateTime) -> Result<usize> {
+        let mut tx = self.db().begin().await?;
+        let n = super::contracts::open_renewals(tx.as_mut(), today, now).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn items(&self, filter: &ItemFilter) -> Result<Vec<Item>> {

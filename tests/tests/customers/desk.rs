@@ -27,6 +27,7 @@ backend_tests!(
     a_low_feedback_result_is_a_complaint_in_engineerings_queue,
     an_sla_breach_alerts_the_supervisor_once,
     a_system_item_is_opened_once_per_source_and_resolved_by_it,
+    a_contract_due_for_renewal_reaches_sales_once_per_term,
 );
 
 /// The desk's pages in headless Chromium (one backend: they read the same
@@ -831,4 +832,159 @@ async fn a_system_item_is_opened_once_per_source_and_resolved_by_it(backend: Tes
         items(&sales).is_empty() && items(&finance).is_empty(),
         "{sales} {finance}"
     );
+}
+
+/// A service contract term set through the API: within its notice period
+/// of its end (the server's injected clock) the housekeeping round puts it
+/// into sales' queue, once however many rounds run; renewing it (a later
+/// end) resolves that item, and the new term gets its own when it is due.
+async fn a_contract_due_for_renewal_reaches_sales_once_per_term(backend: TestBackend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let customer = w.acme.customer.as_str();
+    ok(
+        app,
+        Method::PATCH,
+        &w.d.admin,
+        &format!("/v1/customers/{customer}/assets/{}", w.acme.asset),
+        Some(json!({"contract_ref": "SC-GOLD"})),
+    )
+    .await;
+    let today = app.clock.today();
+    let day = |d: time::Date| d.to_string();
+    let ends = today + time::Duration::days(60);
+    let path = format!("/v1/customers/{customer}/contracts/SC-GOLD");
+    let term = |ends: time::Date| {
+        json!({"starts_on": day(ends - time::Duration::days(365)), "ends_on": day(ends),
+            "notice_days": 30})
+    };
+    // Bad terms: 400 with the reason; nobody's customer: 404; a
+    // technician: 403. Nothing stored.
+    for (p, body, status) in [
+        (
+            path.clone(),
+            json!({"starts_on": day(ends), "ends_on": day(today), "notice_days": 30}),
+            400,
+        ),
+        (
+            path.clone(),
+            json!({"starts_on": day(today), "ends_on": day(ends), "notice_days": 1000}),
+            400,
+        ),
+        (
+            format!("/v1/customers/{customer}/contracts/SC-NONE"),
+            term(ends),
+            400,
+        ),
+        (
+            format!("/v1/customers/{}/contracts/SC-GOLD", Uuid::new_v4()),
+            term(ends),
+            404,
+        ),
+    ] {
+        let (got, body) = call(app, Method::PUT, &w.d.admin, &p, Some(body)).await;
+        assert_eq!(got, status, "{p}: {body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let tech = app
+        .login("tech", &crate::helpers::actor(153))
+        .await
+        .access_token;
+    let (got, _) = call(app, Method::PUT, &tech, &path, Some(term(ends))).await;
+    assert_eq!(got, 403);
+    let list = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/customers/{customer}/contracts"),
+        None,
+    )
+    .await;
+    assert_eq!(list["contracts"], json!([]), "{list}");
+
+    let set = ok(app, Method::PUT, &w.d.admin, &path, Some(term(ends))).await;
+    assert_eq!(set["ends_on"], day(ends));
+    assert_eq!(set["notice_from"], day(ends - time::Duration::days(30)));
+    assert_eq!(set["renewal_for"], Value::Null);
+    let contract = set["id"].as_str().unwrap().to_owned();
+
+    let round = || fieldsync_server::app::housekeeping_round(&app.state);
+    let sales_queue = || ok(app, Method::GET, &w.sales, "/v1/desk/queues/sales", None);
+    // Sixty days before its end: not due.
+    round().await;
+    assert!(items(&sales_queue().await).is_empty());
+    // Twenty-nine days before: due, once however many rounds run.
+    app.clock.advance(time::Duration::days(31));
+    round().await;
+    round().await;
+    let queue = sales_queue().await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+    let item = items(&queue)[0].clone();
+    assert_eq!(item["source"]["kind"], "contract");
+    assert_eq!(
+        item["source"]["reference"],
+        format!("{contract}:{}", day(ends))
+    );
+    assert_eq!(item["category"], "contract");
+    assert_eq!(item["customer_name"], "Acme Boilers");
+    assert!(
+        item["summary"].as_str().unwrap().contains("SC-GOLD"),
+        "{item}"
+    );
+    let eng = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        "/v1/desk/queues/engineering",
+        None,
+    )
+    .await;
+    assert!(items(&eng).is_empty(), "{eng}");
+    let list = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/customers/{customer}/contracts"),
+        None,
+    )
+    .await;
+    assert_eq!(list["contracts"][0]["renewal_for"], day(ends), "{list}");
+
+    // Renewed for a year: the item is resolved, the queue empty; the new
+    // term is not due yet.
+    let renewed = ends + time::Duration::days(365);
+    ok(app, Method::PUT, &w.d.admin, &path, Some(term(renewed))).await;
+    round().await;
+    assert!(items(&sales_queue().await).is_empty());
+    let old = ok(
+        app,
+        Method::GET,
+        &w.sales,
+        &format!("/v1/desk/items/{}", item["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(old["state"], "resolved");
+    assert_eq!(
+        old["history"].as_array().unwrap().last().unwrap()["reason"],
+        "contract renewed"
+    );
+    // A year on, the new term is due: its own item.
+    app.clock.advance(time::Duration::days(365));
+    round().await;
+    round().await;
+    let queue = sales_queue().await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+    assert_ne!(items(&queue)[0]["id"], item["id"]);
+    assert_eq!(
+        items(&queue)[0]["source"]["reference"],
+        format!("{contract}:{}", day(renewed))
+    );
+    let doc = ok(app, Method::GET, &w.d.admin, "/openapi.json", None).await;
+    for p in [
+        "/v1/customers/{id}/contracts",
+        "/v1/customers/{id}/contracts/{reference}",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} not documented");
+    }
 }
