@@ -1,7 +1,7 @@
 //! `/v1/desk`: the service desk over JSON (bearer auth). Handlers are thin:
 //! the work is in [`super::service`].
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -62,20 +62,23 @@ async fn customer_contacts(
     ))
 }
 
-/// A team's open items, most urgent first (404 unless the caller belongs
-/// to or supervises the team).
+/// A page of a team's open items, most urgent first: by due time, then
+/// id (404 unless the caller belongs to or supervises the team). `next` is
+/// the cursor of the following page (`after=`), null on the last.
 #[utoipa::path(get, path = "/v1/desk/queues/{team}", tag = "desk",
-    params(("team" = Team, Path)),
-    responses((status = 200, body = ItemList), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+    params(("team" = Team, Path), QueuePage),
+    responses((status = 200, body = ItemList), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn team_queue(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(team): Path<Team>,
+    page: Result<Query<QueuePage>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<ItemList>, ApiError> {
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     Ok(axum::Json(
-        service::queue(&state, caller.principal(), team).await?,
+        service::queue(&state, caller.principal(), team, &page).await?,
     ))
 }
 

@@ -143,26 +143,50 @@ pub async fn log_contact(
     Ok(ItemView::of(item, state.clock.now(), Vec::new()))
 }
 
-/// A team's queue (open items, most urgent first); 404 for a team the
-/// caller does not belong to.
-pub async fn queue(state: &AppState, caller: Principal, team: Team) -> Result<ItemList, ApiError> {
+/// A page of a team's queue (open items, most urgent first: due time,
+/// then id); 404 for a team the caller does not belong to.
+pub async fn queue(
+    state: &AppState,
+    caller: Principal,
+    team: Team,
+    page: &QueuePage,
+) -> Result<ItemList, ApiError> {
     let teams = teams(state, caller).await?;
     if !teams.sees(team) {
         return Err(ApiError::NotFound);
     }
-    let items = state
+    let limit = page.limit.unwrap_or(PAGE_DEFAULT);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(bad(format!("limit is 1-{PAGE_MAX}")));
+    }
+    let after = match page.after.as_deref() {
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| bad("after is not a page cursor"))?),
+        None => None,
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut items = state
         .store
         .items(&ItemFilter {
             teams: Some(vec![team]),
+            after,
+            // One more than the page: whether there is a next one.
+            limit: Some(limit + 1),
             ..ItemFilter::default()
         })
         .await?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|i| cursor(i.due_at, i.id))
+    } else {
+        None
+    };
     let now = state.clock.now();
     Ok(ItemList {
         items: items
             .into_iter()
             .map(|i| ItemView::of(i, now, Vec::new()))
             .collect(),
+        next,
     })
 }
 
@@ -183,7 +207,7 @@ pub async fn board(state: &AppState, caller: Principal) -> Result<ItemList, ApiE
         .items(&ItemFilter {
             teams: Some(supervised),
             escalated_only: true,
-            include_resolved: false,
+            ..ItemFilter::default()
         })
         .await?;
     let now = state.clock.now();
@@ -192,6 +216,7 @@ pub async fn board(state: &AppState, caller: Principal) -> Result<ItemList, ApiE
             .into_iter()
             .map(|i| ItemView::of(i, now, Vec::new()))
             .collect(),
+        next: None,
     })
 }
 
@@ -231,10 +256,11 @@ pub async fn update(
     let given = usize::from(body.take)
         + usize::from(body.owner_id.is_some())
         + usize::from(body.state.is_some())
-        + usize::from(body.team.is_some());
+        + usize::from(body.team.is_some())
+        + usize::from(body.priority.is_some());
     if given != 1 {
         return Err(bad(
-            "give exactly one of `take`, `owner_id`, `state` or `team`",
+            "give exactly one of `take`, `owner_id`, `state`, `team` or `priority`",
         ));
     }
     let now = state.clock.now();
@@ -266,6 +292,13 @@ pub async fn update(
     } else if let Some(s) = body.state {
         store
             .change_item(id, caller.user, &ItemChange::State(s), now)
+            .await?;
+    } else if let Some(p) = body.priority {
+        if p == item.priority {
+            return Err(bad(format!("the item's priority is {p} already")));
+        }
+        store
+            .change_item(id, caller.user, &ItemChange::Priority(p), now)
             .await?;
     } else if let Some(team) = body.team {
         if team == item.team {

@@ -34,6 +34,11 @@ pub struct ItemFilter {
     pub teams: Option<Vec<Team>>,
     pub escalated_only: bool,
     pub include_resolved: bool,
+    /// Only items after this `(due_at, id)` in the listing's order (the
+    /// previous page's last item: keyset paging).
+    pub after: Option<(OffsetDateTime, Uuid)>,
+    /// At most this many (`None`: 500).
+    pub limit: Option<usize>,
 }
 
 #[async_trait]
@@ -668,7 +673,20 @@ impl DeskStore for SqlStore {
         if !filter.include_resolved {
             q.push(" AND i.state <> 'resolved'");
         }
-        q.push(" ORDER BY i.due_at, i.id LIMIT 500");
+        if let Some((due, id)) = filter.after {
+            q.push(" AND (i.due_at > ")
+                .push_bind(due)
+                .push(" OR (i.due_at = ")
+                .push_bind(due)
+                .push(" AND i.id > ")
+                .push_bind(id)
+                .push("))");
+        }
+        // Due time, then id: a total order, so pages neither skip nor
+        // repeat an item that stays put.
+        let limit = filter.limit.unwrap_or(500);
+        q.push(" ORDER BY i.due_at, i.id LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         self.db()
             .fetch_all(q.build())
             .await?

@@ -28,6 +28,7 @@ backend_tests!(
     an_sla_breach_alerts_the_supervisor_once,
     a_system_item_is_opened_once_per_source_and_resolved_by_it,
     a_contract_due_for_renewal_reaches_sales_once_per_term,
+    a_queue_pages_in_a_stable_order_and_an_items_priority_changes,
 );
 
 /// The desk's pages in headless Chromium (one backend: they read the same
@@ -75,7 +76,7 @@ async fn the_queue_the_board_and_the_timeline_in_a_browser() {
         "Boiler pressure drops overnight"
     );
     assert_eq!(b.text(&format!("{row} td.state")).await, "new");
-    b.click(&format!("{row} button")).await;
+    b.click(&format!("{row} form.take button")).await;
     // The form posts and the queue reloads: read the owner by script (no
     // element handle goes stale while the page changes).
     let script = format!(
@@ -91,6 +92,38 @@ async fn the_queue_the_board_and_the_timeline_in_a_browser() {
     }
     assert_eq!(owner, "eng1");
     assert_eq!(b.text(&format!("{row} td.state")).await, "in_progress");
+    // Its priority changed from the page's form: the page reloads with it.
+    b.eval(&format!(
+        "document.querySelector(\"{row} form.priority select\").value = 'urgent'; \
+         document.querySelector(\"{row} form.priority button\").click(); return null;"
+    ))
+    .await;
+    let script = format!(
+        "var e = document.querySelector(\"{row} form.priority option[selected]\"); \
+         return e ? e.value : null;"
+    );
+    let mut chosen = Value::Null;
+    for _ in 0..100 {
+        chosen = b.eval(&script).await;
+        if chosen == "urgent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(chosen, "urgent");
+    let item = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        &format!("/v1/desk/items/{}", logged[0]),
+        None,
+    )
+    .await;
+    assert_eq!(item["priority"], "urgent");
+    assert_eq!(
+        item["history"].as_array().unwrap().last().unwrap()["kind"],
+        "priority"
+    );
     let body = b.text("body").await;
     assert!(!body.contains("solar panels"), "sales' item: {body}");
     assert!(b.screenshot(&dir.join("desk-queue-page.png")).await > 1000);
@@ -987,4 +1020,139 @@ async fn a_contract_due_for_renewal_reaches_sales_once_per_term(backend: TestBac
     ] {
         assert!(doc["paths"][p].is_object(), "{p} not documented");
     }
+}
+
+/// A queue read page by page (keyset cursor) lists every item once, in
+/// the order of the whole queue; bad paging is a 400. Changing an item's
+/// priority recomputes its due time from its creation, is kept in its
+/// history and moves it in the queue.
+async fn a_queue_pages_in_a_stable_order_and_an_items_priority_changes(backend: TestBackend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    for n in 0..5 {
+        ok(
+            app,
+            Method::POST,
+            &w.eng,
+            "/v1/desk/contacts",
+            Some(json!({
+                "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "phone",
+                "direction": "inbound", "category": "technical",
+                "summary": format!("Radiator {n} cold"),
+            })),
+        )
+        .await;
+    }
+    let ids = |list: &Value| -> Vec<String> {
+        items(list)
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let queue = "/v1/desk/queues/engineering";
+    let whole = ok(app, Method::GET, &w.eng, queue, None).await;
+    assert_eq!(items(&whole).len(), 5, "{whole}");
+    assert_eq!(whole["next"], Value::Null);
+    let mut paged = Vec::new();
+    let mut url = format!("{queue}?limit=2");
+    let mut pages = 0;
+    loop {
+        let page = ok(app, Method::GET, &w.eng, &url, None).await;
+        pages += 1;
+        assert!(items(&page).len() <= 2, "{page}");
+        paged.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => url = format!("{queue}?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(paged, ids(&whole), "pages in the queue's order, each once");
+    for bad in [
+        format!("{queue}?limit=0"),
+        format!("{queue}?limit=201"),
+        format!("{queue}?after=yesterday"),
+        format!("{queue}?page=2"),
+    ] {
+        let (status, body) = call(app, Method::GET, &w.eng, &bad, None).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+
+    // The last item made urgent: due an hour after it was logged, first
+    // in the queue, the change in its history.
+    let last = ids(&whole).pop().unwrap();
+    let path = format!("/v1/desk/items/{last}");
+    let urgent = ok(
+        app,
+        Method::PATCH,
+        &w.eng,
+        &path,
+        Some(json!({"priority": "urgent"})),
+    )
+    .await;
+    let at = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!(urgent["priority"], "urgent");
+    assert_eq!(
+        at(&urgent["due_at"]) - at(&urgent["contact"]["created_at"]),
+        time::Duration::hours(1)
+    );
+    let entry = urgent["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(entry["kind"], "priority");
+    assert_eq!(entry["from"], "normal");
+    assert_eq!(entry["to"], "urgent");
+    assert_eq!(entry["actor_name"], "eng1");
+    let now_first = ok(app, Method::GET, &w.eng, &format!("{queue}?limit=1"), None).await;
+    assert_eq!(ids(&now_first), std::slice::from_ref(&last));
+    // The same priority again, two changes at once, another team's user,
+    // an unknown priority: refused, nothing changed.
+    for (token, body, status) in [
+        (&w.eng, json!({"priority": "urgent"}), 400),
+        (&w.eng, json!({"priority": "low", "take": true}), 400),
+        (&w.eng, json!({"priority": "someday"}), 400),
+        (&w.sales, json!({"priority": "low"}), 404),
+    ] {
+        let (got, resp) = call(app, Method::PATCH, token, &path, Some(body)).await;
+        assert_eq!(got, status, "{resp}");
+    }
+    let item = ok(app, Method::GET, &w.eng, &path, None).await;
+    assert_eq!(item["priority"], "urgent");
+    assert_eq!(item["history"].as_array().unwrap().len(), 2, "{item}");
+
+    // Past its hour it alerts; made low again (due in 72 hours) it is not
+    // overdue any more, and its new due time would alert again.
+    app.clock.advance(time::Duration::hours(2));
+    assert_eq!(
+        app.store.alert_breaches(app.clock.now(), 5).await.unwrap(),
+        1
+    );
+    let low = ok(
+        app,
+        Method::PATCH,
+        &w.eng,
+        &path,
+        Some(json!({"priority": "low"})),
+    )
+    .await;
+    assert_eq!(low["overdue"], false);
+    assert_eq!(
+        at(&low["due_at"]) - at(&low["contact"]["created_at"]),
+        time::Duration::hours(72)
+    );
+    app.clock.advance(time::Duration::hours(71));
+    // The four normal ones (24 h) and the low one (72 h) are all past due.
+    assert_eq!(
+        app.store.alert_breaches(app.clock.now(), 5).await.unwrap(),
+        5
+    );
 }
