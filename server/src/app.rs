@@ -65,6 +65,7 @@ pub trait AppStore:
     + crate::shipments::ShipmentStore
     + crate::users::UserAdminStore
     + crate::desk::DeskStore
+    + crate::jobs::PriceBookHistoryStore
 {
 }
 
@@ -86,6 +87,7 @@ impl<T> AppStore for T where
         + crate::shipments::ShipmentStore
         + crate::users::UserAdminStore
         + crate::desk::DeskStore
+        + crate::jobs::PriceBookHistoryStore
 {
 }
 

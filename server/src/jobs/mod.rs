@@ -6,12 +6,15 @@
 //! changes would.
 
 mod pricebook;
+pub mod pricebook_editor;
+pub mod pricebook_history;
 pub mod rejections;
 mod routes;
 pub mod store;
 pub mod views;
 
 pub(crate) use pricebook::carry_refund_limits;
+pub use pricebook_history::PriceBookHistoryStore;
 pub use rejections::{NewRejection, RejectionRecord, RejectionStore};
 pub(crate) use routes::{act, flag_recall, refresh_snapshot, visible_job, visible_job_doc};
 pub use store::{JobFilter, JobProjection, JobRow, JobStore, ListProjector};
