@@ -80,6 +80,12 @@ pub struct ContractList {
 impl ContractBody {
     /// `Err` saying what is wrong with the term.
     pub fn check(&self) -> std::result::Result<(), String> {
+        // Four-digit years: the dates are compared as `YYYY-MM-DD` text.
+        for (field, d) in [("starts_on", self.starts_on), ("ends_on", self.ends_on)] {
+            if !(1900..=9999).contains(&d.year()) {
+                return Err(format!("{field} must be a date between 1900 and 9999"));
+            }
+        }
         if self.ends_on < self.starts_on {
             return Err("ends_on must not be before starts_on".into());
         }
@@ -125,7 +131,12 @@ pub async fn set_contract(
     body: &ContractBody,
     now: OffsetDateTime,
 ) -> Result<ServiceContract> {
-    let notice_from = body.ends_on - Duration::days(i64::from(body.notice_days));
+    // Checked by the caller (ContractBody::check: years 1900-9999, notice
+    // at most 730 days), so this stays a valid date; refused otherwise.
+    let notice_from = body
+        .ends_on
+        .checked_sub(Duration::days(i64::from(body.notice_days)))
+        .ok_or_else(|| StoreError::other("the notice period starts before any date"))?;
     let lock = conn.dialect().locked(
         "SELECT id, customer_id, reference, starts_on, ends_on, notice_days, notice_from, \
              renewal_for FROM service_contracts WHERE customer_id = $1 AND reference = $2",

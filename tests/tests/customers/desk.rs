@@ -905,6 +905,11 @@ async fn a_contract_due_for_renewal_reaches_sales_once_per_term(backend: TestBac
             400,
         ),
         (
+            path.clone(),
+            json!({"starts_on": "0500-01-01", "ends_on": day(ends), "notice_days": 30}),
+            400,
+        ),
+        (
             format!("/v1/customers/{customer}/contracts/SC-NONE"),
             term(ends),
             400,
