@@ -65,6 +65,7 @@ pub trait AppStore:
     + crate::shipments::ShipmentStore
     + crate::users::UserAdminStore
     + crate::desk::DeskStore
+    + crate::jobs::PriceBookHistoryStore
 {
 }
 
@@ -86,6 +87,7 @@ impl<T> AppStore for T where
         + crate::shipments::ShipmentStore
         + crate::users::UserAdminStore
         + crate::desk::DeskStore
+        + crate::jobs::PriceBookHistoryStore
 {
 }
 
@@ -409,6 +411,13 @@ pub async fn housekeeping_round(state: &AppState) {
         Ok(0) => {}
         Ok(n) => tracing::info!(items = n, "service desk SLA breaches alerted"),
         Err(e) => tracing::warn!(error = %e, "alerting SLA breaches failed"),
+    }
+    // Service contracts within their renewal notice: into sales' queue,
+    // once per term.
+    match crate::desk::service::open_renewals(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(items = n, "contracts due for renewal queued"),
+        Err(e) => tracing::warn!(error = %e, "queueing contract renewals failed"),
     }
     // Returns numbered in a commit whose write into the job failed (or
     // never ran): bounded per round, oldest first.

@@ -5,15 +5,15 @@
 //! the same view as its API route, as HTML, through [`super::service`].
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use uuid::Uuid;
 
-use super::model::Team;
+use super::model::{DeskPriority, Team};
 use super::service;
-use super::views::{ItemList, ItemUpdate, ItemView};
+use super::views::{ItemList, ItemUpdate, ItemView, QueuePage};
 use crate::app::AppState;
 use crate::web::layout;
 use crate::web::{CsrfForm, NoFields, WebError, WebUser};
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/desk", get(desk_page))
         .route("/console/desk/queues/{team}", get(queue_page))
         .route("/console/desk/items/{id}/take", post(take))
+        .route("/console/desk/items/{id}/priority", post(set_priority))
         .route("/console/desk/escalations", get(board_page))
         .route("/console/desk/customers/{id}", get(timeline_page))
 }
@@ -74,7 +75,21 @@ fn row(user: &WebUser, i: &ItemView, take: bool) -> Markup {
         tr class=(if i.overdue { "low" } else { "" }) data-item=(i.id) {
             td.due { (i.due_at.date()) " " (format!("{:02}:{:02}", i.due_at.hour(), i.due_at.minute()))
                 @if i.overdue { " " span.badge { "overdue" } } }
-            td { (i.priority) }
+            td.priority {
+                @if take {
+                    // A closed choice posted with its CSRF token: works
+                    // without JavaScript.
+                    form.priority method="post" action=(format!("/console/desk/items/{}/priority", i.id)) {
+                        (layout::csrf_field(user))
+                        select name="priority" aria-label="Priority" {
+                            @for p in PRIORITIES {
+                                option value=(p) selected[p == i.priority] { (p) }
+                            }
+                        }
+                        " " button type="submit" { "Set" }
+                    }
+                } @else { (i.priority) }
+            }
             td.category { (i.category) }
             td.customer {
                 @if let Some(c) = i.customer_id {
@@ -87,7 +102,7 @@ fn row(user: &WebUser, i: &ItemView, take: bool) -> Markup {
             @if take {
                 td {
                     @if i.owner_id != Some(user.user_id) {
-                        form method="post" action=(format!("/console/desk/items/{}/take", i.id)) {
+                        form.take method="post" action=(format!("/console/desk/items/{}/take", i.id)) {
                             (layout::csrf_field(user))
                             button type="submit" { "Take" }
                         }
@@ -100,17 +115,37 @@ fn row(user: &WebUser, i: &ItemView, take: bool) -> Markup {
     }
 }
 
+const PRIORITIES: [DeskPriority; 4] = [
+    DeskPriority::Urgent,
+    DeskPriority::High,
+    DeskPriority::Normal,
+    DeskPriority::Low,
+];
+
 async fn queue_page(
     State(state): State<AppState>,
     user: WebUser,
     Path(team): Path<String>,
+    page: Result<Query<QueuePage>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Markup, WebError> {
     let team: Team = team.parse().map_err(|_| WebError::NotFound)?;
-    let list = service::queue(&state, user.principal(), team).await?;
+    // A mangled link starts from the first page.
+    let page = page.map(|Query(p)| p).unwrap_or_default();
+    let list = service::queue(&state, user.principal(), team, &page).await?;
     Ok(layout::page(
         &user,
         &format!("Queue: {team}"),
-        items_table(&user, &list, true),
+        html! {
+            (items_table(&user, &list, true))
+            nav.pages aria-label="Queue pages" {
+                @if page.after.is_some() {
+                    a.first href={ "/console/desk/queues/" (team) } { "First page" }
+                }
+                @if let Some(next) = &list.next {
+                    " " a.next href={ "/console/desk/queues/" (team) "?after=" (next) } { "Next page" }
+                }
+            }
+        },
     ))
 }
 
@@ -169,8 +204,52 @@ async fn take(
             owner_id: None,
             state: None,
             team: None,
+            priority: None,
         },
     )
     .await?;
+    Ok(Redirect::to(&format!("/console/desk/queues/{}", item.team)))
+}
+
+#[derive(serde::Deserialize)]
+struct PriorityForm {
+    priority: String,
+}
+
+/// A closed choice: no free text.
+impl crate::freetext::FreeText for PriorityForm {
+    fn free_text(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+}
+
+/// The queue page's priority form: the item's new priority (its due time
+/// recomputed); the same priority again changes nothing.
+async fn set_priority(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm { user, form }: CsrfForm<PriorityForm>,
+) -> Result<Redirect, WebError> {
+    let id = Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
+    let priority: DeskPriority = form
+        .priority
+        .parse()
+        .map_err(|_| WebError::BadRequest("Choose urgent, high, normal or low.".into()))?;
+    let item = service::item(&state, user.principal(), id).await?;
+    if item.priority != priority {
+        service::update(
+            &state,
+            user.principal(),
+            id,
+            ItemUpdate {
+                take: false,
+                owner_id: None,
+                state: None,
+                team: None,
+                priority: Some(priority),
+            },
+        )
+        .await?;
+    }
     Ok(Redirect::to(&format!("/console/desk/queues/{}", item.team)))
 }

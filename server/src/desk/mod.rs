@@ -6,6 +6,7 @@
 //! alerted to the supervisor through the outbox once. See
 //! docs/service-desk.md.
 //!
+//! - [`contracts`]: service contract terms and their renewal item.
 //! - [`model`]: teams, states, priorities, routing rules and the routing
 //!   decision.
 //! - [`store`]: the [`DeskStore`] trait and its SQL, [`store::record_contact`]
@@ -15,6 +16,7 @@
 //!   SLA alert.
 
 pub mod console;
+pub mod contracts;
 pub mod messages;
 pub mod model;
 pub mod routes;

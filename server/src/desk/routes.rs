@@ -1,12 +1,13 @@
 //! `/v1/desk`: the service desk over JSON (bearer auth). Handlers are thin:
 //! the work is in [`super::service`].
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::contracts::{ContractBody, ContractList, ServiceContract};
 use super::model::{Routing, Team};
 use super::service;
 use super::views::*;
@@ -26,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_teams))
         .routes(routes!(set_team))
         .routes(routes!(get_rules, set_rules))
+        .routes(routes!(list_contracts))
+        .routes(routes!(set_contract))
 }
 
 /// Logs a customer contact (phone, email, SMS, web, ...) and routes it to
@@ -59,20 +62,23 @@ async fn customer_contacts(
     ))
 }
 
-/// A team's open items, most urgent first (404 unless the caller belongs
-/// to or supervises the team).
+/// A page of a team's open items, most urgent first: by due time, then
+/// id (404 unless the caller belongs to or supervises the team). `next` is
+/// the cursor of the following page (`after=`), null on the last.
 #[utoipa::path(get, path = "/v1/desk/queues/{team}", tag = "desk",
-    params(("team" = Team, Path)),
-    responses((status = 200, body = ItemList), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+    params(("team" = Team, Path), QueuePage),
+    responses((status = 200, body = ItemList), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn team_queue(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(team): Path<Team>,
+    page: Result<Query<QueuePage>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<ItemList>, ApiError> {
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     Ok(axum::Json(
-        service::queue(&state, caller.principal(), team).await?,
+        service::queue(&state, caller.principal(), team, &page).await?,
     ))
 }
 
@@ -195,5 +201,40 @@ async fn set_rules(
 ) -> Result<axum::Json<Routing>, ApiError> {
     Ok(axum::Json(
         service::set_routing(&state, caller.principal(), body).await?,
+    ))
+}
+
+/// A customer's service contract terms.
+#[utoipa::path(get, path = "/v1/customers/{id}/contracts", tag = "desk",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ContractList), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_contracts(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<ContractList>, ApiError> {
+    Ok(axum::Json(
+        service::contracts(&state, caller.principal(), id).await?,
+    ))
+}
+
+/// Sets a customer's service contract term (office roles): its dates and
+/// renewal notice period. Within the notice period of its end it goes to
+/// sales' queue, once per term; a later end (renewed) resolves that item.
+#[utoipa::path(put, path = "/v1/customers/{id}/contracts/{reference}", tag = "desk",
+    params(("id" = Uuid, Path), ("reference" = String, Path)), request_body = ContractBody,
+    responses((status = 200, body = ServiceContract), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn set_contract(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((id, reference)): Path<(Uuid, String)>,
+    Json(body): Json<ContractBody>,
+) -> Result<axum::Json<ServiceContract>, ApiError> {
+    Ok(axum::Json(
+        service::set_contract(&state, caller.principal(), id, &reference, body).await?,
     ))
 }

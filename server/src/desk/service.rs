@@ -143,26 +143,50 @@ pub async fn log_contact(
     Ok(ItemView::of(item, state.clock.now(), Vec::new()))
 }
 
-/// A team's queue (open items, most urgent first); 404 for a team the
-/// caller does not belong to.
-pub async fn queue(state: &AppState, caller: Principal, team: Team) -> Result<ItemList, ApiError> {
+/// A page of a team's queue (open items, most urgent first: due time,
+/// then id); 404 for a team the caller does not belong to.
+pub async fn queue(
+    state: &AppState,
+    caller: Principal,
+    team: Team,
+    page: &QueuePage,
+) -> Result<ItemList, ApiError> {
     let teams = teams(state, caller).await?;
     if !teams.sees(team) {
         return Err(ApiError::NotFound);
     }
-    let items = state
+    let limit = page.limit.unwrap_or(PAGE_DEFAULT);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(bad(format!("limit is 1-{PAGE_MAX}")));
+    }
+    let after = match page.after.as_deref() {
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| bad("after is not a page cursor"))?),
+        None => None,
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut items = state
         .store
         .items(&ItemFilter {
             teams: Some(vec![team]),
+            after,
+            // One more than the page: whether there is a next one.
+            limit: Some(limit + 1),
             ..ItemFilter::default()
         })
         .await?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|i| cursor(i.due_at, i.id))
+    } else {
+        None
+    };
     let now = state.clock.now();
     Ok(ItemList {
         items: items
             .into_iter()
             .map(|i| ItemView::of(i, now, Vec::new()))
             .collect(),
+        next,
     })
 }
 
@@ -183,7 +207,7 @@ pub async fn board(state: &AppState, caller: Principal) -> Result<ItemList, ApiE
         .items(&ItemFilter {
             teams: Some(supervised),
             escalated_only: true,
-            include_resolved: false,
+            ..ItemFilter::default()
         })
         .await?;
     let now = state.clock.now();
@@ -192,6 +216,7 @@ pub async fn board(state: &AppState, caller: Principal) -> Result<ItemList, ApiE
             .into_iter()
             .map(|i| ItemView::of(i, now, Vec::new()))
             .collect(),
+        next: None,
     })
 }
 
@@ -231,10 +256,11 @@ pub async fn update(
     let given = usize::from(body.take)
         + usize::from(body.owner_id.is_some())
         + usize::from(body.state.is_some())
-        + usize::from(body.team.is_some());
+        + usize::from(body.team.is_some())
+        + usize::from(body.priority.is_some());
     if given != 1 {
         return Err(bad(
-            "give exactly one of `take`, `owner_id`, `state` or `team`",
+            "give exactly one of `take`, `owner_id`, `state`, `team` or `priority`",
         ));
     }
     let now = state.clock.now();
@@ -266,6 +292,13 @@ pub async fn update(
     } else if let Some(s) = body.state {
         store
             .change_item(id, caller.user, &ItemChange::State(s), now)
+            .await?;
+    } else if let Some(p) = body.priority {
+        if p == item.priority {
+            return Err(bad(format!("the item's priority is {p} already")));
+        }
+        store
+            .change_item(id, caller.user, &ItemChange::Priority(p), now)
             .await?;
     } else if let Some(team) = body.team {
         if team == item.team {
@@ -485,5 +518,82 @@ pub async fn sweep(state: &AppState) -> crate::store::Result<usize> {
             state.clock.now(),
             state.settings.feedback.outbox_max_attempts,
         )
+        .await
+}
+
+/// Sets a customer's service contract term (office roles, the customer in
+/// the caller's scope: 404 otherwise). The reference is one the system
+/// knows: an asset of the customer's carries it, or the price book sells
+/// it. A later end than before is a renewal: the old term's item in
+/// sales' queue is resolved.
+pub async fn set_contract(
+    state: &AppState,
+    caller: Principal,
+    customer: Uuid,
+    reference: &str,
+    body: super::contracts::ContractBody,
+) -> Result<super::contracts::ServiceContract, ApiError> {
+    authz::require(caller, Permission::ManageCustomers)?;
+    let scope = crate::customers::service::scope(state, caller).await?;
+    let c = state
+        .store
+        .customer_within(customer, &scope)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    body.check().map_err(bad)?;
+    let reference = reference.trim();
+    let max = crate::customers::service::MAX_CODE;
+    if reference.is_empty() || reference.chars().count() > max {
+        return Err(bad(format!(
+            "the contract reference has 1-{max} characters"
+        )));
+    }
+    let on_asset = state
+        .store
+        .assets(c.id, &scope)
+        .await?
+        .iter()
+        .any(|a| a.contract_ref.as_deref() == Some(reference));
+    let in_book = || async {
+        crate::documents::price_book(state.store.as_ref(), &state.docs)
+            .await
+            .map_err(ApiError::internal)
+            .map(|b| b.is_some_and(|b| b.contracts.contains_key(reference)))
+    };
+    if !on_asset && !in_book().await? {
+        return Err(bad(format!(
+            "no contract {reference:?}: neither an asset of the customer's nor the price book has it"
+        )));
+    }
+    Ok(state
+        .store
+        .set_contract(c.id, reference, &body, state.clock.now())
+        .await?)
+}
+
+/// A customer's service contracts (404 outside the caller's scope).
+pub async fn contracts(
+    state: &AppState,
+    caller: Principal,
+    customer: Uuid,
+) -> Result<super::contracts::ContractList, ApiError> {
+    authz::require(caller, Permission::ViewCustomers)?;
+    let scope = crate::customers::service::scope(state, caller).await?;
+    let c = state
+        .store
+        .customer_within(customer, &scope)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(super::contracts::ContractList {
+        contracts: state.store.contracts(c.id).await?,
+    })
+}
+
+/// Puts the contracts due for renewal today (the server's clock) into
+/// sales' queue, once per term (the housekeeping loop, every minute).
+pub async fn open_renewals(state: &AppState) -> crate::store::Result<usize> {
+    state
+        .store
+        .open_renewals(state.clock.today(), state.clock.now())
         .await
 }

@@ -34,6 +34,11 @@ pub struct ItemFilter {
     pub teams: Option<Vec<Team>>,
     pub escalated_only: bool,
     pub include_resolved: bool,
+    /// Only items after this `(due_at, id)` in the listing's order (the
+    /// previous page's last item: keyset paging).
+    pub after: Option<(OffsetDateTime, Uuid)>,
+    /// At most this many (`None`: 500).
+    pub limit: Option<usize>,
 }
 
 #[async_trait]
@@ -68,6 +73,17 @@ pub trait DeskStore: Send + Sync {
     ) -> Result<bool>;
     /// The item of a system source, if it has one.
     async fn system_item(&self, source: &ItemSource) -> Result<Option<Item>>;
+    /// [`super::contracts::set_contract`] in a transaction of its own.
+    async fn set_contract(
+        &self,
+        customer: Uuid,
+        reference: &str,
+        body: &super::contracts::ContractBody,
+        now: OffsetDateTime,
+    ) -> Result<super::contracts::ServiceContract>;
+    async fn contracts(&self, customer: Uuid) -> Result<Vec<super::contracts::ServiceContract>>;
+    /// [`super::contracts::open_renewals`] in a transaction of its own.
+    async fn open_renewals(&self, today: time::Date, now: OffsetDateTime) -> Result<usize>;
     async fn items(&self, filter: &ItemFilter) -> Result<Vec<Item>>;
     async fn item(&self, id: Uuid) -> Result<Item>;
     /// Applies `change`, with its history entry, in one transaction.
@@ -613,6 +629,33 @@ impl DeskStore for SqlStore {
             .transpose()
     }
 
+    async fn set_contract(
+        &self,
+        customer: Uuid,
+        reference: &str,
+        body: &super::contracts::ContractBody,
+        now: OffsetDateTime,
+    ) -> Result<super::contracts::ServiceContract> {
+        let mut tx = self.db().begin().await?;
+        let c = super::contracts::set_contract(tx.as_mut(), customer, reference, body, now).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn contracts(&self, customer: Uuid) -> Result<Vec<super::contracts::ServiceContract>> {
+        let mut tx = self.db().begin().await?;
+        let c = super::contracts::contracts_of(tx.as_mut(), customer).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn open_renewals(&self, today: time::Date, now: OffsetDateTime) -> Result<usize> {
+        let mut tx = self.db().begin().await?;
+        let n = super::contracts::open_renewals(tx.as_mut(), today, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn items(&self, filter: &ItemFilter) -> Result<Vec<Item>> {
         let mut q = QueryBuilder::new(ITEM_COLS);
         q.push(" WHERE 1 = 1");
@@ -630,7 +673,20 @@ impl DeskStore for SqlStore {
         if !filter.include_resolved {
             q.push(" AND i.state <> 'resolved'");
         }
-        q.push(" ORDER BY i.due_at, i.id LIMIT 500");
+        if let Some((due, id)) = filter.after {
+            q.push(" AND (i.due_at > ")
+                .push_bind(due)
+                .push(" OR (i.due_at = ")
+                .push_bind(due)
+                .push(" AND i.id > ")
+                .push_bind(id)
+                .push("))");
+        }
+        // Due time, then id: a total order, so pages neither skip nor
+        // repeat an item that stays put.
+        let limit = filter.limit.unwrap_or(500);
+        q.push(" ORDER BY i.due_at, i.id LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         self.db()
             .fetch_all(q.build())
             .await?

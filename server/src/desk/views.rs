@@ -178,6 +178,35 @@ impl ItemView {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ItemList {
     pub items: Vec<ItemView>,
+    /// The cursor of the next page (`after=`), null on the last page.
+    pub next: Option<String>,
+}
+
+/// A page of a queue: most urgent first (due time, then id).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueuePage {
+    /// At most this many items (1-200, default 50).
+    pub limit: Option<u32>,
+    /// The previous page's `next` cursor (opaque).
+    pub after: Option<String>,
+}
+
+/// The default and largest page of a queue.
+pub const PAGE_DEFAULT: u32 = 50;
+pub const PAGE_MAX: u32 = 200;
+
+/// A page cursor: the last item's due time (Unix nanoseconds) and id.
+pub fn cursor(due: OffsetDateTime, id: Uuid) -> String {
+    format!("{}_{id}", due.unix_timestamp_nanos())
+}
+
+/// The `(due_at, id)` a cursor names; `None` if it is not one.
+pub fn parse_cursor(s: &str) -> Option<(OffsetDateTime, Uuid)> {
+    let (nanos, id) = s.split_once('_')?;
+    let due = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
+    Some((due, Uuid::parse_str(id).ok()?))
 }
 
 /// A change to a queue item: exactly one of its fields.
@@ -197,6 +226,10 @@ pub struct ItemUpdate {
     /// Send it to another team's queue.
     #[serde(default)]
     pub team: Option<Team>,
+    /// A new priority: the due time becomes the item's creation time plus
+    /// the priority's SLA.
+    #[serde(default)]
+    pub priority: Option<DeskPriority>,
 }
 
 impl FreeText for ItemUpdate {

@@ -8,6 +8,8 @@
 pub mod board;
 pub mod page;
 mod pricebook;
+pub mod pricebook_editor;
+pub mod pricebook_history;
 pub mod rejections;
 mod routes;
 pub(crate) mod service;
@@ -15,6 +17,7 @@ pub mod store;
 pub mod views;
 
 pub(crate) use pricebook::carry_refund_limits;
+pub use pricebook_history::PriceBookHistoryStore;
 pub use rejections::{NewRejection, RejectionRecord, RejectionStore};
 pub(crate) use routes::{
     act, flag_recall, refresh_snapshot, visible_job, visible_job_doc, writers,

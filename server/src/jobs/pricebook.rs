@@ -46,14 +46,26 @@ async fn get_price_book(
 async fn put_price_book(
     State(state): State<AppState>,
     caller: AuthUser,
-    Json(mut book): Json<PriceBook>,
+    Json(book): Json<PriceBook>,
 ) -> Result<axum::Json<PriceBook>, ApiError> {
-    caller.require(Permission::EditPriceBook)?;
+    Ok(axum::Json(save(&state, caller.principal(), book).await?))
+}
+
+/// Saves `book` as the next version (admins: the API's PUT and the
+/// console's editor): checked, the server's refund limits carried in,
+/// and who saved it recorded in the version history. A book equal to the
+/// stored one saves nothing and answers the stored one.
+pub(crate) async fn save(
+    state: &AppState,
+    caller: fieldsync_core::Principal,
+    mut book: PriceBook,
+) -> Result<PriceBook, ApiError> {
+    crate::authz::require(caller, Permission::EditPriceBook)?;
     // The refund limits are the server's settings, carried to devices here.
     book.refund_limits = state.settings.refund_limits();
     book.check()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(axum::Json(store_book(&state, book).await?))
+    store_book(state, book, Some(caller.user)).await
 }
 
 /// Writes the server's refund limits into the stored price book when it
@@ -74,11 +86,19 @@ pub(crate) async fn carry_refund_limits(state: &AppState) -> Result<(), ApiError
         refund_limits: limits,
         ..std::sync::Arc::unwrap_or_clone(book)
     };
-    store_book(state, book).await.map(drop)
+    store_book(state, book, None).await.map(drop)
 }
 
-/// Stores `book` as the next version, when it differs from the stored one.
-async fn store_book(state: &AppState, mut book: PriceBook) -> Result<PriceBook, ApiError> {
+/// Stores `book` as the next version, when it differs from the stored one,
+/// and records it in the version history (`saved_by` `None`: the server).
+/// The history row is written after the document's commit: a crash in
+/// between leaves that version out of the editor's history, never the
+/// price book itself half-written.
+async fn store_book(
+    state: &AppState,
+    mut book: PriceBook,
+    saved_by: Option<fieldsync_core::UserId>,
+) -> Result<PriceBook, ApiError> {
     let now = now_utc();
     let derive = Derive {
         price_book: None,
@@ -117,5 +137,12 @@ async fn store_book(state: &AppState, mut book: PriceBook) -> Result<PriceBook, 
     )
     .await
     .map_err(super::routes::write_error)?;
-    read_price_book(&stored.doc, None).map_err(ApiError::internal)
+    let stored = read_price_book(&stored.doc, None).map_err(ApiError::internal)?;
+    // Once per version: an unchanged book (no new version) records nothing
+    // new, and the first save over an older book records that book too.
+    state
+        .store
+        .record_price_book(&stored, saved_by, now)
+        .await?;
+    Ok(stored)
 }

@@ -62,6 +62,11 @@ pub const NAV: &[(&str, &str, Permission)] = &[
     ("/console/shipping", "Shipping", Permission::ManageStock),
     ("/console/users", "Users", Permission::ManageUsers),
     (
+        "/console/pricebook",
+        "Price book",
+        Permission::EditPriceBook,
+    ),
+    (
         "/console/sync-health",
         "Sync health",
         Permission::ManageUsers,

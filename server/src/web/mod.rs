@@ -72,4 +72,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::shipments::console::router())
         .merge(crate::users::console::router())
         .merge(crate::desk::console::router())
+        .merge(crate::jobs::pricebook_editor::router())
 }

@@ -27,6 +27,7 @@ mod errors;
 mod headers;
 mod node_client;
 mod ops;
+mod pricebook_editor;
 mod processes;
 mod rejections;
 mod rounds;

@@ -175,6 +175,7 @@ const PAGES: &[(&str, Who, &str)] = &[
         Who::Supervisor,
         "/console/desk/customers/{customer}",
     ),
+    ("/console/pricebook", Who::Admin, "/console/pricebook"),
 ];
 
 /// GET routes under /console that are not pages: an attachment and its
@@ -199,6 +200,7 @@ const SHOWS: &[(&str, &str)] = &[
     ("/console/users/{id}", "table.devices tbody tr"),
     ("/console/refunds", "table.refunds tbody tr"),
     ("/console/desk/queues/{team}", "table.items tbody tr"),
+    ("/console/pricebook", "li[data-version]"),
 ];
 
 /// The console's error page (a 404 as a logged-in user sees it).

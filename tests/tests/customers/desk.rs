@@ -27,6 +27,8 @@ backend_tests!(
     a_low_feedback_result_is_a_complaint_in_engineerings_queue,
     an_sla_breach_alerts_the_supervisor_once,
     a_system_item_is_opened_once_per_source_and_resolved_by_it,
+    a_contract_due_for_renewal_reaches_sales_once_per_term,
+    a_queue_pages_in_a_stable_order_and_an_items_priority_changes,
 );
 
 /// The desk's pages in headless Chromium (one backend: they read the same
@@ -74,7 +76,7 @@ async fn the_queue_the_board_and_the_timeline_in_a_browser() {
         "Boiler pressure drops overnight"
     );
     assert_eq!(b.text(&format!("{row} td.state")).await, "new");
-    b.click(&format!("{row} button")).await;
+    b.click(&format!("{row} form.take button")).await;
     // The form posts and the queue reloads: read the owner by script (no
     // element handle goes stale while the page changes).
     let script = format!(
@@ -90,6 +92,38 @@ async fn the_queue_the_board_and_the_timeline_in_a_browser() {
     }
     assert_eq!(owner, "eng1");
     assert_eq!(b.text(&format!("{row} td.state")).await, "in_progress");
+    // Its priority changed from the page's form: the page reloads with it.
+    b.eval(&format!(
+        "document.querySelector(\"{row} form.priority select\").value = 'urgent'; \
+         document.querySelector(\"{row} form.priority button\").click(); return null;"
+    ))
+    .await;
+    let script = format!(
+        "var e = document.querySelector(\"{row} form.priority option[selected]\"); \
+         return e ? e.value : null;"
+    );
+    let mut chosen = Value::Null;
+    for _ in 0..100 {
+        chosen = b.eval(&script).await;
+        if chosen == "urgent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(chosen, "urgent");
+    let item = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        &format!("/v1/desk/items/{}", logged[0]),
+        None,
+    )
+    .await;
+    assert_eq!(item["priority"], "urgent");
+    assert_eq!(
+        item["history"].as_array().unwrap().last().unwrap()["kind"],
+        "priority"
+    );
     let body = b.text("body").await;
     assert!(!body.contains("solar panels"), "sales' item: {body}");
     assert!(b.screenshot(&dir.join("desk-queue-page.png")).await > 1000);
@@ -830,5 +864,300 @@ async fn a_system_item_is_opened_once_per_source_and_resolved_by_it(backend: Tes
     assert!(
         items(&sales).is_empty() && items(&finance).is_empty(),
         "{sales} {finance}"
+    );
+}
+
+/// A service contract term set through the API: within its notice period
+/// of its end (the server's injected clock) the housekeeping round puts it
+/// into sales' queue, once however many rounds run; renewing it (a later
+/// end) resolves that item, and the new term gets its own when it is due.
+async fn a_contract_due_for_renewal_reaches_sales_once_per_term(backend: TestBackend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    let customer = w.acme.customer.as_str();
+    ok(
+        app,
+        Method::PATCH,
+        &w.d.admin,
+        &format!("/v1/customers/{customer}/assets/{}", w.acme.asset),
+        Some(json!({"contract_ref": "SC-GOLD"})),
+    )
+    .await;
+    let today = app.clock.today();
+    let day = |d: time::Date| d.to_string();
+    let ends = today + time::Duration::days(60);
+    let path = format!("/v1/customers/{customer}/contracts/SC-GOLD");
+    let term = |ends: time::Date| {
+        json!({"starts_on": day(ends - time::Duration::days(365)), "ends_on": day(ends),
+            "notice_days": 30})
+    };
+    // Bad terms: 400 with the reason; nobody's customer: 404; a
+    // technician: 403. Nothing stored.
+    for (p, body, status) in [
+        (
+            path.clone(),
+            json!({"starts_on": day(ends), "ends_on": day(today), "notice_days": 30}),
+            400,
+        ),
+        (
+            path.clone(),
+            json!({"starts_on": day(today), "ends_on": day(ends), "notice_days": 1000}),
+            400,
+        ),
+        (
+            path.clone(),
+            json!({"starts_on": "0500-01-01", "ends_on": day(ends), "notice_days": 30}),
+            400,
+        ),
+        (
+            format!("/v1/customers/{customer}/contracts/SC-NONE"),
+            term(ends),
+            400,
+        ),
+        (
+            format!("/v1/customers/{}/contracts/SC-GOLD", Uuid::new_v4()),
+            term(ends),
+            404,
+        ),
+    ] {
+        let (got, body) = call(app, Method::PUT, &w.d.admin, &p, Some(body)).await;
+        assert_eq!(got, status, "{p}: {body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let tech = app
+        .login("tech", &crate::helpers::actor(153))
+        .await
+        .access_token;
+    let (got, _) = call(app, Method::PUT, &tech, &path, Some(term(ends))).await;
+    assert_eq!(got, 403);
+    let list = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/customers/{customer}/contracts"),
+        None,
+    )
+    .await;
+    assert_eq!(list["contracts"], json!([]), "{list}");
+
+    let set = ok(app, Method::PUT, &w.d.admin, &path, Some(term(ends))).await;
+    assert_eq!(set["ends_on"], day(ends));
+    assert_eq!(set["notice_from"], day(ends - time::Duration::days(30)));
+    assert_eq!(set["renewal_for"], Value::Null);
+    let contract = set["id"].as_str().unwrap().to_owned();
+
+    let round = || fieldsync_server::app::housekeeping_round(&app.state);
+    let sales_queue = || ok(app, Method::GET, &w.sales, "/v1/desk/queues/sales", None);
+    // Sixty days before its end: not due.
+    round().await;
+    assert!(items(&sales_queue().await).is_empty());
+    // Twenty-nine days before: due, once however many rounds run.
+    app.clock.advance(time::Duration::days(31));
+    round().await;
+    round().await;
+    let queue = sales_queue().await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+    let item = items(&queue)[0].clone();
+    assert_eq!(item["source"]["kind"], "contract");
+    assert_eq!(
+        item["source"]["reference"],
+        format!("{contract}:{}", day(ends))
+    );
+    assert_eq!(item["category"], "contract");
+    assert_eq!(item["customer_name"], "Acme Boilers");
+    assert!(
+        item["summary"].as_str().unwrap().contains("SC-GOLD"),
+        "{item}"
+    );
+    let eng = ok(
+        app,
+        Method::GET,
+        &w.eng,
+        "/v1/desk/queues/engineering",
+        None,
+    )
+    .await;
+    assert!(items(&eng).is_empty(), "{eng}");
+    let list = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/customers/{customer}/contracts"),
+        None,
+    )
+    .await;
+    assert_eq!(list["contracts"][0]["renewal_for"], day(ends), "{list}");
+
+    // Renewed for a year: the item is resolved, the queue empty; the new
+    // term is not due yet.
+    let renewed = ends + time::Duration::days(365);
+    ok(app, Method::PUT, &w.d.admin, &path, Some(term(renewed))).await;
+    round().await;
+    assert!(items(&sales_queue().await).is_empty());
+    let old = ok(
+        app,
+        Method::GET,
+        &w.sales,
+        &format!("/v1/desk/items/{}", item["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(old["state"], "resolved");
+    assert_eq!(
+        old["history"].as_array().unwrap().last().unwrap()["reason"],
+        "contract renewed"
+    );
+    // A year on, the new term is due: its own item.
+    app.clock.advance(time::Duration::days(365));
+    round().await;
+    round().await;
+    let queue = sales_queue().await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+    assert_ne!(items(&queue)[0]["id"], item["id"]);
+    assert_eq!(
+        items(&queue)[0]["source"]["reference"],
+        format!("{contract}:{}", day(renewed))
+    );
+    let doc = ok(app, Method::GET, &w.d.admin, "/openapi.json", None).await;
+    for p in [
+        "/v1/customers/{id}/contracts",
+        "/v1/customers/{id}/contracts/{reference}",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} not documented");
+    }
+}
+
+/// A queue read page by page (keyset cursor) lists every item once, in
+/// the order of the whole queue; bad paging is a 400. Changing an item's
+/// priority recomputes its due time from its creation, is kept in its
+/// history and moves it in the queue.
+async fn a_queue_pages_in_a_stable_order_and_an_items_priority_changes(backend: TestBackend) {
+    let w = world(backend).await;
+    let app = &w.app;
+    for n in 0..5 {
+        ok(
+            app,
+            Method::POST,
+            &w.eng,
+            "/v1/desk/contacts",
+            Some(json!({
+                "id": Uuid::new_v4(), "customer_id": w.acme.customer, "channel": "phone",
+                "direction": "inbound", "category": "technical",
+                "summary": format!("Radiator {n} cold"),
+            })),
+        )
+        .await;
+    }
+    let ids = |list: &Value| -> Vec<String> {
+        items(list)
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let queue = "/v1/desk/queues/engineering";
+    let whole = ok(app, Method::GET, &w.eng, queue, None).await;
+    assert_eq!(items(&whole).len(), 5, "{whole}");
+    assert_eq!(whole["next"], Value::Null);
+    let mut paged = Vec::new();
+    let mut url = format!("{queue}?limit=2");
+    let mut pages = 0;
+    loop {
+        let page = ok(app, Method::GET, &w.eng, &url, None).await;
+        pages += 1;
+        assert!(items(&page).len() <= 2, "{page}");
+        paged.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => url = format!("{queue}?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(paged, ids(&whole), "pages in the queue's order, each once");
+    for bad in [
+        format!("{queue}?limit=0"),
+        format!("{queue}?limit=201"),
+        format!("{queue}?after=yesterday"),
+        format!("{queue}?page=2"),
+    ] {
+        let (status, body) = call(app, Method::GET, &w.eng, &bad, None).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+
+    // The last item made urgent: due an hour after it was logged, first
+    // in the queue, the change in its history.
+    let last = ids(&whole).pop().unwrap();
+    let path = format!("/v1/desk/items/{last}");
+    let urgent = ok(
+        app,
+        Method::PATCH,
+        &w.eng,
+        &path,
+        Some(json!({"priority": "urgent"})),
+    )
+    .await;
+    let at = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!(urgent["priority"], "urgent");
+    assert_eq!(
+        at(&urgent["due_at"]) - at(&urgent["contact"]["created_at"]),
+        time::Duration::hours(1)
+    );
+    let entry = urgent["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(entry["kind"], "priority");
+    assert_eq!(entry["from"], "normal");
+    assert_eq!(entry["to"], "urgent");
+    assert_eq!(entry["actor_name"], "eng1");
+    let now_first = ok(app, Method::GET, &w.eng, &format!("{queue}?limit=1"), None).await;
+    assert_eq!(ids(&now_first), std::slice::from_ref(&last));
+    // The same priority again, two changes at once, another team's user,
+    // an unknown priority: refused, nothing changed.
+    for (token, body, status) in [
+        (&w.eng, json!({"priority": "urgent"}), 400),
+        (&w.eng, json!({"priority": "low", "take": true}), 400),
+        (&w.eng, json!({"priority": "someday"}), 400),
+        (&w.sales, json!({"priority": "low"}), 404),
+    ] {
+        let (got, resp) = call(app, Method::PATCH, token, &path, Some(body)).await;
+        assert_eq!(got, status, "{resp}");
+    }
+    let item = ok(app, Method::GET, &w.eng, &path, None).await;
+    assert_eq!(item["priority"], "urgent");
+    assert_eq!(item["history"].as_array().unwrap().len(), 2, "{item}");
+
+    // Past its hour it alerts; made low again (due in 72 hours) it is not
+    // overdue any more, and its new due time would alert again.
+    app.clock.advance(time::Duration::hours(2));
+    assert_eq!(
+        app.store.alert_breaches(app.clock.now(), 5).await.unwrap(),
+        1
+    );
+    let low = ok(
+        app,
+        Method::PATCH,
+        &w.eng,
+        &path,
+        Some(json!({"priority": "low"})),
+    )
+    .await;
+    assert_eq!(low["overdue"], false);
+    assert_eq!(
+        at(&low["due_at"]) - at(&low["contact"]["created_at"]),
+        time::Duration::hours(72)
+    );
+    app.clock.advance(time::Duration::hours(71));
+    // The four normal ones (24 h) and the low one (72 h) are all past due.
+    assert_eq!(
+        app.store.alert_breaches(app.clock.now(), 5).await.unwrap(),
+        5
     );
 }

@@ -1,8 +1,9 @@
 //! A technician's visit from Kotlin: log in, sync, offline work (a
-//! warranty extension sold for the job's registry asset and the remedy of
-//! the recall that flagged the job among it), a new process, sync; then
-//! the office sees it all through the API, the asset's warranty extended
-//! and the asset remedied on the recall campaign.
+//! warranty extension sold for the job's registry asset, the remedy of
+//! the recall that flagged the job and a sales lead logged on site among
+//! it), a new process, sync; then the office sees it all through the API,
+//! the asset's warranty extended, the asset remedied on the recall
+//! campaign and the sales lead in sales' queue (not engineering's).
 
 use fieldsync_core::Role;
 use fieldsync_server::testing::TestBackend;
@@ -86,7 +87,7 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
         .split(' ')
         .map(str::to_owned)
         .collect();
-    let [labour, valve, pump, payment, total, rma] = &ids[..] else {
+    let [labour, valve, pump, payment, total, rma, contact] = &ids[..] else {
         panic!("ids {ids:?}")
     };
     let total: i64 = total.parse().unwrap();
@@ -94,6 +95,9 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
     // Nothing reached the server yet.
     let view: Value = get_job(&app, &office, id).await.json().await.unwrap();
     assert_eq!(view["job"]["status"], "scheduled");
+    let sales = "/v1/desk/queues/sales";
+    let queue = crate::setup::ok(&app, reqwest::Method::GET, &depot.admin, sales, None).await;
+    assert_eq!(queue["items"], json!([]), "offline: no contact yet {queue}");
     let page = crate::setup::ok(&app, reqwest::Method::GET, &office, &recalls, None).await;
     assert_eq!(page["assets"][0]["state"], "awaiting", "{page}");
 
@@ -181,6 +185,34 @@ async fn a_visit_recorded_in_kotlin_reaches_the_server() {
         view["job"]["recall_remedy"]["replacement"], "none",
         "{view}"
     );
+
+    // The sales lead logged on the phone: in sales' queue (the admin sees
+    // every team), about the job's customer and the job, and not in
+    // engineering's.
+    let queue = crate::setup::ok(&app, reqwest::Method::GET, &depot.admin, sales, None).await;
+    let items = queue["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{queue}");
+    let lead = &items[0]["contact"];
+    assert_eq!(lead["id"], contact.as_str(), "{queue}");
+    assert_eq!(lead["category"], "sales_lead");
+    assert_eq!(lead["channel"], "on_site");
+    assert_eq!(lead["source"], "device");
+    assert_eq!(lead["job_id"], id.to_string());
+    assert_eq!(lead["customer_id"], acme.customer.as_str());
+    assert_eq!(lead["logged_by"], depot.tech.to_string());
+    assert_eq!(
+        lead["summary"],
+        "Asks for a quote for a second boiler in the annex"
+    );
+    let engineering = crate::setup::ok(
+        &app,
+        reqwest::Method::GET,
+        &depot.admin,
+        "/v1/desk/queues/engineering",
+        None,
+    )
+    .await;
+    assert_eq!(engineering["items"], json!([]), "{engineering}");
 
     // The return opened on the phone: the office lists it under the RMA
     // number the phone showed, for the job, going to the van's depot.

@@ -116,6 +116,26 @@ fun giveRefund(c: FieldsyncClient, jobId: String, payment: String) {
     check(bill.refundedMinor == 1500L && bill.pendingRefundsMinor == 0L, "bill $bill")
 }
 
+// The customer asks about a second boiler: a sales lead logged on site,
+// offline, for the office's service desk (it reaches sales' queue with the
+// next sync). Bad input is a typed error and keeps nothing.
+fun logSalesLead(c: FieldsyncClient, jobId: String): String {
+    val card = refused<FieldsyncException.InvalidInput>("card data in the summary") {
+        c.logContact(jobId, "on_site", "inbound", "sales_lead", "Pays with 4111 1111 1111 1111")
+    }
+    check(!card.reason.contains("4111"), "the number is never echoed: ${card.reason}")
+    refused<FieldsyncException.InvalidInput>("an unknown category") {
+        c.logContact(jobId, "on_site", "inbound", "gossip", "Talked about the weather")
+    }
+    refused<FieldsyncException.InvalidInput>("an unknown channel") {
+        c.logContact(jobId, "pigeon", "inbound", "sales_lead", "Wants a quote")
+    }
+    val before = c.pendingChangeCount()
+    val id = c.logContact(jobId, "on_site", "inbound", "sales_lead", "Asks for a quote for a second boiler in the annex")
+    check(c.pendingChangeCount() == before + 1UL, "one change for the contact")
+    return id
+}
+
 fun visit(dir: String, server: String, user: String, password: String, jobId: String, vanId: String, campaignId: String) {
     FieldsyncClient.open(dir).use { c ->
         refused<FieldsyncException.BadCredentials>("wrong password") {
@@ -167,12 +187,14 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         val valves = c.vanStock()!!.items.single { it.sku == "VALVE-22" }
         check(valves.serverQuantity == 4L && valves.pendingUse == 2L && valves.available == 2L, "valves $valves")
         c.addNote(jobId, "Customer mentioned a noise at night")
+        val contact = logSalesLead(c, jobId)
         val payment = c.recordPayment(jobId, "card", 5000L, "TERM-42")
         giveRefund(c, jobId, payment)
         c.captureSignature(jobId, "Ana Lima", "ab".repeat(32))
         c.complete(jobId)
-        // 15 changes, 1 for the recall's remedy, 1 for the refund and 1 for the return.
-        check(c.pendingChangeCount() == 18UL, "pending ${c.pendingChangeCount()}")
+        // 15 changes, 1 for the recall's remedy, 1 for the refund, 1 for the
+        // return and 1 for the contact.
+        check(c.pendingChangeCount() == 19UL, "pending ${c.pendingChangeCount()}")
 
         val job = c.job(jobId)
         val bill = job.billing ?: throw AssertionError("no bill: ${job.billingUnavailable}")
@@ -181,7 +203,7 @@ fun visit(dir: String, server: String, user: String, password: String, jobId: St
         check(bill.subtotalMinor == 41800L, "subtotal ${bill.subtotalMinor}")
         // The refund of 15.00 (within the limit) is paid back: owed again.
         check(bill.totalMinor == 50160L && bill.balanceDueMinor == 46660L, "bill $bill")
-        println("IDS $labour $valve $pump $payment ${bill.totalMinor} $rma")
+        println("IDS $labour $valve $pump $payment ${bill.totalMinor} $rma $contact")
     }
 }
 
@@ -206,7 +228,7 @@ fun checkAgain(dir: String, jobId: String, labour: String, valve: String, pump: 
         val offline = job.returns.single()
         check(offline.id == rma && offline.rmaNumber == null && offline.reference.startsWith("PRE-"), "return after reopen $offline")
         check(job.billing?.refunds?.single()?.state == "approved", "refund after reopen ${job.billing?.refunds}")
-        check(c.pendingChangeCount() == 18UL, "pending after reopen ${c.pendingChangeCount()}")
+        check(c.pendingChangeCount() == 19UL, "pending after reopen ${c.pendingChangeCount()}")
 
         val result = c.sync()
         val outcome = result.jobs.single { it.jobId == jobId }.outcome
