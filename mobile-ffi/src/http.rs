@@ -43,6 +43,19 @@ struct ErrorDetail {
     message: String,
 }
 
+/// The server's names for what a device reports on each sync.
+const PENDING_CHANGES: &str = "x-fieldsync-pending-changes";
+const APP_VERSION: &str = "x-fieldsync-app-version";
+
+/// What a device reports about itself with each sync request.
+pub(crate) struct SyncHeaders {
+    /// Local changes not acknowledged by the server when the sync started.
+    pub pending_changes: u64,
+    /// The app's version, when the app gave one (else the server reads the
+    /// `User-Agent`, `fieldsync-ffi/<version>`).
+    pub app_version: Option<String>,
+}
+
 /// How a sync request ended, before the client decides what to do.
 pub(crate) enum SyncReply {
     Ok(Vec<u8>),
@@ -107,16 +120,26 @@ impl Http {
         }
     }
 
-    pub fn sync(&self, base: &str, access_token: &str, body: Vec<u8>) -> Result<SyncReply> {
-        let res = self
+    /// `report`: what the device says about itself in headers (the server
+    /// shows them on its devices list; see `server/src/users/sync_report.rs`).
+    pub fn sync(
+        &self,
+        base: &str,
+        access_token: &str,
+        body: Vec<u8>,
+        report: &SyncHeaders,
+    ) -> Result<SyncReply> {
+        let mut req = self
             .client
             .post(url(base, "/v1/sync"))
             .bearer_auth(access_token)
             .header("content-type", "application/cbor")
             .header("accept", "application/cbor")
-            .body(body)
-            .send()
-            .map_err(network)?;
+            .header(PENDING_CHANGES, report.pending_changes);
+        if let Some(version) = &report.app_version {
+            req = req.header(APP_VERSION, version.as_str());
+        }
+        let res = req.body(body).send().map_err(network)?;
         match res.status().as_u16() {
             200 => Ok(SyncReply::Ok(res.bytes().map_err(network)?.to_vec())),
             401 => Ok(SyncReply::Unauthorized),
