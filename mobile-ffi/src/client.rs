@@ -485,6 +485,41 @@ impl FieldsyncClient {
         self.refresh(&base, &session)
     }
 
+    /// What customers said about my visits (scores with the questions'
+    /// labels, comments), newest visit first: `limit` visits (1-100) from
+    /// `offset` (the previous page's `nextOffset`). Online only (blocks: call
+    /// it off the UI thread); nothing is stored on the device. The server
+    /// sends no customer contact data and never another technician's visits.
+    /// `Server` 403 for a role without visits.
+    pub fn my_feedback(&self, offset: u32, limit: u32) -> Result<MyFeedbackPage> {
+        if !(1..=100).contains(&limit) {
+            return Err(FieldsyncError::invalid("limit must be 1 to 100"));
+        }
+        let (base, _) = self.online_session()?;
+        let token = self.access_token()?;
+        if let Some(page) = self.http()?.my_feedback(&base, &token, offset, limit)? {
+            return Ok(page);
+        }
+        // Refused though fresh by our clock: refresh once (as sync does).
+        let token = {
+            let _net = self.net_lock()?;
+            let (_, session) = self.online_session()?;
+            if session.access_token != token
+                && session.access_expires_at_ms - REFRESH_MARGIN_MS > now_ms()
+            {
+                // A sync refreshed it meanwhile.
+                session.access_token
+            } else {
+                self.refresh(&base, &session)?
+            }
+        };
+        self.http()?
+            .my_feedback(&base, &token, offset, limit)?
+            .ok_or_else(|| FieldsyncError::SessionExpired {
+                reason: "the server refused a fresh access token".into(),
+            })
+    }
+
     // ----- reads -----
 
     /// My jobs, by appointment window.
