@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use fieldsync_core::{JobId, UserId};
@@ -174,9 +175,10 @@ async fn page_of(
 pub async fn my_feedback(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(paging): Query<Paging>,
+    paging: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<MyFeedbackPage>, ApiError> {
     user.require(Permission::WorkAssignedJobs)?;
+    let Query(paging) = paging.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = paging.limit.unwrap_or(PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
