@@ -357,14 +357,15 @@ impl FieldsyncClient {
         }
         let device = Device::open(Path::new(&dir))?;
         let local = match device.current() {
-            Some(user) => {
+            // (A store the app deleted to wipe a user: nobody is logged in.)
+            Some(user) if device.store_actor(user)?.is_some() => {
                 let mut local = Local::open(&device.user_dir(user), now_ms())?;
                 local.freeze_rejected = options.freeze_rejected_jobs;
                 // A crash between a switch's steps can leave a store
                 // without its session: nobody is logged in then.
                 local.session().is_some().then_some(local)
             }
-            None => None,
+            _ => None,
         };
         Ok(Arc::new(Self {
             open: Mutex::new(Some(Open { device, local })),
