@@ -757,7 +757,7 @@ fn sigkill_while_technicians_share_a_phone_keeps_each_ones_work_apart() {
             let jobs: Vec<String> = client.jobs().unwrap().into_iter().map(|j| j.id).collect();
             assert_eq!(
                 &jobs,
-                &[job.clone()],
+                std::slice::from_ref(job),
                 "run {run}: {name} sees another's job"
             );
             let notes: BTreeSet<String> = client

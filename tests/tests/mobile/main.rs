@@ -3,7 +3,6 @@
 //! over a flaky link (lost responses, duplicated requests, a server restart).
 
 #[path = "../api/device.rs"]
-#[allow(dead_code)]
 mod device;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code, unused_macros, unused_imports)]
