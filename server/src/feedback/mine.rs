@@ -61,8 +61,8 @@ pub struct MyAnswer {
     pub max: Option<i64>,
 }
 
-/// What a customer said about one of the caller's visits. Holds no
-/// customer contact data: no name, email, phone, channel or address.
+/// What a customer said about one of the caller's visits.
+/// Holds no customer contact data: no name, email, phone, channel or address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MyFeedback {
     #[schema(value_type = String, format = Uuid)]

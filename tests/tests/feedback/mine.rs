@@ -185,6 +185,20 @@ async fn technicians_get_their_own_feedback_without_customer_contact_data(backen
     }
     let (status, _) = get(&a.s, None, "").await;
     assert_eq!(status, 401);
+    // Documented, and the schema says what it leaves out.
+    let doc: Value =
+        a.s.app
+            .client
+            .get(a.s.app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert!(doc["paths"]["/v1/me/feedback"]["get"].is_object());
+    let schema = doc["components"]["schemas"]["MyFeedback"].to_string();
+    assert!(schema.contains("no customer contact data"), "{schema}");
     let (status, body) = get(&a.s, Some(&a.s.supervisor_token), "").await;
     assert_eq!(status, 403, "a role without visits: {body}");
 }
