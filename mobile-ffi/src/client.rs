@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fieldsync_core::{JobAction, Quantity};
 
+use fieldsync_core::automerge::ActorId;
+
+use crate::device::{Device, Slot};
 use crate::error::{FieldsyncError, Result};
-use crate::http::{Http, SyncReply, UploadReply};
+use crate::http::{Http, SyncHeaders, SyncReply, UploadReply};
 use crate::local::{Local, PendingUpload, Session, parse_line};
 use crate::records::*;
 use crate::upload::chunks;
@@ -29,6 +32,11 @@ pub struct ClientOptions {
     /// without that action. See `frozenJobs`, `recoverJob`, `unfreezeJob`.
     #[uniffi(default = false)]
     pub freeze_rejected_jobs: bool,
+    /// The app's version (`2.3.1 (android)`), sent with every sync as
+    /// `X-Fieldsync-App-Version` and shown on the office's devices list.
+    /// Without it the server shows the library's `fieldsync-ffi/<version>`.
+    #[uniffi(default = None)]
+    pub app_version: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -36,11 +44,14 @@ impl Default for ClientOptions {
         Self {
             http_timeout_ms: 30_000,
             freeze_rejected_jobs: false,
+            app_version: None,
         }
     }
 }
 
-/// The offline client: one per signed-in app, over one store directory.
+/// The offline client: one per app, over the app's data directory, which
+/// holds one store per user who logged in on this device (see
+/// [`crate::device`]); only the logged-in user's store is open.
 ///
 /// Every action is validated by sync-core (as the server will) and is on
 /// disk when the call returns. Calls may come from any thread; they are
@@ -48,13 +59,20 @@ impl Default for ClientOptions {
 /// thread.
 #[derive(uniffi::Object)]
 pub struct FieldsyncClient {
-    local: Mutex<Option<Local>>,
+    /// `None` once released.
+    open: Mutex<Option<Open>>,
     /// Serialises login, refresh and sync, so a refresh token is never sent twice.
     net: Mutex<()>,
     /// Serialises uploads (apart from `net`: an upload never holds up a sync).
     uploads: Mutex<()>,
     http: OnceLock<Http>,
     options: ClientOptions,
+}
+
+/// The open data directory and, while someone is logged in, their store.
+struct Open {
+    device: Device,
+    local: Option<Local>,
 }
 
 fn now_ms() -> i64 {
@@ -64,14 +82,50 @@ fn now_ms() -> i64 {
 }
 
 impl FieldsyncClient {
-    fn with<T>(&self, f: impl FnOnce(&mut Local) -> Result<T>) -> Result<T> {
-        let mut guard = self.local.lock().map_err(|_| FieldsyncError::Internal {
+    fn with_open<T>(&self, f: impl FnOnce(&mut Open) -> Result<T>) -> Result<T> {
+        let mut guard = self.open.lock().map_err(|_| FieldsyncError::Internal {
             reason: "an earlier call failed badly: reopen the client".into(),
         })?;
-        let local = guard.as_mut().ok_or_else(|| FieldsyncError::Internal {
+        let open = guard.as_mut().ok_or_else(|| FieldsyncError::Internal {
             reason: "the client is closed".into(),
         })?;
-        f(local)
+        f(open)
+    }
+
+    /// The logged-in user's store; `NotLoggedIn` when nobody is.
+    fn with<T>(&self, f: impl FnOnce(&mut Local) -> Result<T>) -> Result<T> {
+        self.with_open(|o| f(o.local.as_mut().ok_or(FieldsyncError::NotLoggedIn)?))
+    }
+
+    /// Makes `session`'s user the logged-in one: their store (the next new
+    /// user's store if they never logged in here) is opened and keeps the
+    /// session. Whoever was logged in before is logged out (tokens
+    /// forgotten, work kept in their store for their next login).
+    fn switch_to(&self, session: Session) -> Result<SessionInfo> {
+        let info = session.info();
+        self.with_open(|o| {
+            if let Some(local) = o.local.as_mut()
+                && local
+                    .session()
+                    .is_some_and(|s| s.user_id == session.user_id)
+            {
+                return local.set_session(session);
+            }
+            if let Some(mut previous) = o.local.take() {
+                previous.clear_session()?;
+            }
+            o.device.set_current(None)?;
+            let dir = o
+                .device
+                .claim(session.user_id, &session.username, now_ms())?;
+            let user = session.user_id;
+            let mut local = Local::open(&dir, now_ms())?;
+            local.freeze_rejected = self.options.freeze_rejected_jobs;
+            local.set_session(session)?;
+            o.local = Some(local);
+            o.device.set_current(Some(user))
+        })?;
+        Ok(info)
     }
 
     fn http(&self) -> Result<&Http> {
@@ -113,13 +167,19 @@ impl FieldsyncClient {
     }
 
     /// One request, refreshing the access token once if the server refuses it.
-    fn post_sync(&self, base: &str, token: &mut String, body: Vec<u8>) -> Result<Vec<u8>> {
-        match self.http()?.sync(base, token, body.clone())? {
+    fn post_sync(
+        &self,
+        base: &str,
+        token: &mut String,
+        body: Vec<u8>,
+        report: &SyncHeaders,
+    ) -> Result<Vec<u8>> {
+        match self.http()?.sync(base, token, body.clone(), report)? {
             SyncReply::Ok(bytes) => Ok(bytes),
             SyncReply::Unauthorized => {
                 let (_, session) = self.online_session()?;
                 *token = self.refresh(base, &session)?;
-                match self.http()?.sync(base, token, body)? {
+                match self.http()?.sync(base, token, body, report)? {
                     SyncReply::Ok(bytes) => Ok(bytes),
                     SyncReply::Unauthorized => Err(FieldsyncError::SessionExpired {
                         reason: "the server refused a fresh access token".into(),
@@ -287,10 +347,28 @@ impl FieldsyncClient {
         if dir.is_empty() {
             return Err(FieldsyncError::invalid("dir is empty"));
         }
-        let mut local = Local::open(Path::new(&dir), now_ms())?;
-        local.freeze_rejected = options.freeze_rejected_jobs;
+        if let Some(v) = &options.app_version {
+            let printable = !v.trim().is_empty() && v.chars().all(|c| !c.is_control());
+            if !printable || v.chars().count() > 100 {
+                return Err(FieldsyncError::invalid(
+                    "app_version must have 1-100 printable characters",
+                ));
+            }
+        }
+        let device = Device::open(Path::new(&dir))?;
+        let local = match device.current() {
+            // (A store the app deleted to wipe a user: nobody is logged in.)
+            Some(user) if device.store_actor(user)?.is_some() => {
+                let mut local = Local::open(&device.user_dir(user), now_ms())?;
+                local.freeze_rejected = options.freeze_rejected_jobs;
+                // A crash between a switch's steps can leave a store
+                // without its session: nobody is logged in then.
+                local.session().is_some().then_some(local)
+            }
+            _ => None,
+        };
         Ok(Arc::new(Self {
-            local: Mutex::new(Some(local)),
+            open: Mutex::new(Some(Open { device, local })),
             net: Mutex::new(()),
             uploads: Mutex::new(()),
             http: OnceLock::new(),
@@ -301,20 +379,42 @@ impl FieldsyncClient {
     /// Releases the store (its lock) now, without waiting for the object to
     /// be freed (Kotlin `close()`, Swift `deinit`); any later call fails.
     pub fn release(&self) {
-        if let Ok(mut g) = self.local.lock() {
+        if let Ok(mut g) = self.open.lock() {
             g.take();
         }
     }
 
-    /// This install's automerge actor id (32 hex digits).
+    /// The logged-in user's automerge actor id (32 hex digits), the
+    /// device's identity on the server; with nobody logged in, the one the
+    /// next user new to this device gets. Apps logging in themselves
+    /// (sans-IO) send `loginActorId(username)` instead.
     pub fn actor_id(&self) -> Result<String> {
-        self.with(|l| Ok(l.actor_hex()))
+        self.with_open(|o| match &o.local {
+            Some(l) => Ok(l.actor_hex()),
+            None => Ok(hex::encode(o.device.new_actor(now_ms())?.to_bytes())),
+        })
+    }
+
+    /// The actor id a login of `username` must register (`device.actor_id`
+    /// of `POST /v1/auth/login`): their own store's if they logged in on
+    /// this device before, else the next new user's. For apps that log in
+    /// themselves and then call `setSession`.
+    pub fn login_actor_id(&self, username: String) -> Result<String> {
+        self.with_open(|o| {
+            let (actor, _) = o.device.login_actor(&username, now_ms())?;
+            Ok(hex::encode(actor.to_bytes()))
+        })
     }
 
     // ----- session -----
 
+    /// Who is logged in, if anyone.
     pub fn session(&self) -> Result<Option<SessionInfo>> {
-        self.with(|l| Ok(l.session().map(Session::info)))
+        self.with_open(|o| {
+            Ok(o.local
+                .as_ref()
+                .and_then(|l| l.session().map(Session::info)))
+        })
     }
 
     /// Logs in over HTTP and stores the session.
@@ -326,27 +426,53 @@ impl FieldsyncClient {
         device_name: String,
     ) -> Result<SessionInfo> {
         let _net = self.net_lock()?;
-        let actor = self.actor_id()?;
-        let tokens = self
-            .http()?
-            .login(&server_url, &username, &password, &device_name, &actor)?;
-        let session = Session::from_tokens(tokens, now_ms())?;
-        let info = session.info();
-        self.with(|l| l.set_session(session))?;
-        Ok(info)
+        let (actor, slot) = self.with_open(|o| o.device.login_actor(&username, now_ms()))?;
+        let http = self.http()?;
+        let login = |actor: &ActorId| {
+            http.login(
+                &server_url,
+                &username,
+                &password,
+                &device_name,
+                &hex::encode(actor.to_bytes()),
+            )
+        };
+        let mut session = Session::from_tokens(login(&actor)?, now_ms())?;
+        let theirs = self.with_open(|o| o.device.store_actor(session.user_id))?;
+        if let Some(theirs) = theirs
+            && theirs != actor
+        {
+            // They have a store here under another username: their store's
+            // actor is their device. The new store's actor is now theirs
+            // on the server, so no one else could use it.
+            if slot == Slot::New {
+                self.with_open(|o| o.device.retire_new(&actor))?;
+            }
+            session = Session::from_tokens(login(&theirs)?, now_ms())?;
+        }
+        self.switch_to(session)
     }
 
-    /// Stores a session the app obtained itself (sans-IO use).
+    /// Stores a session the app obtained itself (sans-IO use), logged in
+    /// with `loginActorId(username)`. Another user's session switches
+    /// stores as `login` does.
     pub fn set_session(&self, tokens: SessionTokens) -> Result<SessionInfo> {
-        let session = Session::from_tokens(tokens, now_ms())?;
-        let info = session.info();
-        self.with(|l| l.set_session(session))?;
-        Ok(info)
+        self.switch_to(Session::from_tokens(tokens, now_ms())?)
     }
 
-    /// Forgets the tokens; the jobs and any unsynced work stay.
+    /// Logs the user out: the tokens are forgotten and their store is
+    /// closed, so nothing of theirs is shown until they log in again (any
+    /// call but `login`, `setSession`, `session` and the actor ids then
+    /// fails with `NotLoggedIn`). Their jobs and unsynced work stay in
+    /// their store and are sent, under their credentials, after their next
+    /// login on this device. Ask `pendingChangeCount()` first to warn them.
     pub fn log_out(&self) -> Result<()> {
-        self.with(|l| l.clear_session())
+        self.with_open(|o| {
+            if let Some(mut local) = o.local.take() {
+                local.clear_session()?;
+            }
+            o.device.set_current(None)
+        })
     }
 
     /// The access token (for apps that add their own API calls); refreshed
@@ -358,6 +484,41 @@ impl FieldsyncClient {
             return Ok(session.access_token);
         }
         self.refresh(&base, &session)
+    }
+
+    /// What customers said about my visits (scores with the questions'
+    /// labels, comments), newest visit first: `limit` visits (1-100) from
+    /// `offset` (the previous page's `nextOffset`). Online only (blocks: call
+    /// it off the UI thread); nothing is stored on the device. The server
+    /// sends no customer contact data and never another technician's visits.
+    /// `Server` 403 for a role without visits.
+    pub fn my_feedback(&self, offset: u32, limit: u32) -> Result<MyFeedbackPage> {
+        if !(1..=100).contains(&limit) {
+            return Err(FieldsyncError::invalid("limit must be 1 to 100"));
+        }
+        let (base, _) = self.online_session()?;
+        let token = self.access_token()?;
+        if let Some(page) = self.http()?.my_feedback(&base, &token, offset, limit)? {
+            return Ok(page);
+        }
+        // Refused though fresh by our clock: refresh once (as sync does).
+        let token = {
+            let _net = self.net_lock()?;
+            let (_, session) = self.online_session()?;
+            if session.access_token != token
+                && session.access_expires_at_ms - REFRESH_MARGIN_MS > now_ms()
+            {
+                // A sync refreshed it meanwhile.
+                session.access_token
+            } else {
+                self.refresh(&base, &session)?
+            }
+        };
+        self.http()?
+            .my_feedback(&base, &token, offset, limit)?
+            .ok_or_else(|| FieldsyncError::SessionExpired {
+                reason: "the server refused a fresh access token".into(),
+            })
     }
 
     // ----- reads -----
@@ -794,10 +955,15 @@ impl FieldsyncClient {
             self.refresh(&base, &session)?
         };
         let mut total = SyncResult::default();
+        // Counted as the sync starts, before anything is acknowledged.
+        let report = SyncHeaders {
+            pending_changes: self.with(|l| Ok(l.pending_changes()))?,
+            app_version: self.options.app_version.clone(),
+        };
         let mut body = Some(self.sync_request()?);
         while let Some(request) = body.take() {
             total.rounds += 1;
-            let bytes = self.post_sync(&base, &mut token, request)?;
+            let bytes = self.post_sync(&base, &mut token, request, &report)?;
             let r = self.apply_sync_response(bytes)?;
             total.added_jobs += r.added_jobs;
             total.updated_jobs += r.updated_jobs;

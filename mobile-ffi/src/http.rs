@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{FieldsyncError, Result};
-use crate::records::SessionTokens;
+use crate::records::{FeedbackAnswer, MyFeedback, MyFeedbackPage, SessionTokens};
 use crate::upload::UploadStatus;
 
 pub(crate) struct Http {
@@ -41,6 +41,19 @@ struct ErrorBody {
 struct ErrorDetail {
     code: String,
     message: String,
+}
+
+/// The server's names for what a device reports on each sync.
+const PENDING_CHANGES: &str = "x-fieldsync-pending-changes";
+const APP_VERSION: &str = "x-fieldsync-app-version";
+
+/// What a device reports about itself with each sync request.
+pub(crate) struct SyncHeaders {
+    /// Local changes not acknowledged by the server when the sync started.
+    pub pending_changes: u64,
+    /// The app's version, when the app gave one (else the server reads the
+    /// `User-Agent`, `fieldsync-ffi/<version>`).
+    pub app_version: Option<String>,
 }
 
 /// How a sync request ended, before the client decides what to do.
@@ -107,16 +120,26 @@ impl Http {
         }
     }
 
-    pub fn sync(&self, base: &str, access_token: &str, body: Vec<u8>) -> Result<SyncReply> {
-        let res = self
+    /// `report`: what the device says about itself in headers (the server
+    /// shows them on its devices list; see `server/src/users/sync_report.rs`).
+    pub fn sync(
+        &self,
+        base: &str,
+        access_token: &str,
+        body: Vec<u8>,
+        report: &SyncHeaders,
+    ) -> Result<SyncReply> {
+        let mut req = self
             .client
             .post(url(base, "/v1/sync"))
             .bearer_auth(access_token)
             .header("content-type", "application/cbor")
             .header("accept", "application/cbor")
-            .body(body)
-            .send()
-            .map_err(network)?;
+            .header(PENDING_CHANGES, report.pending_changes);
+        if let Some(version) = &report.app_version {
+            req = req.header(APP_VERSION, version.as_str());
+        }
+        let res = req.body(body).send().map_err(network)?;
         match res.status().as_u16() {
             200 => Ok(SyncReply::Ok(res.bytes().map_err(network)?.to_vec())),
             401 => Ok(SyncReply::Unauthorized),
@@ -211,6 +234,93 @@ fn upload_reply(res: reqwest::blocking::Response) -> Result<UploadReply> {
             other => Err(other),
         },
         _ => Err(server_error(res)),
+    }
+}
+
+/// The server's `MyFeedbackPage` (`GET /v1/me/feedback`).
+#[derive(Deserialize)]
+struct FeedbackPageBody {
+    items: Vec<FeedbackBody>,
+    next_offset: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct FeedbackBody {
+    job_id: String,
+    visit_date: String,
+    #[serde(with = "time::serde::rfc3339")]
+    answered_at: time::OffsetDateTime,
+    answers: Vec<AnswerBody>,
+    comment: String,
+    low: bool,
+}
+
+#[derive(Deserialize)]
+struct AnswerBody {
+    question: String,
+    label: String,
+    value: String,
+    score: Option<i64>,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+impl Http {
+    /// `GET /v1/me/feedback`; `None` on 401 (the access token is expired
+    /// or was refused).
+    pub fn my_feedback(
+        &self,
+        base: &str,
+        access_token: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Option<MyFeedbackPage>> {
+        let res = self
+            .client
+            .get(url(base, "/v1/me/feedback"))
+            .bearer_auth(access_token)
+            .query(&[("offset", offset), ("limit", limit)])
+            .send()
+            .map_err(network)?;
+        match res.status().as_u16() {
+            200 => {}
+            401 => return Ok(None),
+            _ => return Err(server_error(res)),
+        }
+        let body: FeedbackPageBody = res.json().map_err(|e| FieldsyncError::Server {
+            status: 200,
+            code: "bad_response".into(),
+            reason: format!("feedback page: {e}"),
+        })?;
+        let millis = |t: time::OffsetDateTime| {
+            i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+        };
+        Ok(Some(MyFeedbackPage {
+            items: body
+                .items
+                .into_iter()
+                .map(|f| MyFeedback {
+                    job_id: f.job_id,
+                    visit_date: f.visit_date,
+                    answered_at_ms: millis(f.answered_at),
+                    answers: f
+                        .answers
+                        .into_iter()
+                        .map(|a| FeedbackAnswer {
+                            question: a.question,
+                            label: a.label,
+                            value: a.value,
+                            score: a.score,
+                            min: a.min,
+                            max: a.max,
+                        })
+                        .collect(),
+                    comment: f.comment,
+                    low: f.low,
+                })
+                .collect(),
+            next_offset: body.next_offset,
+        }))
     }
 }
 

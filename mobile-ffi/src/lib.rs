@@ -24,6 +24,7 @@
 
 mod blobs;
 mod client;
+mod device;
 mod error;
 mod http;
 mod journal;

@@ -242,10 +242,10 @@ impl Local {
     pub fn set_session(&mut self, session: Session) -> Result<()> {
         if let Some(old) = &self.session
             && old.user_id != session.user_id
-            && self.pending_changes() > 0
         {
-            return Err(FieldsyncError::NotAllowed {
-                reason: "this device holds another user's unsynced work: sync it first".into(),
+            // One store per user (see `crate::device`): never reached.
+            return Err(FieldsyncError::Internal {
+                reason: "this store belongs to another user".into(),
             });
         }
         self.store.write_json(SESSION_FILE, &session)?;

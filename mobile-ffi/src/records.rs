@@ -846,3 +846,44 @@ pub(crate) fn bill(invoice: Invoice) -> Bill {
             .collect(),
     }
 }
+
+/// One scored answer about a visit of mine.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FeedbackAnswer {
+    /// The question's key (`fixed`, `rating`, `courtesy`, `recommend`).
+    pub question: String,
+    /// Its short label (`Fixed`, `Rating`, ...).
+    pub label: String,
+    /// `yes`/`no` or the score, as text.
+    pub value: String,
+    /// The score (yes = 1, no = 0).
+    pub score: Option<i64>,
+    /// The scale's ends, for a scored question.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+/// What a customer said about one of my visits (`myFeedback`). No
+/// customer contact data: the server sends no name, email, phone or address.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MyFeedback {
+    pub job_id: String,
+    /// `YYYY-MM-DD`, the day of the visit.
+    pub visit_date: String,
+    /// When the customer answered (UTC ms).
+    pub answered_at_ms: i64,
+    /// The scored answers, in the form's order.
+    pub answers: Vec<FeedbackAnswer>,
+    /// The customer's comment (empty if none).
+    pub comment: String,
+    /// A result a supervisor follows up (not fixed, or a low rating).
+    pub low: bool,
+}
+
+/// A page of my feedback, newest visit first.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MyFeedbackPage {
+    pub items: Vec<MyFeedback>,
+    /// The `offset` of the next page, when there is one.
+    pub next_offset: Option<u32>,
+}

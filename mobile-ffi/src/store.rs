@@ -58,19 +58,7 @@ impl FileStore {
         for d in [&docs_dir, &journal_dir] {
             fs::create_dir_all(d).map_err(|e| FieldsyncError::storage("create store", e))?;
         }
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))
-            .map_err(|e| FieldsyncError::storage("open lock file", e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(FieldsyncError::StoreBusy),
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(FieldsyncError::storage("lock store", e));
-            }
-        }
+        let lock = lock_dir(dir)?;
         for d in [dir, docs_dir.as_path(), journal_dir.as_path()] {
             remove_temporaries(d)?;
         }
@@ -86,15 +74,11 @@ impl FileStore {
         &self.dir
     }
 
-    /// This install's actor id: read, or generated and stored on first open.
+    /// This store's actor id: read, or generated and stored on first open.
     pub fn actor(&self, now_ms: i64) -> Result<ActorId> {
         let path = self.dir.join("install.json");
-        if let Some(install) = self.read_json::<Install>("install.json")? {
-            let bytes = hex::decode(&install.actor_id)
-                .ok()
-                .filter(|b| b.len() == 16)
-                .ok_or_else(|| FieldsyncError::corrupt("install.json", "bad actor id"))?;
-            return Ok(ActorId::from(bytes));
+        if let Some(actor) = read_actor(&self.dir)? {
+            return Ok(actor);
         }
         let bytes: [u8; 16] = rand::random();
         let install = Install {
@@ -108,7 +92,15 @@ impl FileStore {
 
     /// A small JSON state file (`None` if it was never written).
     pub fn read_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>> {
-        match fs::read(self.dir.join(name)) {
+        Self::read_json_at(&self.dir, name)
+    }
+
+    /// [`FileStore::read_json`] in a directory that is not open as a store.
+    pub(crate) fn read_json_at<T: for<'de> Deserialize<'de>>(
+        dir: &Path,
+        name: &str,
+    ) -> Result<Option<T>> {
+        match fs::read(dir.join(name)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| FieldsyncError::corrupt(name, e)),
@@ -118,7 +110,11 @@ impl FileStore {
     }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        write_atomic(&self.dir.join(name), &to_json(value)?)
+        Self::write_json_at(&self.dir, name, value)
+    }
+
+    pub(crate) fn write_json_at<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<()> {
+        write_atomic(&dir.join(name), &to_json(value)?)
     }
 
     pub fn remove(&self, name: &str) -> Result<()> {
@@ -187,6 +183,34 @@ impl FileStore {
     }
 }
 
+/// The actor id of the store in `dir`, if it has one yet.
+pub(crate) fn read_actor(dir: &Path) -> Result<Option<ActorId>> {
+    let Some(install) = FileStore::read_json_at::<Install>(dir, "install.json")? else {
+        return Ok(None);
+    };
+    let bytes = hex::decode(&install.actor_id)
+        .ok()
+        .filter(|b| b.len() == 16)
+        .ok_or_else(|| FieldsyncError::corrupt("install.json", "bad actor id"))?;
+    Ok(Some(ActorId::from(bytes)))
+}
+
+/// Takes the OS lock on `<dir>/lock`: one client per directory, in this
+/// process or another; released when the file is dropped (or the process dies).
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(|e| FieldsyncError::storage("open lock file", e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(fs::TryLockError::WouldBlock) => Err(FieldsyncError::StoreBusy),
+        Err(fs::TryLockError::Error(e)) => Err(FieldsyncError::storage("lock store", e)),
+    }
+}
+
 /// Loads stored bytes; automerge can panic on damaged input, which becomes
 /// [`FieldsyncError::Corrupt`] instead of crossing the FFI boundary.
 fn load_doc(bytes: &[u8], actor: &ActorId) -> Result<Automerge> {
@@ -247,7 +271,7 @@ fn remove_durably(path: &Path) -> Result<()> {
 }
 
 /// Makes a rename or removal in the file's directory durable.
-fn sync_dir(path: &Path) -> Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     // Directories cannot be opened for fsync on every platform (Windows);
     // where they can, an error here is real.
@@ -260,7 +284,7 @@ fn sync_dir(path: &Path) -> Result<()> {
     }
 }
 
-fn remove_temporaries(dir: &Path) -> Result<()> {
+pub(crate) fn remove_temporaries(dir: &Path) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| FieldsyncError::storage("list store", e))?;
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().ends_with(".tmp") {

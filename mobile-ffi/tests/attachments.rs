@@ -35,7 +35,7 @@ fn random_file(path: &Path, len: usize) -> Vec<u8> {
 }
 
 fn blob(store: &Path, sha: &str) -> Option<Vec<u8>> {
-    std::fs::read(store.join("blobs").join(sha)).ok()
+    std::fs::read(user_store(store).join("blobs").join(sha)).ok()
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn files_are_attached_offline_stored_once_and_wait_for_upload_across_restarts() 
     assert_eq!(blob(store.path(), &sha(&photo)).unwrap(), photo);
     assert_eq!(blob(store.path(), &sha(&signature)).unwrap(), signature);
     assert_eq!(
-        std::fs::read_dir(store.path().join("blobs"))
+        std::fs::read_dir(user_store(store.path()).join("blobs"))
             .unwrap()
             .count(),
         2,
@@ -149,7 +149,7 @@ fn files_are_attached_offline_stored_once_and_wait_for_upload_across_restarts() 
         .unwrap_err();
     assert!(matches!(err, FieldsyncError::NotFound { .. }), "{err:?}");
     assert_eq!(
-        std::fs::read_dir(store.path().join("blobs"))
+        std::fs::read_dir(user_store(store.path()).join("blobs"))
             .unwrap()
             .count(),
         2
@@ -391,7 +391,7 @@ fn sigkill_while_attaching_loses_nothing() {
             let bytes = blob(store.path(), &a.sha256).expect("a reference without its blob");
             assert_eq!(sha(&bytes), a.sha256);
         }
-        let leftovers = std::fs::read_dir(store.path().join("blobs"))
+        let leftovers = std::fs::read_dir(user_store(store.path()).join("blobs"))
             .unwrap()
             .filter(|e| {
                 e.as_ref()
@@ -501,7 +501,7 @@ fn blobs_of_refused_references_and_of_jobs_that_left_are_pruned() {
     assert_eq!(left.removed_jobs, 1, "{left:?}");
     assert_eq!(blob(store.path(), &sha(&kept)), None);
     assert!(
-        std::fs::read_dir(store.path().join("blobs"))
+        std::fs::read_dir(user_store(store.path()).join("blobs"))
             .unwrap()
             .next()
             .is_none()

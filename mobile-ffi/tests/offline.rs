@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use fieldsync_core::sync::{Limits, SyncRequest};
 use fieldsync_ffi::{ConflictKind, FieldsyncClient, FieldsyncError, JobSyncOutcome};
 
 const SIG: &str = "5c4d3e2f1a0b5c4d3e2f1a0b5c4d3e2f1a0b5c4d3e2f1a0b5c4d3e2f1a0b5c4d";
@@ -322,13 +323,19 @@ fn unable_to_complete_needs_a_reason_and_closes_the_job() {
     );
 }
 
+/// A shared phone: logging out keeps the work in the user's own store, and
+/// a second technician gets a store of their own (another actor), never
+/// seeing or sending the first one's jobs or pending changes; the first
+/// one's work waits for her next login and syncs then.
 #[test]
-fn logging_out_keeps_the_work_and_another_user_waits_for_it_to_sync() {
+fn logging_out_keeps_the_work_and_a_second_user_gets_their_own_store() {
     let dir = tempfile::tempdir().unwrap();
     let mut office = Office::new();
     let job = office.job.to_string();
     let client = synced_client(dir.path(), &mut office);
+    let ana_actor = client.actor_id().unwrap();
     client.start_travel(job.clone()).unwrap();
+    assert_eq!(client.pending_change_count().unwrap(), 1);
 
     client.log_out().unwrap();
     assert_eq!(client.session().unwrap(), None);
@@ -336,26 +343,56 @@ fn logging_out_keeps_the_work_and_another_user_waits_for_it_to_sync() {
         client.arrive(job.clone()).unwrap_err(),
         FieldsyncError::NotLoggedIn
     );
-    assert_eq!(client.pending_change_count().unwrap(), 1);
+    // Nothing of hers is shown while nobody is logged in.
+    assert_eq!(client.jobs().unwrap_err(), FieldsyncError::NotLoggedIn);
+    assert_eq!(
+        client.pending_change_count().unwrap_err(),
+        FieldsyncError::NotLoggedIn
+    );
+    assert_eq!(
+        client.sync_request().unwrap_err(),
+        FieldsyncError::NotLoggedIn
+    );
+    let next = client.actor_id().unwrap();
+    assert_ne!(next, ana_actor, "a new user gets a new actor");
+    assert_eq!(client.login_actor_id("bruno".into()).unwrap(), next);
+    assert_eq!(client.login_actor_id(" Ana ".into()).unwrap(), ana_actor);
 
-    // Someone else cannot take over a device with unsynced work...
+    // Bruno logs in with her work unsynced: his own, empty store.
     let mut bruno = office.tokens();
     bruno.user_id = fieldsync_core::UserId::from_bytes([9; 16]).to_string();
     bruno.username = "bruno".into();
-    client.set_session(office.tokens()).unwrap();
+    assert_eq!(client.set_session(bruno.clone()).unwrap().username, "bruno");
+    assert_eq!(client.actor_id().unwrap(), next);
+    assert!(client.jobs().unwrap().is_empty());
+    assert_eq!(client.pending_change_count().unwrap(), 0);
     assert!(matches!(
-        client.set_session(bruno.clone()).unwrap_err(),
-        FieldsyncError::NotAllowed { .. }
+        client.job(job.clone()).unwrap_err(),
+        FieldsyncError::NotFound { .. }
     ));
-    // ...until it is synced.
+    let request = SyncRequest::decode(&client.sync_request().unwrap(), &Limits::default()).unwrap();
+    assert!(
+        request.docs.is_empty() && request.known.is_empty(),
+        "bruno's sync carries none of ana's documents: {request:?}"
+    );
+
+    // Ana again (which logs Bruno out): her change is there and syncs.
+    client.set_session(office.tokens()).unwrap();
+    assert_eq!(client.actor_id().unwrap(), ana_actor);
+    assert_eq!(client.pending_change_count().unwrap(), 1);
     office.sync(&client);
     assert_eq!(client.pending_change_count().unwrap(), 0);
-    assert_eq!(client.set_session(bruno).unwrap().username, "bruno");
-    drop(client);
     assert_eq!(
-        open(dir.path()).session().unwrap().unwrap().username,
-        "bruno"
+        office.job_doc().read().unwrap().status,
+        fieldsync_core::Status::Travelling
     );
+    drop(client);
+    let reopened = open(dir.path());
+    assert_eq!(reopened.session().unwrap().unwrap().username, "ana");
+    assert_eq!(reopened.jobs().unwrap().len(), 1);
+    // Bruno's store kept no session: switching logged him out.
+    reopened.set_session(bruno).unwrap();
+    assert!(reopened.jobs().unwrap().is_empty());
 }
 
 #[test]
@@ -1021,4 +1058,54 @@ fn a_contact_logged_on_site_reaches_the_office() {
         records[0].get("by"),
         Some(fieldsync_core::job::FieldValue::User(_))
     ));
+}
+
+/// A store written before one store per user (its files directly in the
+/// app directory) becomes its user's store on open, also when a kill
+/// interrupted the move: the session, the actor and the unsynced work stay.
+#[test]
+fn a_store_of_the_old_layout_becomes_its_users_store() {
+    for interrupted in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut office = Office::new();
+        let job = office.job.to_string();
+        let client = synced_client(dir.path(), &mut office);
+        client.start_travel(job.clone()).unwrap();
+        let actor = client.actor_id().unwrap();
+        drop(client);
+        // The old layout: the user's store files directly in the directory.
+        let user = user_store(dir.path());
+        for entry in std::fs::read_dir(&user).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::rename(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+        std::fs::remove_dir_all(dir.path().join("users")).unwrap();
+        std::fs::remove_file(dir.path().join("device.json")).unwrap();
+        if interrupted {
+            // Killed after gathering some of the files.
+            let gather = dir.path().join("users/.old-layout");
+            std::fs::create_dir_all(&gather).unwrap();
+            for name in ["session.json", "docs"] {
+                std::fs::rename(dir.path().join(name), gather.join(name)).unwrap();
+            }
+        }
+
+        let client = open(dir.path());
+        assert_eq!(client.session().unwrap().unwrap().username, "ana");
+        assert_eq!(client.actor_id().unwrap(), actor);
+        assert_eq!(client.pending_change_count().unwrap(), 1);
+        assert_eq!(client.jobs().unwrap().len(), 1);
+        for old in [
+            "docs",
+            "journal",
+            "install.json",
+            "session.json",
+            "sync.json",
+        ] {
+            assert!(!dir.path().join(old).exists(), "{old} left behind");
+        }
+        assert_eq!(user_store(dir.path()), user);
+        office.sync(&client);
+        assert_eq!(client.pending_change_count().unwrap(), 0);
+    }
 }

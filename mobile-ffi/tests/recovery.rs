@@ -267,7 +267,7 @@ fn without_a_journal_for_every_pending_change_nothing_is_dropped() {
     // A store written before the journal existed: its pending changes have
     // no recorded action, so rebuilding would lose them.
     drop(client);
-    for entry in std::fs::read_dir(dir.path().join("journal")).unwrap() {
+    for entry in std::fs::read_dir(user_store(dir.path()).join("journal")).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
     }
     let client = open(dir.path(), false);

@@ -318,3 +318,19 @@ pub fn synced_client(
     office.sync(&client);
     client
 }
+
+/// The one user's store in the app directory `dir` (`users/<user id>`, see
+/// the library's `device` module).
+pub fn user_store(dir: &std::path::Path) -> std::path::PathBuf {
+    let users: Vec<_> = std::fs::read_dir(dir.join("users"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.parse::<fieldsync_core::UserId>().is_ok())
+        })
+        .collect();
+    assert_eq!(users.len(), 1, "one user's store: {users:?}");
+    users.into_iter().next().unwrap()
+}

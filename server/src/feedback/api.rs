@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages))
         .routes(routes!(followups))
         .routes(routes!(resolve_followup))
+        .routes(routes!(super::mine::my_feedback))
 }
 
 /// A period: `from` (default 90 days ago) to `to` (default now), RFC 3339.

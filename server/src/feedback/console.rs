@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/feedback", get(results))
         .route("/console/feedback/followups", get(followups))
         .route("/console/feedback/followups/{id}/resolve", post(resolve))
+        .merge(super::mine::console_router())
 }
 
 fn pct(x: Option<f64>) -> String {

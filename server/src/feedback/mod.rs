@@ -17,6 +17,7 @@
 pub mod api;
 pub mod console;
 pub mod messages;
+pub mod mine;
 pub mod model;
 pub mod pages;
 pub mod questions;

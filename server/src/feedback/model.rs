@@ -253,8 +253,14 @@ pub struct RequestFilter {
     /// Only these depots (a supervisor's scope).
     pub depots: Option<Vec<Uuid>>,
     pub job_id: Option<JobId>,
+    /// Only this technician's visits (their own feedback).
+    pub technician: Option<UserId>,
+    /// Only requests the customer answered.
+    pub answered_only: bool,
     /// At most this many, newest first (capped at 10 000).
     pub limit: Option<u32>,
+    /// Skip this many first (paging).
+    pub offset: Option<u32>,
 }
 
 impl RequestFilter {

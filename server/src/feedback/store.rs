@@ -448,8 +448,16 @@ impl FeedbackStore for SqlStore {
                     .push_list(depots.iter().copied())
                     .push(")");
             }
+            if let Some(technician) = f.technician {
+                q.push(" AND r.technician_id = ").push_bind(technician);
+            }
+            if f.answered_only {
+                q.push(" AND r.answered_at IS NOT NULL");
+            }
             q.push(" ORDER BY r.created_at DESC, r.id LIMIT ")
-                .push_bind(f.limit());
+                .push_bind(f.limit())
+                .push(" OFFSET ")
+                .push_bind(i64::from(f.offset.unwrap_or(0)));
         });
         let rows = self.db().fetch_all(q).await?;
         Ok(requests_from(&rows, |_| Ok(()))?

@@ -78,7 +78,7 @@ pub struct DeviceStatusView {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_sync_at: Option<OffsetDateTime>,
     pub app_version: Option<String>,
-    /// Changes the device still held unsent at its last sync.
+    /// Changes the device held unacknowledged when its last sync started.
     pub pending_changes: Option<u32>,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]

@@ -3,8 +3,9 @@
 //!
 //! - `X-Fieldsync-App-Version`: the app's version, else the `User-Agent`
 //!   (the mobile library sends `fieldsync-ffi/<version>`);
-//! - `X-Fieldsync-Pending-Changes`: local changes not yet sent after this
-//!   request (a count).
+//! - `X-Fieldsync-Pending-Changes`: local changes the server had not
+//!   acknowledged when the device's sync started (a count; the mobile
+//!   library sends it on every request of a sync).
 //!
 //! A malformed value is ignored, never a failed sync: the sync itself
 //! matters more than its report.

@@ -72,6 +72,11 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ManageUsers,
     ),
     ("/console/desk", "Desk", Permission::UseServiceDesk),
+    (
+        "/console/my-feedback",
+        "My feedback",
+        Permission::WorkAssignedJobs,
+    ),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.

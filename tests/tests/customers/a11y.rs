@@ -135,6 +135,11 @@ const PAGES: &[(&str, Who, &str)] = &[
     ("/console/dispatch", Who::Admin, "/console/dispatch"),
     ("/console/feedback", Who::Admin, "/console/feedback"),
     (
+        "/console/my-feedback",
+        Who::Technician,
+        "/console/my-feedback",
+    ),
+    (
         "/console/feedback/followups",
         Who::Admin,
         "/console/feedback/followups",
@@ -195,6 +200,7 @@ const SHOWS: &[(&str, &str)] = &[
     ("/console/jobs/{id}", "#status"),
     ("/console/feedback", "#comments tbody tr"),
     ("/console/feedback/followups", "#followups tbody tr"),
+    ("/console/my-feedback", "#my-feedback tbody tr"),
     ("/console/recalls/{id}", "table.quarantined tbody tr"),
     ("/console/shipping", "table.rmas tbody tr"),
     ("/console/users/{id}", "table.devices tbody tr"),

@@ -33,6 +33,7 @@ mod delivery;
 mod form;
 mod in_browser;
 mod logs;
+mod mine;
 mod store;
 mod webhook;
 mod workers;

@@ -126,6 +126,7 @@ fn build() -> Kotlin {
         workspace().join("tests/tests/mobile/kotlin/Visit.kt"),
         workspace().join("tests/tests/mobile/kotlin/Recovery.kt"),
         workspace().join("tests/tests/mobile/kotlin/Attach.kt"),
+        workspace().join("tests/tests/mobile/kotlin/Shared.kt"),
     ];
     let programs_jar = work.join(format!(
         "programs-{}.jar",

@@ -2,6 +2,8 @@
 //! loopback: a full visit driven from Kotlin on the JVM, and the Rust crate
 //! over a flaky link (lost responses, duplicated requests, a server restart).
 
+#[path = "../api/device.rs"]
+mod device;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code, unused_macros, unused_imports)]
 mod helpers;
@@ -22,4 +24,5 @@ mod kotlin;
 mod outcomes;
 mod proxy;
 mod recovery;
+mod shared;
 mod visit;
