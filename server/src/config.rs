@@ -1,4 +1,5 @@
-//! Command line and environment: `fieldsync [serve]` and `fieldsync admin ...`.
+//! Command line and environment: `fieldsync [serve]`, `fieldsync demo` and
+//! `fieldsync admin ...`.
 //!
 //! Every setting is a flag with an environment variable and a default, so
 //! `fieldsync` with no arguments serves on 127.0.0.1:8080 from ./data.
@@ -27,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve,
+    /// Fill an empty database with a small demo company (depots, vans,
+    /// technicians, customers, about 60 jobs in every state, stock,
+    /// feedback), print the console address and the logins, then serve it.
+    Demo,
     /// Administer users, devices and keys directly in the database.
     Admin {
         #[command(subcommand)]
