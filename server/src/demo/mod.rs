@@ -19,7 +19,6 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, AppState, AppStore, ServeError};
 use crate::config::Settings;
-use crate::jobs::JobFilter;
 use crate::store::{StoreError, redact_url};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,27 +69,25 @@ impl DemoError {
 /// Refuses a database that holds anything the demo would make.
 async fn check_empty(store: &dyn AppStore, url: &str) -> Result<(), DemoError> {
     let users = store.user_accounts().await?.len();
-    let jobs = store
-        .list_jobs(&JobFilter {
-            limit: Some(1),
-            ..JobFilter::default()
-        })
+    let jobs: i64 = store
+        .count_jobs_by_status()
         .await?
-        .len();
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
     let locations = store.locations().await?.len();
-    if users + jobs + locations == 0 {
+    let found = [
+        (users, "users"),
+        (usize::try_from(jobs).unwrap_or(usize::MAX), "jobs"),
+        (locations, "depots and vans"),
+    ];
+    if found.iter().all(|(n, _)| *n == 0) {
         return Ok(());
     }
-    let what = [(users, "users"), (jobs, "jobs"), (locations, "locations")]
+    let what = found
         .iter()
         .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| {
-            if *what == "jobs" {
-                what.to_string()
-            } else {
-                format!("{n} {what}")
-            }
-        })
+        .map(|(n, what)| format!("{n} {what}"))
         .collect::<Vec<_>>()
         .join(", ");
     Err(DemoError::NotEmpty {

@@ -93,6 +93,7 @@ section.asset{background:#fff;padding:.2rem 1rem 1rem;border-radius:6px;margin-b
 dl.campaign{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
 input.count{width:6rem;text-align:right}label.serial{display:flex;gap:.4rem;align-items:center}
 @media print{header,.noprint{display:none}body{background:#fff}main{max-width:none;padding:0}input.count{border:0;border-bottom:1px solid #000;border-radius:0}}
+.dashboard{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:0 1.5rem}
 tr.pending td{background:#fff6d6}tr.overdue td{background:#fde2e1}tr.remedied td{background:#e3f4e8}
 "#;
 

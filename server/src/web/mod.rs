@@ -37,6 +37,7 @@
 //! - Output: maud escapes every interpolated value.
 
 pub mod csrf;
+mod dashboard;
 pub mod error;
 pub mod layout;
 mod login;
@@ -55,6 +56,7 @@ pub use store::{NewWebSession, WebSession, WebSessionStore};
 /// Every console route.
 pub fn router() -> Router<AppState> {
     login::router()
+        .merge(dashboard::router())
         .merge(crate::inventory::console::router())
         .merge(crate::inventory::count::router())
         .merge(crate::inventory::stockforms::router())
