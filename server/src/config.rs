@@ -347,6 +347,23 @@ mod tests {
     }
 
     #[test]
+    fn demo_is_a_subcommand_with_the_serving_flags() {
+        let cli = Cli::try_parse_from([
+            "fieldsync",
+            "demo",
+            "--data-dir",
+            "/tmp/d",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Demo)));
+        assert_eq!(cli.settings.data_dir, PathBuf::from("/tmp/d"));
+        assert_eq!(cli.settings.listen.port(), 0);
+        assert!(Cli::try_parse_from(["fieldsync", "demo", "--seed", "1"]).is_err());
+    }
+
+    #[test]
     fn the_document_cache_is_sized_from_the_memory_budget() {
         let defaults = Cli::try_parse_from(["fieldsync"]).unwrap().settings;
         assert_eq!(defaults.doc_cache_entries, None);

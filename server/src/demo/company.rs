@@ -289,8 +289,8 @@ mod tests {
             "PLAN and fates() agree"
         );
         // One job under way per technician.
-        for t in 0..TECHNICIANS.len() {
-            assert!(matches!(fates[t], Fate::Travelling | Fate::OnSite));
+        for fate in fates.iter().take(TECHNICIANS.len()) {
+            assert!(matches!(fate, Fate::Travelling | Fate::OnSite));
         }
         let completed = fates
             .iter()
