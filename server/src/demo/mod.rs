@@ -55,6 +55,13 @@ pub enum DemoError {
     },
     #[error("making the demo data: {0}")]
     Seed(String),
+    /// Seeding failed after it began writing: say so, so nobody takes the
+    /// part that was made for the demo.
+    #[error(
+        "{0}\nThe demo stopped half-way and left what it had made in the database: \
+         delete the data directory (or database) before running it again."
+    )]
+    Incomplete(Box<DemoError>),
 }
 
 impl DemoError {
@@ -131,7 +138,7 @@ pub async fn run(
         Ok(made) => made,
         Err(e) => {
             server.abort();
-            return Err(e);
+            return Err(DemoError::Incomplete(Box::new(e)));
         }
     };
     println!("{}", printout(&base, &made));
