@@ -46,6 +46,8 @@ pub enum CliError {
     NoPassword,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
 }
 
 /// Runs the command line's command (serve if none).
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Demo => Ok(crate::demo::run(settings, app::shutdown_signal()).await?),
         Command::Admin { command } => admin(settings, command).await,
     }
 }

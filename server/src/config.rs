@@ -1,4 +1,5 @@
-//! Command line and environment: `fieldsync [serve]` and `fieldsync admin ...`.
+//! Command line and environment: `fieldsync [serve]`, `fieldsync demo` and
+//! `fieldsync admin ...`.
 //!
 //! Every setting is a flag with an environment variable and a default, so
 //! `fieldsync` with no arguments serves on 127.0.0.1:8080 from ./data.
@@ -27,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve,
+    /// Fill an empty database with a small demo company (depots, vans,
+    /// technicians, customers, about 60 jobs in every state, stock,
+    /// feedback), print the console address and the logins, then serve it.
+    Demo,
     /// Administer users, devices and keys directly in the database.
     Admin {
         #[command(subcommand)]
@@ -339,6 +344,23 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn demo_is_a_subcommand_with_the_serving_flags() {
+        let cli = Cli::try_parse_from([
+            "fieldsync",
+            "demo",
+            "--data-dir",
+            "/tmp/d",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Demo)));
+        assert_eq!(cli.settings.data_dir, PathBuf::from("/tmp/d"));
+        assert_eq!(cli.settings.listen.port(), 0);
+        assert!(Cli::try_parse_from(["fieldsync", "demo", "--seed", "1"]).is_err());
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod customers;
+pub mod demo;
 pub mod desk;
 pub mod documents;
 pub mod error;

@@ -64,6 +64,8 @@ pub trait JobStore: Send + Sync {
     ) -> Result<Vec<JobId>>;
     /// Ordered by window start, then job id.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRow>>;
+    /// How many jobs are in each status (statuses with none are absent).
+    async fn count_jobs_by_status(&self) -> Result<Vec<(Status, i64)>>;
 }
 
 const JOB_COLS: &str = "SELECT job_id, status, technician_id, customer_name, window_start, \
@@ -148,6 +150,14 @@ impl JobStore for SqlStore {
             .push_bind(i64::from(f.limit.unwrap_or(100).clamp(1, 1000)));
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(job_from).collect()
+    }
+
+    async fn count_jobs_by_status(&self) -> Result<Vec<(Status, i64)>> {
+        let q = QueryBuilder::new("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status");
+        let rows = self.db().fetch_all(q.build()).await?;
+        rows.iter()
+            .map(|row| Ok((row.get("status")?, row.get("n")?)))
+            .collect()
     }
 }
 

@@ -109,6 +109,7 @@ a.skip{position:absolute;left:.5rem;top:-3rem;z-index:10;background:#fff;color:#
 header nav{display:flex;flex-wrap:wrap;gap:.25rem}
 @media (max-width:48rem){main{padding:.75rem}th,td{padding:.4rem .45rem}}
 @media print{header,.noprint,a.skip{display:none}body{background:#fff}main{max-width:none;padding:0}input.count{border:0;border-bottom:1px solid #000;border-radius:0}}
+.dashboard{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:0 1.5rem}
 tr.pending td{background:#fff6d6}tr.overdue td{background:#fde2e1}tr.remedied td{background:#e3f4e8}
 "#;
 

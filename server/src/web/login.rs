@@ -1,4 +1,4 @@
-//! Login, logout and the console's home page.
+//! Login and logout (the home page is [`super::dashboard`]).
 
 use axum::Router;
 use axum::extract::State;
@@ -11,12 +11,11 @@ use serde::Deserialize;
 
 use super::csrf::{CsrfForm, NoFields};
 use super::error::WebError;
-use super::layout::{self, NAV};
-use super::session::{self, WebUser, cookie, same_secret, set_cookie};
+use super::layout;
+use super::session::{self, cookie, same_secret, set_cookie};
 use crate::app::AppState;
 use crate::auth::lockouts::{self, Surface};
 use crate::auth::password;
-use crate::authz::Permission;
 use crate::client_addr::ClientAddr;
 use crate::store::{StoreError, Username};
 
@@ -25,29 +24,8 @@ const LOGIN_COOKIE: &str = "fs_login";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console", get(home))
         .route("/console/login", get(login_form).post(login))
         .route("/console/logout", post(logout))
-}
-
-async fn home(user: WebUser) -> Response {
-    // Managers land on their stock; everyone else sees the menu.
-    if user.can(Permission::ManageStock) {
-        return Redirect::to("/console/inventory/stock").into_response();
-    }
-    layout::page(
-        &user,
-        "Console",
-        html! {
-            ul { @for (href, label, permission) in NAV { @if user.can(*permission) {
-                li { a href=(href) { (label) } }
-            } } }
-            @if !NAV.iter().any(|(_, _, p)| user.can(*p)) {
-                p.muted { "There are no console pages for your role." }
-            }
-        },
-    )
-    .into_response()
 }
 
 fn login_page(token: &str, error: Option<&str>) -> maud::Markup {

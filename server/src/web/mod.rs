@@ -40,6 +40,7 @@
 //! - Output: maud escapes every interpolated value.
 
 pub mod csrf;
+mod dashboard;
 pub mod error;
 pub mod layout;
 mod login;
@@ -58,6 +59,7 @@ pub use store::{NewWebSession, WebSession, WebSessionStore};
 /// Every console route.
 pub fn router() -> Router<AppState> {
     login::router()
+        .merge(dashboard::router())
         .merge(crate::inventory::console::router())
         .merge(crate::inventory::count::router())
         .merge(crate::inventory::stockforms::router())

@@ -23,6 +23,7 @@ mod bounds;
 mod card_numbers;
 mod cli;
 mod conflicts;
+mod demo;
 mod errors;
 mod headers;
 mod node_client;
