@@ -136,6 +136,8 @@ pub struct AppState {
     /// Uploads being checked and stored at once (slots, memory from the
     /// sync gate's budget).
     pub finishing: Arc<crate::attachments::finishing::Finishing>,
+    /// The company's name, logo and colours on customers' pages and emails.
+    pub brand: Arc<crate::brand::Brand>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +160,8 @@ pub enum ServeError {
     Blobs(#[from] BlobError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Brand(#[from] crate::brand::BrandError),
 }
 
 /// Opens (creating, migrating) the database the settings name.
@@ -199,6 +203,7 @@ impl AppState {
         store: Arc<dyn AppStore>,
         blobs: BlobStore,
     ) -> Result<Self, ServeError> {
+        let brand = Arc::new(crate::brand::Brand::load(&settings.brand)?);
         let keys = JwtKeys::load(store.clone(), settings.access_ttl()).await?;
         let sync_gate = Arc::new(crate::sync::gate::SyncGate::new(
             settings.max_in_flight_syncs,
@@ -223,6 +228,7 @@ impl AppState {
             blobs,
             clock: crate::clock::Clock::default(),
             finishing,
+            brand,
         })
     }
 }
@@ -247,6 +253,7 @@ impl AppState {
         (name = "refunds", description = "Refunds and credit notes within limits: giving, the approvals queue, decisions, the audit"),
         (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
         (name = "desk", description = "The service desk: customer contacts, team queues, escalations, routing rules"),
+        (name = "brand", description = "The company's logo on customers' pages and emails"),
     )
 )]
 struct ApiDoc;
@@ -284,6 +291,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::shipments::routes::router())
         .merge(crate::users::routes::router())
         .merge(crate::desk::routes::router())
+        .merge(crate::brand::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -491,6 +499,7 @@ pub async fn serve_listeners(
             state.settings.feedback.clone(),
             public_url,
         )
+        .with_brand(state.brand.clone())
         .spawn()
     });
     // The attachment sweep runs beside the outbox worker (same switch).
