@@ -144,6 +144,8 @@ async fn the_form_in_portuguese_and_the_brand_in_a_real_browser(backend: TestBac
     b.goto(&link).await;
     assert_eq!(b.text("h1").await, "Como correu a visita?");
     assert_eq!(b.text("#brand-name").await, branding::BRAND);
+    b.screenshot(&artifact(&format!("feedback-form-pt-top-{tag}.png")))
+        .await;
     let look = b
         .eval(
             "const css = s => getComputedStyle(document.querySelector(s));
