@@ -9,6 +9,8 @@
 mod helpers;
 #[path = "../common/raw.rs"]
 mod raw;
+#[path = "../common/smtp.rs"]
+mod smtp;
 #[path = "../common/webdriver.rs"]
 mod webdriver;
 
@@ -20,6 +22,7 @@ mod office;
 #[allow(dead_code)]
 mod setup;
 
+mod a11y;
 mod access;
 mod bench;
 mod console;
