@@ -146,6 +146,16 @@ async fn the_form_in_portuguese_and_the_brand_in_a_real_browser(backend: TestBac
     assert_eq!(b.text("#brand-name").await, branding::BRAND);
     b.screenshot(&artifact(&format!("feedback-form-pt-top-{tag}.png")))
         .await;
+    // axe-core on the branded page: the light main colour and the dark
+    // accent both carry readable text (colour-contrast is a serious rule).
+    let serious = |found: Vec<crate::webdriver::AxeViolation>| {
+        found
+            .into_iter()
+            .filter(|v| v.is_serious())
+            .collect::<Vec<_>>()
+    };
+    let found = serious(b.axe().await);
+    assert!(found.is_empty(), "axe on the Portuguese form: {found:#?}");
     let look = b
         .eval(
             "const css = s => getComputedStyle(document.querySelector(s));
@@ -180,6 +190,8 @@ async fn the_form_in_portuguese_and_the_brand_in_a_real_browser(backend: TestBac
         .await;
     b.click("#submit").await;
     assert_eq!(b.text("#title").await, "Obrigado!");
+    let found = serious(b.axe().await);
+    assert!(found.is_empty(), "axe on the thank-you page: {found:#?}");
     b.screenshot(&artifact(&format!("feedback-thanks-pt-{tag}.png")))
         .await;
     b.quit().await;
