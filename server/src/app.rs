@@ -138,6 +138,8 @@ pub struct AppState {
     /// Uploads being checked and stored at once (slots, memory from the
     /// sync gate's budget).
     pub finishing: Arc<crate::attachments::finishing::Finishing>,
+    /// The company's name, logo and colours on customers' pages and emails.
+    pub brand: Arc<crate::brand::Brand>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +162,8 @@ pub enum ServeError {
     Blobs(#[from] BlobError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Brand(#[from] crate::brand::BrandError),
 }
 
 /// Opens (creating, migrating) the database the settings name.
@@ -201,6 +205,7 @@ impl AppState {
         store: Arc<dyn AppStore>,
         blobs: BlobStore,
     ) -> Result<Self, ServeError> {
+        let brand = Arc::new(crate::brand::Brand::load(&settings.brand)?);
         let keys = JwtKeys::load(store.clone(), settings.access_ttl()).await?;
         let sync_gate = Arc::new(crate::sync::gate::SyncGate::new(
             settings.max_in_flight_syncs,
@@ -225,6 +230,7 @@ impl AppState {
             blobs,
             clock: crate::clock::Clock::default(),
             finishing,
+            brand,
         })
     }
 }
@@ -249,6 +255,7 @@ impl AppState {
         (name = "refunds", description = "Refunds and credit notes within limits: giving, the approvals queue, decisions, the audit"),
         (name = "shipments", description = "Spare parts shipped from a depot to a customer's site"),
         (name = "desk", description = "The service desk: customer contacts, team queues, escalations, routing rules"),
+        (name = "brand", description = "The company's logo on customers' pages and emails"),
     )
 )]
 struct ApiDoc;
@@ -286,6 +293,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::shipments::routes::router())
         .merge(crate::users::routes::router())
         .merge(crate::desk::routes::router())
+        .merge(crate::brand::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -500,6 +508,7 @@ pub async fn serve_listeners(
             state.settings.feedback.clone(),
             public_url,
         )
+        .with_brand(state.brand.clone())
         .spawn()
     });
     // The attachment sweep runs beside the outbox worker (same switch).

@@ -61,6 +61,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
+    // A bad logo stops the start before anything is bound or opened.
+    crate::brand::Brand::load(&settings.brand).map_err(ServeError::from)?;
     let addr = settings.listen;
     let listener = TcpListener::bind(addr)
         .await

@@ -170,6 +170,8 @@ pub struct Settings {
     pub stale_device_hours: u32,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
+    #[command(flatten)]
+    pub brand: crate::brand::BrandSettings,
     /// Reverse proxies (addresses or networks, comma-separated) whose
     /// `X-Forwarded-For` names the client for login throttling and rate
     /// limits. From any other peer the header is ignored.
@@ -209,6 +211,7 @@ impl Default for Settings {
             rejection_retention_days: DEFAULT_REJECTION_RETENTION_DAYS,
             stale_device_hours: DEFAULT_STALE_DEVICE_HOURS,
             feedback: crate::feedback::FeedbackSettings::default(),
+            brand: crate::brand::BrandSettings::default(),
             trusted_proxies: Vec::new(),
             login: crate::auth::throttle::ThrottleSettings::default(),
             attachments: crate::attachments::AttachmentSettings::default(),
@@ -287,6 +290,7 @@ impl fmt::Debug for Settings {
             .field("rejection_retention_days", &self.rejection_retention_days)
             .field("stale_device_hours", &self.stale_device_hours)
             .field("feedback", &self.feedback)
+            .field("brand", &self.brand)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("login", &self.login)
             .field("attachments", &self.attachments)

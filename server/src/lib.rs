@@ -19,6 +19,8 @@
 //! - [`web`]: the server-rendered console (sessions, CSRF, layout).
 //! - [`ops`]: health, readiness, Prometheus metrics.
 //! - [`feedback`]: customer feedback requests, the public form, results.
+//! - [`brand`]: the company's name, logo and colours on what customers see.
+//! - [`i18n`]: message catalogues and formats in the customer's language.
 //! - [`outbox`]: at-least-once delivery of messages (SMTP, SMS webhook).
 //! - [`users`]: user administration, devices' last sync, sync health.
 //! - [`cli`]: the `fieldsync` commands (serve, admin).
@@ -37,6 +39,7 @@ pub mod app;
 pub mod attachments;
 pub mod auth;
 pub mod authz;
+pub mod brand;
 pub mod cli;
 pub mod client_addr;
 pub mod clock;
@@ -49,6 +52,7 @@ pub mod error;
 pub mod extract;
 pub mod feedback;
 pub mod freetext;
+pub mod i18n;
 pub mod inventory;
 pub mod jobs;
 pub mod ops;

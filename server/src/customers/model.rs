@@ -26,6 +26,8 @@ pub struct Customer {
     pub id: Uuid,
     pub kind: CustomerKind,
     pub name: String,
+    /// The language the customer is written to in (feedback form and emails).
+    pub language: crate::i18n::Language,
     /// The depot that serves the customer.
     #[schema(value_type = String, format = Uuid)]
     pub depot_id: LocationId,

@@ -179,6 +179,7 @@ pub async fn create_customer(
         id: Uuid::new_v4(),
         kind: body.kind,
         name,
+        language: body.language.unwrap_or(crate::i18n::Language::En),
         depot_id,
         created_at: now,
         updated_at: now,
@@ -200,6 +201,9 @@ pub async fn edit_customer(
     }
     if let Some(name) = &body.name {
         customer.name = required("name", name, MAX_NAME)?;
+    }
+    if let Some(language) = body.language {
+        customer.language = language;
     }
     if let Some(depot) = body.depot_id {
         customer.depot_id = check_depot(state, &scope, depot).await?;

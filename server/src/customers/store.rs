@@ -116,6 +116,7 @@ fn customer_from(row: &Row) -> Result<Customer> {
         id: row.get("id")?,
         kind: row.get("kind")?,
         name: row.get("name")?,
+        language: row.get("language")?,
         depot_id: row.get("depot_id")?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
@@ -159,8 +160,8 @@ fn asset_from(row: &Row) -> Result<Asset> {
     })
 }
 
-const CUSTOMER_COLS: &str =
-    "SELECT c.id, c.kind, c.name, c.depot_id, c.created_at, c.updated_at FROM customers c";
+const CUSTOMER_COLS: &str = "SELECT c.id, c.kind, c.name, c.language, c.depot_id, c.created_at, c.updated_at \
+     FROM customers c";
 const SITE_COLS: &str =
     "SELECT id, customer_id, name, address, postcode, depot_id FROM customer_sites";
 const CONTACT_COLS: &str = "SELECT id, customer_id, name, email, phone, preferred_channel, \
@@ -242,7 +243,7 @@ impl CustomerStore for SqlStore {
             .execute(
                 Query::new(
                     "INSERT INTO customers (id, kind, name, name_key, depot_id, created_at, \
-                         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         updated_at, language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(c.id)
                 .bind(c.kind)
@@ -250,7 +251,8 @@ impl CustomerStore for SqlStore {
                 .bind(name_key(&c.name))
                 .bind(c.depot_id)
                 .bind(c.created_at)
-                .bind(c.updated_at),
+                .bind(c.updated_at)
+                .bind(c.language),
             )
             .await?;
         Ok(())
@@ -262,14 +264,15 @@ impl CustomerStore for SqlStore {
             .execute(
                 Query::new(
                     "UPDATE customers SET kind = $2, name = $3, name_key = $4, depot_id = $5, \
-                         updated_at = $6 WHERE id = $1",
+                         updated_at = $6, language = $7 WHERE id = $1",
                 )
                 .bind(c.id)
                 .bind(c.kind)
                 .bind(&c.name)
                 .bind(name_key(&c.name))
                 .bind(c.depot_id)
-                .bind(c.updated_at),
+                .bind(c.updated_at)
+                .bind(c.language),
             )
             .await?;
         if n == 0 {

@@ -20,6 +20,9 @@ fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T
 pub struct NewCustomer {
     pub kind: CustomerKind,
     pub name: String,
+    /// The language the customer is written to in: `en` (default) or `pt`.
+    #[serde(default)]
+    pub language: Option<crate::i18n::Language>,
     /// The depot that serves the customer (in the caller's scope).
     pub depot_id: Uuid,
 }
@@ -29,6 +32,8 @@ pub struct NewCustomer {
 pub struct EditCustomer {
     pub kind: Option<CustomerKind>,
     pub name: Option<String>,
+    /// `en` or `pt`.
+    pub language: Option<crate::i18n::Language>,
     pub depot_id: Option<Uuid>,
 }
 

@@ -3,16 +3,20 @@
 //! database: only its hash).
 
 use maud::{DOCTYPE, html};
+
+use crate::brand::Brand;
+use crate::i18n::Language;
 use time::OffsetDateTime;
 
 use super::FeedbackStore;
 use super::questions::{Kind, QUESTIONS};
-use super::{FeedbackSettings, MessageKind, OutboxMessage, new_token};
+use super::{FeedbackRequest, FeedbackSettings, MessageKind, OutboxMessage, new_token};
 use crate::outbox::{Composed, SendError};
 
 pub async fn compose(
     store: &dyn FeedbackStore,
     settings: &FeedbackSettings,
+    brand: &Brand,
     public_url: &str,
     message: &OutboxMessage,
     now: OffsetDateTime,
@@ -21,10 +25,6 @@ pub async fn compose(
         .request_id
         .ok_or_else(|| SendError::Permanent("message has no feedback request".into()))?;
     let request = store.feedback_request(request_id).await?;
-    let tech = request
-        .technician_first_name()
-        .unwrap_or("our technician")
-        .to_owned();
     match message.kind {
         MessageKind::FeedbackRequest => {
             let (token, hash) = new_token();
@@ -32,49 +32,7 @@ pub async fn compose(
                 .insert_feedback_token(request.id, &hash, now, now + settings.link_ttl())
                 .await?;
             let link = format!("{public_url}/feedback/{token}");
-            let unsubscribe = format!("{link}/unsubscribe");
-            let greeting = first_word(&request.customer_name)
-                .map(|n| format!("Hello {n},"))
-                .unwrap_or_else(|| "Hello,".into());
-            let subject = format!("How did {tech}'s visit on {} go?", request.visit_date);
-            let text = format!(
-                "{greeting}\n\n{tech} visited you on {date} ({work}).\n\
-                 Could you tell us how it went? It takes a minute:\n\n{link}\n\n\
-                 Thank you.\n\n\
-                 To receive no more feedback requests: {unsubscribe}\n",
-                date = request.visit_date,
-                work = request.work_done,
-            );
-            let html = html! {
-                (DOCTYPE)
-                html lang="en" {
-                    body style="font-family: sans-serif; color: #1a1a1a; line-height: 1.5" {
-                        p { (greeting) }
-                        p { (tech) " visited you on " (request.visit_date) " (" (request.work_done) ")." }
-                        p { "Could you tell us how it went? It takes a minute." }
-                        p {
-                            a href=(link) style="display: inline-block; padding: 12px 20px; background: #0b57d0; color: #ffffff; text-decoration: none; border-radius: 6px" {
-                                "Give feedback"
-                            }
-                        }
-                        p { "Or open this link: " a href=(link) { (link) } }
-                        p style="font-size: 0.9em; color: #444" {
-                            a href=(unsubscribe) { "Receive no more feedback requests" }
-                        }
-                    }
-                }
-            };
-            let sms = format!(
-                "How did {tech}'s visit on {date} go? Tell us in a minute: {link} \
-                 (no more requests: {unsubscribe})",
-                date = request.visit_date,
-            );
-            Ok(Composed {
-                subject,
-                text,
-                html: html.into_string(),
-                sms,
-            })
+            Ok(feedback_request(brand, public_url, &request, &link))
         }
         // Composed by the desk (see outbox::Worker::attempt).
         MessageKind::DeskAlert => Err(SendError::Permanent("not a feedback message".into())),
@@ -146,4 +104,98 @@ pub async fn compose(
 
 fn first_word(s: &str) -> Option<&str> {
     s.split_whitespace().next()
+}
+
+/// The customer's feedback request, in their language and with the
+/// company's brand: email (text and HTML with inline styles, which mail
+/// clients keep) and SMS. The logo is an absolute URL with the company's
+/// name as its alternative text.
+pub fn feedback_request(
+    brand: &Brand,
+    public_url: &str,
+    request: &FeedbackRequest,
+    link: &str,
+) -> Composed {
+    let lang: Language = request.language;
+    let unsubscribe = format!("{link}/unsubscribe");
+    let tech = request
+        .technician_first_name()
+        .map(str::to_owned)
+        .unwrap_or_else(|| lang.text("tech-unnamed-inline"));
+    let date = lang.date_str(&request.visit_date);
+    let greeting = match first_word(&request.customer_name) {
+        Some(n) => lang.text_with("email-greeting-name", &[("name", n)]),
+        None => lang.text("email-greeting"),
+    };
+    let subject = lang.text_with("email-subject", &[("tech", &tech), ("date", &date)]);
+    let visited = lang.text_with(
+        "email-visited",
+        &[
+            ("tech", &tech),
+            ("date", &date),
+            ("work", &request.work_done),
+        ],
+    );
+    let ask = lang.text("email-ask");
+    let thanks = lang.text("email-thanks");
+    let text = format!(
+        "{greeting}\n\n{visited}\n{ask}\n\n{link}\n\n{thanks}\n{name}\n\n{stop} {unsubscribe}\n",
+        name = brand.name,
+        stop = lang.text("email-unsubscribe-text"),
+    );
+    let logo = brand.logo_url(public_url);
+    let band = format!(
+        "background: {}; color: {}; padding: 12px 16px; font-size: 18px; font-weight: bold",
+        brand.accent,
+        brand.on_accent()
+    );
+    let button = format!(
+        "display: inline-block; padding: 12px 20px; background: {}; color: {}; \
+         text-decoration: none; border-radius: 6px; font-weight: bold",
+        brand.colour,
+        brand.on_colour()
+    );
+    let html = html! {
+        (DOCTYPE)
+        html lang=(lang.as_str()) {
+            head { meta charset="utf-8"; title { (subject) } }
+            body style="margin: 0; font-family: sans-serif; color: #1a1a1a; line-height: 1.5" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse: collapse" {
+                    tr {
+                        td style=(band) {
+                            img src=(logo) alt=(brand.name) height="40" style="height: 40px; vertical-align: middle; margin-right: 12px; border: 0";
+                            span style="vertical-align: middle" { (brand.name) }
+                        }
+                    }
+                }
+                div style="padding: 8px 16px; max-width: 36rem" {
+                    p { (greeting) }
+                    p { (visited) }
+                    p { (ask) }
+                    p { a href=(link) style=(button) { (lang.text("email-button")) } }
+                    p { (lang.text("email-or-link")) " " a href=(link) { (link) } }
+                    p { (thanks) br; (brand.name) }
+                    p style="font-size: 0.9em; color: #444444" {
+                        a href=(unsubscribe) style="color: #444444" { (lang.text("email-unsubscribe")) }
+                    }
+                }
+            }
+        }
+    };
+    let sms = lang.text_with(
+        "sms-request",
+        &[
+            ("brand", &brand.name),
+            ("tech", &tech),
+            ("date", &date),
+            ("link", link),
+            ("unsubscribe", &unsubscribe),
+        ],
+    );
+    Composed {
+        subject,
+        text,
+        html: html.into_string(),
+        sms,
+    }
 }

@@ -41,6 +41,19 @@ use crate::store::TokenHash;
 /// Longest "work done" text shown to a customer.
 const MAX_WORK_DONE: usize = 300;
 
+/// How a visit with no labour is described in `work_done` (stored in
+/// English; [`work_done_in`] writes it in the customer's language).
+const SERVICE_VISIT: &str = "Service visit: ";
+
+/// A stored `work_done` as the customer reads it: the technician's own
+/// words as written, the generic "Service visit: <product>" translated.
+pub fn work_done_in(lang: crate::i18n::Language, work_done: &str) -> String {
+    match work_done.strip_prefix(SERVICE_VISIT) {
+        Some(product) => lang.text_with("work-service-visit", &[("product", product)]),
+        None => work_done.to_owned(),
+    }
+}
+
 /// The feedback request a job's merged state calls for, if any: completed
 /// (or unable_to_complete when configured), a customer who did not opt out
 /// and can be reached (email; else phone when an SMS gateway is set).
@@ -113,7 +126,7 @@ fn work_done(job: &Job) -> String {
         }
     }
     let text = if seen.is_empty() {
-        format!("Service visit: {}", job.asset.product.trim())
+        format!("{SERVICE_VISIT}{}", job.asset.product.trim())
     } else {
         seen.join("; ")
     };
@@ -280,6 +293,23 @@ mod tests {
         };
         let t = trigger_for(&j, &sms, now).unwrap();
         assert_eq!((t.channel, t.contact.as_str()), (Channel::Sms, "900000001"));
+    }
+
+    #[test]
+    fn a_generic_visit_is_described_in_the_customers_language() {
+        use crate::i18n::Language;
+        assert_eq!(
+            work_done_in(Language::Pt, "Service visit: Boiler X"),
+            "Visita de assistência: Boiler X"
+        );
+        assert_eq!(
+            work_done_in(Language::En, "Service visit: Boiler X"),
+            "Service visit: Boiler X"
+        );
+        assert_eq!(
+            work_done_in(Language::Pt, "Replaced valve"),
+            "Replaced valve"
+        );
     }
 
     #[test]

@@ -154,6 +154,10 @@ pub struct FeedbackRequest {
     pub contact: String,
     pub visit_date: String,
     pub work_done: String,
+    /// The customer's language (from the customer record the job was made
+    /// from; `en` for a job with a typed-in customer): the form and its
+    /// emails are written in it.
+    pub language: crate::i18n::Language,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub answer: Option<Answer>,

@@ -242,6 +242,7 @@ mod tests {
             contact: "c@example.com".into(),
             visit_date: "2026-11-02".into(),
             work_done: "w".into(),
+            language: crate::i18n::Language::En,
             created_at: at,
             answer: answer.map(|(fixed, rating, recommend)| Answer {
                 answered_at: at,

@@ -14,6 +14,7 @@ use super::model::*;
 use super::questions::{COMMENT, Value};
 use super::settings::FeedbackSettings;
 use crate::documents::{JobCommit, JobProjector};
+use crate::i18n::Language;
 use crate::outbox::store::{NewMessage, enqueue};
 use crate::store::sql::{Conn, Query, QueryBuilder, Row, Tx};
 use crate::store::{Db, Projection, Result, SqlStore, StoreError, TokenHash};
@@ -73,7 +74,7 @@ pub trait FeedbackStore: Send + Sync {
 fn requests_query<'a>(extra: &'static str, inner: impl FnOnce(&mut QueryBuilder<'a>)) -> Query<'a> {
     let mut q = QueryBuilder::new(
         "SELECT r.*, u.display_name AS technician_name, a.question AS answer_question, \
-             a.score AS answer_score, a.text AS answer_text \
+             a.score AS answer_score, a.text AS answer_text, c.language AS customer_language \
          FROM (SELECT r.*",
     );
     q.push(extra).push(" FROM feedback_requests r");
@@ -81,6 +82,8 @@ fn requests_query<'a>(extra: &'static str, inner: impl FnOnce(&mut QueryBuilder<
     q.push(
         ") r LEFT JOIN users u ON u.id = r.technician_id \
          LEFT JOIN feedback_answers a ON a.request_id = r.id \
+         LEFT JOIN job_registry jr ON jr.job_id = r.job_id \
+         LEFT JOIN customers c ON c.id = jr.customer_id \
          ORDER BY r.created_at DESC, r.id, a.question",
     );
     q.build()
@@ -125,6 +128,9 @@ fn request_from(row: &Row) -> Result<FeedbackRequest> {
         contact: row.get("contact")?,
         visit_date: row.get("visit_date")?,
         work_done: row.get("work_done")?,
+        language: row
+            .get::<Option<Language>>("customer_language")?
+            .unwrap_or(Language::En),
         created_at: row.get("created_at")?,
         answer: answered.map(|at| Answer {
             answered_at: at,

@@ -61,6 +61,8 @@ pub struct Worker {
     mailer: Option<Mailer>,
     http: reqwest::Client,
     owner: String,
+    /// The name, logo and colours of customers' messages.
+    brand: Arc<crate::brand::Brand>,
 }
 
 impl Worker {
@@ -86,7 +88,14 @@ impl Worker {
                 .build()
                 .unwrap_or_default(),
             owner: Uuid::new_v4().to_string(),
+            brand: Arc::new(crate::brand::Brand::default()),
         }
+    }
+
+    /// Customers' messages carry `brand` (default: Fieldsync's own).
+    pub fn with_brand(mut self, brand: Arc<crate::brand::Brand>) -> Self {
+        self.brand = brand;
+        self
     }
 
     /// Runs rounds forever, one every `outbox_poll_ms` (sooner while
@@ -156,6 +165,7 @@ impl Worker {
             messages::compose(
                 self.store.as_ref(),
                 &self.settings,
+                &self.brand,
                 &self.public_url,
                 message,
                 now,

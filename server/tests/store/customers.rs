@@ -56,6 +56,7 @@ async fn company(store: &dyn AppStore, depot: LocationId, name: &str, serial: &s
         id: Uuid::new_v4(),
         kind: CustomerKind::Company,
         name: name.into(),
+        language: fieldsync_server::i18n::Language::En,
         depot_id: depot,
         created_at: t,
         updated_at: t,
@@ -119,6 +120,7 @@ async fn records_are_created_read_and_changed(url: &str) {
     let mut renamed = f.customer.clone();
     renamed.name = "Acme Heating".into();
     renamed.kind = CustomerKind::Person;
+    renamed.language = fieldsync_server::i18n::Language::Pt;
     store.update_customer(&renamed).await.unwrap();
     assert_eq!(store.customer(f.customer.id).await.unwrap(), renamed);
 

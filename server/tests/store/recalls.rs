@@ -192,6 +192,7 @@ async fn affected_assets_keep_their_first_job(url: &str) {
         id: Uuid::new_v4(),
         kind: CustomerKind::Company,
         name: "Acme".into(),
+        language: fieldsync_server::i18n::Language::En,
         depot_id: depot,
         created_at: t,
         updated_at: t,

@@ -82,6 +82,7 @@ async fn world(url: &str) -> World {
         id: Uuid::new_v4(),
         kind: CustomerKind::Company,
         name: "Acme".into(),
+        language: fieldsync_server::i18n::Language::En,
         depot_id: depot,
         created_at: t,
         updated_at: t,

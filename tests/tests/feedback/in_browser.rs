@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use fieldsync_server::testing::TestBackend;
 use serde_json::json;
 
+use crate::branding;
 use crate::helpers::backend_tests;
 use crate::support::{SmtpSink, customer, fast, link_in, scene, visit};
 use crate::webdriver::{Browser, PHONE};
@@ -124,4 +125,86 @@ async fn the_emailed_form_works_in_a_real_browser(backend: TestBackend) {
     assert_eq!(a["comment"], "Quick and tidy. <b>Thanks</b>!");
 }
 
-backend_tests!(the_emailed_form_works_in_a_real_browser);
+/// A customer who reads Portuguese, of a company with its own brand: the
+/// form in Chromium is Portuguese, shows the company's logo (loaded) and
+/// name, and its colours with readable text on them.
+async fn the_form_in_portuguese_and_the_brand_in_a_real_browser(backend: TestBackend) {
+    let smtp = SmtpSink::start().await;
+    let logo_dir = branding::logo_file();
+    let s = branding::branded_scene(backend, smtp.port, logo_dir.path()).await;
+    let job = branding::job_for_registry_customer(&s, "pt").await;
+    let mut phone = s.device(1).await;
+    visit(&mut phone, job);
+    phone.sync(&s.app).await;
+    assert_eq!(s.deliver().await, 1);
+    let link = link_in(&smtp.messages()[0]);
+    let tag = format!("{backend:?}").to_lowercase();
+
+    let b = Browser::start(PHONE).await;
+    b.goto(&link).await;
+    assert_eq!(b.text("h1").await, "Como correu a visita?");
+    assert_eq!(b.text("#brand-name").await, branding::BRAND);
+    b.screenshot(&artifact(&format!("feedback-form-pt-top-{tag}.png")))
+        .await;
+    // axe-core on the branded page: the light main colour and the dark
+    // accent both carry readable text (colour-contrast is a serious rule).
+    let serious = |found: Vec<crate::webdriver::AxeViolation>| {
+        found
+            .into_iter()
+            .filter(|v| v.is_serious())
+            .collect::<Vec<_>>()
+    };
+    let found = serious(b.axe().await);
+    assert!(found.is_empty(), "axe on the Portuguese form: {found:#?}");
+    let look = b
+        .eval(
+            "const css = s => getComputedStyle(document.querySelector(s));
+             const logo = document.getElementById('brand-logo');
+             return {
+               lang: document.documentElement.lang,
+               logo_loaded: logo.complete && logo.naturalWidth === 1,
+               button: [css('#submit').backgroundColor, css('#submit').color],
+               band: [css('header.brand').backgroundColor, css('header.brand').color],
+               legend: document.querySelector('fieldset > legend').textContent,
+               yes: document.querySelector('input[name=fixed][value=yes]').parentElement.textContent.trim(),
+               scale: document.getElementById('rating-scale').textContent,
+               overflow: document.documentElement.scrollWidth > window.innerWidth,
+             };",
+        )
+        .await;
+    assert_eq!(
+        look,
+        json!({"lang": "pt", "logo_loaded": true,
+               "button": ["rgb(255, 210, 63)", "rgb(0, 0, 0)"],
+               "band": ["rgb(11, 37, 69)", "rgb(255, 255, 255)"],
+               "legend": "O problema ficou resolvido?", "yes": "Sim",
+               "scale": "1 = muito má, 5 = excelente", "overflow": false}),
+        "the Portuguese, branded form"
+    );
+    b.click("input[name=fixed][value=yes]").await;
+    b.click("input[name=rating][value='5']").await;
+    b.click("input[name=courtesy][value='5']").await;
+    b.click("input[name=recommend][value='10']").await;
+    b.type_into("#comment", "Muito simpática e rápida.").await;
+    b.screenshot(&artifact(&format!("feedback-form-pt-{tag}.png")))
+        .await;
+    b.click("#submit").await;
+    assert_eq!(b.text("#title").await, "Obrigado!");
+    let found = serious(b.axe().await);
+    assert!(found.is_empty(), "axe on the thank-you page: {found:#?}");
+    b.screenshot(&artifact(&format!("feedback-thanks-pt-{tag}.png")))
+        .await;
+    b.quit().await;
+    let png = std::fs::read(artifact(&format!("feedback-form-pt-{tag}.png"))).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    let f = s.feedback(job).await.unwrap();
+    assert_eq!(
+        f["request"]["answer"]["comment"],
+        "Muito simpática e rápida."
+    );
+}
+
+backend_tests!(
+    the_emailed_form_works_in_a_real_browser,
+    the_form_in_portuguese_and_the_brand_in_a_real_browser,
+);

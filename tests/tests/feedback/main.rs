@@ -26,6 +26,7 @@ mod webdriver;
 
 mod support;
 
+mod branding;
 mod card_numbers;
 mod cli;
 mod console;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use fieldsync_core::{JobAction, JobId, LineId, Role, Timestamp, UserId};
 use fieldsync_server::app::AppStore;
+use fieldsync_server::brand::Brand;
 use fieldsync_server::config::Settings;
 use fieldsync_server::feedback::{FeedbackSettings, SmtpTls};
 use fieldsync_server::outbox::Worker;
@@ -81,17 +82,20 @@ pub struct Scene {
 
 pub async fn scene(backend: TestBackend, adjust: impl FnOnce(&mut Settings)) -> Scene {
     let mut feedback = None;
+    let mut brand = None;
     let app = spawn_app_with(backend, |s| {
         adjust(s);
         feedback = Some(s.feedback.clone());
+        brand = Some(s.brand.clone());
     })
     .await;
     let settings = feedback.unwrap();
+    let brand = Arc::new(Brand::load(&brand.unwrap()).expect("the test's brand loads"));
     assert!(
         !settings.outbox_worker,
         "the feedback tests drive the worker themselves (support::fast)"
     );
-    let worker = worker_on(app.store.clone(), &settings, &app);
+    let worker = worker_on(app.store.clone(), &settings, &app).with_brand(brand);
     app.user("admin", Role::Admin).await;
     app.user("dispatch", Role::Dispatcher).await;
     let tech = app.user("marta", Role::Technician).await;
