@@ -65,6 +65,7 @@ pub trait AppStore:
     + crate::shipments::ShipmentStore
     + crate::users::UserAdminStore
     + crate::desk::DeskStore
+    + crate::invoices::InvoiceStore
 {
 }
 
@@ -86,6 +87,7 @@ impl<T> AppStore for T where
         + crate::shipments::ShipmentStore
         + crate::users::UserAdminStore
         + crate::desk::DeskStore
+        + crate::invoices::InvoiceStore
 {
 }
 
@@ -105,6 +107,10 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::returns::ReturnProjector)
         .register(crate::refunds::RefundProjector)
         .register(crate::desk::ContactProjector)
+        .register(crate::invoices::InvoiceProjector::new(
+            settings.invoices.clone(),
+            settings.feedback.outbox_max_attempts,
+        ))
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).
@@ -284,6 +290,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::shipments::routes::router())
         .merge(crate::users::routes::router())
         .merge(crate::desk::routes::router())
+        .merge(crate::invoices::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -418,6 +425,9 @@ pub async fn housekeeping_round(state: &AppState) {
         Ok(n) => tracing::info!(jobs = n, "pending RMA numbers written into jobs"),
         Err(e) => tracing::warn!(error = %e, "writing pending RMA numbers failed"),
     }
+    // Invoices: numbers still to be written into their jobs, then the
+    // reminders due by the injectable clock.
+    crate::invoices::service::housekeeping(state).await;
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then
@@ -491,6 +501,7 @@ pub async fn serve_listeners(
             state.settings.feedback.clone(),
             public_url,
         )
+        .with_invoices(state.settings.invoices.clone())
         .spawn()
     });
     // The attachment sweep runs beside the outbox worker (same switch).

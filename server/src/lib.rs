@@ -49,6 +49,7 @@ pub mod extract;
 pub mod feedback;
 pub mod freetext;
 pub mod inventory;
+pub mod invoices;
 pub mod jobs;
 pub mod ops;
 pub mod outbox;

@@ -77,7 +77,9 @@ pub async fn compose(
             })
         }
         // Composed by the desk (see outbox::Worker::attempt).
-        MessageKind::DeskAlert => Err(SendError::Permanent("not a feedback message".into())),
+        MessageKind::DeskAlert | MessageKind::Invoice | MessageKind::InvoiceReminder => {
+            Err(SendError::Permanent("not a feedback message".into()))
+        }
         MessageKind::FollowupAlert => {
             let answer = request
                 .answer

@@ -61,6 +61,8 @@ pub struct Worker {
     mailer: Option<Mailer>,
     http: reqwest::Client,
     owner: String,
+    /// How invoice emails link the printable page.
+    invoices: crate::invoices::InvoiceSettings,
 }
 
 impl Worker {
@@ -86,7 +88,14 @@ impl Worker {
                 .build()
                 .unwrap_or_default(),
             owner: Uuid::new_v4().to_string(),
+            invoices: crate::invoices::InvoiceSettings::default(),
         }
+    }
+
+    /// The invoice settings the server runs with (default: the defaults).
+    pub fn with_invoices(mut self, invoices: crate::invoices::InvoiceSettings) -> Self {
+        self.invoices = invoices;
+        self
     }
 
     /// Runs rounds forever, one every `outbox_poll_ms` (sooner while
@@ -150,8 +159,21 @@ impl Worker {
     }
 
     async fn attempt(&self, message: &OutboxMessage, now: OffsetDateTime) -> Result<(), SendError> {
-        let composed = if message.kind == crate::feedback::MessageKind::DeskAlert {
+        use crate::feedback::MessageKind;
+        let composed = if message.kind == MessageKind::DeskAlert {
             crate::desk::messages::compose(self.store.as_ref(), &self.public_url, message).await?
+        } else if matches!(
+            message.kind,
+            MessageKind::Invoice | MessageKind::InvoiceReminder
+        ) {
+            crate::invoices::pages::compose(
+                self.store.as_ref(),
+                &self.invoices,
+                &self.public_url,
+                message,
+                now,
+            )
+            .await?
         } else {
             messages::compose(
                 self.store.as_ref(),

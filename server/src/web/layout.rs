@@ -66,6 +66,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         Permission::ManageUsers,
     ),
     ("/console/desk", "Desk", Permission::UseServiceDesk),
+    ("/console/invoices", "Invoices", Permission::ManageJobs),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.

@@ -67,4 +67,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::shipments::console::router())
         .merge(crate::users::console::router())
         .merge(crate::desk::console::router())
+        .merge(crate::invoices::pages::router())
 }
