@@ -9,6 +9,8 @@
 mod helpers;
 #[path = "../common/raw.rs"]
 mod raw;
+#[path = "../common/smtp.rs"]
+mod smtp;
 #[path = "../common/webdriver.rs"]
 mod webdriver;
 
@@ -24,6 +26,7 @@ mod access;
 mod bench;
 mod console;
 mod desk;
+mod invoices;
 mod job_links;
 mod recalls;
 mod refunds;
