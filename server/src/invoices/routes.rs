@@ -110,9 +110,10 @@ pub struct ListInvoicesQuery {
 async fn list_invoices(
     State(state): State<AppState>,
     caller: AuthUser,
-    Query(q): Query<ListInvoicesQuery>,
+    query: Result<Query<ListInvoicesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<InvoiceList>, ApiError> {
     caller.require(Permission::ManageJobs)?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let open_only = match q.state.as_deref() {
         None | Some("open") => true,
         Some("all") => false,

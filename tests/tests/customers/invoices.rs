@@ -13,6 +13,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use fieldsync_core::automerge::transaction::Transactable;
+use fieldsync_core::automerge::{ROOT, ReadDoc};
 use fieldsync_core::billing::bill;
 use fieldsync_core::job::PaymentMethod;
 use fieldsync_core::pricebook::read_price_book;
@@ -461,6 +463,25 @@ async fn the_same_completion_from_two_devices_at_once_is_numbered_once(backend: 
         assert_eq!(job.status, Status::Completed);
         assert_eq!(job.invoice.map(|i| i.number), Some(number.clone()));
     }
+    // A phone cannot rewrite what was issued: a forged number (and a
+    // forged cheaper body) is refused, and nothing of it is stored.
+    let version = s.get(&format!("/v1/jobs/{id}")).await["version"].clone();
+    let doc = b.docs.get_mut(&DocId::Job(id)).unwrap();
+    doc.set_actor(b.actor.clone());
+    let mut tx = doc.transaction();
+    let map = tx.get(ROOT, "invoice").unwrap().expect("issued").1;
+    tx.put(&map, "number", "INV-1999-000999").unwrap();
+    tx.commit();
+    let forged = b.sync(app).await.rejected();
+    assert_eq!(forged.len(), 1, "{forged:?}");
+    assert!(
+        forged[0].1.contains("only the server writes invoice"),
+        "{forged:?}"
+    );
+    let view = s.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(view["version"], version);
+    assert_eq!(view["billing"]["number"], json!(number));
+
     // No number was burned: the next completion is the second.
     let next = s.job("Rui Costa").await;
     assert!(a.sync(app).await.rejected().is_empty());
