@@ -50,6 +50,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod codes;
 pub mod actors;
 mod batch_texts;
 pub mod billing;

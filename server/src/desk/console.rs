@@ -75,13 +75,13 @@ fn row(user: &WebUser, i: &ItemView, take: bool) -> Markup {
             td.due { (i.due_at.date()) " " (format!("{:02}:{:02}", i.due_at.hour(), i.due_at.minute()))
                 @if i.overdue { " " span.badge { "overdue" } } }
             td { (i.priority) }
-            td.category { (i.contact.category) }
+            td.category { (i.category) }
             td.customer {
-                @if let Some(c) = i.contact.customer_id {
-                    a href={ "/console/desk/customers/" (c) } { (i.contact.customer_name) }
-                } @else { (i.contact.customer_name) }
+                @if let Some(c) = i.customer_id {
+                    a href={ "/console/desk/customers/" (c) } { (i.customer_name) }
+                } @else { (i.customer_name) }
             }
-            td.summary { (i.contact.summary) }
+            td.summary { (i.summary) }
             td.owner { (i.owner_name.as_deref().unwrap_or("–")) }
             td.state { (i.state) }
             @if take {

@@ -19,19 +19,19 @@ pub async fn compose(
     let link = format!("{public_url}/console/desk/queues/{}", item.team);
     let subject = format!(
         "Service desk: a {} item in the {} queue is past its due time",
-        item.contact.category, item.team
+        item.category, item.team
     );
     let text = format!(
         "An item of the {team} queue ({priority} priority, {category}) was due at {due} \
          and is not resolved.\n\nQueue: {link}\n",
         team = item.team,
         priority = item.priority,
-        category = item.contact.category,
+        category = item.category,
         due = item.due_at,
     );
     let html = maud::html! {
         p { "An item of the " (item.team) " queue (" (item.priority) " priority, "
-            (item.contact.category) ") was due at " (item.due_at) " and is not resolved." }
+            (item.category) ") was due at " (item.due_at) " and is not resolved." }
         p { a href=(link) { "Open the queue" } }
     }
     .into_string();

@@ -48,7 +48,14 @@ str_enum!(
         State = "state",
         Escalated = "escalated",
         Moved = "moved",
+        Priority = "priority",
     }
+);
+
+str_enum!(
+    /// What a queue item that comes from the system (not from a contact)
+    /// is about.
+    SourceKind { Invoice = "invoice", Contract = "contract" }
 );
 
 crate::sql_text!(
@@ -57,7 +64,8 @@ crate::sql_text!(
     DeskPriority,
     ContractStatus,
     Source,
-    HistoryKind
+    HistoryKind,
+    SourceKind
 );
 
 impl Team {
@@ -169,6 +177,66 @@ pub struct NewContact {
     pub device_time: Option<OffsetDateTime>,
 }
 
+/// Where a system item comes from: a kind and the thing's reference
+/// (`invoice` + the invoice's id, `contract` + the contract's id and term).
+/// One item per source, ever.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ItemSource {
+    pub kind: SourceKind,
+    pub reference: String,
+}
+
+/// The longest source reference.
+pub const MAX_SOURCE_REF: usize = 200;
+
+/// A queue item the system opens (an unpaid invoice for finance, a
+/// contract due for renewal for sales): no contact, so it names its
+/// customer, category and summary itself, and the team and priority it
+/// goes to (the routing rules are for contacts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemItem {
+    pub source: ItemSource,
+    pub customer_id: Option<Uuid>,
+    pub customer_name: String,
+    pub category: ContactCategory,
+    pub summary: String,
+    pub team: Team,
+    pub priority: DeskPriority,
+}
+
+impl SystemItem {
+    /// `Err` saying what is wrong: an empty or over-long reference,
+    /// customer name or summary (the summary is free text: no card
+    /// numbers, as for a contact).
+    pub fn check(&self) -> Result<(), String> {
+        let r = &self.source.reference;
+        if r.trim().is_empty() || r.chars().count() > MAX_SOURCE_REF {
+            return Err(format!(
+                "the source reference has 1-{MAX_SOURCE_REF} characters"
+            ));
+        }
+        let max = fieldsync_core::job::contact::MAX_SUMMARY;
+        for (field, v) in [
+            ("customer_name", &self.customer_name),
+            ("summary", &self.summary),
+        ] {
+            if v.trim().is_empty() || v.chars().count() > max {
+                return Err(format!("{field} has 1-{max} characters"));
+            }
+        }
+        fieldsync_core::card::refuse_card_number("summary", &self.summary)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What [`open_system_item`](super::store::open_system_item) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SystemItemOpened {
+    pub item_id: Uuid,
+    /// False when the source had an item already (left as it was).
+    pub created: bool,
+}
+
 /// A contact as stored, with its queue item's team and state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contact {
@@ -191,10 +259,16 @@ pub struct Contact {
     pub state: ItemState,
 }
 
-/// A queue item with its contact.
+/// A queue item: from a contact (`contact`) or from the system
+/// (`source`). The customer, category and summary are the contact's or the
+/// system item's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     pub id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub customer_name: String,
+    pub category: String,
+    pub summary: String,
     pub team: Team,
     pub owner_id: Option<UserId>,
     pub owner_name: Option<String>,
@@ -205,7 +279,8 @@ pub struct Item {
     pub escalation_reason: Option<String>,
     pub breach_alerted_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
-    pub contact: Contact,
+    pub contact: Option<Contact>,
+    pub source: Option<ItemSource>,
 }
 
 /// One entry of an item's history.
@@ -227,6 +302,9 @@ pub enum ItemChange {
     State(ItemState),
     Escalate(String),
     Move(Team),
+    /// A new priority: the due time becomes the item's creation time plus
+    /// its SLA.
+    Priority(DeskPriority),
 }
 
 #[cfg(test)]

@@ -450,6 +450,32 @@ pub async fn set_team(
     team_list(state, caller).await
 }
 
+/// Opens the queue item of a system source (an unpaid invoice for
+/// finance, a contract due for renewal for sales), once per source: a
+/// source that has an item already (open or resolved) keeps it, and its id
+/// comes back with `created: false`. In a transaction of its own; inside a
+/// caller's transaction use [`super::store::open_system_item`].
+pub async fn open_system_item<S: super::DeskStore + ?Sized>(
+    store: &S,
+    item: &SystemItem,
+    now: OffsetDateTime,
+) -> Result<SystemItemOpened, super::store::SystemItemError> {
+    store.open_system_item(item, now).await
+}
+
+/// Resolves a system source's item (the invoice was settled), with
+/// `reason` in its history; false when there is none or it is resolved
+/// already. Inside a caller's transaction use
+/// [`super::store::resolve_system_item`].
+pub async fn resolve_system_item<S: super::DeskStore + ?Sized>(
+    store: &S,
+    source: &ItemSource,
+    reason: &str,
+    now: OffsetDateTime,
+) -> crate::store::Result<bool> {
+    store.resolve_system_item(source, reason, now).await
+}
+
 /// Alerts the supervisors of items past their due time, once per item
 /// (the housekeeping loop runs it every minute with the server's clock).
 pub async fn sweep(state: &AppState) -> crate::store::Result<usize> {

@@ -53,6 +53,21 @@ pub trait DeskStore: Send + Sync {
     async fn teams_of(&self, user: UserId) -> Result<(Vec<Team>, Vec<Team>)>;
     /// Records a contact and its routed queue item (once per contact id).
     async fn log_contact(&self, c: &NewContact, now: OffsetDateTime) -> Result<()>;
+    /// [`open_system_item`] in a transaction of its own.
+    async fn open_system_item(
+        &self,
+        item: &SystemItem,
+        now: OffsetDateTime,
+    ) -> Result<SystemItemOpened, SystemItemError>;
+    /// [`resolve_system_item`] in a transaction of its own.
+    async fn resolve_system_item(
+        &self,
+        source: &ItemSource,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// The item of a system source, if it has one.
+    async fn system_item(&self, source: &ItemSource) -> Result<Option<Item>>;
     async fn items(&self, filter: &ItemFilter) -> Result<Vec<Item>>;
     async fn item(&self, id: Uuid) -> Result<Item>;
     /// Applies `change`, with its history entry, in one transaction.
@@ -72,14 +87,21 @@ pub trait DeskStore: Send + Sync {
     async fn alert_breaches(&self, now: OffsetDateTime, max_attempts: u32) -> Result<usize>;
 }
 
+// An item's customer, category and summary are its contact's or (a system
+// item) its own: `item_*`.
 const ITEM_COLS: &str = "SELECT i.id, i.team, i.owner_id, o.display_name AS owner_name, \
          o.username AS owner_username, i.state, i.priority, i.due_at, i.escalated, \
          i.escalation_reason, i.breach_alerted_at, i.created_at, \
+         i.source_kind, i.source_ref, \
+         COALESCE(c.customer_id, i.customer_id) AS item_customer_id, \
+         COALESCE(c.customer_name, i.customer_name) AS item_customer_name, \
+         COALESCE(c.category, i.category) AS item_category, \
+         COALESCE(c.summary, i.summary) AS item_summary, \
          c.id AS contact_id, c.customer_id, c.customer_name, c.site_id, c.asset_id, c.job_id, \
          c.channel, c.direction, c.category, c.summary, c.logged_by, \
          l.display_name AS logged_name, l.username AS logged_username, c.source, \
          c.created_at AS contact_at \
-     FROM desk_items i JOIN desk_contacts c ON c.id = i.contact_id \
+     FROM desk_items i LEFT JOIN desk_contacts c ON c.id = i.contact_id \
      LEFT JOIN users o ON o.id = i.owner_id LEFT JOIN users l ON l.id = c.logged_by";
 
 fn name(row: &Row, display: &str, username: &str) -> Result<Option<String>> {
@@ -113,8 +135,23 @@ fn contact_from(row: &Row) -> Result<Contact> {
 }
 
 fn item_from(row: &Row) -> Result<Item> {
+    let contact = match row.get::<Option<Uuid>>("contact_id")? {
+        Some(_) => Some(contact_from(row)?),
+        None => None,
+    };
+    let source = match row.get::<Option<SourceKind>>("source_kind")? {
+        Some(kind) => Some(ItemSource {
+            kind,
+            reference: row.get("source_ref")?,
+        }),
+        None => None,
+    };
     Ok(Item {
         id: row.get("id")?,
+        customer_id: row.get("item_customer_id")?,
+        customer_name: row.get("item_customer_name")?,
+        category: row.get("item_category")?,
+        summary: row.get("item_summary")?,
         team: row.get("team")?,
         owner_id: row.get("owner_id")?,
         owner_name: name(row, "owner_name", "owner_username")?,
@@ -125,7 +162,8 @@ fn item_from(row: &Row) -> Result<Item> {
         escalation_reason: row.get("escalation_reason")?,
         breach_alerted_at: row.get("breach_alerted_at")?,
         created_at: row.get("created_at")?,
-        contact: contact_from(row)?,
+        contact,
+        source,
     })
 }
 
@@ -284,6 +322,126 @@ pub async fn record_contact(
     Ok(true)
 }
 
+/// Why a system item cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemItemError {
+    /// The item is malformed (the caller's bug: an empty reference, a card
+    /// number in the summary, ...).
+    #[error("invalid system item: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens the queue item for a system source (an unpaid invoice, a contract
+/// due for renewal) in the caller's transaction, once per source: when
+/// the source has an item already (open or resolved) it is left as it is
+/// and its id returned, so a re-run of the housekeeping never duplicates
+/// it. Two transactions opening the same source at once: the unique
+/// `(source_kind, source_ref)` makes one of them insert and the other
+/// find it. The item is due after its priority's SLA, like a contact's.
+pub async fn open_system_item(
+    conn: &mut dyn Conn,
+    s: &SystemItem,
+    now: OffsetDateTime,
+) -> Result<SystemItemOpened, SystemItemError> {
+    s.check().map_err(SystemItemError::Invalid)?;
+    let item = Uuid::new_v4();
+    let inserted = conn
+        .execute(
+            Query::new(
+                "INSERT INTO desk_items (id, source_kind, source_ref, customer_id, customer_name, \
+                     category, summary, team, state, priority, due_at, escalated, created_at, \
+                     updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12, $12) \
+                 ON CONFLICT (source_kind, source_ref) DO NOTHING",
+            )
+            .bind(item)
+            .bind(s.source.kind)
+            .bind(s.source.reference.as_str())
+            .bind(s.customer_id)
+            .bind(s.customer_name.trim())
+            .bind(s.category.as_str())
+            .bind(s.summary.trim())
+            .bind(s.team)
+            .bind(s.priority)
+            .bind(now + s.priority.sla())
+            .bind(false)
+            .bind(now),
+        )
+        .await?;
+    if inserted == 0 {
+        let row = conn
+            .fetch_one(
+                Query::new("SELECT id FROM desk_items WHERE source_kind = $1 AND source_ref = $2")
+                    .bind(s.source.kind)
+                    .bind(s.source.reference.as_str()),
+            )
+            .await?;
+        return Ok(SystemItemOpened {
+            item_id: row.get("id")?,
+            created: false,
+        });
+    }
+    let why = format!("{}:{}", s.source.kind, s.source.reference);
+    let routed = Entry {
+        kind: HistoryKind::Routed,
+        actor: None,
+        from: None,
+        to: Some(s.team.as_str()),
+        reason: Some(&why),
+    };
+    history_entry(conn, item, routed, now).await?;
+    tracing::info!(%item, team = s.team.as_str(), source = s.source.kind.as_str(),
+        "system item opened");
+    Ok(SystemItemOpened {
+        item_id: item,
+        created: true,
+    })
+}
+
+/// Resolves a system source's item in the caller's transaction (the
+/// invoice was settled, the contract renewed), with a history entry by
+/// nobody and `reason`. Returns whether it changed anything: false when
+/// the source has no item or it is resolved already.
+pub async fn resolve_system_item(
+    conn: &mut dyn Conn,
+    source: &ItemSource,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<bool> {
+    let lock = conn.dialect().locked(
+        "SELECT id, state FROM desk_items WHERE source_kind = $1 AND source_ref = $2",
+        "FOR UPDATE",
+    );
+    let Some(row) = conn
+        .fetch_optional(lock.bind(source.kind).bind(source.reference.as_str()))
+        .await?
+    else {
+        return Ok(false);
+    };
+    let item: Uuid = row.get("id")?;
+    let before: ItemState = row.get("state")?;
+    if before == ItemState::Resolved {
+        return Ok(false);
+    }
+    conn.execute(
+        Query::new("UPDATE desk_items SET state = 'resolved', updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(item),
+    )
+    .await?;
+    let entry = Entry {
+        kind: HistoryKind::State,
+        actor: None,
+        from: Some(before.as_str()),
+        to: Some(ItemState::Resolved.as_str()),
+        reason: Some(reason),
+    };
+    history_entry(conn, item, entry, now).await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl DeskStore for SqlStore {
     async fn routing(&self) -> Result<Routing> {
@@ -418,6 +576,43 @@ impl DeskStore for SqlStore {
         tx.commit().await
     }
 
+    async fn open_system_item(
+        &self,
+        item: &SystemItem,
+        now: OffsetDateTime,
+    ) -> Result<SystemItemOpened, SystemItemError> {
+        let mut tx = self.db().begin().await?;
+        let opened = open_system_item(tx.as_mut(), item, now).await?;
+        tx.commit().await?;
+        Ok(opened)
+    }
+
+    async fn resolve_system_item(
+        &self,
+        source: &ItemSource,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let mut tx = self.db().begin().await?;
+        let changed = resolve_system_item(tx.as_mut(), source, reason, now).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn system_item(&self, source: &ItemSource) -> Result<Option<Item>> {
+        let mut q = QueryBuilder::new(ITEM_COLS);
+        q.push(" WHERE i.source_kind = ")
+            .push_bind(source.kind)
+            .push(" AND i.source_ref = ")
+            .push_bind(source.reference.as_str());
+        self.db()
+            .fetch_optional(q.build())
+            .await?
+            .as_ref()
+            .map(item_from)
+            .transpose()
+    }
+
     async fn items(&self, filter: &ItemFilter) -> Result<Vec<Item>> {
         let mut q = QueryBuilder::new(ITEM_COLS);
         q.push(" WHERE 1 = 1");
@@ -463,7 +658,7 @@ impl DeskStore for SqlStore {
         // sequence numbers never collide. (SQLite's write transaction
         // already holds the database.)
         let lock = tx.dialect().locked(
-            "SELECT team, owner_id, state FROM desk_items WHERE id = $1",
+            "SELECT team, owner_id, state, priority, created_at FROM desk_items WHERE id = $1",
             "FOR UPDATE",
         );
         let row = tx
@@ -519,6 +714,28 @@ impl DeskStore for SqlStore {
                          WHERE id = $3",
                     )
                     .bind(*team),
+                )
+            }
+            ItemChange::Priority(p) => {
+                let before: DeskPriority = row.get("priority")?;
+                let created: OffsetDateTime = row.get("created_at")?;
+                let due = created + p.sla();
+                // A due time still ahead may be missed again: it alerts
+                // (once) when it is.
+                let rearm = due > now;
+                (
+                    HistoryKind::Priority,
+                    Some(before.as_str().to_owned()),
+                    Some(p.as_str().to_owned()),
+                    None,
+                    Query::new(
+                        "UPDATE desk_items SET priority = $1, due_at = $2, \
+                             breach_alerted_at = CASE WHEN $3 THEN NULL ELSE breach_alerted_at END, \
+                             updated_at = $4 WHERE id = $5",
+                    )
+                    .bind(*p)
+                    .bind(due)
+                    .bind(rearm),
                 )
             }
         };

@@ -120,9 +120,17 @@ impl From<HistoryEntry> for HistoryView {
     }
 }
 
+/// A queue item: from a contact (`contact` set, `source` null) or opened
+/// by the system (`source` set, `contact` null: an unpaid invoice, a
+/// contract due for renewal). `customer_*`, `category` and `summary` are
+/// the contact's or the system item's own.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ItemView {
     pub id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub customer_name: String,
+    pub category: String,
+    pub summary: String,
     pub team: Team,
     #[schema(value_type = Option<Uuid>)]
     pub owner_id: Option<fieldsync_core::UserId>,
@@ -136,7 +144,8 @@ pub struct ItemView {
     pub overdue: bool,
     pub escalated: bool,
     pub escalation_reason: Option<String>,
-    pub contact: ContactView,
+    pub contact: Option<ContactView>,
+    pub source: Option<ItemSource>,
     /// Every routing, reassignment, state change and escalation (in the
     /// single item's view; empty in lists).
     pub history: Vec<HistoryView>,
@@ -146,6 +155,10 @@ impl ItemView {
     pub fn of(i: Item, now: OffsetDateTime, history: Vec<HistoryEntry>) -> Self {
         Self {
             id: i.id,
+            customer_id: i.customer_id,
+            customer_name: i.customer_name,
+            category: i.category,
+            summary: i.summary,
             team: i.team,
             owner_id: i.owner_id,
             owner_name: i.owner_name,
@@ -155,7 +168,8 @@ impl ItemView {
             due_at: i.due_at,
             escalated: i.escalated,
             escalation_reason: i.escalation_reason,
-            contact: i.contact.into(),
+            contact: i.contact.map(Into::into),
+            source: i.source,
             history: history.into_iter().map(Into::into).collect(),
         }
     }

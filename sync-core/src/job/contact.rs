@@ -8,37 +8,11 @@
 //! its codes read from closed sets and its summary refused when it holds a
 //! card number, on the device and again by the server's validator.
 
-use serde::{Deserialize, Serialize};
-
 use super::keys as k;
 use super::schema::{Column, Kind, column};
 
 /// The longest contact summary, in characters.
 pub const MAX_SUMMARY: usize = 2_000;
-
-macro_rules! codes {
-    ($(#[$m:meta])* $name:ident, $all:ident { $($v:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($v),+ }
-
-        /// Every code, as stored.
-        pub const $all: &[&str] = &[$($s),+];
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$v),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$v => $s),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == s)
-            }
-        }
-    };
-}
 
 codes!(
     /// How the customer reached us (or we them).

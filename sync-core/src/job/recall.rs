@@ -23,30 +23,10 @@ use crate::error::SchemaError;
 use crate::hydrated::MapRef;
 use crate::ids::{Timestamp, UserId};
 
-/// What a campaign asks be done to each affected unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecallAction {
-    Inspect,
-    Repair,
-    Replace,
-}
-
-impl RecallAction {
-    pub const ALL: [RecallAction; 3] = [Self::Inspect, Self::Repair, Self::Replace];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Inspect => "inspect",
-            Self::Repair => "repair",
-            Self::Replace => "replace",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
+codes!(
+    /// What a campaign asks be done to each affected unit.
+    RecallAction { Inspect = "inspect", Repair = "repair", Replace = "replace" }
+);
 
 /// The recall a job is for, as the office wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,32 +40,16 @@ pub struct RecallNotice {
     pub compensation: Option<String>,
 }
 
-/// The kind of replacement a remedy fitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Replacement {
-    /// Inspected or repaired in place: nothing replaced.
-    None,
-    /// A stand-in until the permanent one comes (by the committed date).
-    Temporary,
-    Permanent,
-}
-
-impl Replacement {
-    pub const ALL: [Replacement; 3] = [Self::None, Self::Temporary, Self::Permanent];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Temporary => "temporary",
-            Self::Permanent => "permanent",
-        }
+codes!(
+    /// The kind of replacement a remedy fitted.
+    Replacement {
+        /// Inspected or repaired in place: nothing replaced.
+        None = "none",
+        /// A stand-in until the permanent one comes (by the committed date).
+        Temporary = "temporary",
+        Permanent = "permanent",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
+);
 
 /// What the technician recorded as the recall's remedy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,100 +28,39 @@ use crate::pricebook::PriceBook;
 use crate::role::{Permission, Principal, Role};
 use crate::validate::{RejectCode, Rejection};
 
-/// What a line gives back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundKind {
-    /// Money paid back against a payment of the job.
-    Refund,
-    /// A credit note against an invoice line (a labour entry or part line).
-    Credit,
-}
-
-impl RefundKind {
-    pub const ALL: [RefundKind; 2] = [Self::Refund, Self::Credit];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Refund => "refund",
-            Self::Credit => "credit",
-        }
+codes!(
+    /// What a line gives back.
+    RefundKind {
+        /// Money paid back against a payment of the job.
+        Refund = "refund",
+        /// A credit note against an invoice line (a labour entry or part line).
+        Credit = "credit",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
+);
+codes!(
+    /// How the line was recorded by its writer.
+    Approval {
+        /// Within the writer's limit: given at once.
+        WithinLimit = "within_limit",
+        /// Above it: waits for a supervisor.
+        Pending = "pending",
     }
-}
-
-/// How the line was recorded by its writer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Approval {
-    /// Within the writer's limit: given at once.
-    WithinLimit,
-    /// Above it: waits for a supervisor.
-    Pending,
-}
-
-impl Approval {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WithinLimit => "within_limit",
-            Self::Pending => "pending",
-        }
+);
+codes!(
+    /// A supervisor's decision on a pending line.
+    Decision { Approved = "approved", Declined = "declined" }
+);
+codes!(
+    /// Where a line stands: what billing and the approvals queue go by.
+    RefundState {
+        /// Pending approval: not paid out.
+        Pending = "pending",
+        /// Within the limit, or approved by a supervisor: counted.
+        Approved = "approved",
+        /// Declined by a supervisor: not counted.
+        Declined = "declined",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::WithinLimit, Self::Pending]
-            .into_iter()
-            .find(|a| a.as_str() == s)
-    }
-}
-
-/// A supervisor's decision on a pending line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Approved,
-    Declined,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Approved => "approved",
-            Self::Declined => "declined",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Approved, Self::Declined]
-            .into_iter()
-            .find(|a| a.as_str() == s)
-    }
-}
-
-/// Where a line stands: what billing and the approvals queue go by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundState {
-    /// Pending approval: not paid out.
-    Pending,
-    /// Within the limit, or approved by a supervisor: counted.
-    Approved,
-    /// Declined by a supervisor: not counted.
-    Declined,
-}
-
-impl RefundState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Declined => "declined",
-        }
-    }
-}
+);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundDecision {

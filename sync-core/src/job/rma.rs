@@ -21,36 +21,18 @@ use crate::error::{ActionError, SchemaError};
 use crate::hydrated::MapRef;
 use crate::ids::{LineId, Sku, Timestamp, UserId};
 
-/// The state the technician finds the unit in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReturnCondition {
-    /// Never fitted, in its packaging.
-    Unused,
-    /// Works, but goes back (wrong part, customer's return).
-    Working,
-    Faulty,
-    /// Physically damaged.
-    Damaged,
-}
-
-impl ReturnCondition {
-    pub const ALL: [ReturnCondition; 4] =
-        [Self::Unused, Self::Working, Self::Faulty, Self::Damaged];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unused => "unused",
-            Self::Working => "working",
-            Self::Faulty => "faulty",
-            Self::Damaged => "damaged",
-        }
+codes!(
+    /// The state the technician finds the unit in.
+    ReturnCondition {
+        /// Never fitted, in its packaging.
+        Unused = "unused",
+        /// Works, but goes back (wrong part, customer's return).
+        Working = "working",
+        Faulty = "faulty",
+        /// Physically damaged.
+        Damaged = "damaged",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
+);
 
 /// A return opened on the job, with its RMA number once the server gave one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

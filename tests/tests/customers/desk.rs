@@ -26,6 +26,7 @@ backend_tests!(
     a_sales_lead_logged_offline_reaches_sales_only,
     a_low_feedback_result_is_a_complaint_in_engineerings_queue,
     an_sla_breach_alerts_the_supervisor_once,
+    a_system_item_is_opened_once_per_source_and_resolved_by_it,
 );
 
 /// The desk's pages in headless Chromium (one backend: they read the same
@@ -616,4 +617,218 @@ async fn an_sla_breach_alerts_the_supervisor_once(backend: TestBackend) {
             "each change saw the one before: {item}"
         );
     }
+}
+
+/// An invoice's item in finance's queue: opened by the system (no
+/// contact), once per source however often (and however concurrently) it
+/// is asked for, in the queue with its source, taken like any item,
+/// alerted once past its due time, resolved by its source with the reason
+/// in its history; malformed ones are refused with nothing stored.
+async fn a_system_item_is_opened_once_per_source_and_resolved_by_it(backend: TestBackend) {
+    use fieldsync_server::desk::model::{DeskPriority, ItemSource, SourceKind, SystemItem, Team};
+    use fieldsync_server::desk::service::{open_system_item, resolve_system_item};
+    use fieldsync_server::desk::store::SystemItemError;
+    let w = world(backend).await;
+    let app = &w.app;
+    let source = ItemSource {
+        kind: SourceKind::Invoice,
+        reference: Uuid::new_v4().to_string(),
+    };
+    let invoice = SystemItem {
+        source: source.clone(),
+        customer_id: Some(w.acme.customer.parse().unwrap()),
+        customer_name: "Acme Boilers".into(),
+        category: ContactCategory::Billing,
+        summary: "Invoice INV-2026-7 open: 120.00 EUR of 200.00 EUR".into(),
+        team: Team::Finance,
+        priority: DeskPriority::Low,
+    };
+    // Two housekeeping rounds at once, then a third: one item.
+    let (a, b) = tokio::join!(
+        open_system_item(app.store.as_ref(), &invoice, app.clock.now()),
+        open_system_item(app.store.as_ref(), &invoice, app.clock.now()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.item_id, b.item_id);
+    assert_eq!(
+        usize::from(a.created) + usize::from(b.created),
+        1,
+        "{a:?} {b:?}"
+    );
+    let again = open_system_item(app.store.as_ref(), &invoice, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!((again.item_id, again.created), (a.item_id, false));
+    let id = a.item_id.to_string();
+
+    // In finance's queue (the admin sees every team), with its source.
+    let queue = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        "/v1/desk/queues/finance",
+        None,
+    )
+    .await;
+    assert_eq!(items(&queue).len(), 1, "{queue}");
+    let item = &items(&queue)[0];
+    assert_eq!(item["id"], id.as_str());
+    assert_eq!(item["contact"], Value::Null);
+    assert_eq!(item["source"]["kind"], "invoice");
+    assert_eq!(item["source"]["reference"], source.reference.as_str());
+    assert_eq!(item["category"], "billing");
+    assert_eq!(item["customer_name"], "Acme Boilers");
+    assert_eq!(item["customer_id"], w.acme.customer.as_str());
+    assert_eq!(item["summary"], invoice.summary.as_str());
+    assert_eq!(item["priority"], "low");
+    assert_eq!(item["state"], "new");
+    // Another team's user: not found; not a contact on the timeline.
+    let (status, _) = call(
+        app,
+        Method::GET,
+        &w.sales,
+        &format!("/v1/desk/items/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let timeline = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/desk/customers/{}/contacts", w.acme.customer),
+        None,
+    )
+    .await;
+    assert_eq!(timeline["contacts"], json!([]), "{timeline}");
+
+    // Taken like any item.
+    let taken = ok(
+        app,
+        Method::PATCH,
+        &w.d.admin,
+        &format!("/v1/desk/items/{id}"),
+        Some(json!({"take": true})),
+    )
+    .await;
+    assert_eq!(taken["state"], "in_progress");
+    assert_eq!(taken["history"][0]["kind"], "routed");
+    assert_eq!(taken["history"][0]["to"], "finance");
+    assert_eq!(
+        taken["history"][0]["reason"],
+        format!("invoice:{}", source.reference)
+    );
+
+    // Past its 72 hours: the SLA sweep marks it once (finance has no
+    // supervisor here, so no mail).
+    let sweep = || async { app.store.alert_breaches(app.clock.now(), 5).await.unwrap() };
+    assert_eq!(sweep().await, 0);
+    app.clock.advance(time::Duration::hours(73));
+    assert_eq!(sweep().await, 1);
+    assert_eq!(sweep().await, 0);
+
+    // Settled: resolved by its source, once, with the reason.
+    let settled = "invoice settled";
+    assert!(
+        resolve_system_item(app.store.as_ref(), &source, settled, app.clock.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !resolve_system_item(app.store.as_ref(), &source, settled, app.clock.now())
+            .await
+            .unwrap()
+    );
+    let unknown = ItemSource {
+        kind: SourceKind::Invoice,
+        reference: "no-such-invoice".into(),
+    };
+    assert!(
+        !resolve_system_item(app.store.as_ref(), &unknown, settled, app.clock.now())
+            .await
+            .unwrap()
+    );
+    let queue = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        "/v1/desk/queues/finance",
+        None,
+    )
+    .await;
+    assert!(items(&queue).is_empty(), "{queue}");
+    let item = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/desk/items/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(item["state"], "resolved");
+    let last = item["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "state");
+    assert_eq!(last["to"], "resolved");
+    assert_eq!(last["reason"], settled);
+    assert_eq!(last["actor_id"], Value::Null);
+    // Asked again after it was resolved: the same item, left resolved.
+    let again = open_system_item(app.store.as_ref(), &invoice, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!((again.item_id, again.created), (a.item_id, false));
+    let item = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        &format!("/v1/desk/items/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(item["state"], "resolved");
+
+    // Malformed: refused, nothing stored.
+    for bad in [
+        SystemItem {
+            source: ItemSource {
+                kind: SourceKind::Contract,
+                reference: " ".into(),
+            },
+            ..invoice.clone()
+        },
+        SystemItem {
+            source: ItemSource {
+                kind: SourceKind::Contract,
+                reference: "c-1".into(),
+            },
+            summary: "card 4111 1111 1111 1111".into(),
+            ..invoice.clone()
+        },
+        SystemItem {
+            source: ItemSource {
+                kind: SourceKind::Contract,
+                reference: "c-2".into(),
+            },
+            customer_name: String::new(),
+            ..invoice.clone()
+        },
+    ] {
+        let e = open_system_item(app.store.as_ref(), &bad, app.clock.now())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SystemItemError::Invalid(_)), "{e:?}");
+        assert!(!echoes_card(&e.to_string()), "{e}");
+    }
+    let sales = ok(app, Method::GET, &w.d.admin, "/v1/desk/queues/sales", None).await;
+    let finance = ok(
+        app,
+        Method::GET,
+        &w.d.admin,
+        "/v1/desk/queues/finance",
+        None,
+    )
+    .await;
+    assert!(
+        items(&sales).is_empty() && items(&finance).is_empty(),
+        "{sales} {finance}"
+    );
 }
