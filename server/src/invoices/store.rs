@@ -10,10 +10,13 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::InvoiceSettings;
+use crate::desk::model::{DeskPriority, ItemSource, SourceKind, SystemItem, Team};
+use crate::desk::store::{SystemItemError, open_system_item, resolve_system_item};
 use crate::documents::{JobCommit, JobProjector};
 use crate::feedback::{Channel, MessageKind};
 use crate::store::sql::{Conn, Query, QueryBuilder, Row, Tx};
 use crate::store::{Projection, Result, SqlStore, StoreError, TokenHash};
+use fieldsync_core::job::ContactCategory;
 
 /// One issued invoice as stored.
 #[derive(Clone, Debug)]
@@ -293,6 +296,9 @@ async fn enqueue(
 #[derive(Debug)]
 pub struct InvoiceProjection {
     job_id: JobId,
+    /// The job's registry customer and its name, for finance's queue item.
+    customer_id: Option<Uuid>,
+    customer_name: String,
     /// Completed and billed: freeze and number it unless it is stored.
     freeze: Option<Freeze>,
     paid: i64,
@@ -342,7 +348,66 @@ impl Projection for InvoiceProjection {
             .bind(self.job_id),
         )
         .await?;
-        Ok(())
+        self.queue(tx, now).await
+    }
+}
+
+impl InvoiceProjection {
+    /// Finance's queue: one item per open invoice (source `invoice` and the
+    /// job's id), opened in the commit that leaves an amount open and
+    /// resolved in the one that settles it. The item is opened once per
+    /// invoice, ever (the desk's rule): an invoice that opens again after it
+    /// was settled is on `/v1/invoices`, not back in the queue.
+    async fn queue(&self, tx: &mut dyn Tx, now: OffsetDateTime) -> Result<()> {
+        let Some(row) = tx
+            .fetch_optional(
+                Query::new(
+                    "SELECT number, open_minor, currency, issued_at FROM invoices \
+                     WHERE job_id = $1",
+                )
+                .bind(self.job_id),
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        let number: String = row.get("number")?;
+        let open: i64 = row.get("open_minor")?;
+        let issued: OffsetDateTime = row.get("issued_at")?;
+        let source = ItemSource {
+            kind: SourceKind::Invoice,
+            reference: self.job_id.to_string(),
+        };
+        if open <= 0 {
+            resolve_system_item(tx, &source, &format!("invoice {number} settled"), now).await?;
+            return Ok(());
+        }
+        let currency: String = row.get("currency")?;
+        let item = SystemItem {
+            source,
+            customer_id: self.customer_id,
+            // The desk's limit on a name; a job's may be longer.
+            customer_name: self.customer_name.chars().take(200).collect(),
+            category: ContactCategory::Billing,
+            // The issue date: the item's age is the invoice's.
+            summary: format!(
+                "Invoice {number} issued {}: {} {currency} open",
+                issued.date(),
+                fieldsync_core::Money(open)
+            ),
+            team: Team::Finance,
+            priority: DeskPriority::Low,
+        };
+        match open_system_item(tx, &item, now).await {
+            Ok(_) => Ok(()),
+            Err(SystemItemError::Store(e)) => Err(e),
+            // Not worth failing the visit's commit for: the invoice is on
+            // `/v1/invoices` either way.
+            Err(SystemItemError::Invalid(why)) => {
+                tracing::warn!(job = %self.job_id, %why, "invoice not queued for finance");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -460,6 +525,8 @@ impl JobProjector for InvoiceProjector {
         let settled = c.invoice?;
         Some(Arc::new(InvoiceProjection {
             job_id: job.id,
+            customer_id: job.registry.customer,
+            customer_name: job.customer.name.clone(),
             freeze,
             paid: settled.paid.0,
             credited: settled.credited.0,

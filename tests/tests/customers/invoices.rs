@@ -136,6 +136,20 @@ impl Scene {
         body
     }
 
+    /// Finance's open queue items (the admin sees every team's queue).
+    async fn finance_queue(&self) -> Vec<Value> {
+        let (status, q) = call(
+            &self.app,
+            Method::GET,
+            &self.d.admin,
+            "/v1/desk/queues/finance",
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{q}");
+        q["items"].as_array().unwrap().clone()
+    }
+
     async fn invoice_kinds(&self) -> Vec<(MessageKind, String)> {
         let mut m: Vec<(MessageKind, String)> = self
             .app
@@ -197,6 +211,24 @@ async fn a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased(backend
     assert_eq!(status, 404);
     let (status, body) = call(app, Method::GET, &s.office, "/v1/invoices?state=paid", None).await;
     assert_eq!(status, 400, "{body}");
+
+    // Finance's queue has it, with its issue date (its age), once.
+    let items = s.finance_queue().await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = items[0].clone();
+    assert_eq!(
+        item["source"],
+        json!({"kind": "invoice", "reference": id.to_string()})
+    );
+    assert_eq!(item["category"], "billing");
+    assert_eq!(item["customer_name"], "Ana Lima");
+    let issued_on = time::OffsetDateTime::now_utc().date().to_string();
+    assert_eq!(
+        item["summary"],
+        json!(format!(
+            "Invoice {number} issued {issued_on}: 46.00 EUR open"
+        ))
+    );
 
     // The number and the frozen invoice reach the device on its next sync.
     assert!(phone.sync(app).await.rejected().is_empty());
@@ -374,6 +406,30 @@ async fn a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased(backend
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["billing"]["balance_due"], 0, "{body}");
+    let (status, item_now) = call(
+        app,
+        Method::GET,
+        &s.d.admin,
+        &format!("/v1/desk/items/{}", item["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{item_now}");
+    assert_eq!(
+        item_now["state"], "resolved",
+        "settled: resolved in finance's queue"
+    );
+    let left: Vec<Value> = s
+        .finance_queue()
+        .await
+        .iter()
+        .map(|i| i["source"]["reference"].clone())
+        .collect();
+    assert_eq!(
+        left,
+        vec![json!(other.to_string())],
+        "only the other invoice is queued"
+    );
     let settled = s.get(&format!("/v1/invoices/{number}")).await;
     assert_eq!(
         (settled["open_minor"].clone(), settled["state"].clone()),
@@ -458,6 +514,15 @@ async fn the_same_completion_from_two_devices_at_once_is_numbered_once(backend: 
     let number = format!("INV-{}-000001", year());
     assert_eq!(invoices[0]["number"], json!(number));
     assert_eq!(invoices[0]["state"], "settled", "paid in full on site");
+    let (_, queue) = call(
+        app,
+        Method::GET,
+        &s.d.admin,
+        "/v1/desk/queues/finance",
+        None,
+    )
+    .await;
+    assert_eq!(queue["items"], json!([]), "nothing open: nothing queued");
     for phone in [&a, &b] {
         let job = phone.job(id);
         assert_eq!(job.status, Status::Completed);
