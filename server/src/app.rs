@@ -91,12 +91,19 @@ impl<T> AppStore for T where
 {
 }
 
-/// The projectors every job commit runs, in this order: the jobs list,
+/// The projectors every job commit runs, in this order: the invoice (it
+/// must see the jobs row as it was before the commit), the jobs list,
 /// the inventory ledger, the feedback request, the job's registry ids, the
 /// warranty extension a completed job sold, the attachment references,
 /// the recall remedy, the contacts a technician logged (the service desk).
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
+        // Before the jobs list: it tells the commit that completes a job
+        // (the jobs row is not completed yet) from later ones.
+        .register(crate::invoices::InvoiceProjector::new(
+            settings.invoices.clone(),
+            settings.feedback.outbox_max_attempts,
+        ))
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
@@ -107,10 +114,6 @@ pub fn projectors(settings: &Settings) -> Projectors {
         .register(crate::returns::ReturnProjector)
         .register(crate::refunds::RefundProjector)
         .register(crate::desk::ContactProjector)
-        .register(crate::invoices::InvoiceProjector::new(
-            settings.invoices.clone(),
-            settings.feedback.outbox_max_attempts,
-        ))
 }
 
 /// Everything a handler can reach. Cheap to clone (all `Arc`s).

@@ -422,6 +422,22 @@ async fn freeze(tx: &mut dyn Tx, job: JobId, f: &Freeze, now: OffsetDateTime) ->
     {
         return Ok(());
     }
+    // Only the commit that completes the job issues its invoice: this
+    // projection runs before the jobs list's (see `app::projectors`), so a
+    // jobs row already completed means an earlier commit completed it (a
+    // job completed before invoices existed, or while no price book did).
+    // Issuing it now would price old work with today's book and mail the
+    // customer out of the blue.
+    if tx
+        .exists(
+            Query::new("SELECT 1 AS one FROM jobs WHERE job_id = $1 AND status = 'completed'")
+                .bind(job),
+        )
+        .await?
+    {
+        tracing::info!(%job, "completed before invoicing: no invoice issued");
+        return Ok(());
+    }
     let series = f.settings.invoice_series.as_str();
     let year = now.year();
     let seq: i64 = tx

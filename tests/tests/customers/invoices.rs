@@ -41,7 +41,8 @@ use crate::webdriver::{Browser, LAPTOP};
 
 backend_tests!(
     a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased,
-    the_same_completion_from_two_devices_at_once_is_numbered_once
+    the_same_completion_from_two_devices_at_once_is_numbered_once,
+    a_job_completed_before_invoicing_is_not_invoiced_by_a_later_edit
 );
 
 fn now() -> Timestamp {
@@ -646,11 +647,12 @@ async fn numbers_stay_gapless_under_50_concurrent_completions_on_postgres() {
     let failing: BTreeSet<JobId> = ids.iter().step_by(5).copied().collect();
     let with_failures = Arc::new(
         Projectors::default()
-            .register(fieldsync_server::jobs::ListProjector)
+            // In the server's order: invoices before the jobs list.
             .register(InvoiceProjector::new(
                 app.state.settings.invoices.clone(),
                 3,
             ))
+            .register(fieldsync_server::jobs::ListProjector)
             .register(FailFor(failing.clone())),
     );
     let tasks: Vec<_> = ids
@@ -704,4 +706,84 @@ async fn numbers_stay_gapless_under_50_concurrent_completions_on_postgres() {
     }
     let all = s.get("/v1/invoices?state=all&limit=1000").await;
     assert_eq!(seqs(&all), (1..=JOBS as u32).collect::<Vec<_>>());
+}
+
+/// Commits `actions` on job `id` through the server's write path with
+/// `projectors` (as a technician's synced changes would be).
+async fn commit_with(
+    app: &TestApp,
+    projectors: &Projectors,
+    tech: Principal,
+    id: JobId,
+    actions: &[JobAction],
+) -> Result<(), String> {
+    let book = documents::price_book(app.store.as_ref(), &app.state.docs)
+        .await
+        .unwrap();
+    let derive = Derive {
+        price_book: book.as_deref(),
+        now: now_utc(),
+        projectors,
+    };
+    let actor = fieldsync_core::automerge::ActorId::random();
+    documents::write(
+        app.store.as_ref(),
+        &app.state.docs,
+        DocId::Job(id),
+        &derive,
+        |doc, _| {
+            let before = doc.get_heads();
+            let mut job = JobDoc::from_trusted(std::mem::take(doc).with_actor(actor.clone()));
+            let r = actions
+                .iter()
+                .try_for_each(|a| job.apply(a, tech, now()).map(drop));
+            *doc = job.into_doc();
+            r?;
+            Ok::<_, fieldsync_core::ActionError>(Edit {
+                changes: doc.get_changes(&before),
+                job: None,
+            })
+        },
+    )
+    .await
+    .map(drop)
+    .map_err(|e| e.to_string())
+}
+
+async fn a_job_completed_before_invoicing_is_not_invoiced_by_a_later_edit(backend: TestBackend) {
+    let s = scene(backend, None).await;
+    let app = &s.app;
+    let id = s.job("Ana Lima").await;
+    let tech = Principal::new(s.d.tech, Role::Technician);
+    // Completed by a server without invoices (only the jobs list projected).
+    let before_invoices = Projectors::default().register(fieldsync_server::jobs::ListProjector);
+    let mut visit = visit(line(), line(), 0);
+    visit.push(JobAction::Complete);
+    commit_with(app, &before_invoices, tech, id, &visit)
+        .await
+        .unwrap();
+    // Months later the office adds a note: the job is not invoiced now, at
+    // today's prices, and nobody is mailed.
+    let (status, body) = call(
+        app,
+        Method::PATCH,
+        &s.office,
+        &format!("/v1/jobs/{id}"),
+        Some(json!({"notes": "Customer called about the visit"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["job"]["status"], "completed");
+    let all = s.get("/v1/invoices?state=all").await;
+    assert_eq!(all["invoices"], json!([]), "{all}");
+    assert!(s.invoice_kinds().await.is_empty());
+    // A job completed now is invoiced, number 1: the old one burned none.
+    let now_done = s.job("Rui Costa").await;
+    let mut visit = self::visit(line(), line(), 0);
+    visit.push(JobAction::Complete);
+    commit_with(app, &app.state.projectors, tech, now_done, &visit)
+        .await
+        .unwrap();
+    let inv = s.get(&format!("/v1/invoices/{now_done}")).await;
+    assert_eq!(inv["number"], json!(format!("INV-{}-000001", year())));
 }
