@@ -43,7 +43,6 @@ async fn job_page(
         &user,
         &title,
         html! {
-            h1 { (title) }
             dl.job {
                 dt { "Status" } dd id="status" { (job.status.as_str()) }
                 dt { "Site" } dd { (job.site.address) }

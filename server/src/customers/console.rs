@@ -109,7 +109,7 @@ async fn search(
             }
             @if !assets.is_empty() {
                 h2 { "Assets with serial " (text) }
-                div.scroll { table #assets {
+                div.scroll tabindex="0" { table #assets {
                     thead { tr { th scope="col" { "Serial" } th scope="col" { "Product" } th scope="col" { "SKU" } th scope="col" { "Customer" } } }
                     tbody { @for a in &assets {
                         tr {
@@ -125,7 +125,7 @@ async fn search(
             @if found.is_empty() {
                 p.muted #none { "No customer matches." }
             } @else {
-                div.scroll { table #customers {
+                div.scroll tabindex="0" { table #customers {
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Kind" } } }
                     tbody { @for c in &found {
                         tr data-customer=(c.id) {
@@ -165,7 +165,7 @@ async fn customer(
                     h3 id=(format!("asset-{}", s.asset.id)) {
                         a href=(asset_href(&s.asset)) { (s.asset.product) ", serial " (s.asset.serial) }
                     }
-                    (summary(s, site_of(&s.asset)))
+                    (summary(s, site_of(&s.asset), true))
                 }
             }
             h2 { "Open jobs" }
@@ -175,7 +175,7 @@ async fn customer(
             h2 { "Contacts" }
             (contacts(&v.contacts))
             h2 { "Sites" }
-            div.scroll { table #sites {
+            div.scroll tabindex="0" { table #sites {
                 thead { tr { th scope="col" { "Name" } th scope="col" { "Address" } th scope="col" { "Postcode" } } }
                 tbody { @for s in &v.sites {
                     tr { td { (s.name.as_deref().unwrap_or("")) } td { (s.address) } td { (s.postcode.as_deref().unwrap_or("")) } }
@@ -203,7 +203,7 @@ async fn asset(
         &format!("{}, serial {}", s.asset.product, s.asset.serial),
         html! {
             p { "Customer: " a #customer href=(customer_href(v.customer.id)) { (v.customer.name) } }
-            (summary(s, Some(&v.site)))
+            (summary(s, Some(&v.site), false))
             form.stack method="get" action=(format!("/console/assets/{}", utf8_percent_encode(&s.asset.serial, SEGMENT))) {
                 @if let Some(sku) = &sku { input type="hidden" name="sku" value=(sku); }
                 label { "Stock of another spare part (SKU)"
@@ -219,7 +219,7 @@ async fn asset(
             @if v.history.parts_fitted.is_empty() {
                 p.muted { "No serialized part recorded as fitted." }
             } @else {
-                div.scroll { table #parts-fitted {
+                div.scroll tabindex="0" { table #parts-fitted {
                     thead { tr { th scope="col" { "SKU" } th scope="col" { "Serial" } th scope="col" { "Fitted (UTC)" } th scope="col" { "On job" } } }
                     tbody { @for p in &v.history.parts_fitted {
                         tr {
@@ -235,7 +235,12 @@ async fn asset(
 
 /// What a call about one asset needs: the asset, its warranty, the offers
 /// to extend it, the part's stock at the nearest depot and its open jobs.
-fn summary(s: &AssetSummary, site: Option<&Site>) -> Markup {
+/// `nested`: under the asset's own h3 (the customer's page), else under the
+/// page's h1 (the asset's page), so heading levels never skip one.
+fn summary(s: &AssetSummary, site: Option<&Site>, nested: bool) -> Markup {
+    let sub = |text: &str| {
+        html! { @if nested { h4 { (text) } } @else { h2 { (text) } } }
+    };
     let a = &s.asset;
     html! {
         dl.job {
@@ -258,11 +263,11 @@ fn summary(s: &AssetSummary, site: Option<&Site>) -> Markup {
             @if let Some(c) = &a.contract_ref { dt { "Service contract" } dd { (c) } }
             dt { "Nearest depot stock" } dd.stock { (stock_line(&s.stock)) }
         }
-        h4 { "Extend the warranty" }
+        (sub("Extend the warranty"))
         @if s.extension_offers.is_empty() {
             p.muted { "No extension offers for this product in the price book." }
         } @else {
-            div.scroll { table.offers {
+            div.scroll tabindex="0" { table.offers {
                 thead { tr {
                     th scope="col" { "Offer" } th scope="col" class="num" { "Months" }
                     th scope="col" class="num" { "Price before tax" } th scope="col" class="num" { "Tax" }
@@ -271,7 +276,7 @@ fn summary(s: &AssetSummary, site: Option<&Site>) -> Markup {
                 tbody { @for o in &s.extension_offers { (offer_row(o)) } }
             } }
         }
-        h4 { "Open jobs on this asset" }
+        (sub("Open jobs on this asset"))
         (jobs_table("", &s.open_jobs, false))
     }
 }
@@ -331,7 +336,7 @@ fn jobs_table(id: &str, jobs: &[Visit], history: bool) -> Markup {
         @if jobs.is_empty() {
             p.muted { @if history { "No visits yet." } @else { "No open jobs." } }
         } @else {
-            div.scroll { table.jobs id=[(!id.is_empty()).then_some(id)] {
+            div.scroll tabindex="0" { table.jobs id=[(!id.is_empty()).then_some(id)] {
                 thead { tr {
                     th scope="col" { "Job window (UTC)" } th scope="col" { "Status" }
                     @if history { th scope="col" { "Completed (UTC)" } }
@@ -353,7 +358,7 @@ fn contacts(list: &[Contact]) -> Markup {
         @if list.is_empty() {
             p.muted { "No contacts." }
         } @else {
-            div.scroll { table #contacts {
+            div.scroll tabindex="0" { table #contacts {
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "E-mail" } th scope="col" { "Phone" }
                     th scope="col" { "Prefers" } th scope="col" { "Feedback" }

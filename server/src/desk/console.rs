@@ -51,7 +51,7 @@ async fn desk_page(State(state): State<AppState>, user: WebUser) -> Result<Marku
 
 fn items_table(user: &WebUser, list: &ItemList, take: bool) -> Markup {
     html! {
-        div.scroll {
+        div.scroll tabindex="0" {
             table.items {
                 thead { tr {
                     th { "Due" } th { "Priority" } th { "Category" } th { "Customer" }

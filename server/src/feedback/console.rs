@@ -43,11 +43,13 @@ fn num(x: Option<f64>) -> String {
 
 fn summary_table(id: &str, first: &str, rows: &[Summary]) -> Markup {
     html! {
-        div.scroll {
+        div.scroll tabindex="0" {
             table id=(id) {
                 thead {
                     tr {
-                        th scope="col" { (first) }
+                        th scope="col" {
+                            @if first.is_empty() { span.visually-hidden { "Scope" } } @else { (first) }
+                        }
                         th.num scope="col" { "Requests" }
                         th.num scope="col" { "Responses" }
                         th.num scope="col" { "Response rate" }
@@ -136,7 +138,7 @@ async fn results(
             @if comments.is_empty() {
                 p.muted { "No comments in this period." }
             } @else {
-                div.scroll {
+                div.scroll tabindex="0" {
                     table id="comments" {
                         thead { tr {
                             th scope="col" { "Answered" }
@@ -174,7 +176,7 @@ async fn followups(State(state): State<AppState>, user: WebUser) -> Result<Marku
             @if open.is_empty() {
                 p.muted id="no-followups" { "No open follow-ups." }
             } @else {
-                div.scroll {
+                div.scroll tabindex="0" {
                     table id="followups" {
                         thead { tr {
                             th scope="col" { "Raised" }

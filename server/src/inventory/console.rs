@@ -131,8 +131,8 @@ async fn stock(
             @for l in ctx.sorted() {
                 @if let Some(rows) = by_location.get(&l.id) {
                     h2 { (l.name) " " span.badge { (l.kind.as_str()) } }
-                    div.scroll { table data-location=(l.id) {
-                        thead { tr { th { "SKU" } th { "Part" } th.num { "On hand" } th.num { "Reorder at" } th { "Status" } th {} } }
+                    div.scroll tabindex="0" { table data-location=(l.id) {
+                        thead { tr { th { "SKU" } th { "Part" } th.num { "On hand" } th.num { "Reorder at" } th { "Status" } th { span.visually-hidden { "Actions" } } } }
                         tbody { @for r in rows {
                             @let class = match r.status { StockStatus::Ok => "", StockStatus::Low => "low", StockStatus::Negative => "negative" };
                             tr class=(class) data-sku=(r.sku) {
@@ -186,7 +186,7 @@ async fn history(
         html! {
             p { a href={ "/console/inventory/consumption?sku=" (sku) } { "Consumption chart" } }
             @if moves.is_empty() { p.muted { "No movements at your locations." } }
-            div.scroll { table {
+            div.scroll tabindex="0" { table {
                 thead { tr { th { "When (UTC)" } th { "Kind" } th.num { "Qty" } th { "From" } th { "To" } th { "Details" } } }
                 tbody { @for m in &moves { @let n = &m.movement;
                     tr {
@@ -229,7 +229,7 @@ fn transfer_page(
         "Transfer",
         html! {
             @if let Some(e) = error { p.error role="alert" id="error" { (e) } }
-            form.stack method="post" action="/console/inventory/transfer" {
+            form.stack method="post" action="/console/inventory/transfer" aria-describedby=[error.map(|_| "error")] {
                 (csrf_field(user))
                 // A fresh id per rendered form: a double submit records once.
                 input type="hidden" name="id" value=(Uuid::new_v4());
@@ -350,7 +350,7 @@ async fn discrepancies(State(state): State<AppState>, user: WebUser) -> Result<M
         "Discrepancies",
         html! {
             @if list.is_empty() { p.ok { "Nothing needs attention." } }
-            div.scroll { table {
+            div.scroll tabindex="0" { table {
                 thead { tr { th { "Location" } th { "What" } th { "SKU" } th { "Details" } } }
                 tbody { @for d in &list {
                     tr class=(if matches!(d, Discrepancy::BelowReorderPoint { .. }) { "low" } else { "negative" }) {
@@ -388,8 +388,8 @@ async fn replenishment(State(state): State<AppState>, user: WebUser) -> Result<M
         "Replenishment",
         html! {
             @if list.is_empty() { p.ok { "Every location is above its reorder points." } }
-            div.scroll { table {
-                thead { tr { th { "To" } th { "SKU" } th.num { "On hand" } th.num { "Reorder at" } th.num { "Send" } th { "From" } th {} } }
+            div.scroll tabindex="0" { table {
+                thead { tr { th { "To" } th { "SKU" } th.num { "On hand" } th.num { "Reorder at" } th.num { "Send" } th { "From" } th { span.visually-hidden { "Actions" } } } }
                 tbody { @for s in &list {
                     tr class=(if s.quantity < s.wanted { "negative" } else { "" }) {
                         td { (ctx.name(s.to)) }

@@ -150,7 +150,7 @@ async fn sheet(
                 input type="hidden" name="batch" value=(Uuid::new_v4());
                 input type="hidden" name="location" value=(location);
                 @if lines.is_empty() { p.muted { "Nothing is recorded at this location." } }
-                div.scroll { table {
+                div.scroll tabindex="0" { table {
                     thead { tr { th { "SKU" } th { "Part" } th.num { "Expected" } th { "Counted" } } }
                     tbody { @for line in &lines { @match line {
                         Line::Plain { sku, expected } => {

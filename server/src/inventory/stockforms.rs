@@ -90,7 +90,8 @@ fn page(
         title,
         html! {
             @if let Some(e) = error { p.error role="alert" id="error" { (e) } }
-            form.stack method="post" action=(action) {
+            // The error, if any, describes the form (read with it by screen readers).
+            form.stack method="post" action=(action) aria-describedby=[error.map(|_| "error")] {
                 (csrf_field(user))
                 // A fresh id per rendered form: a double submit records once.
                 input type="hidden" name="id" value=(f.id.unwrap_or_else(Uuid::new_v4));

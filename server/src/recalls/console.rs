@@ -25,7 +25,7 @@ async fn campaigns_page(State(state): State<AppState>, user: WebUser) -> Result<
         &user,
         "Recalls",
         html! {
-            table.campaigns {
+            div.scroll tabindex="0" { table.campaigns {
                 thead { tr { th { "Product" } th { "Reason" } th { "Remedy" } th { "Created" } } }
                 tbody {
                     @for c in &list.campaigns {
@@ -37,7 +37,7 @@ async fn campaigns_page(State(state): State<AppState>, user: WebUser) -> Result<
                         }
                     }
                 }
-            }
+            } }
         },
     ))
 }
@@ -77,7 +77,7 @@ async fn campaign_page(
                 }
                 dt { "As of" } dd id="today" { (v.today) }
             }
-            table.counts {
+            div.scroll tabindex="0" { table.counts {
                 thead { tr { th { "Affected" } th { "Awaiting" } th { "Pending" } th { "Overdue" } th { "Remedied" } } }
                 tbody {
                     tr {
@@ -88,9 +88,9 @@ async fn campaign_page(
                         td id="remedied" { (v.counts.remedied) }
                     }
                 }
-            }
+            } }
             h2 { "Affected assets" }
-            table.assets {
+            div.scroll tabindex="0" { table.assets {
                 thead { tr { th { "Serial" } th { "Customer" } th { "Job" } th { "Replacement" } th { "Committed date" } th { "State" } } }
                 tbody {
                     @for a in &v.assets {
@@ -104,9 +104,9 @@ async fn campaign_page(
                         }
                     }
                 }
-            }
+            } }
             h2 { "Quarantined stock" }
-            table.quarantined {
+            div.scroll tabindex="0" { table.quarantined {
                 thead { tr { th { "Sku" } th { "Serial" } th { "Location" } } }
                 tbody {
                     @for u in &v.quarantined {
@@ -117,7 +117,7 @@ async fn campaign_page(
                         }
                     }
                 }
-            }
+            } }
         },
     ))
 }

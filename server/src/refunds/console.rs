@@ -34,7 +34,7 @@ async fn queue_page(State(state): State<AppState>, user: WebUser) -> Result<Mark
             @if pending.is_empty() {
                 p id="empty" { "No refund waits for approval." }
             }
-            table.refunds {
+            div.scroll tabindex="0" { table.refunds {
                 thead { tr { th { "Customer" } th { "Kind" } th { "Amount" } th { "Reason" } th { "Given" } th { "Decision" } } }
                 tbody {
                     @for p in &pending {
@@ -55,7 +55,7 @@ async fn queue_page(State(state): State<AppState>, user: WebUser) -> Result<Mark
                         }
                     }
                 }
-            }
+            } }
         },
     ))
 }

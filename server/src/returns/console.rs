@@ -83,7 +83,7 @@ fn queue(
                 @if open.is_empty() {
                     p.muted id="no-rmas" { "No returns to receive." }
                 } @else {
-                    div.scroll {
+                    div.scroll tabindex="0" {
                         table.rmas {
                             thead { tr {
                                 th { "RMA" } th { "Part" } th { "Serial" } th { "Condition" }
@@ -240,10 +240,11 @@ async fn packing_slip(
         html lang="en" {
             head {
                 meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "Packing slip " (r.rma_number) " · Fieldsync" }
                 style { (PreEscaped(SLIP_CSS)) }
             }
-            body {
+            body { main {
                 div.slip {
                     h1 { "Return packing slip" }
                     div.number id="rma-number" { (r.rma_number) }
@@ -260,7 +261,7 @@ async fn packing_slip(
                     }
                 }
                 p.hint { "Print this page (Ctrl+P) and put it in the box with the unit." }
-            }
+            } }
         }
     })
 }

@@ -114,7 +114,7 @@ pub fn customer_shipments(list: &[Shipment]) -> Markup {
         @if list.is_empty() {
             p.muted id="no-shipments" { "No parts shipped." }
         } @else {
-            div.scroll { table #shipments {
+            div.scroll tabindex="0" { table #shipments {
                 thead { tr {
                     th scope="col" { "Part" } th scope="col" { "Qty" } th scope="col" { "Serials" }
                     th scope="col" { "Status" } th scope="col" { "Tracking" }

@@ -57,7 +57,7 @@ async fn users_page(State(state): State<AppState>, user: WebUser) -> Result<Mark
         "Users",
         html! {
             p { a href="/console/sync-health" { "Sync health" } }
-            div.scroll { table.users {
+            div.scroll tabindex="0" { table.users {
                 thead { tr { th { "Username" } th { "Role" } th { "State" } th { "Created" } th { "Action" } } }
                 tbody {
                     @for u in &users {
@@ -160,7 +160,7 @@ async fn user_page(
                 }
             }
             h2 { "Devices" }
-            div.scroll { table.devices {
+            div.scroll tabindex="0" { table.devices {
                 thead { tr { th { "Name" } th { "Registered" } th { "Last sync" } th { "App version" } th.num { "Pending changes" } th { "Last rejection" } th { "State" } } }
                 tbody {
                     @for d in &devices {

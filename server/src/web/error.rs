@@ -83,7 +83,12 @@ impl IntoResponse for WebError {
         let body = html! {
             (maud::DOCTYPE)
             html lang="en" {
-                head { meta charset="utf-8"; title { (title) } style { (super::layout::CSS) } }
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · Fieldsync" }
+                    style { (maud::PreEscaped(super::layout::CSS)) }
+                }
                 body { main {
                     h1 { (status.as_u16()) " " (title) }
                     p.error { (message) }

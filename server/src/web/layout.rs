@@ -93,7 +93,12 @@ section.asset{background:#fff;padding:.2rem 1rem 1rem;border-radius:6px;margin-b
 .in-stock{color:#067647;font-weight:600}.out-of-stock{color:#b42318;font-weight:600}
 dl.campaign{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
 input.count{width:6rem;text-align:right}label.serial{display:flex;gap:.4rem;align-items:center}
-@media print{header,.noprint{display:none}body{background:#fff}main{max-width:none;padding:0}input.count{border:0;border-bottom:1px solid #000;border-radius:0}}
+a.skip{position:absolute;left:.5rem;top:-3rem;z-index:10;background:#fff;color:#1f3a5f;padding:.5rem .8rem;border-radius:4px}a.skip:focus{top:.5rem}
+:focus-visible{outline:3px solid #1f3a5f;outline-offset:2px}header :focus-visible{outline-color:#f2c94c}
+.visually-hidden{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
+header nav{display:flex;flex-wrap:wrap;gap:.25rem}
+@media (max-width:48rem){main{padding:.75rem}th,td{padding:.4rem .45rem}}
+@media print{header,.noprint,a.skip{display:none}body{background:#fff}main{max-width:none;padding:0}input.count{border:0;border-bottom:1px solid #000;border-radius:0}}
 tr.pending td{background:#fff6d6}tr.overdue td{background:#fde2e1}tr.remedied td{background:#e3f4e8}
 "#;
 
@@ -109,9 +114,11 @@ pub fn page(user: &WebUser, title: &str, content: Markup) -> Markup {
                 style { (PreEscaped(CSS)) }
             }
             body {
+                // The first Tab stop: past the menu to the page's content.
+                a.skip href="#main" { "Skip to content" }
                 header {
                     a href="/console" { strong { "Fieldsync" } }
-                    nav {
+                    nav aria-label="Console" {
                         @for (href, label, permission) in NAV {
                             @if user.can(*permission) {
                                 a href=(href) { (label) }
@@ -126,7 +133,7 @@ pub fn page(user: &WebUser, title: &str, content: Markup) -> Markup {
                         }
                     }
                 }
-                main { h1 { (title) } (content) }
+                main id="main" tabindex="-1" { h1 { (title) } (content) }
             }
         }
     }

@@ -25,6 +25,9 @@
 //! Add a feature's pages by merging its `Router<AppState>` in [`router`] and
 //! its menu entry in [`layout::NAV`] (entries show only to roles with the
 //! permission listed). Pages ask [`crate::authz`] exactly as API routes do.
+//! Every console GET page is also one line in `PAGES` of
+//! `tests/tests/customers/a11y.rs`, which checks it with axe-core at tablet
+//! width (a console route missing there fails that test; docs/accessibility.md).
 //!
 //! # Security
 //!

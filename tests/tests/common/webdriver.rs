@@ -25,6 +25,44 @@ pub struct Browser {
 pub const PHONE: (u32, u32) = (412, 915);
 /// A laptop (the depot managers' console).
 pub const LAPTOP: (u32, u32) = (1024, 900);
+/// A tablet in portrait: the narrowest width the console is laid out for.
+pub const TABLET: (u32, u32) = (768, 1024);
+/// A small phone (the customer's pages at their narrowest).
+pub const SMALL_PHONE: (u32, u32) = (390, 844);
+
+/// axe-core's engine (tools/axe, pinned by its package-lock.json and
+/// installed by scripts/install-test-tools), read once.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tools/axe/node_modules/axe-core/axe.min.js"
+        );
+        std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!("{path}: {e} (scripts/install-test-tools installs axe-core)")
+        })
+    })
+}
+
+/// One axe-core rule a page breaks, with the elements that break it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AxeViolation {
+    /// The rule, e.g. `color-contrast`, `label`.
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: String,
+    pub help: String,
+    /// CSS selectors of the offending elements.
+    pub targets: Vec<String>,
+}
+
+impl AxeViolation {
+    /// What the console must never have (issue #18: zero of these).
+    pub fn is_serious(&self) -> bool {
+        matches!(self.impact.as_str(), "serious" | "critical")
+    }
+}
 
 impl Browser {
     /// A fresh Chromium profile with a `(width, height)` window.
@@ -90,7 +128,7 @@ impl Browser {
         b.cmd(
             "POST",
             "/timeouts",
-            json!({"implicit": 5000, "pageLoad": 10000}),
+            json!({"implicit": 5000, "pageLoad": 10000, "script": 60000}),
         )
         .await;
         b
@@ -217,6 +255,48 @@ impl Browser {
         self.type_into("#password", password).await;
         self.click("#login").await;
         self.wait_for_path(|p| p != "/console/login").await;
+    }
+
+    /// Runs axe-core (its default rules: WCAG 2.x A and AA and best
+    /// practices) on the current page, injecting it first; returns every
+    /// violation. WebDriver's scripts run outside the page's
+    /// Content-Security-Policy, so the console's `script-src 'none'` stays.
+    pub async fn axe(&self) -> Vec<AxeViolation> {
+        if self.eval("return typeof window.axe === 'undefined';").await == Value::Bool(true) {
+            self.cmd(
+                "POST",
+                "/execute/sync",
+                json!({"script": axe_source(), "args": []}),
+            )
+            .await;
+        }
+        let found = self
+            .cmd(
+                "POST",
+                "/execute/async",
+                json!({"script": "const done = arguments[arguments.length - 1];
+                    axe.run(document, {resultTypes: ['violations']})
+                      .then(r => done(r.violations.map(v => ({
+                          id: v.id, impact: v.impact || 'minor', help: v.help,
+                          targets: v.nodes.map(n => n.target.join(' ')),
+                      }))))
+                      .catch(e => done({error: String(e)}));",
+                    "args": []}),
+            )
+            .await;
+        assert!(found.get("error").is_none(), "axe.run failed: {found}");
+        serde_json::from_value(found).expect("axe violations")
+    }
+
+    /// Resizes the window to `(width, height)` (its inner width is the
+    /// page's viewport in headless Chromium).
+    pub async fn resize(&self, (width, height): (u32, u32)) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
     }
 
     /// Saves a PNG of the window; returns its size in bytes.

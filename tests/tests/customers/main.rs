@@ -22,6 +22,7 @@ mod office;
 #[allow(dead_code)]
 mod setup;
 
+mod a11y;
 mod access;
 mod bench;
 mod console;

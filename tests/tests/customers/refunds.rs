@@ -48,7 +48,7 @@ fn device_book(phone: &Device) -> PriceBook {
 
 /// `action` on the device, validated with what it knows (its price book
 /// and the refund limits it carries), as the mobile library does.
-fn act_knowing(phone: &mut Device, id: JobId, action: JobAction) {
+pub(crate) fn act_knowing(phone: &mut Device, id: JobId, action: JobAction) {
     let book = device_book(phone);
     let ctx = Context::default()
         .with_refund_limits(book.refund_limits)
@@ -61,7 +61,7 @@ fn act_knowing(phone: &mut Device, id: JobId, action: JobAction) {
 }
 
 /// A refund of `amount` against `payment`, recorded as the device's limits say.
-fn give_refund(phone: &mut Device, id: JobId, payment: LineId, amount: i64) -> LineId {
+pub(crate) fn give_refund(phone: &mut Device, id: JobId, payment: LineId, amount: i64) -> LineId {
     let refund = line();
     let approval = device_book(phone)
         .refund_limits
