@@ -37,27 +37,34 @@ pub fn router() -> Router<AppState> {
 /// Styles of the printable invoice (page and email): plain, high contrast.
 const PRINT_CSS: &str = r#"
 body{margin:0;font:15px/1.45 system-ui,sans-serif;color:#1d232a;background:#fff}
-main.invoice{max-width:48rem;margin:0 auto;padding:1.5rem}
+main{max-width:48rem;margin:0 auto;padding:1.5rem}
 h1{font-size:1.5rem;margin:0 0 .5rem}table{width:100%;border-collapse:collapse}
 th,td{padding:.4rem .5rem;border-bottom:1px solid #c9ced4;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 tfoot th,tfoot td{border-bottom:0}tr.open th,tr.open td{font-weight:700;border-top:2px solid #1d232a}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
-.muted{color:#4b5560}@media print{.noprint{display:none}main.invoice{padding:0}}
+.muted{color:#4b5560}@media print{.noprint{display:none}main{padding:0}}
 "#;
+
+/// The invoice's table inside the console (the frame styles the rest).
+const PRINT_CSS_CONSOLE: &str = "article.invoice table{background:#fff}tr.open th,tr.open td{font-weight:700}\
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}";
 
 fn amount(currency: &str, m: i64) -> String {
     format!("{} {currency}", Money(m))
 }
 
 /// The invoice itself: number, dates, lines, totals and what is open.
-pub fn invoice_html(r: &InvoiceRecord) -> Markup {
+/// `heading`: with its own `h1` (a page or email of its own; inside the
+/// console the page's title is the heading).
+pub fn invoice_html(r: &InvoiceRecord, heading: bool) -> Markup {
     let inv: &Invoice = &r.body;
     let cur = r.currency.as_str();
     html! {
-        main.invoice {
-            h1 { "Invoice " span id="invoice-number" { (r.number) } }
+        article.invoice {
+            @if heading { h1 { "Invoice " (r.number) } }
             dl.meta {
+                dt { "Invoice number" } dd id="invoice-number" { (r.number) }
                 dt { "Customer" } dd { (r.customer_name) }
                 dt { "Issued" } dd { (r.issued_at.date()) }
                 @if let Some(d) = inv.visit_date { dt { "Visit" } dd { (d) } }
@@ -97,8 +104,8 @@ pub fn invoice_html(r: &InvoiceRecord) -> Markup {
     }
 }
 
-/// A standalone printable page of the invoice.
-fn printable(r: &InvoiceRecord, back: Option<&str>) -> Markup {
+/// The customer's printable page of the invoice (no console around it).
+fn printable(r: &InvoiceRecord) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -108,12 +115,7 @@ fn printable(r: &InvoiceRecord, back: Option<&str>) -> Markup {
                 title { "Invoice " (r.number) }
                 style { (PreEscaped(PRINT_CSS)) }
             }
-            body {
-                (invoice_html(r))
-                @if let Some(back) = back {
-                    nav.noprint aria-label="Invoice" { p { a href=(back) { "Back to open invoices" } } }
-                }
-            }
+            body { main { (invoice_html(r, true)) } }
         }
     }
 }
@@ -140,7 +142,7 @@ async fn customer_page(State(state): State<AppState>, Path(token): Path<String>)
             .await
     };
     match found {
-        Ok(Some(r)) => private(printable(&r, None)),
+        Ok(Some(r)) => private(printable(&r)),
         Ok(None) => (
             axum::http::StatusCode::NOT_FOUND,
             private(layout::bare_page(
@@ -163,7 +165,16 @@ async fn office_page(
 ) -> Result<Markup, WebError> {
     user.require(Permission::ManageJobs)?;
     let r = service::find(&state, &key).await?;
-    Ok(printable(&r, Some("/console/invoices")))
+    // The console's frame prints without its menu (the layout's print styles).
+    Ok(layout::page(
+        &user,
+        &format!("Invoice {}", r.number),
+        html! {
+            style { (PreEscaped(PRINT_CSS_CONSOLE)) }
+            (invoice_html(&r, false))
+            p.noprint { a href="/console/invoices" { "Back to open invoices" } }
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -270,7 +281,7 @@ pub async fn compose(
             head { meta charset="utf-8"; style { (PreEscaped(PRINT_CSS)) } }
             body {
                 p { (intro) }
-                (invoice_html(&r))
+                (invoice_html(&r, true))
                 p { "View or print it: " a href=(link) { (link) } }
             }
         }
