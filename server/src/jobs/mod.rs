@@ -5,15 +5,20 @@
 //! they merge with whatever technicians did offline, exactly as a device's
 //! changes would.
 
+pub mod board;
+pub mod page;
 mod pricebook;
 pub mod rejections;
 mod routes;
+pub(crate) mod service;
 pub mod store;
 pub mod views;
 
 pub(crate) use pricebook::carry_refund_limits;
 pub use rejections::{NewRejection, RejectionRecord, RejectionStore};
-pub(crate) use routes::{act, flag_recall, refresh_snapshot, visible_job, visible_job_doc};
+pub(crate) use routes::{
+    act, flag_recall, refresh_snapshot, visible_job, visible_job_doc, writers,
+};
 pub use store::{JobFilter, JobProjection, JobRow, JobStore, ListProjector};
 
 use utoipa_axum::router::OpenApiRouter;

@@ -65,19 +65,6 @@ pub(super) fn write_error(e: WriteError<ApiError>) -> ApiError {
     }
 }
 
-/// A technician to assign must exist and work jobs in the field.
-async fn check_technician(state: &AppState, id: Option<Uuid>) -> Result<(), ApiError> {
-    let Some(id) = id else { return Ok(()) };
-    match state.store.user(UserId::from_uuid(id)).await {
-        Ok(user) if user.role.is_field() => Ok(()),
-        Ok(_) => Err(ApiError::BadRequest(format!(
-            "user {id} is not a technician"
-        ))),
-        Err(StoreError::NotFound) => Err(ApiError::BadRequest(format!("no user {id}"))),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Writes a job through `edit` (given the latest stored document, empty if
 /// none, the job it reads as when that is cached, and the server time) and
 /// answers with the result, billed with the current price book.
@@ -309,12 +296,22 @@ async fn with_attachments(state: &AppState, mut view: JobView) -> Result<JobView
 /// from the devices table, an office user's API actor by its user id (the
 /// server's own actor writes no values: only upgrades).
 async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, ApiError> {
-    let mut actors: Vec<&str> = view
+    let actors: Vec<String> = view
         .job
         .conflicts
         .iter()
-        .flat_map(|c| c.values.iter().map(|v| v.actor.as_str()))
+        .flat_map(|c| c.values.iter().map(|v| v.actor.clone()))
         .collect();
+    view.writers = writers(state, actors).await?;
+    Ok(view)
+}
+
+/// The writer behind each distinct actor (hex), as [`with_writers`] names
+/// them: a device's user, an office user's API actor, the server.
+pub(crate) async fn writers(
+    state: &AppState,
+    mut actors: Vec<String>,
+) -> Result<Vec<ConflictWriter>, ApiError> {
     actors.sort_unstable();
     actors.dedup();
     let server = state.actor.to_hex_string();
@@ -327,6 +324,7 @@ async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, Ap
     };
     let mut writers = Vec::new();
     for actor in actors {
+        let actor = actor.as_str();
         let mut writer = ConflictWriter {
             actor: actor.to_owned(),
             kind: "unknown".into(),
@@ -354,8 +352,7 @@ async fn with_writers(state: &AppState, mut view: JobView) -> Result<JobView, Ap
         }
         writers.push(writer);
     }
-    view.writers = writers;
-    Ok(view)
+    Ok(writers)
 }
 
 /// Creates a job (office only).
@@ -372,7 +369,7 @@ async fn create_job(
     Json(body): Json<CreateJob>,
 ) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
     let who = office(&caller)?;
-    check_technician(&state, body.technician_id).await?;
+    super::service::check_technician(&state, body.technician_id).await?;
     let from = crate::customers::service::snapshot(
         &state,
         &caller,
@@ -543,11 +540,8 @@ async fn assign_job(
     Json(body): Json<AssignJob>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     let who = office(&caller)?;
-    check_technician(&state, body.technician_id).await?;
-    let action = JobAction::Reassign {
-        technician: body.technician_id.map(UserId::from_uuid),
-    };
-    Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
+    let view = super::service::assign(&state, who, job_id(id), body.technician_id).await?;
+    Ok(axum::Json(view))
 }
 
 /// Cancels the job (office only; a completed job cannot be cancelled).
@@ -563,10 +557,8 @@ async fn cancel_job(
     Json(body): Json<CancelJob>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     let who = office(&caller)?;
-    let action = JobAction::Cancel {
-        reason: body.reason,
-    };
-    Ok(axum::Json(act(&state, job_id(id), who, &[action]).await?))
+    let view = super::service::cancel(&state, who, job_id(id), body.reason).await?;
+    Ok(axum::Json(view))
 }
 
 /// Keeps one of the concurrent values of a field listed in `job.conflicts`

@@ -43,6 +43,9 @@ pub trait DocumentStore: Send + Sync {
     /// The snapshot holds the whole history (automerge saves every change),
     /// so no load loses anything.
     async fn prune_changes(&self, before: OffsetDateTime, limit: i64) -> Result<u64>;
+    /// When each change of the document was first stored (server time),
+    /// oldest first; changes stored before receipts were kept have none.
+    async fn change_receipts(&self, doc_id: &DocId) -> Result<Vec<ChangeReceipt>>;
 }
 
 fn change_from(row: &Row) -> Result<StoredChange> {
@@ -282,6 +285,16 @@ async fn commit_once(db: &Db, c: &DocCommit) -> Result<CommitOutcome> {
         if done == 1 {
             seq += 1;
             inserted += 1;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO doc_change_receipts (doc_id, hash, received_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (doc_id, hash) DO NOTHING",
+                )
+                .bind(&doc_id)
+                .bind(&change.hash.0[..])
+                .bind(now),
+            )
+            .await?;
         }
     }
     if inserted > 0 {
@@ -370,6 +383,30 @@ async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u6
     Ok(deleted)
 }
 
+async fn change_receipts(db: &Db, doc_id: &DocId) -> Result<Vec<ChangeReceipt>> {
+    let rows = db
+        .read()
+        .await?
+        .fetch_all(
+            Query::new(
+                "SELECT hash, received_at FROM doc_change_receipts WHERE doc_id = $1 \
+                 ORDER BY received_at, hash",
+            )
+            .bind(doc_id.to_string()),
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.get("hash")?;
+            Ok(ChangeReceipt {
+                hash: ChangeHash::try_from(hash.as_slice())
+                    .map_err(|e| StoreError::corrupt("change hash", e))?,
+                received_at: row.get("received_at")?,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl DocumentStore for SqlStore {
     async fn load_document(&self, doc_id: &DocId) -> Result<Option<StoredDoc>> {
@@ -401,5 +438,9 @@ impl DocumentStore for SqlStore {
         self.db
             .retry(|| prune_changes(&self.db, before, limit))
             .await
+    }
+
+    async fn change_receipts(&self, doc_id: &DocId) -> Result<Vec<ChangeReceipt>> {
+        change_receipts(&self.db, doc_id).await
     }
 }

@@ -306,6 +306,14 @@ pub struct StoredChange {
     pub bytes: Vec<u8>,
 }
 
+/// When the server first stored a change (its clock): kept after the
+/// change row is pruned ([`crate::store::DocumentStore::change_receipts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeReceipt {
+    pub hash: ChangeHash,
+    pub received_at: OffsetDateTime,
+}
+
 /// A saved document (`Automerge::save`) that includes every change up to `covers_seq`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {

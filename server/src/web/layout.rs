@@ -9,6 +9,7 @@ use super::session::WebUser;
 
 /// Menu entries: (path, label, the permission that shows it).
 pub const NAV: &[(&str, &str, Permission)] = &[
+    ("/console/dispatch", "Dispatch", Permission::ManageJobs),
     ("/console/inventory/stock", "Stock", Permission::ManageStock),
     (
         "/console/inventory/transfer",

@@ -63,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .merge(crate::inventory::stockforms::router())
         .merge(crate::feedback::console::router())
         .merge(crate::attachments::console::router())
+        .merge(crate::jobs::board::router())
+        .merge(crate::jobs::page::router())
         .merge(crate::customers::console::router())
         .merge(crate::recalls::console::router())
         .merge(crate::returns::console::router())

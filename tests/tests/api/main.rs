@@ -1,6 +1,8 @@
 //! End-to-end tests over real HTTP on loopback. Every test runs twice: on
 //! SQLite and on PostgreSQL (a throwaway cluster this process starts).
 
+#[path = "../inventory/console_client.rs"]
+mod console_client;
 mod device;
 mod helpers;
 mod jobs;
@@ -16,6 +18,7 @@ mod webdriver;
 mod attachment_rules;
 mod attachments;
 mod auth;
+mod board;
 mod bounds;
 mod card_numbers;
 mod cli;

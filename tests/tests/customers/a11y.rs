@@ -132,6 +132,7 @@ const PAGES: &[(&str, Who, &str)] = &[
         "/console/assets/{serial}",
     ),
     ("/console/jobs/{id}", Who::Admin, "/console/jobs/{job}"),
+    ("/console/dispatch", Who::Admin, "/console/dispatch"),
     ("/console/feedback", Who::Admin, "/console/feedback"),
     (
         "/console/feedback/followups",
@@ -189,6 +190,7 @@ const PAGES: &[(&str, Who, &str)] = &[
 /// GET routes under /console that are not pages: an attachment and its
 /// thumbnail (files), and a permanent redirect to a page above.
 const NOT_PAGES: &[&str] = &[
+    "/console/dispatch.js",
     "/console/jobs/{id}/attachments/{sha256}",
     "/console/jobs/{id}/attachments/{sha256}/thumbnail",
     "/console/shipping/parts",
