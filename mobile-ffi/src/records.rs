@@ -376,6 +376,9 @@ pub struct Bill {
     /// Refunds and credits pending a supervisor's approval: not counted.
     pub pending_refunds_minor: i64,
     pub refunds: Vec<BillRefund>,
+    /// The server's invoice number once the job completed and the issued
+    /// invoice reached the device; the bill is then frozen.
+    pub number: Option<String>,
 }
 
 /// A refund or credit note on the bill.
@@ -832,6 +835,7 @@ pub(crate) fn bill(invoice: Invoice) -> Bill {
         credited_minor: invoice.credited.0,
         refunded_minor: invoice.refunded.0,
         pending_refunds_minor: invoice.pending_refunds.0,
+        number: invoice.number,
         refunds: invoice
             .refunds
             .into_iter()

@@ -66,6 +66,7 @@ pub trait AppStore:
     + crate::users::UserAdminStore
     + crate::desk::DeskStore
     + crate::jobs::PriceBookHistoryStore
+    + crate::invoices::InvoiceStore
 {
 }
 
@@ -88,15 +89,23 @@ impl<T> AppStore for T where
         + crate::users::UserAdminStore
         + crate::desk::DeskStore
         + crate::jobs::PriceBookHistoryStore
+        + crate::invoices::InvoiceStore
 {
 }
 
-/// The projectors every job commit runs, in this order: the jobs list,
+/// The projectors every job commit runs, in this order: the invoice (it
+/// must see the jobs row as it was before the commit), the jobs list,
 /// the inventory ledger, the feedback request, the job's registry ids, the
 /// warranty extension a completed job sold, the attachment references,
 /// the recall remedy, the contacts a technician logged (the service desk).
 pub fn projectors(settings: &Settings) -> Projectors {
     Projectors::default()
+        // Before the jobs list: it tells the commit that completes a job
+        // (the jobs row is not completed yet) from later ones.
+        .register(crate::invoices::InvoiceProjector::new(
+            settings.invoices.clone(),
+            settings.feedback.outbox_max_attempts,
+        ))
         .register(jobs::ListProjector)
         .register(inventory::ConsumptionProjector)
         .register(feedback::RequestProjector::new(settings.feedback.clone()))
@@ -294,6 +303,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::users::routes::router())
         .merge(crate::desk::routes::router())
         .merge(crate::brand::router())
+        .merge(crate::invoices::routes::router())
 }
 
 /// The OpenAPI document of every route in [`api_routes`].
@@ -435,6 +445,9 @@ pub async fn housekeeping_round(state: &AppState) {
         Ok(n) => tracing::info!(jobs = n, "pending RMA numbers written into jobs"),
         Err(e) => tracing::warn!(error = %e, "writing pending RMA numbers failed"),
     }
+    // Invoices: numbers still to be written into their jobs, then the
+    // reminders due by the injectable clock.
+    crate::invoices::service::housekeeping(state).await;
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then
@@ -509,6 +522,7 @@ pub async fn serve_listeners(
             public_url,
         )
         .with_brand(state.brand.clone())
+        .with_invoices(state.settings.invoices.clone())
         .spawn()
     });
     // The attachment sweep runs beside the outbox worker (same switch).

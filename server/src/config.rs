@@ -188,6 +188,8 @@ pub struct Settings {
     /// The same for a dispatcher (supervisors and admins have no limit).
     #[arg(long, env = "FIELDSYNC_REFUND_LIMIT_DISPATCHER", default_value_t = DEFAULT_REFUND_LIMIT_DISPATCHER, value_parser = clap::value_parser!(i64).range(0..), global = true)]
     pub refund_limit_dispatcher: i64,
+    #[command(flatten)]
+    pub invoices: crate::invoices::InvoiceSettings,
     /// Send the console's session cookie without `Secure` (plain-HTTP development and tests only).
     #[arg(long, env = "FIELDSYNC_CONSOLE_INSECURE_COOKIES", global = true)]
     pub console_insecure_cookies: bool,
@@ -218,6 +220,7 @@ impl Default for Settings {
             refund_limit_technician: DEFAULT_REFUND_LIMIT_TECHNICIAN,
             refund_limit_dispatcher: DEFAULT_REFUND_LIMIT_DISPATCHER,
             console_insecure_cookies: false,
+            invoices: crate::invoices::InvoiceSettings::default(),
         }
     }
 }
@@ -297,6 +300,7 @@ impl fmt::Debug for Settings {
             .field("refund_limit_technician", &self.refund_limit_technician)
             .field("refund_limit_dispatcher", &self.refund_limit_dispatcher)
             .field("console_insecure_cookies", &self.console_insecure_cookies)
+            .field("invoices", &self.invoices)
             .finish()
     }
 }

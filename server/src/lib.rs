@@ -54,6 +54,7 @@ pub mod feedback;
 pub mod freetext;
 pub mod i18n;
 pub mod inventory;
+pub mod invoices;
 pub mod jobs;
 pub mod ops;
 pub mod outbox;

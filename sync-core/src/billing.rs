@@ -23,6 +23,10 @@
 //!   rounded half up (half away from zero) to the minor unit. Rounding once on
 //!   the subtotal, not per line, keeps the total independent of line order.
 //! - Payments collected on site are subtracted to give the balance due.
+//! - **Issued invoices are frozen**: once the server has issued a completed
+//!   job's invoice ([`crate::job::invoice`]), its lines and totals come from
+//!   that record, never from the price book again; payments, refunds and
+//!   credit notes still settle it ([`settle`]).
 //! - **Refunds and credit notes** ([`crate::job::refund`]) are listed with
 //!   their state. Approved ones count: a credit note is taken off what the
 //!   customer owes, a refund is money paid back (it adds to the balance
@@ -82,6 +86,10 @@ pub struct Invoice {
     /// Refunds and credits waiting for a supervisor: not counted.
     #[serde(default)]
     pub pending_refunds: Money,
+    /// The server's number once the invoice is issued (the job completed
+    /// and the server's write reached this copy): it is then frozen.
+    #[serde(default)]
+    pub number: Option<String>,
 }
 
 /// One refund or credit note on the bill.
@@ -156,7 +164,59 @@ fn money(v: i128) -> Result<Money, BillingError> {
 }
 
 /// Computes the invoice of `job` priced with `book` (see the module rules).
+///
+/// A job whose invoice was issued ([`Job::invoice`]) is billed from the
+/// frozen lines and totals, whatever `book` says now: only its settlement
+/// (payments, refunds, credit notes) follows the job ([`settle`]).
 pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
+    match &job.invoice {
+        Some(issued) => settle(&issued.invoice, Some(&issued.number), job),
+        None => price(job, book).and_then(|priced| settle(&priced, None, job)),
+    }
+}
+
+/// `frozen`'s lines and totals, settled by what `job` records now:
+/// payments collected and refunds and credit notes by their state.
+pub fn settle(frozen: &Invoice, number: Option<&str>, job: &Job) -> Result<Invoice, BillingError> {
+    let total = i128::from(frozen.total.0);
+    let paid: i128 = job.payments.iter().map(|p| p.amount.0 as i128).sum();
+    let counted = |kind: RefundKind, state: RefundState| -> i128 {
+        job.refunds
+            .iter()
+            .filter(|r| r.kind == kind && r.state() == state)
+            .map(|r| i128::from(r.amount.0))
+            .sum()
+    };
+    let credited = counted(RefundKind::Credit, RefundState::Approved);
+    let refunded = counted(RefundKind::Refund, RefundState::Approved);
+    let pending = counted(RefundKind::Credit, RefundState::Pending)
+        + counted(RefundKind::Refund, RefundState::Pending);
+    let refunds = job
+        .refunds
+        .iter()
+        .map(|r| RefundLine {
+            id: r.id,
+            kind: r.kind,
+            against: r.against,
+            amount: r.amount,
+            state: r.state(),
+            reason: r.reason.clone(),
+        })
+        .collect();
+    Ok(Invoice {
+        paid: money(paid)?,
+        balance_due: money(total - credited - paid + refunded)?,
+        refunds,
+        credited: money(credited)?,
+        refunded: money(refunded)?,
+        pending_refunds: money(pending)?,
+        number: number.map(str::to_owned).or_else(|| frozen.number.clone()),
+        ..frozen.clone()
+    })
+}
+
+/// The lines and totals of `job` priced with `book` (settlement left at zero).
+fn price(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
     let visit_date = job.window.start.date();
     let mut warnings = Vec::new();
 
@@ -280,30 +340,6 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
     let subtotal: i128 = lines.iter().map(|l| l.charged.0 as i128).sum();
     let tax = round_half_up(subtotal * i128::from(book.tax_rate_bps), 10_000);
     let total = subtotal + tax;
-    let paid: i128 = job.payments.iter().map(|p| p.amount.0 as i128).sum();
-    let counted = |kind: RefundKind, state: RefundState| -> i128 {
-        job.refunds
-            .iter()
-            .filter(|r| r.kind == kind && r.state() == state)
-            .map(|r| i128::from(r.amount.0))
-            .sum()
-    };
-    let credited = counted(RefundKind::Credit, RefundState::Approved);
-    let refunded = counted(RefundKind::Refund, RefundState::Approved);
-    let pending = counted(RefundKind::Credit, RefundState::Pending)
-        + counted(RefundKind::Refund, RefundState::Pending);
-    let refunds = job
-        .refunds
-        .iter()
-        .map(|r| RefundLine {
-            id: r.id,
-            kind: r.kind,
-            against: r.against,
-            amount: r.amount,
-            state: r.state(),
-            reason: r.reason.clone(),
-        })
-        .collect();
     Ok(Invoice {
         currency: book.currency.clone(),
         price_book_version: book.version,
@@ -313,13 +349,14 @@ pub fn bill(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
         tax_rate_bps: book.tax_rate_bps,
         tax: money(tax)?,
         total: money(total)?,
-        paid: money(paid)?,
-        balance_due: money(total - credited - paid + refunded)?,
+        paid: Money::ZERO,
+        balance_due: money(total)?,
         warnings,
-        refunds,
-        credited: money(credited)?,
-        refunded: money(refunded)?,
-        pending_refunds: money(pending)?,
+        refunds: Vec::new(),
+        credited: Money::ZERO,
+        refunded: Money::ZERO,
+        pending_refunds: Money::ZERO,
+        number: None,
     })
 }
 

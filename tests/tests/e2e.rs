@@ -347,18 +347,33 @@ async fn a_visit_against_the_real_binary(backend: TestBackend) {
         p.sync().unwrap()
     })
     .await;
-    let mail = smtp.wait_for(1).await;
-    assert_eq!(mail[0]["to"], json!(["ana@example.com"]));
-    assert_eq!(
-        (&mail[0]["tls"], &mail[0]["auth"]),
-        (&json!(true), &json!("fieldsync"))
+    // The customer also gets the invoice, numbered at completion.
+    let mail = smtp.wait_for(2).await;
+    let link_of = |m: &serde_json::Value| -> String {
+        let text = m["text"].as_str().unwrap();
+        let start = text.find("http://").expect("a link in the email");
+        text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect()
+    };
+    for m in &mail {
+        assert_eq!(m["to"], json!(["ana@example.com"]));
+        assert_eq!((&m["tls"], &m["auth"]), (&json!(true), &json!("fieldsync")));
+    }
+    let invoice = mail
+        .iter()
+        .find(|m| link_of(m).contains("/invoice/"))
+        .unwrap_or_else(|| panic!("{mail:?}"));
+    assert!(
+        invoice["subject"].as_str().unwrap().contains("INV-"),
+        "{invoice}"
     );
-    let text = mail[0]["text"].as_str().unwrap();
-    let start = text.find("http://").expect("a link in the email");
-    let link: String = text[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
+    let link = mail
+        .iter()
+        .map(link_of)
+        .find(|l| l.contains("/feedback/"))
+        .unwrap_or_else(|| panic!("{mail:?}"));
     assert!(link.starts_with(&http.base), "{link}");
     let page = http.client.get(&link).send().await.unwrap();
     assert_eq!(page.status(), 200);
@@ -379,8 +394,8 @@ async fn a_visit_against_the_real_binary(backend: TestBackend) {
     assert_eq!(res.status(), 200);
 
     // A low result: the depot's supervisor is alerted and sees the answer.
-    let mail = smtp.wait_for(2).await;
-    assert_eq!(mail[1]["to"], json!(["sofia@fieldsync.test"]));
+    let mail = smtp.wait_for(3).await;
+    assert_eq!(mail[2]["to"], json!(["sofia@fieldsync.test"]));
     let supervisor = http.login("sofia", 102).await;
     let responses = http
         .ok(Method::GET, &supervisor, "/v1/feedback/responses", None)

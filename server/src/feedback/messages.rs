@@ -35,7 +35,9 @@ pub async fn compose(
             Ok(feedback_request(brand, public_url, &request, &link))
         }
         // Composed by the desk (see outbox::Worker::attempt).
-        MessageKind::DeskAlert => Err(SendError::Permanent("not a feedback message".into())),
+        MessageKind::DeskAlert | MessageKind::Invoice | MessageKind::InvoiceReminder => {
+            Err(SendError::Permanent("not a feedback message".into()))
+        }
         MessageKind::FollowupAlert => {
             let answer = request
                 .answer

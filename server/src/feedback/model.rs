@@ -49,6 +49,10 @@ pub enum MessageKind {
     FollowupAlert,
     /// A service desk item past its due time, to its team's supervisor.
     DeskAlert,
+    /// An issued invoice, to its customer.
+    Invoice,
+    /// A reminder of an invoice still open, to its customer.
+    InvoiceReminder,
 }
 
 impl MessageKind {
@@ -57,6 +61,8 @@ impl MessageKind {
             MessageKind::FeedbackRequest => "feedback_request",
             MessageKind::FollowupAlert => "followup_alert",
             MessageKind::DeskAlert => "desk_alert",
+            MessageKind::Invoice => "invoice",
+            MessageKind::InvoiceReminder => "invoice_reminder",
         }
     }
 }
@@ -68,6 +74,8 @@ impl FromStr for MessageKind {
             "feedback_request" => Ok(MessageKind::FeedbackRequest),
             "followup_alert" => Ok(MessageKind::FollowupAlert),
             "desk_alert" => Ok(MessageKind::DeskAlert),
+            "invoice" => Ok(MessageKind::Invoice),
+            "invoice_reminder" => Ok(MessageKind::InvoiceReminder),
             other => Err(format!("unknown message kind {other:?}")),
         }
     }
@@ -190,6 +198,9 @@ pub struct OutboxMessage {
     /// The service desk item an alert is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub desk_item_id: Option<Uuid>,
+    /// The invoice (its job's id) an invoice email or reminder is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<Uuid>,
     /// Stable across retries: the email Message-ID and the webhook's
     /// `Idempotency-Key` carry it so the far side can drop duplicates.
     pub idempotency_key: String,

@@ -486,7 +486,12 @@ async fn get_job(
     let book = documents::price_book(state.store.as_ref(), &state.docs)
         .await
         .map_err(ApiError::internal)?;
-    let invoice = book.as_deref().and_then(|b| bill(&job, b).ok());
+    // A completed job bills from its issued invoice; until that is written
+    // into the document, from the stored one (never from today's book).
+    let invoice = match crate::invoices::service::stored_billing(&state, &job).await? {
+        Some(invoice) => Some(invoice),
+        None => book.as_deref().and_then(|b| bill(&job, b).ok()),
+    };
     let view = view(Projected { job, invoice }, version);
     let view = with_writers(&state, view).await?;
     Ok(axum::Json(with_attachments(&state, view).await?))

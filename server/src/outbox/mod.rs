@@ -63,6 +63,8 @@ pub struct Worker {
     owner: String,
     /// The name, logo and colours of customers' messages.
     brand: Arc<crate::brand::Brand>,
+    /// How invoice emails link the printable page.
+    invoices: crate::invoices::InvoiceSettings,
 }
 
 impl Worker {
@@ -89,12 +91,19 @@ impl Worker {
                 .unwrap_or_default(),
             owner: Uuid::new_v4().to_string(),
             brand: Arc::new(crate::brand::Brand::default()),
+            invoices: crate::invoices::InvoiceSettings::default(),
         }
     }
 
     /// Customers' messages carry `brand` (default: Fieldsync's own).
     pub fn with_brand(mut self, brand: Arc<crate::brand::Brand>) -> Self {
         self.brand = brand;
+        self
+    }
+
+    /// The invoice settings the server runs with (default: the defaults).
+    pub fn with_invoices(mut self, invoices: crate::invoices::InvoiceSettings) -> Self {
+        self.invoices = invoices;
         self
     }
 
@@ -159,8 +168,21 @@ impl Worker {
     }
 
     async fn attempt(&self, message: &OutboxMessage, now: OffsetDateTime) -> Result<(), SendError> {
-        let composed = if message.kind == crate::feedback::MessageKind::DeskAlert {
+        use crate::feedback::MessageKind;
+        let composed = if message.kind == MessageKind::DeskAlert {
             crate::desk::messages::compose(self.store.as_ref(), &self.public_url, message).await?
+        } else if matches!(
+            message.kind,
+            MessageKind::Invoice | MessageKind::InvoiceReminder
+        ) {
+            crate::invoices::pages::compose(
+                self.store.as_ref(),
+                &self.invoices,
+                &self.public_url,
+                message,
+                now,
+            )
+            .await?
         } else {
             messages::compose(
                 self.store.as_ref(),

@@ -84,8 +84,37 @@ pub async fn enqueue(conn: &mut dyn Conn, m: &NewMessage<'_>, now: OffsetDateTim
     Ok(())
 }
 
+/// [`enqueue`] for a message about an invoice (its job's id).
+pub async fn enqueue_for_invoice(
+    conn: &mut dyn Conn,
+    m: &NewMessage<'_>,
+    invoice: Uuid,
+    now: OffsetDateTime,
+) -> Result<()> {
+    conn.execute(
+        Query::new(
+            "INSERT INTO outbox_messages (id, kind, channel, recipient, idempotency_key, status, \
+                 attempts, max_attempts, next_attempt_at, created_at, invoice_id) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(m.id)
+        .bind(m.kind)
+        .bind(m.channel)
+        .bind(m.recipient)
+        .bind(m.idempotency_key)
+        .bind(m.max_attempts)
+        .bind(m.send_after)
+        .bind(now)
+        .bind(invoice),
+    )
+    .await?;
+    Ok(())
+}
+
 const MESSAGE_COLS: &str = "id, kind, channel, recipient, request_id, idempotency_key, status, \
-     attempts, max_attempts, next_attempt_at, last_error, created_at, sent_at, desk_item_id";
+     attempts, max_attempts, next_attempt_at, last_error, created_at, sent_at, desk_item_id, \
+     invoice_id";
 
 fn message_from(row: &Row) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
@@ -95,6 +124,7 @@ fn message_from(row: &Row) -> Result<OutboxMessage> {
         recipient: row.get("recipient")?,
         request_id: row.get("request_id")?,
         desk_item_id: row.get("desk_item_id")?,
+        invoice_id: row.get("invoice_id")?,
         idempotency_key: row.get("idempotency_key")?,
         status: row.get("status")?,
         attempts: row.get("attempts")?,

@@ -314,6 +314,8 @@ async fn sync(
     // Returns opened on the visit got their RMA numbers in the commits:
     // they go into the jobs now (the device gets them on its next sync).
     crate::returns::service::number_after_commits(&state, &committed_jobs).await;
+    // Invoices issued in the commits (completions) go into the jobs now.
+    crate::invoices::service::write_after_commits(&state, &committed_jobs).await;
     // The ledger took the parts in the commits above; the vans' stock
     // documents follow (the device gets them on its next sync).
     crate::inventory::vanstock::refresh_known(&state, touched_vans).await;

@@ -77,6 +77,7 @@ pub const NAV: &[(&str, &str, Permission)] = &[
         "My feedback",
         Permission::WorkAssignedJobs,
     ),
+    ("/console/invoices", "Invoices", Permission::ManageJobs),
 ];
 
 /// Small, responsive (laptop and tablet), no external assets.

@@ -75,4 +75,5 @@ pub fn router() -> Router<AppState> {
         .merge(crate::users::console::router())
         .merge(crate::desk::console::router())
         .merge(crate::jobs::pricebook_editor::router())
+        .merge(crate::invoices::pages::router())
 }

@@ -107,3 +107,6 @@ pub const CHANNEL: &str = "channel";
 pub const DIRECTION: &str = "direction";
 pub const CATEGORY: &str = "category";
 pub const SUMMARY: &str = "summary";
+pub const INVOICE: &str = "invoice";
+pub const ISSUED_AT: &str = "issued_at";
+pub const BODY: &str = "body";

@@ -2,6 +2,7 @@
 
 pub mod conflicts;
 pub mod contact;
+pub mod invoice;
 pub mod keys;
 mod model;
 mod ops;
@@ -13,6 +14,7 @@ pub mod rma;
 pub mod schema;
 
 pub use contact::{ContactCategory, ContactChannel, ContactDirection};
+pub use invoice::IssuedInvoice;
 pub use model::*;
 pub use ops::{ChecklistQuestion, DetailsEdit, JobAction, JobDoc, JobSpec};
 pub use plain::{FieldRecord, FieldValue};

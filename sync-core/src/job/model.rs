@@ -76,6 +76,11 @@ pub struct Job {
     /// schema 3, empty on older jobs).
     #[serde(default)]
     pub refunds: Vec<super::Refund>,
+    /// The invoice the server issued when the job completed: numbered and
+    /// frozen ([`super::invoice`]; schema 5, `None` until the server's
+    /// write reaches this copy).
+    #[serde(default)]
+    pub invoice: Option<super::IssuedInvoice>,
 }
 
 /// Ids of the server's customer registry (an account, one of its sites,

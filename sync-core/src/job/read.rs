@@ -93,6 +93,10 @@ pub(crate) fn read_root(
             .transpose()?,
         returns: read_returns(&r)?,
         refunds: super::refund::read_refunds(&r)?,
+        invoice: r
+            .opt_map(k::INVOICE)?
+            .map(|m| super::invoice::read_issued(MapRef::new(m, "/invoice")))
+            .transpose()?,
     })
 }
 

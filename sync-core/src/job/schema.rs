@@ -62,7 +62,7 @@ use crate::status::Status;
 /// The document format every reader requires at `schema_version`.
 pub const FORMAT: i64 = 1;
 /// The schema version this code writes at `schema_revision`.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// The longest free text of most fields, in characters.
 pub const MAX_TEXT: usize = 10_000;
@@ -770,6 +770,16 @@ pub static FIELDS: &[Field] = &[
             Shape::Lines { replaceable: false },
             Writer::Server,
         )
+    },
+    Field {
+        // The invoice the server issued at completion (see `invoice.rs`):
+        // a map at the root written whole, once, by the server alone; not
+        // a container, so no upgrade creates it.
+        since: 5,
+        when: When::Always,
+        keys: &[k::NUMBER, k::ISSUED_AT, k::BODY],
+        read: Some(|m, _| super::invoice::read_issued(*m).map(|_| Unit::default())),
+        ..Field::new(k::INVOICE, Shape::Whole, Writer::Server)
     },
 ];
 

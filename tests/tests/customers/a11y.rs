@@ -164,6 +164,16 @@ const PAGES: &[(&str, Who, &str)] = &[
         Who::Admin,
         "/console/sync-health?hours=1",
     ),
+    (
+        "/console/invoices",
+        Who::Admin,
+        "/console/invoices?state=all",
+    ),
+    (
+        "/console/invoices/{key}",
+        Who::Admin,
+        "/console/invoices/{job}",
+    ),
     ("/console/refunds", Who::Supervisor, "/console/refunds"),
     ("/console/desk", Who::Supervisor, "/console/desk"),
     (
@@ -207,6 +217,8 @@ const SHOWS: &[(&str, &str)] = &[
     ("/console/shipping", "table.rmas tbody tr"),
     ("/console/users/{id}", "table.devices tbody tr"),
     ("/console/refunds", "table.refunds tbody tr"),
+    ("/console/invoices", "table.invoices tbody tr"),
+    ("/console/invoices/{key}", "#invoice-number"),
     ("/console/desk/queues/{team}", "table.items tbody tr"),
     ("/console/pricebook", "li[data-version]"),
 ];
@@ -435,8 +447,14 @@ async fn seed() -> Seeded {
 
     // Its feedback email, by the outbox worker's round.
     let worker = Worker::new(app.store.clone(), feedback.unwrap(), app.url(""));
-    assert_eq!(worker.run_once_at(now_utc()).await.unwrap(), 1);
-    let text = smtp.messages()[0]["text"].as_str().unwrap().to_owned();
+    // (And its invoice email: two messages.)
+    assert_eq!(worker.run_once_at(now_utc()).await.unwrap(), 2);
+    let text = smtp
+        .messages()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .find(|t| t.contains("/feedback/"))
+        .expect("the feedback email");
     let start = text.find("http://").expect("a link in the email");
     let link: String = text[start..]
         .chars()

@@ -27,6 +27,7 @@ mod access;
 mod bench;
 mod console;
 mod desk;
+mod invoices;
 mod job_links;
 mod recalls;
 mod refunds;

@@ -334,9 +334,23 @@ async fn no_password_token_or_link_secret_reaches_the_log(backend: TestBackend) 
     let synced = phone.sync_at(&client, &base).await;
     assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
 
-    // The outbox mails the customer a link; the customer answers it.
-    let mail = smtp.wait_for(1).await;
-    let link = link_in(&mail[0]);
+    // The outbox mails the customer a feedback link and the invoice (with
+    // a link to its printable page, opened once: its token is a secret
+    // too); the customer answers the feedback form.
+    let mail = smtp.wait_for(2).await;
+    let links: Vec<String> = mail.iter().map(link_in).collect();
+    let link = links
+        .iter()
+        .find(|l| l.contains("/feedback/"))
+        .unwrap_or_else(|| panic!("{links:?}"))
+        .clone();
+    let invoice = links
+        .iter()
+        .find(|l| l.contains("/invoice/"))
+        .unwrap_or_else(|| panic!("{links:?}"));
+    secrets.add("invoice link token", token_of(invoice));
+    let page = client.get(invoice).send().await.unwrap();
+    assert_eq!(page.status(), 200);
     let token = secrets.add("feedback link token", token_of(&link));
     let form = client
         .get(server.url(&format!("/feedback/{token}")))
