@@ -5,16 +5,15 @@ use std::sync::Arc;
 
 use fieldsync_core::job::IssuedInvoice;
 use fieldsync_core::job::invoice::write_issued;
-use fieldsync_core::{DocId, Job, JobId, Status};
+use fieldsync_core::{Job, JobId, Status};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::store::{InvoiceKey, InvoiceRecord};
 use crate::app::AppState;
-use crate::documents::{self, Derive, Edit};
+use crate::documents::Edit;
 use crate::error::ApiError;
 use crate::jobs::views::timestamp;
-use crate::store::now_utc;
 
 /// Jobs whose pending invoice one housekeeping round writes.
 pub const WRITE_BACK_JOBS_PER_ROUND: i64 = 100;
@@ -64,36 +63,21 @@ async fn write_into_job(state: &AppState, id: JobId) -> Result<(), ApiError> {
     let Some(r) = state.store.invoice(&InvoiceKey::Job(id)).await? else {
         return Ok(());
     };
-    let now = now_utc();
-    let book = documents::price_book(state.store.as_ref(), &state.docs)
-        .await
-        .map_err(ApiError::internal)?;
-    let derive = Derive {
-        price_book: book.as_deref(),
-        now,
-        projectors: &state.projectors,
-    };
     let issued = IssuedInvoice {
         number: r.number.clone(),
         issued_at: timestamp(r.issued_at),
         invoice: r.body.clone(),
     };
     let actor = state.actor.clone();
-    documents::write(
-        state.store.as_ref(),
-        &state.docs,
-        DocId::Job(id),
-        &derive,
-        |doc, _known| {
-            doc.set_actor(actor.clone());
-            let before = doc.get_heads();
-            write_issued(doc, &issued, timestamp(now))?;
-            Ok::<_, fieldsync_core::ActionError>(Edit {
-                changes: doc.get_changes(&before),
-                job: None,
-            })
-        },
-    )
+    crate::jobs::service::write_job(state, id, |doc, _known, now| {
+        doc.set_actor(actor.clone());
+        let before = doc.get_heads();
+        write_issued(doc, &issued, timestamp(now))?;
+        Ok::<_, fieldsync_core::ActionError>(Edit {
+            changes: doc.get_changes(&before),
+            job: None,
+        })
+    })
     .await
     .map_err(ApiError::internal)?;
     state.store.invoice_written(id).await?;

@@ -25,10 +25,10 @@ use super::{JobFilter, JobRow};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::authz::{JobScope, Permission, Scope};
-use crate::documents::{self, Derive, Edit, Projected, WriteError};
+use crate::documents::{self, Edit, Projected, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
-use crate::store::{DeviceActor, StoreError, now_utc};
+use crate::store::{DeviceActor, StoreError};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -71,26 +71,11 @@ pub(super) fn write_error(e: WriteError<ApiError>) -> ApiError {
 async fn write_job(
     state: &AppState,
     id: JobId,
-    mut edit: impl FnMut(&mut Automerge, Option<&Job>, OffsetDateTime) -> Result<Edit, ApiError>,
+    edit: impl FnMut(&mut Automerge, Option<&Job>, OffsetDateTime) -> Result<Edit, ApiError>,
 ) -> Result<JobView, ApiError> {
-    let now = now_utc();
-    let book = documents::price_book(state.store.as_ref(), &state.docs)
+    let (written, book) = super::service::write_job(state, id, edit)
         .await
-        .map_err(ApiError::internal)?;
-    let derive = Derive {
-        price_book: book.as_deref(),
-        now,
-        projectors: &state.projectors,
-    };
-    let written = documents::write(
-        state.store.as_ref(),
-        &state.docs,
-        DocId::Job(id),
-        &derive,
-        |doc, job| edit(doc, job, now),
-    )
-    .await
-    .map_err(write_error)?;
+        .map_err(write_error)?;
     let projected = match written.projected {
         Some(p) => p,
         // Nothing was committed: answer with the stored job.

@@ -3,14 +3,20 @@
 //! sync-core action written through [`super::routes::act`], so a board
 //! click and an API call make the same automerge change.
 
+use std::sync::Arc;
+
+use automerge::Automerge;
 use fieldsync_core::job::Window;
-use fieldsync_core::{JobAction, JobId, Principal, UserId};
+use fieldsync_core::pricebook::PriceBook;
+use fieldsync_core::{DocId, Job, JobAction, JobId, Principal, UserId};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::views::JobView;
 use crate::app::AppState;
+use crate::documents::{self, Derive, Edit, WriteError, Written};
 use crate::error::ApiError;
-use crate::store::StoreError;
+use crate::store::{StoreError, now_utc};
 
 /// A technician to assign must exist and work jobs in the field.
 pub(crate) async fn check_technician(state: &AppState, id: Option<Uuid>) -> Result<(), ApiError> {
@@ -58,4 +64,32 @@ pub(crate) async fn cancel(
     reason: String,
 ) -> Result<JobView, ApiError> {
     super::routes::act(state, id, who, &[JobAction::Cancel { reason }]).await
+}
+
+/// Writes job `id` through `edit` (the latest stored document, the job it
+/// reads as when cached, and the server time) with the current price book
+/// and the registered projectors: the one sequence the office's actions
+/// and the server's own writes into a job (RMA numbers, issued invoices)
+/// share. Also gives the price book it billed with.
+pub(crate) async fn write_job<E>(
+    state: &AppState,
+    id: JobId,
+    mut edit: impl FnMut(&mut Automerge, Option<&Job>, OffsetDateTime) -> Result<Edit, E>,
+) -> Result<(Written, Option<Arc<PriceBook>>), WriteError<E>> {
+    let now = now_utc();
+    let book = documents::price_book(state.store.as_ref(), &state.docs).await?;
+    let derive = Derive {
+        price_book: book.as_deref(),
+        now,
+        projectors: &state.projectors,
+    };
+    let written = documents::write(
+        state.store.as_ref(),
+        &state.docs,
+        DocId::Job(id),
+        &derive,
+        |doc, job| edit(doc, job, now),
+    )
+    .await?;
+    Ok((written, book))
 }

@@ -5,18 +5,17 @@
 
 use fieldsync_core::job::ReturnCondition;
 use fieldsync_core::job::rma::{check_return, write_rma_numbers};
-use fieldsync_core::{DocId, Job, JobId, LineId, LocationId, Sku};
+use fieldsync_core::{Job, JobId, LineId, LocationId, Sku};
 use uuid::Uuid;
 
 use super::model::*;
 use super::store::ReturnFilter;
 use crate::app::AppState;
 use crate::authz::{JobScope, Permission, Principal, Scope};
-use crate::documents::{self, Derive, Edit};
+use crate::documents::Edit;
 use crate::error::ApiError;
 use crate::inventory::{LocationKind, MovementFilter, MovementKind};
 use crate::jobs::views::timestamp;
-use crate::store::now_utc;
 
 /// What the office gives to open a return.
 #[derive(Clone, Debug)]
@@ -375,54 +374,39 @@ async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
     if numbers.is_empty() {
         return Ok(());
     }
-    let now = now_utc();
-    let book = documents::price_book(state.store.as_ref(), &state.docs)
-        .await
-        .map_err(ApiError::internal)?;
-    let derive = Derive {
-        price_book: book.as_deref(),
-        now,
-        projectors: &state.projectors,
-    };
     let actor = state.actor.clone();
-    documents::write(
-        state.store.as_ref(),
-        &state.docs,
-        DocId::Job(id),
-        &derive,
-        |doc, known| {
-            let read;
-            let job = match known {
-                Some(job) => job,
-                None => {
-                    read = fieldsync_core::job::read_job(doc, None)?;
-                    &read
-                }
-            };
-            let missing: Vec<(LineId, String)> = numbers
-                .iter()
-                .filter(|(line, _)| {
-                    job.returns
-                        .iter()
-                        .any(|r| r.id == *line && r.rma_number.is_none())
-                })
-                .cloned()
-                .collect();
-            if missing.is_empty() {
-                return Ok(Edit {
-                    changes: Vec::new(),
-                    job: None,
-                });
+    crate::jobs::service::write_job(state, id, |doc, known, now| {
+        let read;
+        let job = match known {
+            Some(job) => job,
+            None => {
+                read = fieldsync_core::job::read_job(doc, None)?;
+                &read
             }
-            doc.set_actor(actor.clone());
-            let before = doc.get_heads();
-            write_rma_numbers(doc, &missing, timestamp(now))?;
-            Ok::<_, fieldsync_core::ActionError>(Edit {
-                changes: doc.get_changes(&before),
-                job: None,
+        };
+        let missing: Vec<(LineId, String)> = numbers
+            .iter()
+            .filter(|(line, _)| {
+                job.returns
+                    .iter()
+                    .any(|r| r.id == *line && r.rma_number.is_none())
             })
-        },
-    )
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(Edit {
+                changes: Vec::new(),
+                job: None,
+            });
+        }
+        doc.set_actor(actor.clone());
+        let before = doc.get_heads();
+        write_rma_numbers(doc, &missing, timestamp(now))?;
+        Ok::<_, fieldsync_core::ActionError>(Edit {
+            changes: doc.get_changes(&before),
+            job: None,
+        })
+    })
     .await
     .map_err(ApiError::internal)?;
     let ids: Vec<LineId> = numbers.into_iter().map(|(line, _)| line).collect();
