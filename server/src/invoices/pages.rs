@@ -22,8 +22,8 @@ use super::service;
 use super::store::{InvoiceKey, InvoiceRecord, InvoiceStore};
 use crate::app::AppState;
 use crate::brand::{Brand, LOGO_PATH};
-use crate::i18n::Language;
 use crate::feedback::{MessageKind, OutboxMessage, hash_token, new_token};
+use crate::i18n::Language;
 use crate::outbox::{Composed, SendError};
 use crate::web::layout;
 use crate::web::{WebError, WebUser};
@@ -51,6 +51,42 @@ dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{fon
 /// The invoice's table inside the console (the frame styles the rest).
 const PRINT_CSS_CONSOLE: &str = "article.invoice table{background:#fff}tr.open th,tr.open td{font-weight:700}\
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}";
+
+/// Every catalogue message the invoice asks for (the i18n tests check each
+/// is in every catalogue).
+pub const MESSAGE_IDS: &[&str] = &[
+    "invoice-amount",
+    "invoice-button",
+    "invoice-callout",
+    "invoice-covered-contract",
+    "invoice-covered-warranty",
+    "invoice-credited",
+    "invoice-customer",
+    "invoice-description",
+    "invoice-due",
+    "invoice-intro",
+    "invoice-issued",
+    "invoice-lines-caption",
+    "invoice-not-found-text",
+    "invoice-not-found-title",
+    "invoice-number",
+    "invoice-paid",
+    "invoice-price-book",
+    "invoice-price-book-version",
+    "invoice-quantity",
+    "invoice-refunded",
+    "invoice-reminder-intro",
+    "invoice-reminder-subject",
+    "invoice-subject",
+    "invoice-subtotal",
+    "invoice-tax",
+    "invoice-thanks",
+    "invoice-title",
+    "invoice-total",
+    "invoice-unit-price",
+    "invoice-view",
+    "invoice-visit",
+];
 
 fn amount(currency: &str, m: i64) -> String {
     format!("{} {currency}", Money(m))

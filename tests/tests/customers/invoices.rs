@@ -579,7 +579,13 @@ async fn a_portuguese_customers_invoice_is_branded_and_in_portuguese(backend: Te
     ] {
         assert!(html.contains(&want), "{want:?} in {html}");
     }
-    for english in ["Amount due", "Invoice number", "Call-out", "126.00 EUR", "€126.00"] {
+    for english in [
+        "Amount due",
+        "Invoice number",
+        "Call-out",
+        "126.00 EUR",
+        "€126.00",
+    ] {
         assert!(!html.contains(english), "{english:?} in {html}");
     }
     let logo = app.client.get(app.url("/brand/logo")).send().await.unwrap();
@@ -589,8 +595,14 @@ async fn a_portuguese_customers_invoice_is_branded_and_in_portuguese(backend: Te
     let link = link_in(&m);
     let page = app.client.get(&link).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("img-src 'self'") && csp.contains("default-src 'none'"), "{csp}");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("img-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
     let page = page.text().await.unwrap();
     for want in [
         "<html lang=\"pt\">".to_owned(),
@@ -625,11 +637,16 @@ async fn a_portuguese_customers_invoice_is_branded_and_in_portuguese(backend: Te
         .unwrap_or_else(|| panic!("{:?}", smtp.messages()));
     assert_eq!(
         reminder["subject"],
-        json!(format!("Lembrete: fatura {number} (46,00\u{a0}€ em dívida)"))
+        json!(format!(
+            "Lembrete: fatura {number} (46,00\u{a0}€ em dívida)"
+        ))
     );
     let text = reminder["text"].as_str().unwrap();
     assert!(
-        text.contains(&format!("Lembramos que a fatura {number} de {} de ", issued.day())),
+        text.contains(&format!(
+            "Lembramos que a fatura {number} de {} de ",
+            issued.day()
+        )),
         "{text}"
     );
 
