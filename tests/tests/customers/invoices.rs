@@ -223,6 +223,17 @@ async fn a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased(backend
         json!({"kind": "invoice", "reference": id.to_string()})
     );
     assert_eq!(item["category"], "billing");
+    // Opened when the invoice was issued (the view's created_at).
+    let opened = time::OffsetDateTime::parse(
+        item["created_at"].as_str().expect("created_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let age = time::OffsetDateTime::now_utc() - opened;
+    assert!(
+        age >= time::Duration::ZERO && age < time::Duration::minutes(5),
+        "{item}"
+    );
     assert_eq!(item["customer_name"], "Ana Lima");
     let issued_on = time::OffsetDateTime::now_utc().date().to_string();
     assert_eq!(
