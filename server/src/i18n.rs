@@ -247,6 +247,11 @@ mod tests {
             ids.extend(crate::feedback::pages::question_message_ids(q));
         }
         ids.extend((1..=12).map(|m| format!("month-{m}")));
+        ids.extend(
+            crate::invoices::pages::MESSAGE_IDS
+                .iter()
+                .map(|s| s.to_string()),
+        );
         for language in Language::ALL {
             for id in &ids {
                 assert!(

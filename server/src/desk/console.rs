@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use maud::{Markup, html};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{DeskPriority, Team};
@@ -50,18 +51,18 @@ async fn desk_page(State(state): State<AppState>, user: WebUser) -> Result<Marku
     ))
 }
 
-fn items_table(user: &WebUser, list: &ItemList, take: bool) -> Markup {
+fn items_table(user: &WebUser, list: &ItemList, take: bool, now: OffsetDateTime) -> Markup {
     html! {
         div.scroll tabindex="0" {
             table.items {
                 thead { tr {
-                    th { "Due" } th { "Priority" } th { "Category" } th { "Customer" }
+                    th { "Due" } th { "Age" } th { "Priority" } th { "Category" } th { "Customer" }
                     th { "Summary" } th { "Owner" } th { "State" }
                     @if take { th { span.muted { "Action" } } } @else { th { "Escalation" } }
                 } }
                 tbody {
                     @for i in &list.items {
-                        (row(user, i, take))
+                        (row(user, i, take, now))
                     }
                 }
             }
@@ -70,11 +71,24 @@ fn items_table(user: &WebUser, list: &ItemList, take: bool) -> Markup {
     }
 }
 
-fn row(user: &WebUser, i: &ItemView, take: bool) -> Markup {
+/// How long ago `at` was, in the largest whole unit: "5 min", "3 h", "2 d".
+fn age(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let d = (now - at).max(time::Duration::ZERO);
+    if d.whole_days() > 0 {
+        format!("{} d", d.whole_days())
+    } else if d.whole_hours() > 0 {
+        format!("{} h", d.whole_hours())
+    } else {
+        format!("{} min", d.whole_minutes())
+    }
+}
+
+fn row(user: &WebUser, i: &ItemView, take: bool, now: OffsetDateTime) -> Markup {
     html! {
         tr class=(if i.overdue { "low" } else { "" }) data-item=(i.id) {
             td.due { (i.due_at.date()) " " (format!("{:02}:{:02}", i.due_at.hour(), i.due_at.minute()))
                 @if i.overdue { " " span.badge { "overdue" } } }
+            td.age { time datetime=(i.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()) { (age(i.created_at, now)) } }
             td.priority {
                 @if take {
                     // A closed choice posted with its CSRF token: works
@@ -136,7 +150,7 @@ async fn queue_page(
         &user,
         &format!("Queue: {team}"),
         html! {
-            (items_table(&user, &list, true))
+            (items_table(&user, &list, true, state.clock.now()))
             nav.pages aria-label="Queue pages" {
                 @if page.after.is_some() {
                     a.first href={ "/console/desk/queues/" (team) } { "First page" }
@@ -154,7 +168,7 @@ async fn board_page(State(state): State<AppState>, user: WebUser) -> Result<Mark
     Ok(layout::page(
         &user,
         "Escalation board",
-        items_table(&user, &list, false),
+        items_table(&user, &list, false, state.clock.now()),
     ))
 }
 

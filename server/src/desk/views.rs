@@ -140,6 +140,10 @@ pub struct ItemView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub due_at: OffsetDateTime,
+    /// When it was opened (server time): its age.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
     /// Past its due time and not resolved.
     pub overdue: bool,
     pub escalated: bool,
@@ -166,6 +170,7 @@ impl ItemView {
             state: i.state,
             priority: i.priority,
             due_at: i.due_at,
+            created_at: i.created_at,
             escalated: i.escalated,
             escalation_reason: i.escalation_reason,
             contact: i.contact.map(Into::into),

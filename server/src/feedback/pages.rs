@@ -150,7 +150,7 @@ impl Look<'_> {
 /// The first supported language the browser asks for (`pt-PT,pt;q=0.9,en`
 /// is Portuguese), else English. Weights are not ranked: browsers list
 /// languages in the user's order.
-fn browser_language(headers: &HeaderMap) -> Language {
+pub(crate) fn browser_language(headers: &HeaderMap) -> Language {
     let Some(accept) = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())

@@ -8,20 +8,22 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fieldsync_core::Money;
-use fieldsync_core::billing::{Coverage, Invoice};
+use fieldsync_core::billing::{Coverage, Invoice, LineKind};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
+use time::{Date, Duration, OffsetDateTime};
 
 use super::InvoiceSettings;
 use super::service;
 use super::store::{InvoiceKey, InvoiceRecord, InvoiceStore};
 use crate::app::AppState;
+use crate::brand::{Brand, LOGO_PATH};
 use crate::feedback::{MessageKind, OutboxMessage, hash_token, new_token};
+use crate::i18n::Language;
 use crate::outbox::{Composed, SendError};
 use crate::web::layout;
 use crate::web::{WebError, WebUser};
@@ -50,74 +52,199 @@ dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{fon
 const PRINT_CSS_CONSOLE: &str = "article.invoice table{background:#fff}tr.open th,tr.open td{font-weight:700}\
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}";
 
+/// Every catalogue message the invoice asks for (the i18n tests check each
+/// is in every catalogue).
+pub const MESSAGE_IDS: &[&str] = &[
+    "invoice-amount",
+    "invoice-button",
+    "invoice-callout",
+    "invoice-covered-contract",
+    "invoice-covered-warranty",
+    "invoice-credited",
+    "invoice-customer",
+    "invoice-description",
+    "invoice-due",
+    "invoice-intro",
+    "invoice-issued",
+    "invoice-lines-caption",
+    "invoice-not-found-text",
+    "invoice-not-found-title",
+    "invoice-number",
+    "invoice-paid",
+    "invoice-price-book",
+    "invoice-price-book-version",
+    "invoice-quantity",
+    "invoice-refunded",
+    "invoice-reminder-intro",
+    "invoice-reminder-subject",
+    "invoice-subject",
+    "invoice-subtotal",
+    "invoice-tax",
+    "invoice-thanks",
+    "invoice-title",
+    "invoice-total",
+    "invoice-unit-price",
+    "invoice-view",
+    "invoice-visit",
+];
+
 fn amount(currency: &str, m: i64) -> String {
     format!("{} {currency}", Money(m))
+}
+
+/// Who reads the invoice: the office's console (English, amounts as
+/// "12.00 EUR", ISO dates: staff UI) or a customer, in their language
+/// ("€12.00", "12,00 €", "1 de março de 2026").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    Office,
+    Customer(Language),
+}
+
+impl Reader {
+    fn lang(self) -> Language {
+        match self {
+            Reader::Office => Language::En,
+            Reader::Customer(l) => l,
+        }
+    }
+
+    fn t(self, id: &str) -> String {
+        self.lang().text(id)
+    }
+
+    fn t_with(self, id: &str, args: &[(&str, &str)]) -> String {
+        self.lang().text_with(id, args)
+    }
+
+    fn money(self, currency: &str, minor: i64) -> String {
+        match self {
+            Reader::Office => amount(currency, minor),
+            Reader::Customer(l) => l.money(minor, currency),
+        }
+    }
+
+    fn date(self, d: Date) -> String {
+        match self {
+            Reader::Office => d.to_string(),
+            Reader::Customer(l) => l.date(d),
+        }
+    }
+
+    /// A tax rate in basis points as a percentage: "20.00" / "20,00".
+    fn rate(self, bps: u32) -> String {
+        let r = Money(i64::from(bps)).to_string();
+        match self.lang() {
+            Language::En => r,
+            Language::Pt => r.replace('.', ","),
+        }
+    }
 }
 
 /// The invoice itself: number, dates, lines, totals and what is open.
 /// `heading`: with its own `h1` (a page or email of its own; inside the
 /// console the page's title is the heading).
-pub fn invoice_html(r: &InvoiceRecord, heading: bool) -> Markup {
+pub fn invoice_html(r: &InvoiceRecord, heading: bool, who: Reader) -> Markup {
     let inv: &Invoice = &r.body;
     let cur = r.currency.as_str();
+    let money = |m: i64| who.money(cur, m);
+    let row = |id: &str| who.t(id);
     html! {
         article.invoice {
-            @if heading { h1 { "Invoice " (r.number) } }
+            @if heading { h1 { (who.t_with("invoice-title", &[("number", &r.number)])) } }
             dl.meta {
-                dt { "Invoice number" } dd id="invoice-number" { (r.number) }
-                dt { "Customer" } dd { (r.customer_name) }
-                dt { "Issued" } dd { (r.issued_at.date()) }
-                @if let Some(d) = inv.visit_date { dt { "Visit" } dd { (d) } }
-                dt { "Price book" } dd { "version " (r.price_book_version) }
+                dt { (row("invoice-number")) } dd id="invoice-number" { (r.number) }
+                dt { (row("invoice-customer")) } dd { (r.customer_name) }
+                dt { (row("invoice-issued")) } dd id="issued" { (who.date(r.issued_at.date())) }
+                @if let Some(d) = inv.visit_date { dt { (row("invoice-visit")) } dd { (who.date(d)) } }
+                dt { (row("invoice-price-book")) }
+                dd { (who.t_with("invoice-price-book-version", &[("version", &r.price_book_version.to_string())])) }
             }
             table.lines {
-                caption.muted { "Lines as billed when the visit completed" }
-                thead { tr { th scope="col" { "Description" } th.num scope="col" { "Quantity" }
-                    th.num scope="col" { "Unit price" } th.num scope="col" { "Amount" } } }
+                caption.muted { (row("invoice-lines-caption")) }
+                thead { tr { th scope="col" { (row("invoice-description")) } th.num scope="col" { (row("invoice-quantity")) }
+                    th.num scope="col" { (row("invoice-unit-price")) } th.num scope="col" { (row("invoice-amount")) } } }
                 tbody {
                     @for l in &inv.lines {
                         tr {
-                            td { (l.description)
+                            td {
+                                // The call-out's name is the core's English
+                                // word; what the technician wrote stays as written.
+                                @if l.kind == LineKind::Callout { (row("invoice-callout")) } @else { (l.description) }
                                 @match &l.covered_by {
-                                    Some(Coverage::Warranty) => { " (covered by warranty)" }
-                                    Some(Coverage::Contract(c)) => { " (covered by contract " (c) ")" }
+                                    Some(Coverage::Warranty) => { " " (row("invoice-covered-warranty")) }
+                                    Some(Coverage::Contract(c)) => { " " (who.t_with("invoice-covered-contract", &[("contract", &c.to_string())])) }
                                     None => {}
                                 }
                             }
                             td.num { (l.quantity) }
-                            td.num { (amount(cur, l.unit_price.0)) }
-                            td.num { (amount(cur, l.charged.0)) }
+                            td.num { (money(l.unit_price.0)) }
+                            td.num { (money(l.charged.0)) }
                         }
                     }
                 }
                 tfoot {
-                    tr { th scope="row" colspan="3" { "Subtotal" } td.num id="subtotal" { (amount(cur, inv.subtotal.0)) } }
-                    tr { th scope="row" colspan="3" { "Tax (" (Money(i64::from(inv.tax_rate_bps))) " %)" } td.num { (amount(cur, inv.tax.0)) } }
-                    tr { th scope="row" colspan="3" { "Total" } td.num id="total" { (amount(cur, r.total_minor)) } }
-                    @if r.paid_minor != 0 { tr { th scope="row" colspan="3" { "Paid on site" } td.num id="paid" { "-" (amount(cur, r.paid_minor)) } } }
-                    @if r.credited_minor != 0 { tr { th scope="row" colspan="3" { "Credit notes" } td.num { "-" (amount(cur, r.credited_minor)) } } }
-                    @if r.refunded_minor != 0 { tr { th scope="row" colspan="3" { "Refunded" } td.num { (amount(cur, r.refunded_minor)) } } }
-                    tr.open { th scope="row" colspan="3" { "Amount due" } td.num id="open" { (amount(cur, r.open_minor.max(0))) } }
+                    tr { th scope="row" colspan="3" { (row("invoice-subtotal")) } td.num id="subtotal" { (money(inv.subtotal.0)) } }
+                    tr { th scope="row" colspan="3" { (who.t_with("invoice-tax", &[("rate", &who.rate(inv.tax_rate_bps))])) } td.num { (money(inv.tax.0)) } }
+                    tr { th scope="row" colspan="3" { (row("invoice-total")) } td.num id="total" { (money(r.total_minor)) } }
+                    @if r.paid_minor != 0 { tr { th scope="row" colspan="3" { (row("invoice-paid")) } td.num id="paid" { "-" (money(r.paid_minor)) } } }
+                    @if r.credited_minor != 0 { tr { th scope="row" colspan="3" { (row("invoice-credited")) } td.num { "-" (money(r.credited_minor)) } } }
+                    @if r.refunded_minor != 0 { tr { th scope="row" colspan="3" { (row("invoice-refunded")) } td.num { (money(r.refunded_minor)) } } }
+                    tr.open { th scope="row" colspan="3" { (row("invoice-due")) } td.num id="open" { (money(r.open_minor.max(0))) } }
                 }
+            }
+        }
+    }
+}
+
+/// The brand's band (name and logo) and colours for the customer's page.
+fn brand_css(brand: &Brand) -> String {
+    format!(
+        ".brand{{background:{accent};color:{on_accent}}}\
+         .brand div{{max-width:48rem;margin:0 auto;padding:.6rem 1.5rem;display:flex;align-items:center;gap:.75rem;font-weight:700;font-size:1.15rem}}\
+         .brand img{{height:40px;width:auto;max-width:10rem}}\
+         h1{{border-bottom:4px solid {colour};padding-bottom:.25rem}}",
+        accent = brand.accent,
+        on_accent = brand.on_accent(),
+        colour = brand.colour,
+    )
+}
+
+/// A customer's page of its own: the brand's band, then `body`.
+fn customer_shell(brand: &Brand, lang: Language, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.as_str()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) " · " (brand.name) }
+                style { (PreEscaped(PRINT_CSS)) (PreEscaped(brand_css(brand))) }
+            }
+            body {
+                // The logo stands beside the name it shows: no alt text to read twice.
+                header class="brand" {
+                    div {
+                        img id="brand-logo" src=(LOGO_PATH) alt="";
+                        span id="brand-name" { (brand.name) }
+                    }
+                }
+                main { (body) }
             }
         }
     }
 }
 
 /// The customer's printable page of the invoice (no console around it).
-fn printable(r: &InvoiceRecord) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Invoice " (r.number) }
-                style { (PreEscaped(PRINT_CSS)) }
-            }
-            body { main { (invoice_html(r, true)) } }
-        }
-    }
+fn printable(r: &InvoiceRecord, brand: &Brand) -> Markup {
+    let who = Reader::Customer(r.language);
+    customer_shell(
+        brand,
+        r.language,
+        &who.t_with("invoice-title", &[("number", &r.number)]),
+        invoice_html(r, true, who),
+    )
 }
 
 /// Customer pages carry no referrer and are not cached (the URL holds a token).
@@ -129,10 +256,22 @@ fn private(markup: Markup) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    // As the feedback pages: the logo from this server, nothing else.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
     resp
 }
 
-async fn customer_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn customer_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let found = if token.len() > 100 {
         Ok(None)
     } else {
@@ -142,15 +281,21 @@ async fn customer_page(State(state): State<AppState>, Path(token): Path<String>)
             .await
     };
     match found {
-        Ok(Some(r)) => private(printable(&r)),
-        Ok(None) => (
-            axum::http::StatusCode::NOT_FOUND,
-            private(layout::bare_page(
-                "Invoice not found",
-                html! { p { "This link is not valid or has expired. Please contact us for a copy of your invoice." } },
-            )),
-        )
-            .into_response(),
+        Ok(Some(r)) => private(printable(&r, &state.brand)),
+        Ok(None) => {
+            // No invoice, so no customer: the browser's language.
+            let lang = crate::feedback::pages::browser_language(&headers);
+            let title = lang.text("invoice-not-found-title");
+            let body = html! {
+                h1 { (title) }
+                p id="message" { (lang.text("invoice-not-found-text")) }
+            };
+            (
+                axum::http::StatusCode::NOT_FOUND,
+                private(customer_shell(&state.brand, lang, &title, body)),
+            )
+                .into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "reading an invoice by token failed");
             axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -171,7 +316,7 @@ async fn office_page(
         &format!("Invoice {}", r.number),
         html! {
             style { (PreEscaped(PRINT_CSS_CONSOLE)) }
-            (invoice_html(&r, false))
+            (invoice_html(&r, false, Reader::Office))
             p.noprint { a href="/console/invoices" { "Back to open invoices" } }
         },
     ))
@@ -228,10 +373,13 @@ async fn list_page(
 
 /// The invoice email or a reminder, composed at send time with a fresh
 /// link to the printable page (the token is minted per attempt and stored
-/// hashed, so no usable token rests in the outbox).
+/// hashed, so no usable token rests in the outbox). In the customer's
+/// language, with the company's brand (inline styles: mail clients drop
+/// `<style>`; see docs/branding.md for the logo as an absolute URL).
 pub async fn compose(
     store: &dyn InvoiceStore,
     settings: &InvoiceSettings,
+    brand: &Brand,
     public_url: &str,
     message: &OutboxMessage,
     now: OffsetDateTime,
@@ -254,43 +402,87 @@ pub async fn compose(
     let expires = now + Duration::days(i64::from(settings.invoice_link_days.max(1)));
     store.insert_invoice_token(r.job_id, &hash, expires).await?;
     let link = format!("{public_url}/invoice/{token}");
-    let due = amount(&r.currency, r.open_minor.max(0));
-    let total = amount(&r.currency, r.total_minor);
-    let subject = if reminder {
-        format!("Reminder: invoice {} ({due} due)", r.number)
-    } else {
-        format!("Your invoice {} ({total})", r.number)
-    };
-    let intro = if reminder {
-        format!(
-            "This is a reminder that invoice {} of {} still has {due} to pay.",
-            r.number,
-            r.issued_at.date()
+    Ok(invoice_message(brand, public_url, &r, reminder, &link))
+}
+
+/// The invoice email (or its reminder) for `r`, linking `link`.
+pub fn invoice_message(
+    brand: &Brand,
+    public_url: &str,
+    r: &InvoiceRecord,
+    reminder: bool,
+    link: &str,
+) -> Composed {
+    let lang = r.language;
+    let who = Reader::Customer(lang);
+    let due = lang.money(r.open_minor.max(0), &r.currency);
+    let total = lang.money(r.total_minor, &r.currency);
+    let number = r.number.as_str();
+    let (subject, intro) = if reminder {
+        let date = lang.date(r.issued_at.date());
+        (
+            lang.text_with(
+                "invoice-reminder-subject",
+                &[("number", number), ("due", &due)],
+            ),
+            lang.text_with(
+                "invoice-reminder-intro",
+                &[("number", number), ("date", &date), ("due", &due)],
+            ),
         )
     } else {
-        format!(
-            "Thank you for having us. Here is invoice {} for the visit.",
-            r.number
+        (
+            lang.text_with("invoice-subject", &[("number", number), ("total", &total)]),
+            lang.text_with("invoice-intro", &[("number", number)]),
         )
     };
-    let text =
-        format!("{intro}\n\nTotal: {total}\nAmount due: {due}\n\nView or print it: {link}\n");
+    let view = lang.text("invoice-view");
+    let thanks = lang.text("invoice-thanks");
+    let text = format!(
+        "{intro}\n\n{total_l}: {total}\n{due_l}: {due}\n\n{view} {link}\n\n{thanks}\n{name}\n",
+        total_l = lang.text("invoice-total"),
+        due_l = lang.text("invoice-due"),
+        name = brand.name,
+    );
+    let band = format!(
+        "background: {}; color: {}; padding: 12px 16px; font-size: 18px; font-weight: bold",
+        brand.accent,
+        brand.on_accent()
+    );
+    let button = format!(
+        "display: inline-block; padding: 12px 20px; background: {}; color: {}; \
+         text-decoration: none; border-radius: 6px; font-weight: bold",
+        brand.colour,
+        brand.on_colour()
+    );
     let html = html! {
         (DOCTYPE)
-        html lang="en" {
-            head { meta charset="utf-8"; style { (PreEscaped(PRINT_CSS)) } }
-            body {
-                p { (intro) }
-                (invoice_html(&r, true))
-                p { "View or print it: " a href=(link) { (link) } }
+        html lang=(lang.as_str()) {
+            head { meta charset="utf-8"; title { (subject) } style { (PreEscaped(PRINT_CSS)) } }
+            body style="margin: 0; font-family: sans-serif; color: #1d232a; line-height: 1.45" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse: collapse" {
+                    tr {
+                        td style=(band) {
+                            img src=(brand.logo_url(public_url)) alt=(brand.name) height="40" style="height: 40px; vertical-align: middle; margin-right: 12px; border: 0";
+                            span style="vertical-align: middle" { (brand.name) }
+                        }
+                    }
+                }
+                div style="padding: 8px 16px; max-width: 48rem" {
+                    p { (intro) }
+                    (invoice_html(r, true, who))
+                    p { a href=(link) style=(button) { (lang.text("invoice-button")) } }
+                    p { (view) " " a href=(link) { (link) } }
+                    p { (thanks) br; (brand.name) }
+                }
             }
         }
     }
     .into_string();
-    Ok(Composed {
+    Composed {
         sms: subject.clone(),
         subject,
         text,
         html,
-    })
+    }
 }

@@ -14,6 +14,7 @@ use crate::desk::model::{DeskPriority, ItemSource, SourceKind, SystemItem, Team}
 use crate::desk::store::{SystemItemError, open_system_item, resolve_system_item};
 use crate::documents::{JobCommit, JobProjector};
 use crate::feedback::{Channel, MessageKind};
+use crate::i18n::Language;
 use crate::store::sql::{Conn, Query, QueryBuilder, Row, Tx};
 use crate::store::{Projection, Result, SqlStore, StoreError, TokenHash};
 use fieldsync_core::job::ContactCategory;
@@ -41,6 +42,10 @@ pub struct InvoiceRecord {
     pub number_pending: bool,
     /// The frozen invoice (lines and totals as billed at completion).
     pub body: Invoice,
+    /// The customer's language: their record's, English for a job whose
+    /// customer was typed in. Read, not stored: a change applies to the
+    /// next email and to a link already sent.
+    pub language: Language,
 }
 
 /// Which invoice: by its job's id or by its number.
@@ -82,9 +87,14 @@ pub trait InvoiceStore: Send + Sync {
     ) -> Result<usize>;
 }
 
-const COLS: &str = "SELECT job_id, number, customer_name, customer_email, currency, \
-     price_book_version, total_minor, paid_minor, credited_minor, refunded_minor, open_minor, \
-     issued_at, settled_at, reminded_days, number_pending, body FROM invoices";
+/// With the customer record's language (`job_registry` -> `customers`), as
+/// the feedback request reads it; `NULL` for a typed-in customer.
+const COLS: &str = "SELECT i.job_id, i.number, i.customer_name, i.customer_email, i.currency, \
+     i.price_book_version, i.total_minor, i.paid_minor, i.credited_minor, i.refunded_minor, \
+     i.open_minor, i.issued_at, i.settled_at, i.reminded_days, i.number_pending, i.body, \
+     c.language AS customer_language \
+     FROM invoices i LEFT JOIN job_registry jr ON jr.job_id = i.job_id \
+     LEFT JOIN customers c ON c.id = jr.customer_id";
 
 fn record_from(row: &Row) -> Result<InvoiceRecord> {
     let body: String = row.get("body")?;
@@ -106,6 +116,9 @@ fn record_from(row: &Row) -> Result<InvoiceRecord> {
         number_pending: row.get("number_pending")?,
         body: serde_json::from_str(&body)
             .map_err(|e| StoreError::corrupt("invoices.body", e.to_string()))?,
+        language: row
+            .get::<Option<Language>>("customer_language")?
+            .unwrap_or(Language::En),
     })
 }
 
@@ -114,8 +127,8 @@ impl InvoiceStore for SqlStore {
     async fn invoice(&self, key: &InvoiceKey) -> Result<Option<InvoiceRecord>> {
         let mut q = QueryBuilder::new(COLS);
         match key {
-            InvoiceKey::Job(id) => q.push(" WHERE job_id = ").push_bind(*id),
-            InvoiceKey::Number(n) => q.push(" WHERE number = ").push_bind(n.as_str()),
+            InvoiceKey::Job(id) => q.push(" WHERE i.job_id = ").push_bind(*id),
+            InvoiceKey::Number(n) => q.push(" WHERE i.number = ").push_bind(n.as_str()),
         };
         self.db()
             .fetch_optional(q.build())
@@ -128,9 +141,9 @@ impl InvoiceStore for SqlStore {
     async fn list_invoices(&self, open_only: bool, limit: i64) -> Result<Vec<InvoiceRecord>> {
         let mut q = QueryBuilder::new(COLS);
         if open_only {
-            q.push(" WHERE open_minor > 0");
+            q.push(" WHERE i.open_minor > 0");
         }
-        q.push(" ORDER BY issued_at, number LIMIT ")
+        q.push(" ORDER BY i.issued_at, i.number LIMIT ")
             .push_bind(limit.clamp(1, 1000));
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(record_from).collect()

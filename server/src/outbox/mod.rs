@@ -178,6 +178,7 @@ impl Worker {
             crate::invoices::pages::compose(
                 self.store.as_ref(),
                 &self.invoices,
+                &self.brand,
                 &self.public_url,
                 message,
                 now,

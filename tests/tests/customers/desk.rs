@@ -76,6 +76,13 @@ async fn the_queue_the_board_and_the_timeline_in_a_browser() {
         "Boiler pressure drops overnight"
     );
     assert_eq!(b.text(&format!("{row} td.state")).await, "new");
+    // Its age, from the item's created_at: just logged.
+    let age = b.text(&format!("{row} td.age")).await;
+    assert!(
+        age.strip_suffix(" min")
+            .is_some_and(|m| m.parse::<u32>().is_ok_and(|m| m < 10)),
+        "{age}"
+    );
     b.click(&format!("{row} form.take button")).await;
     // The form posts and the queue reloads: read the owner by script (no
     // element handle goes stale while the page changes).

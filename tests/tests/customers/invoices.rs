@@ -42,7 +42,8 @@ use crate::webdriver::{Browser, LAPTOP};
 backend_tests!(
     a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased,
     the_same_completion_from_two_devices_at_once_is_numbered_once,
-    a_job_completed_before_invoicing_is_not_invoiced_by_a_later_edit
+    a_job_completed_before_invoicing_is_not_invoiced_by_a_later_edit,
+    a_portuguese_customers_invoice_is_branded_and_in_portuguese
 );
 
 fn now() -> Timestamp {
@@ -222,6 +223,17 @@ async fn a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased(backend
         json!({"kind": "invoice", "reference": id.to_string()})
     );
     assert_eq!(item["category"], "billing");
+    // Opened when the invoice was issued (the view's created_at).
+    let opened = time::OffsetDateTime::parse(
+        item["created_at"].as_str().expect("created_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let age = time::OffsetDateTime::now_utc() - opened;
+    assert!(
+        age >= time::Duration::ZERO && age < time::Duration::minutes(5),
+        "{item}"
+    );
     assert_eq!(item["customer_name"], "Ana Lima");
     let issued_on = time::OffsetDateTime::now_utc().date().to_string();
     assert_eq!(
@@ -290,11 +302,14 @@ async fn a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased(backend
         .unwrap_or_else(|| panic!("{mail:?}"));
     assert_eq!(m["to"], json!(["customer@example.com"]));
     let html = m["html"].as_str().unwrap();
+    // Written the English way for the customer (the console keeps "60.00 EUR").
     for want in [
         number.as_str(),
-        "126.00 EUR",
-        "46.00 EUR",
+        "€126.00",
+        "€46.00",
         "Replaced the igniter",
+        "<html lang=\"en\">",
+        "Fieldsync",
     ] {
         assert!(html.contains(want), "{want} in {html}");
     }
@@ -304,7 +319,7 @@ async fn a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased(backend
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let text = page.text().await.unwrap();
     assert!(
-        text.contains(&number) && text.contains("126.00 EUR"),
+        text.contains(&number) && text.contains("€126.00") && text.contains("Amount due"),
         "{text}"
     );
     let forged = app
@@ -462,6 +477,200 @@ async fn a_completed_visit_is_invoiced_frozen_emailed_settled_and_chased(backend
     // And its document never changes its number or lines.
     assert!(phone.sync(app).await.rejected().is_empty());
     assert_eq!(phone.job(id).invoice, Some(issued));
+}
+
+const BRAND: &str = "Aquecimentos Lima & Filhos";
+/// Yellow: light, so the button's text must be dark.
+const COLOUR: &str = "#ffd23f";
+/// Navy: dark, so the band's text must be white.
+const ACCENT: &str = "#0b2545";
+
+/// A customer record that reads Portuguese, with an email contact, and a
+/// job for the depot's technician made from it; the company's brand set.
+async fn a_portuguese_customers_invoice_is_branded_and_in_portuguese(backend: TestBackend) {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(backend, |s| {
+        let f = &mut s.feedback;
+        f.outbox_worker = false;
+        f.smtp_host = Some("127.0.0.1".into());
+        f.smtp_port = smtp.port;
+        f.smtp_tls = fieldsync_server::feedback::SmtpTls::None;
+        f.mail_from = "Fieldsync <billing@fieldsync.test>".into();
+        s.invoices.invoice_reminder_days = vec![14];
+        s.brand.brand_name = BRAND.into();
+        s.brand.brand_colour = COLOUR.parse().unwrap();
+        s.brand.brand_accent_colour = ACCENT.parse().unwrap();
+    })
+    .await;
+    let d = setup::depot(&app).await;
+    let res = put_price_book(&app, &d.admin, &price_book()).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    app.user("dispatch", Role::Dispatcher).await;
+    let office = app.login("dispatch", &actor(94)).await.access_token;
+    let c = ok(
+        &app,
+        Method::POST,
+        &office,
+        "/v1/customers",
+        Some(json!({"kind": "person", "name": "Ana Lima", "depot_id": d.depot.to_string(), "language": "pt"})),
+    )
+    .await;
+    assert_eq!(c["language"], "pt", "{c}");
+    let customer = c["id"].as_str().unwrap().to_owned();
+    ok(
+        &app,
+        Method::POST,
+        &office,
+        &format!("/v1/customers/{customer}/contacts"),
+        Some(json!({"name": "Ana Lima", "email": "ana@example.com", "preferred_channel": "email"})),
+    )
+    .await;
+    let mut body = new_job("Ana Lima", Some(d.tech));
+    body.as_object_mut().unwrap().remove("customer");
+    body["customer_id"] = json!(customer);
+    let id = job_id(&ok(&app, Method::POST, &office, "/v1/jobs", Some(body)).await);
+    let mut phone = Device::login(&app, "tech", Role::Technician, 95).await;
+    assert!(phone.sync(&app).await.rejected().is_empty());
+    for action in visit(line(), line(), 8000) {
+        phone.act(id, action, now());
+    }
+    phone.act(id, JobAction::Complete, now());
+    assert!(phone.sync(&app).await.rejected().is_empty());
+    let number = format!("INV-{}-000001", year());
+
+    let worker = Worker::new(
+        app.store.clone(),
+        app.state.settings.feedback.clone(),
+        app.url(""),
+    )
+    .with_brand(app.state.brand.clone());
+    worker.run_once().await.unwrap();
+    let mail = smtp.messages();
+    let m = mail
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains(&number))
+        .unwrap_or_else(|| panic!("{mail:?}"))
+        .clone();
+    assert_eq!(m["to"], json!(["ana@example.com"]));
+    // Portuguese money: decimal comma, the sign after, a no-break space.
+    assert_eq!(
+        m["subject"],
+        json!(format!("A sua fatura {number} (126,00\u{a0}€)"))
+    );
+    let text = m["text"].as_str().unwrap();
+    for want in [
+        format!("Obrigado pela preferência. Segue a fatura {number} referente à visita."),
+        "Total: 126,00\u{a0}€".into(),
+        "Valor em dívida: 46,00\u{a0}€".into(),
+        "Ver ou imprimir:".into(),
+        BRAND.into(),
+    ] {
+        assert!(text.contains(&want), "{want:?} in {text}");
+    }
+    let html = m["html"].as_str().unwrap();
+    let issued = time::OffsetDateTime::now_utc().date();
+    for want in [
+        "<html lang=\"pt\">".to_owned(),
+        "Aquecimentos Lima &amp; Filhos".into(),
+        format!("Fatura {number}"),
+        "Descrição".into(),
+        "Deslocação".into(),
+        "Replaced the igniter".into(),
+        "IVA (20,00 %)".into(),
+        "126,00\u{a0}€".into(),
+        "-80,00\u{a0}€".into(),
+        "46,00\u{a0}€".into(),
+        format!("{} de ", issued.day()),
+        // The band: navy with white text; the button: yellow with black.
+        format!("background: {ACCENT}; color: #ffffff"),
+        format!("background: {COLOUR}; color: #000000"),
+        format!("src=\"{}\"", app.url("/brand/logo")),
+        "alt=\"Aquecimentos Lima &amp; Filhos\"".into(),
+        "Ver ou imprimir a fatura".into(),
+    ] {
+        assert!(html.contains(&want), "{want:?} in {html}");
+    }
+    for english in [
+        "Amount due",
+        "Invoice number",
+        "Call-out",
+        "126.00 EUR",
+        "€126.00",
+    ] {
+        assert!(!html.contains(english), "{english:?} in {html}");
+    }
+    let logo = app.client.get(app.url("/brand/logo")).send().await.unwrap();
+    assert_eq!(logo.status(), 200);
+
+    // Its link opens the printable page, Portuguese and branded.
+    let link = link_in(&m);
+    let page = app.client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("img-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let page = page.text().await.unwrap();
+    for want in [
+        "<html lang=\"pt\">".to_owned(),
+        format!("<title>Fatura {number} · Aquecimentos Lima &amp; Filhos</title>"),
+        "<img id=\"brand-logo\" src=\"/brand/logo\" alt=\"\">".into(),
+        format!("background:{ACCENT};color:#ffffff"),
+        "Valor em dívida".into(),
+        "46,00\u{a0}€".into(),
+    ] {
+        assert!(page.contains(&want), "{want:?} in {page}");
+    }
+    assert!(!page.contains("Amount due"), "{page}");
+    // An unknown link follows the browser's language.
+    let lost = app
+        .client
+        .get(app.url("/invoice/not-a-token"))
+        .header("accept-language", "pt-PT,pt;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lost.status(), 404);
+    assert!(lost.text().await.unwrap().contains("Fatura não encontrada"));
+
+    // The reminder is Portuguese too.
+    app.clock.advance(time::Duration::days(15));
+    fieldsync_server::app::housekeeping_round(&app.state).await;
+    worker.run_once_at(app.clock.now()).await.unwrap();
+    let reminder = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m["subject"].as_str().unwrap().starts_with("Lembrete:"))
+        .unwrap_or_else(|| panic!("{:?}", smtp.messages()));
+    assert_eq!(
+        reminder["subject"],
+        json!(format!(
+            "Lembrete: fatura {number} (46,00\u{a0}€ em dívida)"
+        ))
+    );
+    let text = reminder["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "Lembramos que a fatura {number} de {} de ",
+            issued.day()
+        )),
+        "{text}"
+    );
+
+    // The page passes axe in Chromium (once: the same on both databases).
+    if backend == TestBackend::Sqlite {
+        let b = Browser::start(LAPTOP).await;
+        b.goto(&link).await;
+        assert_eq!(b.text("h1").await, format!("Fatura {number}"));
+        let violations = b.axe().await;
+        assert!(violations.is_empty(), "{violations:?}");
+        shot(&b, "invoice-customer-pt").await;
+        b.quit().await;
+    }
 }
 
 async fn shot(b: &Browser, name: &str) {
