@@ -276,11 +276,7 @@ fn price(job: &Job, book: &PriceBook) -> Result<Invoice, BillingError> {
         } else {
             coverage(contract.as_ref().is_some_and(|(_, c)| c.covers_labour))
         };
-        let description = if entry.description.is_empty() {
-            format!("Labour ({name})")
-        } else {
-            format!("Labour ({name}): {}", entry.description)
-        };
+        let description = labour_description(&name, &entry.description);
         lines.push(line(
             LineKind::Labour,
             Some(entry.id),
@@ -386,6 +382,28 @@ fn line(
     })
 }
 
+/// A labour line's description: `Labour (<rate name>)`, then `: <what the
+/// technician wrote>` when they wrote something. A frozen invoice keeps
+/// only this text; [`labour_parts`] reads it back, so a customer's invoice
+/// can say "Labour" in their language.
+pub fn labour_description(rate: &str, note: &str) -> String {
+    if note.is_empty() {
+        format!("Labour ({rate})")
+    } else {
+        format!("Labour ({rate}): {note}")
+    }
+}
+
+/// The rate's name and the technician's note of a [`labour_description`];
+/// `None` for any other text.
+pub fn labour_parts(description: &str) -> Option<(&str, Option<&str>)> {
+    let rest = description.strip_prefix("Labour (")?;
+    match rest.find("): ") {
+        Some(i) => Some((&rest[..i], Some(&rest[i + 3..]))),
+        None => rest.strip_suffix(')').map(|rate| (rate, None)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,5 +416,20 @@ mod tests {
         assert_eq!(round_half_up(-15, 10), -2);
         assert_eq!(round_half_up(-14, 10), -1);
         assert_eq!(round_half_up(0, 10), 0);
+    }
+
+    #[test]
+    fn a_labour_description_reads_back() {
+        for (rate, note) in [
+            ("Standard", "Replaced the igniter"),
+            ("Night (x2)", ""),
+            ("A", "x): y"),
+        ] {
+            let text = labour_description(rate, note);
+            let want = (rate, (!note.is_empty()).then_some(note));
+            assert_eq!(labour_parts(&text), Some(want), "{text}");
+        }
+        assert_eq!(labour_parts("Call-out"), None);
+        assert_eq!(labour_parts("Labour (unclosed"), None);
     }
 }

@@ -58,6 +58,8 @@ pub const MESSAGE_IDS: &[&str] = &[
     "invoice-amount",
     "invoice-button",
     "invoice-callout",
+    "invoice-labour",
+    "invoice-labour-note",
     "invoice-covered-contract",
     "invoice-covered-warranty",
     "invoice-credited",
@@ -141,6 +143,23 @@ impl Reader {
     }
 }
 
+/// A line's text in the reader's words: the call-out and the word
+/// "Labour" are the core's English; the price book's names and what the
+/// technician wrote stay as written.
+fn line_text(who: Reader, l: &fieldsync_core::billing::InvoiceLine) -> String {
+    match l.kind {
+        LineKind::Callout => who.t("invoice-callout"),
+        LineKind::Labour => match fieldsync_core::billing::labour_parts(&l.description) {
+            Some((rate, None)) => who.t_with("invoice-labour", &[("rate", rate)]),
+            Some((rate, Some(note))) => {
+                who.t_with("invoice-labour-note", &[("rate", rate), ("note", note)])
+            }
+            None => l.description.clone(),
+        },
+        _ => l.description.clone(),
+    }
+}
+
 /// The invoice itself: number, dates, lines, totals and what is open.
 /// `heading`: with its own `h1` (a page or email of its own; inside the
 /// console the page's title is the heading).
@@ -170,7 +189,7 @@ pub fn invoice_html(r: &InvoiceRecord, heading: bool, who: Reader) -> Markup {
                             td {
                                 // The call-out's name is the core's English
                                 // word; what the technician wrote stays as written.
-                                @if l.kind == LineKind::Callout { (row("invoice-callout")) } @else { (l.description) }
+                                (line_text(who, l))
                                 @match &l.covered_by {
                                     Some(Coverage::Warranty) => { " " (row("invoice-covered-warranty")) }
                                     Some(Coverage::Contract(c)) => { " " (who.t_with("invoice-covered-contract", &[("contract", &c.to_string())])) }

@@ -575,7 +575,7 @@ async fn a_portuguese_customers_invoice_is_branded_and_in_portuguese(backend: Te
         format!("Fatura {number}"),
         "Descrição".into(),
         "Deslocação".into(),
-        "Replaced the igniter".into(),
+        "Mão de obra (Standard): Replaced the igniter".into(),
         "IVA (20,00 %)".into(),
         "126,00\u{a0}€".into(),
         "-80,00\u{a0}€".into(),
@@ -594,6 +594,7 @@ async fn a_portuguese_customers_invoice_is_branded_and_in_portuguese(backend: Te
         "Amount due",
         "Invoice number",
         "Call-out",
+        "Labour (",
         "126.00 EUR",
         "€126.00",
     ] {
