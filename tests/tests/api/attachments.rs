@@ -1518,7 +1518,11 @@ async fn the_device_prunes_what_the_server_holds_and_retries_refused_uploads() {
     };
     let (base, job_s) = (app.url(""), job.to_string());
     let dir = files.path().to_owned();
-    let blob_of = |bytes: &[u8]| store.path().join("blobs").join(sha(bytes));
+    // The technician's own store on the phone (`users/<user id>`: one per user).
+    let blob_of = |bytes: &[u8]| {
+        let user_store = store.path().join("users").join(tech.to_string());
+        user_store.join("blobs").join(sha(bytes))
+    };
     on_phone(Box::new(move |p| {
         p.login(
             base,
