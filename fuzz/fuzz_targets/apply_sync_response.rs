@@ -18,7 +18,7 @@ use fieldsync_core::sync::{
     DocReply, Limits, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
 use fieldsync_core::{RejectCode, sync::Caller, sync::serve};
-use fieldsync_ffi::FieldsyncClient;
+use fieldsync_ffi::{FieldsyncClient, SessionTokens};
 use fieldsync_fuzz::{context, device_actor, fixture, job_id, quiet_contained_panics, technician};
 use libfuzzer_sys::fuzz_target;
 
@@ -101,6 +101,20 @@ fuzz_target!(
         let dir = fresh_dir();
         {
             let client = FieldsyncClient::open(dir.display().to_string()).expect("open store");
+            // The technician's own session (sans-IO, as an app that does its
+            // own HTTP): a store belongs to the user logged in on the device.
+            client
+                .set_session(SessionTokens {
+                    server_url: None,
+                    access_token: "fuzz".into(),
+                    expires_in_secs: 3600,
+                    refresh_token: "fuzz".into(),
+                    device_id: "07070707-0707-4707-8707-070707070707".into(),
+                    user_id: technician().user.to_string(),
+                    username: "tech".into(),
+                    role: "technician".into(),
+                })
+                .expect("the technician's session");
             client
                 .apply_sync_response(first_sync().to_vec())
                 .expect("first sync applies");
