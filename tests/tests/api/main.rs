@@ -27,6 +27,7 @@ mod demo;
 mod errors;
 mod headers;
 mod node_client;
+mod open_jobs;
 mod ops;
 mod pricebook_editor;
 mod processes;
