@@ -17,6 +17,9 @@ use rand::{Rng as _, SeedableRng as _};
 
 /// Rounds after which a sync is called stuck (never "until it works").
 pub const MAX_ROUNDS: usize = 10;
+/// `503 overloaded` / `409 sync_in_progress` answers one sync may wait out
+/// (each by its `Retry-After`) before the run is called failed.
+pub const MAX_REFUSALS: usize = 60;
 
 /// Parts of the bench price book: (sku, serialized).
 pub const PARTS: &[(&str, bool)] = &[
@@ -70,6 +73,10 @@ pub struct SyncRecord {
     /// `Change::raw_bytes()` of both.
     pub raw_bytes: usize,
     pub rejected: usize,
+    /// Requests the server refused before looking at them (`503
+    /// overloaded`, `409 sync_in_progress`) and the device sent again after
+    /// their `Retry-After`; the waits are part of `latency`.
+    pub refused: usize,
     /// Encoded requests in order, for the in-process replay.
     pub requests: Vec<Vec<u8>>,
     /// Changes received, per document, for the in-process replay.
@@ -142,6 +149,7 @@ impl Device {
             changes_down: 0,
             raw_bytes: prepared.raw_up,
             rejected: 0,
+            refused: 0,
             requests: Vec::new(),
             received: Vec::new(),
         };
@@ -156,18 +164,28 @@ impl Device {
             record.round_trips += 1;
             let body = r.encode();
             record.request_bytes += body.len();
-            let res = client
-                .post(url)
-                .bearer_auth(&self.token)
-                .header("content-type", "application/cbor")
-                .body(body.clone())
-                .send()
-                .await?;
-            let status = res.status();
-            let bytes = res.bytes().await?;
-            if status != 200 {
-                bail!("sync: {status}: {}", String::from_utf8_lossy(&bytes));
-            }
+            let bytes = loop {
+                let res = client
+                    .post(url)
+                    .bearer_auth(&self.token)
+                    .header("content-type", "application/cbor")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                let status = res.status();
+                let wait = retry_after(&res);
+                let bytes = res.bytes().await?;
+                match (status.as_u16(), wait) {
+                    (200, _) => break bytes,
+                    // The protocol's back-off: nothing of the batch was
+                    // looked at; send the same request after the wait.
+                    (503 | 409, Some(wait)) if record.refused < MAX_REFUSALS => {
+                        record.refused += 1;
+                        tokio::time::sleep(wait + self.jitter(record.refused, wait)).await;
+                    }
+                    _ => bail!("sync: {status}: {}", String::from_utf8_lossy(&bytes)),
+                }
+            };
             record.response_bytes += bytes.len();
             record.requests.push(body);
             let response = decode_response(&bytes)?;
@@ -188,6 +206,17 @@ impl Device {
             record.received.push((*id, got));
         }
         Ok(record)
+    }
+
+    /// Up to a quarter of `wait` on top of it, different per device and
+    /// attempt, so the devices a server turned away do not all come back in
+    /// the same millisecond (what a real client should do too).
+    fn jitter(&self, attempt: usize, wait: Duration) -> Duration {
+        let spread = (self.index as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(attempt as u64 * 0xBF58_476D_1CE4_E5B9)
+            >> 54; // 0..1024
+        wait.mul_f64(spread as f64 / 4096.0)
     }
 
     /// Learns its jobs (ordered by window) after the first sync.
@@ -380,4 +409,17 @@ pub fn id_bytes(seed: u64, tag: u8) -> [u8; 16] {
     let mut b = [tag; 16];
     b[..8].copy_from_slice(&seed.to_be_bytes());
     b
+}
+
+/// The `Retry-After` of a refused sync, in seconds as the server sends it.
+fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    let secs: u64 = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
 }
