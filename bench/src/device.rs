@@ -181,7 +181,7 @@ impl Device {
                     // looked at; send the same request after the wait.
                     (503 | 409, Some(wait)) if record.refused < MAX_REFUSALS => {
                         record.refused += 1;
-                        tokio::time::sleep(wait + self.jitter(record.refused, wait)).await;
+                        tokio::time::sleep(wait + jitter(self.index, record.refused, wait)).await;
                     }
                     _ => bail!("sync: {status}: {}", String::from_utf8_lossy(&bytes)),
                 }
@@ -206,17 +206,6 @@ impl Device {
             record.received.push((*id, got));
         }
         Ok(record)
-    }
-
-    /// Up to a quarter of `wait` on top of it, different per device and
-    /// attempt, so the devices a server turned away do not all come back in
-    /// the same millisecond (what a real client should do too).
-    fn jitter(&self, attempt: usize, wait: Duration) -> Duration {
-        let spread = (self.index as u64)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(attempt as u64 * 0xBF58_476D_1CE4_E5B9)
-            >> 54; // 0..1024
-        wait.mul_f64(spread as f64 / 4096.0)
     }
 
     /// Learns its jobs (ordered by window) after the first sync.
@@ -422,4 +411,37 @@ fn retry_after(res: &reqwest::Response) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(secs))
+}
+
+/// Up to a quarter of `wait` on top of it, different per device and
+/// attempt, so the devices a server turned away do not all come back in the
+/// same millisecond (what a real client should do too).
+fn jitter(device: usize, attempt: usize, wait: Duration) -> Duration {
+    let spread = (device as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((attempt as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        >> 54; // 0..1024
+    wait.mul_f64(spread as f64 / 4096.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_quarter_and_differs_per_device() {
+        let wait = Duration::from_secs(2);
+        let mut seen = std::collections::BTreeSet::new();
+        for device in [0, 1, 7, 999, usize::MAX] {
+            for attempt in [1, 2, MAX_REFUSALS, usize::MAX] {
+                let j = jitter(device, attempt, wait);
+                assert!(
+                    j <= wait / 4,
+                    "{j:?} for device {device}, attempt {attempt}"
+                );
+                seen.insert(j);
+            }
+        }
+        assert!(seen.len() > 10, "{seen:?}");
+    }
 }
