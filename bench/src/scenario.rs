@@ -67,6 +67,8 @@ pub struct Config {
     /// Server processes on the one database (PostgreSQL for more than
     /// one); device i syncs with process i mod N.
     pub servers: usize,
+    /// Stretches run after the burst (up to one per job).
+    pub stretches: usize,
     /// Photos attached per visit (every other visit; 0: none).
     pub photos_per_visit: usize,
     pub photo_bytes: usize,
@@ -553,6 +555,16 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     )
     .await?;
     let mut server_cpu = cpu_seconds()? - cpu0;
+    let l = crate::report::Latency::of(&burst.iter().collect::<Vec<_>>());
+    eprintln!(
+        "[{}/{}] burst syncs: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, refused {}",
+        cfg.backend.name(),
+        cfg.technicians,
+        l.p50_ms,
+        l.p95_ms,
+        l.p99_ms,
+        burst.iter().map(|r| r.refused).sum::<usize>()
+    );
 
     // The stretches.
     let maker = if cfg.photos_per_visit > 0 {
@@ -589,7 +601,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     let mut day = Vec::new();
     let mut day_stretch = Vec::new();
     let mut day_wall = Duration::ZERO;
-    for k in 0..JOBS_PER_TECHNICIAN {
+    for k in 0..cfg.stretches {
         eprintln!(
             "[{}/{}] stretch {}",
             cfg.backend.name(),
@@ -703,7 +715,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             run.uploads.extend(uploads.into_iter().map(|u| (k, u)));
         }
     }
-    if pending.iter().any(|p| !p.is_empty()) {
+    if cfg.stretches == JOBS_PER_TECHNICIAN && pending.iter().any(|p| !p.is_empty()) {
         bail!("photos attached on the last visit were never uploaded");
     }
     if let (Some(maker), Some(run)) = (&maker, photo_run.as_mut()) {
