@@ -25,7 +25,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::DocId;
 use fieldsync_core::sync::{
-    Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest, serve_within,
+    Access, Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest,
+    serve_within,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -156,7 +157,10 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
-    if scope.contains_key(&DocId::PriceBook) {
+    if scope
+        .iter()
+        .any(|(id, access)| id.is_price_book() && *access == Access::ReadOnly)
+    {
         // Devices learn the refund limits from the price book.
         crate::jobs::carry_refund_limits(&state).await?;
     }
@@ -177,9 +181,9 @@ async fn sync(
         .map_err(ApiError::internal)?;
     for (id, access) in scope {
         if let Some(loaded) = loaded.remove(&id) {
-            if id == DocId::PriceBook {
+            if id.is_price_book() && access == Access::ReadOnly {
                 // Read once per price book version, not once per sync.
-                price_book = documents::price_book_of(&state.docs, &loaded);
+                price_book = documents::price_book_of(&state.docs, id, &loaded);
             }
             versions.insert(id, loaded.version);
             held.insert(
