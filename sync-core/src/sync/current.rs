@@ -96,3 +96,162 @@ pub fn answer_current(
     };
     response.docs.extend(reply);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use automerge::ActorId;
+
+    use super::*;
+    use crate::ids::{LocationId, Timestamp, UserId};
+    use crate::role::{Principal, Role};
+    use crate::sync::{Access, Caller, ClientSession, DocSet, HeldDoc, serve};
+    use crate::validate::Context;
+    use crate::vanstock::{StockItem, VanStock, read_van_stock, write_van_stock};
+
+    fn van() -> LocationId {
+        LocationId::from_bytes([5; 16])
+    }
+
+    /// A van document (by the server's actor) holding `quantity` valves.
+    fn van_doc(quantity: i64) -> Automerge {
+        let mut doc = Automerge::new().with_actor(ActorId::from([200; 16]));
+        write(&mut doc, quantity);
+        doc
+    }
+
+    fn write(doc: &mut Automerge, quantity: i64) {
+        let stock = VanStock {
+            van: van(),
+            as_of: Timestamp(1_000 + quantity),
+            items: BTreeMap::from([(
+                "VALVE-22".parse().unwrap(),
+                StockItem {
+                    quantity,
+                    ..StockItem::default()
+                },
+            )]),
+        };
+        write_van_stock(doc, &stock, stock.as_of).unwrap();
+    }
+
+    fn valves(docs: &DocSet, id: DocId) -> i64 {
+        read_van_stock(&docs[&id], None).unwrap().items[&"VALVE-22".parse().unwrap()].quantity
+    }
+
+    /// One request from `device` answered by the server holding `held`,
+    /// then `then` applied to the response before the device applies it.
+    fn round(
+        session: &mut ClientSession,
+        docs: &mut DocSet,
+        held: Vec<(DocId, Automerge, Access)>,
+        then: impl FnOnce(&mut SyncResponse, &SyncRequest),
+    ) -> crate::sync::SyncReport {
+        let mut held: BTreeMap<DocId, HeldDoc> = held
+            .into_iter()
+            .map(|(id, doc, access)| (id, HeldDoc { doc, access }))
+            .collect();
+        let actors = [ActorId::from([1; 16])];
+        let context = Context::default();
+        let caller = Caller {
+            principal: Principal::new(UserId::from_bytes([1; 16]), Role::Technician),
+            device_actors: &actors,
+            context: &context,
+        };
+        let request = session.start(docs);
+        let mut response = serve(&request, &mut held, &caller, &Limits::default()).response;
+        then(&mut response, &request);
+        session.apply(docs, &response)
+    }
+
+    #[test]
+    fn a_device_switches_to_the_new_generation_in_one_response() {
+        let gen1 = DocId::VanStock(van());
+        let gen2 = gen1.next_generation().unwrap();
+        let mut session = ClientSession::new(ActorId::from([1; 16]));
+        let mut docs = DocSet::new();
+        round(
+            &mut session,
+            &mut docs,
+            vec![(gen1, van_doc(4), Access::ReadOnly)],
+            |_, _| {},
+        );
+        assert_eq!(valves(&docs, gen1), 4);
+
+        // The server retired generation 1: the device's copy is `removed`
+        // and generation 2 arrives whole in the same response.
+        let held = vec![
+            (gen1, van_doc(4), Access::Removed),
+            (gen2, van_doc(9), Access::ReadOnly),
+        ];
+        let report = round(&mut session, &mut docs, held, |_, _| {});
+        assert_eq!(report.removed, [gen1].into());
+        assert_eq!(report.added, [gen2].into());
+        assert!(report.unfinished.is_empty(), "{report:?}");
+        assert_eq!(docs.keys().copied().collect::<Vec<_>>(), vec![gen2]);
+        assert_eq!(valves(&docs, gen2), 9);
+    }
+
+    #[test]
+    fn the_van_is_answered_as_written_after_the_response_was_built() {
+        let gen1 = DocId::VanStock(van());
+        let mut session = ClientSession::new(ActorId::from([1; 16]));
+        let mut docs = DocSet::new();
+        let stored = van_doc(4);
+        round(
+            &mut session,
+            &mut docs,
+            vec![(gen1, stored.clone(), Access::ReadOnly)],
+            |_, _| {},
+        );
+
+        // Written after the response was built: the device gets the write.
+        let mut written = stored.clone();
+        write(&mut written, 2);
+        let report = round(
+            &mut session,
+            &mut docs,
+            vec![(gen1, stored.clone(), Access::ReadOnly)],
+            |response, request| {
+                answer_current(response, request, &Limits::default(), gen1, &written);
+            },
+        );
+        assert!(report.unfinished.is_empty(), "{report:?}");
+        assert_eq!(valves(&docs, gen1), 2);
+        assert_eq!(session.acked(&gen1), written.get_heads().as_slice());
+
+        // A fresh generation written after the response was built: the old
+        // one is removed and the new one arrives whole, in that response.
+        let gen2 = gen1.next_generation().unwrap();
+        let report = round(
+            &mut session,
+            &mut docs,
+            vec![(gen1, written.clone(), Access::ReadOnly)],
+            |response, request| {
+                answer_current(response, request, &Limits::default(), gen2, &van_doc(1));
+            },
+        );
+        assert_eq!(report.removed, [gen1].into());
+        assert_eq!(report.added, [gen2].into());
+        assert_eq!(docs.keys().copied().collect::<Vec<_>>(), vec![gen2]);
+        assert_eq!(valves(&docs, gen2), 1);
+
+        // Nothing new: a document listed as known gets no reply at all.
+        let current = docs[&gen2].clone();
+        let request = SyncRequest {
+            v: crate::sync::PROTOCOL_VERSION,
+            docs: vec![],
+            known: vec![crate::sync::KnownDoc {
+                id: gen2,
+                heads: current.get_heads(),
+            }],
+        };
+        let mut response = SyncResponse {
+            v: crate::sync::PROTOCOL_VERSION,
+            docs: vec![],
+        };
+        answer_current(&mut response, &request, &Limits::default(), gen2, &current);
+        assert!(response.docs.is_empty(), "{:?}", response.docs);
+    }
+}
