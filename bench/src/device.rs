@@ -17,9 +17,12 @@ use rand::{Rng as _, SeedableRng as _};
 
 /// Rounds after which a sync is called stuck (never "until it works").
 pub const MAX_ROUNDS: usize = 10;
-/// `503 overloaded` / `409 sync_in_progress` answers one sync may wait out
-/// (each by its `Retry-After`) before the run is called failed.
-pub const MAX_REFUSALS: usize = 60;
+/// How long one sync keeps waiting out `503 overloaded` / `409
+/// sync_in_progress` answers (each by its `Retry-After`) before the run is
+/// called failed. A bound in time, not in refusals: a server whose queue is
+/// 30x its in-flight limit turns an unlucky device away dozens of times
+/// (60 refusals ended a 1,000-technician run on a loaded machine).
+pub const MAX_REFUSED_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// Parts of the bench price book: (sku, serialized).
 pub const PARTS: &[(&str, bool)] = &[
@@ -179,7 +182,7 @@ impl Device {
                     (200, _) => break bytes,
                     // The protocol's back-off: nothing of the batch was
                     // looked at; send the same request after the wait.
-                    (503 | 409, Some(wait)) if record.refused < MAX_REFUSALS => {
+                    (503 | 409, Some(wait)) if started.elapsed() < MAX_REFUSED_FOR => {
                         record.refused += 1;
                         tokio::time::sleep(wait + jitter(self.index, record.refused, wait)).await;
                     }
@@ -433,7 +436,7 @@ mod tests {
         let wait = Duration::from_secs(2);
         let mut seen = std::collections::BTreeSet::new();
         for device in [0, 1, 7, 999, usize::MAX] {
-            for attempt in [1, 2, MAX_REFUSALS, usize::MAX] {
+            for attempt in [1, 2, 60, usize::MAX] {
                 let j = jitter(device, attempt, wait);
                 assert!(
                     j <= wait / 4,
