@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use fieldsync_core::Role;
-use fieldsync_server::sync::open_jobs::{OpenJobStore as _, Opened};
+use fieldsync_server::sync::open_jobs::Opened;
 
 use crate::core::{device, user};
 use crate::{edits, job_doc, now, open};
