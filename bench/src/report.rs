@@ -143,6 +143,9 @@ pub struct PhotoFigures {
     pub uploads: usize,
     pub upload_bytes: usize,
     pub requests_per_upload: f64,
+    /// 503 `overloaded` answers the uploads waited out (Retry-After, then
+    /// the status query), as the device does.
+    pub busy_answers: usize,
     /// Syncs of the stretches without uploads (1, 3, 5 of the day: the
     /// visits that attach the photos) and with them (2, 4, 6).
     pub latency_without_uploads: Latency,
@@ -224,6 +227,7 @@ fn photo_figures(m: &Measured) -> Option<PhotoFigures> {
         upload_bytes,
         requests_per_upload: run.uploads.iter().map(|(_, u)| u.requests).sum::<usize>() as f64
             / run.uploads.len().max(1) as f64,
+        busy_answers: run.uploads.iter().map(|(_, u)| u.busy).sum(),
         p50_with_over_without: latency_with_uploads.p50_ms
             / latency_without_uploads.p50_ms.max(1e-9),
         p95_with_over_without: latency_with_uploads.p95_ms
