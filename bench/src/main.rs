@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use crate::report::{Machine, Report};
-use crate::scenario::{Backend, Config};
+use crate::scenario::{Backend, Config, Uploads};
 
 #[derive(Parser, Debug)]
 #[command(about = "Sync benchmark: simulated technicians against the real server")]
@@ -69,6 +69,11 @@ struct Args {
     /// Size of each photo in bytes (a JPEG).
     #[arg(long, default_value_t = 2_000_000)]
     photo_bytes: usize,
+    /// With photos: `off` attaches the same references and sends the same
+    /// syncs but uploads nothing (the control run: it differs from `on`
+    /// only by the uploads).
+    #[arg(long, value_enum, default_value_t = Uploads::On)]
+    photos_upload: Uploads,
     /// Put the server's blobs in a fresh directory inside this one (passed
     /// as `--blob-url file://...`), e.g. /dev/shm, to keep their writeback
     /// off the database's filesystem; default: the data dir beside it.
@@ -112,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
             stretches: args.stretches.min(scenario::JOBS_PER_TECHNICIAN),
             photos_per_visit: args.photos_per_visit,
             photo_bytes: args.photo_bytes,
+            photos_upload: args.photos_upload,
             blob_dir: args.blob_dir.clone(),
         };
         let measured = scenario::run(&cfg)

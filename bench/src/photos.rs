@@ -123,6 +123,40 @@ pub struct UploadRecord {
     pub elapsed: Duration,
     /// HTTP requests it took (the status query and the chunks).
     pub requests: usize,
+    /// Answers 503 `overloaded` (the server busy finishing other uploads)
+    /// after which it waited `Retry-After` and asked for the status again.
+    pub busy: usize,
+}
+
+/// Longest wait for a 503's `Retry-After` (as the device caps it).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// `Retry-After` of a 503, in seconds (1 s when absent or odd).
+fn retry_after(res: &reqwest::Response) -> Duration {
+    res.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
+        .min(MAX_RETRY_AFTER)
+}
+
+/// The upload's status (`GET .../upload`); on 503 the wait it asks for.
+async fn upload_status(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<Result<Status, Duration>> {
+    let res = client.get(url).bearer_auth(token).send().await?;
+    let code = res.status();
+    if code == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return Ok(Err(retry_after(&res)));
+    }
+    let text = res.text().await?;
+    if code != 200 {
+        bail!("upload status of {url}: {code}: {text}");
+    }
+    Ok(Ok(serde_json::from_str(&text)?))
 }
 
 #[derive(Deserialize)]
@@ -133,7 +167,9 @@ struct Status {
 
 /// Uploads `bytes` (the photo `photo` names) the way the device does: ask
 /// what the server holds, `PUT` what is missing in 256 KiB chunks; the
-/// last answer must say `complete`.
+/// last answer must say `complete`. A 503 (the last chunk staged while
+/// the server is busy finishing others, docs/attachments.md) is waited
+/// out for its `Retry-After`, then the status query finishes it.
 pub async fn upload(
     client: &reqwest::Client,
     base: &str,
@@ -146,14 +182,18 @@ pub async fn upload(
         photo.job, photo.sha256
     );
     let started = Instant::now();
-    let res = client.get(&url).bearer_auth(token).send().await?;
-    let code = res.status();
-    let text = res.text().await?;
-    if code != 200 {
-        bail!("upload status of {}: {code}: {text}", photo.sha256);
-    }
-    let mut status: Status = serde_json::from_str(&text)?;
-    let mut requests = 1;
+    let mut requests = 0;
+    let mut busy = 0;
+    let mut status = loop {
+        requests += 1;
+        match upload_status(client, &url, token).await? {
+            Ok(s) => break s,
+            Err(wait) => {
+                busy += 1;
+                tokio::time::sleep(wait).await;
+            }
+        }
+    };
     let total = bytes.len() as u64;
     let mut at = 0u64;
     while !status.complete {
@@ -177,6 +217,22 @@ pub async fn upload(
             .await?;
         requests += 1;
         let code = res.status();
+        if code == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            busy += 1;
+            tokio::time::sleep(retry_after(&res)).await;
+            status = loop {
+                requests += 1;
+                match upload_status(client, &url, token).await? {
+                    Ok(s) => break s,
+                    Err(wait) => {
+                        busy += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            };
+            at = 0;
+            continue;
+        }
         let text = res.text().await?;
         if code != 200 {
             bail!("upload of {} at {at}: {code}: {text}", photo.sha256);
@@ -189,6 +245,7 @@ pub async fn upload(
         started,
         elapsed: started.elapsed(),
         requests,
+        busy,
     })
 }
 

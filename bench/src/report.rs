@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::ceiling::Ceiling;
 use crate::device::SyncRecord;
-use crate::scenario::{Backend, Measured};
+use crate::scenario::{Backend, JOBS_PER_TECHNICIAN, Measured, Uploads};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Latency {
@@ -107,6 +107,13 @@ pub struct RunFigures {
     pub syncs_per_sec: f64,
     pub changes_per_sec: f64,
     pub day_latency: Latency,
+    /// Each of the six stretches alone.
+    pub stretch_latency: Vec<Latency>,
+    /// Stretches 2, 4 and 6 together (a photo run uploads during these)
+    /// and 1, 3 and 5 (whose visits attach the photos), with or without
+    /// photos, so runs of every kind compare stretch for stretch.
+    pub latency_stretches_2_4_6: Latency,
+    pub latency_stretches_1_3_5: Latency,
     /// The morning burst: start times spread over `burst_window_secs`.
     pub burst_window_secs: f64,
     pub burst_wall_secs: f64,
@@ -137,11 +144,17 @@ pub struct RunFigures {
 pub struct PhotoFigures {
     pub photos_per_visit: usize,
     pub photo_bytes: usize,
+    /// `off`: the references were sent, nothing uploaded (the upload
+    /// figures are zero; "with uploads" means the stretches 2, 4, 6).
+    pub uploaded: Uploads,
     /// Uploads during the stretches (every device at once, each one photo
     /// after another) and their bytes.
     pub uploads: usize,
     pub upload_bytes: usize,
     pub requests_per_upload: f64,
+    /// 503 `overloaded` answers the uploads waited out (Retry-After, then
+    /// the status query), as the device does.
+    pub busy_answers: usize,
     /// Syncs of the stretches without uploads (1, 3, 5 of the day: the
     /// visits that attach the photos) and with them (2, 4, 6).
     pub latency_without_uploads: Latency,
@@ -218,10 +231,12 @@ fn photo_figures(m: &Measured) -> Option<PhotoFigures> {
     Some(PhotoFigures {
         photos_per_visit: run.per_visit,
         photo_bytes: run.bytes,
+        uploaded: run.uploaded,
         uploads: run.uploads.len(),
         upload_bytes,
         requests_per_upload: run.uploads.iter().map(|(_, u)| u.requests).sum::<usize>() as f64
             / run.uploads.len().max(1) as f64,
+        busy_answers: run.uploads.iter().map(|(_, u)| u.busy).sum(),
         p50_with_over_without: latency_with_uploads.p50_ms
             / latency_without_uploads.p50_ms.max(1e-9),
         p95_with_over_without: latency_with_uploads.p95_ms
@@ -256,6 +271,16 @@ pub fn figures(
     let day: Vec<&SyncRecord> = m.day.iter().collect();
     let burst: Vec<&SyncRecord> = m.burst.iter().collect();
     let initial: Vec<&SyncRecord> = m.initial.iter().collect();
+    let of_stretches = |keep: &dyn Fn(usize) -> bool| {
+        let records: Vec<&SyncRecord> = m
+            .day
+            .iter()
+            .zip(&m.day_stretch)
+            .filter(|&(_, &k)| keep(k))
+            .map(|(r, _)| r)
+            .collect();
+        Latency::of(&records)
+    };
     let routine_traffic = Traffic::of(&routine);
     let day_changes: usize = day.iter().map(|r| r.changes_up).sum();
     let wall = m.day_wall.as_secs_f64().max(1e-9);
@@ -274,6 +299,11 @@ pub fn figures(
         syncs_per_sec: day.len() as f64 / wall,
         changes_per_sec,
         day_latency: Latency::of(&day),
+        stretch_latency: (0..JOBS_PER_TECHNICIAN)
+            .map(|k| of_stretches(&|s| s == k))
+            .collect(),
+        latency_stretches_2_4_6: of_stretches(&crate::scenario::uploads_during),
+        latency_stretches_1_3_5: of_stretches(&|k| !crate::scenario::uploads_during(k)),
         burst_window_secs: burst_window.as_secs_f64(),
         burst_wall_secs: m.burst_wall.as_secs_f64(),
         burst_latency: Latency::of(&burst),
@@ -411,6 +441,13 @@ impl Report {
                     f(r.day_latency.p99_ms, 1)
                 )
             }),
+            ("latency p50/p95 ms, each stretch", |r| {
+                r.stretch_latency
+                    .iter()
+                    .map(|l| format!("{}/{}", f(l.p50_ms, 0), f(l.p95_ms, 0)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
             ("latency p50/p95/p99 ms, morning burst", |r| {
                 format!(
                     "{} / {} / {}",
@@ -491,16 +528,25 @@ impl Report {
             ("photos per visit (every other visit) x bytes", |p| {
                 format!("{} x {}", p.photos_per_visit, p.photo_bytes)
             }),
+            ("photos uploaded (`--photos-upload`)", |p| {
+                match p.uploaded {
+                    Uploads::On => "on",
+                    Uploads::Off => "off (references only)",
+                }
+                .into()
+            }),
             ("uploads during the stretches (MB)", |p| {
                 format!("{} ({})", p.uploads, f(p.upload_bytes as f64 / 1e6, 1))
             }),
             ("HTTP requests per upload", |p| f(p.requests_per_upload, 1)),
-            ("sync latency p50/p95 ms, stretches without uploads", |p| {
-                ms(&p.latency_without_uploads)
-            }),
-            ("sync latency p50/p95 ms, stretches with uploads", |p| {
-                ms(&p.latency_with_uploads)
-            }),
+            (
+                "sync latency p50/p95 ms, stretches 1, 3, 5 (no uploads)",
+                |p| ms(&p.latency_without_uploads),
+            ),
+            (
+                "sync latency p50/p95 ms, stretches 2, 4, 6 (uploads if on)",
+                |p| ms(&p.latency_with_uploads),
+            ),
             (
                 "**with / without uploads, p50 / p95** (target <= 1.10)",
                 |p| {

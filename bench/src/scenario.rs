@@ -56,6 +56,15 @@ impl Backend {
     }
 }
 
+/// Whether a photo run uploads its photos (`--photos-upload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Uploads {
+    On,
+    /// The same references, syncs and pauses, no upload: the control run.
+    Off,
+}
+
 pub struct Config {
     pub server_bin: PathBuf,
     pub backend: Backend,
@@ -72,6 +81,7 @@ pub struct Config {
     /// Photos attached per visit (every other visit; 0: none).
     pub photos_per_visit: usize,
     pub photo_bytes: usize,
+    pub photos_upload: Uploads,
     /// The server's blobs go to a fresh directory in here (`--blob-url
     /// file://...`) instead of the data dir beside the database.
     pub blob_dir: Option<PathBuf>,
@@ -113,6 +123,8 @@ pub struct Measured {
 pub struct PhotoRun {
     pub per_visit: usize,
     pub bytes: usize,
+    /// `Off`: the references without the uploads (the lists below empty).
+    pub uploaded: Uploads,
     /// Every upload of the stretches, with its stretch.
     pub uploads: Vec<(usize, UploadRecord)>,
     /// Per upload stretch: from the first upload's start to the last's end.
@@ -593,6 +605,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     let mut photo_run = maker.as_ref().map(|_| PhotoRun {
         per_visit: cfg.photos_per_visit,
         bytes: cfg.photo_bytes,
+        uploaded: cfg.photos_upload,
         uploads: Vec::new(),
         windows: Vec::new(),
         compare_protocol: Vec::new(),
@@ -645,7 +658,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             Ok(())
         })?;
         // What the previous visit attached uploads during this stretch.
-        let uploading = match (&maker, uploads_during(k)) {
+        let upload_now = uploads_during(k) && cfg.photos_upload == Uploads::On;
+        let uploading = match (&maker, upload_now) {
             (Some(maker), true) => {
                 let batch: Vec<(usize, Vec<Photo>)> = pending
                     .iter_mut()
@@ -672,6 +686,10 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
         {
+            if cfg.photos_upload == Uploads::Off {
+                // Referenced, never uploaded: the control run.
+                continue;
+            }
             if i == 0 && k + 1 == JOBS_PER_TECHNICIAN {
                 let keep = made.len() - 2 * COMPARE_UPLOADS;
                 let mut made = made;
@@ -696,10 +714,10 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             k + 1,
             l.p50_ms,
             l.p95_ms,
-            if uploading.is_some() {
-                ", with uploads"
-            } else {
-                ""
+            match (&maker, uploads_during(k), cfg.photos_upload) {
+                (Some(_), true, Uploads::On) => ", with uploads",
+                (Some(_), true, Uploads::Off) => ", uploads off",
+                _ => "",
             }
         );
         day_stretch.extend(std::iter::repeat_n(k, records.len()));

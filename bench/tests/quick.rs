@@ -90,4 +90,34 @@ fn quick_run_with_photos_uploads_each_one_and_compares_with_curl() {
     );
     let table = std::fs::read_to_string(out.path().join("sqlite.md")).unwrap();
     assert!(table.contains("curl / protocol upload rate"), "{table}");
+    assert_eq!(photos["uploaded"], "on");
+    assert_eq!(run["stretch_latency"].as_array().unwrap().len(), 6);
+
+    // The control run: the same references and syncs, nothing uploaded.
+    let control = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_fieldsync-bench"))
+        .args(["--quick", "--burst-window-ms", "200"])
+        .args(["--photos-per-visit", "2", "--photo-bytes", "300000"])
+        .args(["--photos-upload", "off", "--out"])
+        .arg(control.path())
+        .status()
+        .expect("run fieldsync-bench");
+    assert!(
+        status.success(),
+        "fieldsync-bench --photos-upload off failed: {status}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(control.path().join("sqlite.json")).unwrap())
+            .unwrap();
+    let off = &json["runs"][0];
+    assert_eq!(off["photos"]["uploaded"], "off");
+    assert_eq!(off["photos"]["uploads"], 0);
+    assert_eq!(off["photos"]["compare_uploads"], 0);
+    assert_eq!(off["routine"]["changes_up"], run["routine"]["changes_up"]);
+    assert_eq!(off["routine"]["syncs"], run["routine"]["syncs"]);
+    assert_eq!(off["routine"]["rejected_documents"], 0);
+    assert!(
+        off["latency_stretches_2_4_6"]["p50_ms"].as_f64().unwrap() > 0.0,
+        "{off}"
+    );
 }
