@@ -106,6 +106,10 @@ pub async fn refresh(state: &AppState, van: LocationId) -> Result<Option<i64>, V
                 return Ok(Some(version));
             }
             CommitOutcome::Stale { .. } => continue,
+            // Only closed jobs are archived; a van document never is.
+            CommitOutcome::Archived => {
+                return Err(VanStockError::Doc("van stock document is archived".into()));
+            }
         }
     }
     Err(VanStockError::TooManyRetries)

@@ -62,11 +62,25 @@ pub trait JobStore: Send + Sync {
         technician: Option<UserId>,
         closed_since: OffsetDateTime,
     ) -> Result<Vec<JobId>>;
+    /// Closed jobs (completed, unable to complete, cancelled) last updated
+    /// before `closed_before` whose document is not archived yet, oldest
+    /// first, at most `limit`: what the archive takes next.
+    async fn archivable_jobs(
+        &self,
+        closed_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<JobId>>;
     /// Ordered by window start, then job id.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRow>>;
     /// How many jobs are in each status (statuses with none are absent).
     async fn count_jobs_by_status(&self) -> Result<Vec<(Status, i64)>>;
 }
+
+/// The statuses a job ends in: closed, for the sync scope and the archive.
+const CLOSED: &str = "('completed', 'unable_to_complete', 'cancelled')";
+/// A `jobs` row's document id (`DocId::Job`'s text, `job/<uuid>`): the
+/// uuid reads as hyphenated lower-case text on both backends.
+const JOB_DOC_ID: &str = "('job/' || CAST(jobs.job_id AS TEXT))";
 
 const JOB_COLS: &str = "SELECT job_id, status, technician_id, customer_name, window_start, \
      window_end, completed_at, total_minor, currency, updated_at FROM jobs";
@@ -115,13 +129,35 @@ impl JobStore for SqlStore {
         technician: Option<UserId>,
         closed_since: OffsetDateTime,
     ) -> Result<Vec<JobId>> {
+        // An archived job is never held, however short the retention.
         let mut q = QueryBuilder::new("SELECT job_id FROM jobs WHERE (status NOT IN ");
-        q.push("('completed', 'unable_to_complete', 'cancelled') OR updated_at >= ")
+        q.push(CLOSED)
+            .push(" OR (updated_at >= ")
             .push_bind(closed_since)
-            .push(")");
+            .push(" AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.doc_id = ")
+            .push(JOB_DOC_ID)
+            .push(" AND d.archived_at IS NOT NULL)))");
         if let Some(t) = technician {
             q.push(" AND technician_id = ").push_bind(t);
         }
+        let rows = self.db().fetch_all(q.build()).await?;
+        rows.iter().map(|row| row.get("job_id")).collect()
+    }
+
+    async fn archivable_jobs(
+        &self,
+        closed_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<JobId>> {
+        let mut q =
+            QueryBuilder::new("SELECT jobs.job_id FROM jobs JOIN documents d ON d.doc_id = ");
+        q.push(JOB_DOC_ID)
+            .push(" WHERE jobs.status IN ")
+            .push(CLOSED)
+            .push(" AND jobs.updated_at < ")
+            .push_bind(closed_before)
+            .push(" AND d.archived_at IS NULL ORDER BY jobs.updated_at, jobs.job_id LIMIT ")
+            .push_bind(limit);
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(|row| row.get("job_id")).collect()
     }

@@ -19,7 +19,8 @@ pub const CLOSED_JOBS_KEPT: Duration = Duration::days(14);
 /// The access the caller has to each document of this request: everything
 /// in their scope, plus the documents they mentioned (exchanged or listed
 /// as known) that exist but are out of it (`Removed`: changes made while
-/// they held it merge, then they drop it). Mentioned documents that are
+/// they held it merge, then they drop it; `Archived` for an archived job:
+/// they drop it, and changes made meanwhile are refused). Mentioned documents that are
 /// neither are left out: the reply says `not_found` for them, so nothing
 /// about foreign documents leaks.
 pub async fn resolve(
@@ -48,12 +49,21 @@ pub async fn resolve(
         Access::ReadOnly
     };
     access.extend(jobs.into_iter().map(|id| (DocId::Job(id), job_access)));
+    let mut gone = Vec::new();
     for id in request.mentioned() {
         match id {
             DocId::Job(_) | DocId::VanStock(_) if !access.contains_key(&id) => {
                 access.insert(id, Access::Removed);
+                gone.push(id);
             }
             _ => {}
+        }
+    }
+    // An archived job takes no more changes: the device is told to drop
+    // it, and what it changed meanwhile is refused rather than merged.
+    if !gone.is_empty() {
+        for id in store.archived_among(&gone).await? {
+            access.insert(id, Access::Archived);
         }
     }
     Ok(access)
