@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fieldsync_core::{DocId, JobId, Status, UserId};
+
+use crate::store::DeviceId;
 use time::OffsetDateTime;
 
 use crate::documents::{JobCommit, JobProjector};
@@ -70,6 +72,15 @@ pub trait JobStore: Send + Sync {
         closed_before: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<JobId>>;
+    /// The jobs an office device holds: those it opened
+    /// ([`crate::sync::open_jobs`]) that devices still hold by the rule of
+    /// [`JobStore::job_scope`] (open, or closed and updated at or after
+    /// `closed_since`), in the order opened.
+    async fn opened_job_scope(
+        &self,
+        device: DeviceId,
+        closed_since: OffsetDateTime,
+    ) -> Result<Vec<JobId>>;
     /// Ordered by window start, then job id.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRow>>;
     /// How many jobs are in each status (statuses with none are absent).
@@ -81,6 +92,14 @@ const CLOSED: &str = "('completed', 'unable_to_complete', 'cancelled')";
 /// A `jobs` row's document id (`DocId::Job`'s text, `job/<uuid>`): the
 /// uuid reads as hyphenated lower-case text on both backends.
 const JOB_DOC_ID: &str = "('job/' || CAST(jobs.job_id AS TEXT))";
+/// The jobs devices hold: open ones, and closed ones updated at or after
+/// the bound pushed right after this text (then [`HELD_END`]), never an
+/// archived one (however short the retention). Every device scope reads
+/// it, so they all drop a job at the same moment.
+const HELD_UNLESS_CLOSED_BEFORE: &str = "(status NOT IN ('completed', 'unable_to_complete', \
+     'cancelled') OR (updated_at >= ";
+const HELD_END: &str = " AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.doc_id = \
+     ('job/' || CAST(jobs.job_id AS TEXT)) AND d.archived_at IS NOT NULL)))";
 
 const JOB_COLS: &str = "SELECT job_id, status, technician_id, customer_name, window_start, \
      window_end, completed_at, total_minor, currency, updated_at FROM jobs";
@@ -129,14 +148,10 @@ impl JobStore for SqlStore {
         technician: Option<UserId>,
         closed_since: OffsetDateTime,
     ) -> Result<Vec<JobId>> {
-        // An archived job is never held, however short the retention.
-        let mut q = QueryBuilder::new("SELECT job_id FROM jobs WHERE (status NOT IN ");
-        q.push(CLOSED)
-            .push(" OR (updated_at >= ")
+        let mut q = QueryBuilder::new("SELECT job_id FROM jobs WHERE ");
+        q.push(HELD_UNLESS_CLOSED_BEFORE)
             .push_bind(closed_since)
-            .push(" AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.doc_id = ")
-            .push(JOB_DOC_ID)
-            .push(" AND d.archived_at IS NOT NULL)))");
+            .push(HELD_END);
         if let Some(t) = technician {
             q.push(" AND technician_id = ").push_bind(t);
         }
@@ -158,6 +173,25 @@ impl JobStore for SqlStore {
             .push_bind(closed_before)
             .push(" AND d.archived_at IS NULL ORDER BY jobs.updated_at, jobs.job_id LIMIT ")
             .push_bind(limit);
+        let rows = self.db().fetch_all(q.build()).await?;
+        rows.iter().map(|row| row.get("job_id")).collect()
+    }
+
+    async fn opened_job_scope(
+        &self,
+        device: DeviceId,
+        closed_since: OffsetDateTime,
+    ) -> Result<Vec<JobId>> {
+        let mut q = QueryBuilder::new(
+            "SELECT o.job_id FROM device_open_jobs o JOIN jobs ON jobs.job_id = o.job_id \
+             WHERE o.device_id = ",
+        );
+        q.push_bind(device)
+            .push(" AND ")
+            .push(HELD_UNLESS_CLOSED_BEFORE)
+            .push_bind(closed_since)
+            .push(HELD_END)
+            .push(" ORDER BY o.opened_at, o.job_id");
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(|row| row.get("job_id")).collect()
     }

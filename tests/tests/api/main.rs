@@ -30,6 +30,7 @@ mod errors;
 mod generations;
 mod headers;
 mod node_client;
+mod open_jobs;
 mod ops;
 mod pricebook_editor;
 mod processes;
