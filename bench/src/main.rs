@@ -19,6 +19,7 @@ mod photos;
 mod report;
 mod scenario;
 mod server;
+mod storage;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,6 +83,14 @@ struct Args {
     /// The server binary (default: fieldsync-bench-server next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// Instead of the load run: database bytes per job after this many
+    /// simulated days of visits, before and after compaction (in-process
+    /// server, its clock moved past the retentions; see src/storage.rs).
+    #[arg(long)]
+    storage_days: Option<usize>,
+    /// Jobs per technician per simulated day (with --storage-days).
+    #[arg(long, default_value_t = 4)]
+    storage_jobs_per_day: usize,
     /// Where the JSON and Markdown go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -100,6 +109,24 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Backend::Sqlite
     };
+    if let Some(days) = args.storage_days {
+        let cfg = storage::StorageConfig {
+            backend,
+            technicians: technicians.first().copied().unwrap_or(10),
+            days,
+            jobs_per_day: args.storage_jobs_per_day,
+            seed: args.seed,
+        };
+        let run = storage::run(&cfg).await?;
+        let table = run.markdown(&cfg);
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("create {}", args.out.display()))?;
+        let md = args.out.join(format!("storage-{}.md", backend.name()));
+        std::fs::write(&md, &table)?;
+        println!("{table}");
+        eprintln!("wrote {}", md.display());
+        return Ok(());
+    }
     let server_bin = server::server_bin(args.server_bin.as_deref())?;
     let machine = Machine::describe();
     let burst_window = Duration::from_millis(args.burst_window_ms);

@@ -144,14 +144,14 @@ pub fn uploads_during(stretch: usize) -> bool {
 /// syncs meet them under way.
 const UPLOAD_LEAD: Duration = Duration::from_millis(200);
 
-struct Office {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+pub(crate) struct Office {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
 }
 
 impl Office {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -173,7 +173,7 @@ impl Office {
     }
 }
 
-async fn login(
+pub(crate) async fn login(
     client: &reqwest::Client,
     base: &str,
     username: &str,
@@ -194,7 +194,7 @@ async fn login(
     Ok(serde_json::from_str(&text)?)
 }
 
-fn price_book() -> Value {
+pub(crate) fn price_book() -> Value {
     let parts: serde_json::Map<String, Value> = PARTS
         .iter()
         .enumerate()
@@ -237,7 +237,7 @@ fn window_start(k: usize) -> i64 {
     today_at(8 * 60 + 90 * k as i64)
 }
 
-fn new_job(customer: &str, technician: UserId, k: usize) -> anyhow::Result<Value> {
+pub(crate) fn new_job(customer: &str, technician: UserId, k: usize) -> anyhow::Result<Value> {
     let start = window_start(k);
     Ok(json!({
         "customer": {"name": customer, "email": "customer@example.com", "phone": "+351 900 000 000"},

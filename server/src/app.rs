@@ -404,7 +404,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe
 /// One round of the housekeeping the server runs once a minute: signing
 /// keys reloaded, old sync rejections pruned, change rows covered by old
 /// snapshots pruned (each a lookup by an indexed time: cheap when there is
-/// nothing to prune), service desk breaches alerted, RMA numbers still
+/// nothing to prune), closed jobs past the retention archived, service desk breaches alerted, RMA numbers still
 /// pending written into their jobs. Failures are logged; the next round
 /// tries again.
 pub async fn housekeeping_round(state: &AppState) {
@@ -418,11 +418,23 @@ pub async fn housekeeping_round(state: &AppState) {
         Ok(n) => tracing::info!(pruned = n, "old sync rejections pruned"),
         Err(e) => tracing::warn!(error = %e, "pruning sync rejections failed"),
     }
-    let before = crate::store::now_utc() - state.settings.refresh_ttl();
+    // By the injectable clock, like the archive below (zero offset outside tests).
+    let before = state.clock.now() - state.settings.refresh_ttl();
     match store.prune_changes(before, PRUNE_DOCS_PER_MINUTE).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "change rows covered by snapshots pruned"),
         Err(e) => tracing::warn!(error = %e, "pruning change rows failed"),
+    }
+    // Closed jobs past the archive retention (by the injectable clock):
+    // final snapshot kept, history dropped, bounded per round.
+    if let Some(after) = state.settings.archive_closed_after() {
+        let per_round = crate::jobs::archive::ARCHIVE_JOBS_PER_ROUND;
+        match crate::jobs::archive::archive_closed(state, after, state.clock.now(), per_round).await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "closed jobs archived"),
+            Err(e) => tracing::warn!(error = %e, "archiving closed jobs failed"),
+        }
     }
     // Service desk items past their due time: each alerts its team's
     // supervisor once (by the server's injectable clock).

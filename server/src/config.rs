@@ -113,6 +113,10 @@ const DEFAULT_MEMORY_BUDGET_MB: u64 = 512;
 const DEFAULT_MAX_IN_FLIGHT_SYNCS: usize = 32;
 const DEFAULT_REJECTION_RETENTION_DAYS: u64 = 90;
 const DEFAULT_STALE_DEVICE_HOURS: u32 = 24;
+/// Past the 14 days closed jobs stay on devices plus the 30-day refresh
+/// token lifetime: a device still logged in has synced every change it made
+/// to a closed job before the job is archived (see docs/ARCHITECTURE.md).
+const DEFAULT_ARCHIVE_CLOSED_AFTER_DAYS: u64 = 60;
 const DEFAULT_REFUND_LIMIT_TECHNICIAN: i64 = 5_000;
 const DEFAULT_REFUND_LIMIT_DISPATCHER: i64 = 20_000;
 
@@ -168,6 +172,12 @@ pub struct Settings {
     /// the sync-health page (which can ask for another) and in `/metrics`.
     #[arg(long, env = "FIELDSYNC_STALE_DEVICE_HOURS", default_value_t = DEFAULT_STALE_DEVICE_HOURS, global = true)]
     pub stale_device_hours: u32,
+    /// Days after its last change a closed job (completed, unable to
+    /// complete, cancelled) is archived: its final state kept as one
+    /// snapshot, its change history dropped, no more changes taken (by the
+    /// housekeeping, once a minute); 0 never archives.
+    #[arg(long, env = "FIELDSYNC_ARCHIVE_CLOSED_AFTER_DAYS", default_value_t = DEFAULT_ARCHIVE_CLOSED_AFTER_DAYS, global = true)]
+    pub archive_closed_after_days: u64,
     #[command(flatten)]
     pub feedback: crate::feedback::FeedbackSettings,
     #[command(flatten)]
@@ -214,6 +224,7 @@ impl Default for Settings {
             max_in_flight_syncs: DEFAULT_MAX_IN_FLIGHT_SYNCS,
             rejection_retention_days: DEFAULT_REJECTION_RETENTION_DAYS,
             stale_device_hours: DEFAULT_STALE_DEVICE_HOURS,
+            archive_closed_after_days: DEFAULT_ARCHIVE_CLOSED_AFTER_DAYS,
             feedback: crate::feedback::FeedbackSettings::default(),
             brand: crate::brand::BrandSettings::default(),
             trusted_proxies: Vec::new(),
@@ -266,6 +277,12 @@ impl Settings {
         }
     }
 
+    /// How long a closed job stays unarchived; `None`: never archived.
+    pub fn archive_closed_after(&self) -> Option<time::Duration> {
+        let days = i64::try_from(self.archive_closed_after_days).unwrap_or(i64::MAX);
+        (days > 0).then(|| time::Duration::days(days.min(365_000)))
+    }
+
     pub fn memory_budget_bytes(&self) -> u64 {
         self.memory_budget_mb.saturating_mul(1024 * 1024)
     }
@@ -295,6 +312,7 @@ impl fmt::Debug for Settings {
             .field("max_in_flight_syncs", &self.max_in_flight_syncs)
             .field("rejection_retention_days", &self.rejection_retention_days)
             .field("stale_device_hours", &self.stale_device_hours)
+            .field("archive_closed_after_days", &self.archive_closed_after_days)
             .field("feedback", &self.feedback)
             .field("brand", &self.brand)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -435,6 +453,24 @@ mod tests {
         assert_eq!(set.refund_limits().technician.0, 2500);
         assert_eq!(set.refund_limits().dispatcher.0, 30000);
         assert!(Cli::try_parse_from(["fieldsync", "--refund-limit-technician", "-1"]).is_err());
+    }
+
+    #[test]
+    fn closed_jobs_are_archived_after_sixty_days_unless_set() {
+        let defaults = Cli::try_parse_from(["fieldsync"]).unwrap().settings;
+        assert_eq!(
+            defaults.archive_closed_after(),
+            Some(time::Duration::days(60))
+        );
+        let never = Cli::try_parse_from(["fieldsync", "--archive-closed-after-days", "0"])
+            .unwrap()
+            .settings;
+        assert_eq!(never.archive_closed_after(), None);
+        let set = Cli::try_parse_from(["fieldsync", "--archive-closed-after-days", "90"])
+            .unwrap()
+            .settings;
+        assert_eq!(set.archive_closed_after(), Some(time::Duration::days(90)));
+        assert!(Cli::try_parse_from(["fieldsync", "--archive-closed-after-days", "-1"]).is_err());
     }
 
     #[test]

@@ -233,6 +233,10 @@ pub enum WriteError<E> {
     Unreadable(#[from] fieldsync_core::SchemaError),
     #[error("document {0} kept changing under concurrent writers")]
     Contended(DocId),
+    /// The document is archived (a job closed long ago): it takes no more
+    /// changes; nothing was written.
+    #[error("{0} is archived and takes no more changes")]
+    Archived(DocId),
 }
 
 /// What a commit derives from the merged document besides its change rows.
@@ -437,6 +441,7 @@ pub async fn commit_applied<E>(
             tracing::debug!(doc = %doc_id, current_version, "stale write, catching up");
             Ok(None)
         }
+        CommitOutcome::Archived => Err(WriteError::Archived(doc_id)),
     }
 }
 

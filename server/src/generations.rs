@@ -126,5 +126,7 @@ pub async fn start_next(
             Ok(Some((next, version)))
         }
         CommitOutcome::Stale { .. } => Ok(None),
+        // Only closed jobs are archived; a server-authored document never is.
+        CommitOutcome::Archived => Err(StoreError::other(format!("{next} is archived"))),
     }
 }

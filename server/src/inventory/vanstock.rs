@@ -140,6 +140,10 @@ pub async fn refresh(state: &AppState, van: LocationId) -> Result<Option<i64>, V
                 fresh_due = true;
             }
             CommitOutcome::Stale { .. } => continue,
+            // Only closed jobs are archived; a van document never is.
+            CommitOutcome::Archived => {
+                return Err(VanStockError::Doc("van stock document is archived".into()));
+            }
         }
     }
     // The update itself was committed even if the switch kept losing races:

@@ -69,7 +69,7 @@ async fn write_into_job(state: &AppState, id: JobId) -> Result<(), ApiError> {
         invoice: r.body.clone(),
     };
     let actor = state.actor.clone();
-    crate::jobs::service::write_job(state, id, |doc, _known, now| {
+    let written = crate::jobs::service::write_job(state, id, |doc, _known, now| {
         doc.set_actor(actor.clone());
         let before = doc.get_heads();
         write_issued(doc, &issued, timestamp(now))?;
@@ -78,8 +78,13 @@ async fn write_into_job(state: &AppState, id: JobId) -> Result<(), ApiError> {
             job: None,
         })
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await;
+    match written {
+        // An archived job is held by no device any more: the invoice of
+        // record stays in SQL, and it is no longer pending.
+        Ok(_) | Err(crate::documents::WriteError::Archived(_)) => {}
+        Err(e) => return Err(ApiError::internal(e)),
+    }
     state.store.invoice_written(id).await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! they merge with whatever technicians did offline, exactly as a device's
 //! changes would.
 
+pub mod archive;
 pub mod board;
 pub mod page;
 mod pricebook;

@@ -61,6 +61,9 @@ pub(super) fn write_error(e: WriteError<ApiError>) -> ApiError {
     match e {
         WriteError::Edit(e) => e,
         WriteError::Contended(_) => ApiError::Unavailable,
+        WriteError::Archived(_) => ApiError::Conflict(
+            "this job is archived (closed long ago) and can no longer be changed".into(),
+        ),
         e => ApiError::internal(e),
     }
 }

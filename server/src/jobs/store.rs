@@ -64,6 +64,14 @@ pub trait JobStore: Send + Sync {
         technician: Option<UserId>,
         closed_since: OffsetDateTime,
     ) -> Result<Vec<JobId>>;
+    /// Closed jobs (completed, unable to complete, cancelled) last updated
+    /// before `closed_before` whose document is not archived yet, oldest
+    /// first, at most `limit`: what the archive takes next.
+    async fn archivable_jobs(
+        &self,
+        closed_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<JobId>>;
     /// The jobs an office device holds: those it opened
     /// ([`crate::sync::open_jobs`]) that devices still hold by the rule of
     /// [`JobStore::job_scope`] (open, or closed and updated at or after
@@ -79,11 +87,19 @@ pub trait JobStore: Send + Sync {
     async fn count_jobs_by_status(&self) -> Result<Vec<(Status, i64)>>;
 }
 
+/// The statuses a job ends in: closed, for the sync scope and the archive.
+const CLOSED: &str = "('completed', 'unable_to_complete', 'cancelled')";
+/// A `jobs` row's document id (`DocId::Job`'s text, `job/<uuid>`): the
+/// uuid reads as hyphenated lower-case text on both backends.
+const JOB_DOC_ID: &str = "('job/' || CAST(jobs.job_id AS TEXT))";
 /// The jobs devices hold: open ones, and closed ones updated at or after
-/// the bound pushed right after this text (then a closing parenthesis).
-/// Every device scope reads it, so they all drop a job at the same moment.
+/// the bound pushed right after this text (then [`HELD_END`]), never an
+/// archived one (however short the retention). Every device scope reads
+/// it, so they all drop a job at the same moment.
 const HELD_UNLESS_CLOSED_BEFORE: &str = "(status NOT IN ('completed', 'unable_to_complete', \
-     'cancelled') OR updated_at >= ";
+     'cancelled') OR (updated_at >= ";
+const HELD_END: &str = " AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.doc_id = \
+     ('job/' || CAST(jobs.job_id AS TEXT)) AND d.archived_at IS NOT NULL)))";
 
 const JOB_COLS: &str = "SELECT job_id, status, technician_id, customer_name, window_start, \
      window_end, completed_at, total_minor, currency, updated_at FROM jobs";
@@ -135,10 +151,28 @@ impl JobStore for SqlStore {
         let mut q = QueryBuilder::new("SELECT job_id FROM jobs WHERE ");
         q.push(HELD_UNLESS_CLOSED_BEFORE)
             .push_bind(closed_since)
-            .push(")");
+            .push(HELD_END);
         if let Some(t) = technician {
             q.push(" AND technician_id = ").push_bind(t);
         }
+        let rows = self.db().fetch_all(q.build()).await?;
+        rows.iter().map(|row| row.get("job_id")).collect()
+    }
+
+    async fn archivable_jobs(
+        &self,
+        closed_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<JobId>> {
+        let mut q =
+            QueryBuilder::new("SELECT jobs.job_id FROM jobs JOIN documents d ON d.doc_id = ");
+        q.push(JOB_DOC_ID)
+            .push(" WHERE jobs.status IN ")
+            .push(CLOSED)
+            .push(" AND jobs.updated_at < ")
+            .push_bind(closed_before)
+            .push(" AND d.archived_at IS NULL ORDER BY jobs.updated_at, jobs.job_id LIMIT ")
+            .push_bind(limit);
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(|row| row.get("job_id")).collect()
     }
@@ -156,7 +190,8 @@ impl JobStore for SqlStore {
             .push(" AND ")
             .push(HELD_UNLESS_CLOSED_BEFORE)
             .push_bind(closed_since)
-            .push(") ORDER BY o.opened_at, o.job_id");
+            .push(HELD_END)
+            .push(" ORDER BY o.opened_at, o.job_id");
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(|row| row.get("job_id")).collect()
     }

@@ -375,7 +375,7 @@ async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
         return Ok(());
     }
     let actor = state.actor.clone();
-    crate::jobs::service::write_job(state, id, |doc, known, now| {
+    let written = crate::jobs::service::write_job(state, id, |doc, known, now| {
         let read;
         let job = match known {
             Some(job) => job,
@@ -407,8 +407,13 @@ async fn write_numbers(state: &AppState, id: JobId) -> Result<(), ApiError> {
             job: None,
         })
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await;
+    match written {
+        // An archived job is held by no device any more: the numbers of
+        // record stay in SQL, and it is no longer pending.
+        Ok(_) | Err(crate::documents::WriteError::Archived(_)) => {}
+        Err(e) => return Err(ApiError::internal(e)),
+    }
     let ids: Vec<LineId> = numbers.into_iter().map(|(line, _)| line).collect();
     state.store.numbers_written(id, &ids).await?;
     Ok(())

@@ -44,8 +44,26 @@ pub trait DocumentStore: Send + Sync {
     /// so no load loses anything.
     async fn prune_changes(&self, before: OffsetDateTime, limit: i64) -> Result<u64>;
     /// When each change of the document was first stored (server time),
-    /// oldest first; changes stored before receipts were kept have none.
+    /// oldest first; changes stored before receipts were kept have none
+    /// (nor has an archived document: its receipts went with it).
     async fn change_receipts(&self, doc_id: &DocId) -> Result<Vec<ChangeReceipt>>;
+    /// Archives a document stored at `version`: in one transaction, stores
+    /// `snapshot` (a save of it at that version) as its one snapshot,
+    /// deletes its change rows and their receipts, and marks it archived
+    /// at `now`: later commits get [`CommitOutcome::Archived`]. Returns
+    /// `false`, writing nothing, when it is already archived or has moved
+    /// past `version` (someone wrote meanwhile: the caller may try again).
+    /// Takes the commit's write lock, so two processes archiving the same
+    /// document archive it once.
+    async fn archive_document(
+        &self,
+        doc_id: &DocId,
+        version: i64,
+        snapshot: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Those of `ids` that are archived.
+    async fn archived_among(&self, ids: &[DocId]) -> Result<Vec<DocId>>;
     /// The current generation of each of `docs` (1 for one never
     /// regenerated), in one query; see [`DocCommit::retires`].
     async fn generations(&self, docs: &[ServerDoc]) -> Result<HashMap<ServerDoc, u32>>;
@@ -260,10 +278,17 @@ async fn commit_once(db: &Db, c: &DocCommit) -> Result<CommitOutcome> {
     )
     .await?;
     // The document's write lock: commits to one document run one at a time.
-    let select = tx
-        .dialect()
-        .locked("SELECT seq FROM documents WHERE doc_id = $1", "FOR UPDATE");
-    let current: i64 = tx.fetch_one(select.bind(&doc_id)).await?.get("seq")?;
+    let select = tx.dialect().locked(
+        "SELECT seq, archived_at FROM documents WHERE doc_id = $1",
+        "FOR UPDATE",
+    );
+    let row = tx.fetch_one(select.bind(&doc_id)).await?;
+    if row.get::<Option<OffsetDateTime>>("archived_at")?.is_some() {
+        // Rolled back: an archived document takes nothing, not even a
+        // change it once had (its rows are gone, so it would look new).
+        return Ok(CommitOutcome::Archived);
+    }
+    let current: i64 = row.get("seq")?;
     if current != c.base_version {
         // Dropping the transaction rolls it back (the document row too).
         return Ok(CommitOutcome::Stale {
@@ -442,7 +467,7 @@ async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u6
     let due = tx
         .fetch_all(
             Query::new(
-                "SELECT s.doc_id, s.covers_seq FROM doc_snapshots s \
+                "SELECT s.doc_id, s.covers_seq, d.kind FROM doc_snapshots s \
                  JOIN documents d ON d.doc_id = s.doc_id \
                  WHERE s.created_at < $1 AND s.covers_seq > d.pruned_seq \
                  ORDER BY s.created_at LIMIT $2",
@@ -455,6 +480,7 @@ async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u6
     for row in due {
         let doc_id: String = row.get("doc_id")?;
         let covers: i64 = row.get("covers_seq")?;
+        let kind: String = row.get("kind")?;
         // The document row first (as a commit takes it): a reader sees the
         // mark and the missing rows together, never one without the other.
         tx.execute(
@@ -465,6 +491,21 @@ async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u6
             .bind(&doc_id),
         )
         .await?;
+        if kind != DocKind::Job.as_str() {
+            // Only the job page reads receipts (each change's sync time):
+            // a job keeps them until it is archived; the van stock and the
+            // price book (a change per movement or edit) lose them with
+            // their rows.
+            tx.execute(
+                Query::new(
+                    "DELETE FROM doc_change_receipts WHERE doc_id = $1 AND hash IN \
+                     (SELECT hash FROM doc_changes WHERE doc_id = $1 AND seq <= $2)",
+                )
+                .bind(&doc_id)
+                .bind(covers),
+            )
+            .await?;
+        }
         deleted += tx
             .execute(
                 Query::new("DELETE FROM doc_changes WHERE doc_id = $1 AND seq <= $2")
@@ -499,6 +540,61 @@ async fn change_receipts(db: &Db, doc_id: &DocId) -> Result<Vec<ChangeReceipt>> 
             })
         })
         .collect()
+}
+
+async fn archive_document(
+    db: &Db,
+    doc_id: &DocId,
+    version: i64,
+    snapshot: &[u8],
+    now: OffsetDateTime,
+) -> Result<bool> {
+    let id = doc_id.to_string();
+    let mut tx = db.begin().await?;
+    // The commit's write lock: no commit lands between the check and the mark.
+    let select = tx.dialect().locked(
+        "SELECT seq, archived_at FROM documents WHERE doc_id = $1",
+        "FOR UPDATE",
+    );
+    let Some(row) = tx.fetch_optional(select.bind(&id)).await? else {
+        return Ok(false);
+    };
+    let archived: Option<OffsetDateTime> = row.get("archived_at")?;
+    if archived.is_some() || row.get::<i64>("seq")? != version {
+        return Ok(false);
+    }
+    upsert_snapshot(tx.as_mut(), &id, version, snapshot).await?;
+    tx.execute(
+        Query::new(
+            "UPDATE documents SET archived_at = $1, pruned_seq = $2, updated_at = $1 \
+             WHERE doc_id = $3",
+        )
+        .bind(now)
+        .bind(version)
+        .bind(&id),
+    )
+    .await?;
+    tx.execute(Query::new("DELETE FROM doc_changes WHERE doc_id = $1").bind(&id))
+        .await?;
+    tx.execute(Query::new("DELETE FROM doc_change_receipts WHERE doc_id = $1").bind(&id))
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn archived_among(db: &Db, ids: &[DocId]) -> Result<Vec<DocId>> {
+    let mut out = Vec::new();
+    let ids: Vec<String> = ids.iter().map(DocId::to_string).collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let mut q = QueryBuilder::new(
+            "SELECT doc_id FROM documents WHERE archived_at IS NOT NULL AND doc_id IN (",
+        );
+        q.push_list(chunk.iter().map(String::as_str)).push(")");
+        for row in db.fetch_all(q.build()).await? {
+            out.push(row.parse::<DocId>("doc_id")?);
+        }
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -536,6 +632,22 @@ impl DocumentStore for SqlStore {
 
     async fn change_receipts(&self, doc_id: &DocId) -> Result<Vec<ChangeReceipt>> {
         change_receipts(&self.db, doc_id).await
+    }
+
+    async fn archive_document(
+        &self,
+        doc_id: &DocId,
+        version: i64,
+        snapshot: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        self.db
+            .retry(|| archive_document(&self.db, doc_id, version, snapshot, now))
+            .await
+    }
+
+    async fn archived_among(&self, ids: &[DocId]) -> Result<Vec<DocId>> {
+        archived_among(&self.db, ids).await
     }
 
     async fn generations(&self, docs: &[ServerDoc]) -> Result<HashMap<ServerDoc, u32>> {

@@ -411,4 +411,7 @@ pub enum CommitOutcome {
     },
     /// Nothing was written: the stored version is `current_version`, not the base.
     Stale { current_version: i64 },
+    /// Nothing was written: the document is archived and takes no more
+    /// changes ([`crate::store::DocumentStore::archive_document`]).
+    Archived,
 }

@@ -256,6 +256,8 @@ async fn sync(
         accepted,
         held_back,
     } = served;
+    // Documents archived after the scope was read: their changes were not stored.
+    let mut archived_meanwhile = Vec::new();
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();
     // Jobs committed here, for what follows their commits (warranty).
@@ -286,8 +288,14 @@ async fn sync(
                 changes,
                 accepted.job,
             )
-            .await
-            .map_err(ApiError::internal)?;
+            .await;
+            let committed = match committed {
+                Err(WriteError::Archived(id)) => {
+                    archived_meanwhile.push(id);
+                    continue;
+                }
+                other => other.map_err(ApiError::internal)?,
+            };
             if let Some(applied) = committed {
                 touched_vans.extend(applied.vans);
                 committed_jobs.extend(applied.projected.map(|p| p.job));
@@ -307,15 +315,21 @@ async fn sync(
                 })
             },
         )
-        .await
-        .map_err(|e| match e {
-            WriteError::Contended(_) => ApiError::Unavailable,
-            e => ApiError::internal(e),
-        })?;
+        .await;
+        let written = match written {
+            Err(WriteError::Archived(id)) => {
+                archived_meanwhile.push(id);
+                continue;
+            }
+            Err(WriteError::Contended(_)) => return Err(ApiError::Unavailable),
+            Err(e) => return Err(ApiError::internal(e)),
+            Ok(written) => written,
+        };
         touched_vans.extend(written.vans);
         committed_jobs.extend(written.projected.map(|p| p.job));
     }
     drop(held);
+    refuse_archived(&mut response.docs, &archived_meanwhile);
     // A job that completed with a warranty sale extended its asset: the
     // asset's other open jobs follow, after the commits (not in them).
     crate::customers::warranty::refresh_after_commits(
@@ -375,6 +389,22 @@ async fn sync(
         "sync"
     );
     Ok(([(header::CONTENT_TYPE, CBOR)], response.encode()).into_response())
+}
+
+/// Turns the replies for documents archived between the scope read and
+/// their commit into the refusal an archived document's changes get (the
+/// commit wrote nothing). Without the refused change's hash the device
+/// keeps it and sends it again; its next sync finds the job archived and
+/// refuses it by name, and the device drops the job.
+fn refuse_archived(replies: &mut [fieldsync_core::sync::DocReply], archived: &[DocId]) {
+    for reply in replies.iter_mut().filter(|r| archived.contains(&r.id)) {
+        reply.outcome = Outcome::Rejected {
+            code: fieldsync_core::RejectCode::Forbidden,
+            message: fieldsync_core::sync::ARCHIVED_REFUSAL.into(),
+            change: None,
+        };
+        reply.msg = None;
+    }
 }
 
 /// Replaces the response's replies for the caller's van stock with ones

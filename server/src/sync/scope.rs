@@ -20,7 +20,8 @@ pub const CLOSED_JOBS_KEPT: Duration = Duration::days(14);
 /// in their scope (a technician's assigned jobs; the jobs an office device
 /// opened), plus the documents they mentioned (exchanged or listed
 /// as known) that exist but are out of it (`Removed`: changes made while
-/// they held it merge, then they drop it). Mentioned documents that are
+/// they held it merge, then they drop it; `Archived` for an archived job:
+/// they drop it, and changes made meanwhile are refused). Mentioned documents that are
 /// neither are left out: the reply says `not_found` for them, so nothing
 /// about foreign documents leaks.
 pub async fn resolve(
@@ -61,9 +62,20 @@ pub async fn resolve(
         Access::ReadOnly
     };
     access.extend(jobs.into_iter().map(|id| (DocId::Job(id), job_access)));
+    let mut gone = Vec::new();
     for id in request.mentioned() {
         // Also a price book or van generation that is no longer current.
-        access.entry(id).or_insert(Access::Removed);
+        if let std::collections::btree_map::Entry::Vacant(e) = access.entry(id) {
+            e.insert(Access::Removed);
+            gone.push(id);
+        }
+    }
+    // An archived job takes no more changes: the device is told to drop
+    // it, and what it changed meanwhile is refused rather than merged.
+    if !gone.is_empty() {
+        for id in store.archived_among(&gone).await? {
+            access.insert(id, Access::Archived);
+        }
     }
     Ok(access)
 }

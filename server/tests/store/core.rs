@@ -28,6 +28,8 @@ conformance_tests!(
     many_documents_load_in_one_read,
     covered_change_rows_are_pruned_and_loads_stay_whole,
     a_copy_cached_before_pruning_loads_whole,
+    an_archived_document_keeps_one_snapshot_and_takes_no_commits,
+    receipts_go_with_pruned_rows_except_for_jobs,
     two_processes_committing_to_one_document_lose_nothing,
     cached_loads_catch_up_with_other_writers,
 );
@@ -653,6 +655,138 @@ async fn a_copy_cached_before_pruning_loads_whole(url: &str) {
     assert_eq!(loaded.doc.get_heads(), full.get_heads());
 }
 
+/// Issue 19 item 4: archiving keeps the final state as one snapshot, drops
+/// the change rows and receipts, and refuses every later commit (even of a
+/// change it once held) without writing anything.
+async fn an_archived_document_keeps_one_snapshot_and_takes_no_commits(url: &str) {
+    use fieldsync_server::documents::{Cache, load};
+    let store = open(url).await;
+    let (_, doc_id) = job_doc();
+    let (_, other) = job_doc();
+    let (full, changes) = edits(1, 10);
+    let mut c = DocCommit::new(doc_id, 0);
+    c.changes = changes[..6].to_vec();
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(doc_id, 6);
+    c.changes = changes[6..].to_vec();
+    store.commit(&c).await.unwrap();
+    let mut c = DocCommit::new(other, 0);
+    c.changes = edits(2, 2).1;
+    store.commit(&c).await.unwrap();
+    assert_eq!(store.change_receipts(&doc_id).await.unwrap().len(), 10);
+    // A copy cached before the archive (another process's, say).
+    let cache = Cache::new(64 << 20, None);
+    load(&*store, &cache, &doc_id).await.unwrap().unwrap();
+
+    let at = now();
+    // Saved at a version that is no longer the latest: nothing happens.
+    assert!(
+        !store
+            .archive_document(&doc_id, 9, &full.save(), at)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.load_changes_since(&doc_id, 0).await.unwrap().len(),
+        10
+    );
+    assert!(
+        store
+            .archive_document(&doc_id, 10, &full.save(), at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .archive_document(&doc_id, 10, &full.save(), at)
+            .await
+            .unwrap(),
+        "archived once"
+    );
+
+    assert!(
+        store
+            .load_changes_since(&doc_id, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.change_receipts(&doc_id).await.unwrap().is_empty());
+    let stored = store.load_document(&doc_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 10);
+    assert_eq!(stored.snapshot.as_ref().unwrap().covers_seq, 10);
+    assert!(stored.changes.is_empty());
+    assert_eq!(stored.to_automerge().unwrap().get_heads(), full.get_heads());
+    // Held at an old version: whole; held at the last: nothing to add.
+    let old = store.load_documents(&[(doc_id, Some(3))]).await.unwrap();
+    assert_eq!(old[0].to_automerge().unwrap().get_heads(), full.get_heads());
+    let held = store.load_documents(&[(doc_id, Some(10))]).await.unwrap();
+    assert!(held[0].snapshot.is_none() && held[0].changes.is_empty());
+    let cached = load(&*store, &cache, &doc_id).await.unwrap().unwrap();
+    assert_eq!(cached.doc.get_heads(), full.get_heads());
+
+    // A new change and a change it once held are both refused, unwritten.
+    let mut c = DocCommit::new(doc_id, 10);
+    c.changes = edits(3, 1).1;
+    assert_eq!(store.commit(&c).await.unwrap(), CommitOutcome::Archived);
+    let mut c = DocCommit::new(doc_id, 10);
+    c.changes = changes[..1].to_vec();
+    assert_eq!(store.commit(&c).await.unwrap(), CommitOutcome::Archived);
+    assert!(
+        store
+            .load_changes_since(&doc_id, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.change_receipts(&doc_id).await.unwrap().is_empty());
+    assert_eq!(
+        store.load_document(&doc_id).await.unwrap().unwrap().version,
+        10
+    );
+
+    assert_eq!(
+        store.archived_among(&[doc_id, other]).await.unwrap(),
+        vec![doc_id]
+    );
+    assert_eq!(store.load_changes_since(&other, 0).await.unwrap().len(), 2);
+}
+
+/// Receipts say when each change of a job was received (the job page), so
+/// a job keeps them when its rows are pruned; the van stock and the price
+/// book, whose receipts nobody reads, lose them with their rows.
+async fn receipts_go_with_pruned_rows_except_for_jobs(url: &str) {
+    let store = open(url).await;
+    let (_, job) = job_doc();
+    let van = DocId::VanStock(fieldsync_core::LocationId::from_uuid(Uuid::new_v4()));
+    for doc_id in [job, van] {
+        let (_, changes) = edits(1, 5);
+        let mut c = DocCommit::new(doc_id, 0);
+        c.changes = changes[..4].to_vec();
+        store.commit(&c).await.unwrap();
+        let mut c = DocCommit::new(doc_id, 4);
+        c.changes = changes[4..].to_vec();
+        store.commit(&c).await.unwrap();
+        let mut covered = Automerge::new();
+        for ch in &changes[..4] {
+            covered.load_incremental(&ch.bytes).unwrap();
+        }
+        store
+            .write_snapshot(&doc_id, 4, &covered.save())
+            .await
+            .unwrap();
+        assert_eq!(store.change_receipts(&doc_id).await.unwrap().len(), 5);
+    }
+    let later = OffsetDateTime::now_utc() + Duration::seconds(1);
+    assert_eq!(store.prune_changes(later, 100).await.unwrap(), 8);
+    assert_eq!(store.change_receipts(&job).await.unwrap().len(), 5);
+    // The van keeps the receipt of the one change still in a row.
+    let kept = store.change_receipts(&van).await.unwrap();
+    let row = store.load_changes_since(&van, 0).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].hash, row[0].hash);
+}
+
 async fn snapshots_bound_what_a_load_applies(url: &str) {
     let store = open(url).await;
     let (_, doc_id) = job_doc();
@@ -746,6 +880,7 @@ async fn two_processes_committing_to_one_document_lose_nothing(url: &str) {
                             let since = store.load_changes_since(&doc_id, version).await.unwrap();
                             version = since.last().map_or(version, |c| c.seq);
                         }
+                        CommitOutcome::Archived => panic!("nothing archives this document"),
                     }
                 }
             }

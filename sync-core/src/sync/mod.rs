@@ -54,7 +54,8 @@ pub use bounds::{Bound, ContentLimits, Footprint, Measure, Scope, measure_change
 pub use client::{ClientSession, DocSet, SyncReport, decode_response};
 pub use current::answer_current;
 pub use server::{
-    Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_within, whole_doc_message,
+    ARCHIVED_REFUSAL, Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_within,
+    whole_doc_message,
 };
 pub use wire::{
     DocMessage, DocReply, KnownDoc, MAX_KNOWN_HEADS, Outcome, PROTOCOL_VERSION, SyncRequest,

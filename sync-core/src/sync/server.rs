@@ -27,6 +27,22 @@ pub enum Access {
     /// A document the caller held but may no longer: changes they made
     /// while they could are still merged, then they are told to drop it.
     Removed,
+    /// A document the server archived (a job closed long ago): read by
+    /// no device and written by nobody. A device that still holds it is
+    /// told to drop it as for [`Access::Removed`], but changes it made are
+    /// refused (`forbidden`), not merged.
+    Archived,
+}
+
+/// Why a change to an [`Access::Archived`] document is refused (`forbidden`).
+pub const ARCHIVED_REFUSAL: &str =
+    "this job is archived (closed long ago): the server takes no more changes to it";
+
+impl Access {
+    /// Whether the caller may no longer hold the document (removed or archived).
+    pub fn is_gone(self) -> bool {
+        matches!(self, Access::Removed | Access::Archived)
+    }
 }
 
 /// A document as loaded by the server for this request.
@@ -151,7 +167,7 @@ pub fn serve_within(
         }
         let reply = match known.get(id) {
             Some(heads) => known_reply(*id, held, heads),
-            None if held.access == Access::Removed => None,
+            None if held.access.is_gone() => None,
             None => Some(whole_doc_reply(*id, &held.doc)),
         };
         replies.extend(reply);
@@ -251,7 +267,7 @@ pub(super) fn whole_doc_reply(id: DocId, doc: &Automerge) -> DocReply {
 /// exchanging: nothing when it has everything, else only what is new.
 fn known_reply(id: DocId, held: &HeldDoc, heads: &[ChangeHash]) -> Option<DocReply> {
     let ours = !heads.is_empty() && heads.iter().all(|h| has_change(&held.doc, h));
-    if held.access == Access::Removed {
+    if held.access.is_gone() {
         // As for an exchanged document: `removed` echoes the heads it was
         // held at, so the device drops its copy only if it has nothing newer.
         let (outcome, msg) = if ours {
@@ -353,7 +369,7 @@ fn serve_doc(
         Ok(m) => m,
         Err(e) => return (reply(malformed(e), None), None),
     };
-    if held.access == Access::Removed && !knows_any(&held.doc, &msg) {
+    if held.access.is_gone() && !knows_any(&held.doc, &msg) {
         // They never held it: answer exactly as for an unknown document.
         return (reply(Outcome::NotFound, None), None);
     }
@@ -421,7 +437,7 @@ fn serve_doc(
         }
     }
     let missing = held.doc.get_missing_deps(&msg.heads);
-    if held.access == Access::Removed {
+    if held.access.is_gone() {
         // Send no content they may no longer read: only what decides whether
         // their copy can go. `Removed` echoes the device heads now stored
         // here, and the device drops its copy only if it has nothing newer.
@@ -463,7 +479,7 @@ fn serve_doc(
 /// A message asking the device to send its changes again: they were not
 /// looked at. A reset makes it forget what it sent.
 fn resend(held: &HeldDoc, theirs: &Message) -> Message {
-    if held.access == Access::Removed {
+    if held.access.is_gone() {
         // No content, not even a bloom filter: empty heads make the device
         // send its whole copy.
         let mut ask = heads_only(&held.doc);
@@ -514,6 +530,12 @@ fn judge(
 ) -> Result<Option<Job>, Refusal> {
     if new.is_empty() {
         return Ok(None);
+    }
+    if access == Access::Archived {
+        return Err(Refusal {
+            rejection: Rejection::new(RejectCode::Forbidden, ARCHIVED_REFUSAL),
+            change: Some(new[0].hash()),
+        });
     }
     if access == Access::ReadOnly {
         return Err(Refusal {

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::device::Device;
 use crate::helpers::{actor, backend_tests, spawn_app};
-use crate::office::{create_job, get_job, job_id, new_job, patch_json, price_book, put_price_book};
+use crate::office::{
+    create_job, get_job, job_id, new_job, patch_json, post_json, price_book, put_price_book,
+};
 
 async fn a_second_round_brings_no_bytes_for_finished_documents(backend: TestBackend) {
     let app = spawn_app(backend).await;
@@ -178,7 +180,158 @@ async fn a_device_offline_across_a_compaction_loses_nothing(backend: TestBackend
     );
 }
 
+/// Issue 19 item 4: a closed job past the archive retention keeps its final
+/// state for the office, leaves the devices that still hold it, and refuses
+/// late changes clearly (API 409, sync `rejected`) without writing any;
+/// the devices' work on other jobs goes through in the same syncs.
+async fn archived_jobs_leave_devices_and_refuse_late_changes(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    app.user("admin", Role::Admin).await;
+    let admin = app.login("admin", &actor(1)).await.access_token;
+    assert_eq!(
+        put_price_book(&app, &admin, &price_book()).await.status(),
+        200
+    );
+    let tech = app.user("tech", Role::Technician).await;
+    app.user("dispatch", Role::Dispatcher).await;
+    let office = app.login("dispatch", &actor(2)).await.access_token;
+    let closed = job_id(&create_job(&app, &office, &new_job("Ana", Some(tech))).await);
+    let open = job_id(&create_job(&app, &office, &new_job("Bea", Some(tech))).await);
+    // Two phones of the technician's, both holding both jobs.
+    let mut late = Device::login(&app, "tech", Role::Technician, 3).await;
+    let mut idle = Device::login(&app, "tech", Role::Technician, 4).await;
+    late.sync(&app).await;
+    idle.sync(&app).await;
+    assert!(late.holds(closed) && idle.holds(closed));
+
+    // Offline: one phone notes on both jobs, the other on the open one only.
+    let now = Timestamp(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+    let note = |text: &str| JobAction::AddNote { text: text.into() };
+    late.act(closed, note("Left the invoice at reception."), now);
+    late.act(open, note("Bring the long ladder."), now);
+    idle.act(open, note("Side gate code 1234."), now);
+    // The office cancels the first job; 61 days later it is archived.
+    let res = post_json(
+        &app,
+        &office,
+        &format!("/v1/jobs/{closed}/cancel"),
+        &json!({"reason": "customer moved"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let before: serde_json::Value = get_job(&app, &office, closed).await.json().await.unwrap();
+    let rows_before = app
+        .store
+        .load_changes_since(&DocId::Job(closed), 0)
+        .await
+        .unwrap()
+        .len();
+    assert!(rows_before > 0);
+    fieldsync_server::app::housekeeping_round(&app.state).await;
+    assert!(
+        app.store
+            .archived_among(&[DocId::Job(closed)])
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before the retention"
+    );
+    app.clock.advance(time::Duration::days(61));
+    fieldsync_server::app::housekeeping_round(&app.state).await;
+    let docs = [DocId::Job(closed), DocId::Job(open)];
+    assert_eq!(
+        app.store.archived_among(&docs).await.unwrap(),
+        vec![DocId::Job(closed)]
+    );
+    let job_doc = DocId::Job(closed);
+    assert!(
+        app.store
+            .load_changes_since(&job_doc, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .change_receipts(&job_doc)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The office reads it as before, and may no longer edit it.
+    let after = get_job(&app, &office, closed).await;
+    assert_eq!(after.status(), 200);
+    let after: serde_json::Value = after.json().await.unwrap();
+    assert_eq!(after["job"], before["job"]);
+    assert_eq!(after["job"]["status"], "cancelled", "{after}");
+    let listed = crate::office::get_json(&app, &office, "/v1/jobs?status=cancelled").await;
+    assert!(listed.text().await.unwrap().contains(&closed.to_string()));
+    let version = app
+        .store
+        .load_document(&job_doc)
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    let res = patch_json(
+        &app,
+        &office,
+        &format!("/v1/jobs/{closed}"),
+        &json!({"notes": "One more thing."}),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("archived"),
+        "{body}"
+    );
+    let stored = app.store.load_document(&job_doc).await.unwrap().unwrap();
+    assert_eq!(stored.version, version);
+    assert!(stored.changes.is_empty());
+
+    // The phone with nothing new on it drops the archived job; its note on
+    // the open job is stored in the same sync.
+    let synced = idle.sync(&app).await;
+    assert!(synced.rejected().is_empty(), "{:?}", synced.rejected());
+    assert_eq!(synced.removed(), vec![job_doc]);
+    assert!(!idle.holds(closed));
+    assert!(idle.holds(open));
+    // The late change is refused by name; the other job's note is stored.
+    let synced = late.sync(&app).await;
+    let rejected = synced.rejected();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].0, job_doc);
+    assert!(rejected[0].1.contains("archived"), "{rejected:?}");
+    let view: serde_json::Value = get_job(&app, &office, open).await.json().await.unwrap();
+    let notes = view["job"]["notes"].as_str().unwrap();
+    assert!(
+        notes.contains("long ladder") && notes.contains("gate code"),
+        "{view}"
+    );
+    let stored = app.store.load_document(&job_doc).await.unwrap().unwrap();
+    assert_eq!(stored.version, version, "nothing of the late change stored");
+    assert!(stored.changes.is_empty());
+    let after: serde_json::Value = get_job(&app, &office, closed).await.json().await.unwrap();
+    assert!(
+        !after["job"]["notes"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("reception"),
+        "{after}"
+    );
+    // A new install of the technician's is never given the archived job.
+    let mut fresh = Device::login(&app, "tech", Role::Technician, 5).await;
+    fresh.sync(&app).await;
+    assert!(!fresh.holds(closed) && fresh.holds(open));
+}
+
 backend_tests!(
     a_second_round_brings_no_bytes_for_finished_documents,
-    a_device_offline_across_a_compaction_loses_nothing
+    a_device_offline_across_a_compaction_loses_nothing,
+    archived_jobs_leave_devices_and_refuse_late_changes
 );
