@@ -15,7 +15,7 @@ use super::{Footprint, Limits, Scope, SyncError, exactly, has_change, primed_sta
 use crate::doc_id::DocId;
 use crate::job::Job;
 use crate::role::Principal;
-use crate::validate::{Context, RejectCode, Rejection, validate_changes_in};
+use crate::validate::{Context, RejectCode, Rejection, validate_new_changes_in};
 
 /// What the caller may do with a document the server holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -538,32 +538,31 @@ fn judge(
         )
         .into());
     }
-    let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();
-    validate_changes_in(work, &hashes, &caller.principal, caller.context)
+    validate_new_changes_in(work, new, &caller.principal, caller.context)
         .map(Some)
         .map_err(|rejection| Refusal {
-            change: first_refused(work, &hashes, &caller.principal, caller.context),
+            change: first_refused(work, new, &caller.principal, caller.context),
             rejection,
         })
 }
 
-/// The first of `hashes` (in order, dependencies first) the validator
+/// The first of `changes` (in order, dependencies first) the validator
 /// refuses, or `None` when the merged document as a whole does not read.
-/// Each change is judged on its own, so a prefix of `hashes` is refused
+/// Each change is judged on its own, so a prefix of `changes` is refused
 /// exactly when it holds the culprit: a binary search over prefixes finds
 /// it in O(log n) validations, paid only on the rejection path.
 fn first_refused(
     work: &Automerge,
-    hashes: &[ChangeHash],
+    changes: &[Change],
     who: &Principal,
     context: &Context,
 ) -> Option<ChangeHash> {
-    let refused = |n: usize| validate_changes_in(work, &hashes[..n], who, context).is_err();
+    let refused = |n: usize| validate_new_changes_in(work, &changes[..n], who, context).is_err();
     if refused(0) {
         return None;
     }
     // Invariant: the prefix of `ok` changes passes, the prefix of `bad` does not.
-    let (mut ok, mut bad) = (0, hashes.len());
+    let (mut ok, mut bad) = (0, changes.len());
     while bad - ok > 1 {
         let mid = ok + (bad - ok) / 2;
         if refused(mid) {
@@ -572,5 +571,5 @@ fn first_refused(
             ok = mid;
         }
     }
-    Some(hashes[bad - 1])
+    Some(changes[bad - 1].hash())
 }
