@@ -13,7 +13,7 @@ use serde_bytes::ByteBuf;
 use super::guard::{contained, decode_message};
 use super::wire::{DocMessage, KnownDoc, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Limits, SyncError, has_change, primed_state, same_heads, sorted};
-use crate::doc_id::DocId;
+use crate::doc_id::{DocId, ServerDoc};
 use crate::job::read_job;
 use crate::pricebook::read_price_book;
 use crate::validate::Rejection;
@@ -342,10 +342,10 @@ impl ClientSession {
 
 /// Whether `doc` reads as the kind of document `id` names.
 fn reads_as(id: &DocId, doc: &Automerge) -> bool {
-    match id {
-        DocId::Job(_) => read_job(doc, None).is_ok(),
-        DocId::PriceBook => read_price_book(doc, None).is_ok(),
-        DocId::VanStock(_) => read_van_stock(doc, None).is_ok(),
+    match id.server_doc() {
+        None => read_job(doc, None).is_ok(),
+        Some((ServerDoc::PriceBook, _)) => read_price_book(doc, None).is_ok(),
+        Some((ServerDoc::VanStock(_), _)) => read_van_stock(doc, None).is_ok(),
     }
 }
 

@@ -45,12 +45,14 @@
 mod bounds;
 mod chunks;
 mod client;
+mod current;
 mod guard;
 mod server;
 pub mod wire;
 
 pub use bounds::{Bound, ContentLimits, Footprint, Measure, Scope, measure_changes};
 pub use client::{ClientSession, DocSet, SyncReport, decode_response};
+pub use current::answer_current;
 pub use server::{
     Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_within, whole_doc_message,
 };
