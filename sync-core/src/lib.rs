@@ -56,6 +56,7 @@ pub mod actors;
 mod batch_texts;
 pub mod billing;
 pub mod card;
+mod change_patches;
 pub mod doc_id;
 pub mod error;
 mod hydrated;
@@ -78,4 +79,6 @@ pub use ids::*;
 pub use job::{Job, JobAction, JobDoc, JobSpec};
 pub use role::{Permission, Principal, Role};
 pub use status::Status;
-pub use validate::{RejectCode, Rejection, validate_changes, validate_changes_in};
+pub use validate::{
+    RejectCode, Rejection, validate_changes, validate_changes_in, validate_new_changes_in,
+};

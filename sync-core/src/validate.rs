@@ -34,10 +34,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use automerge::hydrate::{Map, Value};
-use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
 use serde::{Deserialize, Serialize};
 
 use crate::batch_texts::BatchTexts;
+use crate::change_patches::change_patches;
 use crate::error::SchemaError;
 use crate::hydrated::MapRef;
 use crate::ids::{LineId, LocationId, UserId};
@@ -200,13 +201,48 @@ pub fn validate_changes_in(
     who: &Principal,
     ctx: &Context,
 ) -> Result<Job, Rejection> {
+    validate_batch(doc, new.iter().map(|h| Judged::Hash(*h)), who, ctx)
+}
+
+/// [`validate_changes_in`] for changes the caller holds (`doc` holds them
+/// too, applied): the same verdict, cheaper, since each change's own
+/// operations say which objects to diff (see [`crate::change_patches`]).
+pub fn validate_new_changes_in(
+    doc: &Automerge,
+    new: &[Change],
+    who: &Principal,
+    ctx: &Context,
+) -> Result<Job, Rejection> {
+    validate_batch(doc, new.iter().map(Judged::Change), who, ctx)
+}
+
+/// A change to judge: by hash (its patches from the whole document) or as held.
+#[derive(Clone, Copy)]
+enum Judged<'a> {
+    Hash(ChangeHash),
+    Change(&'a Change),
+}
+
+fn validate_batch<'a>(
+    doc: &Automerge,
+    new: impl Iterator<Item = Judged<'a>>,
+    who: &Principal,
+    ctx: &Context,
+) -> Result<Job, Rejection> {
     let mut texts = BTreeMap::new();
     let mut carried = BatchTexts::default();
-    for hash in new {
-        let meta = doc
-            .get_change_meta_by_hash(hash)
-            .ok_or_else(|| Rejection::new(RejectCode::Malformed, "change missing from document"))?;
-        validate_one(doc, *hash, &meta.deps, who, ctx, (&mut texts, &mut carried))?;
+    for judged in new {
+        let deps = match judged {
+            Judged::Hash(hash) => doc
+                .get_change_meta_by_hash(&hash)
+                .ok_or_else(|| {
+                    Rejection::new(RejectCode::Malformed, "change missing from document")
+                })?
+                .deps
+                .to_vec(),
+            Judged::Change(change) => change.deps().to_vec(),
+        };
+        validate_one(doc, judged, &deps, who, ctx, (&mut texts, &mut carried))?;
     }
     // Text merges concurrent insertions, so the merged text may be longer
     // than any change made it (and a card number could be split across
@@ -219,12 +255,16 @@ pub fn validate_changes_in(
 
 fn validate_one(
     doc: &Automerge,
-    hash: ChangeHash,
+    judged: Judged<'_>,
     deps: &[ChangeHash],
     who: &Principal,
     ctx: &Context,
     (texts, carried): (&mut BTreeMap<&'static str, &'static Field>, &mut BatchTexts),
 ) -> Result<(), Rejection> {
+    let hash = match judged {
+        Judged::Hash(hash) => hash,
+        Judged::Change(change) => change.hash(),
+    };
     let at = [hash];
     if deps.is_empty() {
         return validate_creation(doc, &at, who);
@@ -247,7 +287,10 @@ fn validate_one(
 
     let before = read_status(doc, Some(deps))?.0;
     let mut touched = Touched::default();
-    let patches = doc.diff(deps, &at);
+    let patches = match judged {
+        Judged::Hash(_) => doc.diff(deps, &at),
+        Judged::Change(change) => change_patches(doc, deps, change),
+    };
     for patch in &patches {
         classify(doc, patch, (deps, hash), before, who, &mut touched)?;
     }

@@ -69,13 +69,13 @@ async fn write_into_job(state: &AppState, id: JobId) -> Result<(), ApiError> {
         invoice: r.body.clone(),
     };
     let actor = state.actor.clone();
-    let written = crate::jobs::service::write_job(state, id, |doc, _known, now| {
+    let written = crate::jobs::service::write_job(state, id, |doc, known, now| {
         doc.set_actor(actor.clone());
         let before = doc.get_heads();
         write_issued(doc, &issued, timestamp(now))?;
         Ok::<_, fieldsync_core::ActionError>(Edit {
             changes: doc.get_changes(&before),
-            job: None,
+            job: known.map(|job| with_issued(doc, job, &issued)),
         })
     })
     .await;
@@ -87,6 +87,23 @@ async fn write_into_job(state: &AppState, id: JobId) -> Result<(), ApiError> {
     }
     state.store.invoice_written(id).await?;
     Ok(())
+}
+
+/// The job `known` (as read at the version the write loaded) once the
+/// invoice is written into it: only the invoice changed, so the commit
+/// projects this instead of reading the whole document again (it did, once
+/// per completed job, a second full read right after the sync's own).
+fn with_issued(doc: &automerge::Automerge, known: &Job, issued: &IssuedInvoice) -> Job {
+    let job = Job {
+        invoice: Some(issued.clone()),
+        ..known.clone()
+    };
+    debug_assert_eq!(
+        fieldsync_core::job::read_job(doc, None).ok().as_ref(),
+        Some(&job),
+        "the job with its invoice reads as written"
+    );
+    job
 }
 
 /// One housekeeping round: invoices still to be written into their jobs

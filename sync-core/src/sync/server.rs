@@ -15,7 +15,7 @@ use super::{Footprint, Limits, Scope, SyncError, exactly, has_change, primed_sta
 use crate::doc_id::DocId;
 use crate::job::Job;
 use crate::role::Principal;
-use crate::validate::{Context, RejectCode, Rejection, validate_changes_in};
+use crate::validate::{Context, RejectCode, Rejection, validate_new_changes_in};
 
 /// What the caller may do with a document the server holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,7 +406,8 @@ fn serve_doc(
                 (malformed(e), None)
             }
             Ok(work) => {
-                let new = work.get_changes(&before);
+                let new = received_changes(&held.doc, &work, &msg)
+                    .unwrap_or_else(|| work.get_changes(&before));
                 match judge(&work, &new, held.access, caller) {
                     Ok(job) => {
                         held.doc = work;
@@ -474,6 +475,81 @@ fn serve_doc(
         o => o,
     };
     (reply(outcome, Some(out_msg)), stored)
+}
+
+/// The changes `msg` added to `doc` (giving `work`), dependencies first,
+/// taken from the message itself: automerge's `get_changes` rebuilds them
+/// from the operations, walking the whole document, and cost a few percent
+/// of a routine sync. Automerge lists a message's changes by hash, not by
+/// dependency, so they are put in dependency order here. `None` when the
+/// message is not a list of changes `work` holds all of (a bundle, changes
+/// it could not apply yet): then ask automerge.
+fn received_changes(doc: &Automerge, work: &Automerge, msg: &Message) -> Option<Vec<Change>> {
+    let mut pending = Vec::new();
+    let mut listed = BTreeSet::new();
+    for chunk in msg.changes.iter() {
+        let change = Change::try_from(chunk).ok()?;
+        let hash = change.hash();
+        if listed.insert(hash) && !has_change(doc, &hash) {
+            if !has_change(work, &hash) {
+                return None;
+            }
+            pending.push(change);
+        }
+    }
+    // Nothing else came in with them (a change automerge held back earlier).
+    let gained = work
+        .stats()
+        .num_changes
+        .checked_sub(doc.stats().num_changes)?;
+    if usize::try_from(gained).ok()? != pending.len() {
+        return None;
+    }
+    // Dependencies first (Kahn's order: linear in changes and dependencies).
+    let index: BTreeMap<ChangeHash, usize> = pending
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.hash(), i))
+        .collect();
+    let mut waiting_on = vec![0usize; pending.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); pending.len()];
+    for (i, change) in pending.iter().enumerate() {
+        for dep in change.deps() {
+            match index.get(dep) {
+                Some(&j) => {
+                    waiting_on[i] += 1;
+                    dependents[j].push(i);
+                }
+                None if has_change(doc, dep) => {}
+                None => return None,
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..pending.len()).filter(|&i| waiting_on[i] == 0).collect();
+    let mut order = Vec::with_capacity(pending.len());
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &k in &dependents[i] {
+            waiting_on[k] -= 1;
+            if waiting_on[k] == 0 {
+                ready.push(k);
+            }
+        }
+    }
+    if order.len() != pending.len() {
+        return None;
+    }
+    let mut slots: Vec<Option<Change>> = pending.into_iter().map(Some).collect();
+    let new: Vec<Change> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    debug_assert_eq!(
+        new.iter().map(Change::hash).collect::<BTreeSet<_>>(),
+        work.get_changes(&doc.get_heads())
+            .iter()
+            .map(Change::hash)
+            .collect::<BTreeSet<_>>(),
+        "the message's changes are the ones the document gained"
+    );
+    Some(new)
 }
 
 /// A message asking the device to send its changes again: they were not
@@ -560,32 +636,31 @@ fn judge(
         )
         .into());
     }
-    let hashes: Vec<ChangeHash> = new.iter().map(Change::hash).collect();
-    validate_changes_in(work, &hashes, &caller.principal, caller.context)
+    validate_new_changes_in(work, new, &caller.principal, caller.context)
         .map(Some)
         .map_err(|rejection| Refusal {
-            change: first_refused(work, &hashes, &caller.principal, caller.context),
+            change: first_refused(work, new, &caller.principal, caller.context),
             rejection,
         })
 }
 
-/// The first of `hashes` (in order, dependencies first) the validator
+/// The first of `changes` (in order, dependencies first) the validator
 /// refuses, or `None` when the merged document as a whole does not read.
-/// Each change is judged on its own, so a prefix of `hashes` is refused
+/// Each change is judged on its own, so a prefix of `changes` is refused
 /// exactly when it holds the culprit: a binary search over prefixes finds
 /// it in O(log n) validations, paid only on the rejection path.
 fn first_refused(
     work: &Automerge,
-    hashes: &[ChangeHash],
+    changes: &[Change],
     who: &Principal,
     context: &Context,
 ) -> Option<ChangeHash> {
-    let refused = |n: usize| validate_changes_in(work, &hashes[..n], who, context).is_err();
+    let refused = |n: usize| validate_new_changes_in(work, &changes[..n], who, context).is_err();
     if refused(0) {
         return None;
     }
     // Invariant: the prefix of `ok` changes passes, the prefix of `bad` does not.
-    let (mut ok, mut bad) = (0, hashes.len());
+    let (mut ok, mut bad) = (0, changes.len());
     while bad - ok > 1 {
         let mid = ok + (bad - ok) / 2;
         if refused(mid) {
@@ -594,5 +669,58 @@ fn first_refused(
             ok = mid;
         }
     }
-    Some(hashes[bad - 1])
+    Some(changes[bad - 1].hash())
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::sync::{State, SyncDoc};
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, AutoCommit, ROOT};
+
+    use super::*;
+
+    #[test]
+    fn a_messages_changes_come_from_the_message_in_dependency_order() {
+        let mut server = AutoCommit::new().with_actor(ActorId::from([1u8; 16]));
+        server.put(ROOT, "status", "scheduled").unwrap();
+        server.commit();
+        let mut device = server.fork().with_actor(ActorId::from([2u8; 16]));
+        for n in 0..12 {
+            device.put(ROOT, "n", n).unwrap();
+            device.commit();
+        }
+        // What the device's routine sync sends: every change since the heads
+        // it shares with the server.
+        let mut state = State::new();
+        state.shared_heads = server.get_heads();
+        state.their_heads = Some(server.get_heads());
+        state.their_need = Some(Vec::new());
+        state.their_have = Some(exactly(server.get_heads()));
+        let msg = device
+            .document()
+            .generate_sync_message(&mut state)
+            .expect("a message");
+        let held = server.document().clone();
+        let work = receive_copy(&held, &mut State::new(), msg.clone()).unwrap();
+
+        let new = received_changes(&held, &work, &msg).expect("taken from the message");
+        let expected = work.get_changes(&held.get_heads());
+        assert_eq!(new.len(), 12);
+        assert_eq!(
+            new.iter().map(Change::hash).collect::<BTreeSet<_>>(),
+            expected.iter().map(Change::hash).collect::<BTreeSet<_>>()
+        );
+        // Dependencies first: each change's dependencies are held or earlier.
+        let mut seen: BTreeSet<ChangeHash> = BTreeSet::new();
+        for change in &new {
+            assert!(
+                change
+                    .deps()
+                    .iter()
+                    .all(|d| seen.contains(d) || has_change(&held, d))
+            );
+            seen.insert(change.hash());
+        }
+    }
 }
