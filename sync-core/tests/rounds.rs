@@ -78,6 +78,8 @@ fn serve_one(server: &Server, id: DocId, msg: Message) -> (Outcome, Message, Vec
             msg: ByteBuf::from(msg.encode()),
         }],
         known: Vec::new(),
+        cursor: None,
+        held: None,
     };
     let caller = Caller {
         principal: tech(1),
@@ -318,6 +320,8 @@ fn known_heads_are_bounded_and_a_document_is_named_once() {
             id: DocId::PriceBook,
             heads: vec![ChangeHash([7; 32]); fieldsync_core::sync::MAX_KNOWN_HEADS + 1],
         }],
+        cursor: None,
+        held: None,
     };
     assert!(matches!(
         SyncRequest::decode(&too_many.encode(), &Limits::default()),
@@ -333,6 +337,8 @@ fn known_heads_are_bounded_and_a_document_is_named_once() {
             id: DocId::PriceBook,
             heads: Vec::new(),
         }],
+        cursor: None,
+        held: None,
     };
     assert!(matches!(
         SyncRequest::decode(&twice.encode(), &Limits::default()),

@@ -8,6 +8,7 @@
 //! never believes the server holds something it could lose; a retried or
 //! duplicated request finds its changes stored and changes nothing.
 
+mod cursor;
 pub mod gate;
 mod schema;
 pub mod scope;
@@ -25,7 +26,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::DocId;
 use fieldsync_core::sync::{
-    Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest, serve_within,
+    Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest, serve_since,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -170,6 +171,10 @@ async fn sync(
     // The version each document was loaded at: the base of its commit.
     let mut versions = BTreeMap::new();
     let mut price_book = None;
+    // Before the load: every commit stamped up to this is in what it reads.
+    let loaded_at = cursor::loaded_at(state.store.as_ref(), &request)
+        .await
+        .map_err(ApiError::internal)?;
     // Every document of the scope in one read (a few queries in all).
     let ids: Vec<DocId> = scope.keys().copied().collect();
     let mut loaded = documents::load_many(state.store.as_ref(), &state.docs, &ids)
@@ -205,6 +210,9 @@ async fn sync(
         projectors: &state.projectors,
     };
     schema::upgrade_held(&state, &caller, &mut held, &mut versions, &derive, now).await?;
+    let plan = cursor::plan(state.store.as_ref(), &request, &held, loaded_at)
+        .await
+        .map_err(ApiError::internal)?;
 
     // Merging and validating is CPU work on automerge: off the async
     // workers. It takes no new document after half the request's time (the
@@ -228,7 +236,7 @@ async fn sync(
             device_actors: &actors,
             context: &context,
         };
-        let served = serve_within(&request, &mut held, &who, &limits, &mut pace);
+        let served = serve_since(&request, &mut held, &who, &limits, &mut pace, &plan.unnamed);
         (served, held, pace)
     })
     .await
@@ -240,10 +248,13 @@ async fn sync(
     }
 
     let Served {
-        response,
+        mut response,
         accepted,
         held_back,
     } = served;
+    // Stamps of the commits storing this device's changes: its next
+    // cursor says it has them.
+    let mut mine = Vec::new();
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();
     // Jobs committed here, for what follows their commits (warranty).
@@ -277,6 +288,7 @@ async fn sync(
             .await
             .map_err(ApiError::internal)?;
             if let Some(applied) = committed {
+                mine.extend(applied.stamp);
                 touched_vans.extend(applied.vans);
                 committed_jobs.extend(applied.projected.map(|p| p.job));
                 continue;
@@ -300,10 +312,19 @@ async fn sync(
             WriteError::Contended(_) => ApiError::Unavailable,
             e => ApiError::internal(e),
         })?;
+        mine.extend(written.stamp);
         touched_vans.extend(written.vans);
         committed_jobs.extend(written.projected.map(|p| p.job));
     }
     drop(held);
+    response.resync = plan.resync;
+    if held_back.is_empty() {
+        // Every document was answered: the device holds all commits up to
+        // the stamp read before the load, and its own.
+        response.cursor = plan
+            .issue
+            .map(|base| fieldsync_core::sync::ByteBuf::from(cursor::next(base, mine)));
+    }
     // A job that completed with a warranty sale extended its asset: the
     // asset's other open jobs follow, after the commits (not in them).
     crate::customers::warranty::refresh_after_commits(

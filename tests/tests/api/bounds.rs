@@ -152,6 +152,8 @@ fn raw_batch(job: JobId, msg: Vec<u8>) -> Vec<u8> {
             id: DocId::Job(job),
             msg: ByteBuf::from(msg),
         }],
+        cursor: None,
+        held: None,
     }
     .encode()
 }
@@ -538,6 +540,8 @@ fn heavy_batch(device: &Device, jobs: &[JobId], chars: usize) -> Vec<u8> {
         v: PROTOCOL_VERSION,
         known: Vec::new(),
         docs,
+        cursor: None,
+        held: None,
     }
     .encode()
 }
@@ -627,6 +631,8 @@ async fn abandoned_sync_work_stops_and_commits_nothing() {
                 v: PROTOCOL_VERSION,
                 known: Vec::new(),
                 docs: vec![],
+                cursor: None,
+                held: None,
             }
             .encode(),
         )
@@ -707,6 +713,8 @@ fn empty_batch() -> Vec<u8> {
         v: PROTOCOL_VERSION,
         known: Vec::new(),
         docs: vec![],
+        cursor: None,
+        held: None,
     }
     .encode()
 }

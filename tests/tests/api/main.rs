@@ -23,6 +23,7 @@ mod bounds;
 mod card_numbers;
 mod cli;
 mod conflicts;
+mod cursor;
 mod demo;
 mod errors;
 mod headers;
