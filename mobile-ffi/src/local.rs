@@ -1148,7 +1148,9 @@ impl Local {
                 });
             }
         }
-        let more_rounds = !report.unfinished.is_empty() || !rebuilt.is_empty();
+        // `resync`: the server could not use the cursor and wants a round
+        // naming every document held.
+        let more_rounds = !report.unfinished.is_empty() || !rebuilt.is_empty() || report.resync;
         if !more_rounds {
             self.state.last_sync_ms = Some(now_ms);
         }

@@ -382,6 +382,9 @@ async fn write_snapshot(db: &Db, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) 
     tx.commit().await
 }
 
+/// How much longer commit records are kept than the change rows.
+const COMMIT_RECORDS_OUTLIVE_ROWS: time::Duration = time::Duration::days(30);
+
 async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u64> {
     let mut tx = db.begin().await?;
     let due = tx
@@ -418,12 +421,14 @@ async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u6
             )
             .await?;
     }
-    // Commit records as old as the pruned rows: a cursor from before them
-    // is too old (a device offline that long logs in again anyway).
+    // Commit records (the cursor's index, about 50 bytes each) go a while
+    // after the rows: a device offline in between still syncs in one round
+    // (a document whose rows went comes whole); one offline longer is asked
+    // to name what it holds.
     let oldest_kept = tx
         .fetch_one(
             Query::new("SELECT MAX(stamp) AS stamp FROM doc_commits WHERE created_at < $1")
-                .bind(before),
+                .bind(before - COMMIT_RECORDS_OUTLIVE_ROWS),
         )
         .await?
         .get::<Option<i64>>("stamp")?;

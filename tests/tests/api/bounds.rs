@@ -792,7 +792,11 @@ async fn syncs_past_the_memory_budget_wait_and_small_ones_pass(backend: TestBack
         },
         now(),
     );
+    // Naming every held document (as a device without a cursor does), so
+    // the request holds documents that fit beside the one that does not.
+    device.session.forget_cursor();
     let request = device.session.start(&device.docs);
+    assert!(request.docs.len() > 1);
     let res = device.post(&app, request.encode()).await;
     assert_eq!(res.status(), 200);
     let response = SyncResponse::decode(&res.bytes().await.unwrap(), &Limits::default()).unwrap();

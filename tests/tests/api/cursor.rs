@@ -296,7 +296,40 @@ async fn a_foreign_cursor_falls_back_to_naming_everything(backend: TestBackend) 
     assert!(device.session.cursor().is_some());
 }
 
+/// Rows pruned while the device was away (docs/ARCHITECTURE.md "Document
+/// history"): a document it did not touch, which the office changed past
+/// a compaction, comes whole in the one round; nothing is lost.
+async fn a_document_compacted_since_the_cursor_comes_whole(backend: TestBackend) {
+    let w = world(backend, 2).await;
+    let mut device = Device::login(&w.app, "tech", Role::Technician, 3).await;
+    device.sync(&w.app).await;
+    let job = w.jobs[0];
+    for i in 0..80 {
+        note(&w, job, &format!("Office note {i}.")).await;
+    }
+    let after_grace = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    let pruned = w.app.store.prune_changes(after_grace, 1_000).await.unwrap();
+    assert!(pruned >= 64, "pruned {pruned} rows");
+
+    let synced = device.sync(&w.app).await;
+    assert_eq!(synced.round_trips, 1, "{:?}", synced.reports);
+    assert!(synced.reports[0].changed.contains(&DocId::Job(job)));
+    assert!(device.job(job).notes.contains("Office note 79."));
+    let stored = w
+        .app
+        .store
+        .load_document(&DocId::Job(job))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.to_automerge().unwrap().get_heads(),
+        device.doc(job).get_heads()
+    );
+}
+
 backend_tests!(
+    a_document_compacted_since_the_cursor_comes_whole,
     an_idle_sync_costs_under_200_bytes_at_7_and_70_documents,
     a_routine_sync_sends_only_what_changed,
     scope_changes_are_answered_with_a_cursor,
