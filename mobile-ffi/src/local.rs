@@ -149,13 +149,18 @@ impl Local {
         let actor = store.actor(now_ms)?;
         let session = store.read_json::<Session>(SESSION_FILE)?;
         let state = store.read_json::<SyncState>(SYNC_FILE)?.unwrap_or_default();
-        let sync = if state.acked.is_empty() {
+        let mut sync = if state.acked.is_empty() {
             ClientSession::new(actor.clone())
         } else {
             let bytes =
                 hex::decode(&state.acked).map_err(|e| FieldsyncError::corrupt("sync state", e))?;
             ClientSession::restore(actor.clone(), &bytes)?
         };
+        // Not yet the change cursor (issue 19 item 1): with it a scope
+        // change (a new van, a job taken away) costs one more round, and
+        // the app relies on the new van's stock arriving in the same reply
+        // as a rejection of a part from the old one (recovery in Kotlin).
+        sync.use_cursor(false);
         let docs = store.load_docs(&actor)?;
         let blobs = Blobs::open(store.dir())?;
         let uploads = store.read_json(UPLOADS_FILE)?.unwrap_or_default();

@@ -130,9 +130,9 @@ pub fn limits(max_body_bytes: usize) -> Limits {
     path = "/v1/sync",
     tag = "sync",
     request_body(content = Vec<u8>, content_type = "application/cbor",
-        description = "CBOR SyncRequest {v, docs: [{id, msg}]}"),
+        description = "CBOR SyncRequest {v, docs: [{id, msg}], known?, cursor?, held?}"),
     responses(
-        (status = 200, description = "CBOR SyncResponse {v, docs: [{id, outcome, msg}]}",
+        (status = 200, description = "CBOR SyncResponse {v, docs: [{id, outcome, msg}], cursor?, resync?}",
             content_type = "application/cbor", body = Vec<u8>),
         (status = 400, description = "The body is not a sync request", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, expired or revoked credentials", body = crate::error::ErrorBody),

@@ -35,6 +35,8 @@ pub struct ClientSession {
     /// The server could not use the cursor: the next round names every
     /// held document.
     resync: bool,
+    /// Whether requests send `held` (and so take a cursor).
+    cursors: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -87,6 +89,19 @@ impl ClientSession {
             docs: BTreeMap::new(),
             cursor: None,
             resync: false,
+            cursors: true,
+        }
+    }
+
+    /// Turns the change cursor off (or on again): without it every request
+    /// names every held document, as a client that knows no cursor does.
+    /// A scope change costs one more round with the cursor, so a device
+    /// that counts on scope changes in one round may turn it off.
+    pub fn use_cursor(&mut self, on: bool) {
+        self.cursors = on;
+        if !on {
+            self.cursor = None;
+            self.resync = false;
         }
     }
 
@@ -165,6 +180,9 @@ impl ClientSession {
     /// The request's cursor and held digest: with a cursor, the documents
     /// not named are answered only if the server changed them.
     fn since(&self, docs: &DocSet) -> (Option<ByteBuf>, Option<ByteBuf>) {
+        if !self.cursors {
+            return (None, None);
+        }
         let held = held_digest(docs.keys()).to_vec();
         (
             self.cursor.clone().map(ByteBuf::from),
@@ -399,7 +417,7 @@ impl ClientSession {
             self.cursor = None;
             self.resync = true;
             report.resync = true;
-        } else if let Some(cursor) = &response.cursor {
+        } else if let Some(cursor) = response.cursor.as_ref().filter(|_| self.cursors) {
             // Only a response applied in full moves the cursor: a document
             // left unfinished keeps the older one, which still brings
             // everything after it (again, if need be).
