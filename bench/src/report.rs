@@ -125,6 +125,43 @@ pub struct RunFigures {
     pub setup_secs: f64,
     /// With `--photos-per-visit`: uploads beside the syncs.
     pub photos: Option<PhotoFigures>,
+    /// Idle syncs after the day (nothing changed anywhere), per number of
+    /// documents held (issue 19: under 200 B each way).
+    pub idle: Vec<IdleFigures>,
+}
+
+/// Idle syncs of devices holding `docs_held` documents.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdleFigures {
+    pub docs_held: usize,
+    pub devices: usize,
+    pub request_bytes_mean: f64,
+    pub response_bytes_mean: f64,
+    pub request_bytes_max: usize,
+    pub response_bytes_max: usize,
+    pub round_trips_max: usize,
+}
+
+impl IdleFigures {
+    fn of(idle: &crate::scenario::Idle) -> Self {
+        let n = idle.records.len().max(1) as f64;
+        let up = idle.records.iter().map(|r| r.request_bytes);
+        let down = idle.records.iter().map(|r| r.response_bytes);
+        Self {
+            docs_held: idle.docs_held,
+            devices: idle.records.len(),
+            request_bytes_mean: up.clone().sum::<usize>() as f64 / n,
+            response_bytes_mean: down.clone().sum::<usize>() as f64 / n,
+            request_bytes_max: up.max().unwrap_or(0),
+            response_bytes_max: down.max().unwrap_or(0),
+            round_trips_max: idle
+                .records
+                .iter()
+                .map(|r| r.round_trips)
+                .max()
+                .unwrap_or(0),
+        }
+    }
 }
 
 /// The attachment part of a run (MB = 10^6 bytes).

@@ -480,7 +480,10 @@ fn the_device_keeps_its_cursor_only_while_it_holds_what_the_cursor_says() {
     // Idle: nothing named, the cursor and the held digest sent.
     let idle = device.session.start(&device.docs);
     assert!(idle.docs.is_empty() && idle.known.is_empty());
-    assert_eq!(idle.cursor.as_ref().map(|c| c.to_vec()), Some(given.clone()));
+    assert_eq!(
+        idle.cursor.as_ref().map(|c| c.to_vec()),
+        Some(given.clone())
+    );
     assert_eq!(
         idle.held.as_ref().map(|h| h.to_vec()),
         Some(held_digest(device.docs.keys()).to_vec())
