@@ -97,19 +97,35 @@ pub async fn plan(
         .collect();
     let base = i64::try_from(cursor.base).unwrap_or(i64::MAX);
     let mut changed: BTreeMap<DocId, Delta> = BTreeMap::new();
-    for commit in store.commits_since(&ids, base, stamp).await? {
+    // Commits stamped after `stamp` too: the load may have seen some of
+    // them, and the reply must carry every change of the loaded document
+    // the device lacks, or its heads name changes the device never gets
+    // and the device cannot acknowledge them. Those it did not see come
+    // next time (stamped after the next cursor's base).
+    for commit in store.commits_since(&ids, base, i64::MAX).await? {
         if cursor.mine.contains(&(commit.stamp as u64)) {
             // The device's own changes: it has them.
             continue;
         }
+        let Some(doc) = held.get(&commit.doc_id) else {
+            continue;
+        };
+        let late = commit.stamp > stamp;
         let delta = changed
             .entry(commit.doc_id)
             .or_insert_with(|| Delta::Changes(Vec::new()));
         match delta {
+            Delta::Changes(hashes) if late => hashes.extend(
+                commit
+                    .hashes
+                    .into_iter()
+                    .filter(|h| doc.doc.get_change_meta_by_hash(h).is_some()),
+            ),
             Delta::Changes(hashes) if commit.complete => hashes.extend(commit.hashes),
             _ => *delta = Delta::Whole,
         }
     }
+    changed.retain(|_, d| !matches!(d, Delta::Changes(h) if h.is_empty()));
     Ok(Plan {
         unnamed: Unnamed::Since(changed),
         issue: Some(stamp),
