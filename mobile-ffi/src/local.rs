@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use fieldsync_core::ServerDoc;
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
 use fieldsync_core::job::{AttachmentKind, PaymentMethod, RefundKind, Replacement, keys};
 use fieldsync_core::pricebook::{PriceBook, read_price_book};
@@ -311,18 +312,21 @@ impl Local {
     }
 
     fn price_book(&self) -> Result<Option<PriceBook>> {
-        self.docs
-            .get(&DocId::PriceBook)
+        // The newest generation (after a switch the old one is gone by the
+        // end of the same response; a crash in between may leave both).
+        fieldsync_core::doc_id::newest(self.docs.keys(), ServerDoc::PriceBook)
+            .and_then(|id| self.docs.get(&id))
             .map(|d| read_price_book(d, None))
             .transpose()
             .map_err(Into::into)
     }
 
     fn van(&self) -> Result<Option<VanStock>> {
-        self.docs
-            .iter()
-            .find(|(id, _)| matches!(id, DocId::VanStock(_)))
-            .map(|(_, d)| read_van_stock(d, None))
+        // The van the server sends, in its newest generation.
+        let van = self.docs.keys().find_map(DocId::van);
+        van.and_then(|v| fieldsync_core::doc_id::newest(self.docs.keys(), ServerDoc::VanStock(v)))
+            .and_then(|id| self.docs.get(&id))
+            .map(|d| read_van_stock(d, None))
             .transpose()
             .map_err(Into::into)
     }

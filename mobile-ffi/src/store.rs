@@ -234,7 +234,8 @@ fn journal_of_doc(id: &DocId) -> String {
 
 fn doc_id_of_file(name: &str) -> Option<DocId> {
     let stem = name.strip_suffix(".am")?;
-    stem.replacen('_', "/", 1)
+    // `job_<uuid>`, `van_<uuid>_g2`: uuids hold no `_`, so each is a `/`.
+    stem.replace('_', "/")
         .parse()
         .ok()
         .or_else(|| stem.parse().ok())
@@ -302,7 +303,12 @@ mod tests {
     fn doc_file_names_round_trip() {
         let job = DocId::Job(fieldsync_core::JobId::from_bytes([3; 16]));
         let van = DocId::VanStock(fieldsync_core::LocationId::from_bytes([4; 16]));
-        for id in [job, van, DocId::PriceBook] {
+        let van_g2 = van.next_generation().unwrap();
+        let book_g3 = DocId::PriceBook
+            .next_generation()
+            .and_then(|d| d.next_generation())
+            .unwrap();
+        for id in [job, van, DocId::PriceBook, van_g2, book_g3] {
             assert_eq!(doc_id_of_file(&file_of_doc(&id)), Some(id));
         }
         assert_eq!(doc_id_of_file("junk.am"), None);

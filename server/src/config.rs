@@ -190,6 +190,8 @@ pub struct Settings {
     pub refund_limit_dispatcher: i64,
     #[command(flatten)]
     pub invoices: crate::invoices::InvoiceSettings,
+    #[command(flatten)]
+    pub generations: crate::generations::GenerationSettings,
     /// Send the console's session cookie without `Secure` (plain-HTTP development and tests only).
     #[arg(long, env = "FIELDSYNC_CONSOLE_INSECURE_COOKIES", global = true)]
     pub console_insecure_cookies: bool,
@@ -221,6 +223,7 @@ impl Default for Settings {
             refund_limit_dispatcher: DEFAULT_REFUND_LIMIT_DISPATCHER,
             console_insecure_cookies: false,
             invoices: crate::invoices::InvoiceSettings::default(),
+            generations: crate::generations::GenerationSettings::default(),
         }
     }
 }
@@ -301,6 +304,7 @@ impl fmt::Debug for Settings {
             .field("refund_limit_dispatcher", &self.refund_limit_dispatcher)
             .field("console_insecure_cookies", &self.console_insecure_cookies)
             .field("invoices", &self.invoices)
+            .field("generations", &self.generations)
             .finish()
     }
 }

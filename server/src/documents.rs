@@ -478,22 +478,23 @@ pub async fn price_book(
     store: &dyn Store,
     cache: &Cache,
 ) -> Result<Option<Arc<PriceBook>>, DocLoadError> {
-    let Some(loaded) = load(store, cache, &DocId::PriceBook).await? else {
+    let id = crate::generations::current(store, fieldsync_core::ServerDoc::PriceBook).await?;
+    let Some(loaded) = load(store, cache, &id).await? else {
         return Ok(None);
     };
-    Ok(price_book_of(cache, &loaded))
+    Ok(price_book_of(cache, id, &loaded))
 }
 
 /// The price book a loaded price book document reads as (read once per
 /// version, then kept in the cache).
-pub fn price_book_of(cache: &Cache, loaded: &Loaded) -> Option<Arc<PriceBook>> {
+pub fn price_book_of(cache: &Cache, id: DocId, loaded: &Loaded) -> Option<Arc<PriceBook>> {
     if let Some(Parsed::PriceBook(book)) = &loaded.parsed {
         return Some(book.clone());
     }
     match read_price_book(&loaded.doc, None) {
         Ok(book) => {
             let book = Arc::new(book);
-            cache.update(&DocId::PriceBook, loaded.version, |m| {
+            cache.update(&id, loaded.version, |m| {
                 m.parsed = Some(Parsed::PriceBook(book.clone()))
             });
             Some(book)

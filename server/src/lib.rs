@@ -52,6 +52,7 @@ pub mod error;
 pub mod extract;
 pub mod feedback;
 pub mod freetext;
+pub mod generations;
 pub mod i18n;
 pub mod inventory;
 pub mod invoices;

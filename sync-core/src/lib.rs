@@ -72,7 +72,7 @@ pub mod warranty;
 mod write;
 
 pub use automerge;
-pub use doc_id::DocId;
+pub use doc_id::{DocId, ServerDoc};
 pub use error::{ActionError, InvalidValue, SchemaError};
 pub use ids::*;
 pub use job::{Job, JobAction, JobDoc, JobSpec};

@@ -462,6 +462,7 @@ fn the_device_keeps_its_cursor_only_while_it_holds_what_the_cursor_says() {
     let mut ids = Ids::default();
     let (mut server, jobs) = server_with_jobs(3, &mut ids);
     let mut device = Device::new(tech(1), actor(1));
+    device.session.use_cursor(true);
     assert_eq!(device.sync(&mut server), 1);
     assert_eq!(device.session.cursor(), None, "serve() gives no cursor");
 

@@ -11,10 +11,11 @@ use std::sync::OnceLock;
 
 use automerge::{ActorId, Automerge, ReadDoc as _};
 use fieldsync_core::vanstock::{StockItem, VanStock, write_van_stock};
-use fieldsync_core::{DocId, LocationId, Timestamp};
+use fieldsync_core::{DocId, LocationId, ServerDoc, Timestamp};
 
 use crate::app::AppState;
 use crate::documents::{self, InMemory, snapshot_due};
+use crate::generations;
 use crate::store::{CommitOutcome, DocCommit, NewChange, StoreError, now_utc};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,18 +67,45 @@ pub async fn ledger_stock(
 /// Brings the van's document up to date with the ledger; returns the
 /// document version, `None` if `van` is not a van. Call after any committed
 /// movement touching `van`.
+///
+/// When the document's history outgrew the bound
+/// ([`crate::generations::GenerationSettings`]) the update is written as a
+/// fresh generation instead (see [`crate::generations`]): the ledger's
+/// stock read after loading the old one, exactly as an ordinary update.
 pub async fn refresh(state: &AppState, van: LocationId) -> Result<Option<i64>, VanStockError> {
-    let doc_id = DocId::VanStock(van);
+    let bound = &state.settings.generations;
+    let mut fresh_due = false;
+    let mut committed = None;
     for _ in 0..8 {
-        let (version, mut doc) =
-            match documents::load(state.store.as_ref(), &state.docs, &doc_id).await? {
-                Some(c) => (c.version, c.doc),
-                None => (0, Automerge::new()),
-            };
-        doc.set_actor(server_actor());
+        let doc_id = generations::current(state.store.as_ref(), ServerDoc::VanStock(van)).await?;
+        let loaded = documents::load(state.store.as_ref(), &state.docs, &doc_id).await?;
         let Some(stock) = ledger_stock(state, van).await? else {
             return Ok(None);
         };
+        if let Some(current) = &loaded
+            && (fresh_due || bound.too_many_changes(&current.doc))
+        {
+            let mut fresh = Automerge::new().with_actor(server_actor());
+            write_van_stock(&mut fresh, &stock, stock.as_of)
+                .map_err(|e| VanStockError::Doc(e.to_string()))?;
+            match generations::start_next(
+                state.store.as_ref(),
+                &state.docs,
+                doc_id,
+                current.version,
+                fresh,
+            )
+            .await?
+            {
+                Some((_, version)) => return Ok(Some(version)),
+                None => continue,
+            }
+        }
+        let (version, mut doc) = match loaded {
+            Some(c) => (c.version, c.doc),
+            None => (0, Automerge::new()),
+        };
+        doc.set_actor(server_actor());
         let Some(hash) = write_van_stock(&mut doc, &stock, stock.as_of)
             .map_err(|e| VanStockError::Doc(e.to_string()))?
         else {
@@ -94,21 +122,41 @@ pub async fn refresh(state: &AppState, van: LocationId) -> Result<Option<i64>, V
                 changes_since_snapshot,
                 ..
             } => {
+                let mut outgrown = false;
                 if snapshot_due(changes_since_snapshot, 0) {
-                    state
-                        .store
-                        .write_snapshot(&doc_id, version, &doc.save())
-                        .await?;
+                    let bytes = doc.save();
+                    state.store.write_snapshot(&doc_id, version, &bytes).await?;
+                    // Bytes are measured where a save is at hand anyway.
+                    outgrown = bound.too_many_bytes(bytes.len(), fresh_size(&doc_id, &stock));
                 }
                 state
                     .docs
                     .put(doc_id, version, InMemory { doc, parsed: None });
-                return Ok(Some(version));
+                if !outgrown {
+                    return Ok(Some(version));
+                }
+                // Written; now start the fresh generation (next attempt).
+                committed = Some(version);
+                fresh_due = true;
             }
             CommitOutcome::Stale { .. } => continue,
         }
     }
-    Err(VanStockError::TooManyRetries)
+    // The update itself was committed even if the switch kept losing races:
+    // the next refresh tries again.
+    committed.map(Some).ok_or(VanStockError::TooManyRetries)
+}
+
+/// What the van's stock saves to as a fresh generation.
+fn fresh_size(doc_id: &DocId, stock: &VanStock) -> usize {
+    let mut fresh = Automerge::new();
+    match write_van_stock(&mut fresh, stock, stock.as_of) {
+        Ok(_) => fresh.save().len(),
+        Err(e) => {
+            tracing::warn!(doc = %doc_id, error = %e, "van stock does not write");
+            usize::MAX
+        }
+    }
 }
 
 /// Refreshes the stock documents of those of `ids` that are vans (each

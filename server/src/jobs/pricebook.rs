@@ -1,8 +1,8 @@
 //! `/v1/pricebook`: the server-authored price book devices bill with.
 
 use axum::extract::State;
-use fieldsync_core::DocId;
 use fieldsync_core::pricebook::{PriceBook, read_price_book, write_price_book};
+use fieldsync_core::{DocId, ServerDoc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -10,9 +10,10 @@ use super::views::timestamp;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::authz::Permission;
-use crate::documents::{self, Derive, Edit};
+use crate::documents::{self, Derive, Edit, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
+use crate::generations;
 use crate::store::now_utc;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -94,55 +95,135 @@ pub(crate) async fn carry_refund_limits(state: &AppState) -> Result<(), ApiError
 /// The history row is written after the document's commit: a crash in
 /// between leaves that version out of the editor's history, never the
 /// price book itself half-written.
+///
+/// A price book whose history outgrew the bound
+/// ([`crate::generations::GenerationSettings`]) gets the new version as a
+/// fresh generation: a new document holding the whole book, nothing else.
 async fn store_book(
     state: &AppState,
-    mut book: PriceBook,
+    book: PriceBook,
     saved_by: Option<fieldsync_core::UserId>,
 ) -> Result<PriceBook, ApiError> {
     let now = now_utc();
+    for _ in 0..8 {
+        let id = generations::current(state.store.as_ref(), ServerDoc::PriceBook).await?;
+        let stored = match fresh_generation(state, id, &book, now).await? {
+            Fresh::Started(stored) => stored,
+            Fresh::Stale => continue,
+            Fresh::NotDue => match write_book(state, id, book.clone(), now).await {
+                Ok(stored) => stored,
+                // The generation moved on meanwhile: write to the new one.
+                Err(WriteError::Contended(_)) => continue,
+                Err(e) => return Err(super::routes::write_error(e)),
+            },
+        };
+        // Once per version: an unchanged book (no new version) records nothing
+        // new, and the first save over an older book records that book too.
+        state
+            .store
+            .record_price_book(&stored, saved_by, now)
+            .await?;
+        return Ok(stored);
+    }
+    Err(ApiError::Unavailable)
+}
+
+/// Whether [`fresh_generation`] started one.
+enum Fresh {
+    Started(PriceBook),
+    /// Another writer got in first: read the current generation again.
+    Stale,
+    /// The book is unchanged, or its history is within the bound.
+    NotDue,
+}
+
+/// Starts the price book's next generation with `book` when it differs from
+/// the stored one and the stored document outgrew the bound.
+async fn fresh_generation(
+    state: &AppState,
+    id: DocId,
+    book: &PriceBook,
+    now: time::OffsetDateTime,
+) -> Result<Fresh, ApiError> {
+    let Some(current) = documents::load(state.store.as_ref(), &state.docs, &id)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(Fresh::NotDue);
+    };
+    let Ok(stored) = read_price_book(&current.doc, None) else {
+        return Ok(Fresh::NotDue);
+    };
+    if same_book(&stored, book) {
+        return Ok(Fresh::NotDue);
+    }
+    let book = PriceBook {
+        version: stored.version + 1,
+        ..book.clone()
+    };
+    let mut fresh = automerge::Automerge::new().with_actor(state.actor.clone());
+    write_price_book(&mut fresh, &book, timestamp(now))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let bound = &state.settings.generations;
+    if !bound.too_many_changes(&current.doc)
+        && !bound.too_many_bytes(current.doc.save().len(), fresh.save().len())
+    {
+        return Ok(Fresh::NotDue);
+    }
+    match generations::start_next(
+        state.store.as_ref(),
+        &state.docs,
+        id,
+        current.version,
+        fresh,
+    )
+    .await?
+    {
+        Some(_) => Ok(Fresh::Started(book)),
+        None => Ok(Fresh::Stale),
+    }
+}
+
+/// Whether `book` says what `stored` says (whatever their versions).
+fn same_book(stored: &PriceBook, book: &PriceBook) -> bool {
+    PriceBook {
+        version: stored.version,
+        ..book.clone()
+    } == *stored
+}
+
+/// Writes `book` as the next version into the price book document `id`
+/// (only what differs); the stored book when nothing does.
+async fn write_book(
+    state: &AppState,
+    id: DocId,
+    mut book: PriceBook,
+    now: time::OffsetDateTime,
+) -> Result<PriceBook, WriteError<ApiError>> {
     let derive = Derive {
         price_book: None,
         now,
         projectors: &state.projectors,
     };
     let actor = state.actor.clone();
-    let stored = documents::write(
-        state.store.as_ref(),
-        &state.docs,
-        DocId::PriceBook,
-        &derive,
-        |doc, _| {
-            let stored = read_price_book(doc, None).ok();
-            if stored.as_ref().is_some_and(|s| {
-                PriceBook {
-                    version: s.version,
-                    ..book.clone()
-                } == *s
-            }) {
-                return Ok(Edit {
-                    changes: Vec::new(),
-                    job: None,
-                });
-            }
-            book.version = stored.map_or(1, |s| s.version + 1);
-            doc.set_actor(actor.clone());
-            let before = doc.get_heads();
-            write_price_book(doc, &book, timestamp(now))
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            Ok(Edit {
-                changes: doc.get_changes(&before),
+    let stored = documents::write(state.store.as_ref(), &state.docs, id, &derive, |doc, _| {
+        let stored = read_price_book(doc, None).ok();
+        if stored.as_ref().is_some_and(|s| same_book(s, &book)) {
+            return Ok(Edit {
+                changes: Vec::new(),
                 job: None,
-            })
-        },
-    )
-    .await
-    .map_err(super::routes::write_error)?;
-    let stored = read_price_book(&stored.doc, None).map_err(ApiError::internal)?;
-    // Once per version: an unchanged book (no new version) records nothing
-    // new, and the first save over an older book records that book too.
-    state
-        .store
-        .record_price_book(&stored, saved_by, now)
-        .await?;
-    Ok(stored)
+            });
+        }
+        book.version = stored.map_or(1, |s| s.version + 1);
+        doc.set_actor(actor.clone());
+        let before = doc.get_heads();
+        write_price_book(doc, &book, timestamp(now))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(Edit {
+            changes: doc.get_changes(&before),
+            job: None,
+        })
+    })
+    .await?;
+    read_price_book(&stored.doc, None).map_err(|e| WriteError::Edit(ApiError::internal(e)))
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use automerge::ChangeHash;
-use fieldsync_core::DocId;
+use fieldsync_core::{DocId, ServerDoc};
 use time::OffsetDateTime;
 
 use super::engine::Db;
@@ -58,6 +58,9 @@ pub trait DocumentStore: Send + Sync {
         after: i64,
         upto: i64,
     ) -> Result<Vec<StampedCommit>>;
+    /// The current generation of each of `docs` (1 for one never
+    /// regenerated), in one query; see [`DocCommit::retires`].
+    async fn generations(&self, docs: &[ServerDoc]) -> Result<HashMap<ServerDoc, u32>>;
 }
 
 fn change_from(row: &Row) -> Result<StoredChange> {
@@ -279,6 +282,13 @@ async fn commit_once(db: &Db, c: &DocCommit) -> Result<CommitOutcome> {
             current_version: current,
         });
     }
+    if let Some((doc, generation)) = c.doc_id.server_doc()
+        && !generation_holds(tx.as_mut(), doc, generation, c.retires, now).await?
+    {
+        return Ok(CommitOutcome::Stale {
+            current_version: current,
+        });
+    }
     let mut seq = current;
     let mut inserted = 0;
     for change in &c.changes {
@@ -364,6 +374,90 @@ async fn commit_once(db: &Db, c: &DocCommit) -> Result<CommitOutcome> {
         changes_since_snapshot: seq - covers.unwrap_or(0),
         stamp,
     })
+}
+
+/// The current generation of `doc` as this transaction sees it.
+async fn current_generation(conn: &mut dyn Conn, doc: ServerDoc) -> Result<u32> {
+    let row = conn
+        .fetch_optional(
+            Query::new("SELECT generation FROM doc_generations WHERE family = $1")
+                .bind(doc.first().to_string()),
+        )
+        .await?;
+    match row {
+        Some(row) => u32::try_from(row.get::<i64>("generation")?)
+            .map_err(|e| StoreError::corrupt("generation", e)),
+        None => Ok(1),
+    }
+}
+
+/// Whether a commit to `generation` of `doc` may go ahead, its document's
+/// write lock held: it is the current generation, or (`retires`) the next
+/// one, whose previous generation is still at the version it was built
+/// from; then it becomes current in this transaction.
+///
+/// Locks are taken newest generation first (this one, then the previous),
+/// so a switch and a commit to the previous generation wait on the same
+/// row and never deadlock: whichever commits second sees the other's
+/// work (a moved version, or a generation no longer current) and is stale.
+async fn generation_holds(
+    conn: &mut dyn Conn,
+    doc: ServerDoc,
+    generation: u32,
+    retires: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<bool> {
+    let Some(previous_version) = retires else {
+        return Ok(current_generation(conn, doc).await? == generation);
+    };
+    let Some(previous) = generation.checked_sub(1).filter(|g| *g >= 1) else {
+        return Ok(false);
+    };
+    let previous_id = DocId::generation_of(doc, previous).to_string();
+    let select = conn
+        .dialect()
+        .locked("SELECT seq FROM documents WHERE doc_id = $1", "FOR UPDATE");
+    let Some(row) = conn.fetch_optional(select.bind(&previous_id)).await? else {
+        return Ok(false);
+    };
+    if row.get::<i64>("seq")? != previous_version
+        || current_generation(conn, doc).await? != previous
+    {
+        return Ok(false);
+    }
+    conn.execute(
+        Query::new(
+            "INSERT INTO doc_generations (family, generation, switched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (family) DO UPDATE SET generation = excluded.generation, \
+                 switched_at = excluded.switched_at",
+        )
+        .bind(doc.first().to_string())
+        .bind(i64::from(generation))
+        .bind(now),
+    )
+    .await?;
+    Ok(true)
+}
+
+async fn generations(db: &Db, docs: &[ServerDoc]) -> Result<HashMap<ServerDoc, u32>> {
+    let mut out: HashMap<ServerDoc, u32> = docs.iter().map(|d| (*d, 1)).collect();
+    if docs.is_empty() {
+        return Ok(out);
+    }
+    let by_key: HashMap<String, ServerDoc> =
+        docs.iter().map(|d| (d.first().to_string(), *d)).collect();
+    let mut q =
+        QueryBuilder::new("SELECT family, generation FROM doc_generations WHERE family IN (");
+    q.push_list(by_key.keys().map(String::as_str)).push(")");
+    for row in db.read().await?.fetch_all(q.build()).await? {
+        let family: String = row.get("family")?;
+        let generation = u32::try_from(row.get::<i64>("generation")?)
+            .map_err(|e| StoreError::corrupt("generation", e))?;
+        if let Some(doc) = by_key.get(&family) {
+            out.insert(*doc, generation);
+        }
+    }
+    Ok(out)
 }
 
 async fn write_snapshot(db: &Db, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) -> Result<()> {
@@ -585,5 +679,9 @@ impl DocumentStore for SqlStore {
         upto: i64,
     ) -> Result<Vec<StampedCommit>> {
         commits_since(&self.db, ids, after, upto).await
+    }
+
+    async fn generations(&self, docs: &[ServerDoc]) -> Result<HashMap<ServerDoc, u32>> {
+        generations(&self.db, docs).await
     }
 }

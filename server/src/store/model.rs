@@ -271,6 +271,8 @@ impl DocKind {
             DocId::Job(_) => DocKind::Job,
             DocId::PriceBook => DocKind::PriceBook,
             DocId::VanStock(_) => DocKind::VanStock,
+            DocId::Regenerated(fieldsync_core::ServerDoc::PriceBook, _) => DocKind::PriceBook,
+            DocId::Regenerated(fieldsync_core::ServerDoc::VanStock(_), _) => DocKind::VanStock,
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -380,6 +382,14 @@ pub struct DocCommit {
     /// Feature rows derived from the document, written in the same
     /// transaction, in this order (see [`crate::store::Projection`]).
     pub projections: Vec<Arc<dyn Projection>>,
+    /// For the first commit of a server-authored document's next generation
+    /// ([`DocId::next_generation`]): the version the previous generation
+    /// was read at. The commit makes this generation current only if that
+    /// one is still current and still at that version (else
+    /// [`CommitOutcome::Stale`], nothing written). Without it, a commit to
+    /// a server-authored document that is not the current generation is
+    /// stale too: a retired generation takes no more changes.
+    pub retires: Option<i64>,
 }
 
 impl DocCommit {
@@ -390,6 +400,7 @@ impl DocCommit {
             changes: Vec::new(),
             snapshot: None,
             projections: Vec::new(),
+            retires: None,
         }
     }
 

@@ -24,10 +24,11 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use fieldsync_core::DocId;
 use fieldsync_core::sync::{
-    Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest, serve_since,
+    Access, Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest,
+    serve_since,
 };
+use fieldsync_core::{DocId, ServerDoc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -157,7 +158,10 @@ async fn sync(
     })?;
     let now = now_utc();
     let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
-    if scope.contains_key(&DocId::PriceBook) {
+    if scope
+        .iter()
+        .any(|(id, access)| id.is_price_book() && *access == Access::ReadOnly)
+    {
         // Devices learn the refund limits from the price book.
         crate::jobs::carry_refund_limits(&state).await?;
     }
@@ -167,6 +171,11 @@ async fn sync(
         context = context.with_recalled(crate::recalls::service::recalled(&state).await?);
     }
 
+    // The caller's van (its stock document is answered again after the
+    // commits when they moved its stock).
+    let own_van = scope
+        .iter()
+        .find_map(|(id, access)| (*access == Access::ReadOnly).then(|| id.van()).flatten());
     let mut held = BTreeMap::new();
     // The version each document was loaded at: the base of its commit.
     let mut versions = BTreeMap::new();
@@ -182,9 +191,9 @@ async fn sync(
         .map_err(ApiError::internal)?;
     for (id, access) in scope {
         if let Some(loaded) = loaded.remove(&id) {
-            if id == DocId::PriceBook {
+            if id.is_price_book() && access == Access::ReadOnly {
                 // Read once per price book version, not once per sync.
-                price_book = documents::price_book_of(&state.docs, &loaded);
+                price_book = documents::price_book_of(&state.docs, id, &loaded);
             }
             versions.insert(id, loaded.version);
             held.insert(
@@ -210,7 +219,11 @@ async fn sync(
         projectors: &state.projectors,
     };
     schema::upgrade_held(&state, &caller, &mut held, &mut versions, &derive, now).await?;
-    let plan = cursor::plan(state.store.as_ref(), &request, &held, loaded_at)
+    let cursor::Plan {
+        unnamed,
+        issue,
+        resync,
+    } = cursor::plan(state.store.as_ref(), &request, &held, loaded_at)
         .await
         .map_err(ApiError::internal)?;
 
@@ -229,15 +242,15 @@ async fn sync(
     };
     let asked = request.docs.len();
     // `_pace` holds the memory reserved for this sync until the answer is built.
-    let (served, mut held, _pace) = tokio::task::spawn_blocking(move || {
+    let (served, mut held, _pace, request) = tokio::task::spawn_blocking(move || {
         let actors = [actor];
         let who = Caller {
             principal,
             device_actors: &actors,
             context: &context,
         };
-        let served = serve_since(&request, &mut held, &who, &limits, &mut pace, &plan.unnamed);
-        (served, held, pace)
+        let served = serve_since(&request, &mut held, &who, &limits, &mut pace, &unnamed);
+        (served, held, pace, request)
     })
     .await
     .map_err(ApiError::internal)?;
@@ -317,13 +330,12 @@ async fn sync(
         committed_jobs.extend(written.projected.map(|p| p.job));
     }
     drop(held);
-    response.resync = plan.resync;
+    response.resync = resync;
     if held_back.is_empty() {
         // Every document was answered: the device holds all commits up to
         // the stamp read before the load, and its own.
-        response.cursor = plan
-            .issue
-            .map(|base| fieldsync_core::sync::ByteBuf::from(cursor::next(base, mine)));
+        response.cursor =
+            issue.map(|base| fieldsync_core::sync::ByteBuf::from(cursor::next(base, mine)));
     }
     // A job that completed with a warranty sale extended its asset: the
     // asset's other open jobs follow, after the commits (not in them).
@@ -339,7 +351,14 @@ async fn sync(
     crate::invoices::service::write_after_commits(&state, &committed_jobs).await;
     // The ledger took the parts in the commits above; the vans' stock
     // documents follow (the device gets them on its next sync).
+    let answer_van = own_van.filter(|v| touched_vans.contains(v));
     crate::inventory::vanstock::refresh_known(&state, touched_vans).await;
+    if let Some(van) = answer_van {
+        // The part lines just stored are acknowledged with this response, so
+        // the device no longer counts them as its own pending use: it gets
+        // the van as refreshed now, with them, not the copy loaded before.
+        answer_van_again(&state, &mut response, &request, &limits, van).await;
+    }
     // The office's record of what was refused (GET /v1/jobs/{id}/rejections).
     // Failing here fails the sync: the device sends the change again and the
     // rejection is recorded then.
@@ -377,6 +396,32 @@ async fn sync(
         "sync"
     );
     Ok(([(header::CONTENT_TYPE, CBOR)], response.encode()).into_response())
+}
+
+/// Replaces the response's replies for the caller's van stock with ones
+/// from its current generation as stored now (see
+/// [`fieldsync_core::sync::answer_current`]). On a read error the replies
+/// stay as built: the next sync brings the van.
+async fn answer_van_again(
+    state: &AppState,
+    response: &mut fieldsync_core::sync::SyncResponse,
+    request: &SyncRequest,
+    limits: &Limits,
+    van: fieldsync_core::LocationId,
+) {
+    let current = async {
+        let id =
+            crate::generations::current(state.store.as_ref(), ServerDoc::VanStock(van)).await?;
+        let loaded = documents::load(state.store.as_ref(), &state.docs, &id).await?;
+        Ok::<_, documents::DocLoadError>(loaded.map(|l| (id, l.doc)))
+    };
+    match current.await {
+        Ok(Some((id, doc))) => {
+            fieldsync_core::sync::answer_current(response, request, limits, id, &doc);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(van = %van, error = %e, "van stock not answered again"),
+    }
 }
 
 fn record(replies: &[fieldsync_core::sync::DocReply], changes: usize, started: Instant) {

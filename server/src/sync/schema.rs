@@ -25,7 +25,7 @@ pub(super) fn context(caller: &AuthUser, scope: &BTreeMap<DocId, Access>) -> Con
         return Context::default();
     }
     let van = scope.iter().find_map(|(id, access)| match (id, access) {
-        (DocId::VanStock(van), Access::ReadOnly) => Some(*van),
+        (id, Access::ReadOnly) => id.van(),
         _ => None,
     });
     Context::default()

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use fieldsync_core::DocId;
 use fieldsync_core::sync::{Access, SyncRequest};
+use fieldsync_core::{DocId, ServerDoc};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::AppStore;
@@ -30,10 +30,16 @@ pub async fn resolve(
 ) -> Result<BTreeMap<DocId, Access>, StoreError> {
     let closed_since = now - CLOSED_JOBS_KEPT;
     let mut access = BTreeMap::new();
-    access.insert(DocId::PriceBook, Access::ReadOnly);
     let scope = caller.scope();
-    if let Some(van) = scope.own_van(store).await? {
-        access.insert(DocId::VanStock(van), Access::ReadOnly);
+    // The price book and the caller's van, each in its current generation
+    // (one query for both); older generations the device names are `Removed`
+    // below, so it drops them as the current one arrives whole.
+    let mut server_docs = vec![ServerDoc::PriceBook];
+    server_docs.extend(scope.own_van(store).await?.map(ServerDoc::VanStock));
+    let generations = store.generations(&server_docs).await?;
+    for doc in server_docs {
+        let generation = generations.get(&doc).copied().unwrap_or(1);
+        access.insert(DocId::generation_of(doc, generation), Access::ReadOnly);
     }
     let jobs = match scope.jobs() {
         JobScope::Assigned(me) => store.job_scope(Some(me), closed_since).await?,
@@ -49,12 +55,8 @@ pub async fn resolve(
     };
     access.extend(jobs.into_iter().map(|id| (DocId::Job(id), job_access)));
     for id in request.mentioned() {
-        match id {
-            DocId::Job(_) | DocId::VanStock(_) if !access.contains_key(&id) => {
-                access.insert(id, Access::Removed);
-            }
-            _ => {}
-        }
+        // Also a price book or van generation that is no longer current.
+        access.entry(id).or_insert(Access::Removed);
     }
     Ok(access)
 }

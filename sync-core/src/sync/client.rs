@@ -14,7 +14,7 @@ use super::cursor::held_digest;
 use super::guard::{contained, decode_message};
 use super::wire::{DocMessage, KnownDoc, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Limits, SyncError, has_change, primed_state, same_heads, sorted};
-use crate::doc_id::DocId;
+use crate::doc_id::{DocId, ServerDoc};
 use crate::job::read_job;
 use crate::pricebook::read_price_book;
 use crate::validate::Rejection;
@@ -89,14 +89,16 @@ impl ClientSession {
             docs: BTreeMap::new(),
             cursor: None,
             resync: false,
-            cursors: true,
+            // Opt-in: with it a scope change (a new job or van generation,
+            // a job taken away) costs one more round.
+            cursors: false,
         }
     }
 
-    /// Turns the change cursor off (or on again): without it every request
-    /// names every held document, as a client that knows no cursor does.
-    /// A scope change costs one more round with the cursor, so a device
-    /// that counts on scope changes in one round may turn it off.
+    /// Turns the change cursor on (off by default): with it a routine sync
+    /// names only the documents changed here, and an idle one none; without
+    /// it every request names every held document, as a client that knows no
+    /// cursor does. A scope change costs one more round with the cursor.
     pub fn use_cursor(&mut self, on: bool) {
         self.cursors = on;
         if !on {
@@ -431,10 +433,10 @@ impl ClientSession {
 
 /// Whether `doc` reads as the kind of document `id` names.
 fn reads_as(id: &DocId, doc: &Automerge) -> bool {
-    match id {
-        DocId::Job(_) => read_job(doc, None).is_ok(),
-        DocId::PriceBook => read_price_book(doc, None).is_ok(),
-        DocId::VanStock(_) => read_van_stock(doc, None).is_ok(),
+    match id.server_doc() {
+        None => read_job(doc, None).is_ok(),
+        Some((ServerDoc::PriceBook, _)) => read_price_book(doc, None).is_ok(),
+        Some((ServerDoc::VanStock(_), _)) => read_van_stock(doc, None).is_ok(),
     }
 }
 

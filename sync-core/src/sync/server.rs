@@ -259,7 +259,7 @@ impl Gauge<'_> {
     }
 }
 
-fn whole_doc_reply(id: DocId, doc: &Automerge) -> DocReply {
+pub(super) fn whole_doc_reply(id: DocId, doc: &Automerge) -> DocReply {
     DocReply {
         id,
         outcome: Outcome::Accepted,
@@ -340,7 +340,7 @@ pub fn whole_doc_message(doc: &Automerge) -> Message {
 }
 
 /// The smallest message: just our heads (the peer learns we are in sync).
-fn heads_only(doc: &Automerge) -> Message {
+pub(super) fn heads_only(doc: &Automerge) -> Message {
     Message {
         heads: doc.get_heads(),
         need: Vec::new(),

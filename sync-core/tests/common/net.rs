@@ -29,7 +29,9 @@ impl Server {
         let mut out = Vec::new();
         for (id, doc) in &self.docs {
             let access = match id {
-                DocId::PriceBook | DocId::VanStock(_) => Some(Access::ReadOnly),
+                DocId::PriceBook | DocId::VanStock(_) | DocId::Regenerated(..) => {
+                    Some(Access::ReadOnly)
+                }
                 DocId::Job(_) if who.role.is_office() => Some(Access::Write),
                 DocId::Job(_) => {
                     let assigned = read_job(doc, None).ok().and_then(|j| j.technician);

@@ -74,6 +74,7 @@ async fn note(w: &World, job: JobId, text: &str) {
 async fn an_idle_sync_costs_under_200_bytes_at_7_and_70_documents(backend: TestBackend) {
     let mut w = world(backend, 6).await;
     let mut device = Device::login(&w.app, "tech", Role::Technician, 3).await;
+    device.session.use_cursor(true);
     let first = device.sync(&w.app).await;
     assert_eq!(first.round_trips, 1);
     assert_eq!(device.docs.len(), 7, "six jobs and the price book");
@@ -134,6 +135,7 @@ async fn an_idle_sync_costs_under_200_bytes_at_7_and_70_documents(backend: TestB
 async fn a_routine_sync_sends_only_what_changed(backend: TestBackend) {
     let w = world(backend, 6).await;
     let mut device = Device::login(&w.app, "tech", Role::Technician, 3).await;
+    device.session.use_cursor(true);
     device.sync(&w.app).await;
     let (mine, theirs) = (w.jobs[0], w.jobs[1]);
     device.act(mine, JobAction::StartTravel, now());
@@ -192,6 +194,7 @@ async fn scope_changes_are_answered_with_a_cursor(backend: TestBackend) {
     let w = world(backend, 3).await;
     let other = w.app.user("tech2", Role::Technician).await;
     let mut device = Device::login(&w.app, "tech", Role::Technician, 3).await;
+    device.session.use_cursor(true);
     device.sync(&w.app).await;
     let away = w.jobs[0];
     device.act(away, JobAction::StartTravel, now());
@@ -229,6 +232,7 @@ async fn scope_changes_are_answered_with_a_cursor(backend: TestBackend) {
 async fn a_lost_reply_loses_nothing(backend: TestBackend) {
     let w = world(backend, 4).await;
     let mut device = Device::login(&w.app, "tech", Role::Technician, 3).await;
+    device.session.use_cursor(true);
     device.sync(&w.app).await;
     let (mine, theirs) = (w.jobs[0], w.jobs[1]);
     device.act(mine, JobAction::StartTravel, now());
@@ -266,6 +270,7 @@ async fn a_lost_reply_loses_nothing(backend: TestBackend) {
 async fn a_foreign_cursor_falls_back_to_naming_everything(backend: TestBackend) {
     let w = world(backend, 2).await;
     let mut device = Device::login(&w.app, "tech", Role::Technician, 3).await;
+    device.session.use_cursor(true);
     device.sync(&w.app).await;
     note(&w, w.jobs[0], "Meanwhile.").await;
     let mut request = device.session.start(&device.docs);
@@ -302,6 +307,7 @@ async fn a_foreign_cursor_falls_back_to_naming_everything(backend: TestBackend) 
 async fn a_document_compacted_since_the_cursor_comes_whole(backend: TestBackend) {
     let w = world(backend, 2).await;
     let mut device = Device::login(&w.app, "tech", Role::Technician, 3).await;
+    device.session.use_cursor(true);
     device.sync(&w.app).await;
     let job = w.jobs[0];
     for i in 0..80 {

@@ -12,6 +12,8 @@ mod process;
 mod raw;
 #[path = "../common/s3.rs"]
 mod s3;
+#[path = "../inventory/setup.rs"]
+mod setup;
 #[path = "../common/webdriver.rs"]
 mod webdriver;
 
@@ -26,6 +28,7 @@ mod conflicts;
 mod cursor;
 mod demo;
 mod errors;
+mod generations;
 mod headers;
 mod node_client;
 mod ops;
