@@ -17,6 +17,12 @@ use rand::{Rng as _, SeedableRng as _};
 
 /// Rounds after which a sync is called stuck (never "until it works").
 pub const MAX_ROUNDS: usize = 10;
+/// How long one sync keeps waiting out `503 overloaded` / `409
+/// sync_in_progress` answers (each by its `Retry-After`) before the run is
+/// called failed. A bound in time, not in refusals: a server whose queue is
+/// 30x its in-flight limit turns an unlucky device away dozens of times
+/// (60 refusals ended a 1,000-technician run on a loaded machine).
+pub const MAX_REFUSED_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// Parts of the bench price book: (sku, serialized).
 pub const PARTS: &[(&str, bool)] = &[
@@ -70,6 +76,10 @@ pub struct SyncRecord {
     /// `Change::raw_bytes()` of both.
     pub raw_bytes: usize,
     pub rejected: usize,
+    /// Requests the server refused before looking at them (`503
+    /// overloaded`, `409 sync_in_progress`) and the device sent again after
+    /// their `Retry-After`; the waits are part of `latency`.
+    pub refused: usize,
     /// Encoded requests in order, for the in-process replay.
     pub requests: Vec<Vec<u8>>,
     /// Changes received, per document, for the in-process replay.
@@ -146,6 +156,7 @@ impl Device {
             changes_down: 0,
             raw_bytes: prepared.raw_up,
             rejected: 0,
+            refused: 0,
             requests: Vec::new(),
             received: Vec::new(),
         };
@@ -160,18 +171,28 @@ impl Device {
             record.round_trips += 1;
             let body = r.encode();
             record.request_bytes += body.len();
-            let res = client
-                .post(url)
-                .bearer_auth(&self.token)
-                .header("content-type", "application/cbor")
-                .body(body.clone())
-                .send()
-                .await?;
-            let status = res.status();
-            let bytes = res.bytes().await?;
-            if status != 200 {
-                bail!("sync: {status}: {}", String::from_utf8_lossy(&bytes));
-            }
+            let bytes = loop {
+                let res = client
+                    .post(url)
+                    .bearer_auth(&self.token)
+                    .header("content-type", "application/cbor")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                let status = res.status();
+                let wait = retry_after(&res);
+                let bytes = res.bytes().await?;
+                match (status.as_u16(), wait) {
+                    (200, _) => break bytes,
+                    // The protocol's back-off: nothing of the batch was
+                    // looked at; send the same request after the wait.
+                    (503 | 409, Some(wait)) if started.elapsed() < MAX_REFUSED_FOR => {
+                        record.refused += 1;
+                        tokio::time::sleep(wait + jitter(self.index, record.refused, wait)).await;
+                    }
+                    _ => bail!("sync: {status}: {}", String::from_utf8_lossy(&bytes)),
+                }
+            };
             record.response_bytes += bytes.len();
             record.requests.push(body);
             let response = decode_response(&bytes)?;
@@ -384,4 +405,50 @@ pub fn id_bytes(seed: u64, tag: u8) -> [u8; 16] {
     let mut b = [tag; 16];
     b[..8].copy_from_slice(&seed.to_be_bytes());
     b
+}
+
+/// The `Retry-After` of a refused sync, in seconds as the server sends it.
+fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    let secs: u64 = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+/// Up to a quarter of `wait` on top of it, different per device and
+/// attempt, so the devices a server turned away do not all come back in the
+/// same millisecond (what a real client should do too).
+fn jitter(device: usize, attempt: usize, wait: Duration) -> Duration {
+    let spread = (device as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((attempt as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        >> 54; // 0..1024
+    wait.mul_f64(spread as f64 / 4096.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_quarter_and_differs_per_device() {
+        let wait = Duration::from_secs(2);
+        let mut seen = std::collections::BTreeSet::new();
+        for device in [0, 1, 7, 999, usize::MAX] {
+            for attempt in [1, 2, 60, usize::MAX] {
+                let j = jitter(device, attempt, wait);
+                assert!(
+                    j <= wait / 4,
+                    "{j:?} for device {device}, attempt {attempt}"
+                );
+                seen.insert(j);
+            }
+        }
+        assert!(seen.len() > 10, "{seen:?}");
+    }
 }

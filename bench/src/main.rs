@@ -53,6 +53,15 @@ struct Args {
     /// default: the server's own default.
     #[arg(long)]
     doc_cache_entries: Option<usize>,
+    /// Offline stretches of the day after the morning burst (at most 6, one
+    /// per job); fewer for a run that needs only the burst and the memory
+    /// of a large fleet.
+    #[arg(long, default_value_t = 6)]
+    stretches: usize,
+    /// Server processes on the one database, devices spread over them
+    /// (device i syncs with process i mod N); more than one needs --postgres.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
     /// Photos each visit attaches (every other visit), uploaded through the
     /// device's protocol while the next stretch syncs; 0: none.
     #[arg(long, default_value_t = 0)]
@@ -99,6 +108,8 @@ async fn main() -> anyhow::Result<()> {
             max_in_flight: args.max_in_flight.max(1),
             seed: args.seed,
             doc_cache_entries: args.doc_cache_entries,
+            servers: args.servers.max(1),
+            stretches: args.stretches.min(scenario::JOBS_PER_TECHNICIAN),
             photos_per_visit: args.photos_per_visit,
             photo_bytes: args.photo_bytes,
             blob_dir: args.blob_dir.clone(),

@@ -58,6 +58,9 @@ pub struct Traffic {
     /// Share of syncs that took exactly one round trip.
     pub one_round_trip_share: f64,
     pub rejected_documents: usize,
+    /// Requests answered `503 overloaded` / `409 sync_in_progress` and sent
+    /// again after their `Retry-After`.
+    pub refused_requests: usize,
 }
 
 impl Traffic {
@@ -83,6 +86,7 @@ impl Traffic {
             round_trips_per_sync: sum(|r| r.round_trips) as f64 / n,
             one_round_trip_share: records.iter().filter(|r| r.round_trips == 1).count() as f64 / n,
             rejected_documents: sum(|r| r.rejected),
+            refused_requests: sum(|r| r.refused),
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct RunFigures {
     /// FIELDSYNC_DOC_CACHE_ENTRIES given to the server (`None`: its default,
     /// no count: bounded by bytes, an eighth of its memory budget).
     pub doc_cache_entries: Option<usize>,
+    /// Server processes on the one database, devices spread over them.
+    pub servers: usize,
     pub technicians: usize,
     pub jobs: usize,
     pub office_edits: usize,
@@ -111,8 +117,11 @@ pub struct RunFigures {
     pub burst_latency: Latency,
     pub server_cpu_secs: f64,
     pub server_cpu_secs_per_1000_changes: f64,
-    /// Peak server memory during the day (burst and stretches).
+    /// Peak server memory during the day (burst and stretches): the
+    /// largest of the processes.
     pub server_peak_rss_mib: f64,
+    /// The same, per server process.
+    pub server_peak_rss_mib_each: Vec<f64>,
     /// Peak server memory during setup (argon2 logins), for reference.
     pub server_setup_peak_rss_mib: f64,
     /// In-process `serve` on one thread, over the same routine requests.
@@ -297,6 +306,7 @@ pub fn figures(
     RunFigures {
         backend,
         doc_cache_entries,
+        servers: m.peak_rss_bytes_each.len(),
         technicians,
         jobs: technicians * crate::scenario::JOBS_PER_TECHNICIAN,
         office_edits: m.office_edits,
@@ -312,6 +322,11 @@ pub fn figures(
         server_cpu_secs_per_1000_changes: m.server_cpu * 1000.0
             / (routine_traffic.changes_up.max(1) as f64),
         server_peak_rss_mib: m.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        server_peak_rss_mib_each: m
+            .peak_rss_bytes_each
+            .iter()
+            .map(|b| *b as f64 / (1024.0 * 1024.0))
+            .collect(),
         server_setup_peak_rss_mib: m.setup_peak_rss_bytes as f64 / (1024.0 * 1024.0),
         ceiling_changes_per_sec_one_core: one_core,
         ceiling_changes_per_sec: ceiling_rate,
@@ -398,7 +413,16 @@ impl Report {
         let mut header = "| | ".to_owned();
         let mut rule = "|---|".to_owned();
         for r in &self.runs {
-            header.push_str(&format!("{} x{} | ", r.backend.name(), r.technicians));
+            let processes = if r.servers > 1 {
+                format!(", {} servers", r.servers)
+            } else {
+                String::new()
+            };
+            header.push_str(&format!(
+                "{} x{}{processes} | ",
+                r.backend.name(),
+                r.technicians
+            ));
             rule.push_str("---:|");
         }
         out.push_str(header.trim_end());
@@ -410,6 +434,9 @@ impl Report {
             ("server doc cache entries", |r| {
                 r.doc_cache_entries
                     .map_or("no cap (default: by bytes)".into(), |n| n.to_string())
+            }),
+            ("server processes (devices spread over them)", |r| {
+                r.servers.to_string()
             }),
             ("routine syncs", |r| r.routine.syncs.to_string()),
             ("changes sent (routine)", |r| {
@@ -455,10 +482,16 @@ impl Report {
             ("**syncs in one round trip** (target >= 99%)", |r| {
                 format!("{}%", f(r.routine.one_round_trip_share * 100.0, 1))
             }),
+            (
+                "requests refused (503/409), sent again after Retry-After",
+                |r| (r.routine.refused_requests + r.initial.refused_requests).to_string(),
+            ),
             ("server CPU s / 1,000 changes", |r| {
                 f(r.server_cpu_secs_per_1000_changes, 3)
             }),
-            ("server peak RSS MiB, day", |r| f(r.server_peak_rss_mib, 0)),
+            ("server peak RSS MiB, day (largest process)", |r| {
+                f(r.server_peak_rss_mib, 0)
+            }),
             ("server peak RSS MiB, setup (argon2 logins)", |r| {
                 f(r.server_setup_peak_rss_mib, 0)
             }),

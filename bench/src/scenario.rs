@@ -64,6 +64,11 @@ pub struct Config {
     pub max_in_flight: usize,
     pub seed: u64,
     pub doc_cache_entries: Option<usize>,
+    /// Server processes on the one database (PostgreSQL for more than
+    /// one); device i syncs with process i mod N.
+    pub servers: usize,
+    /// Stretches run after the burst (up to one per job).
+    pub stretches: usize,
     /// Photos attached per visit (every other visit; 0: none).
     pub photos_per_visit: usize,
     pub photo_bytes: usize,
@@ -82,9 +87,12 @@ pub struct Measured {
     pub day_wall: Duration,
     /// Server CPU seconds during the burst and the stretches.
     pub server_cpu: f64,
-    /// Peak server memory during the day (from the burst on).
+    /// Peak server memory during the day (from the burst on): the largest
+    /// of the processes.
     pub peak_rss_bytes: u64,
-    /// Peak server memory during the setup (logins: argon2).
+    /// The same, per process.
+    pub peak_rss_bytes_each: Vec<u64>,
+    /// Peak server memory during the setup (logins: argon2), largest process.
     pub setup_peak_rss_bytes: u64,
     pub office_edits: usize,
     pub setup_wall: Duration,
@@ -117,7 +125,7 @@ async fn idle_syncs(
     cfg: &Config,
     office: &Office,
     client: &reqwest::Client,
-    sync_url: &str,
+    sync_urls: &[String],
     mut devices: Vec<Device>,
 ) -> anyhow::Result<Vec<Idle>> {
     eprintln!("[{}/{}] idle syncs", cfg.backend.name(), cfg.technicians);
@@ -139,14 +147,14 @@ async fn idle_syncs(
             d.prepare();
             Ok(())
         })?;
-        let (next, _, _) = sync_all(devices, client, sync_url, None, cfg.max_in_flight).await?;
+        let (next, _, _) = sync_all(devices, client, sync_urls, None, cfg.max_in_flight).await?;
         devices = next;
         on_devices(&mut devices, |d| {
             d.prepare();
             Ok(())
         })?;
         let (next, records, _) =
-            sync_all(devices, client, sync_url, None, cfg.max_in_flight).await?;
+            sync_all(devices, client, sync_urls, None, cfg.max_in_flight).await?;
         devices = next;
         let docs_held = devices.first().map_or(0, |d| d.docs.len());
         if let Some(d) = devices.iter().find(|d| d.docs.len() != docs_held) {
@@ -315,12 +323,13 @@ fn on_devices(
     })
 }
 
-/// Every device syncs once. With `spread`, device i starts at i/N of it
-/// (open loop); without, all start at once, at most `max_in_flight` at a time.
+/// Every device syncs once, device i with server `urls[i % urls.len()]`.
+/// With `spread`, device i starts at i/N of it (open loop); without, all
+/// start at once, at most `max_in_flight` at a time.
 async fn sync_all(
     devices: Vec<Device>,
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     spread: Option<Duration>,
     max_in_flight: usize,
 ) -> anyhow::Result<(Vec<Device>, Vec<SyncRecord>, Duration)> {
@@ -330,7 +339,7 @@ async fn sync_all(
     let mut set = JoinSet::new();
     for (i, mut device) in devices.into_iter().enumerate() {
         let client = client.clone();
-        let url = url.to_owned();
+        let url = urls[device.index % urls.len()].clone();
         let gate = gate.clone();
         let at = spread.map(|w| w.mul_f64(i as f64 / n as f64));
         set.spawn(async move {
@@ -435,23 +444,33 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     let blob_url = blob_dir
         .as_ref()
         .map(|d| format!("file://{}", d.path().display()));
-    let server = ServerProcess::start(
-        &cfg.server_bin,
-        &url,
-        &data_dir,
-        cfg.doc_cache_entries,
-        blob_url.as_deref(),
-    )?;
+    if cfg.servers > 1 && cfg.backend != Backend::Postgres {
+        bail!("several server processes share a PostgreSQL database: add --postgres");
+    }
+    let mut servers = Vec::with_capacity(cfg.servers.max(1));
+    for _ in 0..cfg.servers.max(1) {
+        let server = ServerProcess::start(
+            &cfg.server_bin,
+            &url,
+            &data_dir,
+            cfg.doc_cache_entries,
+            blob_url.as_deref(),
+        )?;
+        // For attaching a profiler (perf record -p PID) to the measured phases.
+        eprintln!(
+            "[{}/{}] server pid {} on {}",
+            cfg.backend.name(),
+            cfg.technicians,
+            server.pid(),
+            server.addr
+        );
+        servers.push(server);
+    }
+    // The office, the admin and the uploads use the first process.
+    let server = &servers[0];
     let base = server.url("");
-    // For attaching a profiler (perf record -p PID) to the measured phases.
-    eprintln!(
-        "[{}/{}] server pid {} on {}",
-        cfg.backend.name(),
-        cfg.technicians,
-        server.pid(),
-        server.addr
-    );
-    let sync_url = server.url("/v1/sync");
+    let sync_urls: Vec<String> = servers.iter().map(|s| s.url("/v1/sync")).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.url("")).collect();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(cfg.max_in_flight.max(64))
         .build()?;
@@ -516,7 +535,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     for (i, ((name, user), van)) in names.iter().zip(&users).zip(&vans).enumerate() {
         let (client, base, gate, name, user, van) = (
             client.clone(),
-            base.clone(),
+            // Each device logs in where it will sync.
+            bases[i % bases.len()].clone(),
             gate.clone(),
             name.clone(),
             *user,
@@ -542,8 +562,14 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         d.prepare();
         Ok(())
     })?;
-    let (mut devices, initial, _) =
-        sync_all(devices, &client, &sync_url, None, cfg.max_in_flight.min(32)).await?;
+    let (mut devices, initial, _) = sync_all(
+        devices,
+        &client,
+        &sync_urls,
+        None,
+        cfg.max_in_flight.min(32),
+    )
+    .await?;
     on_devices(&mut devices, |d| {
         d.learn_jobs()?;
         if d.jobs.len() != JOBS_PER_TECHNICIAN {
@@ -565,8 +591,13 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         }
     }
     let setup_wall = setup_started.elapsed();
-    let setup_peak_rss_bytes = server.peak_rss_bytes()?;
-    server.reset_peak_rss()?;
+    let mut setup_peak_rss_bytes = 0;
+    for s in &servers {
+        setup_peak_rss_bytes = setup_peak_rss_bytes.max(s.peak_rss_bytes()?);
+        s.reset_peak_rss()?;
+    }
+    let cpu_seconds =
+        || -> anyhow::Result<f64> { servers.iter().map(ServerProcess::cpu_seconds).sum() };
 
     // Morning burst.
     eprintln!("[{}/{}] morning burst", cfg.backend.name(), cfg.technicians);
@@ -577,16 +608,26 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         d.prepare();
         Ok(())
     })?;
-    let cpu0 = server.cpu_seconds()?;
+    let cpu0 = cpu_seconds()?;
     let (mut devices, burst, burst_wall) = sync_all(
         devices,
         &client,
-        &sync_url,
+        &sync_urls,
         Some(cfg.burst_window),
         cfg.technicians.max(1),
     )
     .await?;
-    let mut server_cpu = server.cpu_seconds()? - cpu0;
+    let mut server_cpu = cpu_seconds()? - cpu0;
+    let l = crate::report::Latency::of(&burst.iter().collect::<Vec<_>>());
+    eprintln!(
+        "[{}/{}] burst syncs: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, refused {}",
+        cfg.backend.name(),
+        cfg.technicians,
+        l.p50_ms,
+        l.p95_ms,
+        l.p99_ms,
+        burst.iter().map(|r| r.refused).sum::<usize>()
+    );
 
     // The stretches.
     let maker = if cfg.photos_per_visit > 0 {
@@ -623,7 +664,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     let mut day = Vec::new();
     let mut day_stretch = Vec::new();
     let mut day_wall = Duration::ZERO;
-    for k in 0..JOBS_PER_TECHNICIAN {
+    for k in 0..cfg.stretches {
         eprintln!(
             "[{}/{}] stretch {}",
             cfg.backend.name(),
@@ -703,10 +744,10 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
                 pending[i].extend(made);
             }
         }
-        let cpu0 = server.cpu_seconds()?;
+        let cpu0 = cpu_seconds()?;
         let (next, records, wall) =
-            sync_all(devices, &client, &sync_url, None, cfg.max_in_flight).await?;
-        server_cpu += server.cpu_seconds()? - cpu0;
+            sync_all(devices, &client, &sync_urls, None, cfg.max_in_flight).await?;
+        server_cpu += cpu_seconds()? - cpu0;
         devices = next;
         day_wall += wall;
         // Per stretch, to tell where a photo run's syncs lose time.
@@ -737,7 +778,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             run.uploads.extend(uploads.into_iter().map(|u| (k, u)));
         }
     }
-    if pending.iter().any(|p| !p.is_empty()) {
+    if cfg.stretches == JOBS_PER_TECHNICIAN && pending.iter().any(|p| !p.is_empty()) {
         bail!("photos attached on the last visit were never uploaded");
     }
     if let (Some(maker), Some(run)) = (&maker, photo_run.as_mut()) {
@@ -768,13 +809,17 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             run.compare_curl.push(took);
         }
     }
-    let peak_rss_bytes = server.peak_rss_bytes()?;
+    let peak_rss_bytes_each = servers
+        .iter()
+        .map(ServerProcess::peak_rss_bytes)
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    let peak_rss_bytes = peak_rss_bytes_each.iter().copied().max().unwrap_or(0);
     let participants: Vec<(UserId, fieldsync_core::automerge::ActorId)> = devices
         .iter()
         .map(|d| (d.who.user, d.actor.clone()))
         .collect();
-    let idle = idle_syncs(cfg, &office, &client, &sync_url, devices).await?;
-    drop(server);
+    let idle = idle_syncs(cfg, &office, &client, &sync_urls, devices).await?;
+    drop(servers);
     drop(pg);
 
     Ok(Measured {
@@ -785,6 +830,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         day_wall,
         server_cpu,
         peak_rss_bytes,
+        peak_rss_bytes_each,
         setup_peak_rss_bytes,
         office_edits: office_count,
         setup_wall,

@@ -67,6 +67,7 @@ pub trait AppStore:
     + crate::desk::DeskStore
     + crate::jobs::PriceBookHistoryStore
     + crate::invoices::InvoiceStore
+    + crate::sync::open_jobs::OpenJobStore
 {
 }
 
@@ -90,6 +91,7 @@ impl<T> AppStore for T where
         + crate::desk::DeskStore
         + crate::jobs::PriceBookHistoryStore
         + crate::invoices::InvoiceStore
+        + crate::sync::open_jobs::OpenJobStore
 {
 }
 

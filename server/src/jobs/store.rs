@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fieldsync_core::{DocId, JobId, Status, UserId};
+
+use crate::store::DeviceId;
 use time::OffsetDateTime;
 
 use crate::documents::{JobCommit, JobProjector};
@@ -62,11 +64,26 @@ pub trait JobStore: Send + Sync {
         technician: Option<UserId>,
         closed_since: OffsetDateTime,
     ) -> Result<Vec<JobId>>;
+    /// The jobs an office device holds: those it opened
+    /// ([`crate::sync::open_jobs`]) that devices still hold by the rule of
+    /// [`JobStore::job_scope`] (open, or closed and updated at or after
+    /// `closed_since`), in the order opened.
+    async fn opened_job_scope(
+        &self,
+        device: DeviceId,
+        closed_since: OffsetDateTime,
+    ) -> Result<Vec<JobId>>;
     /// Ordered by window start, then job id.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRow>>;
     /// How many jobs are in each status (statuses with none are absent).
     async fn count_jobs_by_status(&self) -> Result<Vec<(Status, i64)>>;
 }
+
+/// The jobs devices hold: open ones, and closed ones updated at or after
+/// the bound pushed right after this text (then a closing parenthesis).
+/// Every device scope reads it, so they all drop a job at the same moment.
+const HELD_UNLESS_CLOSED_BEFORE: &str = "(status NOT IN ('completed', 'unable_to_complete', \
+     'cancelled') OR updated_at >= ";
 
 const JOB_COLS: &str = "SELECT job_id, status, technician_id, customer_name, window_start, \
      window_end, completed_at, total_minor, currency, updated_at FROM jobs";
@@ -115,13 +132,31 @@ impl JobStore for SqlStore {
         technician: Option<UserId>,
         closed_since: OffsetDateTime,
     ) -> Result<Vec<JobId>> {
-        let mut q = QueryBuilder::new("SELECT job_id FROM jobs WHERE (status NOT IN ");
-        q.push("('completed', 'unable_to_complete', 'cancelled') OR updated_at >= ")
+        let mut q = QueryBuilder::new("SELECT job_id FROM jobs WHERE ");
+        q.push(HELD_UNLESS_CLOSED_BEFORE)
             .push_bind(closed_since)
             .push(")");
         if let Some(t) = technician {
             q.push(" AND technician_id = ").push_bind(t);
         }
+        let rows = self.db().fetch_all(q.build()).await?;
+        rows.iter().map(|row| row.get("job_id")).collect()
+    }
+
+    async fn opened_job_scope(
+        &self,
+        device: DeviceId,
+        closed_since: OffsetDateTime,
+    ) -> Result<Vec<JobId>> {
+        let mut q = QueryBuilder::new(
+            "SELECT o.job_id FROM device_open_jobs o JOIN jobs ON jobs.job_id = o.job_id \
+             WHERE o.device_id = ",
+        );
+        q.push_bind(device)
+            .push(" AND ")
+            .push(HELD_UNLESS_CLOSED_BEFORE)
+            .push_bind(closed_since)
+            .push(") ORDER BY o.opened_at, o.job_id");
         let rows = self.db().fetch_all(q.build()).await?;
         rows.iter().map(|row| row.get("job_id")).collect()
     }

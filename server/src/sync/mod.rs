@@ -10,6 +10,7 @@
 
 mod cursor;
 pub mod gate;
+pub mod open_jobs;
 mod schema;
 pub mod scope;
 
@@ -41,7 +42,9 @@ use crate::store::now_utc;
 pub const CBOR: &str = "application/cbor";
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sync))
+    OpenApiRouter::new()
+        .routes(routes!(sync))
+        .merge(open_jobs::router())
 }
 
 /// A sync the gate let in: the caller, and what it holds of the server

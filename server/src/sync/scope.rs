@@ -17,7 +17,8 @@ use crate::store::StoreError;
 pub const CLOSED_JOBS_KEPT: Duration = Duration::days(14);
 
 /// The access the caller has to each document of this request: everything
-/// in their scope, plus the documents they mentioned (exchanged or listed
+/// in their scope (a technician's assigned jobs; the jobs an office device
+/// opened), plus the documents they mentioned (exchanged or listed
 /// as known) that exist but are out of it (`Removed`: changes made while
 /// they held it merge, then they drop it). Mentioned documents that are
 /// neither are left out: the reply says `not_found` for them, so nothing
@@ -43,7 +44,13 @@ pub async fn resolve(
     }
     let jobs = match scope.jobs() {
         JobScope::Assigned(me) => store.job_scope(Some(me), closed_since).await?,
-        JobScope::All => store.job_scope(None, closed_since).await?,
+        // The office sees every job but holds only those its device opened
+        // (`open_jobs`): a bounded set, whatever the number of jobs.
+        JobScope::All => {
+            store
+                .opened_job_scope(caller.device_id, closed_since)
+                .await?
+        }
         // Inventory managers work through the inventory API, not on jobs.
         JobScope::None => Vec::new(),
     };

@@ -7,12 +7,17 @@ use fieldsync_server::store::DocCommit;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use fieldsync_core::Role;
+use fieldsync_server::sync::open_jobs::Opened;
+
+use crate::core::{device, user};
 use crate::{edits, job_doc, now, open};
 
 conformance_tests!(
     projection_is_written_with_the_changes,
     jobs_list_by_filter,
     read_scope_is_assignment_and_recent_closure,
+    office_devices_hold_what_they_opened_up_to_a_cap,
 );
 
 pub fn projection(job: JobId, status: Status, technician: Option<UserId>) -> JobProjection {
@@ -214,5 +219,106 @@ async fn read_scope_is_assignment_and_recent_closure(url: &str) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// An office device holds the jobs it opened (in the order opened), by the
+/// same closed-job rule as technicians, at most `max`; closed jobs past the
+/// cut-off are forgotten when the device opens another, and never count.
+async fn office_devices_hold_what_they_opened_up_to_a_cap(url: &str) {
+    let store = open(url).await;
+    let desk_user = user(store.as_ref(), "desk", Role::Dispatcher).await;
+    let desk = device(store.as_ref(), &desk_user, 7).await;
+    let other = device(store.as_ref(), &desk_user, 8).await;
+    let mut ids = Vec::new();
+    for status in [
+        Status::Scheduled,
+        Status::Completed,
+        Status::OnSite,
+        Status::Cancelled,
+    ] {
+        let (job, doc_id) = job_doc();
+        let mut c = DocCommit::new(doc_id, 0);
+        c.project(projection(job, status, None));
+        store.commit(&c).await.unwrap();
+        ids.push(job);
+    }
+    let recently = now() - Duration::minutes(1);
+    let later = now() + Duration::minutes(1);
+    assert!(
+        store
+            .opened_job_scope(desk.id, recently)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Opened a millisecond apart: the list is in the order opened.
+    let at = |k: i64| now() + Duration::milliseconds(k);
+    for (k, id) in [ids[2], ids[0], ids[1]].into_iter().enumerate() {
+        let opened = store
+            .open_job(desk.id, id, 3, recently, at(k as i64))
+            .await
+            .unwrap();
+        assert_eq!(opened, Opened::Open);
+    }
+    // Again: nothing changes, even at the cap.
+    assert_eq!(
+        store
+            .open_job(desk.id, ids[0], 3, recently, now())
+            .await
+            .unwrap(),
+        Opened::Open
+    );
+    assert_eq!(
+        store.opened_job_scope(desk.id, recently).await.unwrap(),
+        [ids[2], ids[0], ids[1]]
+    );
+    assert!(
+        store
+            .opened_job_scope(other.id, recently)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Full: the fourth is not added.
+    assert_eq!(
+        store
+            .open_job(desk.id, ids[3], 3, recently, now())
+            .await
+            .unwrap(),
+        Opened::Full
+    );
+    assert_eq!(
+        store
+            .opened_job_scope(desk.id, recently)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    // Past the cut-off the completed job leaves the scope, and the next
+    // open forgets it, so a fourth fits (the store does not judge the job
+    // it opens: the route refuses one closed before the cut-off).
+    assert_eq!(
+        store.opened_job_scope(desk.id, later).await.unwrap(),
+        [ids[2], ids[0]]
+    );
+    assert_eq!(
+        store
+            .open_job(desk.id, ids[3], 3, later, at(10))
+            .await
+            .unwrap(),
+        Opened::Open
+    );
+    assert_eq!(
+        store.opened_job_scope(desk.id, recently).await.unwrap(),
+        [ids[2], ids[0], ids[3]]
+    );
+    // Closing: gone; closing again is no error.
+    store.close_job(desk.id, ids[2]).await.unwrap();
+    store.close_job(desk.id, ids[2]).await.unwrap();
+    assert_eq!(
+        store.opened_job_scope(desk.id, recently).await.unwrap(),
+        [ids[0], ids[3]]
     );
 }

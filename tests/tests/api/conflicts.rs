@@ -86,6 +86,8 @@ async fn conflicts_show_with_their_writers_and_the_office_keeps_one(
     let mut desk = Device::login(&app, "dispatch", Role::Dispatcher, 31).await;
     let mut phone = Device::login(&app, "tech", Role::Technician, 32).await;
     let mut tablet = Device::login(&app, "tech", Role::Technician, 33).await;
+    // An office device holds the jobs it opens.
+    desk.open(&app, id).await;
     for d in [&mut desk, &mut phone, &mut tablet] {
         assert!(d.sync(&app).await.rejected().is_empty());
     }

@@ -113,6 +113,29 @@ impl Device {
         Ok(self.session.apply(&mut self.docs, &response))
     }
 
+    /// Opens `job` on this office device (`PUT /v1/sync/open-jobs/{id}`):
+    /// its next sync holds it. Panics unless the server says 200.
+    pub async fn open(&self, app: &TestApp, job: JobId) {
+        let res = self.open_raw(app, reqwest::Method::PUT, job).await;
+        let status = res.status();
+        assert_eq!(status, 200, "open {job}: {}", res.text().await.unwrap());
+    }
+
+    /// `PUT` (open) or `DELETE` (close) `/v1/sync/open-jobs/{job}`: the raw answer.
+    pub async fn open_raw(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        job: JobId,
+    ) -> reqwest::Response {
+        app.client
+            .request(method, app.url(&format!("/v1/sync/open-jobs/{job}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A full sync over a perfect link.
     pub async fn sync(&mut self, app: &TestApp) -> Synced {
         self.sync_at(&app.client, &app.url("/v1/sync")).await

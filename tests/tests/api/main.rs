@@ -31,6 +31,7 @@ mod errors;
 mod generations;
 mod headers;
 mod node_client;
+mod open_jobs;
 mod ops;
 mod pricebook_editor;
 mod processes;

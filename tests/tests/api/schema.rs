@@ -270,6 +270,10 @@ async fn every_free_text_refuses_card_numbers_and_long_text_through_sync(
 
     all_refused(&app, &mut tech, tech_jobs, &tech_edits, "card number").await;
     let mut desk = Device::login(&app, "dispatch", Role::Dispatcher, 2).await;
+    // An office device holds the jobs it opens.
+    for job in office_jobs {
+        desk.open(&app, *job).await;
+    }
     desk.sync(&app).await;
     all_refused(&app, &mut desk, office_jobs, &office_edits, "card number").await;
 

@@ -88,6 +88,10 @@ async fn a_raw_change_cannot_relink_a_job(backend: TestBackend) {
     );
 
     let mut desk = Device::login(&app, "sup", Role::Supervisor, 71).await;
+    // An office device holds the jobs it opens.
+    for id in [linked, plain] {
+        desk.open(&app, id).await;
+    }
     assert!(desk.sync(&app).await.rejected().is_empty());
     let sup_token = desk.token.clone();
     let zen_path = format!("/v1/customers/{}", zen.customer);
