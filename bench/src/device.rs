@@ -96,13 +96,17 @@ impl Device {
         van: LocationId,
     ) -> Self {
         let actor = ActorId::from(actor);
+        // The change cursor (issue 19 item 1): routine syncs name only what
+        // changed, idle ones nothing.
+        let mut session = ClientSession::new(actor.clone());
+        session.use_cursor(true);
         Self {
             index,
             who: Principal::new(user, Role::Technician),
             actor: actor.clone(),
             token,
             docs: DocSet::new(),
-            session: ClientSession::new(actor),
+            session,
             jobs: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
             van,

@@ -52,6 +52,8 @@ pub struct Traffic {
     pub raw_change_bytes_per_sync: f64,
     /// (request + response body bytes) / raw bytes of the changes exchanged.
     pub wire_over_raw: f64,
+    /// (request + response body bytes) / changes exchanged (up and down).
+    pub wire_bytes_per_change: f64,
     pub round_trips_per_sync: f64,
     /// Share of syncs that took exactly one round trip.
     pub one_round_trip_share: f64,
@@ -79,6 +81,8 @@ impl Traffic {
             } else {
                 wire as f64 / raw as f64
             },
+            wire_bytes_per_change: wire as f64
+                / (sum(|r| r.changes_up) + sum(|r| r.changes_down)).max(1) as f64,
             round_trips_per_sync: sum(|r| r.round_trips) as f64 / n,
             one_round_trip_share: records.iter().filter(|r| r.round_trips == 1).count() as f64 / n,
             rejected_documents: sum(|r| r.rejected),
@@ -137,6 +141,43 @@ pub struct RunFigures {
     pub setup_secs: f64,
     /// With `--photos-per-visit`: uploads beside the syncs.
     pub photos: Option<PhotoFigures>,
+    /// Idle syncs after the day (nothing changed anywhere), per number of
+    /// documents held (issue 19: under 200 B each way).
+    pub idle: Vec<IdleFigures>,
+}
+
+/// Idle syncs of devices holding `docs_held` documents.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdleFigures {
+    pub docs_held: usize,
+    pub devices: usize,
+    pub request_bytes_mean: f64,
+    pub response_bytes_mean: f64,
+    pub request_bytes_max: usize,
+    pub response_bytes_max: usize,
+    pub round_trips_max: usize,
+}
+
+impl IdleFigures {
+    fn of(idle: &crate::scenario::Idle) -> Self {
+        let n = idle.records.len().max(1) as f64;
+        let up = idle.records.iter().map(|r| r.request_bytes);
+        let down = idle.records.iter().map(|r| r.response_bytes);
+        Self {
+            docs_held: idle.docs_held,
+            devices: idle.records.len(),
+            request_bytes_mean: up.clone().sum::<usize>() as f64 / n,
+            response_bytes_mean: down.clone().sum::<usize>() as f64 / n,
+            request_bytes_max: up.max().unwrap_or(0),
+            response_bytes_max: down.max().unwrap_or(0),
+            round_trips_max: idle
+                .records
+                .iter()
+                .map(|r| r.round_trips)
+                .max()
+                .unwrap_or(0),
+        }
+    }
 }
 
 /// The attachment part of a run (MB = 10^6 bytes).
@@ -324,6 +365,7 @@ pub fn figures(
         routine: routine_traffic,
         setup_secs: m.setup_wall.as_secs_f64(),
         photos: photo_figures(m),
+        idle: m.idle.iter().map(IdleFigures::of).collect(),
     }
 }
 
@@ -468,6 +510,9 @@ impl Report {
             ("**wire / raw change bytes** (target <= 1.3)", |r| {
                 f(r.routine.wire_over_raw, 2)
             }),
+            ("**wire bytes per change** (target <= 105)", |r| {
+                f(r.routine.wire_bytes_per_change, 0)
+            }),
             ("round trips/sync (ideal 1)", |r| {
                 f(r.routine.round_trips_per_sync, 3)
             }),
@@ -507,6 +552,28 @@ impl Report {
             let mut line = format!("| {name} | ");
             for r in &self.runs {
                 line.push_str(&value(r));
+                line.push_str(" | ");
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        let idle_rows = self.runs.iter().map(|r| r.idle.len()).max().unwrap_or(0);
+        for i in 0..idle_rows {
+            let mut line =
+                "| **idle sync: docs held, bytes up / down mean (max), round trips** (target < 200) | "
+                    .to_owned();
+            for r in &self.runs {
+                line.push_str(&r.idle.get(i).map_or("-".into(), |d| {
+                    format!(
+                        "{} docs: {} / {} ({} / {}), {}",
+                        d.docs_held,
+                        f(d.request_bytes_mean, 0),
+                        f(d.response_bytes_mean, 0),
+                        d.request_bytes_max,
+                        d.response_bytes_max,
+                        d.round_trips_max
+                    )
+                }));
                 line.push_str(" | ");
             }
             out.push_str(line.trim_end());

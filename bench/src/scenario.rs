@@ -114,6 +114,69 @@ pub struct Measured {
     pub day_stretch: Vec<usize>,
     /// With `--photos-per-visit`: the uploads and the curl comparison.
     pub photos: Option<PhotoRun>,
+    /// Idle syncs after the day (issue 19), by documents held.
+    pub idle: Vec<Idle>,
+}
+
+/// Idle syncs of devices that each hold `docs_held` documents.
+pub struct Idle {
+    pub docs_held: usize,
+    pub records: Vec<SyncRecord>,
+}
+
+/// Devices measured idle at 70 documents held.
+const IDLE_70_DEVICES: usize = 3;
+
+/// Idle syncs (issue 19 item 1), after the day: every device syncs once to
+/// take what the server wrote after its last commits (van stock), then once
+/// more, measured, with nothing new anywhere. Then a few devices get jobs
+/// until they hold 70 documents, take them, and are measured idle again.
+async fn idle_syncs(
+    cfg: &Config,
+    office: &Office,
+    client: &reqwest::Client,
+    sync_urls: &[String],
+    mut devices: Vec<Device>,
+) -> anyhow::Result<Vec<Idle>> {
+    eprintln!("[{}/{}] idle syncs", cfg.backend.name(), cfg.technicians);
+    let mut out = Vec::new();
+    for held in [None, Some(70)] {
+        if let Some(held) = held {
+            let few = devices.len().min(IDLE_70_DEVICES);
+            devices.truncate(few);
+            for d in &devices {
+                for k in d.docs.len()..held {
+                    let body = new_job(&format!("Idle {}-{k}", d.index), d.who.user, k % 6)?;
+                    office
+                        .call(reqwest::Method::POST, "/v1/jobs", &body)
+                        .await?;
+                }
+            }
+        }
+        on_devices(&mut devices, |d| {
+            d.prepare();
+            Ok(())
+        })?;
+        let (next, _, _) = sync_all(devices, client, sync_urls, None, cfg.max_in_flight).await?;
+        devices = next;
+        on_devices(&mut devices, |d| {
+            d.prepare();
+            Ok(())
+        })?;
+        let (next, records, _) =
+            sync_all(devices, client, sync_urls, None, cfg.max_in_flight).await?;
+        devices = next;
+        let docs_held = devices.first().map_or(0, |d| d.docs.len());
+        if let Some(d) = devices.iter().find(|d| d.docs.len() != docs_held) {
+            bail!(
+                "device {} holds {} documents, not {docs_held}",
+                d.index,
+                d.docs.len()
+            );
+        }
+        out.push(Idle { docs_held, records });
+    }
+    Ok(out)
 }
 
 /// The attachment part of a run with photos. Visits 1, 3 and 5 (stretches
@@ -769,6 +832,11 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         .map(ServerProcess::peak_rss_bytes)
         .collect::<anyhow::Result<Vec<u64>>>()?;
     let peak_rss_bytes = peak_rss_bytes_each.iter().copied().max().unwrap_or(0);
+    let participants: Vec<(UserId, fieldsync_core::automerge::ActorId)> = devices
+        .iter()
+        .map(|d| (d.who.user, d.actor.clone()))
+        .collect();
+    let idle = idle_syncs(cfg, &office, &client, &sync_urls, devices).await?;
     drop(servers);
     drop(pg);
 
@@ -785,12 +853,10 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         office_edits: office_count,
         setup_wall,
         start_docs,
-        devices: devices
-            .iter()
-            .map(|d| (d.who.user, d.actor.clone()))
-            .collect(),
+        devices: participants,
         day_stretch,
         photos: photo_run,
+        idle,
     })
 }
 

@@ -38,7 +38,7 @@ fn first_sync() -> &'static [u8] {
         let empty = SyncRequest {
             v: PROTOCOL_VERSION,
             docs: Vec::new(),
-            known: Vec::new(),
+            known: Vec::new(), cursor: None, held: None, 
         };
         serve(&empty, &mut docs, &caller, &f.limits)
             .response
@@ -93,7 +93,7 @@ fuzz_target!(
                     id: DocId::Job(job_id()),
                     outcome,
                     msg: Some(serde_bytes::ByteBuf::from(msg.to_vec())),
-                }],
+                }], cursor: None, resync: false, 
             }
             .encode()
         };

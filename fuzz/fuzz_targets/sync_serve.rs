@@ -24,7 +24,7 @@ fn one(msg: Vec<u8>) -> SyncRequest {
             id: DocId::Job(job_id()),
             msg: serde_bytes::ByteBuf::from(msg),
         }],
-        known: Vec::new(),
+        known: Vec::new(), cursor: None, held: None, 
     }
 }
 

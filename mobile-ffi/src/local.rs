@@ -150,13 +150,18 @@ impl Local {
         let actor = store.actor(now_ms)?;
         let session = store.read_json::<Session>(SESSION_FILE)?;
         let state = store.read_json::<SyncState>(SYNC_FILE)?.unwrap_or_default();
-        let sync = if state.acked.is_empty() {
+        let mut sync = if state.acked.is_empty() {
             ClientSession::new(actor.clone())
         } else {
             let bytes =
                 hex::decode(&state.acked).map_err(|e| FieldsyncError::corrupt("sync state", e))?;
             ClientSession::restore(actor.clone(), &bytes)?
         };
+        // Not yet the change cursor (issue 19 item 1): with it a scope
+        // change (a new van, a job taken away) costs one more round, and
+        // the app relies on the new van's stock arriving in the same reply
+        // as a rejection of a part from the old one (recovery in Kotlin).
+        sync.use_cursor(false);
         let docs = store.load_docs(&actor)?;
         let blobs = Blobs::open(store.dir())?;
         let uploads = store.read_json(UPLOADS_FILE)?.unwrap_or_default();
@@ -1152,7 +1157,9 @@ impl Local {
                 });
             }
         }
-        let more_rounds = !report.unfinished.is_empty() || !rebuilt.is_empty();
+        // `resync`: the server could not use the cursor and wants a round
+        // naming every document held.
+        let more_rounds = !report.unfinished.is_empty() || !rebuilt.is_empty() || report.resync;
         if !more_rounds {
             self.state.last_sync_ms = Some(now_ms);
         }

@@ -301,6 +301,8 @@ pub struct Projected {
 /// What [`write`] stored (or found, when the edit changed nothing).
 pub struct Written {
     pub version: i64,
+    /// The commit's stamp (the change cursor), when it stored new rows.
+    pub stamp: Option<i64>,
     pub doc: Automerge,
     /// For a job that was committed: the job and its invoice.
     pub projected: Option<Projected>,
@@ -334,6 +336,7 @@ pub async fn write<E>(
         if edit.changes.is_empty() {
             return Ok(Written {
                 version: current.version,
+                stamp: None,
                 doc: current.doc,
                 projected: None,
                 vans: Vec::new(),
@@ -353,6 +356,7 @@ pub async fn write<E>(
         {
             return Ok(Written {
                 version: applied.version,
+                stamp: applied.stamp,
                 doc: current.doc,
                 projected: applied.projected,
                 vans: applied.vans,
@@ -365,6 +369,8 @@ pub async fn write<E>(
 /// What [`commit_applied`] stored.
 pub struct Applied {
     pub version: i64,
+    /// The commit's stamp (the change cursor), when it stored new rows.
+    pub stamp: Option<i64>,
     /// Vans named by the committed job's part lines (empty for other documents).
     pub vans: Vec<LocationId>,
     /// For a job: the job as committed and its invoice.
@@ -413,6 +419,7 @@ pub async fn commit_applied<E>(
         CommitOutcome::Committed {
             version,
             changes_since_snapshot,
+            stamp,
             ..
         } => {
             cache.put(
@@ -433,6 +440,7 @@ pub async fn commit_applied<E>(
             }
             Ok(Some(Applied {
                 version,
+                stamp,
                 vans,
                 projected,
             }))

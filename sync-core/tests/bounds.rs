@@ -124,6 +124,8 @@ fn refused_for_its_document_only(id: DocId, server_doc: &Automerge, msg: Message
                 msg: ByteBuf::from(honest_msg.encode()),
             },
         ],
+        cursor: None,
+        held: None,
     };
     let mut held = BTreeMap::from([
         (
@@ -755,6 +757,8 @@ fn a_bloom_filter_asking_for_billions_of_probes_is_malformed() {
             id,
             msg: ByteBuf::from(msg),
         }],
+        cursor: None,
+        held: None,
     };
     let mut held = BTreeMap::from([(
         id,
@@ -827,6 +831,8 @@ fn a_batch_inflates_no_more_than_its_decompressed_bound_even_for_refused_documen
         v: PROTOCOL_VERSION,
         known: Vec::new(),
         docs,
+        cursor: None,
+        held: None,
     };
     let actors = [actor(1)];
     let caller = Caller {

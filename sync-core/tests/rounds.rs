@@ -78,6 +78,8 @@ fn serve_one(server: &Server, id: DocId, msg: Message) -> (Outcome, Message, Vec
             msg: ByteBuf::from(msg.encode()),
         }],
         known: Vec::new(),
+        cursor: None,
+        held: None,
     };
     let caller = Caller {
         principal: tech(1),
@@ -318,6 +320,8 @@ fn known_heads_are_bounded_and_a_document_is_named_once() {
             id: DocId::PriceBook,
             heads: vec![ChangeHash([7; 32]); fieldsync_core::sync::MAX_KNOWN_HEADS + 1],
         }],
+        cursor: None,
+        held: None,
     };
     assert!(matches!(
         SyncRequest::decode(&too_many.encode(), &Limits::default()),
@@ -333,6 +337,8 @@ fn known_heads_are_bounded_and_a_document_is_named_once() {
             id: DocId::PriceBook,
             heads: Vec::new(),
         }],
+        cursor: None,
+        held: None,
     };
     assert!(matches!(
         SyncRequest::decode(&twice.encode(), &Limits::default()),
@@ -443,4 +449,98 @@ fn a_held_back_document_is_sent_again_in_the_next_round() {
         }
     }
     assert!(missed.is_empty(), "sent nothing again: {missed:?}");
+}
+
+/// The device side of the change cursor (docs/sync-protocol.md "The change
+/// cursor"): with a cursor, unchanged documents are not named; a cursor is
+/// adopted only from a response applied in full, kept across a restore of
+/// the saved session, and forgotten on `resync`, after which the next round
+/// names every document.
+#[test]
+fn the_device_keeps_its_cursor_only_while_it_holds_what_the_cursor_says() {
+    use fieldsync_core::sync::{ByteBuf as Bytes, Cursor, held_digest};
+    let mut ids = Ids::default();
+    let (mut server, jobs) = server_with_jobs(3, &mut ids);
+    let mut device = Device::new(tech(1), actor(1));
+    device.session.use_cursor(true);
+    assert_eq!(device.sync(&mut server), 1);
+    assert_eq!(device.session.cursor(), None, "serve() gives no cursor");
+
+    let given = Cursor::after(5, vec![7]).encode();
+    let with_cursor = |docs| SyncResponse {
+        v: PROTOCOL_VERSION,
+        docs,
+        cursor: Some(Bytes::from(given.clone())),
+        resync: false,
+    };
+    device
+        .session
+        .apply(&mut device.docs, &with_cursor(Vec::new()));
+    assert_eq!(device.session.cursor(), Some(&given[..]));
+
+    // Idle: nothing named, the cursor and the held digest sent.
+    let idle = device.session.start(&device.docs);
+    assert!(idle.docs.is_empty() && idle.known.is_empty());
+    assert_eq!(
+        idle.cursor.as_ref().map(|c| c.to_vec()),
+        Some(given.clone())
+    );
+    assert_eq!(
+        idle.held.as_ref().map(|h| h.to_vec()),
+        Some(held_digest(device.docs.keys()).to_vec())
+    );
+    assert!(idle.encode().len() < 60, "{} B", idle.encode().len());
+
+    // One job changed: only it is named.
+    let doc = device.docs.get_mut(&jobs[0]).unwrap();
+    tech_action(doc, JobAction::StartTravel);
+    let routine = device.session.start(&device.docs);
+    assert_eq!(
+        routine.docs.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![jobs[0]]
+    );
+
+    // The saved session brings the cursor back (saved with the heads).
+    let restored = ClientSession::restore(actor(1), &device.session.save()).unwrap();
+    assert_eq!(restored.cursor(), Some(&given[..]));
+
+    // A reply that cannot be applied leaves a document unfinished: the
+    // newer cursor is not taken.
+    let newer = Cursor::after(9, Vec::new()).encode();
+    let broken = SyncResponse {
+        v: PROTOCOL_VERSION,
+        docs: vec![fieldsync_core::sync::DocReply {
+            id: jobs[1],
+            outcome: Outcome::Accepted,
+            msg: Some(Bytes::from(vec![0x42, 0xff])),
+        }],
+        cursor: Some(Bytes::from(newer.clone())),
+        resync: false,
+    };
+    let report = device.session.apply(&mut device.docs, &broken);
+    assert!(report.unfinished.contains(&jobs[1]));
+    assert_eq!(device.session.cursor(), Some(&given[..]));
+
+    // `resync`: the cursor goes, and the next round names every document.
+    let resync = SyncResponse {
+        v: PROTOCOL_VERSION,
+        docs: Vec::new(),
+        cursor: None,
+        resync: true,
+    };
+    let report = device.session.apply(&mut device.docs, &resync);
+    assert!(report.resync);
+    assert_eq!(device.session.cursor(), None);
+    let next = device
+        .session
+        .next_round(&device.docs)
+        .expect("a round naming everything");
+    let named: BTreeSet<DocId> = next.mentioned().collect();
+    assert_eq!(named, device.docs.keys().copied().collect());
+    assert!(next.cursor.is_none() && next.held.is_some());
+    // That round is answered in full by a server that takes no cursor.
+    let resp = server.handle(&device.who, &[actor(1)], &next.encode());
+    let report = device.apply_response(&resp);
+    assert!(report.rejected.is_empty(), "{report:?}");
+    assert!(device.session.next_round(&device.docs).is_none());
 }

@@ -158,6 +158,8 @@ fn sync_as(
             msg: serde_bytes::ByteBuf::from(routine_message(device, job.doc()).encode()),
         }],
         known: Vec::new(),
+        cursor: None,
+        held: None,
     };
     let mut held = BTreeMap::from([(
         DocId::Job(id),

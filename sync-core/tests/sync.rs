@@ -109,6 +109,8 @@ fn batch(id: DocId, msg: Message) -> SyncRequest {
             id,
             msg: ByteBuf::from(msg.encode()),
         }],
+        cursor: None,
+        held: None,
     }
 }
 
@@ -246,6 +248,8 @@ fn bad_bytes_for_one_document_never_fail_the_batch() {
                 ),
             },
         ],
+        cursor: None,
+        held: None,
     };
     let resp = server.handle(&tech(1), &[actor(1)], &request.encode());
     let out = outcomes(&resp);
@@ -280,6 +284,8 @@ fn malformed_and_oversized_batches_are_typed_errors() {
         v: PROTOCOL_VERSION,
         known: Vec::new(),
         docs: vec![],
+        cursor: None,
+        held: None,
     }
     .encode()
     .repeat(10);
@@ -291,6 +297,8 @@ fn malformed_and_oversized_batches_are_typed_errors() {
         v: 99,
         known: Vec::new(),
         docs: vec![],
+        cursor: None,
+        held: None,
     }
     .encode();
     assert_eq!(
@@ -310,6 +318,8 @@ fn malformed_and_oversized_batches_are_typed_errors() {
                 msg: ByteBuf::new(),
             },
         ],
+        cursor: None,
+        held: None,
     }
     .encode();
     assert!(matches!(
@@ -345,6 +355,8 @@ fn an_oversized_message_is_rejected_for_its_document_only() {
             id,
             msg: ByteBuf::from(vec![0x42; 65]),
         }],
+        cursor: None,
+        held: None,
     };
     let caller = Caller {
         principal: tech(1),

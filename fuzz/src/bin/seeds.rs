@@ -154,13 +154,13 @@ fn main() {
                 msg: serde_bytes::ByteBuf::from(Vec::new()),
             },
         ],
-        known: Vec::new(),
+        known: Vec::new(), cursor: None, held: None, 
     };
     write("sync_request", "two-docs", None, &odd.encode());
     write("sync_serve", "two-docs", Some(0), &odd.encode());
     let empty = SyncResponse {
         v: PROTOCOL_VERSION,
-        docs: vec![],
+        docs: vec![], cursor: None, resync: false, 
     };
     write(
         "apply_sync_response",

@@ -64,6 +64,18 @@ pub trait DocumentStore: Send + Sync {
     ) -> Result<bool>;
     /// Those of `ids` that are archived.
     async fn archived_among(&self, ids: &[DocId]) -> Result<Vec<DocId>>;
+    /// The latest commit stamp (every commit stamped up to it is visible
+    /// to any read that starts after this one), and the highest stamp whose
+    /// record was pruned (a cursor below it cannot be used).
+    async fn commit_stamp(&self) -> Result<(i64, i64)>;
+    /// The commits to these documents stamped in `(after, upto]`, in stamp
+    /// order, each with the hashes of the rows it stored.
+    async fn commits_since(
+        &self,
+        ids: &[DocId],
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<StampedCommit>>;
     /// The current generation of each of `docs` (1 for one never
     /// regenerated), in one query; see [`DocCommit::retires`].
     async fn generations(&self, docs: &[ServerDoc]) -> Result<HashMap<ServerDoc, u32>>;
@@ -354,11 +366,38 @@ async fn commit_once(db: &Db, c: &DocCommit) -> Result<CommitOutcome> {
         .await?
         .map(|row| row.get("covers_seq"))
         .transpose()?;
+    // Last, so the counter's row lock is held only until the commit: the
+    // stamps of all writers follow their commit order (a reader that sees
+    // stamp N sees every commit stamped up to N).
+    let stamp = if inserted > 0 {
+        let stamp: i64 = tx
+            .fetch_one(Query::new(
+                "UPDATE sync_counter SET stamp = stamp + 1 WHERE id = 1 RETURNING stamp",
+            ))
+            .await?
+            .get("stamp")?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO doc_commits (stamp, doc_id, from_seq, to_seq, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(stamp)
+            .bind(&doc_id)
+            .bind(current + 1)
+            .bind(seq)
+            .bind(now),
+        )
+        .await?;
+        Some(stamp)
+    } else {
+        None
+    };
     tx.commit().await?;
     Ok(CommitOutcome::Committed {
         version: seq,
         inserted,
         changes_since_snapshot: seq - covers.unwrap_or(0),
+        stamp,
     })
 }
 
@@ -462,6 +501,9 @@ async fn write_snapshot(db: &Db, doc_id: &DocId, covers_seq: i64, bytes: &[u8]) 
     tx.commit().await
 }
 
+/// How much longer commit records are kept than the change rows.
+const COMMIT_RECORDS_OUTLIVE_ROWS: time::Duration = time::Duration::days(30);
+
 async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u64> {
     let mut tx = db.begin().await?;
     let due = tx
@@ -514,8 +556,96 @@ async fn prune_changes(db: &Db, before: OffsetDateTime, limit: i64) -> Result<u6
             )
             .await?;
     }
+    // Commit records (the cursor's index, about 50 bytes each) go a while
+    // after the rows: a device offline in between still syncs in one round
+    // (a document whose rows went comes whole); one offline longer is asked
+    // to name what it holds.
+    let oldest_kept = tx
+        .fetch_one(
+            Query::new("SELECT MAX(stamp) AS stamp FROM doc_commits WHERE created_at < $1")
+                .bind(before - COMMIT_RECORDS_OUTLIVE_ROWS),
+        )
+        .await?
+        .get::<Option<i64>>("stamp")?;
+    if let Some(stamp) = oldest_kept {
+        tx.execute(
+            Query::new("UPDATE sync_counter SET pruned_to = $1 WHERE id = 1 AND pruned_to < $1")
+                .bind(stamp),
+        )
+        .await?;
+        tx.execute(Query::new("DELETE FROM doc_commits WHERE stamp <= $1").bind(stamp))
+            .await?;
+    }
     tx.commit().await?;
     Ok(deleted)
+}
+
+async fn commit_stamp(db: &Db) -> Result<(i64, i64)> {
+    let row = db
+        .read()
+        .await?
+        .fetch_one(Query::new(
+            "SELECT stamp, pruned_to FROM sync_counter WHERE id = 1",
+        ))
+        .await?;
+    Ok((row.get("stamp")?, row.get("pruned_to")?))
+}
+
+async fn commits_since(
+    db: &Db,
+    ids: &[DocId],
+    after: i64,
+    upto: i64,
+) -> Result<Vec<StampedCommit>> {
+    let mut out: Vec<StampedCommit> = Vec::new();
+    if ids.is_empty() || upto <= after {
+        return Ok(out);
+    }
+    let mut conn = db.read().await?;
+    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    for chunk in texts.chunks(IDS_PER_QUERY) {
+        let mut q = QueryBuilder::new(
+            "SELECT c.doc_id, c.stamp, c.from_seq, c.to_seq, ch.hash FROM doc_commits c \
+             LEFT JOIN doc_changes ch ON ch.doc_id = c.doc_id \
+             AND ch.seq >= c.from_seq AND ch.seq <= c.to_seq \
+             WHERE c.stamp > ",
+        );
+        q.push_bind(after)
+            .push(" AND c.stamp <= ")
+            .push_bind(upto)
+            .push(" AND c.doc_id IN (");
+        q.push_list(chunk.iter().map(String::as_str))
+            .push(") ORDER BY c.stamp, ch.seq");
+        let mut rows_of = Vec::new();
+        for row in conn.fetch_all(q.build()).await? {
+            let stamp: i64 = row.get("stamp")?;
+            if out.last().is_none_or(|c| c.stamp != stamp) {
+                let doc_id: String = row.get("doc_id")?;
+                let from: i64 = row.get("from_seq")?;
+                let to: i64 = row.get("to_seq")?;
+                rows_of.push(to - from + 1);
+                out.push(StampedCommit {
+                    doc_id: doc_id
+                        .parse()
+                        .map_err(|e| StoreError::corrupt("document id", e))?,
+                    stamp,
+                    hashes: Vec::new(),
+                    complete: false,
+                });
+            }
+            if let Some(hash) = row.get::<Option<Vec<u8>>>("hash")? {
+                let hash = ChangeHash::try_from(hash.as_slice())
+                    .map_err(|e| StoreError::corrupt("change hash", e))?;
+                out.last_mut().expect("pushed above").hashes.push(hash);
+            }
+        }
+        let first = out.len() - rows_of.len();
+        for (commit, rows) in out[first..].iter_mut().zip(rows_of) {
+            commit.complete = commit.hashes.len() as i64 == rows;
+        }
+    }
+    out.sort_by_key(|c| c.stamp);
+    Ok(out)
 }
 
 async fn change_receipts(db: &Db, doc_id: &DocId) -> Result<Vec<ChangeReceipt>> {
@@ -648,6 +778,19 @@ impl DocumentStore for SqlStore {
 
     async fn archived_among(&self, ids: &[DocId]) -> Result<Vec<DocId>> {
         archived_among(&self.db, ids).await
+    }
+
+    async fn commit_stamp(&self) -> Result<(i64, i64)> {
+        commit_stamp(&self.db).await
+    }
+
+    async fn commits_since(
+        &self,
+        ids: &[DocId],
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<StampedCommit>> {
+        commits_since(&self.db, ids, after, upto).await
     }
 
     async fn generations(&self, docs: &[ServerDoc]) -> Result<HashMap<ServerDoc, u32>> {

@@ -300,6 +300,18 @@ impl NewChange {
     }
 }
 
+/// The change rows one commit stored, found by its stamp (the change
+/// cursor, [`super::DocumentStore::commits_since`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StampedCommit {
+    pub doc_id: DocId,
+    pub stamp: i64,
+    /// Its changes, in the order they were stored.
+    pub hashes: Vec<ChangeHash>,
+    /// False when some of its rows were pruned since.
+    pub complete: bool,
+}
+
 /// A stored change with its position in the document's log (1, 2, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredChange {
@@ -408,6 +420,9 @@ pub enum CommitOutcome {
         inserted: usize,
         /// Change rows above the latest snapshot, after this commit.
         changes_since_snapshot: i64,
+        /// The commit's stamp (the change cursor's order), when it stored
+        /// new rows.
+        stamp: Option<i64>,
     },
     /// Nothing was written: the stored version is `current_version`, not the base.
     Stale { current_version: i64 },

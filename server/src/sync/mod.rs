@@ -8,6 +8,7 @@
 //! never believes the server holds something it could lose; a retried or
 //! duplicated request finds its changes stored and changes nothing.
 
+mod cursor;
 pub mod gate;
 pub mod open_jobs;
 mod schema;
@@ -26,7 +27,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::sync::{
     Access, Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest,
-    serve_within,
+    serve_since,
 };
 use fieldsync_core::{DocId, ServerDoc};
 use utoipa_axum::router::OpenApiRouter;
@@ -133,9 +134,9 @@ pub fn limits(max_body_bytes: usize) -> Limits {
     path = "/v1/sync",
     tag = "sync",
     request_body(content = Vec<u8>, content_type = "application/cbor",
-        description = "CBOR SyncRequest {v, docs: [{id, msg}]}"),
+        description = "CBOR SyncRequest {v, docs: [{id, msg}], known?, cursor?, held?}"),
     responses(
-        (status = 200, description = "CBOR SyncResponse {v, docs: [{id, outcome, msg}]}",
+        (status = 200, description = "CBOR SyncResponse {v, docs: [{id, outcome, msg}], cursor?, resync?}",
             content_type = "application/cbor", body = Vec<u8>),
         (status = 400, description = "The body is not a sync request", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, expired or revoked credentials", body = crate::error::ErrorBody),
@@ -182,6 +183,10 @@ async fn sync(
     // The version each document was loaded at: the base of its commit.
     let mut versions = BTreeMap::new();
     let mut price_book = None;
+    // Before the load: every commit stamped up to this is in what it reads.
+    let loaded_at = cursor::loaded_at(state.store.as_ref(), &request)
+        .await
+        .map_err(ApiError::internal)?;
     // Every document of the scope in one read (a few queries in all).
     let ids: Vec<DocId> = scope.keys().copied().collect();
     let mut loaded = documents::load_many(state.store.as_ref(), &state.docs, &ids)
@@ -217,6 +222,13 @@ async fn sync(
         projectors: &state.projectors,
     };
     schema::upgrade_held(&state, &caller, &mut held, &mut versions, &derive, now).await?;
+    let cursor::Plan {
+        unnamed,
+        issue,
+        resync,
+    } = cursor::plan(state.store.as_ref(), &request, &held, loaded_at)
+        .await
+        .map_err(ApiError::internal)?;
 
     // Merging and validating is CPU work on automerge: off the async
     // workers. It takes no new document after half the request's time (the
@@ -240,7 +252,7 @@ async fn sync(
             device_actors: &actors,
             context: &context,
         };
-        let served = serve_within(&request, &mut held, &who, &limits, &mut pace);
+        let served = serve_since(&request, &mut held, &who, &limits, &mut pace, &unnamed);
         (served, held, pace, request)
     })
     .await
@@ -258,6 +270,9 @@ async fn sync(
     } = served;
     // Documents archived after the scope was read: their changes were not stored.
     let mut archived_meanwhile = Vec::new();
+    // Stamps of the commits storing this device's changes: its next
+    // cursor says it has them.
+    let mut mine = Vec::new();
     let mut stored_changes = 0usize;
     let mut touched_vans = Vec::new();
     // Jobs committed here, for what follows their commits (warranty).
@@ -297,6 +312,7 @@ async fn sync(
                 other => other.map_err(ApiError::internal)?,
             };
             if let Some(applied) = committed {
+                mine.extend(applied.stamp);
                 touched_vans.extend(applied.vans);
                 committed_jobs.extend(applied.projected.map(|p| p.job));
                 continue;
@@ -325,11 +341,21 @@ async fn sync(
             Err(e) => return Err(ApiError::internal(e)),
             Ok(written) => written,
         };
+        mine.extend(written.stamp);
         touched_vans.extend(written.vans);
         committed_jobs.extend(written.projected.map(|p| p.job));
     }
     drop(held);
     refuse_archived(&mut response.docs, &archived_meanwhile);
+    response.resync = resync;
+    if held_back.is_empty() && archived_meanwhile.is_empty() {
+        // Every document was answered: the device holds all commits up to
+        // the stamp read before the load, and its own. (A change refused
+        // because its job was archived meanwhile is rolled back by the
+        // device: no cursor until it has.)
+        response.cursor =
+            issue.map(|base| fieldsync_core::sync::ByteBuf::from(cursor::next(base, mine)));
+    }
     // A job that completed with a warranty sale extended its asset: the
     // asset's other open jobs follow, after the commits (not in them).
     crate::customers::warranty::refresh_after_commits(

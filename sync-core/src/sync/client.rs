@@ -10,6 +10,7 @@ use automerge::{ActorId, Automerge, ChangeHash};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use super::cursor::held_digest;
 use super::guard::{contained, decode_message};
 use super::wire::{DocMessage, KnownDoc, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Limits, SyncError, has_change, primed_state, same_heads, sorted};
@@ -28,6 +29,14 @@ pub struct ClientSession {
     actor: ActorId,
     limits: Limits,
     docs: BTreeMap<DocId, Peer>,
+    /// The server's cursor from the last response applied in full: with
+    /// it, a request names only the documents changed here.
+    cursor: Option<Vec<u8>>,
+    /// The server could not use the cursor: the next round names every
+    /// held document.
+    resync: bool,
+    /// Whether requests send `held` (and so take a cursor).
+    cursors: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -55,6 +64,9 @@ pub struct SyncReport {
     pub not_found: BTreeSet<DocId>,
     /// Documents that need another round ([`ClientSession::next_round`]).
     pub unfinished: BTreeSet<DocId>,
+    /// The server could not use the cursor and answered only the documents
+    /// named: another round (naming every held document) is needed.
+    pub resync: bool,
 }
 
 /// The persisted part of a session.
@@ -62,6 +74,10 @@ pub struct SyncReport {
 struct Saved {
     v: u32,
     acked: BTreeMap<DocId, Vec<ByteBuf>>,
+    /// Saved with the heads, after the documents: it never claims more
+    /// than the documents on disk hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<ByteBuf>,
 }
 
 impl ClientSession {
@@ -71,6 +87,23 @@ impl ClientSession {
             actor,
             limits: Limits::default(),
             docs: BTreeMap::new(),
+            cursor: None,
+            resync: false,
+            // Opt-in: with it a scope change (a new job or van generation,
+            // a job taken away) costs one more round.
+            cursors: false,
+        }
+    }
+
+    /// Turns the change cursor on (off by default): with it a routine sync
+    /// names only the documents changed here, and an idle one none; without
+    /// it every request names every held document, as a client that knows no
+    /// cursor does. A scope change costs one more round with the cursor.
+    pub fn use_cursor(&mut self, on: bool) {
+        self.cursors = on;
+        if !on {
+            self.cursor = None;
+            self.resync = false;
         }
     }
 
@@ -79,6 +112,7 @@ impl ClientSession {
         let saved: Saved = ciborium::de::from_reader(saved)
             .map_err(|e| SyncError::Malformed(format!("saved session: {e}")))?;
         let mut session = Self::new(actor);
+        session.cursor = saved.cursor.map(ByteBuf::into_vec);
         for (id, heads) in saved.acked {
             let heads = heads
                 .iter()
@@ -113,6 +147,7 @@ impl ClientSession {
                     )
                 })
                 .collect(),
+            cursor: self.cursor.clone().map(ByteBuf::from),
         };
         let mut out = Vec::new();
         ciborium::ser::into_writer(&saved, &mut out).expect("CBOR encoding into memory");
@@ -130,7 +165,31 @@ impl ClientSession {
 
     /// True while some document is in a multi-round exchange.
     pub fn in_progress(&self) -> bool {
-        self.docs.values().any(|p| p.round.is_some())
+        self.resync || self.docs.values().any(|p| p.round.is_some())
+    }
+
+    /// The server's cursor this device holds, if any (opaque bytes).
+    pub fn cursor(&self) -> Option<&[u8]> {
+        self.cursor.as_deref()
+    }
+
+    /// Forgets the cursor: the next request names every held document (a
+    /// device whose documents were restored apart from this state).
+    pub fn forget_cursor(&mut self) {
+        self.cursor = None;
+    }
+
+    /// The request's cursor and held digest: with a cursor, the documents
+    /// not named are answered only if the server changed them.
+    fn since(&self, docs: &DocSet) -> (Option<ByteBuf>, Option<ByteBuf>) {
+        if !self.cursors {
+            return (None, None);
+        }
+        let held = held_digest(docs.keys()).to_vec();
+        (
+            self.cursor.clone().map(ByteBuf::from),
+            Some(ByteBuf::from(held)),
+        )
     }
 
     /// The first request of a sync: one message per held document.
@@ -153,6 +212,8 @@ impl ClientSession {
     ) -> SyncRequest {
         let mut out = Vec::with_capacity(docs.len());
         let mut known = Vec::new();
+        self.resync = false;
+        let with_cursor = self.cursor.is_some();
         for (id, doc) in docs {
             let peer = self.docs.entry(*id).or_default();
             if held_back.contains(id) {
@@ -161,6 +222,11 @@ impl ClientSession {
                     id: *id,
                     heads: peer.acked.clone(),
                 });
+                continue;
+            }
+            if with_cursor && !peer.acked.is_empty() && same_heads(&doc.get_heads(), &peer.acked) {
+                // Nothing new here, and the cursor brings the server's news.
+                peer.round = None;
                 continue;
             }
             let mut state = primed_state(doc, &peer.acked);
@@ -172,19 +238,26 @@ impl ClientSession {
             }
             peer.round = Some(state);
         }
+        let (cursor, held) = self.since(docs);
         SyncRequest {
             v: PROTOCOL_VERSION,
             docs: out,
             known,
+            cursor,
+            held,
         }
     }
 
     /// A follow-up request for the documents that are not finished, if any.
     /// Every other held document is listed as known at its acknowledged
     /// heads, so the server sends nothing for it unless it changed since.
+    ///
+    /// With a cursor the other documents are not listed (the cursor covers
+    /// them); after a `resync` every one is.
     pub fn next_round(&mut self, docs: &DocSet) -> Option<SyncRequest> {
         let mut out = Vec::new();
         let mut known = Vec::new();
+        let resync = std::mem::take(&mut self.resync);
         for (id, doc) in docs {
             let peer = self.docs.entry(*id).or_default();
             if let Some(state) = peer.round.as_mut() {
@@ -204,10 +277,16 @@ impl ClientSession {
                 heads: peer.acked.clone(),
             });
         }
-        (!out.is_empty()).then_some(SyncRequest {
+        if self.cursor.is_some() {
+            known.clear();
+        }
+        let (cursor, held) = self.since(docs);
+        (!out.is_empty() || resync).then_some(SyncRequest {
             v: PROTOCOL_VERSION,
             docs: out,
             known,
+            cursor,
+            held,
         })
     }
 
@@ -335,6 +414,18 @@ impl ClientSession {
                 report.unfinished.insert(id);
             }
             docs.insert(id, work);
+        }
+        if response.resync {
+            self.cursor = None;
+            self.resync = true;
+            report.resync = true;
+        } else if let Some(cursor) = response.cursor.as_ref().filter(|_| self.cursors) {
+            // Only a response applied in full moves the cursor: a document
+            // left unfinished keeps the older one, which still brings
+            // everything after it (again, if need be).
+            if report.unfinished.is_empty() {
+                self.cursor = Some(cursor.to_vec());
+            }
         }
         report
     }

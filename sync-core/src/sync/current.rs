@@ -246,10 +246,14 @@ mod tests {
                 id: gen2,
                 heads: current.get_heads(),
             }],
+            cursor: None,
+            held: None,
         };
         let mut response = SyncResponse {
             v: crate::sync::PROTOCOL_VERSION,
             docs: vec![],
+            cursor: None,
+            resync: false,
         };
         answer_current(&mut response, &request, &Limits::default(), gen2, &current);
         assert!(response.docs.is_empty(), "{:?}", response.docs);

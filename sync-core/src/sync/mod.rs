@@ -46,6 +46,7 @@ mod bounds;
 mod chunks;
 mod client;
 mod current;
+mod cursor;
 mod guard;
 mod server;
 pub mod wire;
@@ -53,8 +54,12 @@ pub mod wire;
 pub use bounds::{Bound, ContentLimits, Footprint, Measure, Scope, measure_changes};
 pub use client::{ClientSession, DocSet, SyncReport, decode_response};
 pub use current::answer_current;
+pub use cursor::{Cursor, Delta, HELD_DIGEST_BYTES, MAX_CURSOR_BYTES, Unnamed, held_digest};
+/// The byte strings of the framing (`msg`, `cursor`, `held`).
+pub use serde_bytes::ByteBuf;
 pub use server::{
-    ARCHIVED_REFUSAL, Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_within,
+    ARCHIVED_REFUSAL, Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_since,
+    serve_within,
     whole_doc_message,
 };
 pub use wire::{

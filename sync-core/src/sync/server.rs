@@ -9,6 +9,7 @@ use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use serde_bytes::ByteBuf;
 
 use super::bounds::measure_within;
+use super::cursor::{Delta, Unnamed};
 use super::guard::{contained, decode_message, receive_copy};
 use super::wire::{DocReply, Outcome, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use super::{Footprint, Limits, Scope, SyncError, exactly, has_change, primed_state, same_heads};
@@ -129,6 +130,19 @@ pub fn serve_within(
     limits: &Limits,
     pace: &mut dyn Pace,
 ) -> Served {
+    serve_since(request, docs, caller, limits, pace, &Unnamed::Whole)
+}
+
+/// [`serve_within`], answering the held documents the request does not
+/// name as `unnamed` says (the change cursor: only those changed since).
+pub fn serve_since(
+    request: &SyncRequest,
+    docs: &mut BTreeMap<DocId, HeldDoc>,
+    caller: &Caller<'_>,
+    limits: &Limits,
+    pace: &mut dyn Pace,
+    unnamed: &Unnamed,
+) -> Served {
     let mut replies = Vec::with_capacity(docs.len().max(request.docs.len()));
     let mut accepted = Vec::new();
     let mut gauge = Gauge {
@@ -168,7 +182,11 @@ pub fn serve_within(
         let reply = match known.get(id) {
             Some(heads) => known_reply(*id, held, heads),
             None if held.access.is_gone() => None,
-            None => Some(whole_doc_reply(*id, &held.doc)),
+            None => match unnamed {
+                Unnamed::Whole => Some(whole_doc_reply(*id, &held.doc)),
+                Unnamed::Nothing => None,
+                Unnamed::Since(changed) => changed.get(id).map(|d| delta_reply(*id, &held.doc, d)),
+            },
         };
         replies.extend(reply);
     }
@@ -176,6 +194,8 @@ pub fn serve_within(
         response: SyncResponse {
             v: PROTOCOL_VERSION,
             docs: replies,
+            cursor: None,
+            resync: false,
         },
         accepted,
         held_back: gauge.held_back,
@@ -260,6 +280,32 @@ pub(super) fn whole_doc_reply(id: DocId, doc: &Automerge) -> DocReply {
         id,
         outcome: Outcome::Accepted,
         msg: Some(ByteBuf::from(whole_doc_message(doc).encode())),
+    }
+}
+
+/// The answer for a document a device with a cursor holds, which the
+/// server changed since: those changes alone, in one V1 message with the
+/// server's heads. When the device lacks something they depend on, it
+/// cannot apply them all and runs the standard exchange next round.
+fn delta_reply(id: DocId, doc: &Automerge, delta: &Delta) -> DocReply {
+    let changes = match delta {
+        Delta::Changes(hashes) => hashes
+            .iter()
+            .map(|h| doc.get_change_by_hash(h).map(|c| c.raw_bytes().to_vec()))
+            .collect::<Option<Vec<_>>>(),
+        Delta::Whole => None,
+    };
+    // A change the loaded document lacks (it cannot: its commit came
+    // before the load) or rows pruned since the cursor: send it whole.
+    let Some(changes) = changes else {
+        return whole_doc_reply(id, doc);
+    };
+    let mut msg = heads_only(doc);
+    msg.changes = automerge::sync::ChunkList::from(changes);
+    DocReply {
+        id,
+        outcome: Outcome::Accepted,
+        msg: Some(ByteBuf::from(msg.encode())),
     }
 }
 

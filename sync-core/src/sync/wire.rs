@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use super::cursor::{HELD_DIGEST_BYTES, MAX_CURSOR_BYTES};
 use super::{Limits, SyncError};
 use automerge::ChangeHash;
 
@@ -29,6 +30,16 @@ pub struct SyncRequest {
     /// Documents in scope that are in neither list are sent whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known: Vec<KnownDoc>,
+    /// The cursor of the server's last response this device applied in
+    /// full ([`super::Cursor`], opaque to the device). With it, `docs`
+    /// names only the documents the device changed, and the server answers
+    /// only the documents changed since. Requires `held`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<ByteBuf>,
+    /// [`super::held_digest`] of every document the device holds. Its
+    /// presence says the device takes a cursor in the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<ByteBuf>,
 }
 
 /// A document the device holds at `heads` (hex change hashes on the wire).
@@ -50,6 +61,16 @@ pub struct DocMessage {
 pub struct SyncResponse {
     pub v: u32,
     pub docs: Vec<DocReply>,
+    /// The next cursor, for a request that sent `held`; absent when the
+    /// device should keep the one it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<ByteBuf>,
+    /// The request's cursor could not be used (its `held` digest is not the
+    /// set the server expects, or the cursor is too old): documents it did
+    /// not name were not answered. The device sends another round naming
+    /// every document it holds (in `docs` or `known`), without a cursor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resync: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +164,28 @@ impl SyncRequest {
                 limit: MAX_KNOWN_HEADS,
             });
         }
+        if req
+            .held
+            .as_ref()
+            .is_some_and(|h| h.len() != HELD_DIGEST_BYTES)
+        {
+            return Err(SyncError::Malformed(format!(
+                "held must be {HELD_DIGEST_BYTES} bytes"
+            )));
+        }
+        if req
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.len() > MAX_CURSOR_BYTES)
+        {
+            return Err(SyncError::TooLarge {
+                what: "cursor",
+                limit: MAX_CURSOR_BYTES,
+            });
+        }
+        if req.cursor.is_some() && req.held.is_none() {
+            return Err(SyncError::Malformed("a cursor comes with held".into()));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for id in req.mentioned() {
             if !seen.insert(id) {
@@ -195,6 +238,8 @@ mod tests {
                 msg: ByteBuf::from(vec![1, 2, 3]),
             }],
             known: Vec::new(),
+            cursor: None,
+            held: None,
         }
         .encode();
         // {"x": [[[...]]]}: an unknown field whose value nests 40 deep.

@@ -152,6 +152,8 @@ fn raw_batch(job: JobId, msg: Vec<u8>) -> Vec<u8> {
             id: DocId::Job(job),
             msg: ByteBuf::from(msg),
         }],
+        cursor: None,
+        held: None,
     }
     .encode()
 }
@@ -538,6 +540,8 @@ fn heavy_batch(device: &Device, jobs: &[JobId], chars: usize) -> Vec<u8> {
         v: PROTOCOL_VERSION,
         known: Vec::new(),
         docs,
+        cursor: None,
+        held: None,
     }
     .encode()
 }
@@ -627,6 +631,8 @@ async fn abandoned_sync_work_stops_and_commits_nothing() {
                 v: PROTOCOL_VERSION,
                 known: Vec::new(),
                 docs: vec![],
+                cursor: None,
+                held: None,
             }
             .encode(),
         )
@@ -707,6 +713,8 @@ fn empty_batch() -> Vec<u8> {
         v: PROTOCOL_VERSION,
         known: Vec::new(),
         docs: vec![],
+        cursor: None,
+        held: None,
     }
     .encode()
 }
@@ -784,7 +792,11 @@ async fn syncs_past_the_memory_budget_wait_and_small_ones_pass(backend: TestBack
         },
         now(),
     );
+    // Naming every held document (as a device without a cursor does), so
+    // the request holds documents that fit beside the one that does not.
+    device.session.forget_cursor();
     let request = device.session.start(&device.docs);
+    assert!(request.docs.len() > 1);
     let res = device.post(&app, request.encode()).await;
     assert_eq!(res.status(), 200);
     let response = SyncResponse::decode(&res.bytes().await.unwrap(), &Limits::default()).unwrap();

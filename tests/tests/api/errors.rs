@@ -185,6 +185,8 @@ async fn client_errors_read_as_text_for_people(backend: TestBackend) {
             msg: serde_bytes::ByteBuf::from(vec![0x42; 40]),
         }],
         known: Vec::new(),
+        cursor: None,
+        held: None,
     }
     .encode();
     let internal = [

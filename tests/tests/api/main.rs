@@ -25,6 +25,7 @@ mod bounds;
 mod card_numbers;
 mod cli;
 mod conflicts;
+mod cursor;
 mod demo;
 mod errors;
 mod generations;

@@ -174,6 +174,8 @@ async fn a_technician_cannot_reach_another_technicians_job(
             id: DocId::Job(a),
             msg: ByteBuf::from(hello.encode()),
         }],
+        cursor: None,
+        held: None,
     };
     let response = outcomes(&tech2, &app, &request).await;
     let reply = response
@@ -217,6 +219,8 @@ async fn a_technician_cannot_reach_another_technicians_job(
             id: DocId::Job(a),
             msg: ByteBuf::from(msg.encode()),
         }],
+        cursor: None,
+        held: None,
     };
     let response = outcomes(&tech2, &app, &request).await;
     rejected_with(outcome_of(&response, a), RejectCode::NotAssigned);
@@ -355,6 +359,8 @@ async fn bytes_that_are_not_a_batch_get_json_errors(
             id: DocId::PriceBook,
             msg: ByteBuf::from(vec![0x42, 0, 1, 2, 3]),
         }],
+        cursor: None,
+        held: None,
     };
     let response = outcomes(&tech1, &app, &request).await;
     let reply = response
