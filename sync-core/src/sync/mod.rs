@@ -59,8 +59,7 @@ pub use cursor::{Cursor, Delta, HELD_DIGEST_BYTES, MAX_CURSOR_BYTES, Unnamed, he
 pub use serde_bytes::ByteBuf;
 pub use server::{
     ARCHIVED_REFUSAL, Accepted, Access, Caller, HeldDoc, Pace, Served, serve, serve_since,
-    serve_within,
-    whole_doc_message,
+    serve_within, whole_doc_message,
 };
 pub use wire::{
     DocMessage, DocReply, KnownDoc, MAX_KNOWN_HEADS, Outcome, PROTOCOL_VERSION, SyncRequest,
