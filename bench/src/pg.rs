@@ -11,8 +11,27 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
+use crate::scenario::Backend;
+
 const NOBODY: u32 = 65534;
 const PORT: &str = "5432";
+
+/// The database a run writes: a fresh SQLite file in `dir`, or a throwaway
+/// cluster (kept alive by the returned handle for the run). Returns the
+/// handle and the server's database URL.
+pub fn database(backend: Backend, dir: &Path) -> anyhow::Result<(Option<PgCluster>, String)> {
+    Ok(match backend {
+        Backend::Postgres => {
+            let pg = PgCluster::start().context("start PostgreSQL")?;
+            let url = pg.url();
+            (Some(pg), url)
+        }
+        Backend::Sqlite => (
+            None,
+            format!("sqlite://{}", dir.join("fieldsync.db").display()),
+        ),
+    })
+}
 
 pub struct PgCluster {
     bin: PathBuf,

@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::device::{Device, PARTS, SyncRecord, id_bytes};
-use crate::pg::PgCluster;
+use crate::pg::database;
 use crate::photos::{self, COMPARE_UPLOADS, Photo, PhotoMaker, UploadRecord};
 use crate::server::{PASSWORD, ServerProcess, create_user};
 
@@ -414,14 +414,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
     let dir = tempfile::Builder::new()
         .prefix("fieldsync-bench-")
         .tempdir()?;
-    let pg = match cfg.backend {
-        Backend::Postgres => Some(PgCluster::start().context("start PostgreSQL")?),
-        Backend::Sqlite => None,
-    };
-    let url = match &pg {
-        Some(pg) => pg.url(),
-        None => format!("sqlite://{}", dir.path().join("fieldsync.db").display()),
-    };
+    let (pg, url) = database(cfg.backend, dir.path())?;
     let data_dir = dir.path().to_owned();
 
     eprintln!(

@@ -31,7 +31,7 @@ use fieldsync_server::store::{self, Backend as StoreBackend, SqlStore, Store};
 use serde_json::{Value, json};
 
 use crate::device::{Device, id_bytes};
-use crate::pg::PgCluster;
+use crate::pg::database;
 use crate::scenario::{Backend, Office, login, new_job, price_book};
 use crate::server::PASSWORD;
 
@@ -69,14 +69,8 @@ pub async fn run(cfg: &StorageConfig) -> anyhow::Result<StorageRun> {
     let dir = tempfile::Builder::new()
         .prefix("fieldsync-storage-")
         .tempdir()?;
-    let pg = match cfg.backend {
-        Backend::Postgres => Some(PgCluster::start().context("start PostgreSQL")?),
-        Backend::Sqlite => None,
-    };
-    let url = match &pg {
-        Some(pg) => pg.url(),
-        None => format!("sqlite://{}", dir.path().join("fieldsync.db").display()),
-    };
+    // The cluster lives until the run ends.
+    let (_pg, url) = database(cfg.backend, dir.path())?;
     let settings = Settings {
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.path().to_owned(),
