@@ -257,6 +257,25 @@ impl Brand {
         self.accent.text_colour()
     }
 
+    /// Inline style of an email's header band (mail clients drop `<style>`).
+    pub fn email_band_style(&self) -> String {
+        format!(
+            "background: {}; color: {}; padding: 12px 16px; font-size: 18px; font-weight: bold",
+            self.accent,
+            self.on_accent()
+        )
+    }
+
+    /// Inline style of an email's call-to-action link, drawn as a button.
+    pub fn email_button_style(&self) -> String {
+        format!(
+            "display: inline-block; padding: 12px 20px; background: {}; color: {}; \
+             text-decoration: none; border-radius: 6px; font-weight: bold",
+            self.colour,
+            self.on_colour()
+        )
+    }
+
     /// Absolute URL of the logo for messages read outside the browser.
     pub fn logo_url(&self, public_url: &str) -> String {
         format!("{}{LOGO_PATH}", public_url.trim_end_matches('/'))

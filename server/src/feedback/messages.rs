@@ -146,17 +146,8 @@ pub fn feedback_request(
         stop = lang.text("email-unsubscribe-text"),
     );
     let logo = brand.logo_url(public_url);
-    let band = format!(
-        "background: {}; color: {}; padding: 12px 16px; font-size: 18px; font-weight: bold",
-        brand.accent,
-        brand.on_accent()
-    );
-    let button = format!(
-        "display: inline-block; padding: 12px 20px; background: {}; color: {}; \
-         text-decoration: none; border-radius: 6px; font-weight: bold",
-        brand.colour,
-        brand.on_colour()
-    );
+    let band = brand.email_band_style();
+    let button = brand.email_button_style();
     let html = html! {
         (DOCTYPE)
         html lang=(lang.as_str()) {
