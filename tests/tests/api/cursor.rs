@@ -11,9 +11,9 @@ use fieldsync_server::testing::TestBackend;
 use serde_json::json;
 
 use crate::device::Device;
-use crate::helpers::{TestApp, actor, backend_tests, spawn_app};
+use crate::helpers::{TestApp, backend_tests};
 use crate::office::{
-    create_job, get_job, job_id, new_job, patch_json, post_json, price_book, put_price_book,
+    Staffed, create_job, get_job, job_id, new_job, patch_json, post_json, staffed,
 };
 
 /// The budget of an idle sync, each way (issue 19).
@@ -28,16 +28,12 @@ struct World {
 
 /// A price book and `jobs` jobs assigned to one technician.
 async fn world(backend: TestBackend, jobs: usize) -> World {
-    let app = spawn_app(backend).await;
-    app.user("admin", Role::Admin).await;
-    let admin = app.login("admin", &actor(1)).await.access_token;
-    assert_eq!(
-        put_price_book(&app, &admin, &price_book()).await.status(),
-        200
-    );
-    let tech = app.user("tech", Role::Technician).await;
-    app.user("dispatch", Role::Dispatcher).await;
-    let office = app.login("dispatch", &actor(2)).await.access_token;
+    let Staffed {
+        app,
+        admin: _,
+        office,
+        tech,
+    } = staffed(backend).await;
     let mut ids = Vec::new();
     for i in 0..jobs {
         let name = format!("Customer {i}");

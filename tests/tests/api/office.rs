@@ -1,10 +1,40 @@
 //! The office's side in tests: price book and jobs through the dispatch API.
 #![allow(dead_code)]
 
-use fieldsync_core::{JobId, UserId};
+use fieldsync_core::{JobId, Role, UserId};
+use fieldsync_server::testing::TestBackend;
 use serde_json::{Value, json};
 
-use super::helpers::TestApp;
+use super::helpers::{TestApp, actor, spawn_app};
+
+/// The cast most sync tests start from: an app whose admin put
+/// [`price_book`], a technician `tech`, and a dispatcher `dispatch` logged
+/// in (actors 1 and 2 are the admin's and the dispatcher's).
+pub struct Staffed {
+    pub app: TestApp,
+    pub admin: String,
+    pub office: String,
+    pub tech: UserId,
+}
+
+pub async fn staffed(backend: TestBackend) -> Staffed {
+    let app = spawn_app(backend).await;
+    app.user("admin", Role::Admin).await;
+    let admin = app.login("admin", &actor(1)).await.access_token;
+    assert_eq!(
+        put_price_book(&app, &admin, &price_book()).await.status(),
+        200
+    );
+    let tech = app.user("tech", Role::Technician).await;
+    app.user("dispatch", Role::Dispatcher).await;
+    let office = app.login("dispatch", &actor(2)).await.access_token;
+    Staffed {
+        app,
+        admin,
+        office,
+        tech,
+    }
+}
 
 /// A price book with one plain and one serialized part, a labour rate and 20% tax.
 pub fn price_book() -> Value {

@@ -10,22 +10,18 @@ use fieldsync_server::testing::TestBackend;
 use serde_json::json;
 
 use crate::device::Device;
-use crate::helpers::{actor, backend_tests, spawn_app};
+use crate::helpers::backend_tests;
 use crate::office::{
-    create_job, get_job, job_id, new_job, patch_json, post_json, price_book, put_price_book,
+    Staffed, create_job, get_job, job_id, new_job, patch_json, post_json, staffed,
 };
 
 async fn a_second_round_brings_no_bytes_for_finished_documents(backend: TestBackend) {
-    let app = spawn_app(backend).await;
-    app.user("admin", Role::Admin).await;
-    let admin = app.login("admin", &actor(1)).await.access_token;
-    assert_eq!(
-        put_price_book(&app, &admin, &price_book()).await.status(),
-        200
-    );
-    let tech = app.user("tech", Role::Technician).await;
-    app.user("dispatch", Role::Dispatcher).await;
-    let office = app.login("dispatch", &actor(2)).await.access_token;
+    let Staffed {
+        app,
+        admin: _,
+        office,
+        tech,
+    } = staffed(backend).await;
     let mut jobs = Vec::new();
     for name in ["Ana", "Bea", "Carla"] {
         jobs.push(job_id(
@@ -103,16 +99,12 @@ async fn a_second_round_brings_no_bytes_for_finished_documents(backend: TestBack
 /// Issue 19 item 4: change rows covered by a snapshot are pruned while a
 /// device works offline; its next sync is routine and nothing is lost.
 async fn a_device_offline_across_a_compaction_loses_nothing(backend: TestBackend) {
-    let app = spawn_app(backend).await;
-    app.user("admin", Role::Admin).await;
-    let admin = app.login("admin", &actor(1)).await.access_token;
-    assert_eq!(
-        put_price_book(&app, &admin, &price_book()).await.status(),
-        200
-    );
-    let tech = app.user("tech", Role::Technician).await;
-    app.user("dispatch", Role::Dispatcher).await;
-    let office = app.login("dispatch", &actor(2)).await.access_token;
+    let Staffed {
+        app,
+        admin: _,
+        office,
+        tech,
+    } = staffed(backend).await;
     let job = job_id(&create_job(&app, &office, &new_job("Ana", Some(tech))).await);
     let mut device = Device::login(&app, "tech", Role::Technician, 3).await;
     device.sync(&app).await;
@@ -185,16 +177,12 @@ async fn a_device_offline_across_a_compaction_loses_nothing(backend: TestBackend
 /// late changes clearly (API 409, sync `rejected`) without writing any;
 /// the devices' work on other jobs goes through in the same syncs.
 async fn archived_jobs_leave_devices_and_refuse_late_changes(backend: TestBackend) {
-    let app = spawn_app(backend).await;
-    app.user("admin", Role::Admin).await;
-    let admin = app.login("admin", &actor(1)).await.access_token;
-    assert_eq!(
-        put_price_book(&app, &admin, &price_book()).await.status(),
-        200
-    );
-    let tech = app.user("tech", Role::Technician).await;
-    app.user("dispatch", Role::Dispatcher).await;
-    let office = app.login("dispatch", &actor(2)).await.access_token;
+    let Staffed {
+        app,
+        admin: _,
+        office,
+        tech,
+    } = staffed(backend).await;
     let closed = job_id(&create_job(&app, &office, &new_job("Ana", Some(tech))).await);
     let open = job_id(&create_job(&app, &office, &new_job("Bea", Some(tech))).await);
     // Two phones of the technician's, both holding both jobs.
