@@ -310,15 +310,20 @@ impl ClientSession {
                 Outcome::Removed => {
                     // Drop the copy only if the server stored everything in it:
                     // changes made since the request (or a stale reply) must
-                    // still reach the server.
-                    let stored = reply
+                    // still reach the server. It has when the copy is at the
+                    // heads the reply echoes, or at the acknowledged heads
+                    // (how a device with a cursor holds what it did not name).
+                    let heads = docs.get(&id).map(Automerge::get_heads);
+                    let echoed = reply
                         .msg
                         .as_ref()
                         .and_then(|m| decode_message(m, &self.limits).ok())
-                        .is_some_and(|m| {
-                            docs.get(&id)
-                                .is_some_and(|d| same_heads(&d.get_heads(), &m.heads))
-                        });
+                        .is_some_and(|m| heads.as_ref().is_some_and(|h| same_heads(h, &m.heads)));
+                    let acked = self.docs.get(&id).is_some_and(|p| {
+                        !p.acked.is_empty()
+                            && heads.as_ref().is_some_and(|h| same_heads(h, &p.acked))
+                    });
+                    let stored = echoed || acked;
                     if stored {
                         docs.remove(&id);
                         self.docs.remove(&id);
