@@ -89,8 +89,8 @@ impl ClientSession {
             docs: BTreeMap::new(),
             cursor: None,
             resync: false,
-            // Opt-in: with it a scope change (a new job or van generation,
-            // a job taken away) costs one more round.
+            // Off unless asked for (mobile-ffi turns it on): without it
+            // the requests are what a client that knows no cursor sends.
             cursors: false,
         }
     }
@@ -98,7 +98,9 @@ impl ClientSession {
     /// Turns the change cursor on (off by default): with it a routine sync
     /// names only the documents changed here, and an idle one none; without
     /// it every request names every held document, as a client that knows no
-    /// cursor does. A scope change costs one more round with the cursor.
+    /// cursor does. A scope change is answered in the same round when the
+    /// server knows the set the device holds (it remembers the sets it gave);
+    /// otherwise the response says `resync` and the next round names all.
     pub fn use_cursor(&mut self, on: bool) {
         self.cursors = on;
         if !on {
