@@ -12,23 +12,20 @@
 //! objects, each on its own, in the order automerge's diff lists objects.
 //! Debug builds compute the whole-document diff too and check they agree.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use automerge::legacy::ObjectId;
-use automerge::{Automerge, Change, ChangeHash, ObjId, Patch};
+use automerge::legacy::{self, ObjectId, OpType};
+use automerge::{
+    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, Patch, PatchAction, Prop, ScalarValue,
+    Value,
+};
 
 /// The patches `change` makes over `deps` (its dependencies), in `doc`,
 /// which holds it: what `doc.diff(deps, &[change.hash()])` returns.
 pub(crate) fn change_patches(doc: &Automerge, deps: &[ChangeHash], change: &Change) -> Vec<Patch> {
     let at = [change.hash()];
-    let patches = written_objects(doc, change)
-        .and_then(|objs| {
-            let mut patches = Vec::new();
-            for obj in objs {
-                patches.extend(doc.diff_obj(&obj, deps, &at, false).ok()?);
-            }
-            Some(patches)
-        })
+    let patches = by_object(doc, deps, &at, change)
         // An object the document does not know: let automerge walk it all.
         .unwrap_or_else(|| doc.diff(deps, &at));
     debug_assert_eq!(
@@ -40,26 +37,191 @@ pub(crate) fn change_patches(doc: &Automerge, deps: &[ChangeHash], change: &Chan
     patches
 }
 
-/// Every object `change` has an operation in, ordered as automerge orders
-/// objects (the root first, then by operation id); `None` when one is not
-/// in `doc`.
-fn written_objects(doc: &Automerge, change: &Change) -> Option<BTreeSet<ObjId>> {
-    let mut named = BTreeSet::new();
-    let mut objs = BTreeSet::new();
-    for op in change.decode().operations {
-        match op.obj {
-            ObjectId::Root => {
-                objs.insert(ObjId::Root);
-            }
+/// The change's patches object by object, in automerge's object order (the
+/// root first, then by operation id). A map the change itself made (a new
+/// line, a new history entry) holds only the change's own operations at
+/// the change, so its patches are those operations, read off the change:
+/// automerge's per-object diff costs about as much to set up for such a map
+/// as for the root. Every other object is diffed by automerge.
+fn by_object(
+    doc: &Automerge,
+    deps: &[ChangeHash],
+    at: &[ChangeHash],
+    change: &Change,
+) -> Option<Vec<Patch>> {
+    let decoded = change.decode();
+    let ops = &decoded.operations;
+    let made = Made::new(doc, change)?;
+    // Each written object with the change's operations in it.
+    let mut named: BTreeMap<(u64, ActorId), ObjId> = BTreeMap::new();
+    let mut objs: BTreeMap<ObjId, Vec<(u64, &legacy::Op)>> = BTreeMap::new();
+    for (counter, op) in (made.start..).zip(ops) {
+        let obj = match &op.obj {
+            ObjectId::Root => ObjId::Root,
             ObjectId::Id(id) => {
-                if named.insert((id.counter(), id.actor().clone())) {
-                    let text = format!("{}@{}", id.counter(), id.actor());
-                    objs.insert(doc.import_obj(&text).ok()?);
+                let named_id = (id.counter(), id.actor().clone());
+                match named.get(&named_id) {
+                    Some(obj) => obj.clone(),
+                    None => {
+                        let obj = made.exid(id).or_else(|| {
+                            doc.import_obj(&format!("{}@{}", id.counter(), id.actor()))
+                                .ok()
+                        })?;
+                        named.insert(named_id, obj.clone());
+                        obj
+                    }
+                }
+            }
+        };
+        objs.entry(obj).or_default().push((counter, op));
+    }
+    // Where each object the patches so far put or inserted lives.
+    let mut paths: HashMap<ObjId, Vec<(ObjId, Prop)>> = HashMap::new();
+    let mut patches = Vec::new();
+    for (obj, obj_ops) in &objs {
+        let own = if made.is_map(obj, ops) {
+            let path = paths.get(obj);
+            path.and_then(|path| made_map_patches(&made, obj, path, obj_ops))
+        } else {
+            None
+        };
+        let found = match own {
+            Some(found) => found,
+            None => doc.diff_obj(obj, deps, at, false).ok()?,
+        };
+        for patch in &found {
+            placed(patch, &mut paths);
+        }
+        patches.extend(found);
+    }
+    Some(patches)
+}
+
+/// The operations of one change, by the ids they give the objects they make.
+struct Made {
+    actor: ActorId,
+    /// The actor's index in the document (what its object ids carry).
+    actor_index: usize,
+    start: u64,
+}
+
+impl Made {
+    fn new(doc: &Automerge, change: &Change) -> Option<Self> {
+        let start = change.start_op().get();
+        let actor = change.actor_id().clone();
+        let first = doc.import_obj(&format!("{start}@{actor}")).ok()?;
+        let ObjId::Id(_, _, actor_index) = first else {
+            return None;
+        };
+        Some(Self {
+            actor,
+            actor_index,
+            start,
+        })
+    }
+
+    /// The id of the operation `id`, when this change made it.
+    fn exid(&self, id: &legacy::OpId) -> Option<ObjId> {
+        (*id.actor() == self.actor && id.counter() >= self.start)
+            .then(|| ObjId::Id(id.counter(), self.actor.clone(), self.actor_index))
+    }
+
+    /// Whether `obj` is a map one of this change's operations `ops` made.
+    fn is_map(&self, obj: &ObjId, ops: &[legacy::Op]) -> bool {
+        let ObjId::Id(counter, actor, _) = obj else {
+            return false;
+        };
+        *actor == self.actor
+            && counter
+                .checked_sub(self.start)
+                .and_then(|i| ops.get(usize::try_from(i).ok()?))
+                .is_some_and(|op| matches!(op.action, OpType::Make(ObjType::Map)))
+    }
+}
+
+/// The patches of a map the change made, at `path`: each key's value as
+/// the change left it (`None` for anything but plain puts and new objects,
+/// one live value per key: then automerge diffs it).
+fn made_map_patches(
+    made: &Made,
+    obj: &ObjId,
+    path: &[(ObjId, Prop)],
+    ops: &[(u64, &legacy::Op)],
+) -> Option<Vec<Patch>> {
+    // A later operation of the change on a key names the earlier one as
+    // its predecessor; the value at the change is the one no other names.
+    let mut overwritten = BTreeSet::new();
+    for (_, op) in ops {
+        for pred in op.pred.iter() {
+            overwritten.insert(made.exid(pred)?);
+        }
+    }
+    let mut keys: BTreeMap<&str, (Value<'static>, ObjId)> = BTreeMap::new();
+    for &(counter, op) in ops {
+        let legacy::Key::Map(key) = &op.key else {
+            return None;
+        };
+        if op.insert {
+            return None;
+        }
+        let value = match &op.action {
+            OpType::Put(ScalarValue::Counter(_)) => return None,
+            OpType::Put(v) => Value::Scalar(Cow::Owned(v.clone())),
+            OpType::Make(t) => Value::Object(*t),
+            _ => return None,
+        };
+        // Operations take consecutive ids from the change's start.
+        let id = ObjId::Id(counter, made.actor.clone(), made.actor_index);
+        if overwritten.contains(&id) {
+            continue;
+        }
+        if keys.insert(key.as_str(), (value, id)).is_some() {
+            // Two live values of one key: a conflict within one change.
+            return None;
+        }
+    }
+    Some(
+        keys.into_iter()
+            .map(|(key, value)| Patch {
+                obj: obj.clone(),
+                path: path.to_vec(),
+                action: PatchAction::PutMap {
+                    key: key.to_owned(),
+                    value,
+                    conflict: false,
+                },
+            })
+            .collect(),
+    )
+}
+
+/// Records where the objects `patch` puts or inserts live.
+fn placed(patch: &Patch, paths: &mut HashMap<ObjId, Vec<(ObjId, Prop)>>) {
+    let mut at = |prop: Prop, id: &ObjId| {
+        let mut path = patch.path.clone();
+        path.push((patch.obj.clone(), prop));
+        paths.insert(id.clone(), path);
+    };
+    match &patch.action {
+        PatchAction::PutMap {
+            key,
+            value: (Value::Object(_), id),
+            ..
+        } => at(Prop::Map(key.clone()), id),
+        PatchAction::PutSeq {
+            index,
+            value: (Value::Object(_), id),
+            ..
+        } => at(Prop::Seq(*index), id),
+        PatchAction::Insert { index, values } => {
+            for (j, (value, id, _)) in values.iter().enumerate() {
+                if matches!(value, Value::Object(_)) {
+                    at(Prop::Seq(index + j), id);
                 }
             }
         }
+        _ => {}
     }
-    Some(objs)
 }
 
 #[cfg(test)]
