@@ -288,4 +288,40 @@ mod tests {
 
         assert_eq!(check_every_change(&mut doc), 6);
     }
+
+    #[test]
+    fn a_map_the_change_made_is_read_off_its_operations() {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from([1u8; 16]));
+        let parts = doc.put_object(ROOT, "parts", ObjType::Map).unwrap();
+        doc.commit();
+        // A new line, a key written twice (the first overwritten), keys
+        // out of alphabetical order.
+        let line = doc.put_object(&parts, "l1", ObjType::Map).unwrap();
+        doc.put(&line, "sku", "VALVE").unwrap();
+        doc.put(&line, "quantity", 2).unwrap();
+        doc.put(&line, "quantity", 3).unwrap();
+        doc.put(&line, "by", "someone").unwrap();
+        doc.commit();
+        let doc = doc.document().clone();
+        let change = doc.get_changes(&[]).pop().unwrap();
+        let made = Made::new(&doc, &change).unwrap();
+        let decoded = change.decode();
+        assert!(made.is_map(&line, &decoded.operations));
+        assert!(!made.is_map(&parts, &decoded.operations));
+        let ObjId::Id(counter, actor, _) = &line else {
+            panic!("a line is not the root")
+        };
+        let ops: Vec<(u64, &legacy::Op)> = (made.start..)
+            .zip(&decoded.operations)
+            .filter(|(_, op)| matches!(&op.obj, ObjectId::Id(id) if id.counter() == *counter && id.actor() == actor))
+            .collect();
+        let path = [
+            (ObjId::Root, Prop::Map("parts".into())),
+            (parts.clone(), Prop::Map("l1".into())),
+        ];
+        let own = made_map_patches(&made, &line, &path, &ops).expect("plain puts");
+        let at = [change.hash()];
+        assert_eq!(own.len(), 3);
+        assert_eq!(own, doc.diff_obj(&line, change.deps(), &at, false).unwrap());
+    }
 }
