@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::legacy::{self, ObjectId, OpType};
 use automerge::{
-    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, Patch, PatchAction, Prop, ScalarValue,
-    Value,
+    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, Patch, PatchAction, Prop, ReadDoc,
+    ScalarValue, Value,
 };
 
 /// The patches `change` makes over `deps` (its dependencies), in `doc`,
@@ -85,6 +85,11 @@ fn by_object(
         } else {
             None
         };
+        let own = own.or_else(|| {
+            (!made.is_map(obj, ops))
+                .then(|| overwritten_map_patches(doc, obj, (deps, at), &made, obj_ops))
+                .flatten()
+        });
         let found = match own {
             Some(found) => found,
             None => doc.diff_obj(obj, deps, at, false).ok()?,
@@ -185,6 +190,96 @@ fn made_map_patches(
             .map(|(key, value)| Patch {
                 obj: obj.clone(),
                 path: path.to_vec(),
+                action: PatchAction::PutMap {
+                    key: key.to_owned(),
+                    value,
+                    conflict: false,
+                },
+            })
+            .collect(),
+    )
+}
+
+/// The patches of a map the document held before the change, when every
+/// key the change writes it overwrites whole: each key's values at the
+/// change's dependencies are the ones its operation names as predecessors
+/// (or none: a new key), and the change leaves one value. Then the key's
+/// patch is that value, with no conflict; this costs a read of each key
+/// and of the map's path, where automerge's diff walks every key of the
+/// map (the root, a container of lines). `None` for anything else (a list
+/// or text, a deletion, a counter, a value kept beside a concurrent one):
+/// then automerge diffs it.
+fn overwritten_map_patches(
+    doc: &Automerge,
+    obj: &ObjId,
+    (deps, at): (&[ChangeHash], &[ChangeHash]),
+    made: &Made,
+    ops: &[(u64, &legacy::Op)],
+) -> Option<Vec<Patch>> {
+    let mut overwritten = BTreeSet::new();
+    let mut named: BTreeMap<&str, BTreeSet<(u64, ActorId)>> = BTreeMap::new();
+    for (_, op) in ops {
+        let legacy::Key::Map(key) = &op.key else {
+            return None;
+        };
+        for pred in op.pred.iter() {
+            match made.exid(pred) {
+                Some(own) => {
+                    overwritten.insert(own);
+                }
+                None => {
+                    named
+                        .entry(key.as_str())
+                        .or_default()
+                        .insert((pred.counter(), pred.actor().clone()));
+                }
+            }
+        }
+    }
+    let mut keys: BTreeMap<&str, (Value<'static>, ObjId)> = BTreeMap::new();
+    for &(counter, op) in ops {
+        let legacy::Key::Map(key) = &op.key else {
+            return None;
+        };
+        if op.insert {
+            return None;
+        }
+        let value = match &op.action {
+            OpType::Put(ScalarValue::Counter(_)) => return None,
+            OpType::Put(v) => Value::Scalar(Cow::Owned(v.clone())),
+            OpType::Make(t) => Value::Object(*t),
+            _ => return None,
+        };
+        let id = ObjId::Id(counter, made.actor.clone(), made.actor_index);
+        if overwritten.contains(&id) {
+            continue;
+        }
+        if keys.insert(key.as_str(), (value, id)).is_some() {
+            return None;
+        }
+    }
+    // Every value the key held is one the change overwrote.
+    for key in keys.keys() {
+        let before: BTreeSet<(u64, ActorId)> = doc
+            .get_all_at(obj, *key, deps)
+            .ok()?
+            .into_iter()
+            .map(|(_, id)| match id {
+                ObjId::Id(counter, actor, _) => Some((counter, actor)),
+                ObjId::Root => None,
+            })
+            .collect::<Option<_>>()?;
+        let empty = BTreeSet::new();
+        if before != *named.get(key).unwrap_or(&empty) {
+            return None;
+        }
+    }
+    let path = doc.parents_at(obj, at).ok()?.visible_path()?;
+    Some(
+        keys.into_iter()
+            .map(|(key, value)| Patch {
+                obj: obj.clone(),
+                path: path.clone(),
                 action: PatchAction::PutMap {
                     key: key.to_owned(),
                     value,
@@ -323,5 +418,83 @@ mod tests {
         let at = [change.hash()];
         assert_eq!(own.len(), 3);
         assert_eq!(own, doc.diff_obj(&line, change.deps(), &at, false).unwrap());
+    }
+
+    /// The operations of `change` on `obj`, with their ids' counters.
+    fn ops_on<'a>(made: &Made, ops: &'a [legacy::Op], obj: &ObjId) -> Vec<(u64, &'a legacy::Op)> {
+        let ObjId::Id(counter, actor, _) = obj else {
+            return (made.start..)
+                .zip(ops)
+                .filter(|(_, op)| op.obj == ObjectId::Root)
+                .collect();
+        };
+        (made.start..)
+            .zip(ops)
+            .filter(|(_, op)| matches!(&op.obj, ObjectId::Id(id) if id.counter() == *counter && id.actor() == actor))
+            .collect()
+    }
+
+    #[test]
+    fn a_map_whose_keys_the_change_overwrites_is_read_key_by_key() {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from([1u8; 16]));
+        doc.put(ROOT, "status", "scheduled").unwrap();
+        let parts = doc.put_object(ROOT, "parts", ObjType::Map).unwrap();
+        let line = doc.put_object(&parts, "l0", ObjType::Map).unwrap();
+        doc.put(&line, "quantity", 1).unwrap();
+        doc.commit();
+        // A new key and an overwritten one at the root, a new line in a
+        // container, a field of a line edited in place.
+        doc.put(ROOT, "status", "travelling").unwrap();
+        doc.put(ROOT, "arrived", true).unwrap();
+        doc.put_object(&parts, "l1", ObjType::Map).unwrap();
+        doc.put(&line, "quantity", 2).unwrap();
+        doc.commit();
+        let plain = doc.document().clone();
+        let change = plain.get_changes(&[]).pop().unwrap();
+        let made = Made::new(&plain, &change).unwrap();
+        let decoded = change.decode();
+        let at = [change.hash()];
+        for obj in [ObjId::Root, parts.clone(), line.clone()] {
+            let ops = ops_on(&made, &decoded.operations, &obj);
+            let own = overwritten_map_patches(&plain, &obj, (change.deps(), &at), &made, &ops)
+                .expect("every key overwritten");
+            assert!(!own.is_empty());
+            assert_eq!(
+                own,
+                plain.diff_obj(&obj, change.deps(), &at, false).unwrap()
+            );
+        }
+
+        // Two concurrent values, merged: a change on the merge overwrites
+        // both and leaves one value.
+        let mut other = doc.fork().with_actor(ActorId::from([2u8; 16]));
+        doc.put(&line, "quantity", 3).unwrap();
+        doc.commit();
+        other.put(&line, "quantity", 4).unwrap();
+        other.commit();
+        doc.merge(&mut other).unwrap();
+        doc.put(&line, "quantity", 5).unwrap();
+        doc.commit();
+        // A deletion: automerge diffs the map.
+        doc.delete(&line, "quantity").unwrap();
+        doc.commit();
+        let merged = doc.document().clone();
+        let mut changes = merged.get_changes(&[]);
+        let deleting = changes.pop().unwrap();
+        let settling = changes.pop().unwrap();
+        let patches = |change: &Change| {
+            let made = Made::new(&merged, change).unwrap();
+            let decoded = change.decode();
+            let ops = ops_on(&made, &decoded.operations, &line);
+            let at = [change.hash()];
+            overwritten_map_patches(&merged, &line, (change.deps(), &at), &made, &ops)
+        };
+        assert_eq!(settling.deps().len(), 2);
+        let at = [settling.hash()];
+        assert_eq!(
+            patches(&settling).expect("both values overwritten"),
+            merged.diff_obj(&line, settling.deps(), &at, false).unwrap()
+        );
+        assert_eq!(patches(&deleting), None);
     }
 }
