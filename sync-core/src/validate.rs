@@ -752,12 +752,13 @@ fn check_touched(
                 _ => None,
             })
             .collect();
-        let root = match made.iter().any(Option::is_none) {
-            true => Some(
+        let root = if made.iter().any(Option::is_none) {
+            Some(
                 hydrate_map_at(doc, &[], at)
                     .ok_or_else(|| Rejection::new(RejectCode::Schema, "root is not a map"))?,
-            ),
-            false => None,
+            )
+        } else {
+            None
         };
         for ((key, field), made) in touched.fields.iter().zip(&made) {
             let path = format!("/{key}");
