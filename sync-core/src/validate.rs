@@ -34,7 +34,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use automerge::hydrate::{Map, Value};
-use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
+use automerge::{
+    Automerge, Change, ChangeHash, ObjId, ObjType, Patch, PatchAction, Prop, ROOT, ReadDoc,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::batch_texts::BatchTexts;
@@ -231,6 +233,8 @@ fn validate_batch<'a>(
 ) -> Result<Job, Rejection> {
     let mut texts = BTreeMap::new();
     let mut carried = BatchTexts::default();
+    let mut jobs = JobAt::default();
+    let mut chain = Chain::default();
     for judged in new {
         let deps = match judged {
             Judged::Hash(hash) => doc
@@ -242,7 +246,14 @@ fn validate_batch<'a>(
                 .to_vec(),
             Judged::Change(change) => change.deps().to_vec(),
         };
-        validate_one(doc, judged, &deps, who, ctx, (&mut texts, &mut carried))?;
+        validate_one(
+            doc,
+            judged,
+            &deps,
+            who,
+            ctx,
+            (&mut texts, &mut carried, &mut jobs, &mut chain),
+        )?;
     }
     // Text merges concurrent insertions, so the merged text may be longer
     // than any change made it (and a card number could be split across
@@ -250,7 +261,35 @@ fn validate_batch<'a>(
     for field in texts.values() {
         schema::check_text_field(field, carried.at(doc, field.key, None)?)?;
     }
-    Ok(read_job(doc, None)?)
+    Ok(jobs.now(doc)?)
+}
+
+/// The job as last read whole during a batch, and the change it was read
+/// at: a completion, a refund or a signature reads it at its change, and
+/// when that change is the batch's last the read after the batch is the
+/// same one (a whole-job read costs about as much as validating a change).
+#[derive(Default)]
+struct JobAt(Option<(Vec<ChangeHash>, Job)>);
+
+impl JobAt {
+    /// The job as of `at`.
+    fn at(&mut self, doc: &Automerge, at: &[ChangeHash]) -> Result<&Job, SchemaError> {
+        if self.0.as_ref().is_none_or(|(heads, _)| heads != at) {
+            self.0 = Some((at.to_vec(), read_job(doc, Some(at))?));
+        }
+        Ok(&self.0.as_ref().expect("read above").1)
+    }
+
+    /// The job as the document reads now.
+    fn now(self, doc: &Automerge) -> Result<Job, SchemaError> {
+        match self.0 {
+            Some((heads, job)) if doc.get_heads() == heads => {
+                debug_assert_eq!(job, read_job(doc, None)?, "the job read at the last change");
+                Ok(job)
+            }
+            _ => read_job(doc, None),
+        }
+    }
 }
 
 fn validate_one(
@@ -259,7 +298,12 @@ fn validate_one(
     deps: &[ChangeHash],
     who: &Principal,
     ctx: &Context,
-    (texts, carried): (&mut BTreeMap<&'static str, &'static Field>, &mut BatchTexts),
+    (texts, carried, jobs, chain): (
+        &mut BTreeMap<&'static str, &'static Field>,
+        &mut BatchTexts,
+        &mut JobAt,
+        &mut Chain,
+    ),
 ) -> Result<(), Rejection> {
     let hash = match judged {
         Judged::Hash(hash) => hash,
@@ -269,12 +313,17 @@ fn validate_one(
     if deps.is_empty() {
         return validate_creation(doc, &at, who);
     }
+    // What the previous change of the batch left, when this one follows it.
+    let follows = chain.follows(deps);
+    let mut assigned = None;
     if who.role.is_field() {
-        let assigned = doc
-            .get_at(ROOT, k::TECHNICIAN, deps)
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| v.as_str().and_then(|s| s.parse::<UserId>().ok()));
+        // A technician's batch never writes the technician (the office
+        // does), so it reads as the previous change left it.
+        assigned = match follows {
+            Some(prev) => prev.assigned,
+            None => assigned_at(doc, deps),
+        };
+        debug_assert_eq!(assigned, assigned_at(doc, deps), "the technician carried");
         if assigned != Some(who.user) {
             return Err(Rejection::new(
                 RejectCode::NotAssigned,
@@ -285,7 +334,15 @@ fn validate_one(
         return Err(forbidden("this role does not edit jobs"));
     }
 
-    let before = read_status(doc, Some(deps))?.0;
+    let before = match follows {
+        Some(prev) => prev.status,
+        None => read_status(doc, Some(deps))?.0,
+    };
+    debug_assert_eq!(
+        before,
+        read_status(doc, Some(deps))?.0,
+        "the status carried"
+    );
     let mut touched = Touched::default();
     let patches = match judged {
         Judged::Hash(_) => doc.diff(deps, &at),
@@ -295,11 +352,45 @@ fn validate_one(
         classify(doc, patch, (deps, hash), before, who, &mut touched)?;
     }
     carried.advance(doc, deps, hash, &patches);
-    check_touched(doc, &touched, deps, &at, who, ctx)?;
+    check_touched(doc, &touched, (deps, &at, &patches), who, ctx, jobs)?;
     check_texts(doc, &touched, hash, carried)?;
-    check_status(doc, &touched, before, &at, who)?;
+    let after = check_status(doc, &touched, before, &at, who, jobs)?;
+    chain.0 = Some(Link {
+        hash,
+        status: after,
+        assigned,
+    });
     texts.extend(touched.texts);
     Ok(())
+}
+
+/// The technician a job is assigned to as of `heads`.
+fn assigned_at(doc: &Automerge, heads: &[ChangeHash]) -> Option<UserId> {
+    doc.get_at(ROOT, k::TECHNICIAN, heads)
+        .ok()
+        .flatten()
+        .and_then(|(v, _)| v.as_str().and_then(|s| s.parse::<UserId>().ok()))
+}
+
+/// A device's batch is usually a chain, each change on the one before: what
+/// a change left (its status, and in a technician's batch the job's
+/// technician) is what the next one starts from, so it is carried instead
+/// of read again at each change.
+#[derive(Default)]
+struct Chain(Option<Link>);
+
+#[derive(Clone, Copy)]
+struct Link {
+    hash: ChangeHash,
+    status: Status,
+    assigned: Option<UserId>,
+}
+
+impl Chain {
+    /// The previous change, when `deps` is exactly it.
+    fn follows(&self, deps: &[ChangeHash]) -> Option<Link> {
+        self.0.filter(|link| deps == [link.hash])
+    }
 }
 
 /// The first change of a job: only the office writes it, and it must read as a job.
@@ -575,26 +666,112 @@ fn hydrate_map_at(doc: &Automerge, keys: &[&str], at: &[ChangeHash]) -> Option<M
     }
 }
 
+/// The map at `keys` from the root as of the change `at` (one hash), when
+/// the change made it: then it holds only what the change put in it, which
+/// its patches list key by key, so it is built from them instead of read
+/// from the document (a read seeks through every column of the op set, and
+/// cost more than the rest of a new line's checks). `None` when the change
+/// did not make it, or it holds anything but plain values (then read it).
+/// Debug builds compare with the read.
+fn made_unit_at(
+    doc: &Automerge,
+    patches: &[Patch],
+    keys: &[&str],
+    at: &[ChangeHash],
+) -> Option<Map> {
+    let built = made_unit(doc, patches, keys, at);
+    if let Some(built) = &built {
+        debug_assert_eq!(
+            Some(built),
+            hydrate_map_at(doc, keys, at).as_ref(),
+            "{keys:?} built from the change's patches"
+        );
+    }
+    built
+}
+
+fn made_unit(doc: &Automerge, patches: &[Patch], keys: &[&str], at: &[ChangeHash]) -> Option<Map> {
+    let [hash] = at else {
+        return None;
+    };
+    let (last, parents) = keys.split_last()?;
+    // The put of the map itself, shown as the key's value.
+    let id = patches.iter().find_map(|p| match &p.action {
+        PatchAction::PutMap {
+            key,
+            value: (automerge::Value::Object(ObjType::Map), id),
+            conflict: false,
+        } if key == last
+            && p.path.len() == parents.len()
+            && p.path
+                .iter()
+                .zip(parents.iter())
+                .all(|((_, prop), want)| key_of(prop) == Some(*want)) =>
+        {
+            Some(id)
+        }
+        _ => None,
+    })?;
+    if !created_by(doc, id, *hash) {
+        return None;
+    }
+    let mut map = std::collections::HashMap::new();
+    for patch in patches.iter().filter(|p| p.obj == *id) {
+        match &patch.action {
+            PatchAction::PutMap {
+                key,
+                value: (automerge::Value::Scalar(v), _),
+                conflict: false,
+            } => {
+                map.insert(key.clone(), Value::Scalar(v.clone().into_owned()));
+            }
+            _ => return None,
+        }
+    }
+    Some(Map::from(map))
+}
+
 /// Re-reads every unit the change touched, strictly, as of the change, with
 /// the schema's reader and text rules, then the rules that need more.
 fn check_touched(
     doc: &Automerge,
     touched: &Touched,
-    deps: &[ChangeHash],
-    at: &[ChangeHash],
+    (deps, at, patches): (&[ChangeHash], &[ChangeHash], &[Patch]),
     who: &Principal,
     ctx: &Context,
+    jobs: &mut JobAt,
 ) -> Result<(), Rejection> {
     if !touched.fields.is_empty() {
-        // Office fields and the signature are small: read the job as of the change.
-        let root = hydrate_map_at(doc, &[], at)
-            .ok_or_else(|| Rejection::new(RejectCode::Schema, "root is not a map"))?;
-        let r = MapRef::new(&root, "");
-        for (key, field) in &touched.fields {
+        // A map field the change wrote whole (the signature) is built from
+        // its patches; otherwise read the job's root as of the change.
+        let made: Vec<Option<Map>> = touched
+            .fields
+            .iter()
+            .map(|(key, field)| match field.shape {
+                Shape::Map | Shape::Whole => made_unit_at(doc, patches, &[key], at),
+                _ => None,
+            })
+            .collect();
+        let root = if made.iter().any(Option::is_none) {
+            Some(
+                hydrate_map_at(doc, &[], at)
+                    .ok_or_else(|| Rejection::new(RejectCode::Schema, "root is not a map"))?,
+            )
+        } else {
+            None
+        };
+        for ((key, field), made) in touched.fields.iter().zip(&made) {
             let path = format!("/{key}");
-            let unit = match field.shape {
-                Shape::Map | Shape::Whole => MapRef::new(r.map(key)?, &path),
-                _ => r,
+            let unit = match (made, &root) {
+                (Some(made), _) => MapRef::new(made, &path),
+                (None, Some(root)) => {
+                    let r = MapRef::new(root, "");
+                    match field.shape {
+                        Shape::Map | Shape::Whole => MapRef::new(r.map(key)?, &path),
+                        _ => r,
+                    }
+                }
+                (None, None) => unreachable!("the root is read when a field is not built"),
             };
             let info = field.read_unit(&unit, None)?;
             schema::check_unit_texts(field, &unit)?;
@@ -619,7 +796,8 @@ fn check_touched(
         let id: LineId = line
             .parse()
             .map_err(|_| SchemaError::new(path.clone(), "entry key is not a line id"))?;
-        let now = hydrate_map_at(doc, &[key, line], at)
+        let now = made_unit_at(doc, patches, &[key, line], at)
+            .or_else(|| hydrate_map_at(doc, &[key, line], at))
             .ok_or_else(|| SchemaError::new(path.clone(), "expected a map"))?;
         let m = MapRef::new(&now, &path);
         let unit = field.read_unit(&m, Some(id))?;
@@ -632,11 +810,11 @@ fn check_touched(
                 .map(|p| crate::job::refund::read_refund(id, MapRef::new(p, &path)))
                 .transpose()?;
             let now = crate::job::refund::read_refund(id, m)?;
-            let job = read_job(doc, Some(at))?;
+            let job = jobs.at(doc, at)?;
             crate::job::refund::check_line(
                 &now,
                 prior.as_ref(),
-                &job,
+                job,
                 who,
                 ctx.refund_limits.as_ref(),
                 ctx.price_book.as_deref(),
@@ -677,13 +855,13 @@ fn check_touched(
             priced_labour(&read::read_labour(id, m)?, prior.as_ref(), ctx)?;
         }
         if *key == k::ANSWERS {
-            photo_answered(doc, line, at)?;
+            photo_answered(doc, line, at, jobs)?;
         }
         if *key == k::ATTACHMENTS {
             let attachment = read::read_attachment(id, m)?;
             if attachment.kind == AttachmentKind::Signature {
-                let job = read_job(doc, Some(at))?;
-                rules::signature_attachment(&job, &attachment)?;
+                let job = jobs.at(doc, at)?;
+                rules::signature_attachment(job, &attachment)?;
             }
         }
     }
@@ -693,19 +871,24 @@ fn check_touched(
 /// An answer the change wrote to a photo checklist item names an image
 /// attachment of the job as of the change. (Text items, the common case,
 /// cost one small map read, not a read of the job.)
-fn photo_answered(doc: &Automerge, item: &str, at: &[ChangeHash]) -> Result<(), Rejection> {
+fn photo_answered(
+    doc: &Automerge,
+    item: &str,
+    at: &[ChangeHash],
+    jobs: &mut JobAt,
+) -> Result<(), Rejection> {
     let photo = hydrate_map_at(doc, &[k::CHECKLIST, item], at).is_some_and(|m| {
         MapRef::new(&m, "").opt_str(k::KIND).ok().flatten() == Some(ChecklistKind::Photo.as_str())
     });
     if !photo {
         return Ok(());
     }
-    let job = read_job(doc, Some(at))?;
+    let job = jobs.at(doc, at)?;
     let Some(item) = job.checklist.iter().find(|c| c.id.to_string() == item) else {
         return Ok(());
     };
     match &item.answer {
-        Some(answer) => rules::photo_answer(&job, item, &answer.value),
+        Some(answer) => rules::photo_answer(job, item, &answer.value),
         None => Ok(()),
     }
 }
@@ -905,7 +1088,8 @@ fn check_status(
     before: Status,
     at: &[ChangeHash],
     who: &Principal,
-) -> Result<(), Rejection> {
+    jobs: &mut JobAt,
+) -> Result<Status, Rejection> {
     let after = if touched.status {
         read_status(doc, Some(at))?.0
     } else {
@@ -949,10 +1133,48 @@ fn check_status(
         }
     }
     if after == Status::Completed && moved {
-        let job = read_job(doc, Some(at))?;
+        let job = jobs.at(doc, at)?;
         if let Some(why) = job.completion_blocker() {
             return Err(Rejection::new(RejectCode::Incomplete, why));
         }
     }
-    Ok(())
+    Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, AutoCommit};
+
+    use super::*;
+
+    #[test]
+    fn a_line_the_change_made_is_built_from_its_patches() {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from([1u8; 16]));
+        let parts = doc.put_object(ROOT, "parts", ObjType::Map).unwrap();
+        let old = doc.put_object(&parts, "l0", ObjType::Map).unwrap();
+        doc.put(&old, "sku", "PUMP").unwrap();
+        doc.commit();
+        let deps = doc.get_heads();
+        // A new line of plain values, a new line with a list, an edit.
+        let plain = doc.put_object(&parts, "l1", ObjType::Map).unwrap();
+        doc.put(&plain, "sku", "VALVE").unwrap();
+        doc.put(&plain, "quantity", 2).unwrap();
+        let listed = doc.put_object(&parts, "l2", ObjType::Map).unwrap();
+        let serials = doc.put_object(&listed, "serials", ObjType::List).unwrap();
+        doc.insert(&serials, 0, "S1").unwrap();
+        doc.put(&old, "quantity", 3).unwrap();
+        doc.commit();
+        let at = doc.get_heads();
+        let doc = doc.document().clone();
+        let patches = doc.diff(&deps, &at);
+
+        let built = made_unit(&doc, &patches, &["parts", "l1"], &at).expect("built");
+        assert_eq!(Some(built), hydrate_map_at(&doc, &["parts", "l1"], &at));
+        // A list inside, a line made earlier: read from the document.
+        assert_eq!(made_unit(&doc, &patches, &["parts", "l2"], &at), None);
+        assert_eq!(made_unit(&doc, &patches, &["parts", "l0"], &at), None);
+        // Not where the path says.
+        assert_eq!(made_unit(&doc, &patches, &["labour", "l1"], &at), None);
+    }
 }

@@ -71,7 +71,7 @@ pub(crate) fn read_root(
         cancel_reason: r.opt_text(k::CANCEL_REASON)?,
         unable_reason: r.opt_text(k::UNABLE_REASON)?,
         attachments: entries(&r, k::ATTACHMENTS, read_attachment)?,
-        conflicts: super::conflicts::read_conflicts(doc, heads)?,
+        conflicts: super::conflicts::read_conflicts_hydrated(doc, heads, root)?,
         registry: Registry {
             customer: registry_id(&customer)?,
             site: registry_id(&site)?,
