@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
 use fieldsync_core::job::{AttachmentKind, PaymentMethod, read_job};
-use fieldsync_core::sync::{ClientSession, DocSet, SyncRequest, decode_response};
+use fieldsync_core::sync::{BodyEncoding, ClientSession, DocSet, SyncRequest, decode_response};
 use fieldsync_core::{
     DocId, JobAction, JobDoc, JobId, LineId, LocationId, Money, Principal, Quantity, Role,
     Timestamp, UserId,
@@ -49,6 +49,9 @@ pub struct Device {
     van: LocationId,
     /// The request built offline, ready to send when the device reconnects.
     pending: Option<Prepared>,
+    /// How its sync bodies travel (`Content-Encoding` up, `Accept-Encoding`
+    /// down), as the mobile client sends them; `None`: plain CBOR.
+    pub body_encoding: Option<BodyEncoding>,
 }
 
 /// One sync's request, built before the timed part, and what it carries.
@@ -111,6 +114,7 @@ impl Device {
             rng: StdRng::seed_from_u64(seed),
             van,
             pending: None,
+            body_encoding: Some(BodyEncoding::Deflate),
         }
     }
 
@@ -170,20 +174,32 @@ impl Device {
             }
             record.round_trips += 1;
             let body = r.encode();
-            record.request_bytes += body.len();
+            // Counted as they travel: compressed when they are.
+            let wire = match self.body_encoding {
+                Some(e) => e.compress(&body),
+                None => body.clone(),
+            };
+            record.request_bytes += wire.len();
             let bytes = loop {
-                let res = client
+                let mut req = client
                     .post(url)
                     .bearer_auth(&self.token)
-                    .header("content-type", "application/cbor")
-                    .body(body.clone())
-                    .send()
-                    .await?;
+                    .header("content-type", "application/cbor");
+                if let Some(e) = self.body_encoding {
+                    req = req
+                        .header("content-encoding", e.name())
+                        .header("accept-encoding", e.name());
+                }
+                let res = req.body(wire.clone()).send().await?;
                 let status = res.status();
                 let wait = retry_after(&res);
+                let encoding = res
+                    .headers()
+                    .get(reqwest::header::CONTENT_ENCODING)
+                    .map(|v| v.to_str().unwrap_or("?").to_owned());
                 let bytes = res.bytes().await?;
                 match (status.as_u16(), wait) {
-                    (200, _) => break bytes,
+                    (200, _) => break (bytes, encoding),
                     // The protocol's back-off: nothing of the batch was
                     // looked at; send the same request after the wait.
                     (503 | 409, Some(wait)) if started.elapsed() < MAX_REFUSED_FOR => {
@@ -193,9 +209,14 @@ impl Device {
                     _ => bail!("sync: {status}: {}", String::from_utf8_lossy(&bytes)),
                 }
             };
+            let (bytes, encoding) = bytes;
             record.response_bytes += bytes.len();
             record.requests.push(body);
-            let response = decode_response(&bytes)?;
+            let plain = match BodyEncoding::from_content_encoding(encoding.as_deref())? {
+                Some(e) => e.inflate(&bytes, usize::MAX, |_| true)?,
+                None => bytes.to_vec(),
+            };
+            let response = decode_response(&plain)?;
             let report = self.session.apply(&mut self.docs, &response);
             record.rejected += report.rejected.len();
             request = self.session.next_round(&self.docs);

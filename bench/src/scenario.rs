@@ -85,6 +85,9 @@ pub struct Config {
     /// The server's blobs go to a fresh directory in here (`--blob-url
     /// file://...`) instead of the data dir beside the database.
     pub blob_dir: Option<PathBuf>,
+    /// Sync bodies travel as plain CBOR instead of compressed (the devices
+    /// of a stock client; the default is the mobile client's deflate).
+    pub plain_bodies: bool,
 }
 
 /// Everything measured in one run, for [`crate::report`].
@@ -548,12 +551,17 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             *van,
         );
         let seed = cfg.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let plain_bodies = cfg.plain_bodies;
         set.spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let actor = id_bytes(i as u64 + 1, 0x7E);
             let tokens = login(&client, &base, &name, actor).await?;
             let token = tokens["access_token"].as_str().context("token")?.to_owned();
-            anyhow::Ok(Device::new(i, user, token, actor, seed, van))
+            let mut device = Device::new(i, user, token, actor, seed, van);
+            if plain_bodies {
+                device.body_encoding = None;
+            }
+            anyhow::Ok(device)
         });
     }
     let mut devices = Vec::new();

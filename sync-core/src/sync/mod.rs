@@ -47,6 +47,7 @@ mod chunks;
 mod client;
 mod current;
 mod cursor;
+mod encoding;
 mod guard;
 mod server;
 pub mod wire;
@@ -55,6 +56,7 @@ pub use bounds::{Bound, ContentLimits, Footprint, Measure, Scope, measure_change
 pub use client::{ClientSession, DocSet, SyncReport, decode_response};
 pub use current::answer_current;
 pub use cursor::{Cursor, Delta, HELD_DIGEST_BYTES, MAX_CURSOR_BYTES, Unnamed, held_digest};
+pub use encoding::{BodyEncoding, InflateError};
 /// The byte strings of the framing (`msg`, `cursor`, `held`).
 pub use serde_bytes::ByteBuf;
 pub use server::{
