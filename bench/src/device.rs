@@ -87,6 +87,33 @@ pub struct SyncRecord {
     pub requests: Vec<Vec<u8>>,
     /// Changes received, per document, for the in-process replay.
     pub received: Vec<(DocId, Vec<fieldsync_core::automerge::Change>)>,
+    /// Where the bytes went, before compression: (what, bytes) per part
+    /// of each request and response (see [`breakdown`]).
+    pub parts: BTreeMap<String, usize>,
+}
+
+/// Splits a sync body's plain CBOR bytes into its framing and its sync
+/// messages, by direction, document kind and automerge message version
+/// (V2 with a whole document, V1 with change chunks).
+fn breakdown<'a>(
+    parts: &mut BTreeMap<String, usize>,
+    way: &str,
+    body: usize,
+    msgs: impl Iterator<Item = (DocId, &'a [u8])>,
+) {
+    let mut in_msgs = 0;
+    for (id, msg) in msgs {
+        let id = id.to_string();
+        let kind = id.split('/').next().unwrap_or("?");
+        let version = match msg.first() {
+            Some(0x42) => "V1 (change chunks)",
+            Some(0x43) => "V2 (whole document)",
+            _ => "?",
+        };
+        *parts.entry(format!("{way} {kind} {version}")).or_default() += msg.len();
+        in_msgs += msg.len();
+    }
+    *parts.entry(format!("{way} CBOR framing")).or_default() += body - in_msgs;
 }
 
 impl Device {
@@ -163,6 +190,7 @@ impl Device {
             refused: 0,
             requests: Vec::new(),
             received: Vec::new(),
+            parts: BTreeMap::new(),
         };
         let mut request = Some(prepared.request);
         while let Some(r) = request.take() {
@@ -211,12 +239,28 @@ impl Device {
             };
             let (bytes, encoding) = bytes;
             record.response_bytes += bytes.len();
+            let body_len = body.len();
             record.requests.push(body);
             let plain = match BodyEncoding::from_content_encoding(encoding.as_deref())? {
                 Some(e) => e.inflate(&bytes, usize::MAX, |_| true)?,
                 None => bytes.to_vec(),
             };
             let response = decode_response(&plain)?;
+            breakdown(
+                &mut record.parts,
+                "up",
+                body_len,
+                r.docs.iter().map(|d| (d.id, d.msg.as_slice())),
+            );
+            breakdown(
+                &mut record.parts,
+                "down",
+                plain.len(),
+                response
+                    .docs
+                    .iter()
+                    .filter_map(|d| Some((d.id, d.msg.as_ref()?.as_slice()))),
+            );
             let report = self.session.apply(&mut self.docs, &response);
             record.rejected += report.rejected.len();
             request = self.session.next_round(&self.docs);

@@ -797,6 +797,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             run.uploads.extend(uploads.into_iter().map(|u| (k, u)));
         }
     }
+    print_breakdown(cfg, &day);
     if cfg.stretches == JOBS_PER_TECHNICIAN && pending.iter().any(|p| !p.is_empty()) {
         bail!("photos attached on the last visit were never uploaded");
     }
@@ -928,4 +929,28 @@ fn create_users(
         out.extend(part?);
     }
     Ok(out)
+}
+
+/// Where a routine sync's bytes go before compression (per sync, mean over
+/// the stretches), beside what travelled: printed, for docs/BENCHMARKS.md.
+fn print_breakdown(cfg: &Config, day: &[SyncRecord]) {
+    let n = day.len().max(1);
+    let mut parts = BTreeMap::<&str, usize>::new();
+    for r in day {
+        for (what, bytes) in &r.parts {
+            *parts.entry(what.as_str()).or_default() += bytes;
+        }
+    }
+    let sent: usize = day.iter().map(|r| r.request_bytes + r.response_bytes).sum();
+    let changes: usize = day.iter().map(|r| r.changes_up + r.changes_down).sum();
+    eprintln!(
+        "[{}/{}] routine sync, plain bytes per sync (mean of {n}); on the wire {} B per sync, {} changes per sync:",
+        cfg.backend.name(),
+        cfg.technicians,
+        sent / n,
+        changes as f64 / n as f64,
+    );
+    for (what, bytes) in parts {
+        eprintln!("    {what}: {} B", bytes / n);
+    }
 }
