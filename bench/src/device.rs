@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use fieldsync_core::automerge::{ActorId, Automerge, ChangeHash};
 use fieldsync_core::job::{AttachmentKind, PaymentMethod, read_job};
-use fieldsync_core::sync::{ClientSession, DocSet, SyncRequest, decode_response};
+use fieldsync_core::sync::{BodyEncoding, ClientSession, DocSet, SyncRequest, decode_response};
 use fieldsync_core::{
     DocId, JobAction, JobDoc, JobId, LineId, LocationId, Money, Principal, Quantity, Role,
     Timestamp, UserId,
@@ -49,6 +49,9 @@ pub struct Device {
     van: LocationId,
     /// The request built offline, ready to send when the device reconnects.
     pending: Option<Prepared>,
+    /// How its sync bodies travel (`Content-Encoding` up, `Accept-Encoding`
+    /// down), as the mobile client sends them; `None`: plain CBOR.
+    pub body_encoding: Option<BodyEncoding>,
 }
 
 /// One sync's request, built before the timed part, and what it carries.
@@ -84,6 +87,33 @@ pub struct SyncRecord {
     pub requests: Vec<Vec<u8>>,
     /// Changes received, per document, for the in-process replay.
     pub received: Vec<(DocId, Vec<fieldsync_core::automerge::Change>)>,
+    /// Where the bytes went, before compression: (what, bytes) per part
+    /// of each request and response (see [`breakdown`]).
+    pub parts: BTreeMap<String, usize>,
+}
+
+/// Splits a sync body's plain CBOR bytes into its framing and its sync
+/// messages, by direction, document kind and automerge message version
+/// (V2 with a whole document, V1 with change chunks).
+fn breakdown<'a>(
+    parts: &mut BTreeMap<String, usize>,
+    way: &str,
+    body: usize,
+    msgs: impl Iterator<Item = (DocId, &'a [u8])>,
+) {
+    let mut in_msgs = 0;
+    for (id, msg) in msgs {
+        let id = id.to_string();
+        let kind = id.split('/').next().unwrap_or("?");
+        let version = match msg.first() {
+            Some(0x42) => "V1 (change chunks)",
+            Some(0x43) => "V2 (whole document)",
+            _ => "?",
+        };
+        *parts.entry(format!("{way} {kind} {version}")).or_default() += msg.len();
+        in_msgs += msg.len();
+    }
+    *parts.entry(format!("{way} CBOR framing")).or_default() += body - in_msgs;
 }
 
 impl Device {
@@ -111,6 +141,7 @@ impl Device {
             rng: StdRng::seed_from_u64(seed),
             van,
             pending: None,
+            body_encoding: Some(BodyEncoding::Deflate),
         }
     }
 
@@ -159,6 +190,7 @@ impl Device {
             refused: 0,
             requests: Vec::new(),
             received: Vec::new(),
+            parts: BTreeMap::new(),
         };
         let mut request = Some(prepared.request);
         while let Some(r) = request.take() {
@@ -170,20 +202,32 @@ impl Device {
             }
             record.round_trips += 1;
             let body = r.encode();
-            record.request_bytes += body.len();
+            // Counted as they travel: compressed when they are.
+            let wire = match self.body_encoding {
+                Some(e) => e.compress(&body),
+                None => body.clone(),
+            };
+            record.request_bytes += wire.len();
             let bytes = loop {
-                let res = client
+                let mut req = client
                     .post(url)
                     .bearer_auth(&self.token)
-                    .header("content-type", "application/cbor")
-                    .body(body.clone())
-                    .send()
-                    .await?;
+                    .header("content-type", "application/cbor");
+                if let Some(e) = self.body_encoding {
+                    req = req
+                        .header("content-encoding", e.name())
+                        .header("accept-encoding", e.name());
+                }
+                let res = req.body(wire.clone()).send().await?;
                 let status = res.status();
                 let wait = retry_after(&res);
+                let encoding = res
+                    .headers()
+                    .get(reqwest::header::CONTENT_ENCODING)
+                    .map(|v| v.to_str().unwrap_or("?").to_owned());
                 let bytes = res.bytes().await?;
                 match (status.as_u16(), wait) {
-                    (200, _) => break bytes,
+                    (200, _) => break (bytes, encoding),
                     // The protocol's back-off: nothing of the batch was
                     // looked at; send the same request after the wait.
                     (503 | 409, Some(wait)) if started.elapsed() < MAX_REFUSED_FOR => {
@@ -193,9 +237,30 @@ impl Device {
                     _ => bail!("sync: {status}: {}", String::from_utf8_lossy(&bytes)),
                 }
             };
+            let (bytes, encoding) = bytes;
             record.response_bytes += bytes.len();
+            let body_len = body.len();
             record.requests.push(body);
-            let response = decode_response(&bytes)?;
+            let plain = match BodyEncoding::from_content_encoding(encoding.as_deref())? {
+                Some(e) => e.inflate(&bytes, usize::MAX, |_| true)?,
+                None => bytes.to_vec(),
+            };
+            let response = decode_response(&plain)?;
+            breakdown(
+                &mut record.parts,
+                "up",
+                body_len,
+                r.docs.iter().map(|d| (d.id, d.msg.as_slice())),
+            );
+            breakdown(
+                &mut record.parts,
+                "down",
+                plain.len(),
+                response
+                    .docs
+                    .iter()
+                    .filter_map(|d| Some((d.id, d.msg.as_ref()?.as_slice()))),
+            );
             let report = self.session.apply(&mut self.docs, &response);
             record.rejected += report.rejected.len();
             request = self.session.next_round(&self.docs);

@@ -80,6 +80,10 @@ struct Args {
     /// off the database's filesystem; default: the data dir beside it.
     #[arg(long)]
     blob_dir: Option<PathBuf>,
+    /// Sync bodies as plain CBOR (a stock client) instead of compressed
+    /// with deflate (the mobile client): wire bytes before and after.
+    #[arg(long)]
+    plain_bodies: bool,
     /// The server binary (default: fieldsync-bench-server next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -146,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
             photo_bytes: args.photo_bytes,
             photos_upload: args.photos_upload,
             blob_dir: args.blob_dir.clone(),
+            plain_bodies: args.plain_bodies,
         };
         let measured = scenario::run(&cfg)
             .await

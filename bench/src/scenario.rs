@@ -85,6 +85,9 @@ pub struct Config {
     /// The server's blobs go to a fresh directory in here (`--blob-url
     /// file://...`) instead of the data dir beside the database.
     pub blob_dir: Option<PathBuf>,
+    /// Sync bodies travel as plain CBOR instead of compressed (the devices
+    /// of a stock client; the default is the mobile client's deflate).
+    pub plain_bodies: bool,
 }
 
 /// Everything measured in one run, for [`crate::report`].
@@ -561,12 +564,17 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             *van,
         );
         let seed = cfg.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let plain_bodies = cfg.plain_bodies;
         set.spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let actor = id_bytes(i as u64 + 1, 0x7E);
             let tokens = login(&client, &base, &name, actor).await?;
             let token = tokens["access_token"].as_str().context("token")?.to_owned();
-            anyhow::Ok(Device::new(i, user, token, actor, seed, van))
+            let mut device = Device::new(i, user, token, actor, seed, van);
+            if plain_bodies {
+                device.body_encoding = None;
+            }
+            anyhow::Ok(device)
         });
     }
     let mut devices = Vec::new();
@@ -802,6 +810,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
             run.uploads.extend(uploads.into_iter().map(|u| (k, u)));
         }
     }
+    print_breakdown(cfg, &day);
     if cfg.stretches == JOBS_PER_TECHNICIAN && pending.iter().any(|p| !p.is_empty()) {
         bail!("photos attached on the last visit were never uploaded");
     }
@@ -933,4 +942,28 @@ fn create_users(
         out.extend(part?);
     }
     Ok(out)
+}
+
+/// Where a routine sync's bytes go before compression (per sync, mean over
+/// the stretches), beside what travelled: printed, for docs/BENCHMARKS.md.
+fn print_breakdown(cfg: &Config, day: &[SyncRecord]) {
+    let n = day.len().max(1);
+    let mut parts = BTreeMap::<&str, usize>::new();
+    for r in day {
+        for (what, bytes) in &r.parts {
+            *parts.entry(what.as_str()).or_default() += bytes;
+        }
+    }
+    let sent: usize = day.iter().map(|r| r.request_bytes + r.response_bytes).sum();
+    let changes: usize = day.iter().map(|r| r.changes_up + r.changes_down).sum();
+    eprintln!(
+        "[{}/{}] routine sync, plain bytes per sync (mean of {n}); on the wire {} B per sync, {} changes per sync:",
+        cfg.backend.name(),
+        cfg.technicians,
+        sent / n,
+        changes as f64 / n as f64,
+    );
+    for (what, bytes) in parts {
+        eprintln!("    {what}: {} B", bytes / n);
+    }
 }

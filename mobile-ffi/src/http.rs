@@ -2,7 +2,10 @@
 //! refresh, `POST /v1/sync` and the attachment upload routes. Apps with their own networking use the
 //! sans-IO calls instead and never touch this module.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use fieldsync_core::sync::{BodyEncoding, InflateError, Limits};
 
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +16,14 @@ use crate::upload::UploadStatus;
 
 pub(crate) struct Http {
     client: reqwest::blocking::Client,
+    /// The server that answered a sync compressed: it inflates compressed
+    /// requests too, so requests to it go compressed from then on (an older
+    /// server never does, and keeps getting plain CBOR).
+    compressing: Mutex<Option<String>>,
 }
+
+/// How sync bodies are compressed (docs/sync-protocol.md, "Compressed bodies").
+const SYNC_ENCODING: BodyEncoding = BodyEncoding::Deflate;
 
 /// The server's `TokenResponse`.
 #[derive(Deserialize)]
@@ -73,7 +83,10 @@ impl Http {
             .map_err(|e| FieldsyncError::Internal {
                 reason: format!("http client: {e}"),
             })?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            compressing: Mutex::new(None),
+        })
     }
 
     pub fn login(
@@ -135,17 +148,71 @@ impl Http {
             .bearer_auth(access_token)
             .header("content-type", "application/cbor")
             .header("accept", "application/cbor")
+            .header("accept-encoding", SYNC_ENCODING.name())
             .header(PENDING_CHANGES, report.pending_changes);
         if let Some(version) = &report.app_version {
             req = req.header(APP_VERSION, version.as_str());
         }
+        let body = if self.compresses_for(base) {
+            req = req.header("content-encoding", SYNC_ENCODING.name());
+            SYNC_ENCODING.compress(&body)
+        } else {
+            body
+        };
         let res = req.body(body).send().map_err(network)?;
         match res.status().as_u16() {
-            200 => Ok(SyncReply::Ok(res.bytes().map_err(network)?.to_vec())),
+            200 => {
+                let coding = res
+                    .headers()
+                    .get(reqwest::header::CONTENT_ENCODING)
+                    .map(|v| v.to_str().unwrap_or("(not text)").to_owned());
+                let bytes = res.bytes().map_err(network)?;
+                let plain = match BodyEncoding::from_content_encoding(coding.as_deref()) {
+                    Ok(None) => bytes.to_vec(),
+                    Ok(Some(encoding)) => {
+                        let limit = Limits::default().max_request_bytes;
+                        let plain = encoding
+                            .inflate(&bytes, limit, |_| true)
+                            .map_err(bad_sync_response)?;
+                        self.compress_for(base);
+                        plain
+                    }
+                    Err(e) => return Err(bad_sync_response(e)),
+                };
+                Ok(SyncReply::Ok(plain))
+            }
             401 => Ok(SyncReply::Unauthorized),
             403 => Err(FieldsyncError::DeviceRevoked),
             _ => Err(server_error(res)),
         }
+    }
+}
+
+impl Http {
+    fn compresses_for(&self, base: &str) -> bool {
+        let compressing = self
+            .compressing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        compressing.as_deref() == Some(base)
+    }
+
+    fn compress_for(&self, base: &str) {
+        let mut compressing = self
+            .compressing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if compressing.as_deref() != Some(base) {
+            *compressing = Some(base.to_owned());
+        }
+    }
+}
+
+fn bad_sync_response(e: InflateError) -> FieldsyncError {
+    FieldsyncError::Server {
+        status: 200,
+        code: "bad_response".into(),
+        reason: format!("sync response: {e}"),
     }
 }
 

@@ -63,7 +63,8 @@ pub enum ApiError {
     #[error("{0}")]
     TooLarge(String),
     /// 415 `media_type`: an attachment's bytes are not an accepted type, or
-    /// not the type its reference names.
+    /// not the type its reference names; or a sync body's `Content-Encoding`
+    /// is not one the server inflates.
     #[error("{0}")]
     MediaType(String),
     /// 422 `hash_mismatch`: an upload's bytes do not have the referenced

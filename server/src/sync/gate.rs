@@ -186,6 +186,12 @@ impl Pass {
     }
 
     /// Bytes this sync holds of the budget.
+    /// Reserves for `bytes` more of a request body (as [`SyncGate::enter`]
+    /// does for the body as it arrives): a compressed body's inflated bytes.
+    pub fn reserve_body(&mut self, bytes: u64) -> bool {
+        self.reserve(bytes.saturating_mul(BODY_COPIES))
+    }
+
     pub fn reserved(&self) -> u64 {
         self.memory
             .iter()

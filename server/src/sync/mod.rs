@@ -27,8 +27,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::sync::{
-    Access, Caller, Footprint, HeldDoc, Limits, Outcome, Pace, Served, SyncError, SyncRequest,
-    serve_since,
+    Access, BodyEncoding, Caller, Footprint, HeldDoc, InflateError, Limits, Outcome, Pace, Served,
+    SyncError, SyncRequest, serve_since,
 };
 use fieldsync_core::{DocId, ServerDoc};
 use utoipa_axum::router::OpenApiRouter;
@@ -129,7 +129,9 @@ pub fn limits(max_body_bytes: usize) -> Limits {
 /// sync message and, in the answer, its outcome: `accepted`, `rejected`
 /// (code and reason; nothing of that document was stored),
 /// `needs_another_round`, `removed` (left the caller's scope: drop it) or
-/// `not_found`.
+/// `not_found`. Either body may be compressed: the request with
+/// `Content-Encoding: deflate` or `gzip`, the answer when `Accept-Encoding`
+/// asks for one of them.
 #[utoipa::path(
     post,
     path = "/v1/sync",
@@ -142,7 +144,8 @@ pub fn limits(max_body_bytes: usize) -> Limits {
         (status = 400, description = "The body is not a sync request", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, expired or revoked credentials", body = crate::error::ErrorBody),
         (status = 409, description = "This device already has a sync running (see `Retry-After`)", body = crate::error::ErrorBody),
-        (status = 413, description = "The batch is larger than the server accepts", body = crate::error::ErrorBody),
+        (status = 413, description = "The batch (inflated, if compressed) is larger than the server accepts", body = crate::error::ErrorBody),
+        (status = 415, description = "A `Content-Encoding` other than deflate, gzip or identity", body = crate::error::ErrorBody),
         (status = 503, description = "The server sheds load: too many syncs or too little memory now (see `Retry-After`)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
@@ -154,8 +157,9 @@ async fn sync(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let Admitted { caller, pass } = admitted;
+    let Admitted { caller, mut pass } = admitted;
     let limits = limits(state.settings.max_body_bytes);
+    let body = inflated(&headers, body, &limits, &mut pass)?;
     let request = SyncRequest::decode(&body, &limits).map_err(|e| match e {
         SyncError::TooLarge { .. } => ApiError::PayloadTooLarge,
         e => ApiError::BadRequest(format!("sync request: {e}")),
@@ -438,7 +442,66 @@ async fn sync(
         held_back = held_back.len(),
         "sync"
     );
-    Ok(([(header::CONTENT_TYPE, CBOR)], response.encode()).into_response())
+    Ok(answer(&headers, response.encode()))
+}
+
+/// The request body as CBOR: inflated when the device sent it compressed
+/// (`Content-Encoding: deflate` or `gzip`), never past the body limit (the
+/// limit is on what the body inflates to, not on the bytes sent), each
+/// step reserved from the memory budget as a plain body's bytes are.
+fn inflated(
+    headers: &axum::http::HeaderMap,
+    body: Bytes,
+    limits: &Limits,
+    pass: &mut gate::Pass,
+) -> Result<Bytes, ApiError> {
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let encoding = BodyEncoding::from_content_encoding(coding).map_err(refused_body)?;
+    let Some(encoding) = encoding else {
+        return Ok(body);
+    };
+    let plain = encoding
+        .inflate(&body, limits.max_request_bytes, |step| {
+            pass.reserve_body(step as u64)
+        })
+        .map_err(refused_body)?;
+    Ok(Bytes::from(plain))
+}
+
+fn refused_body(e: InflateError) -> ApiError {
+    match e {
+        InflateError::Unsupported(_) => ApiError::MediaType(e.to_string()),
+        InflateError::TooLarge { .. } => ApiError::PayloadTooLarge,
+        InflateError::Corrupt(_) => ApiError::BadRequest(format!("sync request: {e}")),
+        InflateError::Refused => {
+            metrics::counter!("sync_shed_total", "reason" => "memory").increment(1);
+            ApiError::Overloaded
+        }
+    }
+}
+
+/// The CBOR answer, compressed when the request's `Accept-Encoding` asks
+/// for `deflate` or `gzip`; plain otherwise (a stock client that asks for
+/// nothing gets exactly the CBOR).
+fn answer(headers: &axum::http::HeaderMap, cbor: Vec<u8>) -> Response {
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let vary = (header::VARY, header::ACCEPT_ENCODING.as_str());
+    match BodyEncoding::negotiate(accept) {
+        Some(encoding) => (
+            [
+                (header::CONTENT_TYPE, CBOR),
+                (header::CONTENT_ENCODING, encoding.name()),
+                vary,
+            ],
+            encoding.compress(&cbor),
+        )
+            .into_response(),
+        None => ([(header::CONTENT_TYPE, CBOR), vary], cbor).into_response(),
+    }
 }
 
 /// Turns the replies for documents archived between the scope read and

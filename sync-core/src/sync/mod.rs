@@ -47,6 +47,7 @@ mod chunks;
 mod client;
 mod current;
 mod cursor;
+mod encoding;
 mod guard;
 mod server;
 pub mod wire;
@@ -58,6 +59,7 @@ pub use cursor::{
     Cursor, Delta, HELD_DIGEST_BYTES, MAX_CURSOR_BYTES, Unnamed, digest_of_held_text, held_digest,
     held_text, parse_held_text,
 };
+pub use encoding::{BodyEncoding, InflateError};
 /// The byte strings of the framing (`msg`, `cursor`, `held`).
 pub use serde_bytes::ByteBuf;
 pub use server::{

@@ -4,7 +4,7 @@
 
 use fieldsync_core::automerge::{ActorId, Automerge};
 use fieldsync_core::job::read_job;
-use fieldsync_core::sync::{ClientSession, DocSet, Limits, SyncReport, SyncResponse};
+use fieldsync_core::sync::{BodyEncoding, ClientSession, DocSet, Limits, SyncReport, SyncResponse};
 use fieldsync_core::{DocId, Job, JobAction, JobDoc, JobId, Principal, Role, Timestamp, UserId};
 
 use super::helpers::TestApp;
@@ -19,6 +19,9 @@ pub struct Device {
     pub device_id: String,
     pub docs: DocSet,
     pub session: ClientSession,
+    /// Sync bodies compressed both ways (`Content-Encoding` and
+    /// `Accept-Encoding`), as the mobile client sends them; `None`: plain.
+    pub body_encoding: Option<BodyEncoding>,
 }
 
 /// What one full sync did.
@@ -62,6 +65,7 @@ impl Device {
             device_id: tokens.device_id.to_string(),
             docs: DocSet::new(),
             session: ClientSession::new(actor),
+            body_encoding: None,
         }
     }
 
@@ -148,18 +152,40 @@ impl Device {
         while let Some(req) = request.take() {
             assert!(out.round_trips < MAX_ROUNDS, "sync did not settle");
             out.round_trips += 1;
-            let body = req.encode();
+            let body = match self.body_encoding {
+                Some(e) => e.compress(&req.encode()),
+                None => req.encode(),
+            };
             out.request_bytes += body.len();
-            let res = self.post_to(client, url, body).await.unwrap();
+            let mut post = client
+                .post(url)
+                .bearer_auth(&self.token)
+                .header("content-type", "application/cbor");
+            if let Some(e) = self.body_encoding {
+                post = post
+                    .header("content-encoding", e.name())
+                    .header("accept-encoding", e.name());
+            }
+            let res = post.body(body).send().await.unwrap();
             assert_eq!(
                 res.status(),
                 200,
                 "sync failed: {}",
                 res.text().await.unwrap()
             );
+            let coding = res
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let expected = self.body_encoding.map(BodyEncoding::name);
+            assert_eq!(coding.as_deref(), expected, "answered as asked");
             let bytes = res.bytes().await.unwrap();
             out.response_bytes += bytes.len();
-            let response = SyncResponse::decode(&bytes, &Limits::default()).unwrap();
+            let plain = match self.body_encoding {
+                Some(e) => e.inflate(&bytes, usize::MAX, |_| true).unwrap(),
+                None => bytes.to_vec(),
+            };
+            let response = SyncResponse::decode(&plain, &Limits::default()).unwrap();
             out.reports
                 .push(self.session.apply(&mut self.docs, &response));
             request = self.session.next_round(&self.docs);

@@ -24,6 +24,7 @@ mod board;
 mod bounds;
 mod card_numbers;
 mod cli;
+mod compressed;
 mod conflicts;
 mod cursor;
 mod demo;

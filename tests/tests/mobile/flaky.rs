@@ -212,6 +212,27 @@ async fn lost_responses_and_duplicated_requests_lose_and_duplicate_nothing() {
     field.close().await;
 }
 
+/// The client asks for compressed answers on every sync and compresses its
+/// own requests once the server has answered it compressed (its first
+/// sync, in `field`, went plain): the work arrives whole, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_compresses_its_syncs_once_the_server_does() {
+    let (field, proxy) = field(|app| app.addr, |_| {}).await;
+    assert_eq!(proxy.forwarded(SYNC), 1, "the first sync");
+    assert_eq!(proxy.compressed(SYNC), 0, "the first request goes plain");
+    let (mut labour, mut parts) = (BTreeSet::new(), BTreeSet::new());
+    for _ in 0..3 {
+        let (l, p) = field.work().await;
+        labour.insert(l);
+        parts.insert(p);
+    }
+    field.sync().await.unwrap();
+    assert_eq!(proxy.forwarded(SYNC), 2);
+    assert_eq!(proxy.compressed(SYNC), 1, "the second goes compressed");
+    field.assert_exactly(&labour, &parts).await;
+    field.close().await;
+}
+
 /// Server restarts while syncing: this many, each at a random moment.
 const KILLS: u32 = 12;
 /// Of which at least this many must land while the server holds a sync

@@ -29,6 +29,9 @@ struct Faults {
     cut: HashMap<String, u32>,
     /// Path -> body bytes of the requests written in full to a server.
     body_bytes: HashMap<String, u64>,
+    /// Path -> requests written in full whose body was compressed
+    /// (`Content-Encoding`).
+    compressed: HashMap<String, u32>,
     /// Path -> after this many requests, hold the next ones (never forward
     /// them) until the client goes away or `release` is called.
     stall_after: HashMap<String, u32>,
@@ -115,6 +118,11 @@ impl Proxy {
             .unwrap_or(0)
     }
 
+    /// Requests to `path` a server took whole with a compressed body.
+    pub fn compressed(&self, path: &str) -> u32 {
+        count(&self.faults.lock().unwrap().compressed, path)
+    }
+
     /// Holds every request to `path` after the first `after`: the client
     /// waits for an answer that never comes (to kill it mid-transfer).
     pub fn stall(&self, path: &str, after: u32) {
@@ -199,6 +207,9 @@ impl Proxy {
             let mut f = self.faults.lock().unwrap();
             *f.forwarded.entry(path.to_owned()).or_default() += 1;
             *f.body_bytes.entry(path.to_owned()).or_default() += body;
+            if header(request, "content-encoding").is_some() {
+                *f.compressed.entry(path.to_owned()).or_default() += 1;
+            }
         }
         self.forwarded.send_modify(|n| *n += 1);
         let mut response = Vec::new();
@@ -252,6 +263,17 @@ fn complete(response: &[u8]) -> bool {
         return body.ends_with(b"0\r\n\r\n");
     }
     true // ends with the connection, which we asked for
+}
+
+/// The value of header `name` in the head of `message` (a request or a
+/// response), if it has one.
+fn header(message: &[u8], name: &str) -> Option<String> {
+    let head_end = message.windows(4).position(|w| w == b"\r\n\r\n")?;
+    String::from_utf8_lossy(&message[..head_end])
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
 }
 
 fn take(map: &mut HashMap<String, u32>, path: &str) -> bool {
