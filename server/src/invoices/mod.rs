@@ -7,7 +7,9 @@
 //!   from the configured series (`--invoice-series`, a counter per year) in
 //!   the same transaction: a counter row bumped under its row lock, so a
 //!   transaction that rolls back burns no number, and a job is numbered
-//!   once (its later commits find the invoice stored). The invoice email
+//!   once (its later commits find the invoice stored). The number is taken
+//!   last (`Projection::write_last`), so completions in other processes
+//!   wait on that row for the commit's last statements, not all of it. The invoice email
 //!   is queued in the outbox in that transaction too.
 //! - The number and the frozen invoice then go into the job document
 //!   (schema 5, sync-core's `job::invoice`) after the commit, and the

@@ -2,6 +2,7 @@
 //! that freezes, numbers and settles invoices in job commits.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use fieldsync_core::billing::Invoice;
@@ -317,6 +318,10 @@ pub struct InvoiceProjection {
     paid: i64,
     credited: i64,
     refunded: i64,
+    /// This commit issues the invoice: decided by `write` (which must ask
+    /// before the jobs list's projection marks the job completed), acted
+    /// on by `write_last`, both in the same attempt of the commit.
+    issues: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -341,8 +346,15 @@ impl Projection for InvoiceProjection {
     }
 
     async fn write(&self, tx: &mut dyn Tx, now: OffsetDateTime) -> Result<()> {
-        if let Some(f) = &self.freeze {
-            freeze(tx, self.job_id, f, now).await?;
+        let issues = match &self.freeze {
+            Some(_) => issues_invoice(tx, self.job_id).await?,
+            None => false,
+        };
+        self.issues.store(issues, Ordering::Relaxed);
+        if issues {
+            // Numbered, stored and queued in `write_last`: nothing stored
+            // to settle yet.
+            return Ok(());
         }
         // What settles it, from the job as it reads now (the commit holds
         // the document's lock: no other commit of this job runs meanwhile).
@@ -362,6 +374,14 @@ impl Projection for InvoiceProjection {
         )
         .await?;
         self.queue(tx, now).await
+    }
+
+    /// The invoice number: the counter row all completions share.
+    async fn write_last(&self, tx: &mut dyn Tx, now: OffsetDateTime) -> Result<()> {
+        match &self.freeze {
+            Some(f) if self.issues.load(Ordering::Relaxed) => issue(tx, self, f, now).await,
+            _ => Ok(()),
+        }
     }
 }
 
@@ -387,17 +407,36 @@ impl InvoiceProjection {
         let number: String = row.get("number")?;
         let open: i64 = row.get("open_minor")?;
         let issued: OffsetDateTime = row.get("issued_at")?;
-        let source = ItemSource {
-            kind: SourceKind::Invoice,
-            reference: self.job_id.to_string(),
-        };
         if open <= 0 {
+            let source = self.item_source();
             resolve_system_item(tx, &source, &format!("invoice {number} settled"), now).await?;
             return Ok(());
         }
         let currency: String = row.get("currency")?;
+        self.open_item(tx, &number, open, &currency, issued, now)
+            .await
+    }
+
+    fn item_source(&self) -> ItemSource {
+        ItemSource {
+            kind: SourceKind::Invoice,
+            reference: self.job_id.to_string(),
+        }
+    }
+
+    /// Opens finance's item for the invoice `number` with `open` still to
+    /// pay (once per invoice: a second call finds it).
+    async fn open_item(
+        &self,
+        tx: &mut dyn Tx,
+        number: &str,
+        open: i64,
+        currency: &str,
+        issued: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let item = SystemItem {
-            source,
+            source: self.item_source(),
             customer_id: self.customer_id,
             // The desk's limit on a name; a job's may be longer.
             customer_name: self.customer_name.chars().take(200).collect(),
@@ -424,16 +463,15 @@ impl InvoiceProjection {
     }
 }
 
-/// Stores and numbers the invoice of `job` unless it is stored, and
-/// queues its email. The counter row is updated in this transaction (a
-/// row lock on PostgreSQL, the single writer on SQLite): if the commit
-/// rolls back, so does the number.
-async fn freeze(tx: &mut dyn Tx, job: JobId, f: &Freeze, now: OffsetDateTime) -> Result<()> {
+/// Whether this commit issues the invoice of `job`: none is stored yet,
+/// and no earlier commit completed the job. Asked in [`Projection::write`],
+/// before the jobs list's projection marks the job completed.
+async fn issues_invoice(tx: &mut dyn Tx, job: JobId) -> Result<bool> {
     if tx
         .exists(Query::new("SELECT 1 AS one FROM invoices WHERE job_id = $1").bind(job))
         .await?
     {
-        return Ok(());
+        return Ok(false);
     }
     // Only the commit that completes the job issues its invoice: this
     // projection runs before the jobs list's (see `app::projectors`), so a
@@ -449,10 +487,30 @@ async fn freeze(tx: &mut dyn Tx, job: JobId, f: &Freeze, now: OffsetDateTime) ->
         .await?
     {
         tracing::info!(%job, "completed before invoicing: no invoice issued");
-        return Ok(());
+        return Ok(false);
     }
+    Ok(true)
+}
+
+/// Numbers and stores the invoice [`issues_invoice`] said this commit
+/// issues, settled as the job reads now, queues its email and opens
+/// finance's item. Runs in [`Projection::write_last`]: the counter row is
+/// updated in this transaction (a row lock on PostgreSQL, the single
+/// writer on SQLite), so a commit that rolls back burns no number, and
+/// its lock is held only by these few statements and the commit itself:
+/// completions across processes queue on it for that long, not for the
+/// whole transaction.
+async fn issue(
+    tx: &mut dyn Tx,
+    p: &InvoiceProjection,
+    f: &Freeze,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let job = p.job_id;
     let series = f.settings.invoice_series.as_str();
     let year = now.year();
+    let mut body = f.invoice.clone();
+    let open = body.total.0 - p.credited - p.paid + p.refunded;
     let seq: i64 = tx
         .fetch_one(
             Query::new(
@@ -466,16 +524,19 @@ async fn freeze(tx: &mut dyn Tx, job: JobId, f: &Freeze, now: OffsetDateTime) ->
         .await?
         .get("last")?;
     let number = f.settings.number(year, seq);
-    let mut body = f.invoice.clone();
     body.number = Some(number.clone());
     let json = serde_json::to_string(&body)
         .map_err(|e| StoreError::other(format!("invoice does not serialize: {e}")))?;
+    // Settled as the job reads now in the same statement (what `write`
+    // updates on every later commit).
     tx.execute(
         Query::new(
             "INSERT INTO invoices (job_id, number, series, year, seq, customer_name, \
                  customer_email, currency, price_book_version, total_minor, paid_minor, \
-                 credited_minor, refunded_minor, open_minor, body, issued_at, number_pending) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, 0, $10, $11, $12, $13)",
+                 credited_minor, refunded_minor, open_minor, body, issued_at, settled_at, \
+                 number_pending) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18)",
         )
         .bind(job)
         .bind(number.as_str())
@@ -487,8 +548,13 @@ async fn freeze(tx: &mut dyn Tx, job: JobId, f: &Freeze, now: OffsetDateTime) ->
         .bind(body.currency.as_str())
         .bind(body.price_book_version)
         .bind(body.total.0)
+        .bind(p.paid)
+        .bind(p.credited)
+        .bind(p.refunded)
+        .bind(open)
         .bind(json.as_str())
         .bind(now)
+        .bind((open <= 0).then_some(now))
         .bind(true),
     )
     .await?;
@@ -508,6 +574,11 @@ async fn freeze(tx: &mut dyn Tx, job: JobId, f: &Freeze, now: OffsetDateTime) ->
             now,
         )
         .await?;
+    }
+    // Settled on site: finance never had an item for it, none to resolve.
+    if open > 0 {
+        p.open_item(tx, &number, open, body.currency.as_str(), now, now)
+            .await?;
     }
     Ok(())
 }
@@ -560,6 +631,7 @@ impl JobProjector for InvoiceProjector {
             paid: settled.paid.0,
             credited: settled.credited.0,
             refunded: settled.refunded.0,
+            issues: AtomicBool::new(false),
         }))
     }
 }

@@ -32,8 +32,9 @@ pub trait DocumentStore: Send + Sync {
     async fn load_documents(&self, want: &[(DocId, Option<i64>)]) -> Result<Vec<StoredDoc>>;
     /// The one write path for documents. In one transaction: takes the
     /// document's write lock, checks `base_version`, inserts new change rows
-    /// (idempotent by hash), bumps the version, stores the snapshot and
-    /// writes the commit's projections.
+    /// (idempotent by hash), bumps the version, stores the snapshot,
+    /// writes the commit's projections (their shared counters last, see
+    /// [`Projection::write_last`]) and takes the commit stamp.
     async fn commit(&self, commit: &DocCommit) -> Result<CommitOutcome>;
     /// Stores a snapshot covering change rows up to `covers_seq`, unless a
     /// newer one is stored. Loads then start from it.
@@ -366,9 +367,15 @@ async fn commit_once(db: &Db, c: &DocCommit) -> Result<CommitOutcome> {
         .await?
         .map(|row| row.get("covers_seq"))
         .transpose()?;
+    // Rows every writer shares (the invoice counter), after the rest of the
+    // commit's work so their locks are held only from here to COMMIT.
+    for projection in &c.projections {
+        projection.write_last(tx.as_mut(), now).await?;
+    }
     // Last, so the counter's row lock is held only until the commit: the
     // stamps of all writers follow their commit order (a reader that sees
-    // stamp N sees every commit stamped up to N).
+    // stamp N sees every commit stamped up to N). Always after the
+    // `write_last` locks above, never before: one order, no deadlock.
     let stamp = if inserted > 0 {
         let stamp: i64 = tx
             .fetch_one(Query::new(

@@ -25,7 +25,7 @@ use fieldsync_server::documents::{self, Derive, Edit, JobCommit, JobProjector, P
 use fieldsync_server::feedback::MessageKind;
 use fieldsync_server::invoices::InvoiceProjector;
 use fieldsync_server::outbox::Worker;
-use fieldsync_server::store::sql::Tx;
+use fieldsync_server::store::sql::{Query, Tx};
 use fieldsync_server::store::{Projection, StoreError, now_utc};
 use fieldsync_server::testing::TestBackend;
 use reqwest::Method;
@@ -771,8 +771,10 @@ async fn the_same_completion_from_two_devices_at_once_is_numbered_once(backend: 
     assert_eq!(second["state"], "unpaid");
 }
 
-/// Fails the commit of the jobs it names (after the invoice projection
-/// ran in the same transaction): a rolled-back completion.
+/// Fails the commit of the jobs it names after the invoice projection
+/// took its number in the same transaction (in `write_last`, the number's
+/// phase, registered after the invoice projector): a rolled-back
+/// completion.
 struct FailFor(BTreeSet<JobId>);
 
 #[derive(Debug)]
@@ -781,6 +783,14 @@ struct Fail;
 #[async_trait]
 impl Projection for Fail {
     async fn write(
+        &self,
+        _tx: &mut dyn Tx,
+        _now: time::OffsetDateTime,
+    ) -> fieldsync_server::store::Result<()> {
+        Ok(())
+    }
+
+    async fn write_last(
         &self,
         _tx: &mut dyn Tx,
         _now: time::OffsetDateTime,
@@ -916,6 +926,109 @@ async fn numbers_stay_gapless_under_50_concurrent_completions_on_postgres() {
     }
     let all = s.get("/v1/invoices?state=all&limit=1000").await;
     assert_eq!(seqs(&all), (1..=JOBS as u32).collect::<Vec<_>>());
+}
+
+/// Whether another connection finds the invoice counter row of `series`
+/// locked (PostgreSQL: `FOR UPDATE NOWAIT` fails with `lock_not_available`).
+struct CounterProbe {
+    other: Arc<fieldsync_server::store::SqlStore>,
+    seen: std::sync::Mutex<Vec<(&'static str, bool)>>,
+}
+
+impl std::fmt::Debug for CounterProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CounterProbe")
+    }
+}
+
+impl CounterProbe {
+    async fn look(&self, phase: &'static str) {
+        let probe =
+            Query::new("SELECT last FROM invoice_counters WHERE series = $1 FOR UPDATE NOWAIT")
+                .bind("INV");
+        let locked = match self.other.db().fetch_optional(probe).await {
+            Ok(row) => {
+                assert!(row.is_some(), "the counter row exists");
+                false
+            }
+            Err(e) if e.to_string().contains("could not obtain lock") => true,
+            Err(e) => panic!("probe failed: {e}"),
+        };
+        self.seen.lock().unwrap().push((phase, locked));
+    }
+}
+
+#[async_trait]
+impl Projection for CounterProbe {
+    async fn write(
+        &self,
+        _tx: &mut dyn Tx,
+        _now: time::OffsetDateTime,
+    ) -> fieldsync_server::store::Result<()> {
+        self.look("write").await;
+        Ok(())
+    }
+
+    async fn write_last(
+        &self,
+        _tx: &mut dyn Tx,
+        _now: time::OffsetDateTime,
+    ) -> fieldsync_server::store::Result<()> {
+        self.look("write_last").await;
+        Ok(())
+    }
+}
+
+struct Probing(Arc<CounterProbe>);
+
+impl JobProjector for Probing {
+    fn project(&self, _c: &JobCommit<'_>) -> Option<Arc<dyn Projection>> {
+        Some(self.0.clone())
+    }
+}
+
+/// The invoice number's counter row is shared by every completion in
+/// every process: a completion takes it only after the rest of its
+/// commit's work (every projection's `write`), so others wait for its last
+/// statements and COMMIT, not for its whole transaction. A projection
+/// registered after the invoice projector looks at the row from another
+/// connection: free during the projections, locked once the number is
+/// taken (which also shows the probe sees a lock when there is one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invoice_counter_is_locked_only_after_the_projections_on_postgres() {
+    let s = scene(TestBackend::Postgres, None).await;
+    let app = &s.app;
+    let tech = Principal::new(s.d.tech, Role::Technician);
+    let plain = app.state.projectors.clone();
+    // A first completion creates the series' counter row.
+    let first = s.job("Ana Lima").await;
+    let mut actions = visit(line(), line(), 0);
+    actions.push(JobAction::Complete);
+    commit_with(app, &plain, tech, first, &actions)
+        .await
+        .unwrap();
+    let probe = Arc::new(CounterProbe {
+        other: fieldsync_server::store::open(&app.db.url).await.unwrap(),
+        seen: Default::default(),
+    });
+    let probing = Projectors::default()
+        .register(InvoiceProjector::new(
+            app.state.settings.invoices.clone(),
+            3,
+        ))
+        .register(fieldsync_server::jobs::ListProjector)
+        .register(Probing(probe.clone()));
+    let second = s.job("Rui Costa").await;
+    commit_with(app, &probing, tech, second, &actions)
+        .await
+        .unwrap();
+    assert_eq!(
+        *probe.seen.lock().unwrap(),
+        vec![("write", false), ("write_last", true)],
+        "free while the projections write, locked from the number on"
+    );
+    let invoice = s.get(&format!("/v1/invoices/{second}")).await;
+    assert_eq!(invoice["number"], json!(format!("INV-{}-000002", year())));
 }
 
 /// Commits `actions` on job `id` through the server's write path with
