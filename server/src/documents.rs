@@ -311,7 +311,7 @@ pub struct Written {
 }
 
 /// Commits the changes `edit` makes to a document, retrying when another
-/// writer (this or another process) got in first.
+/// server process got in first (writers in this process take turns).
 ///
 /// `edit` gets the latest stored document (a fresh one if it was never
 /// stored) and the job it reads as when that is cached; it returns the
@@ -326,8 +326,12 @@ pub async fn write<E>(
     derive: &Derive<'_>,
     mut edit: impl FnMut(&mut Automerge, Option<&Job>) -> Result<Edit, E>,
 ) -> Result<Written, WriteError<E>> {
-    const ATTEMPTS: u32 = 8;
-    for _ in 0..ATTEMPTS {
+    const ATTEMPTS: u32 = 16;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            back_off(attempt).await;
+        }
+        let turn = cache.turn(doc_id).await;
         let mut current = load(store, cache, &doc_id)
             .await?
             .unwrap_or_else(Loaded::new_doc);
@@ -343,7 +347,7 @@ pub async fn write<E>(
             });
         }
         current.parsed = None;
-        if let Some(applied) = commit_applied(
+        if let Some(applied) = commit(
             store,
             cache,
             doc_id,
@@ -362,8 +366,18 @@ pub async fn write<E>(
                 vans: applied.vans,
             });
         }
+        drop(turn);
     }
     Err(WriteError::Contended(doc_id))
+}
+
+/// Waits a random while, growing with `attempt` (up to 200 ms), before a
+/// write tries again: two processes that collided on a document then try
+/// at different moments instead of colliding again.
+async fn back_off(attempt: u32) {
+    let most = (2u64 << attempt.min(7)).min(200);
+    let ms = rand::random_range(1..=most);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 /// What [`commit_applied`] stored.
@@ -386,7 +400,22 @@ pub struct Applied {
 ///
 /// The sync path calls this first with the document `serve` merged, so a
 /// routine sync neither reloads the document nor re-applies its changes.
+/// It waits its turn behind this process's other writers of the document.
 pub async fn commit_applied<E>(
+    store: &dyn Store,
+    cache: &Cache,
+    doc_id: DocId,
+    derive: &Derive<'_>,
+    current: &Loaded,
+    changes: &[Change],
+    job: Option<Job>,
+) -> Result<Option<Applied>, WriteError<E>> {
+    let _turn = cache.turn(doc_id).await;
+    commit(store, cache, doc_id, derive, current, changes, job).await
+}
+
+/// [`commit_applied`] for a writer that already holds its turn.
+async fn commit<E>(
     store: &dyn Store,
     cache: &Cache,
     doc_id: DocId,

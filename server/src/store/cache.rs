@@ -5,6 +5,8 @@ use std::sync::Mutex;
 use fieldsync_core::DocId;
 use lru::LruCache;
 
+use super::turns::{Turn, Turns};
+
 /// A cached document and the store version it reflects.
 #[derive(Clone, Debug)]
 pub struct CachedDoc<V> {
@@ -31,8 +33,12 @@ pub trait Weigh {
 /// version and catches up with `Store::load_changes_since`, because another
 /// server process may have written since. An entry is only replaced by one
 /// with the same or a newer version.
+///
+/// Writers of a document take turns here too ([`Turns`]): each builds on
+/// the cached copy the previous one left.
 pub struct DocCache<V> {
     inner: Mutex<Inner<V>>,
+    turns: Turns,
 }
 
 struct Inner<V> {
@@ -59,7 +65,13 @@ impl<V: Clone + Weigh> DocCache<V> {
                 max_bytes,
                 max_entries,
             }),
+            turns: Turns::default(),
         }
+    }
+
+    /// Waits for this process's earlier writers of `doc_id` ([`Turns::take`]).
+    pub async fn turn(&self, doc_id: DocId) -> Turn {
+        self.turns.take(doc_id).await
     }
 
     /// A copy of the cached document, if present.

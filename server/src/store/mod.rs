@@ -36,6 +36,7 @@ mod postgres;
 mod projection;
 pub mod sql;
 mod sqlite;
+mod turns;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use model::*;
 pub use postgres::PgEngine;
 pub use projection::Projection;
 pub use sqlite::SqliteEngine;
+pub use turns::{Turn, Turns};
 
 /// Change rows above the latest snapshot after which a writer should include
 /// a snapshot in its next [`DocCommit`] (see [`DocCommit::snapshot`]).

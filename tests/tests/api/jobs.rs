@@ -294,6 +294,40 @@ async fn office_edits_and_reassignment(backend: fieldsync_server::testing::TestB
     assert_error(res, 404, "not_found").await;
 }
 
+/// Many office edits of one job at the same moment: each waits its turn
+/// (or backs off) and lands; none is answered 503 for losing races.
+async fn concurrent_edits_of_one_job_all_land(backend: fieldsync_server::testing::TestBackend) {
+    let app = spawn_app(backend).await;
+    let office = office(&app).await;
+    let tech = app.user("tech", Role::Technician).await;
+    let token = &office.dispatcher;
+    let a = job_id(&create_job(&app, token, &new_job("Ana", Some(tech))).await);
+
+    const EDITS: usize = 24;
+    let mut edits = tokio::task::JoinSet::new();
+    for k in 0..EDITS {
+        let req = app
+            .client
+            .patch(app.url(&format!("/v1/jobs/{a}")))
+            .bearer_auth(token)
+            .json(&json!({"notes": format!("edit {k}")}));
+        edits.spawn(async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        });
+    }
+    while let Some(done) = edits.join_next().await {
+        let (status, text) = done.unwrap();
+        assert_eq!(status, 200, "{text}");
+    }
+    let view: Value = get_job(&app, token, a).await.json().await.unwrap();
+    let notes = view["job"]["notes"].as_str().unwrap();
+    assert!(
+        (0..EDITS).any(|k| notes == format!("edit {k}")),
+        "the job reads {notes:?}, not one of the edits"
+    );
+}
+
 async fn the_price_book_is_the_admins(backend: fieldsync_server::testing::TestBackend) {
     let app = spawn_app(backend).await;
     app.user("admin", Role::Admin).await;
@@ -404,6 +438,7 @@ backend_tests!(
     creating_checks_its_input,
     listing_filters_and_scopes,
     office_edits_and_reassignment,
+    concurrent_edits_of_one_job_all_land,
     the_price_book_is_the_admins,
     openapi_and_metrics_describe_sync_and_dispatch,
 );
