@@ -108,15 +108,18 @@ impl Finishing {
         }
     }
 
+    /// The checks `niceness` below the server's priority instead (0: at
+    /// its own).
+    pub fn with_niceness(self, niceness: u8) -> Self {
+        Self { niceness, ..self }
+    }
+
     /// `slots` (`--max-finishing-uploads`), else half the cores (at least
     /// one), waiting [`FINISH_WAIT`], the checks `niceness` below the
     /// server (`--finishing-niceness`).
     pub fn from_settings(slots: Option<usize>, niceness: u8) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            niceness,
-            ..Self::new(slots.unwrap_or(cores / 2), FINISH_WAIT)
-        }
+        Self::new(slots.unwrap_or(cores / 2), FINISH_WAIT).with_niceness(niceness)
     }
 
     /// Runs a finish's CPU-bound checks (hash, type, EXIF, thumbnail) on a
