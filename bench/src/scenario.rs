@@ -157,8 +157,21 @@ async fn idle_syncs(
             d.prepare();
             Ok(())
         })?;
-        let (next, _, _) = sync_all(devices, client, sync_urls, None, cfg.max_in_flight).await?;
+        let (next, taking, _) =
+            sync_all(devices, client, sync_urls, None, cfg.max_in_flight).await?;
         devices = next;
+        if let Some(held) = held {
+            // A scope change with the cursor: the new jobs arrive in one
+            // round when the server knows what the device held.
+            eprintln!(
+                "[{}/{}] scope change to {held} documents: round trips max {}, bytes down mean {:.0}",
+                cfg.backend.name(),
+                cfg.technicians,
+                taking.iter().map(|r| r.round_trips).max().unwrap_or(0),
+                taking.iter().map(|r| r.response_bytes).sum::<usize>() as f64
+                    / taking.len().max(1) as f64,
+            );
+        }
         on_devices(&mut devices, |d| {
             d.prepare();
             Ok(())

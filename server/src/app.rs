@@ -68,6 +68,7 @@ pub trait AppStore:
     + crate::jobs::PriceBookHistoryStore
     + crate::invoices::InvoiceStore
     + crate::sync::open_jobs::OpenJobStore
+    + crate::sync::held_sets::HeldSetStore
 {
 }
 
@@ -92,6 +93,7 @@ impl<T> AppStore for T where
         + crate::jobs::PriceBookHistoryStore
         + crate::invoices::InvoiceStore
         + crate::sync::open_jobs::OpenJobStore
+        + crate::sync::held_sets::HeldSetStore
 {
 }
 

@@ -5,10 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_core::DocId;
-use fieldsync_core::sync::{Access, Cursor, Delta, HeldDoc, SyncRequest, Unnamed, held_digest};
+use fieldsync_core::sync::{
+    Access, Cursor, Delta, HeldDoc, Outcome, SyncRequest, SyncResponse, Unnamed,
+    digest_of_held_text, held_digest, held_text, parse_held_text,
+};
+use time::OffsetDateTime;
 
 use crate::app::AppStore;
-use crate::store::StoreError;
+use crate::store::{DeviceId, StoreError};
 
 /// How one request is answered with respect to the cursor.
 #[derive(Debug)]
@@ -20,6 +24,10 @@ pub struct Plan {
     pub issue: Option<i64>,
     /// The request's cursor could not be used.
     pub resync: bool,
+    /// The documents the device holds as it sends the request, when the
+    /// server knows them (it then remembers what the device holds after
+    /// the response, [`remember`]).
+    pub holds: Option<BTreeSet<DocId>>,
 }
 
 impl Plan {
@@ -29,6 +37,7 @@ impl Plan {
             unnamed: Unnamed::Whole,
             issue: None,
             resync: false,
+            holds: None,
         }
     }
 }
@@ -44,14 +53,55 @@ pub async fn loaded_at(
     store.commit_stamp().await.map(Some)
 }
 
+/// The documents the device holds, when its `held` digest is not its
+/// scope's (`scope` as [`super::scope::resolve`] gave it) but a set this
+/// device was told it holds before ([`remember`]): a job assigned or taken
+/// away, a new generation, since its cursor. Those of them out of its scope
+/// now are added to `scope` as [`Access::Removed`], so they are loaded and
+/// answered `removed`. `None` when the digest is its scope's (the usual
+/// case: no read), or unknown (the device is asked to name what it holds).
+pub async fn remembered(
+    store: &dyn AppStore,
+    device: DeviceId,
+    request: &SyncRequest,
+    scope: &mut BTreeMap<DocId, Access>,
+) -> Result<Option<BTreeSet<DocId>>, StoreError> {
+    let (Some(_), Some(digest)) = (&request.cursor, &request.held) else {
+        return Ok(None);
+    };
+    let expected = scope
+        .iter()
+        .filter(|(_, a)| !a.is_gone())
+        .map(|(id, _)| *id)
+        .chain(request.mentioned());
+    if held_digest(&expected.collect::<Vec<_>>()).as_slice() == digest.as_slice() {
+        return Ok(None);
+    }
+    let Some(text) = store.held_set(device, digest).await? else {
+        return Ok(None);
+    };
+    // The row is the digest's preimage: a damaged one is not used.
+    let holds = (digest_of_held_text(&text).as_slice() == digest.as_slice())
+        .then(|| parse_held_text(&text))
+        .flatten();
+    if let Some(holds) = &holds {
+        for id in holds {
+            scope.entry(*id).or_insert(Access::Removed);
+        }
+    }
+    Ok(holds)
+}
+
 /// Decides how the documents the request does not name are answered.
 /// `loaded_at` is [`loaded_at`]'s answer, read before `held` was loaded, so
 /// `held` holds every commit stamped up to it.
+/// `remembered` is [`remembered`]'s answer.
 pub async fn plan(
     store: &dyn AppStore,
     request: &SyncRequest,
     held: &BTreeMap<DocId, HeldDoc>,
     loaded_at: Option<(i64, i64)>,
+    remembered: Option<BTreeSet<DocId>>,
 ) -> Result<Plan, StoreError> {
     let Some((stamp, pruned_to)) = loaded_at else {
         return Ok(Plan::classic());
@@ -63,40 +113,61 @@ pub async fn plan(
             unnamed: Unnamed::Whole,
             issue: Some(stamp),
             resync: false,
+            holds: Some(request.mentioned().collect()),
         });
     };
-    // What the device holds if its cursor is right: the documents of its
-    // scope, and any it named (kept copies the server answers for).
+    // What the device holds if its scope did not change since its cursor:
+    // the documents of its scope, and any it named (kept copies the server
+    // answers for).
     let expected: BTreeSet<DocId> = held
         .iter()
-        .filter(|(_, h)| h.access != Access::Removed)
+        .filter(|(_, h)| !h.access.is_gone())
         .map(|(id, _)| *id)
         .chain(request.mentioned())
         .collect();
-    let same_set = request
-        .held
-        .as_ref()
-        .is_some_and(|d| d.as_slice() == held_digest(&expected).as_slice());
+    let digest = request.held.as_ref().map(|d| d.as_slice());
+    let holds = if digest == Some(held_digest(&expected).as_slice()) {
+        Some(expected)
+    } else {
+        // Its scope changed: a set it was told it holds before, if any.
+        remembered.filter(|r| digest == Some(held_digest(r).as_slice()))
+    };
     let usable = Cursor::decode(bytes).filter(|c| {
         // Too old (its commits' records were pruned), or from a timeline
         // this server has not reached (another database).
         let base = i64::try_from(c.base).unwrap_or(i64::MAX);
-        same_set && base >= pruned_to && base <= stamp
+        base >= pruned_to && base <= stamp
     });
-    let Some(cursor) = usable else {
+    let (Some(cursor), Some(holds)) = (usable, holds) else {
         return Ok(Plan {
             unnamed: Unnamed::Nothing,
             issue: None,
             resync: true,
+            holds: None,
         });
     };
     let named: BTreeSet<DocId> = request.mentioned().collect();
-    let ids: Vec<DocId> = expected
-        .into_iter()
-        .filter(|id| !named.contains(id) && held.contains_key(id))
+    let mut changed: BTreeMap<DocId, Delta> = BTreeMap::new();
+    // The difference between what the device holds and its scope, for the
+    // documents it did not name: new ones whole, ones that left `removed`
+    // (it holds them at its acknowledged heads, or it would have named them).
+    for (id, doc) in held.iter().filter(|(id, _)| !named.contains(id)) {
+        match (holds.contains(id), doc.access.is_gone()) {
+            (false, false) => {
+                changed.insert(*id, Delta::Whole);
+            }
+            (true, true) => {
+                changed.insert(*id, Delta::Removed);
+            }
+            _ => {}
+        }
+    }
+    let ids: Vec<DocId> = held
+        .iter()
+        .filter(|(id, doc)| !named.contains(id) && !doc.access.is_gone() && holds.contains(id))
+        .map(|(id, _)| *id)
         .collect();
     let base = i64::try_from(cursor.base).unwrap_or(i64::MAX);
-    let mut changed: BTreeMap<DocId, Delta> = BTreeMap::new();
     // Commits stamped after `stamp` too: the load may have seen some of
     // them, and the reply must carry every change of the loaded document
     // the device lacks, or its heads name changes the device never gets
@@ -130,7 +201,44 @@ pub async fn plan(
         unnamed: Unnamed::Since(changed),
         issue: Some(stamp),
         resync: false,
+        holds: Some(holds),
     })
+}
+
+/// Remembers what the device holds once it applied `response` (which
+/// carries a cursor): what it held (`holds`, [`Plan::holds`]), plus the
+/// documents answered, less those answered `removed`. So its next request,
+/// after a scope change, is answered in one round ([`remembered`]). Only
+/// written when that set differs from the request's `held` (a scope
+/// change) or the request had no cursor: an idle sync writes nothing.
+/// Sets over `max_docs` documents are not remembered (a resync then).
+pub async fn remember(
+    store: &dyn AppStore,
+    device: DeviceId,
+    request: &SyncRequest,
+    holds: BTreeSet<DocId>,
+    response: &SyncResponse,
+    max_docs: usize,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut after = holds;
+    for reply in &response.docs {
+        if reply.outcome == Outcome::Removed {
+            after.remove(&reply.id);
+        } else {
+            after.insert(reply.id);
+        }
+    }
+    if after.len() > max_docs {
+        return Ok(());
+    }
+    let text = held_text(&after);
+    let digest = digest_of_held_text(&text);
+    let same = request.held.as_ref().map(|d| d.as_slice()) == Some(digest.as_slice());
+    if request.cursor.is_some() && same {
+        return Ok(());
+    }
+    store.remember_held_set(device, &digest, &text, now).await
 }
 
 /// The cursor for the response: the stamp read before loading, and the

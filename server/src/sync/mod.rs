@@ -10,6 +10,7 @@
 
 mod cursor;
 pub mod gate;
+pub mod held_sets;
 pub mod open_jobs;
 mod schema;
 pub mod scope;
@@ -160,7 +161,13 @@ async fn sync(
         e => ApiError::BadRequest(format!("sync request: {e}")),
     })?;
     let now = now_utc();
-    let scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
+    let mut scope = scope::resolve(state.store.as_ref(), &caller, &request, now).await?;
+    // A device whose set of documents changed since its cursor: what it
+    // holds, if the server told it so before (then answered in this round).
+    let remembered =
+        cursor::remembered(state.store.as_ref(), caller.device_id, &request, &mut scope)
+            .await
+            .map_err(ApiError::internal)?;
     if scope
         .iter()
         .any(|(id, access)| id.is_price_book() && *access == Access::ReadOnly)
@@ -226,7 +233,8 @@ async fn sync(
         unnamed,
         issue,
         resync,
-    } = cursor::plan(state.store.as_ref(), &request, &held, loaded_at)
+        holds,
+    } = cursor::plan(state.store.as_ref(), &request, &held, loaded_at, remembered)
         .await
         .map_err(ApiError::internal)?;
 
@@ -377,6 +385,22 @@ async fn sync(
         // the device no longer counts them as its own pending use: it gets
         // the van as refreshed now, with them, not the copy loaded before.
         answer_van_again(&state, &mut response, &request, &limits, van).await;
+    }
+    if let (Some(_), Some(holds)) = (&response.cursor, holds) {
+        // Not remembering costs only a round on the next scope change.
+        let remembered = cursor::remember(
+            state.store.as_ref(),
+            caller.device_id,
+            &request,
+            holds,
+            &response,
+            limits.max_docs,
+            now,
+        )
+        .await;
+        if let Err(e) = remembered {
+            tracing::warn!(device = %caller.device_id, error = %e, "held set not remembered");
+        }
     }
     // The office's record of what was refused (GET /v1/jobs/{id}/rejections).
     // Failing here fails the sync: the device sends the change again and the

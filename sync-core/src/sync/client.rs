@@ -89,8 +89,8 @@ impl ClientSession {
             docs: BTreeMap::new(),
             cursor: None,
             resync: false,
-            // Opt-in: with it a scope change (a new job or van generation,
-            // a job taken away) costs one more round.
+            // Off unless asked for (mobile-ffi turns it on): without it
+            // the requests are what a client that knows no cursor sends.
             cursors: false,
         }
     }
@@ -98,7 +98,9 @@ impl ClientSession {
     /// Turns the change cursor on (off by default): with it a routine sync
     /// names only the documents changed here, and an idle one none; without
     /// it every request names every held document, as a client that knows no
-    /// cursor does. A scope change costs one more round with the cursor.
+    /// cursor does. A scope change is answered in the same round when the
+    /// server knows the set the device holds (it remembers the sets it gave);
+    /// otherwise the response says `resync` and the next round names all.
     pub fn use_cursor(&mut self, on: bool) {
         self.cursors = on;
         if !on {
@@ -310,15 +312,20 @@ impl ClientSession {
                 Outcome::Removed => {
                     // Drop the copy only if the server stored everything in it:
                     // changes made since the request (or a stale reply) must
-                    // still reach the server.
-                    let stored = reply
+                    // still reach the server. It has when the copy is at the
+                    // heads the reply echoes, or at the acknowledged heads
+                    // (how a device with a cursor holds what it did not name).
+                    let heads = docs.get(&id).map(Automerge::get_heads);
+                    let echoed = reply
                         .msg
                         .as_ref()
                         .and_then(|m| decode_message(m, &self.limits).ok())
-                        .is_some_and(|m| {
-                            docs.get(&id)
-                                .is_some_and(|d| same_heads(&d.get_heads(), &m.heads))
-                        });
+                        .is_some_and(|m| heads.as_ref().is_some_and(|h| same_heads(h, &m.heads)));
+                    let acked = self.docs.get(&id).is_some_and(|p| {
+                        !p.acked.is_empty()
+                            && heads.as_ref().is_some_and(|h| same_heads(h, &p.acked))
+                    });
+                    let stored = echoed || acked;
                     if stored {
                         docs.remove(&id);
                         self.docs.remove(&id);

@@ -76,18 +76,39 @@ impl Cursor {
 /// each id's text followed by `\n`, in sorted order of the texts. The
 /// device sends it so the server knows it holds exactly what it thinks.
 pub fn held_digest<'a>(ids: impl IntoIterator<Item = &'a DocId>) -> [u8; HELD_DIGEST_BYTES] {
+    digest_of_held_text(&held_text(ids))
+}
+
+/// What [`held_digest`] hashes: each id's text followed by `\n`, sorted
+/// by the texts, each once. The server remembers a device's set as this
+/// text, so a digest it meets again names the ids exactly.
+pub fn held_text<'a>(ids: impl IntoIterator<Item = &'a DocId>) -> String {
     let mut texts: Vec<String> = ids.into_iter().map(ToString::to_string).collect();
     texts.sort();
     texts.dedup();
-    let mut hash = Sha256::new();
+    let mut out = String::with_capacity(texts.iter().map(|t| t.len() + 1).sum());
     for t in &texts {
-        hash.update(t.as_bytes());
-        hash.update(b"\n");
+        out.push_str(t);
+        out.push('\n');
     }
-    let full = hash.finalize();
+    out
+}
+
+/// The digest of a [`held_text`].
+pub fn digest_of_held_text(text: &str) -> [u8; HELD_DIGEST_BYTES] {
+    let full = Sha256::digest(text.as_bytes());
     let mut out = [0; HELD_DIGEST_BYTES];
     out.copy_from_slice(&full[..HELD_DIGEST_BYTES]);
     out
+}
+
+/// The ids of a [`held_text`]; `None` if it is not one (a damaged row).
+pub fn parse_held_text(text: &str) -> Option<std::collections::BTreeSet<DocId>> {
+    if text.is_empty() {
+        return Some(Default::default());
+    }
+    let body = text.strip_suffix('\n')?;
+    body.split('\n').map(|t| t.parse().ok()).collect()
 }
 
 /// How [`super::serve_since`] answers a held document the request neither
@@ -111,9 +132,13 @@ pub enum Unnamed {
 pub enum Delta {
     /// These changes (the server's commits after the cursor).
     Changes(Vec<ChangeHash>),
-    /// The server cannot say (rows pruned since the cursor): the whole
-    /// document, which the device merges with its copy.
+    /// The whole document: the device does not hold it (it joined the
+    /// device's scope), or the server cannot say what it lacks (rows
+    /// pruned since the cursor) and the device merges it with its copy.
     Whole,
+    /// The device holds it unchanged since its acknowledged heads, and it
+    /// left the device's scope: answer `removed` (no content).
+    Removed,
 }
 
 #[cfg(test)]
@@ -135,6 +160,23 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&bad.encode()), None);
         assert!(Cursor::after(1, (2..100).collect()).mine.is_empty());
+    }
+
+    #[test]
+    fn a_held_text_names_the_ids_its_digest_stands_for() {
+        let a = DocId::Job(crate::JobId::from_bytes([1; 16]));
+        let ids = [a, DocId::PriceBook, a];
+        let text = held_text(&ids);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(digest_of_held_text(&text), held_digest(&ids));
+        assert_eq!(
+            parse_held_text(&text),
+            Some(std::collections::BTreeSet::from([a, DocId::PriceBook]))
+        );
+        assert_eq!(parse_held_text(""), Some(Default::default()));
+        assert_eq!(digest_of_held_text(""), held_digest(std::iter::empty()));
+        assert_eq!(parse_held_text("pricebook"), None);
+        assert_eq!(parse_held_text("nonsense\n"), None);
     }
 
     #[test]

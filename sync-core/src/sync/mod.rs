@@ -54,7 +54,10 @@ pub mod wire;
 pub use bounds::{Bound, ContentLimits, Footprint, Measure, Scope, measure_changes};
 pub use client::{ClientSession, DocSet, SyncReport, decode_response};
 pub use current::answer_current;
-pub use cursor::{Cursor, Delta, HELD_DIGEST_BYTES, MAX_CURSOR_BYTES, Unnamed, held_digest};
+pub use cursor::{
+    Cursor, Delta, HELD_DIGEST_BYTES, MAX_CURSOR_BYTES, Unnamed, digest_of_held_text, held_digest,
+    held_text, parse_held_text,
+};
 /// The byte strings of the framing (`msg`, `cursor`, `held`).
 pub use serde_bytes::ByteBuf;
 pub use server::{

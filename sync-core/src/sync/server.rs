@@ -181,7 +181,13 @@ pub fn serve_since(
         }
         let reply = match known.get(id) {
             Some(heads) => known_reply(*id, held, heads),
-            None if held.access.is_gone() => None,
+            None if held.access.is_gone() => match unnamed {
+                // Held unchanged by a device whose set the server knows.
+                Unnamed::Since(changed) if changed.get(id) == Some(&Delta::Removed) => {
+                    Some(removed_unnamed_reply(*id, &held.doc))
+                }
+                _ => None,
+            },
             None => match unnamed {
                 Unnamed::Whole => Some(whole_doc_reply(*id, &held.doc)),
                 Unnamed::Nothing => None,
@@ -283,6 +289,18 @@ pub(super) fn whole_doc_reply(id: DocId, doc: &Automerge) -> DocReply {
     }
 }
 
+/// `removed` for a document a device with a cursor holds unchanged (it did
+/// not name it) and that left its scope. `msg` carries no content, only
+/// the server's heads: the device drops its copy when that copy is at its
+/// acknowledged heads (all of it is on the server) or at these heads.
+fn removed_unnamed_reply(id: DocId, doc: &Automerge) -> DocReply {
+    DocReply {
+        id,
+        outcome: Outcome::Removed,
+        msg: Some(ByteBuf::from(heads_only(doc).encode())),
+    }
+}
+
 /// The answer for a document a device with a cursor holds, which the
 /// server changed since: those changes alone, in one V1 message with the
 /// server's heads. When the device lacks something they depend on, it
@@ -294,6 +312,7 @@ fn delta_reply(id: DocId, doc: &Automerge, delta: &Delta) -> DocReply {
             .map(|h| doc.get_change_by_hash(h).map(|c| c.raw_bytes().to_vec()))
             .collect::<Option<Vec<_>>>(),
         Delta::Whole => None,
+        Delta::Removed => return removed_unnamed_reply(id, doc),
     };
     // A change the loaded document lacks (it cannot: its commit came
     // before the load) or rows pruned since the cursor: send it whole.

@@ -248,6 +248,45 @@ async fn a_device_that_missed_several_generations_catches_up_in_one_round(backen
     assert_eq!(valves_shown(&device, d.van), 4 + 9);
 }
 
+/// The same with the change cursor on (as on phones): the device names
+/// nothing (it changed nothing), its `held` digest names the old
+/// generation, and the server, which told it so, answers the switch in the
+/// one round: the old generation `removed`, the current one whole.
+async fn a_generation_switch_with_a_cursor_takes_one_round(backend: TestBackend) {
+    let app = spawn_app_with(backend, |s| s.generations.generation_max_changes = 2).await;
+    let d = setup::depot(&app).await;
+    let (mut device, _) = technician_with_job(&app, &d).await;
+    device.session.use_cursor(true);
+    device.sync(&app).await;
+    assert!(device.session.cursor().is_some());
+    for _ in 0..5 {
+        load_valve(&app, &d).await;
+    }
+    let now_current = current(&app, ServerDoc::VanStock(d.van)).await;
+    assert_ne!(
+        now_current,
+        DocId::VanStock(d.van),
+        "a fresh generation started"
+    );
+    let request = device.session.start(&device.docs);
+    assert!(
+        request.docs.is_empty() && request.cursor.is_some(),
+        "{request:?}"
+    );
+
+    let synced = device.sync(&app).await;
+    assert_eq!(synced.round_trips, 1, "{:?}", synced.reports);
+    assert!(!synced.reports[0].resync);
+    assert_eq!(synced.removed(), vec![DocId::VanStock(d.van)]);
+    let vans: Vec<&DocId> = device.docs.keys().filter(|id| id.van().is_some()).collect();
+    assert_eq!(vans, vec![&now_current]);
+    assert_eq!(valves_shown(&device, d.van), 4 + 5);
+    assert_eq!(valves_on_hand(&app, &d).await, 4 + 5);
+    let idle = device.sync(&app).await;
+    assert_eq!(idle.round_trips, 1);
+    assert!(idle.reports[0].added.is_empty() && idle.reports[0].removed.is_empty());
+}
+
 /// A new install downloads the current generation only: a small document,
 /// whatever the van's history.
 async fn a_new_install_downloads_only_the_current_generation(backend: TestBackend) {
@@ -385,5 +424,6 @@ backend_tests!(
     a_price_book_switch_keeps_devices_pricing_right,
     a_device_that_missed_several_generations_catches_up_in_one_round,
     a_new_install_downloads_only_the_current_generation,
+    a_generation_switch_with_a_cursor_takes_one_round,
     two_writers_switch_a_generation_once
 );

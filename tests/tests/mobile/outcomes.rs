@@ -133,3 +133,64 @@ async fn an_archived_job_leaves_the_phone_and_its_late_work_is_refused() {
     );
     field.close().await;
 }
+
+/// Issue 19 item 1: the change cursor is on in the phone library by
+/// default. After a sync, an idle sync's request names no document and
+/// carries the cursor (under 200 bytes), and a scope change (a job taken
+/// away, a new one assigned) is answered in one round trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_syncs_with_the_change_cursor() {
+    use fieldsync_core::sync::{Limits, SyncRequest};
+    let (field, _proxy) = field(|app| app.addr, |_| {}).await;
+    let tech = field
+        .app
+        .store
+        .user_credentials(&"ana".parse().unwrap())
+        .await
+        .unwrap()
+        .user
+        .id;
+    let other = field.app.user("bruno", Role::Technician).await;
+    // The travel and arrival recorded in `field` go up; a cursor comes back.
+    let result = field.sync().await.unwrap();
+    assert_eq!(result.rounds, 1, "{result:?}");
+    let idle = field.device(|c| c.sync_request().unwrap()).await;
+    let request = SyncRequest::decode(&idle, &Limits::default()).unwrap();
+    assert!(
+        request.cursor.is_some() && request.held.is_some(),
+        "{request:?}"
+    );
+    assert!(
+        request.docs.is_empty() && request.known.is_empty(),
+        "{request:?}"
+    );
+    assert!(idle.len() < 200, "an idle request of {} B", idle.len());
+
+    let res = post_json(
+        &field.app,
+        &field.office,
+        &format!("/v1/jobs/{}/assign", field.job),
+        &json!({ "technician_id": other.to_string() }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let added = crate::office::job_id(
+        &crate::office::create_job(
+            &field.app,
+            &field.office,
+            &crate::office::new_job("Rita Sousa", Some(tech)),
+        )
+        .await,
+    );
+    let result = field.sync().await.unwrap();
+    assert_eq!(result.rounds, 1, "{result:?}");
+    assert_eq!(
+        (result.added_jobs, result.removed_jobs),
+        (1, 1),
+        "{result:?}"
+    );
+    let jobs = field.device(|c| c.jobs().unwrap()).await;
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids, vec![added.to_string()]);
+    field.close().await;
+}
