@@ -226,6 +226,7 @@ impl AppState {
         ));
         let finishing = Arc::new(crate::attachments::finishing::Finishing::from_settings(
             settings.attachments.max_finishing_uploads,
+            settings.attachments.finishing_niceness,
         ));
         Ok(Self {
             store,

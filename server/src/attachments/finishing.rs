@@ -6,9 +6,11 @@
 //! budget (one pool: syncs and finishing uploads together stay within
 //! it) and takes one of a few slots, half the cores, so the CPU-bound
 //! checks never take every core from the syncs (blobs must not block
-//! sync). A finish that cannot start within [`FINISH_WAIT`] is answered
-//! 503 with `Retry-After`; its bytes stay staged, and the next request for
-//! the upload (the status query, or any chunk) finishes it.
+//! sync), and runs its checks at a lower OS priority than the server's
+//! ([`Finishing::below_syncs`]). A finish that cannot start within
+//! [`FINISH_WAIT`] is answered 503 with `Retry-After`; its bytes stay
+//! staged, and the next request for the upload (the status query, or any
+//! chunk) finishes it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,11 +47,36 @@ pub fn finish_bytes(total: u64) -> u64 {
     total.saturating_mul(2).saturating_add(decode_bytes(total))
 }
 
+/// How much lower than the server's own the OS priority of a finish's
+/// checks is by default (`--finishing-niceness`): nice +10, at which the
+/// scheduler gives a thread about a tenth of the time of one at the
+/// server's priority when both want a core.
+pub const FINISH_NICENESS: u8 = 10;
+
+/// Linux keeps a nice value per thread (`setpriority` with a thread id):
+/// only the calling thread is lowered, by `by` (at most to 19). Elsewhere
+/// the checks keep the server's priority.
+fn lower_this_threads_priority(by: u8) {
+    #[cfg(target_os = "linux")]
+    if by > 0 {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let me = Some(rustix::thread::gettid());
+        let lowered = getpriority_process(me)
+            .and_then(|now| setpriority_process(me, (now + i32::from(by)).min(19)));
+        if let Err(e) = lowered {
+            tracing::debug!(error = %e, "finishing an upload at the server's own priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
+}
+
 /// The slots of one server process.
 #[derive(Debug)]
 pub struct Finishing {
     slots: Arc<Semaphore>,
     wait: Duration,
+    niceness: u8,
     running: Arc<AtomicUsize>,
     peak: AtomicUsize,
 }
@@ -69,21 +96,63 @@ impl Drop for FinishPass {
 }
 
 impl Finishing {
-    /// At most `slots` finishes at once, each waiting at most `wait`.
+    /// At most `slots` finishes at once, each waiting at most `wait`,
+    /// their checks at [`FINISH_NICENESS`].
     pub fn new(slots: usize, wait: Duration) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(slots.max(1))),
             wait,
+            niceness: FINISH_NICENESS,
             running: Arc::new(AtomicUsize::new(0)),
             peak: AtomicUsize::new(0),
         }
     }
 
+    /// The checks `niceness` below the server's priority instead (0: at
+    /// its own).
+    pub fn with_niceness(self, niceness: u8) -> Self {
+        Self { niceness, ..self }
+    }
+
     /// `slots` (`--max-finishing-uploads`), else half the cores (at least
-    /// one), waiting [`FINISH_WAIT`].
-    pub fn from_settings(slots: Option<usize>) -> Self {
+    /// one), waiting [`FINISH_WAIT`], the checks `niceness` below the
+    /// server (`--finishing-niceness`).
+    pub fn from_settings(slots: Option<usize>, niceness: u8) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::new(slots.unwrap_or(cores / 2), FINISH_WAIT)
+        Self::new(slots.unwrap_or(cores / 2), FINISH_WAIT).with_niceness(niceness)
+    }
+
+    /// Runs a finish's CPU-bound checks (hash, type, EXIF, thumbnail) on a
+    /// thread of their own at a lower OS priority than the server's: when
+    /// syncs want the cores the scheduler gives them first, so uploads do
+    /// not slow the syncs beside them; on an idle server the checks run at
+    /// full speed. A thread per finish: at most the slots run at once, and
+    /// starting one costs microseconds against the tens of milliseconds of
+    /// a photo's checks.
+    ///
+    /// The thread holds `pass` while it works and hands it back with the
+    /// result: if the request is dropped meanwhile (the client went away,
+    /// the request timed out: more likely for checks that yield to the
+    /// syncs), the slot and the memory stay taken until the checks end, so
+    /// abandoned finishes never pile up beyond the slots. An error if the
+    /// thread cannot start or `f` panicked.
+    pub async fn below_syncs<R: Send + 'static>(
+        &self,
+        pass: FinishPass,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<(R, FinishPass), ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let niceness = self.niceness;
+        std::thread::Builder::new()
+            .name("finish-upload".into())
+            .spawn(move || {
+                lower_this_threads_priority(niceness);
+                let r = f();
+                // Nobody waiting: the pass is dropped here, after the work.
+                let _ = tx.send((r, pass));
+            })
+            .map_err(ApiError::internal)?;
+        rx.await.map_err(ApiError::internal)
     }
 
     /// Admits one finish of a `total`-byte upload, waiting for a slot and
@@ -118,6 +187,76 @@ impl Finishing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    fn own_niceness() -> i32 {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    }
+
+    /// The checks run on a thread of their own, lowered below the
+    /// server's priority (Linux: per thread), and give back their result
+    /// or, if they panic, an error rather than a panic.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn checks_run_below_the_servers_priority() {
+        let gate = SyncGate::new(4, 1 << 30);
+        let server = own_niceness();
+        let finishing = Finishing::from_settings(Some(1), FINISH_NICENESS);
+        let pass = finishing.enter(&gate, 1000).await.unwrap();
+        let ((name, nice), pass) = finishing
+            .below_syncs(pass, || {
+                let name = std::thread::current().name().map(str::to_owned);
+                (name, own_niceness())
+            })
+            .await
+            .unwrap();
+        drop(pass);
+        assert_eq!(name.as_deref(), Some("finish-upload"));
+        assert_eq!(nice, (server + i32::from(FINISH_NICENESS)).min(19));
+        // The server's own thread is untouched; 0 keeps its priority.
+        assert_eq!(own_niceness(), server);
+        let same = Finishing::from_settings(Some(1), 0);
+        let pass = same.enter(&gate, 1000).await.unwrap();
+        assert_eq!(
+            same.below_syncs(pass, own_niceness).await.unwrap().0,
+            server
+        );
+        // A panic in the checks is an error, not a panic of the server,
+        // and gives the slot back.
+        let pass = finishing.enter(&gate, 1000).await.unwrap();
+        let e = finishing
+            .below_syncs(pass, || -> u8 { panic!("a check panicked") })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Internal(_)), "{e:?}");
+        drop(finishing.enter(&gate, 1000).await.unwrap());
+    }
+
+    /// A finish whose request is dropped while its checks run (the client
+    /// went away, the request timed out) keeps its slot until they end.
+    #[tokio::test]
+    async fn an_abandoned_finish_holds_its_slot_until_its_checks_end() {
+        let gate = SyncGate::new(4, 1 << 30);
+        let free = gate.memory_free_kib();
+        let finishing = Finishing::new(1, Duration::from_secs(10));
+        let pass = finishing.enter(&gate, 1000).await.unwrap();
+        let (release, checks) = std::sync::mpsc::channel::<()>();
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(50),
+            finishing.below_syncs(pass, move || checks.recv().is_ok()),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the checks cannot have ended yet");
+        // Still running: the slot and the memory stay taken.
+        assert_eq!(finishing.slots.available_permits(), 0);
+        assert_eq!(finishing.running.load(Ordering::SeqCst), 1);
+        assert!(gate.memory_free_kib() < free);
+        // They end: the slot comes free (the next finish waits for it).
+        release.send(()).unwrap();
+        let _next = finishing.enter(&gate, 1000).await.unwrap();
+        assert_eq!(finishing.running.load(Ordering::SeqCst), 1);
+        assert_eq!(finishing.peak(), 1);
+    }
 
     #[tokio::test]
     async fn finishes_beyond_the_slots_wait_and_then_get_503() {

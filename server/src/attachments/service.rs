@@ -216,7 +216,7 @@ async fn finish(state: &AppState, t: &Target) -> Result<UploadStatus, ApiError> 
     let total = usize::try_from(t.reference.size).map_err(ApiError::internal)?;
     // A slot and the memory for the whole file, or 503 (the bytes stay
     // staged: the next request finishes them).
-    let _pass = state
+    let pass = state
         .finishing
         .enter(&state.sync_gate, total as u64)
         .await?;
@@ -258,12 +258,15 @@ async fn finish(state: &AppState, t: &Target) -> Result<UploadStatus, ApiError> 
     let whole = whole.freeze();
     let keep_location = state.store.keep_location(t.job).await?;
     let expected = Media::from_mime(&t.reference.media_type);
-    let checked = tokio::task::spawn_blocking({
-        let sha = sha.clone();
-        move || process(whole, &sha, expected, keep_location)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    // Below the syncs' priority; the pass (slot and memory) comes back
+    // with the result and is held until the blob is stored.
+    let (checked, _pass) = state
+        .finishing
+        .below_syncs(pass, {
+            let sha = sha.clone();
+            move || process(whole, &sha, expected, keep_location)
+        })
+        .await?;
     let processed = match checked {
         Ok(p) => p,
         Err(refused) => {

@@ -54,6 +54,17 @@ pub struct AttachmentSettings {
     /// Default: half the cores, at least one, so syncs keep the rest.
     #[arg(long, env = "FIELDSYNC_MAX_FINISHING_UPLOADS", global = true)]
     pub max_finishing_uploads: Option<usize>,
+    /// How much lower than the server's own the OS priority of those
+    /// checks is (Linux nice, per thread): when syncs want the cores they
+    /// get them first. 0: the server's own priority.
+    #[arg(
+        long,
+        env = "FIELDSYNC_FINISHING_NICENESS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u8).range(0..=19),
+        global = true
+    )]
+    pub finishing_niceness: u8,
 }
 
 impl Default for AttachmentSettings {
@@ -65,6 +76,7 @@ impl Default for AttachmentSettings {
             cancelled_attachment_retention_days: 90,
             attachment_sweep_secs: 3600,
             max_finishing_uploads: None,
+            finishing_niceness: 10,
         }
     }
 }
@@ -98,6 +110,7 @@ impl fmt::Debug for AttachmentSettings {
             )
             .field("attachment_sweep_secs", &self.attachment_sweep_secs)
             .field("max_finishing_uploads", &self.max_finishing_uploads)
+            .field("finishing_niceness", &self.finishing_niceness)
             .finish()
     }
 }

@@ -108,6 +108,10 @@ pub async fn spawn_app_with_state(
         database_url: Some(db.url.clone()),
         ..Settings::default()
     };
+    // Many test servers share two cores here: an upload's checks at the
+    // default nice +10 can starve behind other tests' threads past a test's
+    // wait. The priority itself is tested in `attachments::finishing`.
+    settings.attachments.finishing_niceness = 0;
     adjust(&mut settings);
     let store = open_store(&settings).await.expect("open the database");
     let blobs = BlobStore::open_with(
