@@ -161,43 +161,8 @@ fn made_map_patches(
             overwritten.insert(made.exid(pred)?);
         }
     }
-    let mut keys: BTreeMap<&str, (Value<'static>, ObjId)> = BTreeMap::new();
-    for &(counter, op) in ops {
-        let legacy::Key::Map(key) = &op.key else {
-            return None;
-        };
-        if op.insert {
-            return None;
-        }
-        let value = match &op.action {
-            OpType::Put(ScalarValue::Counter(_)) => return None,
-            OpType::Put(v) => Value::Scalar(Cow::Owned(v.clone())),
-            OpType::Make(t) => Value::Object(*t),
-            _ => return None,
-        };
-        // Operations take consecutive ids from the change's start.
-        let id = ObjId::Id(counter, made.actor.clone(), made.actor_index);
-        if overwritten.contains(&id) {
-            continue;
-        }
-        if keys.insert(key.as_str(), (value, id)).is_some() {
-            // Two live values of one key: a conflict within one change.
-            return None;
-        }
-    }
-    Some(
-        keys.into_iter()
-            .map(|(key, value)| Patch {
-                obj: obj.clone(),
-                path: path.to_vec(),
-                action: PatchAction::PutMap {
-                    key: key.to_owned(),
-                    value,
-                    conflict: false,
-                },
-            })
-            .collect(),
-    )
+    let keys = live_puts(made, ops, &overwritten)?;
+    Some(put_map_patches(obj, path, keys))
 }
 
 /// The patches of a map the document held before the change, when every
@@ -236,28 +201,7 @@ fn overwritten_map_patches(
             }
         }
     }
-    let mut keys: BTreeMap<&str, (Value<'static>, ObjId)> = BTreeMap::new();
-    for &(counter, op) in ops {
-        let legacy::Key::Map(key) = &op.key else {
-            return None;
-        };
-        if op.insert {
-            return None;
-        }
-        let value = match &op.action {
-            OpType::Put(ScalarValue::Counter(_)) => return None,
-            OpType::Put(v) => Value::Scalar(Cow::Owned(v.clone())),
-            OpType::Make(t) => Value::Object(*t),
-            _ => return None,
-        };
-        let id = ObjId::Id(counter, made.actor.clone(), made.actor_index);
-        if overwritten.contains(&id) {
-            continue;
-        }
-        if keys.insert(key.as_str(), (value, id)).is_some() {
-            return None;
-        }
-    }
+    let keys = live_puts(made, ops, &overwritten)?;
     // Every value the key held is one the change overwrote.
     for key in keys.keys() {
         let before: BTreeSet<(u64, ActorId)> = doc
@@ -275,19 +219,61 @@ fn overwritten_map_patches(
         }
     }
     let path = doc.parents_at(obj, at).ok()?.visible_path()?;
-    Some(
-        keys.into_iter()
-            .map(|(key, value)| Patch {
-                obj: obj.clone(),
-                path: path.clone(),
-                action: PatchAction::PutMap {
-                    key: key.to_owned(),
-                    value,
-                    conflict: false,
-                },
-            })
-            .collect(),
-    )
+    Some(put_map_patches(obj, &path, keys))
+}
+
+/// The value each key of a map holds after the change's puts `ops`: the
+/// one no later operation of the change overwrote (`overwritten`). `None`
+/// for anything but plain puts and new objects, or two live values of one
+/// key (a conflict within one change).
+fn live_puts<'a>(
+    made: &Made,
+    ops: &[(u64, &'a legacy::Op)],
+    overwritten: &BTreeSet<ObjId>,
+) -> Option<BTreeMap<&'a str, (Value<'static>, ObjId)>> {
+    let mut keys = BTreeMap::new();
+    for &(counter, op) in ops {
+        let legacy::Key::Map(key) = &op.key else {
+            return None;
+        };
+        if op.insert {
+            return None;
+        }
+        let value = match &op.action {
+            OpType::Put(ScalarValue::Counter(_)) => return None,
+            OpType::Put(v) => Value::Scalar(Cow::Owned(v.clone())),
+            OpType::Make(t) => Value::Object(*t),
+            _ => return None,
+        };
+        // Operations take consecutive ids from the change's start.
+        let id = ObjId::Id(counter, made.actor.clone(), made.actor_index);
+        if overwritten.contains(&id) {
+            continue;
+        }
+        if keys.insert(key.as_str(), (value, id)).is_some() {
+            return None;
+        }
+    }
+    Some(keys)
+}
+
+/// One `PutMap` patch per key of `obj` at `path`, none a conflict.
+fn put_map_patches(
+    obj: &ObjId,
+    path: &[(ObjId, Prop)],
+    keys: BTreeMap<&str, (Value<'static>, ObjId)>,
+) -> Vec<Patch> {
+    keys.into_iter()
+        .map(|(key, value)| Patch {
+            obj: obj.clone(),
+            path: path.to_vec(),
+            action: PatchAction::PutMap {
+                key: key.to_owned(),
+                value,
+                conflict: false,
+            },
+        })
+        .collect()
 }
 
 /// Records where the objects `patch` puts or inserts live.
