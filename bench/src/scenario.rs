@@ -229,7 +229,56 @@ pub(crate) struct Office {
     pub(crate) token: String,
 }
 
+/// What every run sets up before its first job, as `admin`: the price book,
+/// one depot, and a van of it for each technician (returned in their order).
+pub(crate) async fn stock_the_fleet<'a>(
+    admin: &Office,
+    technicians: impl IntoIterator<Item = (&'a str, UserId)>,
+) -> anyhow::Result<Vec<LocationId>> {
+    admin
+        .call(reqwest::Method::PUT, "/v1/pricebook", &price_book())
+        .await?;
+    // Parts come from each technician's own van: the server checks it.
+    let depot = admin
+        .call(
+            reqwest::Method::POST,
+            "/v1/inventory/locations",
+            &json!({"kind": "depot", "name": "Bench depot"}),
+        )
+        .await?["id"]
+        .clone();
+    let mut vans = Vec::new();
+    for (name, user) in technicians {
+        let van = admin
+            .call(
+                reqwest::Method::POST,
+                "/v1/inventory/locations",
+                &json!({"kind": "van", "name": format!("Van of {name}"),
+                        "depot_id": depot, "technician_id": user}),
+            )
+            .await?;
+        vans.push(van["id"].as_str().context("van id")?.parse()?);
+    }
+    Ok(vans)
+}
+
 impl Office {
+    /// `username` logged in at `base` as device `actor`, holding its access
+    /// token.
+    pub(crate) async fn login(
+        client: &reqwest::Client,
+        base: &str,
+        username: &str,
+        actor: [u8; 16],
+    ) -> anyhow::Result<Self> {
+        let tokens = login(client, base, username, actor).await?;
+        Ok(Self {
+            client: client.clone(),
+            base: base.to_owned(),
+            token: tokens["access_token"].as_str().context("token")?.to_owned(),
+        })
+    }
+
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
@@ -496,43 +545,13 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Measured> {
         .pool_max_idle_per_host(cfg.max_in_flight.max(64))
         .build()?;
 
-    let admin = login(&client, &base, "bench-admin", id_bytes(1, 0xAD)).await?;
-    let admin = Office {
-        client: client.clone(),
-        base: base.clone(),
-        token: admin["access_token"].as_str().context("token")?.to_owned(),
-    };
-    admin
-        .call(reqwest::Method::PUT, "/v1/pricebook", &price_book())
-        .await?;
-    // Parts come from each technician's own van: the server checks it.
-    let depot = admin
-        .call(
-            reqwest::Method::POST,
-            "/v1/inventory/locations",
-            &json!({"kind": "depot", "name": "Bench depot"}),
-        )
-        .await?["id"]
-        .clone();
-    let mut vans = Vec::with_capacity(users.len());
-    for (name, user) in names.iter().zip(&users) {
-        let van = admin
-            .call(
-                reqwest::Method::POST,
-                "/v1/inventory/locations",
-                &json!({"kind": "van", "name": format!("Van of {name}"),
-                                    "depot_id": depot, "technician_id": user}),
-            )
-            .await?;
-        let id: LocationId = van["id"].as_str().context("van id")?.parse()?;
-        vans.push(id);
-    }
-    let office = login(&client, &base, "bench-office", id_bytes(2, 0x0F)).await?;
-    let office = Arc::new(Office {
-        client: client.clone(),
-        base: base.clone(),
-        token: office["access_token"].as_str().context("token")?.to_owned(),
-    });
+    let admin = Office::login(&client, &base, "bench-admin", id_bytes(1, 0xAD)).await?;
+    let vans = stock_the_fleet(
+        &admin,
+        names.iter().map(String::as_str).zip(users.iter().copied()),
+    )
+    .await?;
+    let office = Arc::new(Office::login(&client, &base, "bench-office", id_bytes(2, 0x0F)).await?);
 
     eprintln!("[{}/{}] creating jobs", cfg.backend.name(), cfg.technicians);
     let gate = Arc::new(Semaphore::new(8));

@@ -22,17 +22,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use fieldsync_core::{JobId, LocationId, Role, Timestamp, UserId};
+use fieldsync_core::{JobId, Role, Timestamp, UserId};
 use fieldsync_server::app::{AppState, housekeeping_round, open_store, serve_state};
 use fieldsync_server::attachments::BlobStore;
 use fieldsync_server::config::Settings;
 use fieldsync_server::store::sql::Query;
 use fieldsync_server::store::{self, Backend as StoreBackend, SqlStore, Store};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::device::{Device, id_bytes};
 use crate::pg::database;
-use crate::scenario::{Backend, Office, login, new_job, price_book};
+use crate::scenario::{Backend, Office, login, new_job, stock_the_fleet};
 use crate::server::PASSWORD;
 
 pub struct StorageConfig {
@@ -121,37 +121,15 @@ pub async fn run(cfg: &StorageConfig) -> anyhow::Result<StorageRun> {
         .await
     });
     let client = reqwest::Client::new();
-    let office_of = |tokens: Value| -> anyhow::Result<Office> {
-        Ok(Office {
-            client: client.clone(),
-            base: base.clone(),
-            token: tokens["access_token"].as_str().context("token")?.to_owned(),
-        })
-    };
-    let admin = office_of(login(&client, &base, "bench-admin", id_bytes(1, 0xAD)).await?)?;
-    admin
-        .call(reqwest::Method::PUT, "/v1/pricebook", &price_book())
-        .await?;
-    let depot = admin
-        .call(
-            reqwest::Method::POST,
-            "/v1/inventory/locations",
-            &json!({"kind": "depot", "name": "Bench depot"}),
-        )
-        .await?["id"]
-        .clone();
-    let office = office_of(login(&client, &base, "bench-office", id_bytes(2, 0x0F)).await?)?;
+    let admin = Office::login(&client, &base, "bench-admin", id_bytes(1, 0xAD)).await?;
+    let vans = stock_the_fleet(
+        &admin,
+        users.iter().map(|(name, user)| (name.as_str(), *user)),
+    )
+    .await?;
+    let office = Office::login(&client, &base, "bench-office", id_bytes(2, 0x0F)).await?;
     let mut devices = Vec::new();
-    for (i, (name, user)) in users.iter().enumerate() {
-        let van = admin
-            .call(
-                reqwest::Method::POST,
-                "/v1/inventory/locations",
-                &json!({"kind": "van", "name": format!("Van of {name}"),
-                        "depot_id": depot, "technician_id": user}),
-            )
-            .await?;
-        let van: LocationId = van["id"].as_str().context("van id")?.parse()?;
+    for (i, ((name, user), van)) in users.iter().zip(vans).enumerate() {
         let actor = id_bytes(i as u64 + 1, 0x7E);
         let tokens = login(&client, &base, name, actor).await?;
         let token = tokens["access_token"].as_str().context("token")?.to_owned();
