@@ -141,6 +141,27 @@ fn retry_after(res: &reqwest::Response) -> Duration {
         .min(MAX_RETRY_AFTER)
 }
 
+/// The upload's status, asked again after each 503 once the wait the
+/// server names has passed; counts the requests and the 503s.
+async fn status_when_free(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    requests: &mut usize,
+    busy: &mut usize,
+) -> anyhow::Result<Status> {
+    loop {
+        *requests += 1;
+        match upload_status(client, url, token).await? {
+            Ok(status) => return Ok(status),
+            Err(wait) => {
+                *busy += 1;
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
 /// The upload's status (`GET .../upload`); on 503 the wait it asks for.
 async fn upload_status(
     client: &reqwest::Client,
@@ -184,16 +205,7 @@ pub async fn upload(
     let started = Instant::now();
     let mut requests = 0;
     let mut busy = 0;
-    let mut status = loop {
-        requests += 1;
-        match upload_status(client, &url, token).await? {
-            Ok(s) => break s,
-            Err(wait) => {
-                busy += 1;
-                tokio::time::sleep(wait).await;
-            }
-        }
-    };
+    let mut status = status_when_free(client, &url, token, &mut requests, &mut busy).await?;
     let total = bytes.len() as u64;
     let mut at = 0u64;
     while !status.complete {
@@ -220,16 +232,7 @@ pub async fn upload(
         if code == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             busy += 1;
             tokio::time::sleep(retry_after(&res)).await;
-            status = loop {
-                requests += 1;
-                match upload_status(client, &url, token).await? {
-                    Ok(s) => break s,
-                    Err(wait) => {
-                        busy += 1;
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-            };
+            status = status_when_free(client, &url, token, &mut requests, &mut busy).await?;
             at = 0;
             continue;
         }
